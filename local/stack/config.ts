@@ -1,0 +1,78 @@
+/**
+ * Settings of the local stack: ports, paths, credentials. Everything can be overridden with
+ * environment variables (QH_*) so two checkouts can run side by side.
+ */
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (two levels above this file). */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function port(name: string, fallback: number): number {
+  const raw = Deno.env.get(name);
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) {
+    throw new Error(`${name} must be a TCP port number (1-65535): got '${raw}'`);
+  }
+  return n;
+}
+
+/** Supabase's local default JWT secret (the same as `supabase start` uses). */
+export const JWT_SECRET = Deno.env.get('QH_JWT_SECRET') ??
+  'super-secret-jwt-token-with-at-least-32-characters-long';
+
+export const DB_PORT = port('QH_DB_PORT', 54322);
+export const API_PORT = port('QH_API_PORT', 54321);
+export const RECEIVERS_PORT = port('QH_RECEIVERS_PORT', 54324);
+
+/** Where the stack keeps its cluster, logs and pid files (git-ignored). */
+export const STATE_DIR = resolve(Deno.env.get('QH_STATE_DIR') ?? join(ROOT, '.stack'));
+export const PG_BIN = Deno.env.get('QH_PG_BIN') ?? '/usr/lib/postgresql/15/bin';
+
+export const paths = {
+  pgData: join(STATE_DIR, 'postgres', 'data'),
+  pgSocketDir: join(STATE_DIR, 'postgres', 'run'),
+  pgLog: join(STATE_DIR, 'logs', 'postgres.log'),
+  serverLog: join(STATE_DIR, 'logs', 'functions.log'),
+  serverPid: join(STATE_DIR, 'run', 'functions.pid'),
+  demoPid: join(STATE_DIR, 'run', 'demo.pid'),
+  ownerFile: join(STATE_DIR, 'postgres', 'created-by-queue-health'),
+  migrationsStamp: join(STATE_DIR, 'postgres', 'migrations.sha256'),
+  logs: join(STATE_DIR, 'logs'),
+  run: join(STATE_DIR, 'run'),
+};
+
+/** The local cluster's URL (user postgres / password postgres, as Supabase's local stack). */
+export const LOCAL_DB_URL = `postgresql://postgres:postgres@127.0.0.1:${DB_PORT}/postgres`;
+
+/** The database everything uses: DATABASE_URL when set, else the local cluster. */
+export function databaseUrl(): string {
+  return Deno.env.get('DATABASE_URL') || LOCAL_DB_URL;
+}
+
+/** True when the user brought their own database (the stack then starts no cluster). */
+export function usesExternalDatabase(): boolean {
+  return Boolean(Deno.env.get('DATABASE_URL'));
+}
+
+/** The database URL with the password hidden, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable URL>';
+  }
+}
+
+/** Adds sslmode=disable, which the Supabase CLI needs to talk to a plain local PostgreSQL. */
+export function withSslDisabled(url: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has('sslmode')) u.searchParams.set('sslmode', 'disable');
+  return u.toString();
+}
+
+export const API_URL = `http://127.0.0.1:${API_PORT}`;
+export const RECEIVERS_URL = `http://127.0.0.1:${RECEIVERS_PORT}`;

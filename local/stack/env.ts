@@ -1,0 +1,19 @@
+/** The environment the local stack gives Edge Functions (as Supabase's edge runtime does). */
+import { API_URL, databaseUrl, JWT_SECRET, RECEIVERS_URL } from './config.ts';
+import { localKeys } from './keys.ts';
+
+/** Environment variables for functions served by the local stack. */
+export async function functionEnv(): Promise<Record<string, string>> {
+  const keys = await localKeys();
+  return {
+    SUPABASE_URL: API_URL,
+    SUPABASE_DB_URL: databaseUrl(),
+    SUPABASE_ANON_KEY: keys.anon,
+    SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
+    SUPABASE_JWT_SECRET: JWT_SECRET,
+    RESEND_API_KEY: Deno.env.get('RESEND_API_KEY') ?? 're_local_test',
+    RESEND_BASE_URL: Deno.env.get('RESEND_BASE_URL') ?? `${RECEIVERS_URL}/resend`,
+    RESEND_FROM: Deno.env.get('RESEND_FROM') ?? 'Queue Health <alerts@queue-health.local>',
+    QUEUE_HEALTH_DASHBOARD_URL: `${API_URL}/`,
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * The local PostgreSQL 15 cluster: created under .stack/, listening on 127.0.0.1:54322, with
+ * pg_cron preloaded. Or, with DATABASE_URL set, the user's own database (no cluster is started).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import {
+  databaseUrl,
+  DB_PORT,
+  paths,
+  PG_BIN,
+  redactUrl,
+  STATE_DIR,
+  usesExternalDatabase,
+} from './config.ts';
+import { log, StackError } from './log.ts';
+import { cmdline, isAlive, isRoot, portOwner, readPid, run, waitFor } from './system.ts';
+
+const PG_USER = 'postgres'; // the OS user that owns the cluster when we run as root
+
+/** Runs a PostgreSQL binary as the cluster's owner (postgres refuses to run as root). */
+function pgCommand(bin: string, args: string[]) {
+  const exe = join(PG_BIN, bin);
+  return isRoot() ? run('runuser', ['-u', PG_USER, '--', exe, ...args]) : run(exe, args);
+}
+
+/** Opens a short-lived connection to the stack's database. */
+export function connect(url = databaseUrl(), max = 1) {
+  return postgres(url, { max, onnotice: () => {}, connect_timeout: 5, idle_timeout: 5 });
+}
+
+/** True when the database answers a query. */
+export async function isReachable(url = databaseUrl()): Promise<boolean> {
+  const sql = connect(url);
+  try {
+    await sql`select 1`;
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** The reason the database does not answer, or null when it does. */
+export async function whyUnreachable(url = databaseUrl()): Promise<string | null> {
+  const sql = connect(url);
+  try {
+    await sql`select 1`;
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** The pid of the running postmaster of our cluster, or null. */
+export function postmasterPid(): number | null {
+  const pid = readPid(join(paths.pgData, 'postmaster.pid'));
+  return pid && isAlive(pid) ? pid : null;
+}
+
+/** What state the cluster folder is in. */
+export function clusterState(): 'absent' | 'ready' | 'half-initialised' | 'foreign' {
+  if (!existsSync(paths.pgData)) return 'absent';
+  const entries = [...Deno.readDirSync(paths.pgData)];
+  if (entries.length === 0) return 'absent';
+  if (!existsSync(join(paths.pgData, 'PG_VERSION'))) {
+    return existsSync(paths.ownerFile) ? 'half-initialised' : 'foreign';
+  }
+  if (!existsSync(join(paths.pgData, 'postgresql.conf'))) return 'half-initialised';
+  return 'ready';
+}
+
+async function initCluster(): Promise<void> {
+  const dir = join(STATE_DIR, 'postgres');
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(paths.pgSocketDir, { recursive: true });
+  await Deno.mkdir(paths.logs, { recursive: true });
+  await Deno.writeTextFile(paths.ownerFile, 'This cluster was created by queue-health; reset wipes it.\n');
+  const pwFile = join(dir, '.pwfile');
+  await Deno.writeTextFile(pwFile, 'postgres\n');
+  if (isRoot()) {
+    // The postgres OS user must be able to reach the folder through every parent.
+    const r = await run('runuser', ['-u', PG_USER, '--', 'test', '-x', dir]);
+    if (r.code !== 0) {
+      throw new StackError(
+        `The OS user '${PG_USER}' cannot reach ${dir} (a parent folder is not traversable). ` +
+          `Set QH_STATE_DIR to a folder it can reach, e.g. QH_STATE_DIR=/var/tmp/queue-health.`,
+      );
+    }
+    await run('chown', ['-R', `${PG_USER}:${PG_USER}`, dir, paths.logs]);
+  }
+  log.step(`creating a PostgreSQL 15 cluster in ${paths.pgData}`);
+  const r = await pgCommand('initdb', [
+    '-D',
+    paths.pgData,
+    '-U',
+    'postgres',
+    '--pwfile',
+    pwFile,
+    '--auth-local=trust',
+    '--auth-host=scram-sha-256',
+    '-E',
+    'UTF8',
+    '--locale=C.UTF-8',
+  ]);
+  await Deno.remove(pwFile).catch(() => {});
+  if (r.code !== 0) {
+    throw new StackError(`initdb failed:\n${r.stderr || r.stdout}`);
+  }
+  const conf = `
+# ---- added by queue-health's local stack ----
+listen_addresses = '127.0.0.1'
+port = ${DB_PORT}
+unix_socket_directories = '${paths.pgSocketDir}'
+max_connections = 200
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+# pg_cron runs jobs in background workers, so it needs no password to reach the database.
+cron.use_background_workers = on
+max_worker_processes = 32
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+`;
+  await Deno.writeTextFile(join(paths.pgData, 'postgresql.conf'), conf, { append: true });
+  if (isRoot()) await run('chown', [`${PG_USER}:${PG_USER}`, join(paths.pgData, 'postgresql.conf')]);
+  log.ok('cluster created');
+}
+
+/** Creates (if needed) and starts the cluster; returns once it answers. Idempotent. */
+export async function startCluster(): Promise<'started' | 'running' | 'external'> {
+  if (usesExternalDatabase()) {
+    const why = await whyUnreachable();
+    if (why) {
+      throw new StackError(
+        `DATABASE_URL (${redactUrl(databaseUrl())}) does not answer: ${why}\n` +
+          `Check the URL and that the database is running, or unset DATABASE_URL to use the ` +
+          `local cluster on 127.0.0.1:${DB_PORT}.`,
+      );
+    }
+    return 'external';
+  }
+  const state = clusterState();
+  if (state === 'half-initialised') {
+    throw new StackError(
+      `The cluster folder ${paths.pgData} is half-initialised (an earlier 'up' was interrupted). ` +
+        `Run 'npm run stack -- reset' to wipe and recreate it.`,
+    );
+  }
+  if (state === 'foreign') {
+    throw new StackError(
+      `${paths.pgData} exists and is not a PostgreSQL cluster created by queue-health; it is left ` +
+        `untouched. Move it away, or set QH_STATE_DIR to another folder.`,
+    );
+  }
+  if (state === 'absent') await initCluster();
+
+  const running = postmasterPid();
+  if (running) {
+    if (await isReachable()) return 'running';
+    await waitFor(() => isReachable(), `PostgreSQL (pid ${running}) to accept connections`, 30_000);
+    return 'running';
+  }
+  // A postmaster.pid left by a crash: PostgreSQL handles most cases, but say what happens.
+  const lock = join(paths.pgData, 'postmaster.pid');
+  if (existsSync(lock)) {
+    log.warn(`removing stale lock file ${lock} (its process is gone)`);
+    await Deno.remove(lock);
+  }
+  const owner = await portOwner(DB_PORT);
+  if (owner) {
+    throw new StackError(
+      `Port ${DB_PORT} on 127.0.0.1 is already taken by ${owner.what}` +
+        `${owner.pid ? ` (${cmdline(owner.pid).slice(0, 120)})` : ''}. ` +
+        `Stop it, or choose another port with QH_DB_PORT=<port>.`,
+    );
+  }
+  log.step(`starting PostgreSQL on 127.0.0.1:${DB_PORT}`);
+  const args = ['-D', paths.pgData, '-l', paths.pgLog, '-w', '-t', '60', 'start'];
+  const exe = join(PG_BIN, 'pg_ctl');
+  const r = isRoot()
+    ? await run('setsid', ['runuser', '-u', PG_USER, '--', exe, ...args])
+    : await run('setsid', [exe, ...args]);
+  if (r.code !== 0) {
+    let tail = '';
+    try {
+      tail = Deno.readTextFileSync(paths.pgLog).split('\n').slice(-15).join('\n');
+    } catch { /* no log */ }
+    throw new StackError(`PostgreSQL did not start:\n${r.stderr || r.stdout}\n${tail}`);
+  }
+  await waitFor(() => isReachable(), 'PostgreSQL to accept connections', 30_000);
+  log.ok(`PostgreSQL is up on 127.0.0.1:${DB_PORT}`);
+  return 'started';
+}
+
+/** Stops the cluster if it runs. */
+export async function stopCluster(): Promise<boolean> {
+  if (usesExternalDatabase() || !postmasterPid()) return false;
+  const r = await pgCommand('pg_ctl', ['-D', paths.pgData, '-m', 'fast', '-w', '-t', '60', 'stop']);
+  if (r.code !== 0) throw new StackError(`pg_ctl stop failed: ${r.stderr || r.stdout}`);
+  return true;
+}
+
+/** Stops and deletes the cluster — only one this project created. */
+export async function wipeCluster(): Promise<void> {
+  if (usesExternalDatabase()) {
+    throw new StackError('DATABASE_URL is set: reset only wipes the local cluster, not your database.');
+  }
+  const state = clusterState();
+  if (state === 'foreign') {
+    throw new StackError(
+      `${paths.pgData} was not created by queue-health (no marker file); refusing to delete it.`,
+    );
+  }
+  await stopCluster().catch(() => {});
+  await Deno.remove(join(STATE_DIR, 'postgres'), { recursive: true }).catch(() => {});
+}

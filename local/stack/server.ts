@@ -1,0 +1,158 @@
+/**
+ * The local stand-in for Supabase's API gateway and edge runtime, run in the background by
+ * `npm run stack -- up`:
+ * - serves each Edge Function's handler at http://127.0.0.1:54321/functions/v1/<name>;
+ * - serves the live dashboard (dashboard/) at http://127.0.0.1:54321/;
+ * - runs the local Resend / Slack / webhook receivers on 127.0.0.1:54324;
+ * - stands in for pg_net: on NOTIFY queue_health_dispatch it invokes queue-alert.
+ *
+ * QH_SERVER_MODE=test turns the dispatcher off so tests drive queue-alert themselves.
+ */
+import { existsSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
+import { API_PORT, API_URL, databaseUrl, RECEIVERS_PORT, ROOT } from './config.ts';
+import { functionEnv } from './env.ts';
+import { connect } from './postgres.ts';
+
+type Handler = (req: Request) => Response | Promise<Response>;
+
+const mode = Deno.env.get('QH_SERVER_MODE') ?? 'dev';
+const env = await functionEnv();
+for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
+
+const FUNCTIONS_DIR = join(ROOT, 'supabase', 'functions');
+const DASHBOARD_DIR = join(ROOT, 'dashboard');
+const handlers = new Map<string, Promise<Handler>>();
+
+function jsonLine(event: Record<string, unknown>) {
+  console.log(JSON.stringify({ ts: new Date().toISOString(), src: 'local-stack', ...event }));
+}
+
+/** Loads a function's handler once (like a warm edge-runtime worker). */
+function handlerFor(name: string): Promise<Handler> | null {
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) return null;
+  const file = join(FUNCTIONS_DIR, name, 'handler.ts');
+  if (!existsSync(file)) return null;
+  let h = handlers.get(name);
+  if (!h) {
+    h = import(`file://${file}`).then((m) => m.createHandler() as Handler);
+    h.catch(() => handlers.delete(name)); // retry the import next time
+    handlers.set(name, h);
+  }
+  return h;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.map': 'application/json',
+};
+
+async function serveStatic(pathname: string): Promise<Response> {
+  const rel = normalize(decodeURIComponent(pathname)).replace(/^(\.\.[/\\])+/, '');
+  let file = join(DASHBOARD_DIR, rel);
+  if (!file.startsWith(DASHBOARD_DIR)) return new Response('not found', { status: 404 });
+  if (pathname.endsWith('/')) file = join(file, 'index.html');
+  try {
+    const body = await Deno.readFile(file);
+    return new Response(body, {
+      headers: {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'cache-control': 'no-cache',
+      },
+    });
+  } catch {
+    return new Response('not found', { status: 404 });
+  }
+}
+
+async function route(req: Request): Promise<Response> {
+  const url = new URL(req.url);
+  const m = url.pathname.match(/^\/functions\/v1\/([^/]+)(\/.*)?$/);
+  if (m) {
+    const h = handlerFor(m[1]);
+    if (!h) return Response.json({ error: `function '${m[1]}' not found` }, { status: 404 });
+    try {
+      return await (await h)(req);
+    } catch (e) {
+      jsonLine({ event: 'function_crash', function: m[1], error: String(e) });
+      return Response.json({ error: 'function crashed; see the stack log' }, { status: 500 });
+    }
+  }
+  if (url.pathname === '/_stack/health') return Response.json({ ok: true, mode });
+  if (url.pathname === '/_stack/config.json') {
+    // What the dashboard needs to talk to this stack (public values only).
+    return Response.json({
+      supabaseUrl: API_URL,
+      anonKey: env.SUPABASE_ANON_KEY,
+      functionsUrl: `${API_URL}/functions/v1`,
+      realtime: false,
+    });
+  }
+  return await serveStatic(url.pathname);
+}
+
+Deno.serve({ hostname: '127.0.0.1', port: API_PORT, onListen: () => {} }, async (req) => {
+  const started = performance.now();
+  const res = await route(req);
+  const path = new URL(req.url).pathname;
+  if (path.startsWith('/functions/')) {
+    jsonLine({ event: 'request', method: req.method, path, status: res.status, ms: Math.round(performance.now() - started) });
+  }
+  return res;
+});
+jsonLine({ event: 'listening', url: API_URL, mode });
+
+// Local receivers for Resend, Slack and webhooks.
+const receivers = join(ROOT, 'local', 'receivers', 'server.ts');
+if (existsSync(receivers)) {
+  const mod = await import(`file://${receivers}`);
+  await mod.startReceivers({ port: RECEIVERS_PORT });
+  jsonLine({ event: 'receivers', url: `http://127.0.0.1:${RECEIVERS_PORT}` });
+}
+
+// The pg_net stand-in: capture() / the sweep NOTIFY after writing notifications.
+if (mode !== 'test') {
+  const sql = connect(databaseUrl(), 2);
+  let timer: number | undefined;
+  let running = false;
+  let again = false;
+  const invoke = async () => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      const res = await fetch(`${API_URL}/functions/v1/queue-alert`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${env.SUPABASE_SERVICE_ROLE_KEY}`,
+          'content-type': 'application/json',
+        },
+        body: '{}',
+      });
+      jsonLine({ event: 'dispatch', status: res.status, body: (await res.text()).slice(0, 300) });
+    } catch (e) {
+      jsonLine({ event: 'dispatch_failed', error: String(e) });
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        schedule();
+      }
+    }
+  };
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(invoke, 50);
+  };
+  await sql.listen('queue_health_dispatch', () => schedule());
+  jsonLine({ event: 'dispatcher', listening: 'queue_health_dispatch' });
+}
