@@ -1,0 +1,63 @@
+/**
+ * Who may call queue-alert: the service role (its key, or any HS256 JWT with `role: service_role`
+ * signed with the project's JWT secret), or a caller presenting the dedicated
+ * `x-queue-health-secret`. Everything else is refused.
+ * @module
+ */
+import { jwtVerify } from 'jose';
+
+/** The settings authorisation needs. Any of them may be unset; unset ones grant nothing. */
+export interface AuthConfig {
+  serviceRoleKey?: string;
+  jwtSecret?: string;
+  alertSecret?: string;
+}
+
+/** The header carrying the dedicated secret. */
+export const SECRET_HEADER = 'x-queue-health-secret';
+
+const encoder = new TextEncoder();
+
+/**
+ * Compares two strings in time independent of where they differ and of their lengths (both are
+ * hashed first, so only digests of equal length are compared).
+ */
+export async function constantTimeEqual(a: string, b: string): Promise<boolean> {
+  const [da, db] = await Promise.all([
+    crypto.subtle.digest('SHA-256', encoder.encode(a)),
+    crypto.subtle.digest('SHA-256', encoder.encode(b)),
+  ]);
+  const x = new Uint8Array(da);
+  const y = new Uint8Array(db);
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
+  return diff === 0;
+}
+
+/** How the caller was recognised, or null. */
+export type AuthResult = 'service_role_key' | 'service_role_jwt' | 'secret' | null;
+
+/** Decides whether `req` may run queue-alert. */
+export async function authorize(req: Request, config: AuthConfig): Promise<AuthResult> {
+  const presented = req.headers.get(SECRET_HEADER);
+  if (presented && config.alertSecret && (await constantTimeEqual(presented, config.alertSecret))) {
+    return 'secret';
+  }
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get('authorization') ?? '');
+  if (!match) return null;
+  const token = match[1];
+  if (config.serviceRoleKey && (await constantTimeEqual(token, config.serviceRoleKey))) {
+    return 'service_role_key';
+  }
+  if (config.jwtSecret) {
+    try {
+      const { payload } = await jwtVerify(token, encoder.encode(config.jwtSecret), {
+        algorithms: ['HS256'],
+      });
+      if (payload.role === 'service_role') return 'service_role_jwt';
+    } catch {
+      // invalid, expired or foreign token: not the service role
+    }
+  }
+  return null;
+}

@@ -1,0 +1,364 @@
+/**
+ * queue-alert: evaluates alert rules, then drains the notification outbox — claim due rows
+ * (`queue_health.claim_notifications`, `for update skip locked` with a lease), send each to its
+ * channel, and mark it sent, failed with the next attempt, or dead.
+ *
+ * `POST` (or `GET`, for cron pings) `/functions/v1/queue-alert` with the service role key or JWT
+ * as Bearer token, or the `x-queue-health-secret` header. Optional JSON body:
+ * `{limit?: 1..100, evaluate?: boolean}`. Answers `{evaluated, claimed, sent, failed, dead,
+ * errors, duration_ms}`.
+ * @module
+ */
+import { Resend } from 'resend';
+import { z } from 'zod';
+import { getSql, type Sql } from '../_shared/db.ts';
+import { EnvError, type EnvSource, readEnv } from '../_shared/env.ts';
+import { createLogger, type Logger } from '../_shared/log.ts';
+import { authorize } from './auth.ts';
+import type { Outcome } from './classify.ts';
+import { type Claimed, claimedSchema, describeZodError, parsePayload } from './payload.ts';
+import { backoffMs } from './retry.ts';
+import { type EmailClient, type EmailClientFactory, errorText, Pacer, send } from './send.ts';
+
+/** Environment variables queue-alert reads. */
+export const envShape = {
+  SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, {
+    error: 'must be a postgres:// URL',
+  }),
+  SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
+  SUPABASE_JWT_SECRET: z.string().min(32, { error: 'must have at least 32 characters' }).optional(),
+  QUEUE_ALERT_SECRET: z.string().min(16, { error: 'must have at least 16 characters' }).optional(),
+  RESEND_API_KEY: z.string().min(1).optional(),
+  RESEND_BASE_URL: z.url({ error: 'must be an http(s) URL', protocol: /^https?$/ }).optional(),
+  RESEND_FROM: z.string().min(3).optional(),
+  QUEUE_ALERT_BATCH_SIZE: z.coerce.number().int().min(1).max(100).default(10),
+  QUEUE_ALERT_BUDGET_MS: z.coerce.number().int().min(1000).max(300_000).default(20_000),
+  QUEUE_ALERT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  QUEUE_ALERT_LEASE_S: z.coerce.number().int().min(10).max(3600).default(120),
+  QUEUE_ALERT_SLACK_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+  QUEUE_ALERT_RESEND_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(500),
+};
+
+/** Validated queue-alert environment. */
+export type QueueAlertEnv = z.infer<z.ZodObject<typeof envShape>>;
+
+/**
+ * Reads and checks the environment. At least one way to authenticate callers must be set.
+ * @throws {EnvError} naming the variable.
+ */
+export function readQueueAlertEnv(source?: EnvSource): QueueAlertEnv {
+  const env = readEnv(envShape, source);
+  if (!env.SUPABASE_SERVICE_ROLE_KEY && !env.SUPABASE_JWT_SECRET && !env.QUEUE_ALERT_SECRET) {
+    throw new EnvError(
+      'SUPABASE_SERVICE_ROLE_KEY',
+      'environment variable SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_JWT_SECRET or QUEUE_ALERT_SECRET) is required but not set',
+    );
+  }
+  return env;
+}
+
+/** Everything queue-alert depends on; tests replace any of it. */
+export interface Deps {
+  /** The database; defaults to the shared client on SUPABASE_DB_URL. */
+  sql: Sql;
+  /** HTTP for Slack and webhooks (the resend SDK uses the global fetch). */
+  fetch: typeof fetch;
+  /** Clock, passed to SQL as `p_now` too. */
+  now: () => Date;
+  /** Waits; used for pacing. */
+  sleep: (ms: number) => Promise<void>;
+  /** Environment source (record or getter); defaults to `Deno.env`. */
+  env: EnvSource;
+  /** Email client factory; defaults to the resend SDK. */
+  resend: EmailClientFactory;
+  /** `[0, 1)` source for backoff jitter. */
+  random: () => number;
+  /** Log sink. */
+  logger: Logger;
+}
+
+/** The summary queue-alert answers with. */
+export interface Summary {
+  /** What `evaluate_alerts()` returned; null when skipped or absent; `{error}` when it failed. */
+  evaluated: unknown;
+  claimed: number;
+  sent: number;
+  failed: number;
+  dead: number;
+  /** Rows that could not be marked (they come back when their lease expires). */
+  errors: number;
+  duration_ms: number;
+}
+
+const bodySchema = z
+  .object({
+    limit: z.number({ error: "'limit' must be a number" }).int().min(1).max(100).optional(),
+    evaluate: z.boolean({ error: "'evaluate' must be a boolean" }).optional(),
+  })
+  .loose();
+
+function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+  });
+}
+
+/** The path after `/queue-alert`, or the whole path when served at the root. */
+function subPath(url: URL): string {
+  const i = url.pathname.indexOf('/queue-alert');
+  const rest = i >= 0 ? url.pathname.slice(i + '/queue-alert'.length) : url.pathname;
+  return rest.replace(/\/+$/, '');
+}
+
+const defaultResend: EmailClientFactory = (apiKey, options) =>
+  new Resend(
+    apiKey,
+    options.baseUrl ? { baseUrl: options.baseUrl } : undefined,
+  ) as unknown as EmailClient;
+
+/**
+ * Creates the queue-alert request handler.
+ * @param overrides dependencies to replace (tests); everything else comes from the environment.
+ */
+export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => Promise<Response> {
+  const logger = overrides.logger ?? createLogger({ fn: 'queue-alert' });
+  const now = overrides.now ?? (() => new Date());
+  const sleep = overrides.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const fetchFn = overrides.fetch ?? ((input, init) => fetch(input, init));
+  const random = overrides.random ?? Math.random;
+  const emailClient = overrides.resend ?? defaultResend;
+  let env: QueueAlertEnv | null = null;
+
+  return async (req: Request): Promise<Response> => {
+    if (!env) {
+      try {
+        env = readQueueAlertEnv(overrides.env);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        logger.error('config_error', { error: message });
+        return json(500, { error: 'misconfigured', message });
+      }
+    }
+    const url = new URL(req.url);
+    if (subPath(url) !== '') return json(404, { error: 'not_found' });
+    if (req.method !== 'POST' && req.method !== 'GET') {
+      return json(405, { error: 'method_not_allowed' }, { allow: 'POST, GET' });
+    }
+    const who = await authorize(req, {
+      serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,
+      jwtSecret: env.SUPABASE_JWT_SECRET,
+      alertSecret: env.QUEUE_ALERT_SECRET,
+    });
+    if (!who) {
+      logger.warn('unauthorized', { method: req.method });
+      return json(401, { error: 'unauthorized' }, { 'www-authenticate': 'Bearer' });
+    }
+
+    let input: z.infer<typeof bodySchema> = {};
+    if (req.method === 'POST') {
+      const text = await req.text();
+      if (text.trim() !== '') {
+        let raw: unknown;
+        try {
+          raw = JSON.parse(text);
+        } catch {
+          return json(400, { error: 'invalid_body', message: 'body must be JSON' });
+        }
+        const parsed = bodySchema.safeParse(raw);
+        if (!parsed.success) {
+          return json(400, { error: 'invalid_body', message: describeZodError(parsed.error) });
+        }
+        input = parsed.data;
+      }
+    }
+
+    const sql = overrides.sql ?? getSql(env.SUPABASE_DB_URL);
+    try {
+      const summary = await run(sql, env, input, {
+        logger,
+        now,
+        sleep,
+        fetch: fetchFn,
+        random,
+        emailClient,
+      });
+      logger.info('run', { ...summary, evaluated: undefined, caller: who });
+      return json(200, summary);
+    } catch (e) {
+      logger.error('run_failed', { error: errorText(e) });
+      return json(500, { error: 'internal', message: errorText(e) });
+    }
+  };
+}
+
+interface RunDeps {
+  logger: Logger;
+  now: () => Date;
+  sleep: (ms: number) => Promise<void>;
+  fetch: typeof fetch;
+  random: () => number;
+  emailClient: EmailClientFactory;
+}
+
+async function evaluate(sql: Sql, now: Date, logger: Logger): Promise<unknown> {
+  const [{ present }] = await sql<{ present: boolean }[]>`
+    select to_regprocedure('queue_health.evaluate_alerts(timestamptz)') is not null as present`;
+  if (!present) return null;
+  try {
+    const [{ summary }] = await sql<{ summary: unknown }[]>`
+      select queue_health.evaluate_alerts(p_now => ${now}) as summary`;
+    return summary;
+  } catch (e) {
+    // Delivery must go on when evaluation fails: what is already in the outbox still matters.
+    logger.error('evaluate_failed', { error: errorText(e) });
+    return { error: errorText(e) };
+  }
+}
+
+async function run(
+  sql: Sql,
+  env: QueueAlertEnv,
+  input: z.infer<typeof bodySchema>,
+  deps: RunDeps,
+): Promise<Summary> {
+  const started = deps.now().getTime();
+  const summary: Summary = {
+    evaluated: null,
+    claimed: 0,
+    sent: 0,
+    failed: 0,
+    dead: 0,
+    errors: 0,
+    duration_ms: 0,
+  };
+  if (input.evaluate !== false) summary.evaluated = await evaluate(sql, deps.now(), deps.logger);
+
+  const pacer = new Pacer(() => deps.now().getTime(), deps.sleep);
+  const ctx = {
+    fetch: deps.fetch,
+    now: deps.now,
+    pacer,
+    emailClient: deps.emailClient,
+    resendApiKey: env.RESEND_API_KEY,
+    resendBaseUrl: env.RESEND_BASE_URL,
+    resendFrom: env.RESEND_FROM,
+    timeoutMs: env.QUEUE_ALERT_TIMEOUT_MS,
+    slackIntervalMs: env.QUEUE_ALERT_SLACK_INTERVAL_MS,
+    resendIntervalMs: env.QUEUE_ALERT_RESEND_INTERVAL_MS,
+  };
+  const batch = input.limit ?? env.QUEUE_ALERT_BATCH_SIZE;
+  const leaseMs = env.QUEUE_ALERT_LEASE_S * 1000;
+
+  while (deps.now().getTime() - started < env.QUEUE_ALERT_BUDGET_MS) {
+    const rows = await sql<Record<string, unknown>[]>`
+      select * from queue_health.claim_notifications(
+        p_limit => ${batch}::int,
+        p_lease => ${`${env.QUEUE_ALERT_LEASE_S} seconds`}::interval,
+        p_now => ${deps.now()}::timestamptz)`;
+    if (rows.length === 0) break;
+    summary.claimed += rows.length;
+    // Past this instant a send might finish after the lease ends and another worker re-sends.
+    const sendDeadline = deps.now().getTime() + leaseMs - env.QUEUE_ALERT_TIMEOUT_MS - 5_000;
+    const results = await Promise.all(
+      rows.map((raw) => deliver(sql, raw, sendDeadline, ctx, deps)),
+    );
+    for (const r of results) summary[r]++;
+    if (rows.length < batch) break;
+  }
+  summary.duration_ms = deps.now().getTime() - started;
+  return summary;
+}
+
+type RowResult = 'sent' | 'failed' | 'dead' | 'errors';
+
+async function deliver(
+  sql: Sql,
+  raw: Record<string, unknown>,
+  sendDeadline: number,
+  ctx: Parameters<typeof send>[2],
+  deps: RunDeps,
+): Promise<RowResult> {
+  const id = String(raw.id);
+  const t0 = deps.now().getTime();
+  let row: Claimed | null = null;
+  let outcome: Outcome;
+  let released = false;
+  const parsed = claimedSchema.safeParse(raw);
+  if (!parsed.success) {
+    outcome = {
+      status: 'dead',
+      httpStatus: null,
+      error: `invalid outbox row: ${describeZodError(parsed.error)}`,
+    };
+  } else {
+    row = parsed.data;
+    try {
+      const payload = parsePayload(row.payload);
+      if (deps.now().getTime() > sendDeadline) {
+        // Too late to send safely within our lease: hand the row back untouched.
+        released = true;
+        outcome = {
+          status: 'retry',
+          httpStatus: null,
+          error: 'not attempted: lease nearly over',
+          retryAfterMs: 0,
+        };
+      } else {
+        outcome = await send(row, payload, ctx);
+      }
+    } catch (e) {
+      outcome = { status: 'dead', httpStatus: null, error: errorText(e) };
+    }
+  }
+  const nowAfter = deps.now();
+  const attempt = row?.attempts ?? (typeof raw.attempts === 'number' ? raw.attempts : 1);
+  let status: string;
+  let nextAttemptAt: Date | null = null;
+  try {
+    if (outcome.status === 'sent') {
+      const [r] = await sql<{ status: string }[]>`
+        select queue_health.complete_notification(
+          p_id => ${id}::uuid,
+          p_provider_message_id => ${outcome.providerMessageId}::text,
+          p_now => ${nowAfter}::timestamptz)::text as status`;
+      status = r.status;
+    } else {
+      const permanent = outcome.status === 'dead';
+      const delay = outcome.status === 'retry'
+        ? outcome.retryAfterMs ?? backoffMs(attempt, deps.random)
+        : 0;
+      nextAttemptAt = new Date(nowAfter.getTime() + delay);
+      const [r] = await sql<{ status: string }[]>`
+        select queue_health.fail_notification(
+          p_id => ${id}::uuid,
+          p_error => ${outcome.error}::text,
+          p_retry_at => ${nextAttemptAt}::timestamptz,
+          p_permanent => ${permanent}::boolean,
+          p_now => ${nowAfter}::timestamptz)::text as status`;
+      status = r.status;
+      if (status === 'dead') nextAttemptAt = null;
+    }
+  } catch (e) {
+    deps.logger.error('mark_failed', {
+      notification_id: id,
+      outcome: outcome.status,
+      error: errorText(e),
+    });
+    return 'errors';
+  }
+  deps.logger.info('delivery', {
+    notification_id: id,
+    channel_id: row?.channel_id ?? raw.channel_id ?? null,
+    kind: row?.kind ?? raw.kind ?? null,
+    status,
+    outcome: released ? 'released' : outcome.status,
+    http_status: outcome.httpStatus,
+    provider_message_id: outcome.status === 'sent' ? outcome.providerMessageId : undefined,
+    attempt,
+    duration_ms: nowAfter.getTime() - t0,
+    next_attempt_at: nextAttemptAt?.toISOString() ?? null,
+    error: outcome.status === 'sent' ? undefined : outcome.error,
+  });
+  return status === 'sent' ? 'sent' : status === 'dead' ? 'dead' : 'failed';
+}

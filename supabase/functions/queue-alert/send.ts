@@ -1,0 +1,257 @@
+/**
+ * Sends one claimed notification to its channel and classifies the answer. Nothing here touches
+ * the database: the handler marks the row from the returned {@link Outcome}.
+ * @module
+ */
+import { redactUrls } from '../_shared/log.ts';
+import {
+  classifyResend,
+  classifySlack,
+  classifyWebhook,
+  clip,
+  type Outcome,
+  type ResendError,
+} from './classify.ts';
+import {
+  type Claimed,
+  describeZodError,
+  emailConfigSchema,
+  type Payload,
+  slackSecretSchema,
+  webhookTargetSchema,
+} from './payload.ts';
+import { renderEmail, renderSlack, renderWebhook } from './render.ts';
+import { parseRetryAfter } from './retry.ts';
+import { signWebhook } from './signature.ts';
+
+/** The part of the resend SDK's client queue-alert uses. */
+export interface EmailClient {
+  emails: {
+    send(
+      payload: {
+        from: string;
+        to: string[];
+        subject: string;
+        html: string;
+        text: string;
+        replyTo?: string;
+        headers?: Record<string, string>;
+      },
+      options: { idempotencyKey?: string; signal?: AbortSignal },
+    ): Promise<{
+      data: { id: string } | null;
+      error: ResendError | null;
+      headers?: Record<string, string> | null;
+    }>;
+  };
+}
+
+/** Creates an email client; by default `new Resend(apiKey, {baseUrl})`. */
+export type EmailClientFactory = (apiKey: string, options: { baseUrl?: string }) => EmailClient;
+
+/**
+ * Spaces requests that share a key: each `wait(key, interval)` returns when at least `interval`
+ * ms have passed since the previous slot for that key. Slots are reserved synchronously, so
+ * concurrent callers queue up instead of bursting.
+ */
+export class Pacer {
+  #next = new Map<string, number>();
+
+  /** @param now clock in ms; @param sleep waits ms. */
+  constructor(
+    private readonly now: () => number,
+    private readonly sleep: (ms: number) => Promise<void>,
+  ) {}
+
+  /** Waits for the next free slot of `key`. */
+  async wait(key: string, intervalMs: number): Promise<void> {
+    if (intervalMs <= 0) return;
+    const now = this.now();
+    const slot = Math.max(now, this.#next.get(key) ?? 0);
+    this.#next.set(key, slot + intervalMs);
+    if (slot > now) await this.sleep(slot - now);
+  }
+}
+
+/** What the senders need from the outside world. */
+export interface SendContext {
+  fetch: typeof fetch;
+  now: () => Date;
+  pacer: Pacer;
+  emailClient: EmailClientFactory;
+  resendApiKey?: string;
+  resendBaseUrl?: string;
+  resendFrom?: string;
+  /** Per-request timeout, ms. */
+  timeoutMs: number;
+  /** Minimum spacing of requests to one Slack webhook URL, ms (Slack: about 1/s). */
+  slackIntervalMs: number;
+  /** Minimum spacing of Resend requests overall, ms. */
+  resendIntervalMs: number;
+}
+
+/** A thrown error's message, without URLs that may carry secrets. */
+export function errorText(e: unknown): string {
+  const message = e instanceof Error
+    ? e.name === 'TimeoutError' || e.name === 'AbortError' ? `timeout: ${e.message}` : e.message
+    : String(e);
+  return clip(redactUrls(message));
+}
+
+async function readBody(res: Response): Promise<string> {
+  try {
+    return (await res.text()).slice(0, 2000);
+  } catch {
+    return '';
+  }
+}
+
+/** Sends an email through the resend SDK with the notification id as Idempotency-Key. */
+export async function sendEmail(row: Claimed, p: Payload, ctx: SendContext): Promise<Outcome> {
+  const config = emailConfigSchema.safeParse(row.config);
+  if (!config.success) {
+    return { status: 'dead', httpStatus: null, error: describeZodError(config.error) };
+  }
+  const from = config.data.from ?? ctx.resendFrom;
+  if (!from) {
+    return {
+      status: 'dead',
+      httpStatus: null,
+      error: "email channel has no sender: set 'config.from' or RESEND_FROM",
+    };
+  }
+  if (!ctx.resendApiKey) {
+    // Retry: the operator can set the secret and the message still goes out.
+    return {
+      status: 'retry',
+      httpStatus: null,
+      error: 'RESEND_API_KEY is not set',
+      retryAfterMs: null,
+    };
+  }
+  const email = renderEmail(p);
+  const client = ctx.emailClient(ctx.resendApiKey, { baseUrl: ctx.resendBaseUrl });
+  await ctx.pacer.wait('resend', ctx.resendIntervalMs);
+  try {
+    const res = await client.emails.send(
+      {
+        from,
+        to: config.data.to,
+        subject: email.subject,
+        html: email.html,
+        text: email.text,
+        ...(config.data.reply_to ? { replyTo: config.data.reply_to } : {}),
+        headers: { 'X-Queue-Health-Notification': row.id },
+      },
+      { idempotencyKey: row.id, signal: AbortSignal.timeout(ctx.timeoutMs) },
+    );
+    if (res.data && !res.error) {
+      return { status: 'sent', httpStatus: 200, providerMessageId: res.data.id ?? null };
+    }
+    const retryAfter = parseRetryAfter(res.headers?.['retry-after'], ctx.now());
+    return classifyResend(
+      res.error ?? { statusCode: null, name: 'application_error', message: 'empty response' },
+      retryAfter,
+    );
+  } catch (e) {
+    return {
+      status: 'retry',
+      httpStatus: null,
+      error: `resend ${errorText(e)}`,
+      retryAfterMs: null,
+    };
+  }
+}
+
+/** Posts a Slack message to the channel's incoming webhook, at most one per interval per URL. */
+export async function sendSlack(row: Claimed, p: Payload, ctx: SendContext): Promise<Outcome> {
+  const secret = slackSecretSchema.safeParse(row.secret);
+  if (!secret.success) {
+    return { status: 'dead', httpStatus: null, error: describeZodError(secret.error) };
+  }
+  const body = JSON.stringify(renderSlack(p));
+  await ctx.pacer.wait(`slack:${secret.data.url}`, ctx.slackIntervalMs);
+  try {
+    const res = await ctx.fetch(secret.data.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(ctx.timeoutMs),
+    });
+    const text = await readBody(res);
+    return classifySlack(
+      res.status,
+      text,
+      parseRetryAfter(res.headers.get('retry-after'), ctx.now()),
+    );
+  } catch (e) {
+    return {
+      status: 'retry',
+      httpStatus: null,
+      error: `slack ${errorText(e)}`,
+      retryAfterMs: null,
+    };
+  }
+}
+
+/** Response headers a webhook receiver may use to name its record of the delivery. */
+const WEBHOOK_ID_HEADERS = ['x-request-id', 'x-message-id', 'x-delivery-id'];
+
+/** POSTs the signed, versioned JSON body to the channel's URL. */
+export async function sendWebhook(row: Claimed, p: Payload, ctx: SendContext): Promise<Outcome> {
+  const target = webhookTargetSchema.safeParse({
+    url: row.config.url ?? row.secret.url,
+    signing_secret: row.secret.signing_secret,
+  });
+  if (!target.success) {
+    return { status: 'dead', httpStatus: null, error: describeZodError(target.error) };
+  }
+  const body = JSON.stringify(renderWebhook(row.id, row.channel_id, p));
+  const signed = await signWebhook(
+    target.data.signing_secret,
+    row.id,
+    Math.floor(ctx.now().getTime() / 1000),
+    body,
+  );
+  try {
+    const res = await ctx.fetch(target.data.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'queue-health-webhooks/1',
+        ...signed,
+      },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(ctx.timeoutMs),
+    });
+    const text = await readBody(res);
+    const providerId = WEBHOOK_ID_HEADERS.map((h) => res.headers.get(h)).find(Boolean) ?? null;
+    return classifyWebhook(
+      res.status,
+      text,
+      parseRetryAfter(res.headers.get('retry-after'), ctx.now()),
+      providerId ? clip(providerId, 200) : null,
+    );
+  } catch (e) {
+    return {
+      status: 'retry',
+      httpStatus: null,
+      error: `webhook ${errorText(e)}`,
+      retryAfterMs: null,
+    };
+  }
+}
+
+/** Sends one claimed row by its kind. */
+export function send(row: Claimed, p: Payload, ctx: SendContext): Promise<Outcome> {
+  switch (row.kind) {
+    case 'email':
+      return sendEmail(row, p, ctx);
+    case 'slack':
+      return sendSlack(row, p, ctx);
+    case 'webhook':
+      return sendWebhook(row, p, ctx);
+  }
+}
