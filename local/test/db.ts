@@ -1,0 +1,69 @@
+/**
+ * Database access for Deno tests: which database to use and a small postgres.js client for it.
+ *
+ * The test runner sets `DATABASE_URL` to the local stack's database; when you run tests yourself,
+ * point it at your own scratch database.
+ *
+ * @module
+ */
+import postgres from 'postgres';
+import { z } from 'zod';
+
+/** The local stack's database, as Supabase's local stack names it. */
+export const DEFAULT_DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:54322/postgres';
+
+const databaseUrlSchema = z
+  .string()
+  .regex(/^postgres(ql)?:\/\/\S+$/, {
+    message: 'DATABASE_URL must be a postgres:// or postgresql:// URL',
+  });
+
+/**
+ * The database tests run against: env `DATABASE_URL`, else {@link DEFAULT_DATABASE_URL}.
+ *
+ * @throws Error naming `DATABASE_URL` when it is set but not a postgres URL.
+ */
+export function databaseUrl(): string {
+  const value = Deno.env.get('DATABASE_URL');
+  if (value === undefined || value.trim() === '') return DEFAULT_DATABASE_URL;
+  const parsed = databaseUrlSchema.safeParse(value.trim());
+  if (!parsed.success) {
+    throw new Error(`${parsed.error.issues[0].message}: got ${JSON.stringify(value)}`);
+  }
+  return parsed.data;
+}
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** Connection URL; defaults to {@link databaseUrl}(). */
+  url?: string;
+  /** Pool size; defaults to 2 (tests should not hog the database's connections). */
+  max?: number;
+  /** `application_name` of the connections, to find them in pg_stat_activity. */
+  applicationName?: string;
+}
+
+/** A postgres.js client as returned by {@link connect}. */
+export type Sql = postgres.Sql;
+
+/**
+ * A postgres.js client for tests: a small pool, NOTICEs silenced. Close it with `await sql.end()`
+ * at the end of the test, or Deno's resource sanitizer fails the test.
+ *
+ * @example
+ * ```ts
+ * const sql = connect();
+ * try {
+ *   const [{ n }] = await sql`select 1 as n`;
+ * } finally {
+ *   await sql.end();
+ * }
+ * ```
+ */
+export function connect(options: ConnectOptions = {}): Sql {
+  return postgres(options.url ?? databaseUrl(), {
+    max: options.max ?? 2,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName ?? 'queue-health-test' },
+  });
+}
