@@ -1,0 +1,299 @@
+/**
+ * queue-health: JSON health (200 healthy / 503 not), Prometheus text, and history series, for
+ * Supabase JWT callers (RLS decides what they see), the service role, and per-project scrape
+ * tokens.
+ *
+ * Routes (after the `/functions/v1/queue-health` prefix):
+ * - `GET /` — health report; `?format=prometheus` or `Accept: text/plain; version=0.0.4` for
+ *   Prometheus text.
+ * - `GET /history?queue=…` — series for charts.
+ * @module
+ */
+import { z } from 'zod';
+import { getSql, type Sql } from '../_shared/db.ts';
+import { readEnv } from '../_shared/env.ts';
+import { createJwtVerifier, jwksUrlFor, type JwtVerifier } from '../_shared/jwt.ts';
+import { createLogger, type Logger } from '../_shared/log.ts';
+import { type Caller, describeCaller, resolveCaller } from './auth.ts';
+import { buildReport } from './health.ts';
+import {
+  likePattern,
+  ParamError,
+  parseHealthParams,
+  parseHistoryParams,
+  resolutionFor,
+} from './params.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.ts';
+import {
+  type DbSession,
+  errorCode,
+  evaluateAlerts,
+  inSession,
+  lookupScrapeToken,
+  readHealth,
+  readHistory,
+  type Row,
+} from './queries.ts';
+
+/** What the handler depends on; tests pass their own. */
+export interface Deps {
+  /** The database (postgres.js, `prepare: false`). */
+  sql: Sql;
+  /** Verifies Supabase JWTs. */
+  verifyJwt: JwtVerifier;
+  /** One JSON line per request. */
+  logger: Logger;
+  /** The clock. */
+  now: () => Date;
+  /**
+   * Run `queue_health.evaluate_alerts()` (when installed) at most this often, so a stalled
+   * monitor is noticed even when pg_cron stopped; 0 turns it off. Default 10 000 ms.
+   */
+  evaluateEveryMs: number;
+}
+
+/** The environment the function reads when not given its dependencies. */
+export const envShape = {
+  SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+  SUPABASE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  SUPABASE_URL: z.url().optional(),
+  SUPABASE_JWKS_URL: z.url().optional(),
+  QUEUE_HEALTH_EVALUATE_EVERY_MS: z.coerce.number().int().min(0).optional(),
+};
+
+/** Builds the dependencies from the environment; the error names the bad variable. */
+export function depsFromEnv(source?: Record<string, string | undefined>): Deps {
+  const env = readEnv(envShape, source);
+  const jwksUrl = env.SUPABASE_JWKS_URL ??
+    (env.SUPABASE_URL ? jwksUrlFor(env.SUPABASE_URL).href : undefined);
+  if (!env.SUPABASE_JWT_SECRET && !jwksUrl) {
+    throw new Error(
+      'environment variable SUPABASE_JWT_SECRET is required (or SUPABASE_URL / SUPABASE_JWKS_URL for JWKS)',
+    );
+  }
+  return {
+    sql: getSql(env.SUPABASE_DB_URL),
+    verifyJwt: createJwtVerifier({ secret: env.SUPABASE_JWT_SECRET, jwksUrl }),
+    logger: createLogger({ fn: 'queue-health' }),
+    now: () => new Date(),
+    evaluateEveryMs: env.QUEUE_HEALTH_EVALUATE_EVERY_MS ?? 10_000,
+  };
+}
+
+/** CORS headers on every response. */
+export const CORS_HEADERS: Record<string, string> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-headers': 'authorization, apikey, content-type, x-client-info',
+  'access-control-allow-methods': 'GET, OPTIONS',
+  'access-control-max-age': '86400',
+};
+
+function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      ...CORS_HEADERS,
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      ...extra,
+    },
+  });
+}
+
+/** A database failure, answered 503 with `reason`. */
+class DatabaseError extends Error {
+  constructor(readonly reason: string, readonly code: string | undefined) {
+    super(reason);
+  }
+}
+
+/** A short, safe reason for a database failure (never a message, query or stack). */
+export function databaseReason(error: unknown): string {
+  const code = errorCode(error) ?? '';
+  if (/^(08|57P0)/.test(code) || /^(E[A-Z]+|CONNECT_TIMEOUT|CONNECTION_\w+)$/.test(code)) {
+    return 'connection failed';
+  }
+  if (code === '57014') return 'query timeout';
+  if (code === '55P03') return 'lock timeout';
+  if (code.startsWith('53')) return 'database overloaded';
+  if (['42P01', '42883', '42703', '3F000'].includes(code)) {
+    return 'queue_health schema missing or out of date';
+  }
+  if (code === '42501') return 'permission denied';
+  if (code === '28P01' || code === '28000') return 'database authentication failed';
+  return code ? `query failed (${code})` : 'connection failed';
+}
+
+async function db<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new DatabaseError(databaseReason(error), errorCode(error));
+  }
+}
+
+/** The part of the path after `/queue-health` ('' for the function itself). */
+export function routeOf(pathname: string): string | null {
+  const match = /(?:^|\/)queue-health(\/.*)?$/.exec(pathname);
+  if (!match) return null;
+  return (match[1] ?? '').replace(/\/+$/, '');
+}
+
+/** True when the request asks for Prometheus text. */
+export function wantsPrometheus(format: string | undefined, accept: string | null): boolean {
+  if (format) return format === 'prometheus';
+  if (!accept) return false;
+  const a = accept.toLowerCase();
+  return a.includes('application/openmetrics-text') ||
+    (a.includes('text/plain') && a.includes('version=0.0.4'));
+}
+
+function sessionOf(caller: Caller): DbSession {
+  if (caller.kind === 'scrape_token') {
+    return { role: 'service_role', claims: { role: 'service_role' } };
+  }
+  return { role: caller.role, claims: caller.claims };
+}
+
+/** Creates the request handler. Without `deps` it reads its environment (see {@link envShape}). */
+export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promise<Response> {
+  const d: Deps = deps.sql && deps.verifyJwt
+    ? {
+      logger: createLogger({ fn: 'queue-health' }),
+      now: () => new Date(),
+      evaluateEveryMs: 10_000,
+      ...deps as Pick<Deps, 'sql' | 'verifyJwt'>,
+    }
+    : { ...depsFromEnv(), ...deps };
+  let lastEvaluation = -Infinity;
+
+  async function maybeEvaluate(): Promise<void> {
+    const now = d.now().getTime();
+    if (d.evaluateEveryMs <= 0 || now - lastEvaluation < d.evaluateEveryMs) return;
+    lastEvaluation = now;
+    try {
+      await evaluateAlerts(d.sql);
+    } catch (error) {
+      // Reading health must not fail because evaluation did (e.g. a lock held by capture).
+      d.logger.warn('evaluate_alerts failed', { reason: databaseReason(error) });
+    }
+  }
+
+  async function health(req: Request, url: URL, caller: Caller): Promise<Response> {
+    const params = parseHealthParams(url.searchParams);
+    const prometheus = wantsPrometheus(params.format, req.headers.get('accept'));
+    await maybeEvaluate();
+    const checkedAt = d.now();
+    const onSkip = (part: string, code: string) =>
+      d.logger.warn('health part unavailable', { part, code, role: describeCaller(caller) });
+    const rows = await db(() =>
+      inSession(d.sql, sessionOf(caller), (tx) =>
+        readHealth(tx, {
+          project: params.project,
+          forcedProject: caller.kind === 'scrape_token' ? caller.projectId : undefined,
+          source: params.source,
+          queueLike: params.queue === undefined ? undefined : likePattern(params.queue),
+          statuses: params.status,
+        }, onSkip))
+    );
+    const report = buildReport(rows, checkedAt);
+    if (prometheus) {
+      return new Response(renderPrometheus(report), {
+        status: 200,
+        headers: {
+          ...CORS_HEADERS,
+          'content-type': PROMETHEUS_CONTENT_TYPE,
+          'cache-control': 'no-store',
+        },
+      });
+    }
+    return json(report.healthy ? 200 : 503, report);
+  }
+
+  async function history(url: URL, caller: Caller): Promise<Response> {
+    if (caller.kind === 'scrape_token') {
+      return json(403, { error: 'forbidden', message: 'scrape tokens read health only' });
+    }
+    const p = parseHistoryParams(url.searchParams, d.now());
+    const rows = await db(() => inSession(d.sql, sessionOf(caller), (tx) => readHistory(tx, p)));
+    const series = new Map<string, { key: Row; points: Row[] }>();
+    let resolution: string = resolutionFor(p.from, p.to);
+    for (const row of rows) {
+      const key = { project_id: row.project_id, source: row.source, queue: row.queue_name };
+      const id = JSON.stringify(key);
+      if (!series.has(id)) series.set(id, { key, points: [] });
+      if (typeof row.resolution === 'string') resolution = row.resolution;
+      const {
+        bucket,
+        project_id: _p,
+        source: _s,
+        queue_name: _q,
+        resolution: _r,
+        source_schema: _ss,
+        ...values
+      } = row;
+      series.get(id)!.points.push({ t: new Date(String(bucket)).toISOString(), ...values });
+    }
+    return json(200, {
+      queue: p.queue,
+      source: p.source ?? null,
+      project: p.project ?? null,
+      from: p.from.toISOString(),
+      to: p.to.toISOString(),
+      resolution,
+      series: [...series.values()].map(({ key, points }) => ({ ...key, points })),
+    });
+  }
+
+  return async (req: Request): Promise<Response> => {
+    const started = performance.now();
+    const url = new URL(req.url);
+    let caller: Caller | null = null;
+    let response: Response;
+    try {
+      response = await (async () => {
+        if (req.method === 'OPTIONS') {
+          return new Response(null, { status: 204, headers: CORS_HEADERS });
+        }
+        caller = await db(() =>
+          resolveCaller(req, url, {
+            verifyJwt: d.verifyJwt,
+            lookupScrapeToken: (hash) => lookupScrapeToken(d.sql, hash),
+          })
+        );
+        if (!caller) return json(401, { error: 'unauthorized' });
+        if (req.method !== 'GET') {
+          return json(405, { error: 'method not allowed' }, { allow: 'GET, OPTIONS' });
+        }
+        const route = routeOf(url.pathname);
+        if (route === '') return await health(req, url, caller);
+        if (route === '/history') return await history(url, caller);
+        return json(404, { error: 'not found' });
+      })();
+    } catch (error) {
+      if (error instanceof ParamError) {
+        response = json(400, {
+          error: 'invalid parameter',
+          parameter: error.parameter,
+          message: error.message,
+        });
+      } else if (error instanceof DatabaseError) {
+        d.logger.error('database error', { reason: error.reason, code: error.code });
+        response = json(503, { error: 'database unavailable', reason: error.reason });
+      } else {
+        d.logger.error('unexpected error', {
+          error: error instanceof Error ? error.name : typeof error,
+        });
+        response = json(500, { error: 'internal error' });
+      }
+    }
+    d.logger.info('request', {
+      method: req.method,
+      path: url.pathname,
+      status: response.status,
+      duration_ms: Math.round((performance.now() - started) * 10) / 10,
+      role: describeCaller(caller),
+    });
+    return response;
+  };
+}

@@ -1,0 +1,263 @@
+/**
+ * Turns the rows queue-health reads into the health report: overall status, per-queue status
+ * with metric values and the firing rules behind it, firing alerts, monitor freshness and channel
+ * health. Pure functions: no SQL, no HTTP.
+ * @module
+ */
+import type { HealthRows, Row } from './queries.ts';
+
+/** Overall and per-queue status, worst last. */
+export type Status = 'ok' | 'warning' | 'critical' | 'stale';
+
+/** A firing rule on a queue (why it is not ok). */
+export interface Reason {
+  /** The alert's id. */
+  alert_id: string | null;
+  /** The rule's name. */
+  rule: string | null;
+  /** Built-in condition or metric the rule watches. */
+  condition: string | null;
+  /** info, warning or critical. */
+  severity: string | null;
+  /** Value seen when it last evaluated. */
+  value: number | null;
+  /** The rule's threshold. */
+  threshold: number | null;
+  /** When it started firing. */
+  since: string | null;
+  /** One-line summary. */
+  summary: string | null;
+}
+
+/** One queue in the report. */
+export interface QueueHealth {
+  /** Project the queue belongs to. */
+  project_id: string;
+  /** pgmq or pgboss. */
+  source: string;
+  /** Schema of the queue. */
+  source_schema: string;
+  /** Queue name. */
+  queue: string;
+  /** Status from queue_status. */
+  status: Status;
+  /** When its latest snapshot was captured. */
+  captured_at: string | null;
+  /** Age of that snapshot, seconds. */
+  snapshot_age_s: number | null;
+  /** Metric values of the latest snapshot (counts are since the previous snapshot). */
+  metrics: Record<string, number | boolean | null>;
+  /** Firing rules on this queue. */
+  reasons: Reason[];
+}
+
+/** The monitor's own health (is capture running?). */
+export interface MonitorHealth {
+  /** ok when captures succeed on schedule; stale when not; unknown when not readable. */
+  status: 'ok' | 'stale' | 'unknown';
+  /** When the last capture ran. */
+  last_capture_at: string | null;
+  /** When the last successful capture ran. */
+  last_success_at: string | null;
+  /** Seconds since the last successful capture. */
+  lag_s: number | null;
+  /** Duration of the last capture, ms. */
+  last_duration_ms: number | null;
+  /** Failed captures in the last hour. */
+  errors_last_hour: number | null;
+  /** capture_status as the database reports it. */
+  detail: Row | null;
+}
+
+/** The body of `GET /queue-health`. */
+export interface HealthReport {
+  /** Worst of the queues, alerts and monitor. */
+  status: Status;
+  /** False when a critical alert fires or the monitor is stale: the response is then HTTP 503. */
+  healthy: boolean;
+  /** When this report was made. */
+  checked_at: string;
+  /** Projects the caller can see (within the filters). */
+  projects: Row[];
+  /** Monitor freshness. */
+  monitor: MonitorHealth;
+  /** Counts for a glance. */
+  summary: {
+    queues: number;
+    by_status: Record<Status, number>;
+    alerts_firing: Record<string, number>;
+  };
+  /** Queues, ordered by project, source, schema, name. */
+  queues: QueueHealth[];
+  /** Firing alerts. */
+  alerts: Row[];
+  /** Alert channel health; null when alerting is not installed. */
+  channels: Row[] | null;
+}
+
+const RANK: Record<Status, number> = { ok: 0, warning: 1, stale: 2, critical: 3 };
+const METRIC_KEYS = [
+  'ready',
+  'in_flight',
+  'delayed',
+  'depth',
+  'depth_estimated',
+  'oldest_ready_age_s',
+  'enqueued',
+  'completed',
+  'failed',
+  'retried',
+  'dead_lettered',
+  'interval_s',
+  'enqueue_rate',
+  'complete_rate',
+  'fail_rate',
+  'error_rate',
+  'wait_p50_ms',
+  'wait_p95_ms',
+  'run_p50_ms',
+  'run_p95_ms',
+];
+
+/** The worse of two statuses (critical > stale > warning > ok). */
+export function worse(a: Status, b: Status): Status {
+  return RANK[b] > RANK[a] ? b : a;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === 'string' ? v : v == null ? null : String(v);
+}
+
+function num(v: unknown): number | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : null;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return null;
+}
+
+function iso(v: unknown): string | null {
+  if (v == null) return null;
+  const t = Date.parse(String(v));
+  return Number.isNaN(t) ? str(v) : new Date(t).toISOString();
+}
+
+function pick(row: Row | null, ...keys: string[]): unknown {
+  if (!row) return null;
+  for (const key of keys) if (row[key] !== undefined && row[key] !== null) return row[key];
+  return null;
+}
+
+function asStatus(v: unknown): Status {
+  return v === 'warning' || v === 'critical' || v === 'stale' ? v : 'ok';
+}
+
+/** The key a firing alert shares with its queue. */
+function queueKey(r: Row): string {
+  return JSON.stringify([
+    str(r.project_id),
+    str(r.source),
+    str(r.source_schema),
+    str(pick(r, 'queue_name', 'queue')),
+  ]);
+}
+
+function reason(a: Row): Reason {
+  return {
+    alert_id: str(pick(a, 'alert_id', 'id')),
+    rule: str(pick(a, 'rule_name', 'rule')),
+    condition: str(a.condition),
+    severity: str(a.severity),
+    value: num(a.value),
+    threshold: num(a.threshold),
+    since: iso(pick(a, 'fired_at', 'started_at')),
+    summary: str(a.summary),
+  };
+}
+
+/** Reads the monitor's freshness out of a queue_health.capture_status row. */
+export function monitorHealth(row: Row | null): MonitorHealth {
+  if (!row) {
+    return {
+      status: 'unknown',
+      last_capture_at: null,
+      last_success_at: null,
+      lag_s: null,
+      last_duration_ms: null,
+      errors_last_hour: null,
+      detail: null,
+    };
+  }
+  const healthy = pick(row, 'healthy');
+  return {
+    status: healthy === true ? 'ok' : 'stale',
+    last_capture_at: iso(pick(row, 'last_run_at', 'last_started_at', 'last_capture_at')),
+    last_success_at: iso(pick(row, 'last_success_at', 'last_ok_at', 'last_successful_at')),
+    lag_s: num(pick(row, 'lag_s', 'lag_seconds', 'lag')),
+    last_duration_ms: num(pick(row, 'last_duration_ms', 'duration_ms')),
+    errors_last_hour: num(pick(row, 'errors_last_hour', 'errors_1h', 'error_count_1h')),
+    detail: row,
+  };
+}
+
+/** Builds the report. `checkedAt` is the request time. */
+export function buildReport(rows: HealthRows, checkedAt: Date): HealthReport {
+  const reasonsByQueue = new Map<string, Reason[]>();
+  const alertsFiring: Record<string, number> = { critical: 0, warning: 0, info: 0 };
+  let status: Status = 'ok';
+  let healthy = true;
+
+  for (const alert of rows.alerts) {
+    const severity = str(alert.severity) ?? 'warning';
+    alertsFiring[severity] = (alertsFiring[severity] ?? 0) + 1;
+    if (severity === 'critical') {
+      healthy = false;
+      status = worse(status, 'critical');
+    } else if (severity === 'warning') {
+      status = worse(status, 'warning');
+    }
+    if (pick(alert, 'queue_name', 'queue') !== null) {
+      const key = queueKey(alert);
+      reasonsByQueue.set(key, [...(reasonsByQueue.get(key) ?? []), reason(alert)]);
+    }
+  }
+
+  const byStatus: Record<Status, number> = { ok: 0, warning: 0, critical: 0, stale: 0 };
+  const queues = rows.queues.map((row): QueueHealth => {
+    const queueStatus = asStatus(row.status);
+    byStatus[queueStatus] += 1;
+    status = worse(status, queueStatus);
+    const metrics: Record<string, number | boolean | null> = {};
+    for (const key of METRIC_KEYS) {
+      const value = row[key];
+      metrics[key] = typeof value === 'boolean' ? value : num(value);
+    }
+    return {
+      project_id: str(row.project_id) ?? '',
+      source: str(row.source) ?? '',
+      source_schema: str(row.source_schema) ?? '',
+      queue: str(row.queue_name) ?? '',
+      status: queueStatus,
+      captured_at: iso(row.captured_at),
+      snapshot_age_s: num(row.snapshot_age_s),
+      metrics,
+      reasons: reasonsByQueue.get(queueKey(row)) ?? [],
+    };
+  });
+
+  const monitor = monitorHealth(rows.monitor);
+  if (monitor.status === 'stale') {
+    healthy = false;
+    status = worse(status, 'stale');
+  }
+
+  return {
+    status,
+    healthy,
+    checked_at: checkedAt.toISOString(),
+    projects: rows.projects,
+    monitor,
+    summary: { queues: queues.length, by_status: byStatus, alerts_firing: alertsFiring },
+    queues,
+    alerts: rows.alerts,
+    channels: rows.channels,
+  };
+}

@@ -1,0 +1,2 @@
+import { createHandler } from './handler.ts';
+Deno.serve(createHandler());
