@@ -1,0 +1,677 @@
+-- Queue Health: sources. Turn pgmq queues and pg-boss queues into queue_health.sample rows.
+--
+-- Both samplers are feature-detected (a database with pgmq, pg-boss, both or neither works),
+-- cost O(number of queues) on the queue tables (index-bounded counts, exact up to
+-- settings.exact_count_limit rows and estimated above it), never raise for one bad queue, and read
+-- the previous snapshot's state from queue_health.queue.cursor themselves. The metric definitions
+-- are in docs/metrics.md.
+
+-- Section: shared helpers
+
+create function queue_health._source_settings()
+returns jsonb
+stable
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_row jsonb;
+begin
+  -- Read through to_jsonb so that a settings table without one of these columns still works.
+  if to_regclass('queue_health.settings') is not null then
+    execute 'select to_jsonb(s) from queue_health.settings s limit 1' into v_row;
+  end if;
+  v_row := coalesce(v_row, '{}'::jsonb);
+  return jsonb_build_object(
+    'exact_count_limit', coalesce((v_row ->> 'exact_count_limit')::bigint, 10000),
+    'excluded_pgboss_schemas', coalesce(v_row -> 'excluded_pgboss_schemas', '["pgboss_v10"]'::jsonb),
+    'pgboss_cache_max_age', coalesce(v_row ->> 'pgboss_cache_max_age', '2 minutes')
+  );
+end;
+$$;
+comment on function queue_health._source_settings() is 'The settings the samplers use (exact_count_limit, excluded_pgboss_schemas, pgboss_cache_max_age) from queue_health.settings, with the documented defaults when the table or a column is absent.';
+revoke execute on function queue_health._source_settings() from public;
+grant execute on function queue_health._source_settings() to service_role;
+
+create function queue_health._previous_cursor(p_source text, p_source_schema text, p_queue_name text)
+returns jsonb
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  -- The cursor the sampler returned last time, with the registry's last_seen_at as a fallback
+  -- for the previous snapshot time. Null on the first sight of a queue.
+  select case
+    when q.cursor is null then null
+    else jsonb_build_object('at', q.last_seen_at) || q.cursor
+  end
+  from queue_health.queue q
+  where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
+$$;
+comment on function queue_health._previous_cursor(text, text, text) is 'The previous sample.cursor of one queue (as capture() stored it in queue_health.queue), or null the first time. Its "at" is the previous snapshot time.';
+revoke execute on function queue_health._previous_cursor(text, text, text) from public;
+grant execute on function queue_health._previous_cursor(text, text, text) to service_role;
+
+create function queue_health._elapsed_ms(p_since timestamptz)
+returns double precision
+volatile
+set search_path = ''
+language sql
+as $$
+  select extract(epoch from clock_timestamp() - p_since) * 1000;
+$$;
+comment on function queue_health._elapsed_ms(timestamptz) is 'Wall-clock milliseconds since p_since (clock_timestamp(), not the transaction time): sample_ms.';
+revoke execute on function queue_health._elapsed_ms(timestamptz) from public;
+grant execute on function queue_health._elapsed_ms(timestamptz) to service_role;
+
+create function queue_health._planner_rows(p_query text)
+returns bigint
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_plan jsonb;
+begin
+  -- The planner's row estimate for a query (what Supabase Studio does for big tables): costs
+  -- planning only, and is as good as the table statistics (ANALYZE / autovacuum).
+  execute 'explain (format json) ' || p_query into v_plan;
+  return round((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric)::bigint;
+end;
+$$;
+comment on function queue_health._planner_rows(text) is 'Row count the planner estimates for p_query (EXPLAIN, not executed). p_query must be built with format(%I/%L) by the caller.';
+revoke execute on function queue_health._planner_rows(text) from public;
+grant execute on function queue_health._planner_rows(text) to service_role;
+
+-- Section: pgmq
+
+create function queue_health._pgmq_estimate_total(p_rel regclass, p_has_id_index boolean)
+returns bigint
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_min bigint;
+  v_max bigint;
+  v_range bigint;
+  v_density bigint;
+begin
+  -- 1. The msg_id range from the two ends of the primary key index: exact when the live ids are
+  --    contiguous (a FIFO queue consumed in order), an over-estimate when messages in the middle
+  --    were deleted first.
+  if p_has_id_index then
+    execute format('select msg_id from %s order by msg_id asc limit 1', p_rel) into v_min;
+    execute format('select msg_id from %s order by msg_id desc limit 1', p_rel) into v_max;
+    if v_min is not null then
+      v_range := v_max - v_min + 1;
+    end if;
+  end if;
+  -- 2. The planner's method: tuples per page from the last ANALYZE/VACUUM times the pages the
+  --    table (all its partitions) has now. Unknown when a leaf was never analyzed.
+  select case when bool_and(c.reltuples >= 0 and (c.relpages > 0 or c.reltuples = 0)) then
+      round(sum(case when c.relpages > 0
+        then c.reltuples / c.relpages
+          * (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::numeric)
+        else 0 end))::bigint
+    end
+    into v_density
+    from pg_catalog.pg_partition_tree(p_rel) t
+    join pg_catalog.pg_class c on c.oid = t.relid
+    where t.isleaf;
+  return case
+    when v_range is not null and v_density is not null then least(v_range, v_density)
+    else coalesce(v_range, v_density)
+  end;
+end;
+$$;
+comment on function queue_health._pgmq_estimate_total(regclass, boolean) is 'Estimated message count of a pgmq queue table in O(1): the lesser of the msg_id index range and the planner-style density estimate (reltuples/relpages times current pages); null when neither is available.';
+revoke execute on function queue_health._pgmq_estimate_total(regclass, boolean) from public;
+grant execute on function queue_health._pgmq_estimate_total(regclass, boolean) to service_role;
+
+create function queue_health._sample_pgmq_queue(
+  p_queue_name text,
+  p_now timestamptz,
+  p_limit bigint,
+  p_prev jsonb
+)
+returns queue_health.sample
+volatile
+security definer
+set search_path = ''
+-- A queue table locked by a concurrent DROP/ALTER must cost this queue its sample, not stall the
+-- whole capture: give up on the lock quickly (the error lands in the sample).
+set lock_timeout = '500ms'
+language plpgsql
+as $$
+declare
+  v_started timestamptz := clock_timestamp();
+  v_sample queue_health.sample;
+  v_rel regclass;
+  v_archive regclass;
+  v_seq regclass;
+  v_has_vt_index boolean;
+  v_has_id_index boolean;
+  v_exact boolean;
+  v_ready bigint;
+  v_waiting bigint;            -- vt > now: in flight or delayed
+  v_in_flight bigint;
+  v_delayed bigint;
+  v_scanned bigint;
+  v_redeliveries bigint := 0;  -- sum of (read_ct - 1) over the rows looked at
+  v_part bigint;
+  v_oldest_vt timestamptz;
+  v_total bigint;
+  v_pct real;
+  v_s_all bigint;
+  v_s_ready bigint;
+  v_s_in_flight bigint;
+  v_last_value bigint;
+  v_is_called boolean;
+  v_seq_start bigint;
+  v_seq_increment bigint;
+  v_sent bigint;
+  v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
+  v_prev_sent bigint := (p_prev ->> 'sent')::bigint;
+  v_prev_depth bigint := coalesce((p_prev ->> 'depth')::bigint, 0);
+  v_archived bigint;
+begin
+  v_sample.source := 'pgmq';
+  v_sample.source_schema := 'pgmq';
+  v_sample.queue_name := p_queue_name;
+  begin
+    v_rel := to_regclass(format('pgmq.%I', 'q_' || p_queue_name));
+    if v_rel is null then
+      return null; -- dropped after discovery: the queue is gone, not broken
+    end if;
+
+    -- Which indexes this queue has: standard and unlogged queues have the msg_id primary key and
+    -- the vt index; pg_partman-partitioned queues may have neither.
+    select
+      coalesce(bool_or(a.attname = 'vt'), false),
+      coalesce(bool_or(a.attname = 'msg_id'), false)
+    into v_has_vt_index, v_has_id_index
+    from pg_catalog.pg_index i
+    join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+    where i.indrelid = v_rel and i.indpred is null;
+
+    if v_has_vt_index then
+      -- Exact counts, each bounded by p_limit rows of the vt index (plus the heap for read_ct).
+      execute format(
+        'select count(*), coalesce(sum(read_ct - 1) filter (where read_ct > 1), 0)
+           from (select read_ct from %s where vt <= $1 limit $2) s', v_rel)
+        using p_now, p_limit into v_ready, v_part;
+      v_redeliveries := v_redeliveries + v_part;
+      execute format(
+        'select count(*), count(*) filter (where read_ct > 0),
+                coalesce(sum(read_ct - 1) filter (where read_ct > 1), 0)
+           from (select read_ct from %s where vt > $1 limit $2) s', v_rel)
+        using p_now, p_limit into v_waiting, v_in_flight, v_part;
+      v_redeliveries := v_redeliveries + v_part;
+      -- The longest-ready message is the first entry of the vt index: exact at any size.
+      execute format('select vt from %s where vt <= $1 order by vt limit 1', v_rel)
+        using p_now into v_oldest_vt;
+      v_exact := v_ready < p_limit and v_waiting < p_limit;
+      v_delayed := v_waiting - v_in_flight;
+    else
+      -- No vt index: look at no more than p_limit rows in physical order. Exact when the table
+      -- holds fewer rows than that.
+      execute format(
+        'select count(*), count(*) filter (where vt <= $1),
+                count(*) filter (where vt > $1 and read_ct > 0),
+                coalesce(sum(read_ct - 1) filter (where read_ct > 1), 0),
+                min(vt) filter (where vt <= $1)
+           from (select vt, read_ct from %s limit $2) s', v_rel)
+        using p_now, p_limit into v_scanned, v_ready, v_in_flight, v_redeliveries, v_oldest_vt;
+      v_exact := v_scanned < p_limit;
+      v_waiting := v_scanned - v_ready;
+      v_delayed := v_waiting - v_in_flight;
+    end if;
+
+    if not v_exact then
+      -- Above the bound: estimate the total, then split it. Whatever was counted exactly stays
+      -- exact; the rest is split by the proportions of a block sample sized to about p_limit rows.
+      v_total := greatest(
+        coalesce(queue_health._pgmq_estimate_total(v_rel, v_has_id_index), 0),
+        case when v_has_vt_index then v_ready + v_waiting else v_scanned end);
+      v_pct := least(100, 100.0 * greatest(p_limit, 1) / greatest(v_total, 1))::real;
+      execute format(
+        'select count(*), count(*) filter (where vt <= $1),
+                count(*) filter (where vt > $1 and read_ct > 0)
+           from %s tablesample system ($2)', v_rel)
+        using p_now, v_pct into v_s_all, v_s_ready, v_s_in_flight;
+      if v_s_all = 0 then
+        -- An empty block sample (tiny tables): use the rows counted above.
+        v_s_all := v_ready + v_waiting;
+        v_s_ready := v_ready;
+        v_s_in_flight := v_in_flight;
+      end if;
+      if v_has_vt_index and v_ready < p_limit then
+        -- ready is exact; the rest are waiting, split by the sample.
+        v_waiting := greatest(v_total - v_ready, v_waiting);
+        v_in_flight := case when v_s_all - v_s_ready > 0
+          then round(v_waiting::numeric * v_s_in_flight / (v_s_all - v_s_ready))::bigint
+          else v_in_flight end;
+        v_delayed := v_waiting - v_in_flight;
+      elsif v_has_vt_index and v_waiting < p_limit then
+        -- in_flight and delayed are exact; ready is the rest.
+        v_ready := greatest(v_total - v_waiting, v_ready);
+      else
+        v_ready := greatest(round(v_total::numeric * v_s_ready / greatest(v_s_all, 1))::bigint, v_ready);
+        v_in_flight := round(v_total::numeric * v_s_in_flight / greatest(v_s_all, 1))::bigint;
+        v_delayed := greatest(v_total - v_ready - v_in_flight, 0);
+      end if;
+    end if;
+
+    v_sample.ready := v_ready;
+    v_sample.in_flight := v_in_flight;
+    v_sample.delayed := v_delayed;
+    v_sample.depth := v_ready + v_in_flight + v_delayed;
+    v_sample.depth_estimated := not v_exact;
+    v_sample.oldest_ready_age_s := coalesce(greatest(extract(epoch from p_now - v_oldest_vt), 0), 0);
+
+    -- Messages ever sent: the msg_id identity sequence (respecting is_called, start and step).
+    v_seq := pg_catalog.pg_get_serial_sequence(v_rel::text, 'msg_id')::regclass;
+    if v_seq is not null then
+      execute format('select last_value, is_called from %s', v_seq) into v_last_value, v_is_called;
+      select s.seqstart, s.seqincrement into v_seq_start, v_seq_increment
+        from pg_catalog.pg_sequence s where s.seqrelid = v_seq;
+      v_sent := (v_last_value - v_seq_start) / v_seq_increment + case when v_is_called then 1 else 0 end;
+    end if;
+
+    -- Archived since the previous snapshot (bounded, archived_at index): reported in the cursor.
+    v_archive := to_regclass(format('pgmq.%I', 'a_' || p_queue_name));
+    if v_archive is not null and v_prev_at is not null then
+      execute format(
+        'select count(*) from (select 1 from %s where archived_at > $1 and archived_at <= $2 limit $3) s',
+        v_archive) using v_prev_at, p_now, p_limit into v_archived;
+    end if;
+
+    if p_prev is null then
+      -- First sight: nothing happened "since the previous snapshot".
+      v_sample.enqueued := 0;
+      v_sample.completed := 0;
+      v_sample.retried := 0;
+    else
+      if v_sent is not null and v_prev_sent is not null and v_sent < v_prev_sent then
+        -- The sequence went backwards: the queue was dropped and created again.
+        v_prev_sent := 0;
+        v_prev_depth := 0;
+      end if;
+      v_sample.enqueued := greatest(v_sent - v_prev_sent, 0);
+      -- Conservation: what arrived minus what the queue grew by has left it (deleted or archived).
+      v_sample.completed := greatest(v_sample.enqueued - (v_sample.depth - v_prev_depth), 0);
+      v_sample.retried := greatest(v_redeliveries - coalesce((p_prev ->> 'redeliveries')::bigint, 0), 0);
+    end if;
+    v_sample.failed := 0;
+    v_sample.dead_lettered := 0;
+    v_sample.cursor := jsonb_build_object(
+      'v', 1,
+      'at', p_now,
+      'sent', v_sent,
+      'depth', v_sample.depth,
+      'redeliveries', v_redeliveries,
+      'archived', v_archived,
+      'exact', v_exact,
+      'scan', case when v_has_vt_index then 'vt_index' else 'bounded_rows' end
+    );
+    v_sample.sample_ms := queue_health._elapsed_ms(v_started);
+    return v_sample;
+  exception
+    when undefined_table then
+      return null; -- dropped while we sampled it
+    when others then
+      if to_regclass(format('pgmq.%I', 'q_' || p_queue_name)) is null then
+        return null; -- dropped concurrently ("could not open relation"): gone, not broken
+      end if;
+      return row('pgmq', 'pgmq', p_queue_name, null, null, null, null, null, null, null, null,
+        null, null, null, null, null, null, null, queue_health._elapsed_ms(v_started), p_prev,
+        sqlstate || ': ' || sqlerrm)::queue_health.sample;
+  end;
+end;
+$$;
+comment on function queue_health._sample_pgmq_queue(text, timestamptz, bigint, jsonb) is 'Samples one pgmq queue (see docs/metrics.md). Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
+revoke execute on function queue_health._sample_pgmq_queue(text, timestamptz, bigint, jsonb) from public;
+grant execute on function queue_health._sample_pgmq_queue(text, timestamptz, bigint, jsonb) to service_role;
+
+create function queue_health._sample_pgmq(p_now timestamptz default now())
+returns setof queue_health.sample
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_limit bigint := (queue_health._source_settings() ->> 'exact_count_limit')::bigint;
+  v_name text;
+  v_sample queue_health.sample;
+  v_samples queue_health.sample[] := '{}';
+  v_dlq queue_health.sample;
+begin
+  if to_regclass('pgmq.meta') is null then
+    return; -- pgmq is not installed
+  end if;
+  for v_name in execute 'select queue_name::text from pgmq.meta order by queue_name' loop
+    v_sample := queue_health._sample_pgmq_queue(
+      v_name, p_now, v_limit, queue_health._previous_cursor('pgmq', 'pgmq', v_name));
+    if v_sample.source is not null then
+      v_samples := v_samples || v_sample;
+    end if;
+  end loop;
+  -- Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
+  -- poison messages to a queue named <name>_dlq. What arrived there counts as <name>'s dead_lettered.
+  foreach v_sample in array v_samples loop
+    if v_sample.error is null and v_sample.enqueued is not null then
+      select d.* into v_dlq from unnest(v_samples) d
+        where d.queue_name = v_sample.queue_name || '_dlq' and d.error is null;
+      if found then
+        v_sample.dead_lettered := coalesce(v_dlq.enqueued, 0);
+      end if;
+    end if;
+    return next v_sample;
+  end loop;
+end;
+$$;
+comment on function queue_health._sample_pgmq(timestamptz) is 'One sample per pgmq queue (pgmq.meta), or none when pgmq is absent. Cost O(queues): index-bounded counts, exact up to settings.exact_count_limit, estimated above (depth_estimated). Never raises for one queue.';
+revoke execute on function queue_health._sample_pgmq(timestamptz) from public;
+grant execute on function queue_health._sample_pgmq(timestamptz) to service_role;
+
+-- Section: pg-boss
+
+create function queue_health._pgboss_schemas()
+returns table (schema_name text, version int, layout jsonb)
+stable
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_excluded text[] := array(
+    select jsonb_array_elements_text(queue_health._source_settings() -> 'excluded_pgboss_schemas'));
+begin
+  -- A pg-boss schema is any schema with version, job and queue tables (never assume 'pgboss').
+  for schema_name in
+    select n.nspname::text
+    from pg_catalog.pg_namespace n
+    where not (n.nspname = any(v_excluded))
+      and (select count(*) from pg_catalog.pg_class c
+           where c.relnamespace = n.oid and c.relname in ('version', 'job', 'queue')
+             and c.relkind in ('r', 'p')) = 3
+    order by 1
+  loop
+    begin
+      execute format('select max(version) from %I.version', schema_name) into version;
+      -- Layout by feature detection, not by version number.
+      select jsonb_object_agg(t.relname || '.' || a.attname, true)
+        into layout
+        from pg_catalog.pg_attribute a
+        join pg_catalog.pg_class t on t.oid = a.attrelid
+        join pg_catalog.pg_namespace n on n.oid = t.relnamespace
+        where n.nspname = schema_name and t.relname in ('job', 'queue')
+          and a.attnum > 0 and not a.attisdropped
+          and a.attname in ('blocked', 'monitor_on', 'queued_count', 'ready_count',
+                            'deferred_count', 'blocked_count', 'active_count');
+      layout := coalesce(layout, '{}'::jsonb);
+      return next;
+    exception when others then
+      null; -- the schema vanished or is unreadable: not a pg-boss schema for this capture
+    end;
+  end loop;
+end;
+$$;
+comment on function queue_health._pgboss_schemas() is 'The pg-boss schemas in this database (tables version, job and queue), minus settings.excluded_pgboss_schemas, with their schema version and which optional columns they have.';
+revoke execute on function queue_health._pgboss_schemas() from public;
+grant execute on function queue_health._pgboss_schemas() to service_role;
+
+create function queue_health._sample_pgboss_queue(
+  p_schema text,
+  p_layout jsonb,
+  p_queue_name text,
+  p_now timestamptz,
+  p_limit bigint,
+  p_cache_max_age interval,
+  p_prev jsonb
+)
+returns queue_health.sample
+volatile
+security definer
+set search_path = ''
+set lock_timeout = '500ms'
+language plpgsql
+as $$
+declare
+  v_started timestamptz := clock_timestamp();
+  v_sample queue_health.sample;
+  v_job text := format('%I.job', p_schema);
+  v_not_blocked text := case when p_layout ? 'job.blocked' then ' and not blocked' else '' end;
+  v_or_blocked text := case when p_layout ? 'job.blocked' then ' or blocked' else '' end;
+  v_ready bigint;
+  v_delayed bigint;
+  v_in_flight bigint;
+  v_source jsonb := '{}'::jsonb; -- where each gauge came from: exact | cache | planner
+  v_cache jsonb;
+  v_cache_age double precision;
+  v_cache_fresh boolean := false;
+  v_oldest timestamptz;
+  v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
+  v_window double precision;
+  v_n bigint;
+  v_first timestamptz;
+  v_completed bigint;
+  v_failed bigint;
+  v_dead bigint;
+  v_wait double precision[];
+  v_run double precision[];
+  v_capped text[] := '{}';
+  v_scale numeric;
+begin
+  v_sample.source := 'pgboss';
+  v_sample.source_schema := p_schema;
+  v_sample.queue_name := p_queue_name;
+  begin
+    -- Gauges, each counted exactly up to p_limit rows. ready/delayed use pg-boss's fetch index
+    -- (name, start_after) where state < 'active' (all versions); active uses the v12 state index
+    -- and is a LIMIT-bounded scan of the queue's partition on v10/v11.
+    execute format(
+      'select count(*) from (select 1 from %s where name = $1 and state < %L and start_after <= $2%s limit $3) s',
+      v_job, 'active', v_not_blocked) using p_queue_name, p_now, p_limit into v_ready;
+    execute format(
+      'select count(*) from (select 1 from %s where name = $1 and state < %L and (start_after > $2%s) limit $3) s',
+      v_job, 'active', v_or_blocked) using p_queue_name, p_now, p_limit into v_delayed;
+    execute format(
+      'select count(*) from (select 1 from %s where name = $1 and state = %L limit $2) s',
+      v_job, 'active') using p_queue_name, p_limit into v_in_flight;
+    v_source := jsonb_build_object('ready', 'exact', 'delayed', 'exact', 'in_flight', 'exact');
+
+    if v_ready >= p_limit or v_delayed >= p_limit or v_in_flight >= p_limit then
+      -- Above the bound. pg-boss 11+ caches counts per queue (its monitor, about every minute):
+      -- use them while fresh; otherwise ask the planner. Either way depth_estimated is set.
+      if p_layout ? 'queue.monitor_on' then
+        execute format('select to_jsonb(q) from %I.queue q where name = $1', p_schema)
+          using p_queue_name into v_cache;
+        v_cache_age := extract(epoch from p_now - (v_cache ->> 'monitor_on')::timestamptz);
+        v_cache_fresh := v_cache_age is not null
+          and v_cache_age <= extract(epoch from p_cache_max_age);
+      end if;
+      if v_ready >= p_limit then
+        if v_cache_fresh then
+          v_ready := greatest(p_limit, case when v_cache ? 'ready_count'
+            then (v_cache ->> 'ready_count')::bigint
+            else (v_cache ->> 'queued_count')::bigint - (v_cache ->> 'deferred_count')::bigint end);
+          v_source := v_source || '{"ready": "cache"}';
+        else
+          v_ready := greatest(p_limit, queue_health._planner_rows(format(
+            'select 1 from %s where name = %L and state < %L and start_after <= %L%s',
+            v_job, p_queue_name, 'active', p_now, v_not_blocked)));
+          v_source := v_source || '{"ready": "planner"}';
+        end if;
+      end if;
+      if v_delayed >= p_limit then
+        if v_cache_fresh then
+          v_delayed := greatest(p_limit, (v_cache ->> 'deferred_count')::bigint
+            + coalesce((v_cache ->> 'blocked_count')::bigint, 0));
+          v_source := v_source || '{"delayed": "cache"}';
+        else
+          v_delayed := greatest(p_limit, queue_health._planner_rows(format(
+            'select 1 from %s where name = %L and state < %L and (start_after > %L%s)',
+            v_job, p_queue_name, 'active', p_now, v_or_blocked)));
+          v_source := v_source || '{"delayed": "planner"}';
+        end if;
+      end if;
+      if v_in_flight >= p_limit then
+        if v_cache_fresh then
+          v_in_flight := greatest(p_limit, (v_cache ->> 'active_count')::bigint);
+          v_source := v_source || '{"in_flight": "cache"}';
+        else
+          v_in_flight := greatest(p_limit, queue_health._planner_rows(format(
+            'select 1 from %s where name = %L and state = %L', v_job, p_queue_name, 'active')));
+          v_source := v_source || '{"in_flight": "planner"}';
+        end if;
+      end if;
+    end if;
+
+    v_sample.ready := v_ready;
+    v_sample.delayed := v_delayed;
+    v_sample.in_flight := v_in_flight;
+    v_sample.depth := v_ready + v_delayed + v_in_flight;
+    v_sample.depth_estimated := v_source <> '{"ready": "exact", "delayed": "exact", "in_flight": "exact"}'::jsonb;
+
+    -- Oldest ready job: the first entry of the (name, start_after) fetch index.
+    execute format(
+      'select start_after from %s where name = $1 and state < %L and start_after <= $2%s order by start_after limit 1',
+      v_job, 'active', v_not_blocked) using p_queue_name, p_now into v_oldest;
+    v_sample.oldest_ready_age_s := coalesce(greatest(extract(epoch from p_now - v_oldest), 0), 0);
+
+    if v_prev_at is null then
+      v_sample.enqueued := 0;
+      v_sample.completed := 0;
+      v_sample.failed := 0;
+      v_sample.retried := 0;
+      v_sample.dead_lettered := 0;
+    else
+      v_window := extract(epoch from p_now - v_prev_at);
+      -- Created since the previous snapshot: the newest p_limit rows (v12: (name, created_on) index).
+      -- Above the bound, extrapolated from the rate of those newest rows.
+      execute format(
+        'select count(*), min(created_on) from (select created_on from %s
+           where name = $1 and created_on > $2 and created_on <= $3
+           order by created_on desc limit $4) s', v_job)
+        using p_queue_name, v_prev_at, p_now, p_limit into v_n, v_first;
+      if v_n >= p_limit and p_limit > 0 and v_first < p_now then
+        v_n := greatest(v_n, round(v_n * v_window::numeric / extract(epoch from p_now - v_first)::numeric)::bigint);
+        v_capped := v_capped || 'enqueued';
+      end if;
+      v_sample.enqueued := v_n;
+
+      -- Finished since the previous snapshot (v12: (name, completed_on) index): completed, failed,
+      -- dead-lettered, and the wait/run percentiles of those jobs.
+      execute format(
+        'select count(*), count(*) filter (where state = %L), count(*) filter (where state = %L),
+                count(*) filter (where state = %L and dead_letter is not null and dead_letter <> name),
+                min(completed_on),
+                percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from started_on - created_on) * 1000)
+                  filter (where started_on is not null),
+                percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from completed_on - started_on) * 1000)
+                  filter (where started_on is not null)
+           from (select name, state, created_on, started_on, completed_on, dead_letter from %s
+                 where name = $1 and completed_on > $2 and completed_on <= $3 and state in (%L, %L)
+                 order by completed_on desc limit $4) s',
+        'completed', 'failed', 'failed', v_job, 'completed', 'failed')
+        using p_queue_name, v_prev_at, p_now, p_limit
+        into v_n, v_completed, v_failed, v_dead, v_first, v_wait, v_run;
+      if v_n >= p_limit and p_limit > 0 and v_first < p_now then
+        v_scale := greatest(1, v_window::numeric / extract(epoch from p_now - v_first)::numeric);
+        v_completed := round(v_completed * v_scale)::bigint;
+        v_failed := round(v_failed * v_scale)::bigint;
+        v_dead := round(v_dead * v_scale)::bigint;
+        v_capped := v_capped || 'finished';
+      end if;
+      v_sample.completed := v_completed;
+      v_sample.failed := v_failed;
+      v_sample.dead_lettered := v_dead;
+      v_sample.wait_p50_ms := v_wait[1];
+      v_sample.wait_p95_ms := v_wait[2];
+      v_sample.run_p50_ms := v_run[1];
+      v_sample.run_p95_ms := v_run[2];
+
+      -- Retry attempts started since the previous snapshot: pg-boss bumps retry_count and stamps
+      -- started_on each time it hands out a job that had been started before.
+      execute format(
+        'select count(*) from (select 1 from %s
+           where name = $1 and retry_count > 0 and started_on > $2 and started_on <= $3
+             and (state in (%L, %L) or completed_on > $2)
+           limit $4) s', v_job, 'active', 'retry')
+        using p_queue_name, v_prev_at, p_now, p_limit into v_n;
+      if v_n >= p_limit then
+        v_capped := v_capped || 'retried';
+      end if;
+      v_sample.retried := v_n;
+    end if;
+
+    v_sample.cursor := jsonb_build_object(
+      'v', 1,
+      'at', p_now,
+      'counts', v_source,
+      'cache_age_s', v_cache_age,
+      'capped', to_jsonb(v_capped)
+    );
+    v_sample.sample_ms := queue_health._elapsed_ms(v_started);
+    return v_sample;
+  exception
+    when others then
+      if to_regclass(format('%I.queue', p_schema)) is null then
+        return null; -- the whole schema went away while we sampled it
+      end if;
+      return row('pgboss', p_schema, p_queue_name, null, null, null, null, null, null, null, null,
+        null, null, null, null, null, null, null, queue_health._elapsed_ms(v_started), p_prev,
+        sqlstate || ': ' || sqlerrm)::queue_health.sample;
+  end;
+end;
+$$;
+comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) is 'Samples one pg-boss queue (see docs/metrics.md). Returns a sample with error set when sampling failed, null when its schema vanished; never raises.';
+revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) from public;
+grant execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) to service_role;
+
+create function queue_health._sample_pgboss(p_now timestamptz default now())
+returns setof queue_health.sample
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_settings jsonb := queue_health._source_settings();
+  v_limit bigint := (v_settings ->> 'exact_count_limit')::bigint;
+  v_max_age interval := (v_settings ->> 'pgboss_cache_max_age')::interval;
+  v_schema record;
+  v_queue text;
+  v_sample queue_health.sample;
+begin
+  for v_schema in select * from queue_health._pgboss_schemas() loop
+    begin
+      -- pg-boss's own internal queues (__pgboss__send-it, ...) are not the user's queues.
+      for v_queue in execute format(
+        'select name from %I.queue where left(name, 10) <> %L order by name',
+        v_schema.schema_name, '__pgboss__')
+      loop
+        v_sample := queue_health._sample_pgboss_queue(
+          v_schema.schema_name, v_schema.layout, v_queue, p_now, v_limit, v_max_age,
+          queue_health._previous_cursor('pgboss', v_schema.schema_name, v_queue));
+        if v_sample.source is not null then
+          return next v_sample;
+        end if;
+      end loop;
+    exception when others then
+      -- The schema was dropped between discovery and listing its queues: nothing to sample.
+      raise warning 'queue_health: pg-boss schema % skipped: %', v_schema.schema_name, sqlerrm;
+    end;
+  end loop;
+end;
+$$;
+comment on function queue_health._sample_pgboss(timestamptz) is 'One sample per queue of every pg-boss schema (v10, v11, v12) except settings.excluded_pgboss_schemas. Cost O(queues) for the gauges (index-bounded, exact up to settings.exact_count_limit, pg-boss''s cache or the planner above it); never raises for one queue.';
+revoke execute on function queue_health._sample_pgboss(timestamptz) from public;
+grant execute on function queue_health._sample_pgboss(timestamptz) to service_role;
