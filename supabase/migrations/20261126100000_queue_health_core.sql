@@ -1,0 +1,434 @@
+-- Queue Health: core schema.
+-- Section: schema
+
+create schema if not exists queue_health;
+comment on schema queue_health is 'Queue Health: health monitoring for pgmq and pg-boss queues.';
+
+-- Section: the contract between sources and capture
+-- A source (pgmq, pg-boss) turns one queue system into rows of this type. capture() stores them.
+
+create type queue_health.sample as (
+  source text,                      -- 'pgmq' | 'pgboss'
+  source_schema text,               -- 'pgmq', or the pg-boss schema ('pgboss', 'pgboss_v10', ...)
+  queue_name text,
+  ready bigint,
+  in_flight bigint,
+  delayed bigint,
+  depth bigint,
+  depth_estimated boolean,
+  oldest_ready_age_s double precision,
+  enqueued bigint,
+  completed bigint,
+  failed bigint,
+  retried bigint,
+  dead_lettered bigint,
+  wait_p50_ms double precision,
+  wait_p95_ms double precision,
+  run_p50_ms double precision,
+  run_p95_ms double precision,
+  sample_ms double precision,
+  cursor jsonb,                     -- the source's state for the next delta; stored in queue.cursor
+  error text                        -- set when sampling this queue failed (other columns null)
+);
+comment on type queue_health.sample is 'One queue''s sample as a source returns it; capture() turns samples into metric rows.';
+
+-- Section: queue registry
+
+create table queue_health.queue (
+  id bigint generated always as identity primary key,
+  source text not null check (source in ('pgmq', 'pgboss')),
+  source_schema text not null,
+  queue_name text not null,
+  project_id text not null,
+  labels jsonb not null default '{}'::jsonb,
+  cursor jsonb,
+  first_seen_at timestamptz not null default now(),
+  last_seen_at timestamptz not null default now(),
+  dropped_at timestamptz,
+  unique (source, source_schema, queue_name)
+);
+comment on table queue_health.queue is 'Registry of every queue a source has ever reported. A queue that disappears gets dropped_at; its history is kept.';
+comment on column queue_health.queue.id is 'Surrogate key.';
+comment on column queue_health.queue.source is 'Queue system: pgmq or pgboss.';
+comment on column queue_health.queue.source_schema is 'Schema the queue lives in: pgmq, or the pg-boss schema (pgboss, pgboss_v10, ...).';
+comment on column queue_health.queue.queue_name is 'Queue name as the source knows it (any characters).';
+comment on column queue_health.queue.project_id is 'Project the queue belongs to, decided by project_queue_map at discovery; default ''default''.';
+comment on column queue_health.queue.labels is 'Free-form labels (json object) for selectors and dashboards.';
+comment on column queue_health.queue.cursor is 'Owned by the samplers: the sample.cursor a sampler returned last time for this queue (null the first time).';
+comment on column queue_health.queue.first_seen_at is 'When a capture first saw this queue.';
+comment on column queue_health.queue.last_seen_at is 'captured_at of the latest capture that sampled this queue.';
+comment on column queue_health.queue.dropped_at is 'When a source that ran successfully stopped reporting this queue; null while it exists (cleared if it comes back).';
+
+-- Section: projects and membership
+
+create type queue_health.member_role as enum ('viewer', 'admin');
+comment on type queue_health.member_role is 'Role of a user in a project, in ascending order of rights: viewer reads, admin also manages members.';
+
+create table queue_health.project (
+  id text primary key,
+  name text not null,
+  created_at timestamptz not null default now(),
+  constraint project_id_format check (id ~ '^[a-z0-9_-]{1,63}$')
+);
+comment on table queue_health.project is 'A tenant: queues, metrics and alerts belong to exactly one project. The row ''default'' always exists.';
+comment on column queue_health.project.id is 'Project key, also the Realtime topic suffix (queue_health:<id>): lower-case [a-z0-9_-], at most 63 characters.';
+comment on column queue_health.project.name is 'Human-readable name.';
+comment on column queue_health.project.created_at is 'When the project was created.';
+comment on constraint project_id_format on queue_health.project is 'Project ids are lower-case [a-z0-9_-] and at most 63 characters, so they are safe in topics and URLs.';
+
+insert into queue_health.project (id, name) values ('default', 'Default');
+
+create table queue_health.project_member (
+  project_id text not null references queue_health.project (id) on update cascade on delete cascade,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  role queue_health.member_role not null default 'viewer',
+  created_at timestamptz not null default now(),
+  primary key (project_id, user_id)
+);
+comment on table queue_health.project_member is 'Who may see (viewer) or manage (admin) a project. Consulted only through queue_health.is_member().';
+comment on column queue_health.project_member.project_id is 'The project.';
+comment on column queue_health.project_member.user_id is 'The Supabase Auth user (auth.users.id, the JWT sub).';
+comment on column queue_health.project_member.role is 'viewer: read the project''s data; admin: also manage its members.';
+comment on column queue_health.project_member.created_at is 'When the membership was granted.';
+create index project_member_user_id_idx on queue_health.project_member (user_id);
+
+alter table queue_health.queue
+  alter column project_id set default 'default',
+  add constraint queue_project_id_fkey foreign key (project_id)
+    references queue_health.project (id) on update cascade,
+  add constraint queue_seen_order check (last_seen_at >= first_seen_at),
+  add constraint queue_dropped_after_first_seen check (dropped_at is null or dropped_at >= first_seen_at),
+  add constraint queue_labels_object check (jsonb_typeof(labels) = 'object');
+comment on constraint queue_seen_order on queue_health.queue is 'A queue is last seen no earlier than it was first seen.';
+comment on constraint queue_dropped_after_first_seen on queue_health.queue is 'A queue can only be dropped after it was first seen.';
+comment on constraint queue_labels_object on queue_health.queue is 'labels is a json object (key/value pairs), never an array or scalar.';
+create index queue_project_id_idx on queue_health.queue (project_id);
+
+create table queue_health.project_queue_map (
+  id bigint generated always as identity primary key,
+  project_id text not null references queue_health.project (id) on update cascade on delete cascade,
+  source text,
+  queue_pattern text not null,
+  priority int not null default 100,
+  created_at timestamptz not null default now(),
+  constraint project_queue_map_source check (source is null or source in ('pgmq', 'pgboss'))
+);
+comment on table queue_health.project_queue_map is 'Which project a newly discovered queue belongs to: rules are tried in ascending priority (then id), the first match wins; unmatched queues go to ''default''. Written by the service role only, because a rule decides who can see a queue.';
+comment on column queue_health.project_queue_map.id is 'Surrogate key; breaks ties between rules of equal priority (older first).';
+comment on column queue_health.project_queue_map.project_id is 'Project that matching queues are assigned to.';
+comment on column queue_health.project_queue_map.source is 'Only queues of this source (pgmq or pgboss); null matches both.';
+comment on column queue_health.project_queue_map.queue_pattern is 'SQL LIKE pattern on the queue name, e.g. ''billing_%'' (escape _ and % with a backslash to match them literally).';
+comment on column queue_health.project_queue_map.priority is 'Lower numbers are tried first.';
+comment on column queue_health.project_queue_map.created_at is 'When the rule was added.';
+comment on constraint project_queue_map_source on queue_health.project_queue_map is 'source is null (any) or one of the known sources.';
+
+-- Section: membership decision (the one place; an installation may replace this function)
+
+create function queue_health.is_member(p_project_id text, p_min_role queue_health.member_role default 'viewer')
+returns boolean
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  select coalesce((select auth.role()) = 'service_role', false)
+    or exists (
+      select 1
+      from queue_health.project_member m
+      where m.project_id = p_project_id
+        and m.user_id = (select auth.uid())
+        and m.role >= p_min_role
+    )
+$$;
+comment on function queue_health.is_member(text, queue_health.member_role) is 'True when the caller (auth.uid() / auth.role() from the JWT) is the service role or a member of the project with at least p_min_role. The single place membership is decided: to use your own membership tables, create or replace this function with the same signature.';
+revoke execute on function queue_health.is_member(text, queue_health.member_role) from public;
+grant execute on function queue_health.is_member(text, queue_health.member_role) to authenticated, service_role;
+
+create function queue_health.is_member_of_any(p_min_role queue_health.member_role default 'viewer')
+returns boolean
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  select exists (select 1 from queue_health.project p where queue_health.is_member(p.id, p_min_role))
+$$;
+comment on function queue_health.is_member_of_any(queue_health.member_role) is 'True when queue_health.is_member() admits the caller to at least one project: the gate for data that belongs to no project (capture runs, settings).';
+revoke execute on function queue_health.is_member_of_any(queue_health.member_role) from public;
+grant execute on function queue_health.is_member_of_any(queue_health.member_role) to authenticated, service_role;
+
+-- Section: metrics (raw, partitioned by day on captured_at)
+
+create table queue_health.metric (
+  captured_at timestamptz not null,
+  project_id text not null,
+  source text not null,
+  source_schema text not null,
+  queue_name text not null,
+  ready bigint,
+  in_flight bigint,
+  delayed bigint,
+  depth bigint,
+  depth_estimated boolean not null default false,
+  oldest_ready_age_s double precision,
+  enqueued bigint,
+  completed bigint,
+  failed bigint,
+  retried bigint,
+  dead_lettered bigint,
+  wait_p50_ms double precision,
+  wait_p95_ms double precision,
+  run_p50_ms double precision,
+  run_p95_ms double precision,
+  sample_ms double precision,
+  interval_s double precision,
+  constraint metric_source check (source in ('pgmq', 'pgboss')),
+  constraint metric_gauges_non_negative check (
+    coalesce(ready, 0) >= 0 and coalesce(in_flight, 0) >= 0 and coalesce(delayed, 0) >= 0
+    and coalesce(depth, 0) >= 0 and coalesce(oldest_ready_age_s, 0) >= 0),
+  constraint metric_interval_positive check (interval_s is null or interval_s >= 0)
+) partition by range (captured_at);
+comment on table queue_health.metric is 'One row per queue per capture (raw snapshots). Partitioned by day on captured_at (partitions metric_pYYYYMMDD, UTC days); retention drops whole partitions. No foreign keys: history outlives queues and projects.';
+comment on column queue_health.metric.captured_at is 'The capture''s p_now (transaction time of the capture).';
+comment on column queue_health.metric.project_id is 'Project of the queue when it was captured.';
+comment on column queue_health.metric.source is 'Queue system: pgmq or pgboss.';
+comment on column queue_health.metric.source_schema is 'Schema of the queue (pgmq, or the pg-boss schema).';
+comment on column queue_health.metric.queue_name is 'Queue name.';
+comment on column queue_health.metric.ready is 'Messages that can be taken now (count).';
+comment on column queue_health.metric.in_flight is 'Messages being worked on (count).';
+comment on column queue_health.metric.delayed is 'Messages scheduled for later (count).';
+comment on column queue_health.metric.depth is 'ready + in_flight + delayed (count).';
+comment on column queue_health.metric.depth_estimated is 'True when depth (and its parts) were estimated rather than counted exactly.';
+comment on column queue_health.metric.oldest_ready_age_s is 'Age of the oldest ready message in seconds (the queue''s latency); null when nothing is ready.';
+comment on column queue_health.metric.enqueued is 'Messages added since the previous snapshot of this queue.';
+comment on column queue_health.metric.completed is 'Messages completed since the previous snapshot.';
+comment on column queue_health.metric.failed is 'Messages failed since the previous snapshot.';
+comment on column queue_health.metric.retried is 'Retries (redeliveries) since the previous snapshot.';
+comment on column queue_health.metric.dead_lettered is 'Messages moved to a dead-letter queue since the previous snapshot.';
+comment on column queue_health.metric.wait_p50_ms is 'Median wait (enqueue to start) of messages started since the previous snapshot, ms.';
+comment on column queue_health.metric.wait_p95_ms is '95th percentile wait, ms.';
+comment on column queue_health.metric.run_p50_ms is 'Median run time (start to completion) of messages completed since the previous snapshot, ms.';
+comment on column queue_health.metric.run_p95_ms is '95th percentile run time, ms.';
+comment on column queue_health.metric.sample_ms is 'What sampling this queue cost, ms.';
+comment on column queue_health.metric.interval_s is 'Seconds since the previous snapshot of this queue; null the first time.';
+comment on constraint metric_source on queue_health.metric is 'source is one of the known sources.';
+comment on constraint metric_gauges_non_negative on queue_health.metric is 'Gauges (ready, in_flight, delayed, depth, oldest_ready_age_s) are never negative.';
+comment on constraint metric_interval_positive on queue_health.metric is 'interval_s is a non-negative duration when known.';
+
+-- "latest per queue" (order by captured_at desc limit 1) and "one queue over a range".
+create index metric_queue_captured_at_idx
+  on queue_health.metric (queue_name, source, source_schema, captured_at desc);
+-- rollups read time ranges across all queues; BRIN suits append-only, time-ordered rows.
+create index metric_captured_at_brin on queue_health.metric using brin (captured_at);
+
+-- Section: rollups (1 minute, 1 hour). Retention deletes by bucket (see queue_health.apply_retention).
+
+create table queue_health.metric_1m (
+  bucket timestamptz not null,
+  project_id text not null,
+  source text not null,
+  source_schema text not null,
+  queue_name text not null,
+  depth_min bigint,
+  depth_avg double precision,
+  depth_max bigint,
+  depth_last bigint,
+  ready_min bigint,
+  ready_avg double precision,
+  ready_max bigint,
+  ready_last bigint,
+  in_flight_min bigint,
+  in_flight_avg double precision,
+  in_flight_max bigint,
+  in_flight_last bigint,
+  delayed_min bigint,
+  delayed_avg double precision,
+  delayed_max bigint,
+  delayed_last bigint,
+  oldest_ready_age_s_max double precision,
+  oldest_ready_age_s_last double precision,
+  enqueued bigint not null default 0,
+  completed bigint not null default 0,
+  failed bigint not null default 0,
+  retried bigint not null default 0,
+  dead_lettered bigint not null default 0,
+  wait_p95_ms_max double precision,
+  run_p95_ms_max double precision,
+  depth_estimated boolean not null default false,
+  samples int not null,
+  primary key (queue_name, source, source_schema, bucket),
+  constraint metric_1m_bucket_aligned check (bucket = date_trunc('minute', bucket, 'UTC')),
+  constraint metric_1m_samples_positive check (samples > 0)
+);
+comment on table queue_health.metric_1m is 'One-minute rollup of queue_health.metric, filled incrementally by queue_health.rollup(); rows older than settings.rollup_1m_retention are deleted by bucket.';
+comment on constraint metric_1m_bucket_aligned on queue_health.metric_1m is 'bucket is the start of a whole minute.';
+comment on constraint metric_1m_samples_positive on queue_health.metric_1m is 'A bucket exists only if at least one raw snapshot fell into it.';
+create index metric_1m_bucket_idx on queue_health.metric_1m (bucket);
+
+create table queue_health.metric_1h (like queue_health.metric_1m including defaults);
+alter table queue_health.metric_1h
+  add primary key (queue_name, source, source_schema, bucket),
+  add constraint metric_1h_bucket_aligned check (bucket = date_trunc('hour', bucket, 'UTC')),
+  add constraint metric_1h_samples_positive check (samples > 0);
+comment on table queue_health.metric_1h is 'One-hour rollup of queue_health.metric (computed from raw rows, so averages are exact), filled incrementally by queue_health.rollup(); rows older than settings.rollup_1h_retention are deleted by bucket.';
+comment on constraint metric_1h_bucket_aligned on queue_health.metric_1h is 'bucket is the start of a whole hour (UTC).';
+comment on constraint metric_1h_samples_positive on queue_health.metric_1h is 'A bucket exists only if at least one raw snapshot fell into it.';
+create index metric_1h_bucket_idx on queue_health.metric_1h (bucket);
+
+do $$
+declare
+  v_table text;
+  v_unit text;
+begin
+  foreach v_table in array array['metric_1m', 'metric_1h'] loop
+    v_unit := case v_table when 'metric_1m' then 'minute' else 'hour' end;
+    execute format('comment on column queue_health.%I.bucket is %L', v_table, 'Start of the ' || v_unit || ' (UTC) the row summarises.');
+    execute format('comment on column queue_health.%I.project_id is %L', v_table, 'Project of the queue (its latest in the bucket).');
+    execute format('comment on column queue_health.%I.source is %L', v_table, 'Queue system: pgmq or pgboss.');
+    execute format('comment on column queue_health.%I.source_schema is %L', v_table, 'Schema of the queue.');
+    execute format('comment on column queue_health.%I.queue_name is %L', v_table, 'Queue name.');
+    execute format('comment on column queue_health.%I.depth_min is %L', v_table, 'Smallest depth seen in the bucket.');
+    execute format('comment on column queue_health.%I.depth_avg is %L', v_table, 'Mean depth over the bucket''s snapshots.');
+    execute format('comment on column queue_health.%I.depth_max is %L', v_table, 'Largest depth seen in the bucket.');
+    execute format('comment on column queue_health.%I.depth_last is %L', v_table, 'Depth at the bucket''s last snapshot.');
+    execute format('comment on column queue_health.%I.ready_min is %L', v_table, 'Smallest ready count in the bucket.');
+    execute format('comment on column queue_health.%I.ready_avg is %L', v_table, 'Mean ready count.');
+    execute format('comment on column queue_health.%I.ready_max is %L', v_table, 'Largest ready count.');
+    execute format('comment on column queue_health.%I.ready_last is %L', v_table, 'Ready count at the last snapshot.');
+    execute format('comment on column queue_health.%I.in_flight_min is %L', v_table, 'Smallest in-flight count in the bucket.');
+    execute format('comment on column queue_health.%I.in_flight_avg is %L', v_table, 'Mean in-flight count.');
+    execute format('comment on column queue_health.%I.in_flight_max is %L', v_table, 'Largest in-flight count.');
+    execute format('comment on column queue_health.%I.in_flight_last is %L', v_table, 'In-flight count at the last snapshot.');
+    execute format('comment on column queue_health.%I.delayed_min is %L', v_table, 'Smallest delayed count in the bucket.');
+    execute format('comment on column queue_health.%I.delayed_avg is %L', v_table, 'Mean delayed count.');
+    execute format('comment on column queue_health.%I.delayed_max is %L', v_table, 'Largest delayed count.');
+    execute format('comment on column queue_health.%I.delayed_last is %L', v_table, 'Delayed count at the last snapshot.');
+    execute format('comment on column queue_health.%I.oldest_ready_age_s_max is %L', v_table, 'Largest oldest-ready age in the bucket, seconds.');
+    execute format('comment on column queue_health.%I.oldest_ready_age_s_last is %L', v_table, 'Oldest-ready age at the last snapshot, seconds.');
+    execute format('comment on column queue_health.%I.enqueued is %L', v_table, 'Sum of enqueued over the bucket''s snapshots.');
+    execute format('comment on column queue_health.%I.completed is %L', v_table, 'Sum of completed.');
+    execute format('comment on column queue_health.%I.failed is %L', v_table, 'Sum of failed.');
+    execute format('comment on column queue_health.%I.retried is %L', v_table, 'Sum of retried.');
+    execute format('comment on column queue_health.%I.dead_lettered is %L', v_table, 'Sum of dead_lettered.');
+    execute format('comment on column queue_health.%I.wait_p95_ms_max is %L', v_table, 'Largest wait_p95_ms in the bucket, ms.');
+    execute format('comment on column queue_health.%I.run_p95_ms_max is %L', v_table, 'Largest run_p95_ms in the bucket, ms.');
+    execute format('comment on column queue_health.%I.depth_estimated is %L', v_table, 'True when any snapshot in the bucket had an estimated depth.');
+    execute format('comment on column queue_health.%I.samples is %L', v_table, 'Number of raw snapshots in the bucket (the weight for averages).');
+  end loop;
+end
+$$;
+
+create table queue_health.rollup_watermark (
+  resolution text primary key,
+  rolled_up_to timestamptz not null,
+  updated_at timestamptz not null default now(),
+  constraint rollup_watermark_resolution check (resolution in ('1m', '1h'))
+);
+comment on table queue_health.rollup_watermark is 'How far each rollup is complete: buckets before rolled_up_to are final. Lets queue_health.rollup() work incrementally.';
+comment on column queue_health.rollup_watermark.resolution is '1m (metric_1m) or 1h (metric_1h).';
+comment on column queue_health.rollup_watermark.rolled_up_to is 'Exclusive end of the rolled-up range (a bucket boundary).';
+comment on column queue_health.rollup_watermark.updated_at is 'When the watermark last moved.';
+comment on constraint rollup_watermark_resolution on queue_health.rollup_watermark is 'Only the two rollup resolutions exist.';
+
+-- Section: capture runs
+
+create type queue_health.capture_run_status as enum ('ok', 'skipped', 'error', 'partial');
+comment on type queue_health.capture_run_status is 'Outcome of a capture: ok, skipped (another capture held the lock), partial (some sources or queues failed), error (nothing stored).';
+
+create table queue_health.capture_run (
+  id bigint generated always as identity primary key,
+  started_at timestamptz not null,
+  finished_at timestamptz,
+  duration_ms double precision,
+  queues int not null default 0,
+  rows int not null default 0,
+  status queue_health.capture_run_status not null,
+  error text,
+  errors jsonb not null default '[]'::jsonb,
+  constraint capture_run_finished_after_start check (finished_at is null or finished_at >= started_at),
+  constraint capture_run_counts_non_negative check (queues >= 0 and rows >= 0),
+  constraint capture_run_errors_array check (jsonb_typeof(errors) = 'array'),
+  constraint capture_run_error_when_failed check (status <> 'error' or error is not null)
+);
+comment on table queue_health.capture_run is 'One row per queue_health.capture() call: when, how long, how many queues and rows, and what failed.';
+comment on column queue_health.capture_run.id is 'Run id (returned as run_id by capture()).';
+comment on column queue_health.capture_run.started_at is 'The capture''s p_now.';
+comment on column queue_health.capture_run.finished_at is 'started_at plus the measured duration.';
+comment on column queue_health.capture_run.duration_ms is 'Wall-clock duration of the capture, ms.';
+comment on column queue_health.capture_run.queues is 'Queues sampled (including ones whose sample failed).';
+comment on column queue_health.capture_run.rows is 'Metric rows written.';
+comment on column queue_health.capture_run.status is 'ok, skipped, partial or error.';
+comment on column queue_health.capture_run.error is 'Summary of what went wrong (a source failure, or the skip reason).';
+comment on column queue_health.capture_run.errors is 'Per-source and per-queue errors: [{source, source_schema, queue_name, error}].';
+comment on constraint capture_run_finished_after_start on queue_health.capture_run is 'A run cannot finish before it started.';
+comment on constraint capture_run_counts_non_negative on queue_health.capture_run is 'Counts are never negative.';
+comment on constraint capture_run_errors_array on queue_health.capture_run is 'errors is a json array.';
+comment on constraint capture_run_error_when_failed on queue_health.capture_run is 'A run with status error says why.';
+create index capture_run_started_at_idx on queue_health.capture_run (started_at desc);
+
+-- Section: settings (a single row)
+
+create table queue_health.settings (
+  id boolean primary key default true,
+  capture_interval interval not null default '10 seconds',
+  raw_retention interval not null default '48 hours',
+  rollup_1m_retention interval not null default '14 days',
+  rollup_1h_retention interval not null default '400 days',
+  capture_run_retention interval not null default '7 days',
+  cron_history_retention interval not null default '3 days',
+  exact_count_limit bigint not null default 10000,
+  excluded_pgboss_schemas text[] not null default array['pgboss_v10'],
+  pgboss_cache_max_age interval not null default '2 minutes',
+  warning_oldest_ready_age_s double precision not null default 60,
+  critical_oldest_ready_age_s double precision not null default 300,
+  warning_error_rate double precision not null default 0.05,
+  stale_after_intervals int not null default 3,
+  constraint settings_single_row check (id),
+  constraint settings_retention_positive check (
+    raw_retention >= interval '2 hours' and rollup_1m_retention > interval '0'
+    and rollup_1h_retention > interval '0' and capture_run_retention > interval '0'
+    and cron_history_retention > interval '0'),
+  constraint settings_capture_interval_positive check (capture_interval >= interval '1 second'),
+  constraint settings_exact_count_limit_non_negative check (exact_count_limit >= 0),
+  constraint settings_thresholds_ordered check (
+    warning_oldest_ready_age_s <= critical_oldest_ready_age_s
+    and warning_error_rate between 0 and 1 and stale_after_intervals >= 1)
+);
+comment on table queue_health.settings is 'Installation-wide settings: exactly one row (id = true).';
+comment on column queue_health.settings.id is 'Always true: makes the table hold a single row.';
+comment on column queue_health.settings.capture_interval is 'How often capture runs; set by queue_health.schedule() (rounded up to whole minutes on pg_cron < 1.5).';
+comment on column queue_health.settings.raw_retention is 'How long raw metric rows are kept (whole day partitions are dropped once entirely older).';
+comment on column queue_health.settings.rollup_1m_retention is 'How long metric_1m rows are kept.';
+comment on column queue_health.settings.rollup_1h_retention is 'How long metric_1h rows are kept.';
+comment on column queue_health.settings.capture_run_retention is 'How long capture_run rows are kept.';
+comment on column queue_health.settings.cron_history_retention is 'How long pg_cron''s cron.job_run_details rows are kept by the queue-health-cron-cleanup job.';
+comment on column queue_health.settings.exact_count_limit is 'Samplers count messages exactly up to this many per queue and estimate above it.';
+comment on column queue_health.settings.excluded_pgboss_schemas is 'pg-boss schemas never sampled (Supabase Storage keeps its own pg-boss in pgboss_v10).';
+comment on column queue_health.settings.pgboss_cache_max_age is 'pg-boss cached queue counts older than this are not trusted; the sampler counts instead.';
+comment on column queue_health.settings.warning_oldest_ready_age_s is 'queue_status shows warning when the oldest ready message is at least this old, seconds.';
+comment on column queue_health.settings.critical_oldest_ready_age_s is 'queue_status shows critical when the oldest ready message is at least this old, seconds.';
+comment on column queue_health.settings.warning_error_rate is 'queue_status shows warning when failed / (completed + failed) of the latest snapshot reaches this (0..1).';
+comment on column queue_health.settings.stale_after_intervals is 'A queue''s snapshot (and the monitor) is stale when older than this many capture intervals.';
+comment on constraint settings_single_row on queue_health.settings is 'Only the row with id = true may exist.';
+comment on constraint settings_retention_positive on queue_health.settings is 'Retention periods are positive; raw rows live at least 2 hours so the hourly rollup, computed from raw rows, always finds them.';
+comment on constraint settings_capture_interval_positive on queue_health.settings is 'Captures run at most once a second.';
+comment on constraint settings_exact_count_limit_non_negative on queue_health.settings is 'The exact-count bound is zero or more.';
+comment on constraint settings_thresholds_ordered on queue_health.settings is 'The warning age is at most the critical age; the error rate is a fraction; stale needs at least one interval.';
+
+insert into queue_health.settings default values;
+
+-- Section: privileges and row-level security (enabled everywhere; policies and table grants are
+-- in 20261126100200_queue_health_capture.sql). anon gets nothing in this schema.
+
+grant usage on schema queue_health to authenticated, service_role;
+
+alter table queue_health.project enable row level security;
+alter table queue_health.project_member enable row level security;
+alter table queue_health.project_queue_map enable row level security;
+alter table queue_health.queue enable row level security;
+alter table queue_health.metric enable row level security;
+alter table queue_health.metric_1m enable row level security;
+alter table queue_health.metric_1h enable row level security;
+alter table queue_health.rollup_watermark enable row level security;
+alter table queue_health.capture_run enable row level security;
+alter table queue_health.settings enable row level security;

@@ -1,0 +1,969 @@
+-- Queue Health: capture, partitions, rollups, retention, scheduling, Realtime, views, RLS.
+-- Depends on 20261126100000_queue_health_core.sql. The samplers (20261126100100) and alerting
+-- (20261126100300) are optional: capture() looks them up by signature at run time.
+
+-- Section: partitions of queue_health.metric (one per UTC day, named metric_pYYYYMMDD)
+
+create function queue_health._metric_partition_name(p_day date)
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  select 'metric_p' || to_char(p_day, 'YYYYMMDD')
+$$;
+comment on function queue_health._metric_partition_name(date) is 'Name of the metric partition holding the UTC day p_day: metric_pYYYYMMDD.';
+revoke execute on function queue_health._metric_partition_name(date) from public, anon, authenticated;
+grant execute on function queue_health._metric_partition_name(date) to service_role;
+
+create function queue_health.ensure_partitions(p_now timestamptz default now(), p_days_ahead int default 2)
+returns int
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_today date := (p_now at time zone 'UTC')::date;
+  v_day date;
+  v_name text;
+  v_created int := 0;
+begin
+  if p_days_ahead is null or p_days_ahead < 0 or p_days_ahead > 31 then
+    raise exception 'p_days_ahead must be between 0 and 31: got %', p_days_ahead using errcode = '22023';
+  end if;
+  -- capture() and the maintenance job can both get here; the lock makes the second caller wait
+  -- and then find the partitions made, instead of failing on "relation already exists".
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('queue_health.ensure_partitions', 0));
+  for i in 0 .. p_days_ahead loop
+    v_day := v_today + i;
+    v_name := queue_health._metric_partition_name(v_day);
+    if pg_catalog.to_regclass(format('queue_health.%I', v_name)) is null then
+      execute format(
+        'create table queue_health.%I partition of queue_health.metric for values from (%L) to (%L)',
+        v_name, v_day::timestamp at time zone 'UTC', (v_day + 1)::timestamp at time zone 'UTC');
+      execute format('alter table queue_health.%I enable row level security', v_name);
+      execute format('comment on table queue_health.%I is %L', v_name,
+        'Raw metric rows captured on ' || v_day || ' (UTC). Read through queue_health.metric; dropped whole by queue_health.apply_retention().');
+      v_created := v_created + 1;
+    end if;
+  end loop;
+  return v_created;
+end;
+$$;
+comment on function queue_health.ensure_partitions(timestamptz, int) is 'Creates the daily metric partitions for the UTC day of p_now and p_days_ahead days after it, when missing; returns how many it created. Called by capture() when the next partition is missing and by the maintenance job.';
+revoke execute on function queue_health.ensure_partitions(timestamptz, int) from public, anon, authenticated;
+grant execute on function queue_health.ensure_partitions(timestamptz, int) to service_role;
+
+-- Section: rollups (metric_1m, metric_1h), incremental by watermark
+
+create function queue_health.rollup(p_now timestamptz default now())
+returns jsonb
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_settings queue_health.settings;
+  v_resolution text;
+  v_unit text;
+  v_table text;
+  v_from timestamptz;
+  v_to timestamptz;
+  v_rows bigint;
+  v_result jsonb := '{}'::jsonb;
+begin
+  -- One rollup at a time: two overlapping runs would both read the same watermark.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('queue_health.rollup', 0));
+  select * into v_settings from queue_health.settings where id;
+
+  foreach v_resolution in array array['1m', '1h'] loop
+    v_unit := case v_resolution when '1m' then 'minute' else 'hour' end;
+    v_table := 'metric_' || v_resolution;
+    select w.rolled_up_to into v_from from queue_health.rollup_watermark w where w.resolution = v_resolution;
+    v_from := coalesce(v_from, pg_catalog.date_trunc(v_unit, p_now - v_settings.raw_retention, 'UTC'));
+    -- A capture stamps its rows with its start time and may commit a little later: only buckets
+    -- that ended at least a minute ago are final.
+    v_to := pg_catalog.date_trunc(v_unit, p_now - interval '1 minute', 'UTC');
+    v_rows := 0;
+    if v_to > v_from then
+      -- Both resolutions are computed from raw rows, so averages are exact (not averages of
+      -- averages). Buckets are whole, so a re-run replaces a bucket with the same values.
+      execute format($sql$
+        insert into queue_health.%1$I as r (
+          bucket, project_id, source, source_schema, queue_name,
+          depth_min, depth_avg, depth_max, depth_last,
+          ready_min, ready_avg, ready_max, ready_last,
+          in_flight_min, in_flight_avg, in_flight_max, in_flight_last,
+          delayed_min, delayed_avg, delayed_max, delayed_last,
+          oldest_ready_age_s_max, oldest_ready_age_s_last,
+          enqueued, completed, failed, retried, dead_lettered,
+          wait_p95_ms_max, run_p95_ms_max, depth_estimated, samples)
+        select
+          pg_catalog.date_trunc(%2$L, m.captured_at, 'UTC'),
+          (pg_catalog.array_agg(m.project_id order by m.captured_at desc))[1],
+          m.source, m.source_schema, m.queue_name,
+          min(m.depth), avg(m.depth)::float8, max(m.depth),
+          (pg_catalog.array_agg(m.depth order by m.captured_at desc))[1],
+          min(m.ready), avg(m.ready)::float8, max(m.ready),
+          (pg_catalog.array_agg(m.ready order by m.captured_at desc))[1],
+          min(m.in_flight), avg(m.in_flight)::float8, max(m.in_flight),
+          (pg_catalog.array_agg(m.in_flight order by m.captured_at desc))[1],
+          min(m.delayed), avg(m.delayed)::float8, max(m.delayed),
+          (pg_catalog.array_agg(m.delayed order by m.captured_at desc))[1],
+          max(m.oldest_ready_age_s),
+          (pg_catalog.array_agg(m.oldest_ready_age_s order by m.captured_at desc))[1],
+          coalesce(sum(m.enqueued), 0), coalesce(sum(m.completed), 0), coalesce(sum(m.failed), 0),
+          coalesce(sum(m.retried), 0), coalesce(sum(m.dead_lettered), 0),
+          max(m.wait_p95_ms), max(m.run_p95_ms), bool_or(m.depth_estimated), count(*)
+        from queue_health.metric m
+        where m.captured_at >= $1 and m.captured_at < $2
+        group by 1, m.source, m.source_schema, m.queue_name
+        on conflict (queue_name, source, source_schema, bucket) do update set
+          project_id = excluded.project_id,
+          depth_min = excluded.depth_min, depth_avg = excluded.depth_avg,
+          depth_max = excluded.depth_max, depth_last = excluded.depth_last,
+          ready_min = excluded.ready_min, ready_avg = excluded.ready_avg,
+          ready_max = excluded.ready_max, ready_last = excluded.ready_last,
+          in_flight_min = excluded.in_flight_min, in_flight_avg = excluded.in_flight_avg,
+          in_flight_max = excluded.in_flight_max, in_flight_last = excluded.in_flight_last,
+          delayed_min = excluded.delayed_min, delayed_avg = excluded.delayed_avg,
+          delayed_max = excluded.delayed_max, delayed_last = excluded.delayed_last,
+          oldest_ready_age_s_max = excluded.oldest_ready_age_s_max,
+          oldest_ready_age_s_last = excluded.oldest_ready_age_s_last,
+          enqueued = excluded.enqueued, completed = excluded.completed, failed = excluded.failed,
+          retried = excluded.retried, dead_lettered = excluded.dead_lettered,
+          wait_p95_ms_max = excluded.wait_p95_ms_max, run_p95_ms_max = excluded.run_p95_ms_max,
+          depth_estimated = excluded.depth_estimated, samples = excluded.samples
+        $sql$, v_table, v_unit)
+      using v_from, v_to;
+      get diagnostics v_rows = row_count;
+      insert into queue_health.rollup_watermark (resolution, rolled_up_to, updated_at)
+      values (v_resolution, v_to, pg_catalog.clock_timestamp())
+      on conflict (resolution) do update
+        set rolled_up_to = excluded.rolled_up_to, updated_at = excluded.updated_at;
+    end if;
+    v_result := v_result || jsonb_build_object(v_resolution, jsonb_build_object(
+      'from', v_from, 'to', greatest(v_from, v_to), 'rows', v_rows));
+  end loop;
+  return v_result;
+end;
+$$;
+comment on function queue_health.rollup(timestamptz) is 'Fills metric_1m and metric_1h from raw metric rows, from each rollup''s watermark up to the last whole bucket that ended at least a minute before p_now; moves the watermarks. Returns {"1m": {from, to, rows}, "1h": {...}}.';
+revoke execute on function queue_health.rollup(timestamptz) from public, anon, authenticated;
+grant execute on function queue_health.rollup(timestamptz) to service_role;
+
+-- Section: retention
+
+create function queue_health.apply_retention(p_now timestamptz default now())
+returns jsonb
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_settings queue_health.settings;
+  v_partition record;
+  v_dropped text[] := '{}';
+  v_deleted_1m bigint;
+  v_deleted_1h bigint;
+  v_deleted_runs bigint;
+begin
+  select * into v_settings from queue_health.settings where id;
+  -- Raw rows: only whole partitions go, once their whole day is older than raw_retention. Never a
+  -- delete over the raw table.
+  for v_partition in
+    select c.relname, to_date(substr(c.relname, 9), 'YYYYMMDD') as day
+    from pg_catalog.pg_inherits i
+    join pg_catalog.pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'queue_health.metric'::regclass
+      and c.relname ~ '^metric_p[0-9]{8}$'
+    order by 1
+  loop
+    if (v_partition.day + 1)::timestamp at time zone 'UTC' <= p_now - v_settings.raw_retention then
+      execute format('drop table queue_health.%I', v_partition.relname);
+      v_dropped := v_dropped || v_partition.relname::text;
+    end if;
+  end loop;
+  -- Rollups are small (one row per queue per bucket) and indexed on bucket: delete by bucket.
+  delete from queue_health.metric_1m r where r.bucket < p_now - v_settings.rollup_1m_retention;
+  get diagnostics v_deleted_1m = row_count;
+  delete from queue_health.metric_1h r where r.bucket < p_now - v_settings.rollup_1h_retention;
+  get diagnostics v_deleted_1h = row_count;
+  delete from queue_health.capture_run r where r.started_at < p_now - v_settings.capture_run_retention;
+  get diagnostics v_deleted_runs = row_count;
+  return jsonb_build_object('dropped_partitions', to_jsonb(v_dropped), 'deleted_1m', v_deleted_1m,
+    'deleted_1h', v_deleted_1h, 'deleted_capture_runs', v_deleted_runs);
+end;
+$$;
+comment on function queue_health.apply_retention(timestamptz) is 'Drops raw metric partitions whose whole day is older than settings.raw_retention, and deletes rollup rows and capture runs older than their retention. Returns what it removed.';
+revoke execute on function queue_health.apply_retention(timestamptz) from public, anon, authenticated;
+grant execute on function queue_health.apply_retention(timestamptz) to service_role;
+
+create function queue_health.maintain(p_now timestamptz default now())
+returns jsonb
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_created int;
+  v_rollup jsonb;
+  v_retention jsonb;
+begin
+  v_created := queue_health.ensure_partitions(p_now);
+  -- Roll up before retention, so raw rows are summarised before their partition goes.
+  v_rollup := queue_health.rollup(p_now);
+  v_retention := queue_health.apply_retention(p_now);
+  return jsonb_build_object('partitions_created', v_created, 'rollup', v_rollup, 'retention', v_retention);
+end;
+$$;
+comment on function queue_health.maintain(timestamptz) is 'The maintenance job (queue-health-maintenance): creates partitions ahead, rolls up, applies retention, in that order. Returns a summary.';
+revoke execute on function queue_health.maintain(timestamptz) from public, anon, authenticated;
+grant execute on function queue_health.maintain(timestamptz) to service_role;
+
+create function queue_health.cleanup_cron_history(p_now timestamptz default now())
+returns bigint
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_deleted bigint := 0;
+begin
+  if pg_catalog.to_regclass('cron.job_run_details') is null then
+    return 0;
+  end if;
+  -- Dynamic so that this function can be created (and called) where pg_cron is absent.
+  execute 'delete from cron.job_run_details d where d.end_time < $1'
+    using p_now - (select s.cron_history_retention from queue_health.settings s where s.id);
+  get diagnostics v_deleted = row_count;
+  return v_deleted;
+end;
+$$;
+comment on function queue_health.cleanup_cron_history(timestamptz) is 'Deletes pg_cron''s cron.job_run_details rows that ended more than settings.cron_history_retention before p_now (a 10-second job writes 8640 rows a day). Returns how many; 0 without pg_cron.';
+revoke execute on function queue_health.cleanup_cron_history(timestamptz) from public, anon, authenticated;
+grant execute on function queue_health.cleanup_cron_history(timestamptz) to service_role;
+
+-- Section: capture
+
+create function queue_health.capture(p_now timestamptz default now())
+returns jsonb
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_started timestamptz := pg_catalog.clock_timestamp();
+  v_today date := (p_now at time zone 'UTC')::date;
+  v_source record;
+  v_part queue_health.sample[];
+  v_samples queue_health.sample[] := '{}';
+  v_ok_sources text[] := '{}';
+  v_failed_sources int := 0;
+  v_errors jsonb := '[]'::jsonb;
+  v_error text;
+  v_queues int := 0;
+  v_rows int := 0;
+  v_status queue_health.capture_run_status;
+  v_run_id bigint;
+  v_alerts jsonb;
+  v_duration_ms double precision;
+begin
+  -- Transaction-scoped lock: a capture that starts while another is still running (a slow run,
+  -- or pg_cron firing again) records a skipped run and returns instead of queueing up behind it.
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('queue_health.capture', 0)) then
+    v_duration_ms := extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000;
+    insert into queue_health.capture_run (started_at, finished_at, duration_ms, status, error)
+    values (p_now, p_now + v_duration_ms * interval '1 millisecond', v_duration_ms, 'skipped',
+      'another capture was running')
+    returning id into v_run_id;
+    return jsonb_build_object('run_id', v_run_id, 'status', 'skipped', 'queues', 0, 'rows', 0,
+      'duration_ms', v_duration_ms, 'skipped', true);
+  end if;
+
+  begin
+    -- Cheap check on every run; creates partitions only when today's or the next is missing.
+    if pg_catalog.to_regclass(format('queue_health.%I', queue_health._metric_partition_name(v_today))) is null
+      or pg_catalog.to_regclass(format('queue_health.%I', queue_health._metric_partition_name(v_today + 1))) is null then
+      perform queue_health.ensure_partitions(p_now);
+    end if;
+
+    -- Sources: looked up at run time, each in its own exception block (a subtransaction), so a
+    -- missing or failing source costs only its own queues.
+    for v_source in
+      select * from (values
+        ('pgmq', 'queue_health._sample_pgmq(timestamptz)'),
+        ('pgboss', 'queue_health._sample_pgboss(timestamptz)')) as s (source, signature)
+    loop
+      continue when pg_catalog.to_regprocedure(v_source.signature) is null;
+      begin
+        execute format(
+          'select coalesce(pg_catalog.array_agg(s), ''{}'') from %s($1) s',
+          pg_catalog.to_regprocedure(v_source.signature)::regproc)
+          into v_part using p_now;
+        v_samples := v_samples || v_part;
+        v_ok_sources := v_ok_sources || v_source.source::text;
+      exception when others then
+        get stacked diagnostics v_error = message_text;
+        v_failed_sources := v_failed_sources + 1;
+        v_errors := v_errors || jsonb_build_array(jsonb_build_object(
+          'source', v_source.source, 'source_schema', null, 'queue_name', null, 'error', v_error));
+      end;
+    end loop;
+
+    v_errors := v_errors || coalesce((
+      select jsonb_agg(jsonb_build_object('source', x.source, 'source_schema', x.source_schema,
+        'queue_name', x.queue_name, 'error', x.error) order by x.source, x.source_schema, x.queue_name)
+      from unnest(v_samples) x
+      where x.error is not null), '[]'::jsonb);
+
+    -- Registry and metric rows in one statement: every CTE sees the registry as it was before
+    -- this statement, so interval_s comes from the previous last_seen_at.
+    with s as (
+      select distinct on (x.source, x.source_schema, x.queue_name)
+        x.*,
+        coalesce((
+          select pm.project_id
+          from queue_health.project_queue_map pm
+          where (pm.source is null or pm.source = x.source)
+            and x.queue_name like pm.queue_pattern
+          order by pm.priority, pm.id
+          limit 1), 'default') as project_id
+      from unnest(v_samples) x
+      where x.source in ('pgmq', 'pgboss') and x.source_schema is not null and x.queue_name is not null
+      order by x.source, x.source_schema, x.queue_name, (x.error is null) desc
+    ),
+    prev as (
+      select s.*, q.last_seen_at as prev_seen_at
+      from s
+      left join queue_health.queue q
+        on q.source = s.source and q.source_schema = s.source_schema and q.queue_name = s.queue_name
+    ),
+    new_metric as (
+      insert into queue_health.metric (
+        captured_at, project_id, source, source_schema, queue_name,
+        ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s,
+        enqueued, completed, failed, retried, dead_lettered,
+        wait_p50_ms, wait_p95_ms, run_p50_ms, run_p95_ms, sample_ms, interval_s)
+      select
+        p_now, p.project_id, p.source, p.source_schema, p.queue_name,
+        p.ready, p.in_flight, p.delayed, p.depth, coalesce(p.depth_estimated, false),
+        p.oldest_ready_age_s,
+        p.enqueued, p.completed, p.failed, p.retried, p.dead_lettered,
+        p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms,
+        greatest(0, extract(epoch from p_now - p.prev_seen_at))::float8
+      from prev p
+      where p.error is null
+      returning 1
+    ),
+    seen as (
+      insert into queue_health.queue as q (source, source_schema, queue_name, project_id, cursor,
+        first_seen_at, last_seen_at)
+      select s.source, s.source_schema, s.queue_name, s.project_id, s.cursor, p_now, p_now
+      from s
+      where s.error is null
+      on conflict (source, source_schema, queue_name) do update set
+        project_id = excluded.project_id,
+        cursor = excluded.cursor,
+        last_seen_at = greatest(q.last_seen_at, excluded.last_seen_at),
+        dropped_at = null
+      returning 1
+    ),
+    -- A queue whose sample failed still exists: register it, keep its cursor and last_seen_at
+    -- (the next good sample's deltas and interval run from the last good one).
+    seen_failed as (
+      insert into queue_health.queue as q (source, source_schema, queue_name, project_id,
+        first_seen_at, last_seen_at)
+      select s.source, s.source_schema, s.queue_name, s.project_id, p_now, p_now
+      from s
+      where s.error is not null
+      on conflict (source, source_schema, queue_name) do update set
+        project_id = excluded.project_id,
+        dropped_at = null
+      returning 1
+    )
+    select (select count(*) from new_metric), (select count(*) from s)
+      into v_rows, v_queues;
+
+    -- Queues that a source which ran successfully no longer returns are gone (dropped or renamed).
+    update queue_health.queue q
+       set dropped_at = greatest(p_now, q.first_seen_at)
+     where q.source = any (v_ok_sources)
+       and q.dropped_at is null
+       and not exists (
+         select 1 from unnest(v_samples) x
+         where x.source = q.source and x.source_schema = q.source_schema
+           and x.queue_name = q.queue_name);
+
+    v_status := case
+      when v_failed_sources > 0 and cardinality(v_ok_sources) = 0 then 'error'
+      when jsonb_array_length(v_errors) > 0 then 'partial'
+      else 'ok' end;
+    v_error := case when v_status <> 'ok' then
+      jsonb_array_length(v_errors) || ' error(s); first: ' || (v_errors -> 0 ->> 'error') end;
+  exception when others then
+    -- Everything above was rolled back to the block's start; record why, and keep the run.
+    get stacked diagnostics v_error = message_text;
+    raise warning 'queue_health.capture failed: %', v_error;
+    v_status := 'error';
+    v_rows := 0;
+    v_queues := 0;
+    v_errors := jsonb_build_array(jsonb_build_object('source', null, 'source_schema', null,
+      'queue_name', null, 'error', v_error));
+  end;
+
+  v_duration_ms := extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000;
+  insert into queue_health.capture_run (started_at, finished_at, duration_ms, queues, rows,
+    status, error, errors)
+  values (p_now, p_now + v_duration_ms * interval '1 millisecond', v_duration_ms, v_queues, v_rows,
+    v_status, v_error, v_errors)
+  returning id into v_run_id;
+
+  if pg_catalog.to_regprocedure('queue_health.evaluate_alerts(timestamptz)') is not null then
+    begin
+      execute 'select queue_health.evaluate_alerts($1)' into v_alerts using p_now;
+    exception when others then
+      get stacked diagnostics v_error = message_text;
+      raise warning 'queue_health.evaluate_alerts failed: %', v_error;
+      v_alerts := jsonb_build_object('error', v_error);
+      v_errors := v_errors || jsonb_build_array(jsonb_build_object('source', 'alerting',
+        'source_schema', null, 'queue_name', null, 'error', v_error));
+      v_status := case when v_status = 'ok' then 'partial' else v_status end;
+      update queue_health.capture_run r
+         set errors = v_errors, status = v_status,
+             error = coalesce(r.error, 'alert evaluation failed: ' || v_error)
+       where r.id = v_run_id;
+    end;
+    v_duration_ms := extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000;
+    update queue_health.capture_run r
+       set duration_ms = v_duration_ms, finished_at = p_now + v_duration_ms * interval '1 millisecond'
+     where r.id = v_run_id;
+  end if;
+
+  return jsonb_build_object('run_id', v_run_id, 'status', v_status, 'queues', v_queues,
+    'rows', v_rows, 'duration_ms', v_duration_ms, 'skipped', false, 'errors', v_errors,
+    'alerts', v_alerts);
+end;
+$$;
+comment on function queue_health.capture(timestamptz) is 'Takes one snapshot of every queue: runs the available samplers (queue_health._sample_pgmq/_sample_pgboss), updates the queue registry (project from project_queue_map, dropped_at for vanished queues, cursors), writes one metric row per queue stamped p_now, records a capture_run, then calls queue_health.evaluate_alerts(p_now) if it exists. One transaction; an overlapping call records a skipped run. Returns {run_id, status, queues, rows, duration_ms, skipped, errors, alerts}.';
+revoke execute on function queue_health.capture(timestamptz) from public, anon, authenticated;
+grant execute on function queue_health.capture(timestamptz) to service_role;
+
+-- Section: scheduling with pg_cron
+
+create function queue_health.schedule(p_interval interval default '10 seconds')
+returns jsonb
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_version text;
+  v_seconds_supported boolean;
+  v_seconds numeric := extract(epoch from p_interval);
+  v_minutes int;
+  v_capture_schedule text;
+  v_effective interval;
+  v_job record;
+  v_jobs jsonb := '[]'::jsonb;
+  v_job_id bigint;
+begin
+  select e.extversion into v_version from pg_catalog.pg_extension e where e.extname = 'pg_cron';
+  if v_version is null then
+    raise exception 'queue_health.schedule() needs the pg_cron extension, which is not installed in database %', current_database()
+      using errcode = '55000',
+            hint = 'On Supabase: enable pg_cron (Database > Extensions, or create extension pg_cron with schema pg_catalog), then call queue_health.schedule() again.';
+  end if;
+  if p_interval is null or v_seconds < 1 or v_seconds > 3600 then
+    raise exception 'p_interval must be between 1 second and 1 hour: got %', p_interval
+      using errcode = '22023';
+  end if;
+
+  -- pg_cron 1.5 added '[1-59] seconds' schedules; older versions only take cron expressions.
+  v_seconds_supported := string_to_array(regexp_replace(split_part(v_version, '-', 1), '[^0-9.]', '', 'g'), '.')::int[]
+    >= array[1, 5];
+  if v_seconds_supported and v_seconds < 60 then
+    v_capture_schedule := ceil(v_seconds)::int || ' seconds';
+    v_effective := ceil(v_seconds)::int * interval '1 second';
+  else
+    -- Whole minutes, rounded up to a divisor of 60 so that '*/N' fires at even intervals.
+    v_minutes := (select min(d) from unnest(array[1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60]) d
+                  where d >= ceil(v_seconds / 60));
+    v_capture_schedule := case v_minutes when 1 then '* * * * *' when 60 then '0 * * * *'
+                          else '*/' || v_minutes || ' * * * *' end;
+    v_effective := v_minutes * interval '1 minute';
+  end if;
+
+  for v_job in
+    select * from (values
+      ('queue-health-capture', v_capture_schedule, 'select queue_health.capture()'),
+      ('queue-health-maintenance', '*/5 * * * *', 'select queue_health.maintain()'),
+      ('queue-health-cron-cleanup', '17 3 * * *', 'select queue_health.cleanup_cron_history()'))
+      as j (name, schedule, command)
+  loop
+    -- cron.schedule(name, ...) updates the job of that name when it exists. Dynamic SQL because
+    -- the cron schema may not exist when this migration is applied.
+    execute 'select cron.schedule($1, $2, $3)' into v_job_id using v_job.name, v_job.schedule, v_job.command;
+    v_jobs := v_jobs || jsonb_build_array(jsonb_build_object('jobid', v_job_id, 'name', v_job.name,
+      'schedule', v_job.schedule, 'command', v_job.command));
+  end loop;
+
+  update queue_health.settings s set capture_interval = v_effective where s.id;
+
+  return jsonb_build_object(
+    'pg_cron_version', v_version,
+    'seconds_schedules', v_seconds_supported,
+    'requested_interval', p_interval,
+    'capture_interval', v_effective,
+    'capture_schedule', v_capture_schedule,
+    'mode', case when v_capture_schedule like '% seconds' then 'seconds' else 'minutes' end,
+    'jobs', v_jobs);
+end;
+$$;
+comment on function queue_health.schedule(interval) is 'Creates or updates the pg_cron jobs queue-health-capture (every p_interval: a seconds schedule on pg_cron >= 1.5, else whole minutes rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention) and queue-health-cron-cleanup (daily). Sets settings.capture_interval to the interval chosen and returns what it chose. Fails if pg_cron is not installed.';
+revoke execute on function queue_health.schedule(interval) from public, anon, authenticated;
+grant execute on function queue_health.schedule(interval) to service_role;
+
+create function queue_health.unschedule()
+returns jsonb
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_name text;
+  v_removed text[] := '{}';
+  v_exists boolean;
+begin
+  if pg_catalog.to_regclass('cron.job') is null then
+    return jsonb_build_object('unscheduled', '[]'::jsonb, 'note', 'pg_cron is not installed');
+  end if;
+  foreach v_name in array array['queue-health-capture', 'queue-health-maintenance', 'queue-health-cron-cleanup'] loop
+    execute 'select exists (select 1 from cron.job j where j.jobname = $1 and j.username = current_user)'
+      into v_exists using v_name;
+    if v_exists then
+      execute 'select cron.unschedule($1)' using v_name;
+      v_removed := v_removed || v_name;
+    end if;
+  end loop;
+  return jsonb_build_object('unscheduled', to_jsonb(v_removed));
+end;
+$$;
+comment on function queue_health.unschedule() is 'Removes the pg_cron jobs that queue_health.schedule() created; returns {"unscheduled": [names]}. Safe to call when they do not exist.';
+revoke execute on function queue_health.unschedule() from public, anon, authenticated;
+grant execute on function queue_health.unschedule() to service_role;
+
+-- pg_cron itself: created here only where that is possible. Hosted Supabase wants it in
+-- pg_catalog; a self-managed server only allows it in the database named by cron.database_name
+-- (and only when it is in shared_preload_libraries). Anywhere else the migration goes on and
+-- queue_health.schedule() explains what is missing.
+do $$
+begin
+  if exists (select 1 from pg_catalog.pg_extension where extname = 'pg_cron') then
+    return;
+  end if;
+  if not exists (select 1 from pg_catalog.pg_available_extensions where name = 'pg_cron') then
+    raise notice 'queue_health: pg_cron is not available here; schedule captures yourself or install pg_cron.';
+    return;
+  end if;
+  if current_database() <> coalesce(nullif(current_setting('cron.database_name', true), ''), 'postgres') then
+    raise notice 'queue_health: pg_cron can only be created in database %, not %; queue_health.schedule() will not work here.',
+      coalesce(nullif(current_setting('cron.database_name', true), ''), 'postgres'), current_database();
+    return;
+  end if;
+  begin
+    create extension pg_cron with schema pg_catalog;
+  exception when others then
+    raise notice 'queue_health: could not create pg_cron (%); enable it, then call queue_health.schedule().', sqlerrm;
+  end;
+end
+$$;
+
+-- Section: Realtime broadcast of each snapshot
+
+create function queue_health._broadcast_snapshot()
+returns trigger
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_message record;
+begin
+  if pg_catalog.to_regprocedure('realtime.send(jsonb, text, text, boolean)') is null then
+    return null;
+  end if;
+  begin
+    -- One message per project per statement, split into parts of at most ~60 000 bytes of queue
+    -- rows each (plus one row and the envelope), which keeps every message under 64 KiB.
+    for v_message in
+      with item as (
+        select n.project_id, n.captured_at,
+          jsonb_build_object('source', n.source, 'source_schema', n.source_schema,
+            'queue', n.queue_name, 'depth', n.depth, 'ready', n.ready, 'in_flight', n.in_flight,
+            'delayed', n.delayed, 'oldest_ready_age_s', n.oldest_ready_age_s,
+            'enqueued', n.enqueued, 'completed', n.completed, 'failed', n.failed,
+            'dead_lettered', n.dead_lettered, 'depth_estimated', n.depth_estimated) as queue,
+          row_number() over (partition by n.project_id order by n.source, n.source_schema, n.queue_name) as n
+        from new_rows n
+      ),
+      sized as (
+        select i.*, sum(octet_length(i.queue::text) + 2) over (partition by i.project_id order by i.n) as bytes
+        from item i
+      ),
+      chunk as (
+        select s.project_id, max(s.captured_at) as captured_at, floor((s.bytes - 1) / 60000) as chunk,
+          jsonb_agg(s.queue order by s.n) as queues
+        from sized s
+        group by s.project_id, floor((s.bytes - 1) / 60000)
+      )
+      select c.project_id, c.captured_at, c.queues,
+        dense_rank() over (partition by c.project_id order by c.chunk) as part,
+        count(*) over (partition by c.project_id) as parts
+      from chunk c
+      order by c.project_id, c.chunk
+    loop
+      perform realtime.send(
+        jsonb_build_object('v', 1, 'project_id', v_message.project_id,
+          'captured_at', v_message.captured_at, 'part', v_message.part, 'parts', v_message.parts,
+          'queues', v_message.queues),
+        'snapshot', 'queue_health:' || v_message.project_id, true);
+    end loop;
+  exception when others then
+    -- A broadcast is best-effort: it must never fail the capture that stored the rows.
+    raise warning 'queue_health: Realtime broadcast failed: %', sqlerrm;
+  end;
+  return null;
+end;
+$$;
+comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB). Payload {v: 1, project_id, captured_at, part, parts, queues: [...]}. Never fails the insert.';
+revoke execute on function queue_health._broadcast_snapshot() from public, anon, authenticated;
+
+create trigger metric_broadcast_snapshot
+  after insert on queue_health.metric
+  referencing new table as new_rows
+  for each statement
+  execute function queue_health._broadcast_snapshot();
+comment on trigger metric_broadcast_snapshot on queue_health.metric is 'Pushes every new snapshot to the project''s private Realtime topic.';
+
+-- Realtime Authorization: Realtime checks a join by selecting from realtime.messages as the user,
+-- with realtime.topic set to the channel's topic.
+do $$
+begin
+  if pg_catalog.to_regclass('realtime.messages') is null then
+    raise notice 'queue_health: realtime.messages does not exist; no Realtime policy created.';
+    return;
+  end if;
+  drop policy if exists "Project members can receive Queue Health snapshots" on realtime.messages;
+  create policy "Project members can receive Queue Health snapshots"
+    on realtime.messages
+    for select
+    to authenticated
+    using (
+      realtime.messages.extension = 'broadcast'
+      and left((select realtime.topic()), 13) = 'queue_health:'
+      and realtime.messages.topic = (select realtime.topic())
+      and (select queue_health.is_member(substr((select realtime.topic()), 14)))
+    );
+  comment on policy "Project members can receive Queue Health snapshots" on realtime.messages is
+    'Admits a user to the private topic queue_health:<project_id> only when queue_health.is_member() says they belong to that project.';
+end
+$$;
+
+-- Section: views and history (security invoker: the caller's RLS applies)
+
+create view queue_health.queue_status
+with (security_invoker = true)
+as
+select
+  q.project_id,
+  q.source,
+  q.source_schema,
+  q.queue_name,
+  m.captured_at,
+  extract(epoch from now() - m.captured_at)::float8 as snapshot_age_s,
+  m.ready,
+  m.in_flight,
+  m.delayed,
+  m.depth,
+  m.depth_estimated,
+  m.oldest_ready_age_s,
+  m.enqueued,
+  m.completed,
+  m.failed,
+  m.retried,
+  m.dead_lettered,
+  m.interval_s,
+  m.enqueued / nullif(m.interval_s, 0) as enqueue_rate,
+  m.completed / nullif(m.interval_s, 0) as complete_rate,
+  m.failed / nullif(m.interval_s, 0) as fail_rate,
+  m.failed::float8 / nullif(m.completed + m.failed, 0) as error_rate,
+  m.wait_p50_ms,
+  m.wait_p95_ms,
+  m.run_p50_ms,
+  m.run_p95_ms,
+  case
+    when m.captured_at is null
+      or now() - m.captured_at > s.capture_interval * s.stale_after_intervals then 'stale'
+    when m.oldest_ready_age_s >= s.critical_oldest_ready_age_s then 'critical'
+    when m.oldest_ready_age_s >= s.warning_oldest_ready_age_s
+      or m.failed::float8 / nullif(m.completed + m.failed, 0) >= s.warning_error_rate
+      or m.dead_lettered > 0 then 'warning'
+    else 'ok'
+  end as status
+from queue_health.queue q
+cross join queue_health.settings s
+left join lateral (
+  select *
+  from queue_health.metric m
+  where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+  order by m.captured_at desc
+  limit 1
+) m on true
+where q.dropped_at is null;
+comment on view queue_health.queue_status is 'One row per queue that still exists, with its latest snapshot, rates per second over the last interval, error rate failed/(completed+failed), and status: stale (no snapshot in stale_after_intervals capture intervals), critical (oldest ready message >= critical_oldest_ready_age_s), warning (oldest ready >= warning_oldest_ready_age_s, error rate >= warning_error_rate, or dead letters), else ok. RLS applies.';
+comment on column queue_health.queue_status.project_id is 'Project of the queue.';
+comment on column queue_health.queue_status.source is 'pgmq or pgboss.';
+comment on column queue_health.queue_status.source_schema is 'Schema of the queue.';
+comment on column queue_health.queue_status.queue_name is 'Queue name.';
+comment on column queue_health.queue_status.captured_at is 'When the latest snapshot was taken (null if never).';
+comment on column queue_health.queue_status.snapshot_age_s is 'Seconds since the latest snapshot.';
+comment on column queue_health.queue_status.enqueue_rate is 'Messages enqueued per second over the last interval.';
+comment on column queue_health.queue_status.complete_rate is 'Messages completed per second over the last interval.';
+comment on column queue_health.queue_status.fail_rate is 'Messages failed per second over the last interval.';
+comment on column queue_health.queue_status.error_rate is 'failed / (completed + failed) in the last interval; null when both are 0.';
+comment on column queue_health.queue_status.status is 'ok, warning, critical or stale (see the view comment).';
+
+create view queue_health.capture_status
+with (security_invoker = true)
+as
+select
+  last_run.id as last_run_id,
+  last_run.started_at as last_run_at,
+  last_run.status as last_run_status,
+  last_run.duration_ms as last_run_duration_ms,
+  last_run.queues as last_run_queues,
+  last_run.rows as last_run_rows,
+  last_run.error as last_run_error,
+  last_ok.started_at as last_success_at,
+  extract(epoch from now() - last_ok.started_at)::float8 as lag_s,
+  (select count(*) from queue_health.capture_run r
+    where r.started_at > now() - interval '1 hour' and r.status in ('error', 'partial')) as errors_last_hour,
+  (select count(*) from queue_health.capture_run r
+    where r.started_at > now() - interval '1 hour' and r.status = 'skipped') as skipped_last_hour,
+  s.capture_interval,
+  coalesce(now() - last_ok.started_at <= s.capture_interval * s.stale_after_intervals
+    and last_run.status <> 'error', false) as healthy
+from queue_health.settings s
+left join lateral (
+  select * from queue_health.capture_run r where r.status <> 'skipped' order by r.started_at desc, r.id desc limit 1
+) last_run on true
+left join lateral (
+  select * from queue_health.capture_run r where r.status in ('ok', 'partial') order by r.started_at desc, r.id desc limit 1
+) last_ok on true;
+comment on view queue_health.capture_status is 'Is the monitor itself healthy: the last (non-skipped) capture, the last successful one (ok or partial), lag in seconds, errors and skips in the last hour. healthy = a successful capture within stale_after_intervals capture intervals and the last run not an error. RLS applies (members of any project).';
+comment on column queue_health.capture_status.lag_s is 'Seconds since the last successful capture.';
+comment on column queue_health.capture_status.errors_last_hour is 'Captures with status error or partial in the last hour.';
+comment on column queue_health.capture_status.skipped_last_hour is 'Captures skipped because another was running, in the last hour.';
+comment on column queue_health.capture_status.healthy is 'True when captures are succeeding on schedule.';
+
+create function queue_health.queue_history(
+  p_queue text,
+  p_from timestamptz,
+  p_to timestamptz,
+  p_source text default null
+)
+returns table (
+  bucket timestamptz,
+  project_id text,
+  source text,
+  queue_name text,
+  resolution text,
+  depth double precision,
+  ready double precision,
+  in_flight double precision,
+  delayed double precision,
+  oldest_ready_age_s double precision,
+  enqueued bigint,
+  completed bigint,
+  failed bigint,
+  retried bigint,
+  dead_lettered bigint,
+  source_schema text
+)
+stable
+security invoker
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_resolution text;
+  v_unit text;
+  v_watermark timestamptz;
+begin
+  if p_queue is null or p_from is null or p_to is null then
+    raise exception 'p_queue, p_from and p_to are required' using errcode = '22004';
+  end if;
+  if p_to < p_from then
+    raise exception 'p_to (%) must not be before p_from (%)', p_to, p_from using errcode = '22023';
+  end if;
+  v_resolution := case
+    when p_to - p_from <= interval '6 hours' then 'raw'
+    when p_to - p_from <= interval '7 days' then '1m'
+    else '1h' end;
+
+  if v_resolution = 'raw' then
+    return query
+      select m.captured_at, m.project_id, m.source, m.queue_name, v_resolution,
+        m.depth::float8, m.ready::float8, m.in_flight::float8, m.delayed::float8,
+        m.oldest_ready_age_s, m.enqueued, m.completed, m.failed, m.retried, m.dead_lettered,
+        m.source_schema
+      from queue_health.metric m
+      where m.queue_name = p_queue and (p_source is null or m.source = p_source)
+        and m.captured_at >= p_from and m.captured_at < p_to
+      order by m.captured_at, m.source, m.source_schema;
+    return;
+  end if;
+
+  -- Rollup rows up to the watermark; after it (the last few minutes), the same aggregation on
+  -- the fly from raw rows, so a chart reaches the present.
+  v_unit := case v_resolution when '1m' then 'minute' else 'hour' end;
+  select w.rolled_up_to into v_watermark from queue_health.rollup_watermark w where w.resolution = v_resolution;
+  v_watermark := coalesce(v_watermark, '-infinity');
+  return query execute format($sql$
+    select r.bucket, r.project_id, r.source, r.queue_name, $5,
+      r.depth_avg, r.ready_avg, r.in_flight_avg, r.delayed_avg, r.oldest_ready_age_s_max,
+      r.enqueued, r.completed, r.failed, r.retried, r.dead_lettered, r.source_schema
+    from queue_health.%1$I r
+    where r.queue_name = $1 and ($4::text is null or r.source = $4)
+      and r.bucket >= pg_catalog.date_trunc(%2$L, $2, 'UTC') and r.bucket < $3 and r.bucket < $6
+    union all
+    select pg_catalog.date_trunc(%2$L, m.captured_at, 'UTC'),
+      (pg_catalog.array_agg(m.project_id order by m.captured_at desc))[1],
+      m.source, m.queue_name, $5,
+      avg(m.depth)::float8, avg(m.ready)::float8, avg(m.in_flight)::float8, avg(m.delayed)::float8,
+      max(m.oldest_ready_age_s),
+      coalesce(sum(m.enqueued), 0)::bigint, coalesce(sum(m.completed), 0)::bigint,
+      coalesce(sum(m.failed), 0)::bigint, coalesce(sum(m.retried), 0)::bigint,
+      coalesce(sum(m.dead_lettered), 0)::bigint, m.source_schema
+    from queue_health.metric m
+    where m.queue_name = $1 and ($4::text is null or m.source = $4)
+      and m.captured_at >= greatest($6, pg_catalog.date_trunc(%2$L, $2, 'UTC')) and m.captured_at < $3
+    group by 1, m.source, m.source_schema, m.queue_name
+    order by 1, 3, 16
+    $sql$, 'metric_' || v_resolution, v_unit)
+    using p_queue, p_from, p_to, p_source, v_resolution, v_watermark;
+end;
+$$;
+comment on function queue_health.queue_history(text, timestamptz, timestamptz, text) is 'History of one queue (optionally one source) over [p_from, p_to): raw snapshots for ranges up to 6 hours, 1-minute buckets up to 7 days, else 1-hour buckets. In buckets, gauges are averages, oldest_ready_age_s the maximum and counts sums. Security invoker: RLS applies.';
+revoke execute on function queue_health.queue_history(text, timestamptz, timestamptz, text) from public, anon;
+grant execute on function queue_health.queue_history(text, timestamptz, timestamptz, text) to authenticated, service_role;
+
+-- Section: RLS policies (policies named as sentences; helper calls wrapped in (select ...))
+
+create policy "Projects are visible to their members"
+  on queue_health.project for select to authenticated
+  using ((select queue_health.is_member(id)));
+create policy "Project admins can rename their project"
+  on queue_health.project for update to authenticated
+  using ((select queue_health.is_member(id, 'admin')))
+  with check ((select queue_health.is_member(id, 'admin')));
+create policy "The service role can manage projects"
+  on queue_health.project for all to service_role using (true) with check (true);
+
+create policy "Members can see who belongs to their projects"
+  on queue_health.project_member for select to authenticated
+  using ((select queue_health.is_member(project_id)));
+create policy "Project admins can add members"
+  on queue_health.project_member for insert to authenticated
+  with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Project admins can change members' roles"
+  on queue_health.project_member for update to authenticated
+  using ((select queue_health.is_member(project_id, 'admin')))
+  with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Project admins can remove members"
+  on queue_health.project_member for delete to authenticated
+  using ((select queue_health.is_member(project_id, 'admin')));
+create policy "The service role can manage members"
+  on queue_health.project_member for all to service_role using (true) with check (true);
+
+-- Mapping rules decide which project sees a queue, so an admin of one project must not be able to
+-- pull another project's queues into theirs: members read their project's rules, only the
+-- service role writes them.
+create policy "Queue mappings are visible to members of the target project"
+  on queue_health.project_queue_map for select to authenticated
+  using ((select queue_health.is_member(project_id)));
+create policy "The service role can manage queue mappings"
+  on queue_health.project_queue_map for all to service_role using (true) with check (true);
+
+create policy "Queues are visible to members of their project"
+  on queue_health.queue for select to authenticated
+  using ((select queue_health.is_member(project_id)));
+create policy "The service role can manage queues"
+  on queue_health.queue for all to service_role using (true) with check (true);
+
+create policy "Metrics are visible to members of the queue's project"
+  on queue_health.metric for select to authenticated
+  using ((select queue_health.is_member(project_id)));
+create policy "The service role can manage metrics"
+  on queue_health.metric for all to service_role using (true) with check (true);
+
+create policy "Minute rollups are visible to members of the queue's project"
+  on queue_health.metric_1m for select to authenticated
+  using ((select queue_health.is_member(project_id)));
+create policy "The service role can manage minute rollups"
+  on queue_health.metric_1m for all to service_role using (true) with check (true);
+
+create policy "Hour rollups are visible to members of the queue's project"
+  on queue_health.metric_1h for select to authenticated
+  using ((select queue_health.is_member(project_id)));
+create policy "The service role can manage hour rollups"
+  on queue_health.metric_1h for all to service_role using (true) with check (true);
+
+create policy "Rollup progress is visible to members of any project"
+  on queue_health.rollup_watermark for select to authenticated
+  using ((select queue_health.is_member_of_any()));
+create policy "The service role can manage rollup progress"
+  on queue_health.rollup_watermark for all to service_role using (true) with check (true);
+
+create policy "Capture runs are visible to members of any project"
+  on queue_health.capture_run for select to authenticated
+  using ((select queue_health.is_member_of_any()));
+create policy "The service role can manage capture runs"
+  on queue_health.capture_run for all to service_role using (true) with check (true);
+
+create policy "Settings are visible to members of any project"
+  on queue_health.settings for select to authenticated
+  using ((select queue_health.is_member_of_any()));
+create policy "The service role can change settings"
+  on queue_health.settings for all to service_role using (true) with check (true);
+
+-- Section: table privileges (closed by default; RLS narrows what is granted)
+
+revoke all on queue_health.project, queue_health.project_member, queue_health.project_queue_map,
+  queue_health.queue, queue_health.metric, queue_health.metric_1m, queue_health.metric_1h,
+  queue_health.rollup_watermark, queue_health.capture_run, queue_health.settings,
+  queue_health.queue_status, queue_health.capture_status
+  from public, anon, authenticated;
+grant select on queue_health.project, queue_health.project_member, queue_health.project_queue_map,
+  queue_health.queue, queue_health.metric, queue_health.metric_1m, queue_health.metric_1h,
+  queue_health.rollup_watermark, queue_health.capture_run, queue_health.settings,
+  queue_health.queue_status, queue_health.capture_status
+  to authenticated;
+grant update (name) on queue_health.project to authenticated;
+grant insert, update (role), delete on queue_health.project_member to authenticated;
+grant all on queue_health.project, queue_health.project_member, queue_health.project_queue_map,
+  queue_health.queue, queue_health.metric, queue_health.metric_1m, queue_health.metric_1h,
+  queue_health.rollup_watermark, queue_health.capture_run, queue_health.settings
+  to service_role;
+grant select on queue_health.queue_status, queue_health.capture_status to service_role;
+grant usage on all sequences in schema queue_health to service_role;
