@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { SignJWT } from 'jose';
+import { authorize, constantTimeEqual } from './auth.ts';
+
+const jwtSecret = 'super-secret-jwt-token-with-at-least-32-characters-long';
+const key = new TextEncoder().encode(jwtSecret);
+const sign = (role: string, secret = key) =>
+  new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(secret);
+
+const req = (headers: Record<string, string>) =>
+  new Request('http://x/functions/v1/queue-alert', { method: 'POST', headers });
+
+Deno.test('the service role key, a service_role JWT and the dedicated secret are accepted', async () => {
+  const serviceRoleKey = await sign('service_role');
+  const config = { serviceRoleKey, jwtSecret, alertSecret: 'a-dedicated-secret-123' };
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${serviceRoleKey}` }), config),
+    'service_role_key',
+  );
+  const other = await sign('service_role');
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${other}x` }), config),
+    null,
+    'tampered token',
+  );
+  const fresh = await new SignJWT({ role: 'service_role', sub: 'x' })
+    .setProtectedHeader({ alg: 'HS256' }).sign(key);
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${fresh}` }), config),
+    'service_role_jwt',
+  );
+  assert.equal(
+    await authorize(req({ 'x-queue-health-secret': 'a-dedicated-secret-123' }), config),
+    'secret',
+  );
+});
+
+Deno.test('anon, authenticated, foreign-signed tokens, wrong secrets and no header are refused', async () => {
+  const config = {
+    serviceRoleKey: await sign('service_role'),
+    jwtSecret,
+    alertSecret: 'a-dedicated-secret-123',
+  };
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${await sign('anon')}` }), config),
+    null,
+  );
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${await sign('authenticated')}` }), config),
+    null,
+  );
+  const foreign = await sign('service_role', new TextEncoder().encode('x'.repeat(40)));
+  assert.equal(await authorize(req({ authorization: `Bearer ${foreign}` }), config), null);
+  assert.equal(await authorize(req({ 'x-queue-health-secret': 'wrong' }), config), null);
+  assert.equal(await authorize(req({}), config), null);
+  assert.equal(await authorize(req({ 'x-queue-health-secret': '' }), { jwtSecret }), null);
+});
+
+Deno.test('constantTimeEqual() compares strings of any length', async () => {
+  assert.equal(await constantTimeEqual('abc', 'abc'), true);
+  assert.equal(await constantTimeEqual('abc', 'abd'), false);
+  assert.equal(await constantTimeEqual('abc', 'abcd'), false);
+});
