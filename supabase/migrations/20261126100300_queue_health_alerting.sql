@@ -1,0 +1,1618 @@
+-- Queue Health: alerting.
+-- Rules with Prometheus semantics (for, keep_firing_for), one state row per (rule, queue), every
+-- transition kept, silences, and an outbox grouped per (project, channel) as Alertmanager does
+-- (group_wait, group_interval, repeat_interval). Delivery is the queue-alert Edge Function's job:
+-- it claims outbox rows with claim_notifications() and reports with complete_/fail_notification().
+--
+-- Data flows one way: metric rows -> evaluate_alerts() -> alert / alert_event -> notification
+-- (outbox) -> dispatch (pg_net POST to queue-alert, else NOTIFY) -> queue-alert.
+
+-- Section: types
+
+create type queue_health.alert_severity as enum ('info', 'warning', 'critical');
+comment on type queue_health.alert_severity is 'How bad an alert is; ordered, so max() gives the highest.';
+
+create type queue_health.alert_state as enum ('inactive', 'pending', 'firing', 'resolved');
+comment on type queue_health.alert_state is 'State of one (rule, queue) alert: inactive -> pending (condition true, waiting out `for`) -> firing -> resolved.';
+
+create type queue_health.notification_status as enum ('pending', 'sending', 'sent', 'failed', 'dead');
+comment on type queue_health.notification_status is 'Outbox row status: pending -> sending (claimed, leased) -> sent | failed (retry at next_attempt_at) | dead (permanent error or attempts exhausted).';
+
+create type queue_health.alert_reading as (
+  value double precision,  -- the number the rule compares (null: no data)
+  eligible boolean,        -- the condition's preconditions hold (data present, window covered, volume reached, ...)
+  forced boolean           -- the condition holds whatever the threshold (no_data on a dropped queue)
+);
+comment on type queue_health.alert_reading is 'What one rule reads for one queue at one instant; evaluate_alerts() compares value with the threshold.';
+
+-- Section: per-project alerting settings and dispatch settings
+
+create table queue_health.project_alert_settings (
+  project_id text primary key references queue_health.project (id) on delete cascade,
+  group_wait interval not null default interval '30 seconds',
+  group_interval interval not null default interval '5 minutes',
+  repeat_interval interval not null default interval '4 hours',
+  dashboard_url text,
+  constraint project_alert_settings_group_wait_not_negative check (group_wait >= interval '0'),
+  constraint project_alert_settings_group_interval_positive check (group_interval > interval '0'),
+  constraint project_alert_settings_repeat_interval_positive check (repeat_interval > interval '0')
+);
+comment on table queue_health.project_alert_settings is 'Per-project notification timing defaults (used where a rule leaves them null) and the dashboard link put into notifications. A project without a row uses the column defaults.';
+comment on column queue_health.project_alert_settings.project_id is 'The project these defaults apply to.';
+comment on column queue_health.project_alert_settings.group_wait is 'How long a new notification group waits for more alerts before its first notification (Alertmanager group_wait).';
+comment on column queue_health.project_alert_settings.group_interval is 'Minimum time between two notifications of one group when its alerts change (Alertmanager group_interval).';
+comment on column queue_health.project_alert_settings.repeat_interval is 'How long to wait before repeating a notification for alerts that are still firing (Alertmanager repeat_interval).';
+comment on column queue_health.project_alert_settings.dashboard_url is 'Link put into every notification payload as dashboard_url (null: none).';
+
+create table queue_health.dispatch_settings (
+  id boolean primary key default true,
+  queue_alert_url text,
+  queue_alert_key text,
+  constraint dispatch_settings_single_row check (id),
+  constraint dispatch_settings_queue_alert_url_http check (queue_alert_url is null or queue_alert_url ~ '^https?://')
+);
+comment on table queue_health.dispatch_settings is 'How new notifications wake queue-alert when pg_net is installed: POST to queue_alert_url with the key as bearer token. Vault secrets queue_health_alert_url / queue_health_alert_key take precedence. Service role only (holds a key).';
+comment on column queue_health.dispatch_settings.id is 'Always true: the table has one row at most.';
+comment on column queue_health.dispatch_settings.queue_alert_url is 'URL of the queue-alert Edge Function, e.g. https://<ref>.supabase.co/functions/v1/queue-alert.';
+comment on column queue_health.dispatch_settings.queue_alert_key is 'Bearer token for queue-alert (the service role key or queue-alert''s own secret). Prefer the Vault secret queue_health_alert_key.';
+
+-- Section: channels
+
+create table queue_health.channel (
+  id uuid primary key default gen_random_uuid(),
+  project_id text not null references queue_health.project (id) on delete cascade,
+  name text not null,
+  kind text not null,
+  config jsonb not null default '{}'::jsonb,
+  enabled boolean not null default true,
+  created_at timestamptz not null default now(),
+  created_by uuid default auth.uid(),
+  unique (project_id, name),
+  constraint channel_kind_known check (kind in ('email', 'slack', 'webhook')),
+  constraint channel_config_object check (jsonb_typeof(config) = 'object')
+);
+comment on table queue_health.channel is 'Where a project''s notifications go. Non-secret configuration only; secrets live in channel_secret.';
+comment on column queue_health.channel.id is 'Channel id; rules list these in alert_rule.channel_ids.';
+comment on column queue_health.channel.project_id is 'The project the channel belongs to; only its rules can use it.';
+comment on column queue_health.channel.name is 'Name shown in notifications and channel_health; unique per project.';
+comment on column queue_health.channel.kind is 'email (Resend), slack (incoming webhook) or webhook (signed JSON POST).';
+comment on column queue_health.channel.config is 'Non-secret settings: email {"to": [..], "from": ".."}; webhook {"url": "https://.."}; slack {} (its URL is a secret).';
+comment on column queue_health.channel.enabled is 'Disabled channels get no new notifications.';
+comment on column queue_health.channel.created_at is 'When the channel was created.';
+comment on column queue_health.channel.created_by is 'The user who created it (auth.uid()), null for the service role.';
+
+create table queue_health.channel_secret (
+  channel_id uuid primary key references queue_health.channel (id) on delete cascade,
+  secret jsonb not null,
+  updated_at timestamptz not null default now(),
+  constraint channel_secret_object check (jsonb_typeof(secret) = 'object')
+);
+comment on table queue_health.channel_secret is 'Channel secrets: slack {"url"}, webhook {"signing_secret"}. Readable and writable by the service role only; returned only by claim_notifications().';
+comment on column queue_health.channel_secret.channel_id is 'The channel the secret belongs to.';
+comment on column queue_health.channel_secret.secret is 'The secret values (never shown by any view or other function).';
+comment on column queue_health.channel_secret.updated_at is 'When the secret was last written.';
+
+-- Section: rules
+
+create table queue_health.alert_rule (
+  id uuid primary key default gen_random_uuid(),
+  project_id text not null references queue_health.project (id) on delete cascade,
+  name text not null,
+  description text,
+  -- selector
+  source text,
+  source_schema text,
+  queue_name text,
+  queue_pattern text,
+  labels jsonb not null default '{}'::jsonb,
+  -- condition
+  condition text not null,
+  comparator text not null default '>',
+  threshold double precision not null default 0,
+  window_duration interval,
+  min_volume bigint not null default 0,
+  for_duration interval not null default interval '0',
+  keep_firing_for interval not null default interval '0',
+  severity queue_health.alert_severity not null default 'warning',
+  -- notification
+  channel_ids uuid[],
+  send_resolved boolean not null default true,
+  repeat_interval interval,
+  group_wait interval,
+  group_interval interval,
+  summary text,
+  runbook_url text,
+  enabled boolean not null default true,
+  is_default boolean not null default false,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  created_by uuid default auth.uid(),
+  unique (project_id, name),
+  constraint alert_rule_threshold_finite check (threshold not in ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8)),
+  constraint alert_rule_queue_name_or_pattern check (queue_name is null or queue_pattern is null)
+);
+comment on table queue_health.alert_rule is 'Alert rules: which queues (selector), what condition, how long (for / keep_firing_for), how bad (severity) and whom to tell (channels). Validated by a trigger whose errors name the field.';
+comment on column queue_health.alert_rule.id is 'Rule id.';
+comment on column queue_health.alert_rule.project_id is 'The project whose queues the rule watches.';
+comment on column queue_health.alert_rule.name is 'Rule name, unique per project; {{rule}} in templates.';
+comment on column queue_health.alert_rule.description is 'Free text for people.';
+comment on column queue_health.alert_rule.source is 'Only queues of this source (pgmq | pgboss); null: any.';
+comment on column queue_health.alert_rule.source_schema is 'Only queues of this source schema (e.g. pgboss); null: any.';
+comment on column queue_health.alert_rule.queue_name is 'Only the queue with exactly this name; null: any (see queue_pattern).';
+comment on column queue_health.alert_rule.queue_pattern is 'Only queues whose name is LIKE this pattern (e.g. ''email_%''); null: any.';
+comment on column queue_health.alert_rule.labels is 'Only queues whose labels contain this object (jsonb @>); {} matches all.';
+comment on column queue_health.alert_rule.condition is 'What is measured: a metric (ready, in_flight, delayed, depth, oldest_ready_age_s, enqueued, completed, failed, retried, dead_lettered, wait_p50_ms, wait_p95_ms, run_p50_ms, run_p95_ms, sample_ms, snapshot_age_s), a rate (enqueue_rate, complete_rate, fail_rate, error_rate) or a built-in (stalled, growing_backlog, failure_rate, dead_letters, no_data, monitor_stale).';
+comment on column queue_health.alert_rule.comparator is 'How the value is compared with the threshold: > >= < <= == !=.';
+comment on column queue_health.alert_rule.threshold is 'The number the value is compared with (failure/error rates as a fraction: 0.05 = 5 %; no_data / monitor_stale in capture intervals).';
+comment on column queue_health.alert_rule.window_duration is 'Look-back window for counts, rates and built-ins (required by stalled, growing_backlog, failure_rate); null: the latest snapshot only.';
+comment on column queue_health.alert_rule.min_volume is 'error_rate / failure_rate: minimum completed + failed jobs in the window before the rate counts.';
+comment on column queue_health.alert_rule.for_duration is 'How long the condition must hold before the alert fires (Prometheus `for`); meanwhile it is pending.';
+comment on column queue_health.alert_rule.keep_firing_for is 'How long a firing alert keeps firing after the condition cleared (Prometheus keep_firing_for); damps flapping.';
+comment on column queue_health.alert_rule.severity is 'info | warning | critical.';
+comment on column queue_health.alert_rule.channel_ids is 'Channels (of the same project) to notify; null: every enabled channel of the project; {}: none (state only).';
+comment on column queue_health.alert_rule.send_resolved is 'Notify when a notified alert resolves.';
+comment on column queue_health.alert_rule.repeat_interval is 'Repeat a notification for a still-firing alert after this long; null: the project default (4 h).';
+comment on column queue_health.alert_rule.group_wait is 'Wait this long after a group''s first alert before notifying; null: the project default (30 s).';
+comment on column queue_health.alert_rule.group_interval is 'Minimum time between notifications of a group that changed; null: the project default (5 min).';
+comment on column queue_health.alert_rule.summary is 'Annotation template; {{rule}}, {{queue}}, {{source}}, {{value}}, {{threshold}}, {{severity}}, {{condition}}, {{project}} are replaced.';
+comment on column queue_health.alert_rule.runbook_url is 'Annotation template for a runbook link (http/https), same placeholders as summary.';
+comment on column queue_health.alert_rule.enabled is 'Disabled rules are not evaluated; their pending/firing alerts end (firing ones resolve).';
+comment on column queue_health.alert_rule.is_default is 'Installed by install_default_rules().';
+comment on column queue_health.alert_rule.created_at is 'When the rule was created.';
+comment on column queue_health.alert_rule.updated_at is 'When the rule was last changed.';
+comment on column queue_health.alert_rule.created_by is 'The user who created it (auth.uid()), null for the service role and defaults.';
+comment on constraint alert_rule_threshold_finite on queue_health.alert_rule is 'alert_rule.threshold must be a finite number.';
+comment on constraint alert_rule_queue_name_or_pattern on queue_health.alert_rule is 'A rule selects queues by exact name or by pattern, not both.';
+
+-- Section: silences
+
+create table queue_health.silence (
+  id uuid primary key default gen_random_uuid(),
+  project_id text not null references queue_health.project (id) on delete cascade,
+  rule_id uuid references queue_health.alert_rule (id) on delete cascade,
+  source text,
+  queue_pattern text,
+  severity queue_health.alert_severity,
+  starts_at timestamptz not null default now(),
+  ends_at timestamptz not null,
+  created_by uuid default auth.uid(),
+  comment text not null,
+  created_at timestamptz not null default now(),
+  constraint silence_ends_after_start check (ends_at > starts_at),
+  constraint silence_comment_present check (length(btrim(comment)) > 0)
+);
+comment on table queue_health.silence is 'Time-boxed matchers that suppress notifications (not evaluation) of matching alerts between starts_at and ends_at. Expired silences simply stop matching.';
+comment on column queue_health.silence.id is 'Silence id.';
+comment on column queue_health.silence.project_id is 'Only alerts of this project.';
+comment on column queue_health.silence.rule_id is 'Only alerts of this rule; null: any rule.';
+comment on column queue_health.silence.source is 'Only alerts of queues of this source; null: any.';
+comment on column queue_health.silence.queue_pattern is 'Only alerts whose queue name is LIKE this; null: any queue (and project-level alerts).';
+comment on column queue_health.silence.severity is 'Only alerts of rules with this severity; null: any.';
+comment on column queue_health.silence.starts_at is 'The silence applies from this instant (inclusive).';
+comment on column queue_health.silence.ends_at is 'The silence stops applying at this instant (exclusive).';
+comment on column queue_health.silence.created_by is 'Who created it (auth.uid()).';
+comment on column queue_health.silence.comment is 'Why (required).';
+comment on column queue_health.silence.created_at is 'When the silence was created.';
+comment on constraint silence_ends_after_start on queue_health.silence is 'silence.ends_at must be after silence.starts_at.';
+comment on constraint silence_comment_present on queue_health.silence is 'silence.comment must say why.';
+
+create index silence_project_window_idx on queue_health.silence (project_id, ends_at);
+
+-- Section: alert state
+
+create table queue_health.alert (
+  id uuid primary key default gen_random_uuid(),
+  rule_id uuid not null references queue_health.alert_rule (id) on delete cascade,
+  project_id text not null references queue_health.project (id) on delete cascade,
+  source text not null,
+  source_schema text not null,
+  queue_name text not null,
+  state queue_health.alert_state not null default 'inactive',
+  value double precision,
+  started_at timestamptz,
+  fired_at timestamptz,
+  resolved_at timestamptz,
+  keep_firing_since timestamptz,
+  last_evaluated_at timestamptz not null,
+  created_at timestamptz not null default now(),
+  unique (rule_id, source, source_schema, queue_name),
+  constraint alert_started_at_when_active check (state not in ('pending', 'firing') or started_at is not null),
+  constraint alert_fired_at_when_firing check (state <> 'firing' or fired_at is not null),
+  constraint alert_resolved_at_only_when_resolved check ((state = 'resolved') = (resolved_at is not null)),
+  constraint alert_keep_firing_since_only_when_firing check (keep_firing_since is null or state = 'firing')
+);
+comment on table queue_health.alert is 'One row per (rule, queue) that has ever been active: its current state and the last value seen. Project-level alerts (monitor_stale) use ''*'' for source, source_schema and queue_name.';
+comment on column queue_health.alert.id is 'Alert id (alert_id in notification payloads).';
+comment on column queue_health.alert.rule_id is 'The rule.';
+comment on column queue_health.alert.project_id is 'The rule''s project.';
+comment on column queue_health.alert.source is 'Queue source, ''*'' for project-level alerts.';
+comment on column queue_health.alert.source_schema is 'Queue source schema, ''*'' for project-level alerts.';
+comment on column queue_health.alert.queue_name is 'Queue name, ''*'' for project-level alerts.';
+comment on column queue_health.alert.state is 'inactive | pending | firing | resolved.';
+comment on column queue_health.alert.value is 'The value read at the last evaluation (null: no data).';
+comment on column queue_health.alert.started_at is 'When the condition became true (start of pending); null when inactive.';
+comment on column queue_health.alert.fired_at is 'When the alert started firing.';
+comment on column queue_health.alert.resolved_at is 'When the alert resolved; set only in state resolved.';
+comment on column queue_health.alert.keep_firing_since is 'First evaluation with the condition false while firing (keep_firing_for counts from here).';
+comment on column queue_health.alert.last_evaluated_at is 'p_now of the last evaluation; older evaluations are ignored.';
+comment on column queue_health.alert.created_at is 'When the row was created.';
+comment on constraint alert_started_at_when_active on queue_health.alert is 'A pending or firing alert knows when its condition became true.';
+comment on constraint alert_fired_at_when_firing on queue_health.alert is 'A firing alert knows when it fired.';
+comment on constraint alert_resolved_at_only_when_resolved on queue_health.alert is 'resolved_at is set exactly when the state is resolved.';
+comment on constraint alert_keep_firing_since_only_when_firing on queue_health.alert is 'keep_firing_since only applies to firing alerts.';
+
+create index alert_project_state_idx on queue_health.alert (project_id, state);
+
+create table queue_health.alert_event (
+  id bigint generated always as identity primary key,
+  alert_id uuid not null references queue_health.alert (id) on delete cascade,
+  rule_id uuid not null,
+  project_id text not null,
+  source text not null,
+  source_schema text not null,
+  queue_name text not null,
+  from_state queue_health.alert_state not null,
+  to_state queue_health.alert_state not null,
+  value double precision,
+  threshold double precision,
+  at timestamptz not null,
+  constraint alert_event_changes_state check (from_state <> to_state)
+);
+comment on table queue_health.alert_event is 'Every alert state transition, with the value and threshold seen at that instant.';
+comment on column queue_health.alert_event.id is 'Event id (increasing).';
+comment on column queue_health.alert_event.alert_id is 'The alert that changed state.';
+comment on column queue_health.alert_event.rule_id is 'Its rule.';
+comment on column queue_health.alert_event.project_id is 'Its project.';
+comment on column queue_health.alert_event.source is 'Queue source (''*'': project-level).';
+comment on column queue_health.alert_event.source_schema is 'Queue source schema (''*'': project-level).';
+comment on column queue_health.alert_event.queue_name is 'Queue name (''*'': project-level).';
+comment on column queue_health.alert_event.from_state is 'State before.';
+comment on column queue_health.alert_event.to_state is 'State after.';
+comment on column queue_health.alert_event.value is 'Value read when the transition happened.';
+comment on column queue_health.alert_event.threshold is 'The rule''s threshold at that time.';
+comment on column queue_health.alert_event.at is 'p_now of the evaluation that made the transition.';
+
+create index alert_event_alert_at_idx on queue_health.alert_event (alert_id, at desc);
+create index alert_event_project_at_idx on queue_health.alert_event (project_id, at desc);
+
+-- Section: outbox
+
+create table queue_health.notification_group (
+  channel_id uuid primary key references queue_health.channel (id) on delete cascade,
+  project_id text not null references queue_health.project (id) on delete cascade,
+  group_key text not null,
+  flush_at timestamptz not null,
+  last_sent_at timestamptz,
+  last_firing uuid[] not null default '{}',
+  created_at timestamptz not null
+);
+comment on table queue_health.notification_group is 'Aggregation state of one (project, channel) group, as Alertmanager keeps per group: when it may next notify and which alerts its last notification reported firing. Deleted when the group has nothing left to say.';
+comment on column queue_health.notification_group.channel_id is 'The channel (a channel belongs to one project, so this is the group).';
+comment on column queue_health.notification_group.project_id is 'The channel''s project.';
+comment on column queue_health.notification_group.group_key is 'project_id/channel_id, copied into notifications.';
+comment on column queue_health.notification_group.flush_at is 'No notification before this instant (created_at + group_wait, then last_sent_at + group_interval).';
+comment on column queue_health.notification_group.last_sent_at is 'When the group last produced a notification.';
+comment on column queue_health.notification_group.last_firing is 'Alert ids reported firing in the last notification.';
+comment on column queue_health.notification_group.created_at is 'When the group got its first alert.';
+
+create table queue_health.notification (
+  id uuid primary key default gen_random_uuid(),
+  project_id text not null references queue_health.project (id) on delete cascade,
+  channel_id uuid not null references queue_health.channel (id) on delete cascade,
+  group_key text not null,
+  status queue_health.notification_status not null default 'pending',
+  payload jsonb not null,
+  attempts int not null default 0,
+  max_attempts int not null default 8,
+  next_attempt_at timestamptz not null default now(),
+  lease_until timestamptz,
+  last_error text,
+  last_error_at timestamptz,
+  provider_message_id text,
+  created_at timestamptz not null default now(),
+  sent_at timestamptz,
+  constraint notification_max_attempts_positive check (max_attempts > 0),
+  constraint notification_attempts_not_negative check (attempts >= 0),
+  constraint notification_sent_at_only_when_sent check ((status = 'sent') = (sent_at is not null)),
+  constraint notification_lease_when_sending check (status <> 'sending' or lease_until is not null)
+);
+comment on table queue_health.notification is 'Outbox: one message to one channel, written in the same transaction as the alert transitions it reports. queue-alert claims, sends and marks rows.';
+comment on column queue_health.notification.id is 'Notification id: the Resend Idempotency-Key and the webhook delivery id.';
+comment on column queue_health.notification.project_id is 'The project.';
+comment on column queue_health.notification.channel_id is 'The channel to send to.';
+comment on column queue_health.notification.group_key is 'The group it came from (project_id/channel_id).';
+comment on column queue_health.notification.status is 'pending | sending | sent | failed | dead.';
+comment on column queue_health.notification.payload is 'The versioned message body (v 1), without secrets.';
+comment on column queue_health.notification.attempts is 'How many times it has been claimed.';
+comment on column queue_health.notification.max_attempts is 'After this many failed attempts it goes dead.';
+comment on column queue_health.notification.next_attempt_at is 'Not claimable before this instant.';
+comment on column queue_health.notification.lease_until is 'While sending: when the claim expires and another worker may take the row.';
+comment on column queue_health.notification.last_error is 'The last delivery error (no secrets).';
+comment on column queue_health.notification.last_error_at is 'When the last error happened.';
+comment on column queue_health.notification.provider_message_id is 'The provider''s id for the sent message (Resend email id, ...).';
+comment on column queue_health.notification.created_at is 'When the notification was written.';
+comment on column queue_health.notification.sent_at is 'When it was delivered; set only when sent.';
+comment on constraint notification_sent_at_only_when_sent on queue_health.notification is 'sent_at is set exactly when the status is sent.';
+comment on constraint notification_lease_when_sending on queue_health.notification is 'A row being sent has a lease.';
+
+create index notification_due_idx on queue_health.notification (next_attempt_at) where status in ('pending', 'failed');
+create index notification_lease_idx on queue_health.notification (lease_until) where status = 'sending';
+create index notification_channel_idx on queue_health.notification (channel_id, created_at desc);
+create index notification_project_idx on queue_health.notification (project_id, created_at desc);
+
+-- Section: validation (messages name the field)
+
+create function queue_health._validate_alert_rule()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_metric_conditions constant text[] := array[
+    'ready', 'in_flight', 'delayed', 'depth', 'oldest_ready_age_s', 'enqueued', 'completed', 'failed',
+    'retried', 'dead_lettered', 'wait_p50_ms', 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms', 'sample_ms',
+    'snapshot_age_s', 'enqueue_rate', 'complete_rate', 'fail_rate', 'error_rate'];
+  v_builtins constant text[] := array[
+    'stalled', 'growing_backlog', 'failure_rate', 'dead_letters', 'no_data', 'monitor_stale'];
+  v_bad uuid;
+begin
+  if new.name is null or length(btrim(new.name)) = 0 or length(new.name) > 200 then
+    raise exception 'alert_rule.name must be 1 to 200 characters: got %', coalesce(quote_literal(new.name), 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.condition is null or not (new.condition = any (v_metric_conditions || v_builtins)) then
+    raise exception 'alert_rule.condition must be one of %: got %',
+      array_to_string(v_metric_conditions || v_builtins, ', '), coalesce(quote_literal(new.condition), 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.comparator is null or new.comparator not in ('>', '>=', '<', '<=', '==', '!=') then
+    raise exception 'alert_rule.comparator must be one of >, >=, <, <=, ==, !=: got %', coalesce(quote_literal(new.comparator), 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.threshold is null or new.threshold in ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8) then
+    raise exception 'alert_rule.threshold must be a finite number: got %', coalesce(new.threshold::text, 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.condition in ('error_rate', 'failure_rate') and (new.threshold < 0 or new.threshold > 1) then
+    raise exception 'alert_rule.threshold must be a fraction between 0 and 1 for %: got %', new.condition, new.threshold
+      using errcode = 'check_violation';
+  end if;
+  if new.window_duration is not null and new.window_duration <= interval '0' then
+    raise exception 'alert_rule.window_duration must be positive: got %', new.window_duration
+      using errcode = 'check_violation';
+  end if;
+  if new.window_duration is null and new.condition in ('stalled', 'growing_backlog', 'failure_rate') then
+    raise exception 'alert_rule.window_duration is required for %', new.condition
+      using errcode = 'check_violation';
+  end if;
+  if new.min_volume is null or new.min_volume < 0 then
+    raise exception 'alert_rule.min_volume must be 0 or more: got %', coalesce(new.min_volume::text, 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.for_duration is null or new.for_duration < interval '0' then
+    raise exception 'alert_rule.for_duration must be 0 or more: got %', coalesce(new.for_duration::text, 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.keep_firing_for is null or new.keep_firing_for < interval '0' then
+    raise exception 'alert_rule.keep_firing_for must be 0 or more: got %', coalesce(new.keep_firing_for::text, 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.repeat_interval is not null and new.repeat_interval <= interval '0' then
+    raise exception 'alert_rule.repeat_interval must be positive: got %', new.repeat_interval
+      using errcode = 'check_violation';
+  end if;
+  if new.group_wait is not null and new.group_wait < interval '0' then
+    raise exception 'alert_rule.group_wait must be 0 or more: got %', new.group_wait
+      using errcode = 'check_violation';
+  end if;
+  if new.group_interval is not null and new.group_interval <= interval '0' then
+    raise exception 'alert_rule.group_interval must be positive: got %', new.group_interval
+      using errcode = 'check_violation';
+  end if;
+  if new.source is not null and new.source not in ('pgmq', 'pgboss') then
+    raise exception 'alert_rule.source must be pgmq, pgboss or null: got %', quote_literal(new.source)
+      using errcode = 'check_violation';
+  end if;
+  if new.queue_name is not null and new.queue_pattern is not null then
+    raise exception 'alert_rule.queue_pattern must be null when alert_rule.queue_name is set (exact name or pattern, not both)'
+      using errcode = 'check_violation';
+  end if;
+  if new.labels is null or jsonb_typeof(new.labels) <> 'object' then
+    raise exception 'alert_rule.labels must be a JSON object: got %', coalesce(new.labels::text, 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.condition = 'monitor_stale' and (new.source is not null or new.source_schema is not null
+      or new.queue_name is not null or new.queue_pattern is not null or new.labels <> '{}'::jsonb) then
+    raise exception 'alert_rule.queue_pattern, queue_name, source, source_schema and labels must be empty for monitor_stale (a project-level rule)'
+      using errcode = 'check_violation';
+  end if;
+  if new.runbook_url is not null and new.runbook_url !~ '^https?://' then
+    raise exception 'alert_rule.runbook_url must start with http:// or https://: got %', quote_literal(new.runbook_url)
+      using errcode = 'check_violation';
+  end if;
+  if new.channel_ids is not null then
+    select c.id into v_bad
+      from unnest(new.channel_ids) as c(id)
+     where not exists (
+       select 1 from queue_health.channel ch where ch.id = c.id and ch.project_id = new.project_id)
+     limit 1;
+    if found then
+      raise exception 'alert_rule.channel_ids: % is not a channel of project %', v_bad, new.project_id
+        using errcode = 'foreign_key_violation';
+    end if;
+  end if;
+  new.updated_at := now();
+  return new;
+end;
+$$;
+comment on function queue_health._validate_alert_rule() is 'Refuses invalid alert rules with a message naming the field. Runs as the caller so RLS still hides other projects'' channels.';
+revoke execute on function queue_health._validate_alert_rule() from public;
+
+create trigger alert_rule_validate
+  before insert or update on queue_health.alert_rule
+  for each row execute function queue_health._validate_alert_rule();
+
+create function queue_health._validate_channel()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if new.name is null or length(btrim(new.name)) = 0 or length(new.name) > 200 then
+    raise exception 'channel.name must be 1 to 200 characters: got %', coalesce(quote_literal(new.name), 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.kind is null or new.kind not in ('email', 'slack', 'webhook') then
+    raise exception 'channel.kind must be email, slack or webhook: got %', coalesce(quote_literal(new.kind), 'null')
+      using errcode = 'check_violation';
+  end if;
+  if new.config is null or jsonb_typeof(new.config) <> 'object' then
+    raise exception 'channel.config must be a JSON object' using errcode = 'check_violation';
+  end if;
+  if new.kind = 'email' and (jsonb_typeof(new.config -> 'to') is distinct from 'array'
+      or jsonb_array_length(new.config -> 'to') = 0
+      or exists (select 1 from jsonb_array_elements(new.config -> 'to') e(v)
+                  where jsonb_typeof(e.v) <> 'string' or e.v #>> '{}' !~ '^[^@\s]+@[^@\s]+$')) then
+    raise exception 'channel.config.to must be a non-empty array of email addresses for an email channel'
+      using errcode = 'check_violation';
+  end if;
+  if new.kind = 'webhook' and coalesce(new.config ->> 'url', '') !~ '^https?://' then
+    raise exception 'channel.config.url must be an http(s) URL for a webhook channel'
+      using errcode = 'check_violation';
+  end if;
+  if new.config ?| array['secret', 'signing_secret', 'webhook_url', 'token', 'api_key']
+      or (new.kind = 'slack' and new.config ? 'url') then
+    raise exception 'channel.config must not hold secrets: put them in queue_health.channel_secret (service role)'
+      using errcode = 'check_violation';
+  end if;
+  return new;
+end;
+$$;
+comment on function queue_health._validate_channel() is 'Refuses invalid channels, and secrets in channel.config, with a message naming the field.';
+revoke execute on function queue_health._validate_channel() from public;
+
+create trigger channel_validate
+  before insert or update on queue_health.channel
+  for each row execute function queue_health._validate_channel();
+
+create function queue_health._validate_channel_secret()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_kind text;
+begin
+  select c.kind into v_kind from queue_health.channel c where c.id = new.channel_id;
+  if v_kind = 'slack' and coalesce(new.secret ->> 'url', '') !~ '^https?://' then
+    raise exception 'channel_secret.secret.url must be the Slack incoming-webhook URL (http/https)'
+      using errcode = 'check_violation';
+  end if;
+  if v_kind = 'webhook' and length(coalesce(new.secret ->> 'signing_secret', '')) < 16 then
+    raise exception 'channel_secret.secret.signing_secret must be at least 16 characters for a webhook channel'
+      using errcode = 'check_violation';
+  end if;
+  new.updated_at := now();
+  return new;
+end;
+$$;
+comment on function queue_health._validate_channel_secret() is 'Refuses channel secrets that the channel''s kind cannot use; the message names the field, never the value.';
+revoke execute on function queue_health._validate_channel_secret() from public;
+
+create trigger channel_secret_validate
+  before insert or update on queue_health.channel_secret
+  for each row execute function queue_health._validate_channel_secret();
+
+create function queue_health._validate_silence()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if new.rule_id is not null and not exists (
+      select 1 from queue_health.alert_rule r where r.id = new.rule_id and r.project_id = new.project_id) then
+    raise exception 'silence.rule_id: % is not a rule of project %', new.rule_id, new.project_id
+      using errcode = 'foreign_key_violation';
+  end if;
+  if new.ends_at is null or new.starts_at is null or new.ends_at <= new.starts_at then
+    raise exception 'silence.ends_at must be after silence.starts_at' using errcode = 'check_violation';
+  end if;
+  if new.comment is null or length(btrim(new.comment)) = 0 then
+    raise exception 'silence.comment must say why' using errcode = 'check_violation';
+  end if;
+  return new;
+end;
+$$;
+comment on function queue_health._validate_silence() is 'Refuses silences naming another project''s rule, ending before they start, or without a comment.';
+revoke execute on function queue_health._validate_silence() from public;
+
+create trigger silence_validate
+  before insert or update on queue_health.silence
+  for each row execute function queue_health._validate_silence();
+
+create function queue_health._forget_channel()
+returns trigger
+security definer
+set search_path = ''
+language plpgsql
+as $$
+begin
+  update queue_health.alert_rule r
+     set channel_ids = array_remove(r.channel_ids, old.id)
+   where old.id = any (r.channel_ids);
+  return old;
+end;
+$$;
+comment on function queue_health._forget_channel() is 'Removes a deleted channel from every rule''s channel_ids.';
+revoke execute on function queue_health._forget_channel() from public;
+
+create trigger channel_forget
+  after delete on queue_health.channel
+  for each row execute function queue_health._forget_channel();
+
+-- Section: evaluation helpers
+
+create function queue_health._compare(p_value double precision, p_comparator text, p_threshold double precision)
+returns boolean
+immutable
+set search_path = ''
+language sql
+as $$
+  select case p_comparator
+    when '>' then p_value > p_threshold
+    when '>=' then p_value >= p_threshold
+    when '<' then p_value < p_threshold
+    when '<=' then p_value <= p_threshold
+    when '==' then p_value = p_threshold
+    when '!=' then p_value <> p_threshold
+  end
+$$;
+comment on function queue_health._compare(double precision, text, double precision) is 'value <comparator> threshold; null when the value is null.';
+revoke execute on function queue_health._compare(double precision, text, double precision) from public;
+
+create function queue_health._format_number(p_value double precision)
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  select case
+    when p_value is null then 'n/a'
+    when p_value in ('NaN'::float8, 'Infinity'::float8, '-Infinity'::float8) then p_value::text
+    when abs(p_value) >= 100 then round(p_value::numeric)::text
+    else trim_scale(round(p_value::numeric, 3))::text
+  end
+$$;
+comment on function queue_health._format_number(double precision) is 'A number as people read it in a notification: whole above 100, at most 3 decimals below.';
+revoke execute on function queue_health._format_number(double precision) from public;
+
+create function queue_health._render(
+  p_template text, p_rule queue_health.alert_rule, p_alert queue_health.alert)
+returns text
+stable
+set search_path = ''
+language sql
+as $$
+  select replace(replace(replace(replace(replace(replace(replace(replace(p_template,
+    '{{rule}}', p_rule.name),
+    '{{queue}}', p_alert.queue_name),
+    '{{source}}', p_alert.source),
+    '{{value}}', queue_health._format_number(p_alert.value)),
+    '{{threshold}}', queue_health._format_number(p_rule.threshold)),
+    '{{severity}}', p_rule.severity::text),
+    '{{condition}}', p_rule.condition),
+    '{{project}}', p_rule.project_id)
+$$;
+comment on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) is 'Fills an annotation template ({{rule}}, {{queue}}, {{source}}, {{value}}, {{threshold}}, {{severity}}, {{condition}}, {{project}}).';
+revoke execute on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) from public;
+
+create function queue_health._capture_interval()
+returns interval
+stable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v interval;
+begin
+  select s.capture_interval into v from queue_health.settings s limit 1;
+  return coalesce(nullif(v, interval '0'), interval '10 seconds');
+end;
+$$;
+comment on function queue_health._capture_interval() is 'settings.capture_interval (10 s when unset): the unit of no_data and monitor_stale thresholds.';
+revoke execute on function queue_health._capture_interval() from public;
+
+create function queue_health._rule_reading(
+  p_rule queue_health.alert_rule, p_queue queue_health.queue, p_now timestamptz, p_interval interval)
+returns queue_health.alert_reading
+stable
+set search_path = ''
+language plpgsql
+as $$
+-- Every read is an index range on metric (source, source_schema, queue_name, captured_at) bounded
+-- in time, so partitions outside [p_now - window - lookback, p_now] are pruned.
+declare
+  v_lookback interval := greatest(interval '5 minutes', p_interval * 3);
+  v_last queue_health.metric;
+  v_first queue_health.metric;
+  v_from timestamptz;
+  v_mid timestamptz;
+  v_w record;
+  v_r queue_health.alert_reading := row(null, false, false)::queue_health.alert_reading;
+  v_c text := p_rule.condition;
+  v_n double precision;
+  v_d double precision;
+begin
+  if v_c = 'no_data' then
+    v_r.value := extract(epoch from p_now - p_queue.last_seen_at) / extract(epoch from p_interval);
+    v_r.eligible := true;
+    v_r.forced := p_queue.dropped_at is not null and p_queue.dropped_at <= p_now;
+    return v_r;
+  end if;
+
+  if v_c = 'snapshot_age_s' then
+    select extract(epoch from p_now - m.captured_at) into v_r.value
+      from queue_health.metric m
+     where m.source = p_queue.source and m.source_schema = p_queue.source_schema
+       and m.queue_name = p_queue.queue_name and m.captured_at <= p_now
+     order by m.captured_at desc
+     limit 1;
+    v_r.eligible := v_r.value is not null;
+    return v_r;
+  end if;
+
+  -- The latest snapshot, if recent: like Prometheus' look-back, data older than
+  -- max(5 min, 3 capture intervals) is no data (no_data is the rule for that).
+  select * into v_last
+    from queue_health.metric m
+   where m.source = p_queue.source and m.source_schema = p_queue.source_schema
+     and m.queue_name = p_queue.queue_name
+     and m.captured_at <= p_now and m.captured_at > p_now - v_lookback
+   order by m.captured_at desc
+   limit 1;
+  if not found then
+    return v_r;
+  end if;
+
+  if p_rule.window_duration is not null then
+    v_from := p_now - p_rule.window_duration;
+    v_mid := p_now - p_rule.window_duration / 2;
+    select count(*) as n,
+           sum(m.enqueued) as enqueued, sum(m.completed) as completed, sum(m.failed) as failed,
+           sum(m.retried) as retried, sum(m.dead_lettered) as dead_lettered,
+           sum(m.interval_s) as interval_s,
+           min(coalesce(m.ready, 0) + coalesce(m.in_flight, 0)) as waiting_min,
+           coalesce(sum(m.completed) filter (where m.captured_at <= v_mid), 0) as completed_first,
+           coalesce(sum(m.completed) filter (where m.captured_at > v_mid), 0) as completed_second
+      into v_w
+      from queue_health.metric m
+     where m.source = p_queue.source and m.source_schema = p_queue.source_schema
+       and m.queue_name = p_queue.queue_name
+       and m.captured_at > v_from and m.captured_at <= p_now;
+  end if;
+
+  case
+    when v_c in ('ready', 'in_flight', 'delayed', 'depth', 'oldest_ready_age_s', 'wait_p50_ms',
+                 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms', 'sample_ms') then
+      v_r.value := case v_c
+        when 'ready' then v_last.ready
+        when 'in_flight' then v_last.in_flight
+        when 'delayed' then v_last.delayed
+        when 'depth' then v_last.depth
+        when 'oldest_ready_age_s' then v_last.oldest_ready_age_s
+        when 'wait_p50_ms' then v_last.wait_p50_ms
+        when 'wait_p95_ms' then v_last.wait_p95_ms
+        when 'run_p50_ms' then v_last.run_p50_ms
+        when 'run_p95_ms' then v_last.run_p95_ms
+        when 'sample_ms' then v_last.sample_ms
+      end;
+      v_r.eligible := v_r.value is not null;
+
+    when v_c in ('enqueued', 'completed', 'failed', 'retried', 'dead_lettered', 'dead_letters') then
+      if p_rule.window_duration is null then
+        v_r.value := case v_c
+          when 'enqueued' then v_last.enqueued
+          when 'completed' then v_last.completed
+          when 'failed' then v_last.failed
+          when 'retried' then v_last.retried
+          else v_last.dead_lettered
+        end;
+      else
+        v_r.value := case v_c
+          when 'enqueued' then v_w.enqueued
+          when 'completed' then v_w.completed
+          when 'failed' then v_w.failed
+          when 'retried' then v_w.retried
+          else v_w.dead_lettered
+        end;
+      end if;
+      v_r.eligible := v_r.value is not null;
+
+    when v_c in ('enqueue_rate', 'complete_rate', 'fail_rate') then
+      if p_rule.window_duration is null then
+        v_n := case v_c when 'enqueue_rate' then v_last.enqueued when 'complete_rate' then v_last.completed else v_last.failed end;
+        v_d := v_last.interval_s;
+      else
+        v_n := case v_c when 'enqueue_rate' then v_w.enqueued when 'complete_rate' then v_w.completed else v_w.failed end;
+        v_d := v_w.interval_s;
+      end if;
+      v_r.value := v_n / nullif(v_d, 0);
+      v_r.eligible := v_r.value is not null;
+
+    when v_c in ('error_rate', 'failure_rate') then
+      if p_rule.window_duration is null then
+        v_n := v_last.failed;
+        v_d := coalesce(v_last.completed, 0) + coalesce(v_last.failed, 0);
+      else
+        v_n := v_w.failed;
+        v_d := coalesce(v_w.completed, 0) + coalesce(v_w.failed, 0);
+      end if;
+      v_r.value := v_n / nullif(v_d, 0);
+      v_r.eligible := v_r.value is not null and v_d >= greatest(p_rule.min_volume, 1);
+
+    when v_c = 'stalled' then
+      -- Work waiting (ready + in flight; delayed jobs are not due) at every snapshot of the window,
+      -- nothing completed in it, and the queue was already observed when the window began.
+      v_r.value := v_w.waiting_min;
+      v_r.eligible := v_w.n > 0 and coalesce(v_w.completed, 0) = 0 and exists (
+        select 1 from queue_health.metric m
+         where m.source = p_queue.source and m.source_schema = p_queue.source_schema
+           and m.queue_name = p_queue.queue_name
+           and m.captured_at <= v_from and m.captured_at > v_from - v_lookback);
+
+    when v_c = 'growing_backlog' then
+      -- Depth grew from the window's start to now, while completions in the second half of the
+      -- window did not exceed those in the first half.
+      select * into v_first
+        from queue_health.metric m
+       where m.source = p_queue.source and m.source_schema = p_queue.source_schema
+         and m.queue_name = p_queue.queue_name
+         and m.captured_at <= v_from and m.captured_at > v_from - v_lookback
+       order by m.captured_at desc
+       limit 1;
+      if found then
+        v_r.value := v_last.depth - v_first.depth;
+        v_r.eligible := v_r.value is not null and v_w.completed_second <= v_w.completed_first;
+      end if;
+
+    else
+      null;
+  end case;
+  return v_r;
+end;
+$$;
+comment on function queue_health._rule_reading(queue_health.alert_rule, queue_health.queue, timestamptz, interval) is 'Reads a rule''s value for one queue at p_now from the metric rows (latest snapshot within the look-back, or sums over the rule''s window).';
+revoke execute on function queue_health._rule_reading(queue_health.alert_rule, queue_health.queue, timestamptz, interval) from public;
+
+create function queue_health._monitor_stale_value(p_rule queue_health.alert_rule, p_now timestamptz, p_interval interval)
+returns double precision
+stable
+set search_path = ''
+language sql
+as $$
+  -- Capture intervals since the last ok/partial capture; before the first capture, since the rule
+  -- was created (so a monitor that was never scheduled is noticed too).
+  select extract(epoch from p_now - coalesce(
+           (select coalesce(r.finished_at, r.started_at)
+              from queue_health.capture_run r
+             where r.status::text in ('ok', 'partial') and r.started_at <= p_now
+             order by r.started_at desc
+             limit 1),
+           p_rule.created_at))
+         / extract(epoch from p_interval)
+$$;
+comment on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) is 'How many capture intervals ago the last successful (ok or partial) capture finished.';
+revoke execute on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) from public;
+
+create function queue_health._is_silenced(
+  p_alert queue_health.alert, p_rule queue_health.alert_rule, p_now timestamptz)
+returns boolean
+stable
+set search_path = ''
+language sql
+as $$
+  select exists (
+    select 1
+      from queue_health.silence s
+     where s.project_id = p_alert.project_id
+       and s.starts_at <= p_now and s.ends_at > p_now
+       and (s.rule_id is null or s.rule_id = p_rule.id)
+       and (s.source is null or s.source = p_alert.source)
+       and (s.queue_pattern is null or p_alert.queue_name like s.queue_pattern)
+       and (s.severity is null or s.severity = p_rule.severity))
+$$;
+comment on function queue_health._is_silenced(queue_health.alert, queue_health.alert_rule, timestamptz) is 'Whether a silence active at p_now matches the alert.';
+revoke execute on function queue_health._is_silenced(queue_health.alert, queue_health.alert_rule, timestamptz) from public;
+
+-- Section: state machine
+
+create function queue_health._set_alert_state(
+  p_alert queue_health.alert, p_rule queue_health.alert_rule, p_active boolean, p_value double precision,
+  p_now timestamptz)
+returns boolean
+set search_path = ''
+language plpgsql
+as $$
+-- Prometheus: active -> pending (ActiveAt = now); pending -> firing once now - ActiveAt >= for;
+-- not active -> pending drops to inactive; firing stays firing until now - first_false >= keep_firing_for.
+declare
+  v queue_health.alert := p_alert;
+begin
+  if p_active then
+    v.keep_firing_since := null;
+    if v.state in ('inactive', 'resolved') then
+      v.started_at := p_now;
+      v.resolved_at := null;
+      v.fired_at := null;
+      v.state := 'pending';
+    end if;
+    if v.state = 'pending' and p_now - v.started_at >= p_rule.for_duration then
+      v.state := 'firing';
+      v.fired_at := p_now;
+    end if;
+  else
+    if v.state = 'pending' then
+      v.state := 'inactive';
+      v.started_at := null;
+    elsif v.state = 'firing' then
+      v.keep_firing_since := coalesce(v.keep_firing_since, p_now);
+      if p_now - v.keep_firing_since >= p_rule.keep_firing_for or not p_rule.enabled then
+        v.state := 'resolved';
+        v.resolved_at := p_now;
+        v.keep_firing_since := null;
+      end if;
+    end if;
+  end if;
+
+  update queue_health.alert a
+     set state = v.state, value = p_value, started_at = v.started_at, fired_at = v.fired_at,
+         resolved_at = v.resolved_at, keep_firing_since = v.keep_firing_since, last_evaluated_at = p_now
+   where a.id = v.id;
+
+  if v.state <> p_alert.state then
+    insert into queue_health.alert_event
+      (alert_id, rule_id, project_id, source, source_schema, queue_name, from_state, to_state, value, threshold, at)
+    values
+      (v.id, v.rule_id, v.project_id, v.source, v.source_schema, v.queue_name, p_alert.state, v.state,
+       p_value, p_rule.threshold, p_now);
+    return true;
+  end if;
+  return false;
+end;
+$$;
+comment on function queue_health._set_alert_state(queue_health.alert, queue_health.alert_rule, boolean, double precision, timestamptz) is 'Moves one alert through inactive/pending/firing/resolved for one evaluation and records the transition; true when the state changed.';
+revoke execute on function queue_health._set_alert_state(queue_health.alert, queue_health.alert_rule, boolean, double precision, timestamptz) from public;
+
+-- Section: notifications (grouping, as Alertmanager)
+
+create function queue_health._flush_notifications(p_now timestamptz)
+returns integer
+set search_path = ''
+language plpgsql
+as $$
+-- Per channel (= per (project, channel) group):
+--   firing   = firing, unsilenced alerts of enabled rules routed to the channel;
+--   resolved = alerts the last notification reported firing that no longer fire (send_resolved,
+--              unsilenced).
+-- A group with nothing to say is deleted. A new group waits group_wait; afterwards it notifies
+-- at most every group_interval, when an alert started firing or resolved, or when repeat_interval
+-- has passed since the last notification while something still fires.
+declare
+  v_ch queue_health.channel;
+  v_g queue_health.notification_group;
+  v_firing uuid[];
+  v_resolved uuid[];
+  v_wait interval;
+  v_group_interval interval;
+  v_repeat interval;
+  v_send boolean;
+  v_id uuid;
+  v_payload jsonb;
+  v_count integer := 0;
+begin
+  for v_ch in
+    select c.*
+      from queue_health.channel c
+     where c.enabled
+       and (exists (select 1 from queue_health.notification_group g where g.channel_id = c.id)
+            or exists (
+              select 1
+                from queue_health.alert a
+                join queue_health.alert_rule r on r.id = a.rule_id
+               where a.project_id = c.project_id and a.state = 'firing' and r.enabled
+                 and (r.channel_ids is null or c.id = any (r.channel_ids))))
+     order by c.project_id, c.id
+  loop
+    select * into v_g from queue_health.notification_group g where g.channel_id = v_ch.id for update;
+
+    select coalesce(array_agg(a.id order by a.id), '{}') into v_firing
+      from queue_health.alert a
+      join queue_health.alert_rule r on r.id = a.rule_id
+     where a.project_id = v_ch.project_id and a.state = 'firing' and r.enabled
+       and (r.channel_ids is null or v_ch.id = any (r.channel_ids))
+       and not queue_health._is_silenced(a, r, p_now);
+
+    select coalesce(array_agg(a.id order by a.id), '{}') into v_resolved
+      from queue_health.alert a
+      join queue_health.alert_rule r on r.id = a.rule_id
+     where v_g.channel_id is not null and a.id = any (v_g.last_firing) and a.state <> 'firing'
+       and r.send_resolved
+       and not queue_health._is_silenced(a, r, p_now);
+
+    if cardinality(v_firing) = 0 and cardinality(v_resolved) = 0 then
+      if v_g.channel_id is not null then
+        delete from queue_health.notification_group g where g.channel_id = v_ch.id;
+      end if;
+      continue;
+    end if;
+
+    -- Timing: the shortest of the rules involved, each falling back to its project's defaults.
+    select min(coalesce(r.group_wait, s.group_wait, interval '30 seconds')),
+           min(coalesce(r.group_interval, s.group_interval, interval '5 minutes')),
+           min(coalesce(r.repeat_interval, s.repeat_interval, interval '4 hours'))
+      into v_wait, v_group_interval, v_repeat
+      from queue_health.alert a
+      join queue_health.alert_rule r on r.id = a.rule_id
+      left join queue_health.project_alert_settings s on s.project_id = r.project_id
+     where a.id = any (v_firing || v_resolved);
+
+    if v_g.channel_id is null then
+      insert into queue_health.notification_group (channel_id, project_id, group_key, flush_at, created_at)
+      values (v_ch.id, v_ch.project_id, v_ch.project_id || '/' || v_ch.id, p_now + v_wait, p_now)
+      returning * into v_g;
+    end if;
+
+    if p_now < v_g.flush_at then
+      continue;
+    end if;
+
+    v_send := cardinality(v_resolved) > 0
+      or exists (select 1 from unnest(v_firing) f(id) where not (f.id = any (v_g.last_firing)))
+      or (cardinality(v_firing) > 0 and v_g.last_sent_at is not null and v_g.last_sent_at + v_repeat <= p_now);
+
+    if not v_send then
+      -- Forget alerts that stopped firing without a resolved notification, so that firing again
+      -- counts as new.
+      update queue_health.notification_group g
+         set last_firing = coalesce((
+           select array_agg(a.id order by a.id) from queue_health.alert a
+            where a.id = any (g.last_firing) and a.state = 'firing'), '{}')
+       where g.channel_id = v_ch.id;
+      continue;
+    end if;
+
+    v_id := gen_random_uuid();
+    select jsonb_build_object(
+             'v', 1,
+             'notification_id', v_id,
+             'project_id', v_ch.project_id,
+             'channel', jsonb_build_object('id', v_ch.id, 'name', v_ch.name, 'kind', v_ch.kind),
+             'status', case when cardinality(v_firing) > 0 then 'firing' else 'resolved' end,
+             'severity', max(r.severity)::text,
+             'counts', jsonb_build_object('firing', cardinality(v_firing), 'resolved', cardinality(v_resolved)),
+             'alerts', jsonb_agg(jsonb_build_object(
+               'alert_id', a.id,
+               'rule_id', r.id,
+               'rule_name', r.name,
+               'condition', r.condition,
+               'severity', r.severity,
+               'state', case when a.id = any (v_firing) then 'firing' else 'resolved' end,
+               'source', nullif(a.source, '*'),
+               'source_schema', nullif(a.source_schema, '*'),
+               'queue', nullif(a.queue_name, '*'),
+               'value', a.value,
+               'threshold', r.threshold,
+               'started_at', a.started_at,
+               'fired_at', a.fired_at,
+               'resolved_at', case when a.id = any (v_firing) then null else coalesce(a.resolved_at, p_now) end,
+               'summary', queue_health._render(
+                 coalesce(r.summary, '{{rule}}: {{condition}} is {{value}} on {{queue}} (threshold {{threshold}})'), r, a),
+               'runbook_url', queue_health._render(r.runbook_url, r, a))
+               order by (a.id = any (v_firing)) desc, r.severity desc, a.queue_name, r.name),
+             'dashboard_url', (select s.dashboard_url from queue_health.project_alert_settings s
+                                where s.project_id = v_ch.project_id))
+      into v_payload
+      from queue_health.alert a
+      join queue_health.alert_rule r on r.id = a.rule_id
+     where a.id = any (v_firing || v_resolved);
+
+    insert into queue_health.notification (id, project_id, channel_id, group_key, payload, next_attempt_at, created_at)
+    values (v_id, v_ch.project_id, v_ch.id, v_g.group_key, v_payload, p_now, p_now);
+
+    update queue_health.notification_group g
+       set last_firing = v_firing, last_sent_at = p_now, flush_at = p_now + v_group_interval
+     where g.channel_id = v_ch.id;
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$$;
+comment on function queue_health._flush_notifications(timestamptz) is 'Writes due notifications to the outbox, one per (project, channel) group, with Alertmanager''s group_wait / group_interval / repeat_interval; returns how many.';
+revoke execute on function queue_health._flush_notifications(timestamptz) from public;
+
+create function queue_health._dispatch(p_project_ids text[])
+returns text
+set search_path = ''
+language plpgsql
+as $$
+-- pg_net's http_post is queued and sent by its background worker after commit; NOTIFY is also
+-- delivered on commit only. Either way nothing is announced that did not commit.
+declare
+  v_url text;
+  v_key text;
+  v_vault_url text;
+  v_vault_key text;
+  v_project text;
+begin
+  if coalesce(cardinality(p_project_ids), 0) = 0 then
+    return 'none';
+  end if;
+  if exists (select 1 from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+              where n.nspname = 'net' and p.proname = 'http_post') then
+    begin
+      select d.queue_alert_url, d.queue_alert_key into v_url, v_key from queue_health.dispatch_settings d;
+      if to_regclass('vault.decrypted_secrets') is not null then
+        execute 'select max(decrypted_secret) filter (where name = $1), max(decrypted_secret) filter (where name = $2)
+                   from vault.decrypted_secrets where name in ($1, $2)'
+          into v_vault_url, v_vault_key
+          using 'queue_health_alert_url', 'queue_health_alert_key';
+        v_url := coalesce(v_vault_url, v_url);
+        v_key := coalesce(v_vault_key, v_key);
+      end if;
+      if v_url is not null and v_key is not null then
+        execute 'select net.http_post(url := $1, body := $2, headers := $3)'
+          using v_url,
+                jsonb_build_object('reason', 'dispatch', 'project_ids', to_jsonb(p_project_ids)),
+                jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || v_key);
+        return 'http';
+      end if;
+    exception when others then
+      raise warning 'queue_health: dispatch through pg_net failed, falling back to NOTIFY: %', sqlerrm;
+    end;
+  end if;
+  foreach v_project in array p_project_ids loop
+    perform pg_notify('queue_health_dispatch', v_project);
+  end loop;
+  return 'notify';
+end;
+$$;
+comment on function queue_health._dispatch(text[]) is 'Wakes queue-alert: net.http_post to the configured queue-alert URL when pg_net is installed and configured (Vault secrets queue_health_alert_url / queue_health_alert_key, else dispatch_settings), otherwise pg_notify(''queue_health_dispatch'', project_id) per project.';
+revoke execute on function queue_health._dispatch(text[]) from public;
+
+-- Section: evaluation
+
+create function queue_health._evaluate(p_now timestamptz, p_only_monitor boolean)
+returns jsonb
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_started timestamptz := clock_timestamp();
+  v_interval interval := queue_health._capture_interval();
+  v_rule queue_health.alert_rule;
+  v_c record;
+  v_alert queue_health.alert;
+  v_rules integer := 0;
+  v_transitions integer := 0;
+  v_notifications integer;
+  v_projects text[];
+  v_dispatch text;
+begin
+  -- One evaluation at a time (capture, queue-alert and the cron job all call this): the alert and
+  -- group rows are read-modify-written.
+  perform pg_advisory_xact_lock(hashtext('queue_health.evaluate_alerts'));
+
+  -- Alerts of disabled rules end: pending -> inactive, firing -> resolved.
+  for v_c in
+    select a.*, r.id as r_id
+      from queue_health.alert a
+      join queue_health.alert_rule r on r.id = a.rule_id
+     where not r.enabled and a.state in ('pending', 'firing') and a.last_evaluated_at <= p_now
+       and (not p_only_monitor or r.condition = 'monitor_stale')
+  loop
+    select * into v_rule from queue_health.alert_rule r where r.id = v_c.r_id;
+    select * into v_alert from queue_health.alert a where a.id = v_c.id for update;
+    if queue_health._set_alert_state(v_alert, v_rule, false, v_alert.value, p_now) then
+      v_transitions := v_transitions + 1;
+    end if;
+  end loop;
+
+  for v_rule in
+    select * from queue_health.alert_rule r
+     where r.enabled and (not p_only_monitor or r.condition = 'monitor_stale')
+     order by r.project_id, r.id
+  loop
+    v_rules := v_rules + 1;
+    for v_c in
+      with candidate as (
+        select q.source, q.source_schema, q.queue_name, rd.value, rd.eligible, rd.forced
+          from queue_health.queue q
+         cross join lateral queue_health._rule_reading(v_rule, q, p_now, v_interval) rd
+         where v_rule.condition <> 'monitor_stale'
+           and q.project_id = v_rule.project_id
+           and (q.dropped_at is null or v_rule.condition = 'no_data')
+           and (v_rule.source is null or q.source = v_rule.source)
+           and (v_rule.source_schema is null or q.source_schema = v_rule.source_schema)
+           and (v_rule.queue_name is null or q.queue_name = v_rule.queue_name)
+           and (v_rule.queue_pattern is null or q.queue_name like v_rule.queue_pattern)
+           and q.labels @> v_rule.labels
+        union all
+        select '*', '*', '*', queue_health._monitor_stale_value(v_rule, p_now, v_interval), true, false
+         where v_rule.condition = 'monitor_stale'
+      ),
+      current_alert as (
+        select a.id, a.source, a.source_schema, a.queue_name
+          from queue_health.alert a
+         where a.rule_id = v_rule.id
+      )
+      select ca.id as alert_id,
+             coalesce(c.source, ca.source) as source,
+             coalesce(c.source_schema, ca.source_schema) as source_schema,
+             coalesce(c.queue_name, ca.queue_name) as queue_name,
+             c.value,
+             coalesce(c.eligible and (c.forced or queue_health._compare(c.value, v_rule.comparator, v_rule.threshold)), false) as active
+        from candidate c
+        full join current_alert ca
+          on ca.source = c.source and ca.source_schema = c.source_schema and ca.queue_name = c.queue_name
+    loop
+      if v_c.alert_id is null then
+        if not v_c.active then
+          continue;  -- rows are created on first activity only: a healthy queue costs no writes
+        end if;
+        insert into queue_health.alert (rule_id, project_id, source, source_schema, queue_name, state, last_evaluated_at)
+        values (v_rule.id, v_rule.project_id, v_c.source, v_c.source_schema, v_c.queue_name, 'inactive', p_now)
+        returning * into v_alert;
+      else
+        select * into v_alert from queue_health.alert a where a.id = v_c.alert_id for update;
+        if v_alert.last_evaluated_at > p_now then
+          continue;  -- a later evaluation already ran; time does not go backwards
+        end if;
+      end if;
+      if queue_health._set_alert_state(v_alert, v_rule, v_c.active, v_c.value, p_now) then
+        v_transitions := v_transitions + 1;
+      end if;
+    end loop;
+  end loop;
+
+  v_notifications := queue_health._flush_notifications(p_now);
+  if v_notifications > 0 then
+    select array_agg(distinct n.project_id order by n.project_id) into v_projects
+      from queue_health.notification n
+     where n.created_at = p_now and n.status = 'pending';
+    v_dispatch := queue_health._dispatch(v_projects);
+  end if;
+
+  return jsonb_build_object(
+    'evaluated_at', p_now,
+    'rules', v_rules,
+    'transitions', v_transitions,
+    'pending', (select count(*) from queue_health.alert a where a.state = 'pending'),
+    'firing', (select count(*) from queue_health.alert a where a.state = 'firing'),
+    'notifications', v_notifications,
+    'dispatch', coalesce(v_dispatch, 'none'),
+    'duration_ms', round((extract(epoch from clock_timestamp() - v_started) * 1000)::numeric, 3));
+end;
+$$;
+comment on function queue_health._evaluate(timestamptz, boolean) is 'The body of evaluate_alerts(): every enabled rule (or only monitor_stale rules), state transitions, outbox, dispatch.';
+revoke execute on function queue_health._evaluate(timestamptz, boolean) from public;
+
+create function queue_health.evaluate_alerts(p_now timestamptz default now())
+returns jsonb
+security definer
+set search_path = ''
+language plpgsql
+as $$
+begin
+  return queue_health._evaluate(p_now, false);
+end;
+$$;
+comment on function queue_health.evaluate_alerts(timestamptz) is 'Evaluates every enabled alert rule at p_now against the latest metrics, moves alerts through inactive/pending/firing/resolved (recorded in alert_event), writes due notifications to the outbox in the same transaction and dispatches them. Returns {evaluated_at, rules, transitions, pending, firing, notifications, dispatch, duration_ms}. Called by capture(), queue-alert and pg_cron.';
+revoke execute on function queue_health.evaluate_alerts(timestamptz) from public;
+grant execute on function queue_health.evaluate_alerts(timestamptz) to service_role;
+
+create function queue_health.evaluate_monitor_stale()
+returns jsonb
+security definer
+set search_path = ''
+language plpgsql
+as $$
+begin
+  return queue_health._evaluate(now(), true);
+end;
+$$;
+comment on function queue_health.evaluate_monitor_stale() is 'Evaluates only the monitor_stale rules, at now() (no time travel for callers): the dead man''s switch that must run when captures do not. Safe for any signed-in caller; queue-health calls it on every request.';
+revoke execute on function queue_health.evaluate_monitor_stale() from public;
+grant execute on function queue_health.evaluate_monitor_stale() to authenticated, service_role;
+
+create function queue_health.sweep_notifications(p_now timestamptz default now())
+returns jsonb
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_flushed integer;
+  v_dead integer;
+  v_projects text[];
+  v_dispatch text;
+begin
+  perform pg_advisory_xact_lock(hashtext('queue_health.evaluate_alerts'));
+  v_flushed := queue_health._flush_notifications(p_now);
+
+  -- A row whose lease expired on its last allowed attempt will not be retried.
+  update queue_health.notification n
+     set status = 'dead', lease_until = null, last_error = coalesce(n.last_error || '; ', '') || 'lease expired on the last attempt',
+         last_error_at = p_now
+   where n.status = 'sending' and n.lease_until < p_now and n.attempts >= n.max_attempts;
+  get diagnostics v_dead = row_count;
+
+  select array_agg(distinct n.project_id order by n.project_id) into v_projects
+    from queue_health.notification n
+   where (n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
+      or (n.status = 'sending' and n.lease_until < p_now);
+  v_dispatch := queue_health._dispatch(v_projects);
+
+  -- Outbox retention: delivered and dead rows are kept 30 days.
+  delete from queue_health.notification n
+   where n.status in ('sent', 'dead') and n.created_at < p_now - interval '30 days';
+
+  return jsonb_build_object('flushed', v_flushed, 'dead', v_dead,
+                            'due_projects', coalesce(to_jsonb(v_projects), '[]'::jsonb), 'dispatch', v_dispatch);
+end;
+$$;
+comment on function queue_health.sweep_notifications(timestamptz) is 'Every minute (pg_cron ''queue-health-alert-sweep''): writes notifications of groups whose group_wait/group_interval has passed, marks rows whose lease expired on their last attempt dead, re-dispatches anything due so nothing waits on a lost NOTIFY or HTTP call, and drops sent/dead rows older than 30 days.';
+revoke execute on function queue_health.sweep_notifications(timestamptz) from public;
+grant execute on function queue_health.sweep_notifications(timestamptz) to service_role;
+
+-- Section: outbox API for queue-alert (service role only)
+
+create function queue_health.claim_notifications(
+  p_limit int default 20, p_lease interval default interval '2 minutes', p_now timestamptz default now())
+returns table (
+  id uuid, project_id text, channel_id uuid, kind text, config jsonb, secret jsonb, payload jsonb,
+  attempts int, max_attempts int)
+set search_path = ''
+language plpgsql
+as $$
+begin
+  if p_limit is null or p_limit < 1 then
+    raise exception 'p_limit must be at least 1: got %', coalesce(p_limit::text, 'null') using errcode = 'invalid_parameter_value';
+  end if;
+  if p_lease is null or p_lease <= interval '0' then
+    raise exception 'p_lease must be positive: got %', coalesce(p_lease::text, 'null') using errcode = 'invalid_parameter_value';
+  end if;
+
+  -- An expired lease on the last allowed attempt is not taken again: dead.
+  update queue_health.notification n
+     set status = 'dead', lease_until = null, last_error = coalesce(n.last_error || '; ', '') || 'lease expired on the last attempt',
+         last_error_at = p_now
+   where n.status = 'sending' and n.lease_until < p_now and n.attempts >= n.max_attempts;
+
+  return query
+  with due as (
+    select n.id
+      from queue_health.notification n
+     where (n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
+        or (n.status = 'sending' and n.lease_until < p_now)
+     order by n.next_attempt_at, n.created_at
+     limit p_limit
+     for update skip locked
+  )
+  update queue_health.notification n
+     set status = 'sending', attempts = n.attempts + 1, lease_until = p_now + p_lease
+    from due, queue_health.channel c
+    left join queue_health.channel_secret s on s.channel_id = c.id
+   where n.id = due.id and c.id = n.channel_id
+  returning n.id, n.project_id, n.channel_id, c.kind, c.config, s.secret, n.payload, n.attempts, n.max_attempts;
+end;
+$$;
+comment on function queue_health.claim_notifications(int, interval, timestamptz) is 'queue-alert: claims up to p_limit due notifications (pending/failed with next_attempt_at <= p_now, or sending with an expired lease) with FOR UPDATE SKIP LOCKED, marks them sending with attempts + 1 and lease_until = p_now + p_lease, and returns them with the channel''s kind, config and secret. Service role only: the only function that returns secrets.';
+revoke execute on function queue_health.claim_notifications(int, interval, timestamptz) from public;
+grant execute on function queue_health.claim_notifications(int, interval, timestamptz) to service_role;
+
+create function queue_health.complete_notification(
+  p_id uuid, p_provider_message_id text default null, p_now timestamptz default now())
+returns queue_health.notification_status
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_status queue_health.notification_status;
+begin
+  update queue_health.notification n
+     set status = 'sent', sent_at = p_now, lease_until = null,
+         provider_message_id = coalesce(p_provider_message_id, n.provider_message_id)
+   where n.id = p_id and n.status in ('sending', 'pending', 'failed')
+  returning n.status into v_status;
+  if v_status is null then
+    select n.status into v_status from queue_health.notification n where n.id = p_id;
+    if v_status is null then
+      raise exception 'notification % does not exist', p_id using errcode = 'no_data_found';
+    end if;
+  end if;
+  return v_status;
+end;
+$$;
+comment on function queue_health.complete_notification(uuid, text, timestamptz) is 'queue-alert: marks a notification sent (with the provider''s message id); returns the resulting status (''sent''; a dead row stays dead).';
+revoke execute on function queue_health.complete_notification(uuid, text, timestamptz) from public;
+grant execute on function queue_health.complete_notification(uuid, text, timestamptz) to service_role;
+
+create function queue_health.fail_notification(
+  p_id uuid, p_error text, p_retry_at timestamptz, p_permanent boolean default false,
+  p_now timestamptz default now())
+returns queue_health.notification_status
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_status queue_health.notification_status;
+begin
+  update queue_health.notification n
+     set status = case when p_permanent or n.attempts >= n.max_attempts then 'dead'
+                       else 'failed' end::queue_health.notification_status,
+         next_attempt_at = case when p_permanent or n.attempts >= n.max_attempts then n.next_attempt_at
+                                else greatest(coalesce(p_retry_at, p_now), p_now) end,
+         lease_until = null,
+         last_error = left(coalesce(p_error, 'unknown error'), 2000),
+         last_error_at = p_now
+   where n.id = p_id and n.status in ('sending', 'pending', 'failed')
+  returning n.status into v_status;
+  if v_status is null then
+    select n.status into v_status from queue_health.notification n where n.id = p_id;
+    if v_status is null then
+      raise exception 'notification % does not exist', p_id using errcode = 'no_data_found';
+    end if;
+  end if;
+  return v_status;
+end;
+$$;
+comment on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) is 'queue-alert: records a failed attempt; dead when p_permanent or attempts >= max_attempts, else failed with next_attempt_at = p_retry_at. Returns the resulting status (a sent row stays sent).';
+revoke execute on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) from public;
+grant execute on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) to service_role;
+
+-- Section: channel health
+
+create view queue_health.channel_health
+with (security_invoker = true)
+as
+select c.id as channel_id,
+       c.project_id,
+       c.name,
+       c.kind,
+       c.enabled,
+       (select max(n.sent_at) from queue_health.notification n
+         where n.channel_id = c.id and n.status = 'sent') as last_success_at,
+       e.last_error_at,
+       e.last_error,
+       (select count(*) from queue_health.notification n
+         where n.channel_id = c.id and n.status in ('pending', 'sending', 'failed')) as pending,
+       (select count(*) from queue_health.notification n
+         where n.channel_id = c.id and n.status = 'dead') as dead
+  from queue_health.channel c
+  left join lateral (
+    select n.last_error_at, n.last_error
+      from queue_health.notification n
+     where n.channel_id = c.id and n.last_error_at is not null
+     order by n.last_error_at desc
+     limit 1) e on true;
+comment on view queue_health.channel_health is 'Per channel: last successful delivery, last error (time and message), notifications waiting (pending/sending/failed) and dead. Never shows secrets; RLS applies (members of the channel''s project).';
+
+-- Section: default rules
+
+create function queue_health.install_default_rules(p_project_id text)
+returns integer
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_count integer;
+begin
+  insert into queue_health.alert_rule
+    (project_id, name, condition, comparator, threshold, window_duration, min_volume, for_duration,
+     severity, summary, is_default, enabled)
+  values
+    (p_project_id, 'oldest_ready_age', 'oldest_ready_age_s', '>', 60, null, 0, interval '2 minutes',
+     'warning', '{{queue}}: oldest ready job has waited {{value}} s (threshold {{threshold}} s)', true, true),
+    (p_project_id, 'stalled', 'stalled', '>', 0, interval '5 minutes', 0, interval '0',
+     'critical', '{{queue}} is stalled: {{value}} jobs waiting and none completed in 5 minutes', true, true),
+    (p_project_id, 'failure_rate', 'failure_rate', '>', 0.05, interval '10 minutes', 20, interval '0',
+     'warning', '{{queue}}: {{value}} of jobs failed over 10 minutes (threshold {{threshold}})', true, true),
+    (p_project_id, 'dead_letters', 'dead_letters', '>', 0, interval '10 minutes', 0, interval '0',
+     'warning', '{{queue}}: {{value}} jobs dead-lettered in the last 10 minutes', true, true),
+    (p_project_id, 'monitor_stale', 'monitor_stale', '>', 3, null, 0, interval '0',
+     'critical', 'Queue Health has not captured for {{value}} capture intervals (threshold {{threshold}})', true, true)
+  on conflict (project_id, name) do nothing;
+  get diagnostics v_count = row_count;
+  return v_count;
+end;
+$$;
+comment on function queue_health.install_default_rules(text) is 'Installs the documented default rules for a project (all enabled, routed to every enabled channel of the project); existing rules with the same names are left alone. Returns how many were added.';
+revoke execute on function queue_health.install_default_rules(text) from public;
+grant execute on function queue_health.install_default_rules(text) to service_role;
+
+create function queue_health._install_default_rules_on_project()
+returns trigger
+security definer
+set search_path = ''
+language plpgsql
+as $$
+begin
+  perform queue_health.install_default_rules(new.id);
+  return new;
+end;
+$$;
+comment on function queue_health._install_default_rules_on_project() is 'Trigger: every new project gets the default rules.';
+revoke execute on function queue_health._install_default_rules_on_project() from public;
+
+create trigger project_install_default_alert_rules
+  after insert on queue_health.project
+  for each row execute function queue_health._install_default_rules_on_project();
+
+do $$
+begin
+  perform queue_health.install_default_rules(p.id) from queue_health.project p;
+end
+$$;
+
+-- Section: scheduling (pg_cron)
+
+create function queue_health.schedule_alerting()
+returns jsonb
+security definer
+set search_path = ''
+language plpgsql
+as $$
+-- Two jobs, each once a minute (pg_cron 1.4 has minute schedules only):
+--   queue-health-alert-sweep    flushes waiting groups and re-dispatches due notifications;
+--   queue-health-monitor-stale  evaluates monitor_stale, which capture() cannot when it is not running.
+declare
+  v_sweep bigint;
+  v_stale bigint;
+begin
+  if to_regnamespace('cron') is null then
+    return jsonb_build_object('scheduled', false, 'reason', 'pg_cron is not installed in this database');
+  end if;
+  execute 'select cron.schedule($1, $2, $3)' into v_sweep
+    using 'queue-health-alert-sweep', '* * * * *', 'select queue_health.sweep_notifications()';
+  execute 'select cron.schedule($1, $2, $3)' into v_stale
+    using 'queue-health-monitor-stale', '* * * * *', 'select queue_health.evaluate_monitor_stale()';
+  return jsonb_build_object('scheduled', true, 'jobs',
+    jsonb_build_object('queue-health-alert-sweep', v_sweep, 'queue-health-monitor-stale', v_stale));
+end;
+$$;
+comment on function queue_health.schedule_alerting() is 'Registers (or updates) the pg_cron jobs queue-health-alert-sweep and queue-health-monitor-stale, every minute. Returns what was scheduled; does nothing without pg_cron.';
+revoke execute on function queue_health.schedule_alerting() from public;
+grant execute on function queue_health.schedule_alerting() to service_role;
+
+create function queue_health.unschedule_alerting()
+returns integer
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_count integer := 0;
+  v_name text;
+begin
+  if to_regnamespace('cron') is null then
+    return 0;
+  end if;
+  foreach v_name in array array['queue-health-alert-sweep', 'queue-health-monitor-stale'] loop
+    if exists (select 1 from cron.job j where j.jobname = v_name) then
+      perform cron.unschedule(v_name);
+      v_count := v_count + 1;
+    end if;
+  end loop;
+  return v_count;
+end;
+$$;
+comment on function queue_health.unschedule_alerting() is 'Removes the alerting pg_cron jobs; returns how many were removed.';
+revoke execute on function queue_health.unschedule_alerting() from public;
+grant execute on function queue_health.unschedule_alerting() to service_role;
+
+-- Section: RLS policies
+
+alter table queue_health.project_alert_settings enable row level security;
+alter table queue_health.dispatch_settings enable row level security;
+alter table queue_health.channel enable row level security;
+alter table queue_health.channel_secret enable row level security;
+alter table queue_health.alert_rule enable row level security;
+alter table queue_health.silence enable row level security;
+alter table queue_health.alert enable row level security;
+alter table queue_health.alert_event enable row level security;
+alter table queue_health.notification_group enable row level security;
+alter table queue_health.notification enable row level security;
+
+-- Rules, channels, silences, project alert settings: members read, admins write.
+create policy "Alert rules are visible to project members" on queue_health.alert_rule
+  for select to authenticated using ((select queue_health.is_member(project_id)));
+create policy "Alert rules are created by project admins" on queue_health.alert_rule
+  for insert to authenticated with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Alert rules are changed by project admins" on queue_health.alert_rule
+  for update to authenticated using ((select queue_health.is_member(project_id, 'admin')))
+  with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Alert rules are deleted by project admins" on queue_health.alert_rule
+  for delete to authenticated using ((select queue_health.is_member(project_id, 'admin')));
+
+create policy "Channels are visible to project members" on queue_health.channel
+  for select to authenticated using ((select queue_health.is_member(project_id)));
+create policy "Channels are created by project admins" on queue_health.channel
+  for insert to authenticated with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Channels are changed by project admins" on queue_health.channel
+  for update to authenticated using ((select queue_health.is_member(project_id, 'admin')))
+  with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Channels are deleted by project admins" on queue_health.channel
+  for delete to authenticated using ((select queue_health.is_member(project_id, 'admin')));
+
+create policy "Silences are visible to project members" on queue_health.silence
+  for select to authenticated using ((select queue_health.is_member(project_id)));
+create policy "Silences are created by project admins" on queue_health.silence
+  for insert to authenticated with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Silences are changed by project admins" on queue_health.silence
+  for update to authenticated using ((select queue_health.is_member(project_id, 'admin')))
+  with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Silences are deleted by project admins" on queue_health.silence
+  for delete to authenticated using ((select queue_health.is_member(project_id, 'admin')));
+
+create policy "Alert settings are visible to project members" on queue_health.project_alert_settings
+  for select to authenticated using ((select queue_health.is_member(project_id)));
+create policy "Alert settings are created by project admins" on queue_health.project_alert_settings
+  for insert to authenticated with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Alert settings are changed by project admins" on queue_health.project_alert_settings
+  for update to authenticated using ((select queue_health.is_member(project_id, 'admin')))
+  with check ((select queue_health.is_member(project_id, 'admin')));
+create policy "Alert settings are deleted by project admins" on queue_health.project_alert_settings
+  for delete to authenticated using ((select queue_health.is_member(project_id, 'admin')));
+
+-- Alert state, history and the outbox: members read; only evaluate_alerts() and queue-alert write.
+create policy "Alerts are visible to project members" on queue_health.alert
+  for select to authenticated using ((select queue_health.is_member(project_id)));
+create policy "Alert events are visible to project members" on queue_health.alert_event
+  for select to authenticated using ((select queue_health.is_member(project_id)));
+create policy "Notification groups are visible to project members" on queue_health.notification_group
+  for select to authenticated using ((select queue_health.is_member(project_id)));
+create policy "Notifications are visible to project members" on queue_health.notification
+  for select to authenticated using ((select queue_health.is_member(project_id)));
+
+-- channel_secret and dispatch_settings: no policy at all; only the service role (bypassrls) and
+-- the table owner reach them.
+
+-- Section: grants
+
+revoke all on queue_health.project_alert_settings, queue_health.dispatch_settings, queue_health.channel,
+  queue_health.channel_secret, queue_health.alert_rule, queue_health.silence, queue_health.alert,
+  queue_health.alert_event, queue_health.notification_group, queue_health.notification,
+  queue_health.channel_health
+  from public, anon, authenticated;
+
+grant select, insert, update, delete on queue_health.alert_rule, queue_health.channel, queue_health.silence,
+  queue_health.project_alert_settings to authenticated;
+grant select on queue_health.alert, queue_health.alert_event, queue_health.notification_group,
+  queue_health.notification, queue_health.channel_health to authenticated;
+
+grant select, insert, update, delete on queue_health.project_alert_settings, queue_health.dispatch_settings,
+  queue_health.channel, queue_health.channel_secret, queue_health.alert_rule, queue_health.silence,
+  queue_health.alert, queue_health.alert_event, queue_health.notification_group, queue_health.notification
+  to service_role;
+grant select on queue_health.channel_health to service_role;
