@@ -55,7 +55,7 @@ async function fromJwt(token: string, deps: AuthDeps): Promise<Caller | null> {
  * - `Authorization: Bearer <jwt>` — the JWT's `role` claim decides the Postgres role;
  * - `Authorization: Bearer qhst_…` or `?token=qhst_…` — a scrape token for one project;
  * - only an `apikey` header (a JWT such as the anon key) — acts as the bearer.
- * An `apikey` header that is present must itself be valid. Returns null for anything else.
+ * Returns null for anything else.
  */
 export async function resolveCaller(
   req: Request,
@@ -76,7 +76,9 @@ export async function resolveCaller(
     return projectId ? { kind: 'scrape_token', role: 'service_role', projectId } : null;
   }
 
-  if (apikey !== null && apikey !== fromHeader && !(await fromJwt(apikey, deps))) return null;
+  // As Supabase does for requests without a user session: the apikey (e.g. the anon key) is the
+  // bearer when there is no Authorization header. With one, Authorization decides; an apikey that
+  // is not a JWT (the newer sb_publishable_… keys) is then simply not used.
   const token = fromHeader ?? apikey;
   if (!token) return null;
   return await fromJwt(token, deps);
