@@ -1,4 +1,216 @@
-/** Placeholder replaced below. */
-export function runDemo(): Promise<number> {
-  return Promise.resolve(0);
+/**
+ * The demo workload behind `npm start`: real pg-boss (v12) queues with producers and consumers,
+ * some failures, retries, dead letters, a growing backlog and a stalled queue — and captures every
+ * few seconds so the dashboard moves (locally pg_cron 1.4 only has minute schedules).
+ */
+import { PgBoss } from 'pg-boss-12';
+import { API_URL, databaseUrl, paths, RECEIVERS_URL } from './config.ts';
+import { localKeys, userAccessToken } from './keys.ts';
+import { log } from './log.ts';
+import { connect } from './postgres.ts';
+
+/** The demo's pg-boss schema. */
+export const DEMO_SCHEMA = 'pgboss';
+export const DEMO_USER_EMAIL = 'demo@queue-health.local';
+const DEMO_USER_ID = '00000000-0000-4000-8000-00000000d3e0';
+
+type Sql = ReturnType<typeof connect>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function exists(sql: Sql, regproc: string): Promise<boolean> {
+  const [{ ok }] = await sql`select to_regprocedure(${regproc}) is not null as ok`;
+  return ok;
+}
+
+async function tableExists(sql: Sql, name: string): Promise<boolean> {
+  const [{ ok }] = await sql`select to_regclass(${name}) is not null as ok`;
+  return ok;
+}
+
+/** Creates the demo user (admin of the default project) and local alert channels. */
+export async function seedDemo(sql: Sql): Promise<{ token: string }> {
+  await sql`
+    insert into auth.users (id, email) values (${DEMO_USER_ID}, ${DEMO_USER_EMAIL})
+    on conflict (id) do nothing`;
+  if (await tableExists(sql, 'queue_health.project_member')) {
+    await sql`
+      insert into queue_health.project_member (project_id, user_id, role)
+      values ('default', ${DEMO_USER_ID}, 'admin')
+      on conflict do nothing`;
+  }
+  if (
+    await tableExists(sql, 'queue_health.channel') &&
+    await tableExists(sql, 'queue_health.channel_secret')
+  ) {
+    await sql.begin(async (tx) => {
+      const slack = await tx`
+        select id from queue_health.channel where project_id = 'default' and name = 'demo-slack'`;
+      if (slack.length === 0) {
+        const [c] = await tx`
+          insert into queue_health.channel (project_id, name, kind, config)
+          values ('default', 'demo-slack', 'slack', '{}'::jsonb) returning id`;
+        await tx`insert into queue_health.channel_secret (channel_id, secret)
+          values (${c.id}, ${tx.json({ url: `${RECEIVERS_URL}/slack/demo` })})`;
+        const [e] = await tx`
+          insert into queue_health.channel (project_id, name, kind, config)
+          values ('default', 'demo-email', 'email',
+                  ${tx.json({ to: ['oncall@queue-health.local'] })}) returning id`;
+        await tx`insert into queue_health.channel_secret (channel_id, secret)
+          values (${e.id}, '{}'::jsonb)`;
+        if (await tableExists(tx as unknown as Sql, 'queue_health.alert_rule')) {
+          // Route the default rules of the demo project to both local channels.
+          await tx`update queue_health.alert_rule set channel_ids = array[${c.id}::uuid, ${e.id}::uuid]
+                   where project_id = 'default'`.catch(() => {});
+        }
+      }
+    }).catch((e) => log.warn(`could not create the demo alert channels: ${e.message}`));
+  }
+  return { token: await userAccessToken(DEMO_USER_ID, DEMO_USER_EMAIL) };
+}
+
+/** A running demo workload. */
+export interface DemoWorkload {
+  stop(): Promise<void>;
+  stats(): Record<string, number>;
+}
+
+/**
+ * Starts producers and consumers on pg-boss queues: emails (healthy), webhooks (25 % failures,
+ * retries, dead letters), reports (slow consumer: backlog grows), thumbnails (no consumer: stalls).
+ */
+export async function startDemoWorkload(
+  opts: { url?: string; rate?: number; captureEverySeconds?: number } = {},
+): Promise<DemoWorkload> {
+  const url = opts.url ?? databaseUrl();
+  const rate = opts.rate ?? 1;
+  const boss = new PgBoss({ connectionString: url, schema: DEMO_SCHEMA, max: 4 });
+  boss.on('error', (e: Error) => log.warn(`pg-boss: ${e.message}`));
+  await boss.start();
+  const queues: [string, Record<string, unknown>][] = [
+    ['emails', { retryLimit: 2, retryDelay: 1 }],
+    ['webhooks_dead', {}],
+    ['webhooks', { retryLimit: 1, retryDelay: 1, deadLetter: 'webhooks_dead' }],
+    ['reports', { retryLimit: 0 }],
+    ['thumbnails', { retryLimit: 0 }],
+  ];
+  for (const [name, options] of queues) {
+    if (!(await boss.getQueue(name))) await boss.createQueue(name, options);
+  }
+  const counts: Record<string, number> = { sent: 0, done: 0, failed: 0 };
+  let stopping = false;
+  const timers: ReturnType<typeof setInterval>[] = [];
+  const produce = (queue: string, perSecond: number) => {
+    timers.push(setInterval(() => {
+      if (stopping) return;
+      boss.send(queue, { at: Date.now(), n: counts.sent }).then(() => counts.sent++).catch(
+        () => {},
+      );
+    }, Math.max(20, 1000 / (perSecond * rate))));
+  };
+  produce('emails', 4);
+  produce('webhooks', 3);
+  produce('reports', 2);
+  produce('thumbnails', 0.5);
+
+  const handle = (failRate: number, minMs: number, maxMs: number) => async (jobs: unknown[]) => {
+    for (const _ of jobs) {
+      await sleep(minMs + Math.random() * (maxMs - minMs));
+      if (Math.random() < failRate) {
+        counts.failed++;
+        throw new Error('demo: simulated failure');
+      }
+      counts.done++;
+    }
+  };
+  await boss.work('emails', { batchSize: 5, pollingIntervalSeconds: 0.5 }, handle(0.02, 5, 50));
+  await boss.work('webhooks', { batchSize: 1, pollingIntervalSeconds: 0.5 }, handle(0.25, 10, 80));
+  await boss.work('reports', { batchSize: 1, pollingIntervalSeconds: 1 }, handle(0, 500, 900));
+
+  // Captures every few seconds (hosted Supabase does this with a '10 seconds' pg_cron job).
+  const sql = connect(url, 2);
+  const every = opts.captureEverySeconds ?? 5;
+  if (every > 0) {
+    timers.push(setInterval(async () => {
+      if (stopping) return;
+      try {
+        if (await exists(sql, 'queue_health.capture(timestamptz)')) {
+          await sql`select queue_health.capture()`;
+        }
+      } catch (e) {
+        log.warn(`capture failed: ${(e as Error).message}`);
+      }
+    }, every * 1000));
+  }
+  return {
+    stats: () => ({ ...counts }),
+    async stop() {
+      stopping = true;
+      for (const t of timers) clearInterval(t);
+      await boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
+      await sql.end({ timeout: 2 });
+    },
+  };
+}
+
+/** `npm start`: runs the demo until Ctrl-C, then stops everything the stack started. */
+export async function runDemo(): Promise<number> {
+  const sql = connect(databaseUrl(), 2);
+  const { token } = await seedDemo(sql);
+  let scheduled = '';
+  if (await exists(sql, 'queue_health.schedule(interval)')) {
+    try {
+      const [{ schedule }] = await sql`select queue_health.schedule('10 seconds') as schedule`;
+      scheduled = JSON.stringify(schedule);
+    } catch (e) {
+      log.warn(`schedule() failed: ${(e as Error).message}`);
+    }
+  }
+  const demo = await startDemoWorkload();
+  await Deno.writeTextFile(paths.demoPid, `${Deno.pid}\n`);
+  const keys = await localKeys();
+  console.log(`
+Queue Health is running with a demo workload on real pg-boss queues (schema '${DEMO_SCHEMA}').
+
+  Dashboard        ${API_URL}/            (sign in with the access token below)
+  Health (JSON)    ${API_URL}/functions/v1/queue-health
+  Prometheus       ${API_URL}/functions/v1/queue-health?format=prometheus
+  Alerts received  ${RECEIVERS_URL}/_received
+  Database         ${databaseUrl()}
+
+  curl -H "Authorization: Bearer ${keys.serviceRole}" '${API_URL}/functions/v1/queue-health'
+
+  Demo user access token (${DEMO_USER_EMAIL}, admin of project 'default'):
+  ${token}
+${scheduled ? `\n  pg_cron schedule: ${scheduled}\n` : ''}
+Queues: emails (healthy), webhooks (25 % failures, retries, dead letters), reports (slow consumer,
+growing backlog), thumbnails (no consumer: stalls and alerts). Ctrl-C stops everything.
+`);
+  const { down } = await import('./stack.ts');
+  const stopAll = async () => {
+    console.log('\nstopping the demo and the stack ...');
+    await demo.stop();
+    if (await exists(sql, 'queue_health.unschedule()')) {
+      await sql`select queue_health.unschedule()`.catch(() => {});
+    }
+    await sql.end({ timeout: 2 });
+    await Deno.remove(paths.demoPid).catch(() => {});
+    await down();
+  };
+  const stopped = new Promise<void>((resolve) => {
+    const on = () => stopAll().finally(resolve);
+    Deno.addSignalListener('SIGINT', on);
+    Deno.addSignalListener('SIGTERM', on);
+  });
+  const ticker = setInterval(() => {
+    const s = demo.stats();
+    console.log(
+      `${
+        new Date().toISOString().slice(11, 19)
+      }  sent ${s.sent}  done ${s.done}  failed ${s.failed}`,
+    );
+  }, 15_000);
+  await stopped;
+  clearInterval(ticker);
+  return 0;
 }

@@ -16,7 +16,9 @@ const SUPABASE_BIN = join(ROOT, 'node_modules', '.bin', 'supabase');
 export async function bootstrapSupabaseCompat(url = databaseUrl()): Promise<void> {
   const sql = connect(url);
   try {
-    const text = await Deno.readTextFile(join(ROOT, 'local', 'stack', 'sql', 'supabase_compat.sql'));
+    const text = await Deno.readTextFile(
+      join(ROOT, 'local', 'stack', 'sql', 'supabase_compat.sql'),
+    );
     await sql.unsafe(text);
   } finally {
     await sql.end({ timeout: 1 });
@@ -39,9 +41,16 @@ export async function migrationHashes(): Promise<Record<string, string>> {
 /** Names of migrations that changed after they were applied to this cluster. */
 export async function changedMigrations(): Promise<string[]> {
   if (!existsSync(paths.migrationsStamp)) return [];
-  const applied = JSON.parse(await Deno.readTextFile(paths.migrationsStamp)) as Record<string, string>;
+  const applied = JSON.parse(await Deno.readTextFile(paths.migrationsStamp)) as Record<
+    string,
+    string
+  >;
   const now = await migrationHashes();
-  return Object.keys(applied).filter((name) => now[name] !== undefined && now[name] !== applied[name]);
+  const last = Object.keys(applied).sort().at(-1) ?? '';
+  const edited = Object.keys(applied).filter((n) => now[n] !== undefined && now[n] !== applied[n]);
+  // A new file that sorts before one already applied would run out of order.
+  const inserted = Object.keys(now).filter((n) => !(n in applied) && n < last);
+  return [...edited, ...inserted.map((n) => `${n} (new, sorts before ${last})`)];
 }
 
 /** Runs `supabase migration up` against the database. */
@@ -49,7 +58,9 @@ export async function applyMigrations(url = databaseUrl()): Promise<void> {
   if (!existsSync(SUPABASE_BIN)) {
     throw new StackError(`The Supabase CLI is missing (${SUPABASE_BIN}); run 'npm install'.`);
   }
-  const r = await run(SUPABASE_BIN, ['migration', 'up', '--db-url', withSslDisabled(url)], {
+  // --include-all: apply a migration that sorts before one already applied (the stack warns).
+  const args = ['migration', 'up', '--include-all', '--db-url', withSslDisabled(url)];
+  const r = await run(SUPABASE_BIN, args, {
     cwd: ROOT,
     env: { SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' },
   });

@@ -79,7 +79,10 @@ async function initCluster(): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   await Deno.mkdir(paths.pgSocketDir, { recursive: true });
   await Deno.mkdir(paths.logs, { recursive: true });
-  await Deno.writeTextFile(paths.ownerFile, 'This cluster was created by queue-health; reset wipes it.\n');
+  await Deno.writeTextFile(
+    paths.ownerFile,
+    'This cluster was created by queue-health; reset wipes it.\n',
+  );
   const pwFile = join(dir, '.pwfile');
   await Deno.writeTextFile(pwFile, 'postgres\n');
   if (isRoot()) {
@@ -126,7 +129,9 @@ log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 `;
   await Deno.writeTextFile(join(paths.pgData, 'postgresql.conf'), conf, { append: true });
-  if (isRoot()) await run('chown', [`${PG_USER}:${PG_USER}`, join(paths.pgData, 'postgresql.conf')]);
+  if (isRoot()) {
+    await run('chown', [`${PG_USER}:${PG_USER}`, join(paths.pgData, 'postgresql.conf')]);
+  }
   log.ok('cluster created');
 }
 
@@ -207,7 +212,9 @@ export async function stopCluster(): Promise<boolean> {
 /** Stops and deletes the cluster — only one this project created. */
 export async function wipeCluster(): Promise<void> {
   if (usesExternalDatabase()) {
-    throw new StackError('DATABASE_URL is set: reset only wipes the local cluster, not your database.');
+    throw new StackError(
+      'DATABASE_URL is set: reset only wipes the local cluster, not your database.',
+    );
   }
   const state = clusterState();
   if (state === 'foreign') {

@@ -103,7 +103,13 @@ Deno.serve({ hostname: '127.0.0.1', port: API_PORT, onListen: () => {} }, async 
   const res = await route(req);
   const path = new URL(req.url).pathname;
   if (path.startsWith('/functions/')) {
-    jsonLine({ event: 'request', method: req.method, path, status: res.status, ms: Math.round(performance.now() - started) });
+    jsonLine({
+      event: 'request',
+      method: req.method,
+      path,
+      status: res.status,
+      ms: Math.round(performance.now() - started),
+    });
   }
   return res;
 });
@@ -120,7 +126,7 @@ if (existsSync(receivers)) {
 // The pg_net stand-in: capture() / the sweep NOTIFY after writing notifications.
 if (mode !== 'test') {
   const sql = connect(databaseUrl(), 2);
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let running = false;
   let again = false;
   const invoke = async () => {

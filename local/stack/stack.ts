@@ -17,7 +17,14 @@ import {
 import { localKeys } from './keys.ts';
 import { log, StackError } from './log.ts';
 import { applyMigrations, bootstrapSupabaseCompat, changedMigrations } from './migrate.ts';
-import { clusterState, isReachable, postmasterPid, startCluster, stopCluster, wipeCluster } from './postgres.ts';
+import {
+  clusterState,
+  isReachable,
+  postmasterPid,
+  startCluster,
+  stopCluster,
+  wipeCluster,
+} from './postgres.ts';
 import {
   cmdline,
   ensureDebianPackages,
@@ -99,7 +106,11 @@ export async function up(opts: UpOptions = {}): Promise<void> {
   if (opts.resetOnChangedMigrations && !usesExternalDatabase() && clusterState() === 'ready') {
     const changed = await changedMigrations();
     if (changed.length) {
-      log.warn(`migrations changed since they were applied (${changed.join(', ')}): recreating the cluster`);
+      log.warn(
+        `migrations changed since they were applied (${
+          changed.join(', ')
+        }): recreating the cluster`,
+      );
       await stopServer();
       await wipeCluster();
     }
@@ -163,11 +174,17 @@ export async function status(): Promise<boolean> {
     }`,
   );
   line('DB URL', db);
-  line('API (functions)', `${API_URL}/functions/v1/<name>  ${srvUp ? 'up' : 'DOWN'}${srv ? ` (pid ${srv})` : ''}`);
+  line(
+    'API (functions)',
+    `${API_URL}/functions/v1/<name>  ${srvUp ? 'up' : 'DOWN'}${srv ? ` (pid ${srv})` : ''}`,
+  );
   line('queue-health', `${API_URL}/functions/v1/queue-health`);
   line('queue-alert', `${API_URL}/functions/v1/queue-alert`);
   line('Dashboard', `${API_URL}/`);
-  line('Receivers', `${RECEIVERS_URL}/_received  (Resend: /resend, Slack: /slack, webhooks: /webhook)`);
+  line(
+    'Receivers',
+    `${RECEIVERS_URL}/_received  (Resend: /resend, Slack: /slack, webhooks: /webhook)`,
+  );
   line('Demo workload', demo && isAlive(demo) ? `running (pid ${demo})` : 'not running');
   line('anon key', keys.anon);
   line('service_role key', keys.serviceRole);

@@ -103,7 +103,9 @@ export async function ensureDebianPackages(extra: { name: string; probe: string 
   const names = missing.map((p) => p.name);
   if (!isDebian()) {
     throw new StackError(
-      `Missing: ${names.join(', ')}. This stack installs them itself only on Debian with apt-get. ` +
+      `Missing: ${
+        names.join(', ')
+      }. This stack installs them itself only on Debian with apt-get. ` +
         `Install PostgreSQL 15 with pg_cron, pgTAP (pg_prove) and plpgsql_check with your system's ` +
         `package manager, or set DATABASE_URL to a PostgreSQL 15 database that has them.`,
     );
@@ -161,7 +163,9 @@ export function readPid(file: string): number | null {
 }
 
 /** Which process listens on a TCP port on 127.0.0.1 (via `ss`), or null. */
-export async function portOwner(port: number): Promise<{ pid: number | null; what: string } | null> {
+export async function portOwner(
+  port: number,
+): Promise<{ pid: number | null; what: string } | null> {
   const r = await run('ss', ['-Hltnp', `sport = :${port}`]);
   if (r.code !== 0 || !r.stdout.trim()) {
     // Fall back to trying to bind.

@@ -23,7 +23,16 @@ end
 $$;
 
 -- Section: schemas
-create schema if not exists extensions;
+-- Supabase puts extensions (pgtap, pg_net, ...) in schema `extensions`, on the search_path.
+do $$
+begin
+  if not exists (select 1 from pg_namespace where nspname = 'extensions') then
+    create schema extensions;
+    execute format('alter database %I set search_path = "$user", public, extensions',
+                   current_database());
+  end if;
+end
+$$;
 grant usage on schema extensions to anon, authenticated, service_role;
 grant usage on schema public to anon, authenticated, service_role;
 

@@ -1,0 +1,225 @@
+/**
+ * `npm test`: installs what is missing, brings the local stack up (functions server in test
+ * mode), then runs every check and test suite and ends with one line `N passed, N failed`.
+ *
+ * Steps: deno fmt --check, deno lint, deno check, supabase db lint, pgTAP (pg_prove over
+ * supabase/tests/database), Deno tests (*_test.ts), and the quick benchmark run.
+ * `npm test -- --only=pgtap,deno` runs a subset.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { databaseUrl, DB_PORT, ROOT, withSslDisabled } from '../stack/config.ts';
+import { functionEnv } from '../stack/env.ts';
+import { log, StackError } from '../stack/log.ts';
+import { connect } from '../stack/postgres.ts';
+import { up } from '../stack/stack.ts';
+import { ensureDebianPackages } from '../stack/system.ts';
+
+const DENO = join(ROOT, 'node_modules', '.bin', 'deno');
+const SUPABASE = join(ROOT, 'node_modules', '.bin', 'supabase');
+
+interface StepResult {
+  name: string;
+  passed: number;
+  failed: number;
+  seconds: number;
+  note?: string;
+}
+
+const results: StepResult[] = [];
+const only = Deno.args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (name: string) => !only || only.includes(name);
+
+/** Runs a command, streaming its output, and returns its exit code and full output. */
+async function stream(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; output: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: ROOT,
+    env: { NO_COLOR: '1', ...env },
+    stdin: 'null',
+    stdout: 'piped',
+    stderr: 'piped',
+  }).spawn();
+  let output = '';
+  const dec = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>, out: typeof Deno.stdout) => {
+    for await (const chunk of s) {
+      output += dec.decode(chunk, { stream: true });
+      await out.write(chunk);
+    }
+  };
+  await Promise.all([pump(child.stdout, Deno.stdout), pump(child.stderr, Deno.stderr)]);
+  const { code } = await child.status;
+  return { code, output };
+}
+
+async function step(name: string, fn: () => Promise<Omit<StepResult, 'name' | 'seconds'>>) {
+  if (!wanted(name)) return;
+  console.log(`\n━━━ ${name} ━━━`);
+  const t0 = performance.now();
+  let r: Omit<StepResult, 'name' | 'seconds'>;
+  try {
+    r = await fn();
+  } catch (e) {
+    r = { passed: 0, failed: 1, note: e instanceof Error ? e.message : String(e) };
+    log.fail(`${name}: ${r.note}`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  results.push({ name, seconds, ...r });
+  (r.failed ? log.fail : log.ok)(
+    `${name}: ${r.passed} passed, ${r.failed} failed (${seconds.toFixed(1)} s)${
+      r.note ? ` — ${r.note}` : ''
+    }`,
+  );
+}
+
+/** A check that either passes or fails as a whole. */
+async function check(cmd: string, args: string[], env: Record<string, string> = {}) {
+  const { code } = await stream(cmd, args, env);
+  return { passed: code === 0 ? 1 : 0, failed: code === 0 ? 0 : 1 };
+}
+
+/** Prepares the database for tests: pgTAP, the tests.* helpers, the pgmq fixture. */
+async function prepareDatabase(): Promise<void> {
+  const sql = connect(databaseUrl());
+  try {
+    // Scheduled captures would race with tests that measure deltas between two captures.
+    const [{ has }] =
+      await sql`select to_regprocedure('queue_health.unschedule()') is not null as has`;
+    if (has) {
+      const [{ n }] = await sql`
+        select count(*)::int as n from pg_catalog.pg_namespace where nspname = 'cron'`;
+      if (n) await sql`select queue_health.unschedule()`;
+    }
+    await sql`create extension if not exists pgtap with schema extensions`;
+    await sql.unsafe(await Deno.readTextFile(join(ROOT, 'supabase', 'tests', 'helpers.sql')));
+    const [{ real }] = await sql`
+      select exists (select 1 from pg_catalog.pg_extension where extname = 'pgmq') as real`;
+    const fixture = join(ROOT, 'supabase', 'tests', 'fixtures', 'pgmq.sql');
+    if (!real && existsSync(fixture)) {
+      const [{ present }] = await sql`select to_regclass('pgmq.meta') is not null as present`;
+      if (!present) await sql.unsafe(await Deno.readTextFile(fixture));
+    }
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+async function pgTap() {
+  const dir = join(ROOT, 'supabase', 'tests', 'database');
+  const files = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith('.sql')).map((e) =>
+    join('supabase', 'tests', 'database', e.name)
+  ).sort();
+  if (files.length === 0) return { passed: 0, failed: 1, note: 'no pgTAP files found' };
+  const u = new URL(databaseUrl());
+  const { code, output } = await stream('pg_prove', [
+    '--verbose',
+    '--host',
+    u.hostname,
+    '--port',
+    u.port || '5432',
+    '--username',
+    decodeURIComponent(u.username),
+    '--dbname',
+    u.pathname.slice(1),
+    ...files,
+  ], { PGPASSWORD: decodeURIComponent(u.password) });
+  const ok = output.match(/^ok \d+/gm)?.length ?? 0;
+  const notOk = output.match(/^not ok \d+/gm)?.length ?? 0;
+  const broken = output.match(/Dubious, test returned/g)?.length ?? 0;
+  const failed = notOk + (code !== 0 && notOk === 0 ? Math.max(broken, 1) : 0);
+  return { passed: ok, failed };
+}
+
+async function denoTests() {
+  const { code, output } = await stream(DENO, [
+    'test',
+    '-A',
+    '--no-check',
+    '--quiet',
+  ], {
+    DATABASE_URL: databaseUrl(),
+    QH_TEST_ARTIFACTS: join(ROOT, '.test-artifacts'),
+    ...(await functionEnv()),
+  });
+  const m = output.match(/(\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/);
+  if (!m) {
+    return { passed: 0, failed: 1, note: `could not read deno test's summary (exit ${code})` };
+  }
+  const failed = Number(m[2]);
+  return { passed: Number(m[1]), failed: failed || (code !== 0 ? 1 : 0) };
+}
+
+async function main(): Promise<number> {
+  const t0 = performance.now();
+  try {
+    await ensureDebianPackages([{ name: 'chromium', probe: '/usr/bin/chromium' }]);
+    await up({ serverMode: 'test', resetOnChangedMigrations: true });
+    await prepareDatabase();
+  } catch (e) {
+    log.fail(e instanceof StackError ? e.message : `setting up failed: ${(e as Error).stack}`);
+    console.log('\n0 passed, 1 failed');
+    return 1;
+  }
+  log.ok(`stack ready (database on 127.0.0.1:${DB_PORT})`);
+
+  await step('fmt', () => check(DENO, ['fmt', '--check']));
+  await step('lint', () => check(DENO, ['lint']));
+  await step(
+    'typecheck',
+    () =>
+      check(DENO, [
+        'check',
+        'supabase/functions',
+        'local',
+        ...(existsSync(join(ROOT, 'bench')) ? ['bench'] : []),
+      ]),
+  );
+  await step(
+    'db-lint',
+    () =>
+      check(SUPABASE, [
+        'db',
+        'lint',
+        '--db-url',
+        withSslDisabled(databaseUrl()),
+        '--schema',
+        'queue_health',
+        '--level',
+        'warning',
+        '--fail-on',
+        'error',
+      ]),
+  );
+  await step('pgtap', pgTap);
+  await step('deno', denoTests);
+  if (existsSync(join(ROOT, 'bench', 'main.ts'))) {
+    await step(
+      'bench-quick',
+      () =>
+        check(DENO, ['run', '-A', '--quiet', 'bench/main.ts', '--quick'], {
+          DATABASE_URL: databaseUrl(),
+        }),
+    );
+  }
+
+  console.log('\n━━━ summary ━━━');
+  for (const r of results) {
+    console.log(
+      `${r.failed ? '✗' : '✓'} ${r.name.padEnd(12)} ${String(r.passed).padStart(4)} passed ${
+        String(r.failed).padStart(3)
+      } failed  ${r.seconds.toFixed(1).padStart(6)} s`,
+    );
+  }
+  const passed = results.reduce((a, r) => a + r.passed, 0);
+  const failed = results.reduce((a, r) => a + r.failed, 0);
+  console.log(`total time ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(`\n${passed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+Deno.exit(await main());
