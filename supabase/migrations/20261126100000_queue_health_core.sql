@@ -99,6 +99,7 @@ alter table queue_health.queue
   add constraint queue_seen_order check (last_seen_at >= first_seen_at),
   add constraint queue_dropped_after_first_seen check (dropped_at is null or dropped_at >= first_seen_at),
   add constraint queue_labels_object check (jsonb_typeof(labels) = 'object');
+comment on constraint queue_source_check on queue_health.queue is 'source is one of the known sources.';
 comment on constraint queue_seen_order on queue_health.queue is 'A queue is last seen no earlier than it was first seen.';
 comment on constraint queue_dropped_after_first_seen on queue_health.queue is 'A queue can only be dropped after it was first seen.';
 comment on constraint queue_labels_object on queue_health.queue is 'labels is a json object (key/value pairs), never an array or scalar.';

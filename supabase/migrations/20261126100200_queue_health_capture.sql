@@ -55,6 +55,10 @@ comment on function queue_health.ensure_partitions(timestamptz, int) is 'Creates
 revoke execute on function queue_health.ensure_partitions(timestamptz, int) from public, anon, authenticated;
 grant execute on function queue_health.ensure_partitions(timestamptz, int) to service_role;
 
+-- Today's partition and the next two exist from the start; capture() and the maintenance job
+-- keep creating them ahead.
+do $$ begin perform queue_health.ensure_partitions(); end $$;
+
 -- Section: rollups (metric_1m, metric_1h), incremental by watermark
 
 create function queue_health.rollup(p_now timestamptz default now())
@@ -357,7 +361,8 @@ begin
         p.oldest_ready_age_s,
         p.enqueued, p.completed, p.failed, p.retried, p.dead_lettered,
         p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms,
-        greatest(0, extract(epoch from p_now - p.prev_seen_at))::float8
+        case when p.prev_seen_at is not null
+          then greatest(0, extract(epoch from p_now - p.prev_seen_at))::float8 end
       from prev p
       where p.error is null
       returning 1
