@@ -2,6 +2,7 @@
 -- 1.4.4 and the 1.5.x table layout, so that sampler tests against it mean something.
 begin;
 select plan(66);
+set local client_min_messages = warning;
 
 -- Section: layout of a 1.5.x queue (the default)
 select pgmq.create('fx_jobs');
