@@ -4,6 +4,7 @@ begin;
 select plan(30);
 
 -- Section: fixture (as the session user)
+select queue_health.ensure_partitions(now(), 0);
 create temporary table fx_users (label text primary key, id uuid) on commit drop;
 grant select on fx_users to anon, authenticated, service_role;
 insert into fx_users values
