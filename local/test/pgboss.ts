@@ -8,16 +8,22 @@
  * | --- | --- | --- | --- |
  * | import | default export | default export | named export `{ PgBoss }` |
  * | queues | `createQueue(name, options?)` required before `send` | same, also `createQueue({ name, ... })` | `createQueue(name, options?)` |
- * | dead letters | `deadLetter` on the queue or per job in `send()`; the dead-letter queue must exist first | `deadLetter` on the queue only | `deadLetter` on the queue only |
+ * | dead letters | `deadLetter` on the queue or per job in `send()`; the dead-letter queue must exist first | `deadLetter` on the queue only (must exist first) | same as v11 |
  * | retention | `retentionMinutes`/`Hours`/`Days`, `deleteAfter*` on the constructor | `retentionSeconds`, `deleteAfterSeconds` on the queue | same as v11 |
  * | `send` | `send(name, data, options?)` → id or null | same | `send(name, data?, options?)` → id or null |
  * | `fetch` | `fetch(name, { batchSize })` → `Job[]` (always an array) | same | same; jobs also carry `retryCount` and an abort `signal` |
  * | `complete` / `fail` | `(name, id \| ids, data?)` → void | same | `(name, id \| ids \| attempts, data?)` → `CommandResponse` |
- * | queue counts cache | none (count `job`) | `queue.queued_count`, `active_count`, `deferred_count`, `total_count`, refreshed by the supervisor | same, 12.21+ `ready_count`, `failed_count`; `persistQueueStats` keeps `queue_stats` |
+ * | `version.version` (schema) | 24 | 26 | 46 (12.38) |
+ * | dead letter, missing queue | foreign-key violation `queue_dead_letter_fkey` | `Queue <name> does not exist` | same as v11 |
+ * | queue counts cache | none (count `job`); `queue.retention_minutes` | `queue.queued_count`, `active_count`, `deferred_count`, `total_count`, `monitor_on`, refreshed by the supervisor | same, 12.21+ `ready_count`, `failed_count`, also `created_delta`, `completed_delta`, `failed_delta`, `wait_bins`, `run_bins`, `ready_oldest_seconds`; `persistQueueStats` keeps `queue_stats` |
  * | `stop` | `{ graceful, close, wait, timeout }` | same | `{ graceful, close, timeout }` |
  *
  * Every version keeps `version`, `job` and `queue` tables in its schema (a pg-boss schema is
  * recognised by them); `job.state` is `created | retry | active | completed | cancelled | failed`.
+ * `job` is a partitioned table in all three (statistics such as `reltuples` live on its
+ * partitions): v10 gives every queue its own partition (named in `queue.partition_name`) and moves
+ * finished jobs to an `archive` table; v11/v12 keep queues in `job_common` unless created with
+ * `partition: true` (`queue.table_name`).
  *
  * @module
  */
