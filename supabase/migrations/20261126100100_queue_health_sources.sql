@@ -44,7 +44,7 @@ as $$
   -- The cursor the sampler returned last time, with the registry's last_seen_at as a fallback
   -- for the previous snapshot time. Null on the first sight of a queue.
   select case
-    when q.cursor is null then null
+    when q.cursor is null or jsonb_typeof(q.cursor) <> 'object' then null
     else jsonb_build_object('at', q.last_seen_at) || q.cursor
   end
   from queue_health.queue q
@@ -111,25 +111,24 @@ begin
       v_range := v_max - v_min + 1;
     end if;
   end if;
-  -- 2. The planner's method: tuples per page from the last ANALYZE/VACUUM times the pages the
-  --    table (all its partitions) has now. Unknown when a leaf was never analyzed.
-  select case when bool_and(c.reltuples >= 0 and (c.relpages > 0 or c.reltuples = 0)) then
-      round(sum(case when c.relpages > 0
-        then c.reltuples / c.relpages
-          * (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::numeric)
-        else 0 end))::bigint
-    end
-    into v_density
-    from pg_catalog.pg_partition_tree(p_rel) t
+  -- 2. The planner's estimate of the whole table (all partitions): tuples per page from the last
+  --    ANALYZE/VACUUM times the pages it has now, or a width-based guess if never analyzed.
+  v_density := queue_health._planner_rows(format('select 1 from %s', p_rel));
+  -- A never-analyzed table (reltuples = -1) gets only a width-based guess: trust the id range then.
+  if v_range is not null and exists (
+    select 1 from pg_catalog.pg_partition_tree(p_rel) t
     join pg_catalog.pg_class c on c.oid = t.relid
-    where t.isleaf;
+    where t.isleaf and c.reltuples < 0
+  ) then
+    return v_range;
+  end if;
   return case
     when v_range is not null and v_density is not null then least(v_range, v_density)
     else coalesce(v_range, v_density)
   end;
 end;
 $$;
-comment on function queue_health._pgmq_estimate_total(regclass, boolean) is 'Estimated message count of a pgmq queue table in O(1): the lesser of the msg_id index range and the planner-style density estimate (reltuples/relpages times current pages); null when neither is available.';
+comment on function queue_health._pgmq_estimate_total(regclass, boolean) is 'Estimated message count of a pgmq queue table in O(1): the lesser of the msg_id index range and the planner''s estimate (reltuples/relpages times current pages).';
 revoke execute on function queue_health._pgmq_estimate_total(regclass, boolean) from public;
 grant execute on function queue_health._pgmq_estimate_total(regclass, boolean) to service_role;
 
@@ -184,7 +183,7 @@ begin
   v_sample.source_schema := 'pgmq';
   v_sample.queue_name := p_queue_name;
   begin
-    v_rel := to_regclass(format('pgmq.%I', 'q_' || p_queue_name));
+    v_rel := to_regclass(format('pgmq.%I', 'q_' || lower(p_queue_name)));
     if v_rel is null then
       return null; -- dropped after discovery: the queue is gone, not broken
     end if;
@@ -284,7 +283,7 @@ begin
     end if;
 
     -- Archived since the previous snapshot (bounded, archived_at index): reported in the cursor.
-    v_archive := to_regclass(format('pgmq.%I', 'a_' || p_queue_name));
+    v_archive := to_regclass(format('pgmq.%I', 'a_' || lower(p_queue_name)));
     if v_archive is not null and v_prev_at is not null then
       execute format(
         'select count(*) from (select 1 from %s where archived_at > $1 and archived_at <= $2 limit $3) s',
@@ -325,7 +324,7 @@ begin
     when undefined_table then
       return null; -- dropped while we sampled it
     when others then
-      if to_regclass(format('pgmq.%I', 'q_' || p_queue_name)) is null then
+      if to_regclass(format('pgmq.%I', 'q_' || lower(p_queue_name))) is null then
         return null; -- dropped concurrently ("could not open relation"): gone, not broken
       end if;
       return row('pgmq', 'pgmq', p_queue_name, null, null, null, null, null, null, null, null,

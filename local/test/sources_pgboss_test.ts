@@ -1,0 +1,362 @@
+/**
+ * Integration tests of the pg-boss sampler (`queue_health._sample_pgboss`) against real pg-boss
+ * v10, v11 and v12, each in its own schema: a known workload (send, consume, fail, retry, delay,
+ * dead-letter), then every metric compared with what the test itself counted.
+ *
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { connect, type Sql } from './db.ts';
+import { commonApi, PG_BOSS_VERSIONS, type PgBossVersion, startPgBoss } from './pgboss.ts';
+
+/** A sample as the sampler returns it (numbers come back as strings for bigint). */
+interface Sample {
+  source: string;
+  source_schema: string;
+  queue_name: string;
+  ready: string;
+  in_flight: string;
+  delayed: string;
+  depth: string;
+  depth_estimated: boolean;
+  oldest_ready_age_s: number;
+  enqueued: string;
+  completed: string;
+  failed: string;
+  retried: string;
+  dead_lettered: string;
+  wait_p50_ms: number | null;
+  wait_p95_ms: number | null;
+  run_p50_ms: number | null;
+  run_p95_ms: number | null;
+  sample_ms: number;
+  cursor: Record<string, unknown> | null;
+  error: string | null;
+}
+
+/** percentile_cont, as Postgres defines it (linear interpolation between closest ranks). */
+function percentileCont(values: number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = p * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** The database clock as text (microseconds kept), to pass as the sampler's p_now. */
+async function dbNow(sql: Sql): Promise<string> {
+  const [{ now }] = await sql<{ now: string }[]>`select clock_timestamp()::text as now`;
+  return now;
+}
+
+/** Runs the pg-boss sampler at p_now and returns the samples of one schema by queue name. */
+async function samplePgBoss(
+  sql: Sql,
+  schema: string,
+  now: string,
+): Promise<Map<string, Sample>> {
+  const rows = await sql<Sample[]>`
+    select * from queue_health._sample_pgboss(${now}::text::timestamptz) where source_schema = ${schema}`;
+  return new Map(rows.map((r) => [r.queue_name, r]));
+}
+
+/** Stores the samples' cursors in the registry the way capture() does (only these queues). */
+async function storeCursors(sql: Sql, samples: Iterable<Sample>, now: string): Promise<void> {
+  for (const s of samples) {
+    await sql`
+      insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor,
+        first_seen_at, last_seen_at)
+      values (${s.source}, ${s.source_schema}, ${s.queue_name}, 'default', ${
+      JSON.stringify(s.cursor)
+    }::text::jsonb,
+        ${now}::text::timestamptz, ${now}::text::timestamptz)
+      on conflict (source, source_schema, queue_name) do update
+        set cursor = excluded.cursor, last_seen_at = excluded.last_seen_at`;
+  }
+}
+
+/** Ground truth computed from the raw job rows (durations in ms as Postgres computes them). */
+async function finishedDurations(
+  sql: Sql,
+  schema: string,
+  queue: string,
+  from: string,
+  to: string,
+): Promise<{ wait: number[]; run: number[] }> {
+  const rows = await sql<{ wait_ms: number; run_ms: number }[]>`
+    select (extract(epoch from started_on - created_on) * 1000)::float8 as wait_ms,
+           (extract(epoch from completed_on - started_on) * 1000)::float8 as run_ms
+    from ${sql(schema)}.job
+    where name = ${queue} and state in ('completed', 'failed')
+      and completed_on > ${from}::text::timestamptz and completed_on <= ${to}::text::timestamptz`;
+  return { wait: rows.map((r) => r.wait_ms), run: rows.map((r) => r.run_ms) };
+}
+
+/** Age of the oldest ready job at p_now, from the raw rows. */
+async function oldestReadyAge(sql: Sql, schema: string, queue: string, now: string) {
+  const rows = await sql<{ age: number }[]>`
+    select extract(epoch from ${now}::text::timestamptz - start_after)::float8 as age
+    from ${sql(schema)}.job
+    where name = ${queue} and state in ('created', 'retry') and start_after <= ${now}::text::timestamptz`;
+  return rows.length === 0 ? 0 : Math.max(...rows.map((r) => r.age));
+}
+
+function assertClose(actual: number | null, expected: number | null, what: string) {
+  if (expected === null) {
+    assert.equal(actual, null, `${what}: expected null, got ${actual}`);
+    return;
+  }
+  assert.ok(actual !== null, `${what}: expected ${expected}, got null`);
+  assert.ok(Math.abs(actual - expected) < 0.01, `${what}: expected ${expected}, got ${actual}`);
+}
+
+/** The counts a sample must show, as the test tracked them. */
+interface Expected {
+  ready: number;
+  in_flight: number;
+  delayed: number;
+  enqueued: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  dead_lettered: number;
+}
+
+function assertCounts(sample: Sample | undefined, expected: Expected, what: string) {
+  assert.ok(sample, `${what}: no sample`);
+  assert.equal(sample.error, null, `${what}: error ${sample.error}`);
+  const got = {
+    ready: Number(sample.ready),
+    in_flight: Number(sample.in_flight),
+    delayed: Number(sample.delayed),
+    enqueued: Number(sample.enqueued),
+    completed: Number(sample.completed),
+    failed: Number(sample.failed),
+    retried: Number(sample.retried),
+    dead_lettered: Number(sample.dead_lettered),
+  };
+  assert.deepEqual(got, expected, what);
+  assert.equal(Number(sample.depth), expected.ready + expected.in_flight + expected.delayed, what);
+  assert.equal(sample.depth_estimated, false, `${what}: depth_estimated`);
+  assert.ok(sample.sample_ms > 0, `${what}: sample_ms`);
+}
+
+function uniqueSchema(version: PgBossVersion): string {
+  return `qh_test_src_v${version}_${crypto.randomUUID().slice(0, 8)}`;
+}
+
+async function forgetQueues(sql: Sql, schema: string) {
+  await sql`delete from queue_health.queue where source = 'pgboss' and source_schema = ${schema}`;
+}
+
+for (const version of PG_BOSS_VERSIONS) {
+  Deno.test(`pg-boss v${version}: every metric equals the workload's ground truth`, async () => {
+    const sql = connect();
+    const schema = uniqueSchema(version);
+    const pb = await startPgBoss(version, { schema, fresh: true });
+    try {
+      const boss = commonApi(pb);
+      await boss.createQueue('work', { retryLimit: 0 });
+      await boss.createQueue('flaky_dlq');
+      await boss.createQueue('flaky', { retryLimit: 1, retryDelay: 0, deadLetter: 'flaky_dlq' });
+
+      // Phase 1: some history before the first snapshot.
+      for (let i = 0; i < 3; i++) await boss.send('work', { i });
+      const t1 = await dbNow(sql);
+      const first = await samplePgBoss(sql, schema, t1);
+      assert.deepEqual([...first.keys()].sort(), ['flaky', 'flaky_dlq', 'work']);
+      // First sight: gauges, and zero (not null) counts since the previous snapshot.
+      assertCounts(first.get('work'), {
+        ready: 3,
+        in_flight: 0,
+        delayed: 0,
+        enqueued: 0,
+        completed: 0,
+        failed: 0,
+        retried: 0,
+        dead_lettered: 0,
+      }, 'work, first sight');
+      assert.equal(first.get('work')!.wait_p50_ms, null);
+      await storeCursors(sql, first.values(), t1);
+
+      // Phase 2: the workload between two snapshots.
+      for (let i = 0; i < 6; i++) await boss.send('work', { i });
+      for (let i = 0; i < 2; i++) await boss.send('work', { delayed: i }, { startAfter: 3600 });
+      const taken = await boss.fetch('work', { batchSize: 5 });
+      assert.equal(taken.length, 5);
+      await boss.complete('work', taken[0].id);
+      await boss.complete('work', taken[1].id);
+
+      await boss.send('flaky', { a: 1 });
+      await boss.send('flaky', { a: 2 });
+      const firstTry = await boss.fetch('flaky', { batchSize: 2 });
+      assert.equal(firstTry.length, 2);
+      for (const job of firstTry) await boss.fail('flaky', job.id, { why: 'first try' });
+      const secondTry = await boss.fetch('flaky', { batchSize: 2 });
+      assert.equal(secondTry.length, 2, 'both flaky jobs are retried');
+      for (const job of secondTry) await boss.fail('flaky', job.id, { why: 'second try' });
+
+      const t2 = await dbNow(sql);
+      const second = await samplePgBoss(sql, schema, t2);
+      assertCounts(second.get('work'), {
+        ready: 9 - 5,
+        in_flight: 5 - 2,
+        delayed: 2,
+        enqueued: 6 + 2,
+        completed: 2,
+        failed: 0,
+        retried: 0,
+        dead_lettered: 0,
+      }, `v${version} work`);
+      assertCounts(second.get('flaky'), {
+        ready: 0,
+        in_flight: 0,
+        delayed: 0,
+        enqueued: 2,
+        completed: 0,
+        failed: 2,
+        retried: 2,
+        dead_lettered: 2,
+      }, `v${version} flaky`);
+      assertCounts(second.get('flaky_dlq'), {
+        ready: 2,
+        in_flight: 0,
+        delayed: 0,
+        enqueued: 2,
+        completed: 0,
+        failed: 0,
+        retried: 0,
+        dead_lettered: 0,
+      }, `v${version} flaky_dlq`);
+
+      for (const queue of ['work', 'flaky', 'flaky_dlq']) {
+        const s = second.get(queue)!;
+        assertClose(
+          s.oldest_ready_age_s,
+          await oldestReadyAge(sql, schema, queue, t2),
+          `${queue} oldest_ready_age_s`,
+        );
+        const d = await finishedDurations(sql, schema, queue, t1, t2);
+        assertClose(s.wait_p50_ms, percentileCont(d.wait, 0.5), `${queue} wait_p50_ms`);
+        assertClose(s.wait_p95_ms, percentileCont(d.wait, 0.95), `${queue} wait_p95_ms`);
+        assertClose(s.run_p50_ms, percentileCont(d.run, 0.5), `${queue} run_p50_ms`);
+        assertClose(s.run_p95_ms, percentileCont(d.run, 0.95), `${queue} run_p95_ms`);
+      }
+      assert.ok(second.get('work')!.wait_p50_ms !== null, 'work has finished jobs to measure');
+      assert.ok(second.get('flaky')!.run_p95_ms !== null, 'flaky has finished jobs to measure');
+    } finally {
+      await pb.stop({ dropSchema: true });
+      await forgetQueues(sql, schema);
+      await sql.end();
+    }
+  });
+
+  Deno.test(
+    `pg-boss v${version}: above exact_count_limit the depth is flagged estimated`,
+    async () => {
+      const sql = connect();
+      const schema = uniqueSchema(version);
+      const pb = await startPgBoss(version, {
+        schema,
+        fresh: true,
+        // v11+ refresh pg-boss's queue counts cache every second while supervising.
+        supervise: version !== 10,
+        constructorOptions: version === 10 ? {} : {
+          superviseIntervalSeconds: 1,
+          monitorIntervalSeconds: 1,
+          maintenanceIntervalSeconds: 1,
+        },
+      });
+      try {
+        const boss = commonApi(pb);
+        await boss.createQueue('big');
+        for (let i = 0; i < 7; i++) await boss.send('big', { i });
+        for (let i = 0; i < 4; i++) await boss.send('big', { i }, { startAfter: 3600 });
+        const sentAt = await dbNow(sql);
+        if (version !== 10) {
+          // Wait (bounded) for pg-boss's monitor to refresh the cache after the sends.
+          const deadline = Date.now() + 15_000;
+          for (;;) {
+            const [{ fresh }] = await sql<{ fresh: boolean }[]>`
+              select coalesce(monitor_on > ${sentAt}::text::timestamptz, false) as fresh
+              from ${sql(schema)}.queue where name = 'big'`;
+            if (fresh) break;
+            assert.ok(Date.now() < deadline, 'pg-boss refreshed its queue cache within 15 s');
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+        // Settings changes stay inside this transaction: other tests never see them.
+        await sql.begin(async (tx) => {
+          await tx`update queue_health.settings set exact_count_limit = 3`;
+          const now = await dbNow(tx as unknown as Sql);
+          const [s] = await tx<Sample[]>`
+            select * from queue_health._sample_pgboss(${now}::text::timestamptz)
+            where source_schema = ${schema} and queue_name = 'big'`;
+          assert.equal(s.error, null);
+          assert.equal(s.depth_estimated, true);
+          const counts = (s.cursor as { counts: Record<string, string> }).counts;
+          if (version === 10) {
+            // No cache in v10: the planner's estimate, never below what was counted.
+            assert.equal(counts.ready, 'planner');
+            assert.ok(Number(s.ready) >= 3 && Number(s.delayed) >= 3);
+          } else {
+            // A fresh cache holds exactly what pg-boss counted after the sends.
+            assert.deepEqual(counts, { ready: 'cache', delayed: 'cache', in_flight: 'exact' });
+            assert.equal(Number(s.ready), 7);
+            assert.equal(Number(s.delayed), 4);
+            assert.equal(Number(s.depth), 11);
+          }
+          assert.equal(Number(s.in_flight), 0);
+
+          // A stale cache is not used: the planner answers instead.
+          await tx`update queue_health.settings set pgboss_cache_max_age = '0 seconds'`;
+          const later = await dbNow(tx as unknown as Sql);
+          const [stale] = await tx<Sample[]>`
+            select * from queue_health._sample_pgboss(${later}::text::timestamptz)
+            where source_schema = ${schema} and queue_name = 'big'`;
+          assert.equal(stale.depth_estimated, true);
+          assert.equal(
+            (stale.cursor as { counts: Record<string, string> }).counts.ready,
+            'planner',
+          );
+          throw new RollbackSignal();
+        }).catch((e) => {
+          if (!(e instanceof RollbackSignal)) throw e;
+        });
+      } finally {
+        await pb.stop({ dropSchema: true });
+        await forgetQueues(sql, schema);
+        await sql.end();
+      }
+    },
+  );
+}
+
+/** Thrown to roll back a postgres.js transaction on purpose. */
+class RollbackSignal extends Error {}
+
+Deno.test('pg-boss sampler skips excluded schemas (Supabase Storage keeps one in pgboss_v10)', async () => {
+  const sql = connect();
+  const schema = uniqueSchema(12);
+  const pb = await startPgBoss(12, { schema, fresh: true });
+  try {
+    await commonApi(pb).createQueue('hidden');
+    await sql.begin(async (tx) => {
+      const before = await tx<Sample[]>`
+        select * from queue_health._sample_pgboss() where source_schema = ${schema}`;
+      assert.equal(before.length, 1);
+      await tx`update queue_health.settings
+        set excluded_pgboss_schemas = excluded_pgboss_schemas || ${schema}::text`;
+      const after = await tx<Sample[]>`
+        select * from queue_health._sample_pgboss() where source_schema = ${schema}`;
+      assert.equal(after.length, 0);
+      throw new RollbackSignal();
+    }).catch((e) => {
+      if (!(e instanceof RollbackSignal)) throw e;
+    });
+  } finally {
+    await pb.stop({ dropSchema: true });
+    await sql.end();
+  }
+});
