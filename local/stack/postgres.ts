@@ -117,7 +117,7 @@ async function initCluster(): Promise<void> {
   const conf = `
 # ---- added by queue-health's local stack ----
 listen_addresses = '127.0.0.1'
-port = ${DB_PORT}
+# the port is given on the command line (QH_DB_PORT, default 54322)
 unix_socket_directories = '${paths.pgSocketDir}'
 max_connections = 200
 shared_preload_libraries = 'pg_cron'
@@ -184,7 +184,18 @@ export async function startCluster(): Promise<'started' | 'running' | 'external'
     );
   }
   log.step(`starting PostgreSQL on 127.0.0.1:${DB_PORT}`);
-  const args = ['-D', paths.pgData, '-l', paths.pgLog, '-w', '-t', '60', 'start'];
+  const args = [
+    '-D',
+    paths.pgData,
+    '-l',
+    paths.pgLog,
+    '-o',
+    `-p ${DB_PORT}`,
+    '-w',
+    '-t',
+    '60',
+    'start',
+  ];
   const exe = join(PG_BIN, 'pg_ctl');
   const r = isRoot()
     ? await run('setsid', ['runuser', '-u', PG_USER, '--', exe, ...args])

@@ -97,11 +97,14 @@ export function isRoot(): boolean {
  * Installs the Debian packages that are missing (apt-get update first). Elsewhere, or without
  * root, fails with a message that names what is missing and how to get it.
  */
-export async function ensureDebianPackages(extra: { name: string; probe: string }[] = []) {
+export async function ensureDebianPackages(
+  extra: { name: string; probe: string }[] = [],
+  opts: { debian?: boolean; root?: boolean } = {},
+) {
   const missing = [...DEBIAN_PACKAGES, ...extra].filter((p) => !existsSync(p.probe));
   if (missing.length === 0) return;
   const names = missing.map((p) => p.name);
-  if (!isDebian()) {
+  if (!(opts.debian ?? isDebian())) {
     throw new StackError(
       `Missing: ${
         names.join(', ')
@@ -110,7 +113,7 @@ export async function ensureDebianPackages(extra: { name: string; probe: string 
         `package manager, or set DATABASE_URL to a PostgreSQL 15 database that has them.`,
     );
   }
-  if (!isRoot()) {
+  if (!(opts.root ?? isRoot())) {
     throw new StackError(
       `Missing Debian packages: ${names.join(' ')}.\n` +
         `Install them with:  sudo apt-get update && sudo apt-get install -y ${names.join(' ')}`,
