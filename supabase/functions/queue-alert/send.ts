@@ -98,6 +98,26 @@ export function errorText(e: unknown): string {
   return clip(redactUrls(message));
 }
 
+/**
+ * Runs `fn` with a signal that aborts after `ms` with a `TimeoutError`, and clears the timer
+ * when `fn` settles (unlike `AbortSignal.timeout`, which keeps its timer alive).
+ */
+export async function withTimeout<T>(
+  ms: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')),
+    ms,
+  );
+  try {
+    return await fn(ac.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function readBody(res: Response): Promise<string> {
   try {
     return (await res.text()).slice(0, 2000);
@@ -133,18 +153,19 @@ export async function sendEmail(row: Claimed, p: Payload, ctx: SendContext): Pro
   const client = ctx.emailClient(ctx.resendApiKey, { baseUrl: ctx.resendBaseUrl });
   await ctx.pacer.wait('resend', ctx.resendIntervalMs);
   try {
-    const res = await client.emails.send(
-      {
-        from,
-        to: config.data.to,
-        subject: email.subject,
-        html: email.html,
-        text: email.text,
-        ...(config.data.reply_to ? { replyTo: config.data.reply_to } : {}),
-        headers: { 'X-Queue-Health-Notification': row.id },
-      },
-      { idempotencyKey: row.id, signal: AbortSignal.timeout(ctx.timeoutMs) },
-    );
+    const res = await withTimeout(ctx.timeoutMs, (signal) =>
+      client.emails.send(
+        {
+          from,
+          to: config.data.to,
+          subject: email.subject,
+          html: email.html,
+          text: email.text,
+          ...(config.data.reply_to ? { replyTo: config.data.reply_to } : {}),
+          headers: { 'X-Queue-Health-Notification': row.id },
+        },
+        { idempotencyKey: row.id, signal },
+      ));
     if (res.data && !res.error) {
       return { status: 'sent', httpStatus: 200, providerMessageId: res.data.id ?? null };
     }
@@ -172,14 +193,16 @@ export async function sendSlack(row: Claimed, p: Payload, ctx: SendContext): Pro
   const body = JSON.stringify(renderSlack(p));
   await ctx.pacer.wait(`slack:${secret.data.url}`, ctx.slackIntervalMs);
   try {
-    const res = await ctx.fetch(secret.data.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json; charset=utf-8' },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(ctx.timeoutMs),
+    const { res, text } = await withTimeout(ctx.timeoutMs, async (signal) => {
+      const res = await ctx.fetch(secret.data.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        body,
+        redirect: 'manual',
+        signal,
+      });
+      return { res, text: await readBody(res) };
     });
-    const text = await readBody(res);
     return classifySlack(
       res.status,
       text,
@@ -215,18 +238,20 @@ export async function sendWebhook(row: Claimed, p: Payload, ctx: SendContext): P
     body,
   );
   try {
-    const res = await ctx.fetch(target.data.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'queue-health-webhooks/1',
-        ...signed,
-      },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(ctx.timeoutMs),
+    const { res, text } = await withTimeout(ctx.timeoutMs, async (signal) => {
+      const res = await ctx.fetch(target.data.url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'queue-health-webhooks/1',
+          ...signed,
+        },
+        body,
+        redirect: 'manual',
+        signal,
+      });
+      return { res, text: await readBody(res) };
     });
-    const text = await readBody(res);
     const providerId = WEBHOOK_ID_HEADERS.map((h) => res.headers.get(h)).find(Boolean) ?? null;
     return classifyWebhook(
       res.status,

@@ -1,0 +1,556 @@
+/**
+ * queue-alert against the real outbox (DATABASE_URL, migrations applied) and real HTTP receivers
+ * (local/receivers) on a free port. Each test uses its own project, so rows of other tests are
+ * never asserted on.
+ */
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { SignJWT } from 'jose';
+import postgres from 'postgres';
+import { type Received, type Receivers, startReceivers } from '../../../local/receivers/server.ts';
+import { databaseUrl } from '../../../local/test/db.ts';
+import { createLogger } from '../_shared/log.ts';
+import { createHandler, type Deps } from './handler.ts';
+import { alert, payload } from './test_fixtures.ts';
+
+const JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
+const ALERT_SECRET = 'queue-alert-test-secret';
+const RESEND_KEY = 're_test_key';
+const SIGNING_SECRET = 'whsec_dGVzdC1zaWduaW5nLXNlY3JldC0xMjM0NQ==';
+const SLACK_TOKEN = 'XyZsecretSlackToken';
+
+const jwt = (role: string) =>
+  new SignJWT({ role, iss: 'supabase-demo' })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .sign(new TextEncoder().encode(JWT_SECRET));
+const SERVICE_ROLE_KEY = await jwt('service_role');
+
+type Sql = postgres.Sql;
+
+interface World {
+  sql: Sql;
+  r: Receivers;
+  project: string;
+  logs: string[];
+  /** Runs the handler once (service role unless `headers` say otherwise). */
+  call(
+    opts?: {
+      now?: Date;
+      headers?: Record<string, string>;
+      body?: unknown;
+      deps?: Partial<Deps>;
+      env?: Record<string, string>;
+    },
+  ): Promise<{ status: number; body: Record<string, unknown> }>;
+}
+
+let counter = 0;
+
+async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
+  const sql = postgres(databaseUrl(), { max: 4, prepare: false, onnotice: () => {} });
+  const r = await startReceivers({ resendApiKey: RESEND_KEY });
+  const project = `qa_test_${Date.now().toString(36)}_${++counter}`;
+  const logs: string[] = [];
+  try {
+    await sql`insert into queue_health.project (id, name) values (${project}, 'queue-alert test')`;
+    // Default rules would route to our channels: this file tests delivery, not rules.
+    await sql`update queue_health.alert_rule set enabled = false where project_id = ${project}`;
+    const call: World['call'] = async (opts = {}) => {
+      const handler = createHandler({
+        sql,
+        now: opts.now ? () => opts.now! : undefined,
+        random: () => 0.5,
+        logger: createLogger({ fn: 'queue-alert' }, (line) => logs.push(line)),
+        env: {
+          SUPABASE_DB_URL: databaseUrl(),
+          SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY,
+          SUPABASE_JWT_SECRET: JWT_SECRET,
+          QUEUE_ALERT_SECRET: ALERT_SECRET,
+          RESEND_API_KEY: RESEND_KEY,
+          RESEND_BASE_URL: `${r.url}/resend`,
+          RESEND_FROM: 'Queue Health <alerts@example.com>',
+          QUEUE_ALERT_SLACK_INTERVAL_MS: '0',
+          QUEUE_ALERT_RESEND_INTERVAL_MS: '0',
+          ...opts.env,
+        },
+        ...opts.deps,
+      });
+      const res = await handler(
+        new Request('http://127.0.0.1:54321/functions/v1/queue-alert', {
+          method: 'POST',
+          headers: opts.headers ?? { authorization: `Bearer ${SERVICE_ROLE_KEY}` },
+          body: JSON.stringify(opts.body ?? { evaluate: false }),
+        }),
+      );
+      return { status: res.status, body: await res.json() };
+    };
+    await fn({ sql, r, project, logs, call });
+  } finally {
+    await sql`delete from queue_health.project where id = ${project}`.catch(() => {});
+    await r.stop();
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Creates a channel and its secret as the service role; returns the channel id. */
+async function channel(
+  w: World,
+  kind: 'email' | 'slack' | 'webhook',
+  config: Record<string, unknown>,
+  secret: Record<string, unknown> | null,
+): Promise<string> {
+  return await w.sql.begin(async (tx) => {
+    await tx`set local role service_role`;
+    const [{ id }] = await tx`
+      insert into queue_health.channel (project_id, name, kind, config)
+      values (${w.project}, ${`${kind}-${crypto.randomUUID().slice(0, 8)}`}, ${kind}, ${
+      tx.json(config as postgres.JSONValue)
+    })
+      returning id`;
+    if (secret) {
+      await tx`insert into queue_health.channel_secret (channel_id, secret)
+               values (${id}, ${tx.json(secret as postgres.JSONValue)})`;
+    }
+    return id as string;
+  });
+}
+
+/** Writes a due notification (as the service role) whose payload has the given alerts. */
+async function notification(
+  w: World,
+  channelId: string,
+  alerts = [alert()],
+  extra: { max_attempts?: number } = {},
+): Promise<string> {
+  const id = crypto.randomUUID();
+  const p = payload(alerts, { notification_id: id, project_id: w.project });
+  await w.sql.begin(async (tx) => {
+    await tx`set local role service_role`;
+    await tx`
+      insert into queue_health.notification
+        (id, project_id, channel_id, group_key, payload, next_attempt_at, max_attempts)
+      values (${id}, ${w.project}, ${channelId}, ${`${w.project}/${channelId}`},
+              ${tx.json(p as postgres.JSONValue)}, now() - interval '1 second',
+              ${extra.max_attempts ?? 8})`;
+  });
+  return id;
+}
+
+interface Row {
+  status: string;
+  attempts: number;
+  next_attempt_at: Date;
+  last_error: string | null;
+  provider_message_id: string | null;
+  sent_at: Date | null;
+}
+
+async function row(w: World, id: string): Promise<Row> {
+  const [r] = await w.sql<Row[]>`
+    select status::text, attempts, next_attempt_at, last_error, provider_message_id, sent_at
+      from queue_health.notification where id = ${id}`;
+  return r;
+}
+
+function verifySignature(secret: string, m: Received): boolean {
+  const key = secret.startsWith('whsec_')
+    ? Buffer.from(secret.slice(6), 'base64')
+    : Buffer.from(secret);
+  const expected = createHmac('sha256', key)
+    .update(`${m.headers['webhook-id']}.${m.headers['webhook-timestamp']}.${m.raw}`)
+    .digest('base64');
+  return m.headers['webhook-signature'] === `v1,${expected}`;
+}
+
+const deliveries = (logs: string[]) =>
+  logs.map((l) => JSON.parse(l)).filter((l) => l.event === 'delivery');
+
+const secs = (d: Date) => d.getTime() / 1000;
+
+Deno.test('an email is sent once through the resend SDK and the row is marked sent with its id', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'email', { to: ['oncall@example.com'] }, null);
+    const id = await notification(w, ch, [alert({ queue: 'emails' }), alert({ queue: 'billing' })]);
+
+    const res = await w.call();
+    assert.equal(res.status, 200);
+    assert.ok((res.body.sent as number) >= 1);
+
+    const emails = w.r.received('resend');
+    assert.equal(emails.length, 1);
+    const email = emails[0];
+    assert.equal(email.headers['idempotency-key'], id);
+    assert.equal(email.headers['authorization'], `Bearer ${RESEND_KEY}`);
+    const body = email.body as Record<string, unknown>;
+    assert.deepEqual(body.to, ['oncall@example.com']);
+    assert.equal(body.from, 'Queue Health <alerts@example.com>');
+    assert.equal(body.subject, `[FIRING:2] critical — queue backlog in project ${w.project}`);
+    assert.match(String(body.html), /<table/);
+    assert.match(String(body.text), /billing/);
+
+    const r = await row(w, id);
+    assert.equal(r.status, 'sent');
+    assert.equal(r.attempts, 1);
+    assert.equal(r.provider_message_id, email.id);
+
+    const [line] = deliveries(w.logs).filter((l) => l.notification_id === id);
+    assert.equal(line.status, 'sent');
+    assert.equal(line.kind, 'email');
+    assert.equal(line.http_status, 200);
+    assert.equal(line.attempt, 1);
+    assert.equal(typeof line.duration_ms, 'number');
+    assert.ok(!w.logs.join('\n').includes(RESEND_KEY), 'the API key is never logged');
+  });
+});
+
+Deno.test('Slack gets Block Kit with a text fallback; a webhook gets a signed versioned body', async () => {
+  await withWorld(async (w) => {
+    const slackUrl = `${w.r.url}/slack/services/T0/B0/${SLACK_TOKEN}`;
+    const slack = await channel(w, 'slack', {}, { url: slackUrl });
+    const hook = await channel(w, 'webhook', { url: `${w.r.url}/webhook/ops` }, {
+      signing_secret: SIGNING_SECRET,
+    });
+    const sid = await notification(w, slack, [alert({ state: 'resolved' })]);
+    const wid = await notification(w, hook);
+
+    const res = await w.call();
+    assert.equal(res.status, 200);
+
+    const [msg] = w.r.received('slack');
+    assert.equal(w.r.received('slack').length, 1);
+    const sbody = msg.body as { text: string; blocks: { type: string }[] };
+    assert.match(sbody.text, /^\[RESOLVED:1\]/);
+    assert.equal(sbody.blocks[0].type, 'header');
+    assert.equal((await row(w, sid)).status, 'sent');
+
+    const [got] = w.r.received('webhook');
+    assert.equal(w.r.received('webhook').length, 1);
+    assert.equal(got.headers['webhook-id'], wid);
+    assert.ok(Math.abs(Number(got.headers['webhook-timestamp']) - Date.now() / 1000) < 60);
+    assert.ok(verifySignature(SIGNING_SECRET, got), 'signature verifies');
+    const wbody = got.body as Record<string, unknown>;
+    assert.equal(wbody.version, '1');
+    assert.equal(wbody.type, 'queue_health.alert');
+    assert.equal(wbody.id, wid);
+    assert.equal(wbody.status, 'firing');
+    const wr = await row(w, wid);
+    assert.equal(wr.status, 'sent');
+    assert.equal(wr.provider_message_id, got.id, "the receiver's x-request-id is kept");
+
+    const all = w.logs.join('\n');
+    assert.ok(!all.includes(SLACK_TOKEN), 'the Slack URL secret is never logged');
+    assert.ok(!all.includes('dGVzdC1zaWduaW5n'), 'the signing secret is never logged');
+  });
+});
+
+Deno.test('429 with Retry-After: failed until then, sent on the first call after it', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/x` });
+    const id = await notification(w, ch);
+    w.r.script({
+      route: 'slack',
+      status: 429,
+      headers: { 'retry-after': '30' },
+      body: 'rate_limited',
+    });
+
+    const t0 = new Date();
+    await w.call({ now: t0 });
+    let r = await row(w, id);
+    assert.equal(r.status, 'failed');
+    assert.equal(r.attempts, 1);
+    assert.ok(Math.abs(secs(r.next_attempt_at) - (secs(t0) + 30)) < 1, `${r.next_attempt_at}`);
+    assert.match(r.last_error ?? '', /429 rate_limited/);
+    const [line] = deliveries(w.logs).filter((l) => l.notification_id === id);
+    assert.equal(line.status, 'failed');
+    assert.equal(line.http_status, 429);
+    assert.equal(line.next_attempt_at, r.next_attempt_at.toISOString());
+
+    await w.call({ now: new Date(t0.getTime() + 29_000) });
+    assert.equal((await row(w, id)).status, 'failed', 'not retried before Retry-After');
+    assert.equal(w.r.received('slack').length, 0);
+
+    await w.call({ now: new Date(t0.getTime() + 31_000) });
+    r = await row(w, id);
+    assert.equal(r.status, 'sent');
+    assert.equal(r.attempts, 2);
+    assert.equal(w.r.received('slack').length, 1);
+    assert.equal(w.r.requests('slack').length, 2);
+  });
+});
+
+Deno.test('500 schedules a jittered backoff retry (base 30 s), then the row is sent', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'webhook', { url: `${w.r.url}/webhook/x` }, {
+      signing_secret: SIGNING_SECRET,
+    });
+    const id = await notification(w, ch);
+    w.r.script({ route: 'webhook', status: 500, body: 'boom' });
+    const t0 = new Date();
+    await w.call({ now: t0 });
+    const r = await row(w, id);
+    assert.equal(r.status, 'failed');
+    // attempt 1, random 0.5: half of the 30 s ceiling
+    assert.ok(Math.abs(secs(r.next_attempt_at) - (secs(t0) + 15)) < 1, `${r.next_attempt_at}`);
+    await w.call({ now: new Date(t0.getTime() + 16_000) });
+    assert.equal((await row(w, id)).status, 'sent');
+    const got = w.r.received('webhook');
+    assert.equal(got.length, 1);
+    const ids = w.r.requests('webhook').map((m) => m.headers['webhook-id']);
+    assert.deepEqual(ids, [id, id], 'a retry keeps the delivery id');
+  });
+});
+
+Deno.test('Slack 404 no_service is dead at once, never retried, and shows in channel_health', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/gone` });
+    const id = await notification(w, ch);
+    w.r.script({ route: 'slack', status: 404, body: 'no_service' });
+    const res = await w.call();
+    assert.ok((res.body.dead as number) >= 1);
+    const r = await row(w, id);
+    assert.equal(r.status, 'dead');
+    assert.equal(r.attempts, 1);
+    assert.match(r.last_error ?? '', /404 no_service/);
+
+    await w.call({ now: new Date(Date.now() + 3_600_000) });
+    assert.equal(w.r.requests('slack').length, 1, 'a dead row is not tried again');
+
+    const [health] = await w.sql`
+      select last_success_at, last_error, dead::int, pending::int
+        from queue_health.channel_health where channel_id = ${ch}`;
+    assert.equal(health.dead, 1);
+    assert.equal(health.pending, 0);
+    assert.equal(health.last_success_at, null);
+    assert.match(health.last_error, /no_service/);
+    assert.ok(!String(health.last_error).includes('/slack/T/B/gone'));
+  });
+});
+
+Deno.test('a Resend validation error (422) is dead; a Resend 500 is retried', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'email', { to: ['a@example.com'] }, null);
+    const bad = await notification(w, ch);
+    w.r.script({
+      route: 'resend',
+      status: 422,
+      body: { statusCode: 422, name: 'validation_error', message: 'Invalid `to` field.' },
+    });
+    await w.call();
+    const r = await row(w, bad);
+    assert.equal(r.status, 'dead');
+    assert.match(r.last_error ?? '', /resend 422 validation_error/);
+
+    const flaky = await notification(w, ch, [alert({ queue: 'other' })]);
+    w.r.script({
+      route: 'resend',
+      status: 500,
+      body: { statusCode: 500, name: 'internal_server_error', message: 'oops' },
+    });
+    await w.call();
+    assert.equal((await row(w, flaky)).status, 'failed');
+  });
+});
+
+Deno.test('after max_attempts a retryable failure makes the row dead', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/x` });
+    const id = await notification(w, ch, [alert()], { max_attempts: 2 });
+    w.r.script({ route: 'slack', status: 503, body: 'down', times: 2 });
+    const t0 = Date.now();
+    await w.call({ now: new Date(t0) });
+    assert.equal((await row(w, id)).status, 'failed');
+    await w.call({ now: new Date(t0 + 3_600_000) });
+    const r = await row(w, id);
+    assert.equal(r.status, 'dead');
+    assert.equal(r.attempts, 2);
+  });
+});
+
+Deno.test('a network error or a timeout is retried and logs no URL secret', async () => {
+  await withWorld(async (w) => {
+    const closed = await channel(w, 'slack', {}, {
+      url: `http://127.0.0.1:9/services/T/B/${SLACK_TOKEN}`,
+    });
+    const slow = await channel(w, 'webhook', { url: `${w.r.url}/webhook/slow` }, {
+      signing_secret: SIGNING_SECRET,
+    });
+    const a = await notification(w, closed);
+    const b = await notification(w, slow);
+    w.r.script({ route: 'webhook', status: 200, delay_ms: 1_500 });
+    await w.call({ env: { QUEUE_ALERT_TIMEOUT_MS: '300' } });
+    const ra = await row(w, a);
+    const rb = await row(w, b);
+    assert.equal(ra.status, 'failed');
+    assert.equal(rb.status, 'failed');
+    assert.match(rb.last_error ?? '', /timeout/);
+    assert.ok(!(ra.last_error ?? '').includes(SLACK_TOKEN), ra.last_error ?? '');
+    assert.ok(!w.logs.join('\n').includes(SLACK_TOKEN));
+  });
+});
+
+Deno.test('a worker killed between claim and send: the row comes back after its lease and is sent', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'email', { to: ['a@example.com'] }, null);
+    const id = await notification(w, ch);
+    const t0 = new Date();
+    // The "worker" claims and dies; claim_notifications orders by due time, so include ours.
+    const claimed = await w.sql`
+      select id from queue_health.claim_notifications(1000, interval '2 minutes', ${t0}::timestamptz)`;
+    assert.ok(claimed.some((c) => c.id === id));
+    assert.equal((await row(w, id)).status, 'sending');
+
+    await w.call({ now: new Date(t0.getTime() + 60_000) });
+    assert.equal(w.r.requests('resend').length, 0, 'a live lease is respected');
+
+    await w.call({ now: new Date(t0.getTime() + 121_000) });
+    const r = await row(w, id);
+    assert.equal(r.status, 'sent');
+    assert.equal(r.attempts, 2);
+    assert.equal(w.r.received('resend').length, 1);
+  });
+});
+
+Deno.test('a worker killed between send and mark: the retry reuses the Idempotency-Key, one email', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'email', { to: ['a@example.com'] }, null);
+    const id = await notification(w, ch);
+    // A database handle that dies when the worker tries to mark the row sent.
+    const dying = ((strings: TemplateStringsArray, ...values: unknown[]) => {
+      if (strings.join('').includes('complete_notification')) {
+        return Promise.reject(new Error('worker killed'));
+      }
+      return (w.sql as unknown as (s: TemplateStringsArray, ...v: unknown[]) => unknown)(
+        strings,
+        ...values,
+      );
+    }) as unknown as Sql;
+    const t0 = new Date();
+    const first = await w.call({ now: t0, deps: { sql: dying } });
+    assert.equal(first.body.errors, 1);
+    assert.equal(w.r.received('resend').length, 1, 'the email went out');
+    assert.equal((await row(w, id)).status, 'sending', 'but the row was never marked');
+
+    await w.call({ now: new Date(t0.getTime() + 121_000) });
+    const r = await row(w, id);
+    assert.equal(r.status, 'sent');
+    const requests = w.r.requests('resend');
+    assert.equal(requests.length, 2, 'sent twice (at least once)...');
+    assert.deepEqual(requests.map((q) => q.headers['idempotency-key']), [id, id]);
+    assert.equal(w.r.received('resend').length, 1, '...recorded once (effectively once)');
+    assert.equal(r.provider_message_id, w.r.received('resend')[0].id);
+  });
+});
+
+Deno.test('two invocations at once send each row exactly once', async () => {
+  await withWorld(async (w) => {
+    const hook = await channel(w, 'webhook', { url: `${w.r.url}/webhook/c` }, {
+      signing_secret: SIGNING_SECRET,
+    });
+    const slack = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/c` });
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await notification(w, hook, [alert({ queue: `w${i}` })]));
+    for (let i = 0; i < 6; i++) ids.push(await notification(w, slack, [alert({ queue: `s${i}` })]));
+
+    const body = { evaluate: false, limit: 3 };
+    const [a, b] = await Promise.all([w.call({ body }), w.call({ body })]);
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+
+    const hookIds = w.r.requests('webhook').map((m) => m.headers['webhook-id']);
+    assert.equal(hookIds.length, 12);
+    assert.equal(new Set(hookIds).size, 12);
+    const slackTexts = w.r.requests('slack').map((m) => (m.body as { text: string }).text);
+    assert.equal(slackTexts.length, 6);
+    assert.equal(new Set(slackTexts).size, 6);
+    for (const id of ids) assert.equal((await row(w, id)).status, 'sent');
+    const [{ n }] = await w.sql`
+      select count(*)::int as n from queue_health.notification
+       where project_id = ${w.project} and attempts <> 1`;
+    assert.equal(n, 0, 'no row was claimed twice');
+  });
+});
+
+Deno.test('messages to one Slack webhook are paced about one per second', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/paced` });
+    for (let i = 0; i < 3; i++) await notification(w, ch, [alert({ queue: `p${i}` })]);
+    await w.call({ env: { QUEUE_ALERT_SLACK_INTERVAL_MS: '1000' } });
+    const at = w.r.received('slack').map((m) => Date.parse(m.received_at));
+    assert.equal(at.length, 3);
+    for (let i = 1; i < at.length; i++) {
+      assert.ok(at[i] - at[i - 1] >= 900, `gap ${at[i] - at[i - 1]} ms`);
+    }
+  });
+});
+
+Deno.test('callers other than the service role or the queue-alert secret get 401 and nothing moves', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/auth` });
+    const id = await notification(w, ch);
+    const refused: Record<string, string>[] = [
+      {},
+      { authorization: `Bearer ${await jwt('anon')}` },
+      { authorization: `Bearer ${await jwt('authenticated')}` },
+      { authorization: 'Bearer not-a-jwt' },
+      { 'x-queue-health-secret': 'wrong-secret-value' },
+    ];
+    for (const headers of refused) {
+      const res = await w.call({ headers });
+      assert.equal(res.status, 401, JSON.stringify(headers));
+      assert.deepEqual(res.body, { error: 'unauthorized' });
+    }
+    assert.equal((await row(w, id)).status, 'pending');
+    assert.equal(w.r.requests('slack').length, 0);
+
+    const bySecret = await w.call({ headers: { 'x-queue-health-secret': ALERT_SECRET } });
+    assert.equal(bySecret.status, 200);
+    assert.equal((await row(w, id)).status, 'sent');
+    const byJwt = await w.call({
+      headers: { authorization: `Bearer ${await jwt('service_role')}` },
+    });
+    assert.equal(byJwt.status, 200);
+  });
+});
+
+Deno.test('each call evaluates alert rules first and reports the summary', async () => {
+  await withWorld(async (w) => {
+    const res = await w.call({ body: {} });
+    assert.equal(res.status, 200);
+    const evaluated = res.body.evaluated as Record<string, unknown>;
+    assert.ok(
+      evaluated && typeof evaluated === 'object' && !('error' in evaluated),
+      JSON.stringify(evaluated),
+    );
+    for (const k of ['claimed', 'sent', 'failed', 'dead', 'duration_ms']) {
+      assert.equal(typeof res.body[k], 'number', k);
+    }
+  });
+});
+
+Deno.test('bad requests: invalid body 400, other paths 404, other methods 405, bad env 500 naming it', async () => {
+  await withWorld(async (w) => {
+    const bad = await w.call({ body: { limit: 0 } });
+    assert.equal(bad.status, 400);
+    assert.match(String(bad.body.message), /limit/);
+    const handler = createHandler({ sql: w.sql, env: { SUPABASE_DB_URL: databaseUrl() } });
+    const misconfigured = await handler(
+      new Request('http://x/functions/v1/queue-alert', { method: 'POST' }),
+    );
+    assert.equal(misconfigured.status, 500);
+    assert.match((await misconfigured.json()).message, /SUPABASE_SERVICE_ROLE_KEY/);
+    const ok = createHandler({
+      sql: w.sql,
+      env: { SUPABASE_DB_URL: databaseUrl(), QUEUE_ALERT_SECRET: ALERT_SECRET },
+    });
+    const h = { 'x-queue-health-secret': ALERT_SECRET };
+    const other = await ok(new Request('http://x/functions/v1/queue-alert/nope', { headers: h }));
+    assert.equal(other.status, 404);
+    await other.body?.cancel();
+    const put = await ok(
+      new Request('http://x/functions/v1/queue-alert', { method: 'PUT', headers: h }),
+    );
+    assert.equal(put.status, 405);
+    await put.body?.cancel();
+  });
+});
