@@ -100,10 +100,8 @@ async function prepareDatabase(): Promise<void> {
     const [{ real }] = await sql`
       select exists (select 1 from pg_catalog.pg_extension where extname = 'pgmq') as real`;
     const fixture = join(ROOT, 'supabase', 'tests', 'fixtures', 'pgmq.sql');
-    if (!real && existsSync(fixture)) {
-      const [{ present }] = await sql`select to_regclass('pgmq.meta') is not null as present`;
-      if (!present) await sql.unsafe(await Deno.readTextFile(fixture));
-    }
+    // The fixture is safe to reload: loading it always keeps an edited fixture current.
+    if (!real && existsSync(fixture)) await sql.unsafe(await Deno.readTextFile(fixture));
   } finally {
     await sql.end({ timeout: 1 });
   }
