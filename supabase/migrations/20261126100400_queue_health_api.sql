@@ -1,5 +1,6 @@
 -- Queue Health: what the queue-health Edge Function needs beyond the views.
--- Prometheus scrape tokens: per project, stored only as a SHA-256 hash, revocable.
+-- Prometheus scrape tokens (per project, stored only as a SHA-256 hash, revocable), and the
+-- firing alerts with their rule, as queue-health reports them.
 
 -- Section: scrape tokens
 
@@ -145,3 +146,69 @@ revoke all on queue_health.scrape_token from public, anon, authenticated;
 grant select (id, project_id, name, token_prefix, created_by, created_at, expires_at, last_used_at,
   revoked_at) on queue_health.scrape_token to authenticated;
 grant all on queue_health.scrape_token to service_role;
+
+-- Section: firing alerts, as queue-health reports them
+
+create function queue_health.alert_summary(p_rule queue_health.alert_rule, p_alert queue_health.alert)
+returns text
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  -- Security definer only to reach the private _render(); it formats the two rows it is given
+  -- (which the caller could already read) and reads no table.
+  select queue_health._render(
+    coalesce(p_rule.summary, '{{rule}}: {{queue}} at {{value}} (threshold {{threshold}})'),
+    p_rule, p_alert)
+$$;
+comment on function queue_health.alert_summary(queue_health.alert_rule, queue_health.alert) is
+  'The one-line summary of an alert: its rule''s summary template filled with the alert''s values.';
+revoke execute on function queue_health.alert_summary(queue_health.alert_rule, queue_health.alert) from public, anon;
+grant execute on function queue_health.alert_summary(queue_health.alert_rule, queue_health.alert) to authenticated, service_role;
+
+create view queue_health.firing_alert
+with (security_invoker = true)
+as
+select
+  a.id as alert_id,
+  a.rule_id,
+  r.name as rule_name,
+  r.condition,
+  r.severity,
+  a.project_id,
+  nullif(a.source, '*') as source,
+  nullif(a.source_schema, '*') as source_schema,
+  nullif(a.queue_name, '*') as queue_name,
+  a.value,
+  r.comparator,
+  r.threshold,
+  a.started_at,
+  a.fired_at,
+  a.last_evaluated_at,
+  queue_health.alert_summary(r, a) as summary,
+  r.runbook_url
+from queue_health.alert a
+join queue_health.alert_rule r on r.id = a.rule_id
+where a.state = 'firing';
+comment on view queue_health.firing_alert is 'Alerts firing now, with their rule (name, condition, severity, threshold) and rendered summary. Project-level alerts (monitor_stale) have null source, source_schema and queue_name. RLS applies (members of the alert''s project).';
+comment on column queue_health.firing_alert.alert_id is 'queue_health.alert id.';
+comment on column queue_health.firing_alert.rule_id is 'The rule that fires.';
+comment on column queue_health.firing_alert.rule_name is 'The rule''s name.';
+comment on column queue_health.firing_alert.condition is 'What the rule watches (a metric or a built-in condition).';
+comment on column queue_health.firing_alert.severity is 'info, warning or critical.';
+comment on column queue_health.firing_alert.project_id is 'Project of the alert.';
+comment on column queue_health.firing_alert.source is 'pgmq or pgboss; null for project-level alerts.';
+comment on column queue_health.firing_alert.source_schema is 'Schema of the queue; null for project-level alerts.';
+comment on column queue_health.firing_alert.queue_name is 'The queue; null for project-level alerts.';
+comment on column queue_health.firing_alert.value is 'The value seen at the last evaluation.';
+comment on column queue_health.firing_alert.comparator is 'How value is compared with threshold.';
+comment on column queue_health.firing_alert.threshold is 'The rule''s threshold.';
+comment on column queue_health.firing_alert.started_at is 'When the condition became true.';
+comment on column queue_health.firing_alert.fired_at is 'When the alert fired (after the rule''s for duration).';
+comment on column queue_health.firing_alert.last_evaluated_at is 'When the alert was last evaluated.';
+comment on column queue_health.firing_alert.summary is 'One-line summary (the rule''s template, filled in).';
+comment on column queue_health.firing_alert.runbook_url is 'Where to read what to do.';
+
+revoke all on queue_health.firing_alert from public, anon;
+grant select on queue_health.firing_alert to authenticated, service_role;

@@ -22,6 +22,7 @@ const count = (field: string) =>
 /** One queue in a snapshot message. */
 export const realtimeQueueSchema = z.object({
   source: z.enum(['pgmq', 'pgboss'], { error: "'source' must be 'pgmq' or 'pgboss'" }),
+  source_schema: z.string({ error: "'source_schema' must be a string" }),
   queue: z.string({ error: "'queue' must be a string" }),
   depth: count('depth'),
   ready: count('ready'),
@@ -53,7 +54,9 @@ export type RealtimeQueue = z.infer<typeof realtimeQueueSchema>;
 
 /**
  * The payload of a `snapshot` broadcast:
- * `{v: 1, project_id, captured_at, part, parts, queues: [...]}`. Counts (`enqueued`, ...) are
+ * `{v: 1, project_id, captured_at, part, parts, queues: [{source, source_schema, queue, depth,
+ * ready, in_flight, delayed, oldest_ready_age_s, enqueued, completed, failed, dead_lettered,
+ * depth_estimated}]}`. Counts (`enqueued`, ...) are
  * since the previous snapshot of that queue; `oldest_ready_age_s` is in seconds.
  */
 export type RealtimeSnapshot = z.infer<typeof realtimeSnapshotSchema>;

@@ -27,7 +27,7 @@ import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.ts';
 import {
   type DbSession,
   errorCode,
-  evaluateAlerts,
+  evaluateMonitorStale,
   inSession,
   lookupScrapeToken,
   readHealth,
@@ -46,8 +46,8 @@ export interface Deps {
   /** The clock. */
   now: () => Date;
   /**
-   * Run `queue_health.evaluate_alerts()` (when installed) at most this often, so a stalled
-   * monitor is noticed even when pg_cron stopped; 0 turns it off. Default 10 000 ms.
+   * Run `queue_health.evaluate_monitor_stale()` (when installed) at most this often per isolate,
+   * so a stalled monitor is noticed even when pg_cron stopped; 0 turns it off. Default 5000 ms.
    */
   evaluateEveryMs: number;
 }
@@ -76,7 +76,7 @@ export function depsFromEnv(source?: Record<string, string | undefined>): Deps {
     verifyJwt: createJwtVerifier({ secret: env.SUPABASE_JWT_SECRET, jwksUrl }),
     logger: createLogger({ fn: 'queue-health' }),
     now: () => new Date(),
-    evaluateEveryMs: env.QUEUE_HEALTH_EVALUATE_EVERY_MS ?? 10_000,
+    evaluateEveryMs: env.QUEUE_HEALTH_EVALUATE_EVERY_MS ?? 5_000,
   };
 }
 
@@ -161,7 +161,7 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
     ? {
       logger: createLogger({ fn: 'queue-health' }),
       now: () => new Date(),
-      evaluateEveryMs: 10_000,
+      evaluateEveryMs: 5_000,
       ...deps as Pick<Deps, 'sql' | 'verifyJwt'>,
     }
     : { ...depsFromEnv(), ...deps };
@@ -172,10 +172,10 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
     if (d.evaluateEveryMs <= 0 || now - lastEvaluation < d.evaluateEveryMs) return;
     lastEvaluation = now;
     try {
-      await evaluateAlerts(d.sql);
+      await evaluateMonitorStale(d.sql);
     } catch (error) {
       // Reading health must not fail because evaluation did (e.g. a lock held by capture).
-      d.logger.warn('evaluate_alerts failed', { reason: databaseReason(error) });
+      d.logger.warn('evaluate_monitor_stale failed', { reason: databaseReason(error) });
     }
   }
 
@@ -215,11 +215,20 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
       return json(403, { error: 'forbidden', message: 'scrape tokens read health only' });
     }
     const p = parseHistoryParams(url.searchParams, d.now());
-    const rows = await db(() => inSession(d.sql, sessionOf(caller), (tx) => readHistory(tx, p)));
+    const onSkip = (part: string, code: string) =>
+      d.logger.warn('history unavailable', { part, code, role: describeCaller(caller) });
+    const rows = await db(() =>
+      inSession(d.sql, sessionOf(caller), (tx) => readHistory(tx, p, onSkip))
+    );
     const series = new Map<string, { key: Row; points: Row[] }>();
     let resolution: string = resolutionFor(p.from, p.to);
     for (const row of rows) {
-      const key = { project_id: row.project_id, source: row.source, queue: row.queue_name };
+      const key = {
+        project_id: row.project_id,
+        source: row.source,
+        source_schema: row.source_schema ?? null,
+        queue: row.queue_name,
+      };
       const id = JSON.stringify(key);
       if (!series.has(id)) series.set(id, { key, points: [] });
       if (typeof row.resolution === 'string') resolution = row.resolution;

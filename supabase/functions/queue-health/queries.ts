@@ -34,6 +34,8 @@ const OPTIONAL_CODES = new Set([
   '42501', // insufficient_privilege
 ]);
 
+const NOT_ALLOWED: ReadonlySet<string> = new Set(['42501']);
+
 /** Error code of a postgres.js error, if any. */
 export function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -73,12 +75,13 @@ export async function optionalPart<T>(
   run: (sp: Tx) => Promise<T>,
   fallback: T,
   onSkip: (part: string, code: string) => void,
+  codes: ReadonlySet<string> = OPTIONAL_CODES,
 ): Promise<T> {
   try {
     return await tx.savepoint((sp) => run(sp as unknown as Tx)) as T;
   } catch (error) {
     const code = errorCode(error);
-    if (code && OPTIONAL_CODES.has(code)) {
+    if (code && codes.has(code)) {
       onSkip(part, code);
       return fallback;
     }
@@ -144,8 +147,14 @@ export async function readHealth(
     onSkip,
   );
 
-  const queues = jsonRows(
-    await tx<{ row: Row }[]>`
+  // The queues are the report's core: a missing view is an error (503), but a role that may not
+  // read them at all (anon) simply sees none.
+  const queues = await optionalPart(
+    tx,
+    'queues',
+    async (sp) =>
+      jsonRows(
+        await sp<{ row: Row }[]>`
       select to_jsonb(s) as row
       from queue_health.queue_status s
       where (${project}::text is null or s.project_id = ${project})
@@ -155,6 +164,10 @@ export async function readHealth(
         and (${statuses}::text is null or s.status::text = any (string_to_array(${statuses}, ',')))
       order by s.project_id, s.source, s.source_schema, s.queue_name
       limit 10000`,
+      ),
+    [],
+    onSkip,
+    NOT_ALLOWED,
   );
 
   const alerts = await optionalPart(
@@ -164,7 +177,7 @@ export async function readHealth(
       jsonRows(
         await sp<{ row: Row }[]>`
         select to_jsonb(a) as row
-        from queue_health.firing_alerts a
+        from queue_health.firing_alert a
         where (${project}::text is null or a.project_id = ${project})
           and (${forced}::text is null or a.project_id = ${forced})
           and (${source}::text is null or a.source is null or a.source = ${source})
@@ -220,37 +233,56 @@ export interface HistoryQuery {
   project?: string;
 }
 
-/** Reads `queue_health.queue_history(...)` rows within the caller's session. */
-export async function readHistory(tx: Tx, q: HistoryQuery): Promise<Row[]> {
+/**
+ * Reads `queue_health.queue_history(...)` rows within the caller's session; a role that may not
+ * call it (anon) gets no rows.
+ */
+export async function readHistory(
+  tx: Tx,
+  q: HistoryQuery,
+  onSkip: (part: string, code: string) => void,
+): Promise<Row[]> {
   const project = q.project ?? null;
-  return jsonRows(
-    await tx<{ row: Row }[]>`
-      select to_jsonb(h) as row
-      from queue_health.queue_history(${q.queue}, ${q.from.toISOString()}::timestamptz,
-                                      ${q.to.toISOString()}::timestamptz, ${
-      q.source ?? null
-    }::text) h
-      where (${project}::text is null or h.project_id = ${project})
-      order by h.project_id, h.source, h.queue_name, h.bucket`,
+  return await optionalPart(
+    tx,
+    'history',
+    async (sp) =>
+      jsonRows(
+        await sp<{ row: Row }[]>`
+        select to_jsonb(h) as row
+        from queue_health.queue_history(${q.queue}, ${q.from.toISOString()}::timestamptz,
+                                        ${q.to.toISOString()}::timestamptz, ${
+          q.source ?? null
+        }::text) h
+        where (${project}::text is null or h.project_id = ${project})
+        order by h.project_id, h.source, h.source_schema, h.queue_name, h.bucket`,
+      ),
+    [],
+    onSkip,
+    NOT_ALLOWED,
   );
 }
 
 /**
- * Evaluates alert rules (notably the monitor's dead man's switch) when the installed alerting
- * provides `queue_health.evaluate_alerts(timestamptz)`. Runs as the function's own database role
- * in its own short transaction; returns false when the function does not exist.
+ * Runs the monitor's dead man's switch, `queue_health.evaluate_monitor_stale()` (installed by the
+ * alerting migration), so a stalled capture is noticed even when pg_cron stopped. Its own short
+ * transaction, as the service role, with tight statement and lock timeouts: it serialises with
+ * other evaluations on an advisory lock. Returns false when the function is not installed.
  */
-export async function evaluateAlerts(sql: Sql, timeoutMs = 2000): Promise<boolean> {
-  return await sql.begin(async (tx) => {
-    await tx`
-      select set_config('statement_timeout', ${String(timeoutMs)}, true),
-             set_config('lock_timeout', '500', true)`;
-    const [{ present }] = await tx<{ present: boolean }[]>`
-      select to_regprocedure('queue_health.evaluate_alerts(timestamptz)') is not null as present`;
-    if (!present) return false;
-    await tx`select queue_health.evaluate_alerts(now())`;
-    return true;
-  }) as boolean;
+export async function evaluateMonitorStale(sql: Sql, timeoutMs = 2000): Promise<boolean> {
+  return await inSession(
+    sql,
+    { role: 'service_role', claims: { role: 'service_role' } },
+    async (tx) => {
+      await tx`select set_config('lock_timeout', '500', true)`;
+      const [{ present }] = await tx<{ present: boolean }[]>`
+        select to_regprocedure('queue_health.evaluate_monitor_stale()') is not null as present`;
+      if (!present) return false;
+      await tx`select queue_health.evaluate_monitor_stale()`;
+      return true;
+    },
+    { statementTimeoutMs: timeoutMs },
+  );
 }
 
 /** The project of a valid scrape token, looked up as the service role. */
