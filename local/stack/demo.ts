@@ -58,11 +58,7 @@ export async function seedDemo(sql: Sql): Promise<{ token: string }> {
                   ${tx.json({ to: ['oncall@queue-health.local'] })}) returning id`;
         await tx`insert into queue_health.channel_secret (channel_id, secret)
           values (${e.id}, '{}'::jsonb)`;
-        if (await tableExists(tx as unknown as Sql, 'queue_health.alert_rule')) {
-          // Route the default rules of the demo project to both local channels.
-          await tx`update queue_health.alert_rule set channel_ids = array[${c.id}::uuid, ${e.id}::uuid]
-                   where project_id = 'default'`.catch(() => {});
-        }
+        // Rules with channel_ids null notify every enabled channel of their project.
       }
     }).catch((e) => log.warn(`could not create the demo alert channels: ${e.message}`));
   }
