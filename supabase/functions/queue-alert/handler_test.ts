@@ -554,3 +554,57 @@ Deno.test('bad requests: invalid body 400, other paths 404, other methods 405, b
     await put.body?.cancel();
   });
 });
+
+Deno.test('end to end: a rule fires on a snapshot, Slack gets FIRING, then RESOLVED after recovery', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/e2e` });
+    const queue = `${w.project}_jobs`;
+    await w.sql`insert into queue_health.queue (source, source_schema, queue_name, project_id)
+                values ('pgmq', 'pgmq', ${queue}, ${w.project})`;
+    await w.sql.begin(async (tx) => {
+      await tx`set local role service_role`;
+      await tx`insert into queue_health.alert_rule
+                 (project_id, name, condition, comparator, threshold, for_duration, group_wait,
+                  group_interval, severity, channel_ids, runbook_url)
+               values (${w.project}, 'deep <queue> & "co"', 'depth', '>', 10, '0', '0', '1 second',
+                       'critical', ${[ch]}::uuid[], 'https://runbooks.example.com/{{queue}}')`;
+    });
+    const snapshot = (at: Date, depth: number) =>
+      w.sql`insert into queue_health.metric
+              (captured_at, project_id, source, source_schema, queue_name, ready, in_flight,
+               delayed, depth, depth_estimated, oldest_ready_age_s, enqueued, completed, failed,
+               retried, dead_lettered)
+            values (${at}, ${w.project}, 'pgmq', 'pgmq', ${queue}, ${depth}, 0, 0, ${depth}, false,
+                    ${depth ? 12.5 : null}, 5, 0, 0, 0, 0)`;
+
+    const t0 = new Date();
+    await snapshot(t0, 50);
+    const fired = await w.call({ now: t0, body: {} });
+    assert.equal(fired.status, 200);
+    const firing = w.r.received('slack');
+    assert.equal(firing.length, 1);
+    const latencyMs = Date.parse(firing[0].received_at) - t0.getTime();
+    console.log(`snapshot written → Slack message received: ${latencyMs} ms`);
+    const f = firing[0].body as { text: string; blocks: unknown[] };
+    assert.match(f.text, /^\[FIRING:1\] critical — deep &lt;queue&gt; &amp; "co" on /);
+    assert.match(
+      JSON.stringify(f.blocks),
+      new RegExp(`runbooks\\.example\\.com/${queue}\\|Runbook`),
+    );
+
+    const t1 = new Date(t0.getTime() + 5_000);
+    await snapshot(t1, 0);
+    await w.call({ now: new Date(t1.getTime() + 1_000), body: {} });
+    const all = w.r.received('slack');
+    assert.equal(all.length, 2);
+    const resolved = all[1].body as {
+      text: string;
+      blocks: { type: string; text?: { text: string } }[];
+    };
+    assert.match(resolved.text, /^\[RESOLVED:1\] critical/);
+    assert.match(resolved.blocks[0].text?.text ?? '', /RESOLVED/);
+    const [{ n }] = await w.sql`select count(*)::int as n from queue_health.notification
+                                 where project_id = ${w.project} and status = 'sent'`;
+    assert.equal(n, 2);
+  });
+});
