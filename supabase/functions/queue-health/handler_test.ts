@@ -276,6 +276,32 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
       runIds.push(await freshCapture(admin));
     });
 
+    await t.step('a request runs the monitor_stale evaluation, so its alert can fire', async () => {
+      // A monitor_stale rule that holds whatever the lag (>= 0 intervals): only an evaluation
+      // is needed for it to fire, and the request is what runs one.
+      const [{ id: ruleId }] = await admin<{ id: string }[]>`
+        insert into queue_health.alert_rule (project_id, name, condition, comparator, threshold,
+          severity)
+        values (${P_B}, 'always stale', 'monitor_stale', '>=', 0, 'critical')
+        returning id`;
+      try {
+        const before = await call(handler, `?project=${P_B}`, await user(ADMIN));
+        assert.equal(before.res.status, 200, 'not evaluated yet: nothing fires');
+        const evaluating = createHandler({
+          sql,
+          verifyJwt: createJwtVerifier({ secret: SECRET }),
+          logger: createLogger({}, (line) => lines.push(line)),
+          evaluateEveryMs: 1,
+        });
+        const { res, body } = await call(evaluating, `?project=${P_B}`, await user(ADMIN));
+        assert.equal(res.status, 503);
+        const alerts = body.alerts as { rule_name: string; queue_name: string | null }[];
+        assert.deepEqual(alerts.map((a) => [a.rule_name, a.queue_name]), [['always stale', null]]);
+      } finally {
+        await admin`delete from queue_health.alert_rule where id = ${ruleId}`;
+      }
+    });
+
     await t.step('Prometheus output is valid 0.0.4 text with escaped queue names', async () => {
       const { res, text } = await call(handler, '', await service(), {
         accept: 'text/plain; version=0.0.4',
