@@ -56,8 +56,11 @@ export function inSession<T>(
   return sql.begin(async (tx) => {
     // The role is one of three fixed names (checked above): `set role` takes no parameters.
     await tx.unsafe(`set local role ${session.role}`);
+    // The pre-PostgREST-9 per-claim settings win in some auth.uid()/auth.role() versions: clear.
     await tx`
       select set_config('request.jwt.claims', ${JSON.stringify(session.claims)}, true),
+             set_config('request.jwt.claim.sub', '', true),
+             set_config('request.jwt.claim.role', '', true),
              set_config('statement_timeout', ${String(options.statementTimeoutMs ?? 5000)}, true)
     `;
     return await fn(tx);
