@@ -50,30 +50,38 @@ async function dbNow(sql: Sql): Promise<string> {
   return now;
 }
 
-/** Runs the pg-boss sampler at p_now and returns the samples of one schema by queue name. */
+/** Cursors as capture() would have stored them, kept by the test. */
+type Cursors = Sample[];
+
+/**
+ * Runs the pg-boss sampler at p_now, after putting `previous` samples' cursors into the registry
+ * the way capture() stores them, all in one transaction that is rolled back: a capture running
+ * at the same time (pg_cron on the shared database) can neither disturb nor see the test's state.
+ */
 async function samplePgBoss(
   sql: Sql,
   schema: string,
   now: string,
+  previous: Cursors = [],
 ): Promise<Map<string, Sample>> {
-  const rows = await sql<Sample[]>`
-    select * from queue_health._sample_pgboss(${now}::text::timestamptz) where source_schema = ${schema}`;
+  let rows: Sample[] = [];
+  await sql.begin(async (tx) => {
+    for (const s of previous) {
+      await tx`
+        insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor,
+          first_seen_at, last_seen_at)
+        values (${s.source}, ${s.source_schema}, ${s.queue_name}, 'default',
+          ${JSON.stringify(s.cursor)}::text::jsonb, now(), now())
+        on conflict (source, source_schema, queue_name) do update set cursor = excluded.cursor`;
+    }
+    rows = await tx<Sample[]>`
+      select * from queue_health._sample_pgboss(${now}::text::timestamptz)
+      where source_schema = ${schema}`;
+    throw new RollbackSignal();
+  }).catch((e) => {
+    if (!(e instanceof RollbackSignal)) throw e;
+  });
   return new Map(rows.map((r) => [r.queue_name, r]));
-}
-
-/** Stores the samples' cursors in the registry the way capture() does (only these queues). */
-async function storeCursors(sql: Sql, samples: Iterable<Sample>, now: string): Promise<void> {
-  for (const s of samples) {
-    await sql`
-      insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor,
-        first_seen_at, last_seen_at)
-      values (${s.source}, ${s.source_schema}, ${s.queue_name}, 'default', ${
-      JSON.stringify(s.cursor)
-    }::text::jsonb,
-        ${now}::text::timestamptz, ${now}::text::timestamptz)
-      on conflict (source, source_schema, queue_name) do update
-        set cursor = excluded.cursor, last_seen_at = excluded.last_seen_at`;
-  }
 }
 
 /** Ground truth computed from the raw job rows (durations in ms as Postgres computes them). */
@@ -146,10 +154,6 @@ function uniqueSchema(version: PgBossVersion): string {
   return `qh_test_src_v${version}_${crypto.randomUUID().slice(0, 8)}`;
 }
 
-async function forgetQueues(sql: Sql, schema: string) {
-  await sql`delete from queue_health.queue where source = 'pgboss' and source_schema = ${schema}`;
-}
-
 for (const version of PG_BOSS_VERSIONS) {
   Deno.test(`pg-boss v${version}: every metric equals the workload's ground truth`, async () => {
     const sql = connect();
@@ -178,7 +182,6 @@ for (const version of PG_BOSS_VERSIONS) {
         dead_lettered: 0,
       }, 'work, first sight');
       assert.equal(first.get('work')!.wait_p50_ms, null);
-      await storeCursors(sql, first.values(), t1);
 
       // Phase 2: the workload between two snapshots.
       for (let i = 0; i < 6; i++) await boss.send('work', { i });
@@ -198,7 +201,7 @@ for (const version of PG_BOSS_VERSIONS) {
       for (const job of secondTry) await boss.fail('flaky', job.id, { why: 'second try' });
 
       const t2 = await dbNow(sql);
-      const second = await samplePgBoss(sql, schema, t2);
+      const second = await samplePgBoss(sql, schema, t2, [...first.values()]);
       assertCounts(second.get('work'), {
         ready: 9 - 5,
         in_flight: 5 - 2,
@@ -247,7 +250,6 @@ for (const version of PG_BOSS_VERSIONS) {
       assert.ok(second.get('flaky')!.run_p95_ms !== null, 'flaky has finished jobs to measure');
     } finally {
       await pb.stop({ dropSchema: true });
-      await forgetQueues(sql, schema);
       await sql.end();
     }
   });
@@ -326,7 +328,6 @@ for (const version of PG_BOSS_VERSIONS) {
         });
       } finally {
         await pb.stop({ dropSchema: true });
-        await forgetQueues(sql, schema);
         await sql.end();
       }
     },

@@ -233,11 +233,12 @@ begin
 
     if not v_exact then
       -- Above the bound: estimate the total, then split it. Whatever was counted exactly stays
-      -- exact; the rest is split by the proportions of a block sample sized to about p_limit rows.
+      -- exact; the rest is split by the proportions of a block sample (tablesample system).
       v_total := greatest(
         coalesce(queue_health._pgmq_estimate_total(v_rel, v_has_id_index), 0),
         case when v_has_vt_index then v_ready + v_waiting else v_scanned end);
-      v_pct := least(100, 100.0 * greatest(p_limit, 1) / greatest(v_total, 1))::real;
+      -- About max(p_limit, 1000) rows: a constant number of pages whatever the queue's size.
+      v_pct := least(100, 100.0 * greatest(p_limit, 1000) / greatest(v_total, 1))::real;
       execute format(
         'select count(*), count(*) filter (where vt <= $1),
                 count(*) filter (where vt > $1 and read_ct > 0)

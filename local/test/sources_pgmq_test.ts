@@ -1,0 +1,400 @@
+/**
+ * Integration tests of the pgmq sampler (`queue_health._sample_pgmq`) on the pgmq fixture
+ * (supabase/tests/fixtures/pgmq.sql): 1.4.4 and 1.5.1 layouts; standard, unlogged and partitioned
+ * queues; a known workload compared metric by metric with what the test counted; estimates above
+ * exact_count_limit; a queue dropped while it is being sampled; capture() storing the cursor.
+ *
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { connect, type Sql } from './db.ts';
+import { createPgmqQueue, loadPgmqFixture, type PgmqLayout } from './fixture.ts';
+
+/** A sample as the sampler returns it (bigint columns come back as strings). */
+interface Sample {
+  source: string;
+  source_schema: string;
+  queue_name: string;
+  ready: string;
+  in_flight: string;
+  delayed: string;
+  depth: string;
+  depth_estimated: boolean;
+  oldest_ready_age_s: number;
+  enqueued: string;
+  completed: string;
+  failed: string;
+  retried: string;
+  dead_lettered: string;
+  wait_p50_ms: number | null;
+  wait_p95_ms: number | null;
+  run_p50_ms: number | null;
+  run_p95_ms: number | null;
+  sample_ms: number;
+  cursor: Record<string, unknown> | null;
+  error: string | null;
+}
+
+/** Thrown to roll back a postgres.js transaction on purpose. */
+class RollbackSignal extends Error {}
+
+/** Runs `body` in a transaction that is always rolled back. */
+async function inRolledBackTransaction(sql: Sql, body: (tx: Sql) => Promise<void>) {
+  await sql.begin(async (tx) => {
+    await body(tx as unknown as Sql);
+    throw new RollbackSignal();
+  }).catch((e) => {
+    if (!(e instanceof RollbackSignal)) throw e;
+  });
+}
+
+/** The database clock as text (microseconds kept), to pass as the sampler's p_now. */
+async function dbNow(sql: Sql): Promise<string> {
+  const [{ now }] = await sql<{ now: string }[]>`select clock_timestamp()::text as now`;
+  return now;
+}
+
+/**
+ * Runs the pgmq sampler at p_now for the given queues, after putting `previous` samples' cursors
+ * into the registry as capture() stores them, in a transaction that is rolled back (a capture
+ * running meanwhile on the shared database neither disturbs nor sees the test's state).
+ * `settings` are applied inside the same transaction.
+ */
+async function samplePgmq(
+  sql: Sql,
+  queues: string[],
+  now: string,
+  previous: Sample[] = [],
+  settings: { exact_count_limit?: number } = {},
+): Promise<Map<string, Sample>> {
+  let rows: Sample[] = [];
+  await inRolledBackTransaction(sql, async (tx) => {
+    if (settings.exact_count_limit !== undefined) {
+      await tx`update queue_health.settings set exact_count_limit = ${settings.exact_count_limit}`;
+    }
+    for (const s of previous) {
+      await tx`
+        insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor,
+          first_seen_at, last_seen_at)
+        values (${s.source}, ${s.source_schema}, ${s.queue_name}, 'default',
+          ${JSON.stringify(s.cursor)}::text::jsonb, now(), now())
+        on conflict (source, source_schema, queue_name) do update set cursor = excluded.cursor`;
+    }
+    rows = await tx<Sample[]>`
+      select * from queue_health._sample_pgmq(${now}::text::timestamptz)
+      where queue_name = any(${queues}::text[])`;
+  });
+  return new Map(rows.map((r) => [r.queue_name, r]));
+}
+
+/** Ground truth from a full read of the queue table (what the sampler must not do). */
+async function truth(sql: Sql, queue: string, now: string) {
+  const rows = await sql<{ ready: boolean; read_ct: number; age: number }[]>`
+    select vt <= ${now}::text::timestamptz as ready, read_ct,
+           extract(epoch from ${now}::text::timestamptz - vt)::float8 as age
+    from ${sql('pgmq')}.${sql('q_' + queue.toLowerCase())}`;
+  const ready = rows.filter((r) => r.ready);
+  return {
+    ready: ready.length,
+    in_flight: rows.filter((r) => !r.ready && r.read_ct > 0).length,
+    delayed: rows.filter((r) => !r.ready && r.read_ct === 0).length,
+    oldest_ready_age_s: ready.length === 0 ? 0 : Math.max(...ready.map((r) => r.age)),
+  };
+}
+
+function uniqueName(prefix: string): string {
+  return `${prefix}_${crypto.randomUUID().slice(0, 8)}`;
+}
+
+async function dropQueues(sql: Sql, names: string[]) {
+  for (const name of names) {
+    await sql`select pgmq.drop_queue(${name}) where exists (
+      select 1 from pgmq.meta where queue_name = ${name})`;
+  }
+}
+
+/** Counts as the workload produced them. */
+interface Expected {
+  ready: number;
+  in_flight: number;
+  delayed: number;
+  enqueued: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  dead_lettered: number;
+}
+
+function assertCounts(sample: Sample | undefined, expected: Expected, what: string) {
+  assert.ok(sample, `${what}: no sample`);
+  assert.equal(sample.error, null, `${what}: error ${sample.error}`);
+  assert.deepEqual(
+    {
+      ready: Number(sample.ready),
+      in_flight: Number(sample.in_flight),
+      delayed: Number(sample.delayed),
+      enqueued: Number(sample.enqueued),
+      completed: Number(sample.completed),
+      failed: Number(sample.failed),
+      retried: Number(sample.retried),
+      dead_lettered: Number(sample.dead_lettered),
+    },
+    expected,
+    what,
+  );
+  assert.equal(Number(sample.depth), expected.ready + expected.in_flight + expected.delayed, what);
+  assert.equal(sample.depth_estimated, false, `${what}: depth_estimated`);
+  // pgmq cannot tell wait or run times.
+  assert.deepEqual(
+    [sample.wait_p50_ms, sample.wait_p95_ms, sample.run_p50_ms, sample.run_p95_ms],
+    [null, null, null, null],
+  );
+  assert.ok(sample.sample_ms > 0, `${what}: sample_ms`);
+}
+
+const SHAPES: { layout: PgmqLayout; kind: 'standard' | 'unlogged' | 'partitioned' }[] = [
+  { layout: '1.4.4', kind: 'standard' },
+  { layout: '1.5.1', kind: 'standard' },
+  { layout: '1.5.1', kind: 'unlogged' },
+  { layout: '1.4.4', kind: 'partitioned' },
+  { layout: '1.5.1', kind: 'partitioned' },
+];
+
+for (const { layout, kind } of SHAPES) {
+  Deno.test(`pgmq ${layout} ${kind} queue: every metric equals the workload's ground truth`, async () => {
+    const sql = connect();
+    await loadPgmqFixture(sql);
+    const name = uniqueName(`qh_src_${kind}`);
+    const dlq = `${name}_dlq`;
+    try {
+      await createPgmqQueue(sql, name, { layout, kind });
+      await createPgmqQueue(sql, dlq, { layout, kind: 'standard' });
+
+      // Phase 1: three messages before the first snapshot (msg_id 1..3).
+      await sql`select pgmq.send(${name}, ${sql.json({ i: 0 })}) from generate_series(1, 3)`;
+      const t1 = await dbNow(sql);
+      const first = await samplePgmq(sql, [name, dlq], t1);
+      assertCounts(first.get(name), {
+        ready: 3,
+        in_flight: 0,
+        delayed: 0,
+        enqueued: 0,
+        completed: 0,
+        failed: 0,
+        retried: 0,
+        dead_lettered: 0,
+      }, 'first sight');
+
+      // Phase 2. msg_id 4..9 now, 10..11 in an hour.
+      await sql`select pgmq.send(${name}, ${sql.json({ i: 1 })}) from generate_series(1, 6)`;
+      await sql`select pgmq.send(${name}, ${sql.json({ i: 2 })}, 3600) from generate_series(1, 2)`;
+      // read takes the lowest visible ids: 1..5 are in flight for 5 minutes.
+      const read = await sql<{ msg_id: string }[]>`select msg_id from pgmq.read(${name}, 300, 5)`;
+      assert.deepEqual(read.map((r) => Number(r.msg_id)), [1, 2, 3, 4, 5]);
+      await sql`select pgmq.delete(${name}, 1::bigint)`;
+      await sql`select pgmq.delete(${name}, 2::bigint)`;
+      await sql`select pgmq.archive(${name}, 3::bigint)`;
+      // 4 comes back and is redelivered (read_ct 2); 5 comes back and waits (read_ct 1).
+      await sql`select pgmq.set_vt(${name}, 4::bigint, 0)`;
+      const again = await sql<{ msg_id: string; read_ct: number }[]>`
+        select msg_id, read_ct from pgmq.read(${name}, 300, 1)`;
+      assert.deepEqual(again.map((r) => [Number(r.msg_id), r.read_ct]), [[4, 2]]);
+      await sql`select pgmq.set_vt(${name}, 5::bigint, 0)`;
+      // Two poison messages moved to the <name>_dlq queue by the application.
+      await sql`select pgmq.send(${dlq}, ${sql.json({ dead: true })}) from generate_series(1, 2)`;
+
+      const t2 = await dbNow(sql);
+      const second = await samplePgmq(sql, [name, dlq], t2, [...first.values()]);
+      const expected = {
+        ready: 5, // 5 (abandoned, read_ct 1), 6, 7, 8, 9
+        in_flight: 1, // 4
+        delayed: 2, // 10, 11
+        enqueued: 8,
+        completed: 3, // 1, 2 deleted and 3 archived
+        failed: 0,
+        retried: 1, // 4 delivered a second time
+        dead_lettered: 2,
+      };
+      assertCounts(second.get(name), expected, `${layout} ${kind}`);
+      const t = await truth(sql, name, t2);
+      assert.deepEqual(
+        { ready: t.ready, in_flight: t.in_flight, delayed: t.delayed },
+        { ready: expected.ready, in_flight: expected.in_flight, delayed: expected.delayed },
+        'the table agrees with the bookkeeping',
+      );
+      assert.ok(
+        Math.abs(second.get(name)!.oldest_ready_age_s - t.oldest_ready_age_s) < 1e-6,
+        `oldest_ready_age_s ${second.get(name)!.oldest_ready_age_s} vs ${t.oldest_ready_age_s}`,
+      );
+      assert.equal(second.get(name)!.cursor!.archived, 1, 'archived since the previous snapshot');
+      assertCounts(second.get(dlq), {
+        ready: 2,
+        in_flight: 0,
+        delayed: 0,
+        enqueued: 2,
+        completed: 0,
+        failed: 0,
+        retried: 0,
+        dead_lettered: 0,
+      }, 'dlq');
+    } finally {
+      await dropQueues(sql, [name, dlq]);
+      await sql.end();
+    }
+  });
+}
+
+for (const kind of ['standard', 'partitioned'] as const) {
+  Deno.test(
+    `pgmq ${kind} queue above exact_count_limit: depth estimated within 10 %`,
+    async () => {
+      const sql = connect();
+      await loadPgmqFixture(sql);
+      const name = uniqueName(`qh_src_big_${kind}`);
+      try {
+        await createPgmqQueue(sql, name, { kind });
+        const table = sql('q_' + name.toLowerCase());
+        // 6000 messages: 60 % ready, 20 % in flight, 20 % delayed, interleaved; then every
+        // seventh deleted, as consumers finishing out of order leave gaps in msg_id.
+        await sql`
+          insert into ${sql('pgmq')}.${table} (vt, read_ct, message)
+          select case when g % 10 < 6 then now() - interval '1 minute'
+                      else now() + interval '10 minutes' end,
+                 case when g % 10 in (6, 7) then 1 else 0 end,
+                 '{}'::jsonb
+          from generate_series(1, 6000) g`;
+        await sql`delete from ${sql('pgmq')}.${table} where msg_id % 7 = 0`;
+        await sql`analyze ${sql('pgmq')}.${table}`;
+        const now = await dbNow(sql);
+        const t = await truth(sql, name, now);
+        const truthDepth = t.ready + t.in_flight + t.delayed;
+        const s = (await samplePgmq(sql, [name], now, [], { exact_count_limit: 50 })).get(name)!;
+        assert.equal(s.error, null);
+        assert.equal(s.depth_estimated, true);
+        const depth = Number(s.depth);
+        assert.ok(
+          Math.abs(depth - truthDepth) <= 0.1 * truthDepth,
+          `depth ${depth} within 10 % of ${truthDepth}`,
+        );
+        assert.equal(depth, Number(s.ready) + Number(s.in_flight) + Number(s.delayed));
+        // The split comes from a block sample: within 25 % per class.
+        for (const k of ['ready', 'in_flight', 'delayed'] as const) {
+          assert.ok(
+            Math.abs(Number(s[k]) - t[k]) <= 0.25 * t[k],
+            `${k} ${s[k]} within 25 % of ${t[k]}`,
+          );
+        }
+        // The oldest ready message is found through the vt index (or the bounded rows).
+        assert.ok(s.oldest_ready_age_s >= 59, `oldest_ready_age_s ${s.oldest_ready_age_s}`);
+        // Under the bound the same queue is counted exactly.
+        const exact = (await samplePgmq(sql, [name], now, [], { exact_count_limit: 100000 }))
+          .get(name)!;
+        assert.equal(exact.depth_estimated, false);
+        assert.equal(Number(exact.depth), truthDepth);
+      } finally {
+        await dropQueues(sql, [name]);
+        await sql.end();
+      }
+    },
+  );
+}
+
+Deno.test('pgmq queue dropped while it is being sampled: no exception, other queues sampled', async () => {
+  const sql = connect({ max: 3 });
+  await loadPgmqFixture(sql);
+  const doomed = uniqueName('qh_src_doomed');
+  const keeper = uniqueName('qh_src_keeper');
+  const dropper = connect({ max: 1, applicationName: 'queue-health-test-dropper' });
+  try {
+    await createPgmqQueue(sql, doomed);
+    await createPgmqQueue(sql, keeper);
+    await sql`select pgmq.send(${keeper}, '{}'::jsonb)`;
+
+    // 1. The drop holds its lock for longer than the sampler waits: this queue's sample is an
+    //    error (lock timeout), the others are fine, and the sampler returns.
+    const reserved = await dropper.reserve();
+    try {
+      await reserved`begin`;
+      await reserved`select pgmq.drop_queue(${doomed})`;
+      const started = Date.now();
+      const samples = await samplePgmq(sql, [doomed, keeper], await dbNow(sql));
+      assert.ok(Date.now() - started < 10_000, 'a locked queue does not stall the sampler');
+      assert.equal(Number(samples.get(keeper)!.depth), 1);
+      const d = samples.get(doomed);
+      assert.ok(d === undefined || d.error !== null, 'the locked queue is skipped or an error');
+      if (d) assert.match(d.error!, /lock/);
+
+      // 2. The drop commits while the sampler waits for the lock: the queue is skipped.
+      const pending = samplePgmq(sql, [doomed, keeper], await dbNow(sql));
+      await new Promise((r) => setTimeout(r, 150));
+      await reserved`commit`;
+      const after = await pending;
+      assert.equal(Number(after.get(keeper)!.depth), 1);
+      assert.ok(!after.has(doomed) || after.get(doomed)!.error !== null);
+    } finally {
+      await reserved`rollback`.catch(() => {});
+      reserved.release();
+    }
+    // 3. Once dropped, the queue simply is not there.
+    const later = await samplePgmq(sql, [doomed, keeper], await dbNow(sql));
+    assert.equal(later.has(doomed), false);
+  } finally {
+    await dropQueues(sql, [doomed, keeper]);
+    await dropper.end();
+    await sql.end();
+  }
+});
+
+Deno.test('capture() stores the pgmq cursor and writes the metric rows the sampler computed', async () => {
+  const sql = connect();
+  await loadPgmqFixture(sql);
+  const name = uniqueName('qh_src_capture');
+  const [{ present }] = await sql<{ present: boolean }[]>`
+    select to_regprocedure('queue_health.capture(timestamptz)') is not null as present`;
+  if (!present) {
+    await sql.end();
+    return; // capture() is CORE's; without it there is nothing to check here
+  }
+  /** capture(), retried while another capture (pg_cron) holds the lock. */
+  const capture = async (): Promise<string> => {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const now = await dbNow(sql);
+      const [{ summary }] = await sql<{ summary: { status: string } }[]>`
+        select queue_health.capture(${now}::text::timestamptz) as summary`;
+      if (summary.status !== 'skipped') return now;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error('capture() was skipped 50 times in a row');
+  };
+  try {
+    await createPgmqQueue(sql, name);
+    await sql`select pgmq.send(${name}, '{}'::jsonb) from generate_series(1, 4)`;
+    const t1 = await capture();
+    await sql`select pgmq.send(${name}, '{}'::jsonb) from generate_series(1, 3)`;
+    await sql`select pgmq.delete(${name}, msg_id) from pgmq.read(${name}, 30, 2)`;
+    const t2 = await capture();
+    const rows = await sql<
+      { captured_at: string; depth: string; enqueued: string; completed: string }[]
+    >`
+      select captured_at::text, depth, enqueued, completed from queue_health.metric
+      where source = 'pgmq' and queue_name = ${name} and captured_at >= ${t1}::text::timestamptz
+      order by captured_at`;
+    assert.ok(rows.length >= 2, 'one metric row per capture');
+    // Another capture may have run in between: the counts add up across the rows after t1.
+    const later = rows.slice(1);
+    assert.equal(later.reduce((n, r) => n + Number(r.enqueued), 0), 3);
+    assert.equal(later.reduce((n, r) => n + Number(r.completed), 0), 2);
+    const last = rows[rows.length - 1];
+    assert.equal(Number(last.depth), 4 + 3 - 2);
+    const [{ cursor }] = await sql<{ cursor: { sent: number; depth: number } }[]>`
+      select cursor from queue_health.queue where source = 'pgmq' and queue_name = ${name}`;
+    assert.equal(cursor.sent, 7);
+    assert.equal(cursor.depth, 5);
+    assert.ok(t2 > t1);
+  } finally {
+    await dropQueues(sql, [name]);
+    await sql`delete from queue_health.metric where source = 'pgmq' and queue_name = ${name}`;
+    await sql`delete from queue_health.queue where source = 'pgmq' and queue_name = ${name}`;
+    await sql.end();
+  }
+});
