@@ -462,6 +462,44 @@ grant execute on function queue_health.capture(timestamptz) to service_role;
 
 -- Section: scheduling with pg_cron
 
+create function queue_health._capture_cron_schedule(p_interval interval, p_pg_cron_version text)
+returns table (schedule text, capture_interval interval, seconds_supported boolean)
+immutable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_seconds numeric := extract(epoch from p_interval);
+  v_minutes int;
+begin
+  if p_interval is null or v_seconds < 1 or v_seconds > 3600 then
+    raise exception 'p_interval must be between 1 second and 1 hour: got %', p_interval
+      using errcode = '22023';
+  end if;
+  -- pg_cron 1.5 added '[1-59] seconds' schedules; older versions only take cron expressions.
+  -- Versions look like '1.4', '1.4-1' or '1.6.4'.
+  seconds_supported := string_to_array(
+      nullif(regexp_replace(split_part(coalesce(p_pg_cron_version, ''), '-', 1), '[^0-9.]', '', 'g'), ''),
+      '.')::int[] >= array[1, 5];
+  seconds_supported := coalesce(seconds_supported, false);
+  if seconds_supported and v_seconds < 60 then
+    schedule := ceil(v_seconds)::int || ' seconds';
+    capture_interval := ceil(v_seconds)::int * interval '1 second';
+  else
+    -- Whole minutes, rounded up to a divisor of 60 so that '*/N' fires at even intervals.
+    v_minutes := (select min(d) from unnest(array[1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60]) d
+                  where d >= ceil(v_seconds / 60));
+    schedule := case v_minutes when 1 then '* * * * *' when 60 then '0 * * * *'
+                else '*/' || v_minutes || ' * * * *' end;
+    capture_interval := v_minutes * interval '1 minute';
+  end if;
+  return next;
+end;
+$$;
+comment on function queue_health._capture_cron_schedule(interval, text) is 'The pg_cron schedule for capturing every p_interval on that pg_cron version: ''N seconds'' on pg_cron >= 1.5 for intervals under a minute, else a cron expression of whole minutes (rounded up to a divisor of 60), and the interval that gives.';
+revoke execute on function queue_health._capture_cron_schedule(interval, text) from public, anon, authenticated;
+grant execute on function queue_health._capture_cron_schedule(interval, text) to service_role;
+
 create function queue_health.schedule(p_interval interval default '10 seconds')
 returns jsonb
 volatile
@@ -471,11 +509,7 @@ language plpgsql
 as $$
 declare
   v_version text;
-  v_seconds_supported boolean;
-  v_seconds numeric := extract(epoch from p_interval);
-  v_minutes int;
-  v_capture_schedule text;
-  v_effective interval;
+  v_choice record;
   v_job record;
   v_jobs jsonb := '[]'::jsonb;
   v_job_id bigint;
@@ -486,29 +520,11 @@ begin
       using errcode = '55000',
             hint = 'On Supabase: enable pg_cron (Database > Extensions, or create extension pg_cron with schema pg_catalog), then call queue_health.schedule() again.';
   end if;
-  if p_interval is null or v_seconds < 1 or v_seconds > 3600 then
-    raise exception 'p_interval must be between 1 second and 1 hour: got %', p_interval
-      using errcode = '22023';
-  end if;
-
-  -- pg_cron 1.5 added '[1-59] seconds' schedules; older versions only take cron expressions.
-  v_seconds_supported := string_to_array(regexp_replace(split_part(v_version, '-', 1), '[^0-9.]', '', 'g'), '.')::int[]
-    >= array[1, 5];
-  if v_seconds_supported and v_seconds < 60 then
-    v_capture_schedule := ceil(v_seconds)::int || ' seconds';
-    v_effective := ceil(v_seconds)::int * interval '1 second';
-  else
-    -- Whole minutes, rounded up to a divisor of 60 so that '*/N' fires at even intervals.
-    v_minutes := (select min(d) from unnest(array[1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60]) d
-                  where d >= ceil(v_seconds / 60));
-    v_capture_schedule := case v_minutes when 1 then '* * * * *' when 60 then '0 * * * *'
-                          else '*/' || v_minutes || ' * * * *' end;
-    v_effective := v_minutes * interval '1 minute';
-  end if;
+  select * into v_choice from queue_health._capture_cron_schedule(p_interval, v_version);
 
   for v_job in
     select * from (values
-      ('queue-health-capture', v_capture_schedule, 'select queue_health.capture()'),
+      ('queue-health-capture', v_choice.schedule, 'select queue_health.capture()'),
       ('queue-health-maintenance', '*/5 * * * *', 'select queue_health.maintain()'),
       ('queue-health-cron-cleanup', '17 3 * * *', 'select queue_health.cleanup_cron_history()'))
       as j (name, schedule, command)
@@ -520,15 +536,15 @@ begin
       'schedule', v_job.schedule, 'command', v_job.command));
   end loop;
 
-  update queue_health.settings s set capture_interval = v_effective where s.id;
+  update queue_health.settings s set capture_interval = v_choice.capture_interval where s.id;
 
   return jsonb_build_object(
     'pg_cron_version', v_version,
-    'seconds_schedules', v_seconds_supported,
+    'seconds_schedules', v_choice.seconds_supported,
     'requested_interval', p_interval,
-    'capture_interval', v_effective,
-    'capture_schedule', v_capture_schedule,
-    'mode', case when v_capture_schedule like '% seconds' then 'seconds' else 'minutes' end,
+    'capture_interval', v_choice.capture_interval,
+    'capture_schedule', v_choice.schedule,
+    'mode', case when v_choice.schedule like '% seconds' then 'seconds' else 'minutes' end,
     'jobs', v_jobs);
 end;
 $$;

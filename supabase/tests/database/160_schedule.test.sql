@@ -1,0 +1,111 @@
+-- schedule()/unschedule(): pg_cron jobs under stable names; seconds schedules on pg_cron >= 1.5,
+-- whole minutes before (the local test database has pg_cron 1.4). Where pg_cron is not installed,
+-- schedule() must say so; the pg_cron tests are then skipped, and the other way round.
+begin;
+select plan(25);
+
+-- Section: choosing the schedule (no pg_cron needed)
+select results_eq(
+  $$ select schedule, capture_interval, seconds_supported from queue_health._capture_cron_schedule('10 seconds', '1.6.4') $$,
+  $$ values ('10 seconds'::text, '10 seconds'::interval, true) $$,
+  'pg_cron 1.6 gets a seconds schedule for 10 s');
+select results_eq(
+  $$ select schedule, capture_interval from queue_health._capture_cron_schedule('2.5 seconds', '1.5') $$,
+  $$ values ('3 seconds'::text, '3 seconds'::interval) $$,
+  'fractions of a second round up');
+select results_eq(
+  $$ select schedule, capture_interval, seconds_supported from queue_health._capture_cron_schedule('10 seconds', '1.4-1') $$,
+  $$ values ('* * * * *'::text, '1 minute'::interval, false) $$,
+  'pg_cron 1.4 gets every minute for 10 s (at least one minute)');
+select results_eq(
+  $$ select schedule, capture_interval from queue_health._capture_cron_schedule('90 seconds', '1.6') $$,
+  $$ values ('*/2 * * * *'::text, '2 minutes'::interval) $$,
+  'a minute or more is whole minutes even on pg_cron 1.6, rounded up');
+select results_eq(
+  $$ select schedule, capture_interval from queue_health._capture_cron_schedule('7 minutes', '1.4') $$,
+  $$ values ('*/10 * * * *'::text, '10 minutes'::interval) $$,
+  'minutes round up to a divisor of an hour, so runs are evenly spaced');
+select results_eq(
+  $$ select schedule from queue_health._capture_cron_schedule('1 hour', '1.4') $$,
+  $$ values ('0 * * * *'::text) $$, 'one hour is hourly');
+select throws_ok(
+  $$ select * from queue_health._capture_cron_schedule('0 seconds', '1.6') $$,
+  '22023', 'p_interval must be between 1 second and 1 hour: got 00:00:00',
+  'an interval under a second is refused, naming p_interval');
+select throws_ok(
+  $$ select * from queue_health._capture_cron_schedule('2 hours', '1.6') $$,
+  '22023', null, 'an interval over an hour is refused');
+
+-- Section: with or without pg_cron
+create function pg_temp.cron_tests() returns setof text language plpgsql as $$
+declare
+  v_result jsonb;
+begin
+  if not exists (select 1 from pg_extension where extname = 'pg_cron') then
+    return next throws_ok($q$ select queue_health.schedule() $q$, '55000', null,
+      'without pg_cron, schedule() fails and says pg_cron is missing');
+    return next is(queue_health.unschedule() -> 'unscheduled', '[]'::jsonb,
+      'without pg_cron, unschedule() has nothing to remove');
+    return next skip('pg_cron is not installed in this database', 13);
+    return;
+  end if;
+  return next skip('pg_cron is installed: the "pg_cron missing" tests do not apply', 2);
+
+  perform queue_health.unschedule();
+  v_result := queue_health.schedule();
+  return next is(v_result ->> 'mode',
+    case when (select string_to_array(split_part(extversion, '-', 1), '.')::int[] >= array[1, 5]
+               from pg_extension where extname = 'pg_cron') then 'seconds' else 'minutes' end,
+    'schedule() picks seconds or minutes from the installed pg_cron version');
+  return next is(v_result ->> 'pg_cron_version', (select extversion from pg_extension where extname = 'pg_cron'),
+    'schedule() reports the pg_cron version it saw');
+  return next is(
+    (select array_agg(jobname::text order by jobname) from cron.job where jobname like 'queue-health-%'),
+    array['queue-health-capture', 'queue-health-cron-cleanup', 'queue-health-maintenance'],
+    'schedule() creates the three jobs under stable names');
+  return next is(
+    (select command from cron.job where jobname = 'queue-health-capture'), 'select queue_health.capture()',
+    'the capture job calls capture()');
+  return next is(
+    (select command from cron.job where jobname = 'queue-health-maintenance'), 'select queue_health.maintain()',
+    'the maintenance job calls maintain() (partitions, rollups, retention)');
+  return next is(
+    (select schedule from cron.job where jobname = 'queue-health-capture'), v_result ->> 'capture_schedule',
+    'the capture job runs on the schedule schedule() reported');
+  return next is(
+    (select capture_interval from queue_health.settings), (v_result ->> 'capture_interval')::interval,
+    'settings.capture_interval is the interval actually scheduled');
+
+  v_result := queue_health.schedule('90 seconds');
+  return next is(
+    (select count(*)::int from cron.job where jobname like 'queue-health-%'), 3,
+    'calling schedule() again updates the jobs instead of adding more');
+  return next is(
+    (select schedule from cron.job where jobname = 'queue-health-capture'), '*/2 * * * *',
+    'the capture job takes the new schedule');
+  return next is((select capture_interval from queue_health.settings), '2 minutes'::interval,
+    'and capture_interval follows');
+
+  return next is(queue_health.unschedule() -> 'unscheduled',
+    '["queue-health-capture", "queue-health-maintenance", "queue-health-cron-cleanup"]'::jsonb,
+    'unschedule() removes the three jobs and names them');
+  return next is((select count(*)::int from cron.job where jobname like 'queue-health-%'), 0,
+    'no queue-health job is left');
+
+  insert into cron.job_run_details (jobid, runid, command, status, start_time, end_time)
+  values (0, -101, 'select 1', 'succeeded', now() - interval '10 days', now() - interval '10 days'),
+         (0, -102, 'select 1', 'succeeded', now() - interval '1 hour', now() - interval '1 hour');
+  perform queue_health.cleanup_cron_history();
+  return next is(
+    (select array_agg(runid) from cron.job_run_details where runid in (-101, -102)), array[-102::bigint],
+    'cleanup_cron_history() deletes job history older than cron_history_retention, keeps newer');
+end $$;
+select * from pg_temp.cron_tests();
+
+select tests.authenticate_as(tests.create_user('ada@example.test'));
+select throws_ok($$ select queue_health.schedule() $$, '42501', null, 'an authenticated user cannot schedule');
+select throws_ok($$ select queue_health.unschedule() $$, '42501', null, 'an authenticated user cannot unschedule');
+select tests.clear_authentication();
+
+select * from finish();
+rollback;
