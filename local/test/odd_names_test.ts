@@ -1,0 +1,166 @@
+/**
+ * Queue (and schema) names that break naive dynamic SQL: quotes, spaces, unicode, the 47
+ * characters pgmq allows, SQL keywords. Both samplers must count them exactly like any other.
+ *
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { connect, type Sql } from './db.ts';
+import { createPgmqQueue, loadPgmqFixture } from './fixture.ts';
+import { commonApi, type PgBossVersion, startPgBoss } from './pgboss.ts';
+
+interface Sample {
+  source_schema: string;
+  queue_name: string;
+  ready: string;
+  in_flight: string;
+  delayed: string;
+  depth: string;
+  depth_estimated: boolean;
+  enqueued: string;
+  completed: string;
+  cursor: Record<string, unknown> | null;
+  error: string | null;
+}
+
+/** Thrown to roll back a postgres.js transaction on purpose. */
+class RollbackSignal extends Error {}
+
+/** The database clock as text (microseconds kept). */
+async function dbNow(sql: Sql): Promise<string> {
+  const [{ now }] = await sql<{ now: string }[]>`select clock_timestamp()::text as now`;
+  return now;
+}
+
+/**
+ * Runs a sampler with `previous` cursors in the registry, in a rolled-back transaction.
+ */
+async function sample(
+  sql: Sql,
+  fn: '_sample_pgmq' | '_sample_pgboss',
+  now: string,
+  previous: (Sample & { source: string })[] = [],
+): Promise<(Sample & { source: string })[]> {
+  let rows: (Sample & { source: string })[] = [];
+  await sql.begin(async (tx) => {
+    for (const s of previous) {
+      await tx`
+        insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor)
+        values (${s.source}, ${s.source_schema}, ${s.queue_name}, 'default',
+          ${JSON.stringify(s.cursor)}::text::jsonb)
+        on conflict (source, source_schema, queue_name) do update set cursor = excluded.cursor`;
+    }
+    rows = fn === '_sample_pgmq'
+      ? await tx`select * from queue_health._sample_pgmq(${now}::text::timestamptz)`
+      : await tx`select * from queue_health._sample_pgboss(${now}::text::timestamptz)`;
+    throw new RollbackSignal();
+  }).catch((e) => {
+    if (!(e instanceof RollbackSignal)) throw e;
+  });
+  return rows;
+}
+
+const suffix = crypto.randomUUID().slice(0, 6);
+const PGMQ_NAMES = [
+  `we"ird ${suffix}`,
+  `with  spaces ${suffix}`,
+  `ünïcødé_队列_${suffix}`,
+  `Mixed_Case_${suffix}`,
+  `l${suffix}`.padEnd(47, 'x'),
+  'select',
+  'order',
+];
+
+Deno.test('pgmq sampler counts queues with quotes, spaces, unicode, 47 chars and keyword names', async () => {
+  const sql = connect();
+  await loadPgmqFixture(sql);
+  try {
+    assert.equal(PGMQ_NAMES[4].length, 47);
+    for (const name of PGMQ_NAMES) {
+      await createPgmqQueue(sql, name);
+      await sql`select pgmq.send(${name}, '{}'::jsonb) from generate_series(1, 3)`;
+      await sql`select * from pgmq.read(${name}, 300, 1)`;
+    }
+    const first = (await sample(sql, '_sample_pgmq', await dbNow(sql)))
+      .filter((s) => PGMQ_NAMES.includes(s.queue_name));
+    assert.deepEqual(first.map((s) => s.queue_name).sort(), [...PGMQ_NAMES].sort());
+    for (const s of first) {
+      assert.equal(s.error, null, `${s.queue_name}: ${s.error}`);
+      assert.deepEqual(
+        [Number(s.ready), Number(s.in_flight), Number(s.delayed)],
+        [2, 1, 0],
+        s.queue_name,
+      );
+    }
+    for (const name of PGMQ_NAMES) {
+      await sql`select pgmq.send(${name}, '{}'::jsonb)`;
+      await sql`select pgmq.archive(${name}, 1::bigint)`;
+    }
+    const second = (await sample(sql, '_sample_pgmq', await dbNow(sql), first))
+      .filter((s) => PGMQ_NAMES.includes(s.queue_name));
+    for (const s of second) {
+      assert.equal(s.error, null, `${s.queue_name}: ${s.error}`);
+      assert.deepEqual(
+        [Number(s.depth), Number(s.enqueued), Number(s.completed), s.cursor!.archived],
+        [3, 1, 1, 1],
+        s.queue_name,
+      );
+    }
+  } finally {
+    for (const name of PGMQ_NAMES) {
+      await sql`select pgmq.drop_queue(${name})
+        where exists (select 1 from pgmq.meta where queue_name = ${name})`;
+    }
+    await sql.end();
+  }
+});
+
+/** Queue names each pg-boss version accepts (v12 allows only [A-Za-z0-9_.\-/]). */
+function pgBossNames(version: PgBossVersion): string[] {
+  const strict = ['select', 'order', `a.b-c/${suffix}`, `l${suffix}`.padEnd(47, 'x')];
+  return version === 12 ? strict : [...strict, `we"ird q ü ${suffix}`, `with space ${suffix}`];
+}
+
+for (const version of [10, 11, 12] as const) {
+  Deno.test(`pg-boss v${version} sampler counts odd queue names, and an odd schema name`, async () => {
+    const sql = connect();
+    const schema = `qh_test_odd_v${version}_${suffix}`;
+    const odd = `qh test "odd" ü ${version} ${suffix}`;
+    const pb = await startPgBoss(version, { schema, fresh: true });
+    let renamed = false;
+    try {
+      const boss = commonApi(pb);
+      const names = pgBossNames(version);
+      for (const name of names) {
+        await boss.createQueue(name);
+        await boss.send(name, { a: 1 });
+        await boss.send(name, { a: 2 });
+        await boss.send(name, { a: 3 }, { startAfter: 3600 });
+        assert.equal((await boss.fetch(name)).length, 1, `${name}: fetched`);
+      }
+      const check = (rows: Sample[], schemaName: string) => {
+        const mine = rows.filter((s) => s.source_schema === schemaName);
+        assert.deepEqual(mine.map((s) => s.queue_name).sort(), [...names].sort());
+        for (const s of mine) {
+          assert.equal(s.error, null, `${s.queue_name}: ${s.error}`);
+          assert.deepEqual(
+            [Number(s.ready), Number(s.in_flight), Number(s.delayed)],
+            [1, 1, 1],
+            s.queue_name,
+          );
+        }
+      };
+      check(await sample(sql, '_sample_pgboss', await dbNow(sql)), schema);
+
+      // The same pg-boss tables under a schema name that needs quoting.
+      await pb.stop();
+      await sql`alter schema ${sql(schema)} rename to ${sql(odd)}`;
+      renamed = true;
+      check(await sample(sql, '_sample_pgboss', await dbNow(sql)), odd);
+    } finally {
+      if (renamed) await sql`alter schema ${sql(odd)} rename to ${sql(schema)}`;
+      await pb.stop({ dropSchema: true });
+      await sql.end();
+    }
+  });
+}
