@@ -20,7 +20,7 @@ comment on type queue_health.notification_status is 'Outbox row status: pending 
 
 create type queue_health.alert_reading as (
   value double precision,  -- the number the rule compares (null: no data)
-  eligible boolean,        -- the condition's preconditions hold (data present, window covered, volume reached, ...)
+  eligible boolean,        -- the condition's preconditions hold (window covered, volume reached, ...); null: no recent data, state unknown
   forced boolean           -- the condition holds whatever the threshold (no_data on a dropped queue)
 );
 comment on type queue_health.alert_reading is 'What one rule reads for one queue at one instant; evaluate_alerts() compares value with the threshold.';
@@ -615,15 +615,15 @@ language sql
 as $$
   select replace(replace(replace(replace(replace(replace(replace(replace(p_template,
     '{{rule}}', p_rule.name),
-    '{{queue}}', p_alert.queue_name),
-    '{{source}}', p_alert.source),
+    '{{queue}}', case when p_alert.queue_name = '*' then 'all queues' else p_alert.queue_name end),
+    '{{source}}', case when p_alert.source = '*' then 'all sources' else p_alert.source end),
     '{{value}}', queue_health._format_number(p_alert.value)),
     '{{threshold}}', queue_health._format_number(p_rule.threshold)),
     '{{severity}}', p_rule.severity::text),
     '{{condition}}', p_rule.condition),
     '{{project}}', p_rule.project_id)
 $$;
-comment on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) is 'Fills an annotation template ({{rule}}, {{queue}}, {{source}}, {{value}}, {{threshold}}, {{severity}}, {{condition}}, {{project}}).';
+comment on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) is 'Fills an annotation template ({{rule}}, {{queue}}, {{source}}, {{value}}, {{threshold}}, {{severity}}, {{condition}}, {{project}}); project-level alerts render {{queue}} as ''all queues''.';
 revoke execute on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) from public;
 
 create function queue_health._capture_interval()
@@ -682,7 +682,9 @@ begin
   end if;
 
   -- The latest snapshot, if recent: like Prometheus' look-back, data older than
-  -- max(5 min, 3 capture intervals) is no data (no_data is the rule for that).
+  -- max(5 min, 3 capture intervals) is no data. Unlike Prometheus, no data is not recovery: the
+  -- reading is unknown (eligible null) and the alert keeps its state; no_data and monitor_stale
+  -- are the rules that report the silence.
   select * into v_last
     from queue_health.metric m
    where m.source = p_queue.source and m.source_schema = p_queue.source_schema
@@ -691,6 +693,7 @@ begin
    order by m.captured_at desc
    limit 1;
   if not found then
+    v_r.eligible := null;
     return v_r;
   end if;
 
@@ -1170,11 +1173,15 @@ begin
              coalesce(c.source_schema, ca.source_schema) as source_schema,
              coalesce(c.queue_name, ca.queue_name) as queue_name,
              c.value,
-             coalesce(c.eligible and (c.forced or queue_health._compare(c.value, v_rule.comparator, v_rule.threshold)), false) as active
+             coalesce(c.eligible and (c.forced or queue_health._compare(c.value, v_rule.comparator, v_rule.threshold)), false) as active,
+             c.source is not null and c.eligible is null as unknown
         from candidate c
         full join current_alert ca
           on ca.source = c.source and ca.source_schema = c.source_schema and ca.queue_name = c.queue_name
     loop
+      if v_c.unknown then
+        continue;  -- no recent snapshot of a queue that still exists: keep the state as it is
+      end if;
       if v_c.alert_id is null then
         if not v_c.active then
           continue;  -- rows are created on first activity only: a healthy queue costs no writes

@@ -1,7 +1,7 @@
 -- Each built-in condition (stalled, growing_backlog, failure_rate, dead_letters, no_data,
 -- monitor_stale) and the rate conditions, firing and resolving across time.
 begin;
-select plan(24);
+select plan(26);
 
 -- Section: fixtures
 do $$ begin perform queue_health.ensure_partitions(now() - interval '1 day', 3); end $$;
@@ -104,6 +104,11 @@ select pg_temp.eval(1) \g /dev/null
 select is(pg_temp.state('stalled', 'stuck'), 'resolved', 'stalled: resolves when jobs complete again');
 select pg_temp.eval(8) \g /dev/null
 select is(pg_temp.state('dead', 'dead'), 'resolved', 'dead_letters: resolves once the window holds no dead letters');
+select is(pg_temp.state('failing', 'fail'), 'firing',
+  'a queue that stopped reporting keeps its alert''s state: no data is not recovery');
+update queue_health.queue set dropped_at = pg_temp.t(8.5) where project_id = 't211' and queue_name = 'fail';
+select pg_temp.eval(9) \g /dev/null
+select is(pg_temp.state('failing', 'fail'), 'resolved', 'a dropped queue''s alerts (other than no_data) resolve');
 
 -- Section: monitor_stale (project level). Far in the future so that real capture runs in this
 -- database (a running local stack) are all older.
