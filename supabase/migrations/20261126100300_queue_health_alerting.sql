@@ -1053,7 +1053,7 @@ $$;
 comment on function queue_health._flush_notifications(timestamptz) is 'Writes due notifications to the outbox, one per (project, channel) group, with Alertmanager''s group_wait / group_interval / repeat_interval; returns how many.';
 revoke execute on function queue_health._flush_notifications(timestamptz) from public;
 
-create function queue_health._dispatch(p_project_ids text[])
+create function queue_health._dispatch(p_project_ids text[], p_evaluate boolean)
 returns text
 set search_path = ''
 language plpgsql
@@ -1075,17 +1075,18 @@ begin
     begin
       select d.queue_alert_url, d.queue_alert_key into v_url, v_key from queue_health.dispatch_settings d;
       if to_regclass('vault.decrypted_secrets') is not null then
-        execute 'select max(decrypted_secret) filter (where name = $1), max(decrypted_secret) filter (where name = $2)
-                   from vault.decrypted_secrets where name in ($1, $2)'
+        -- format(): the vault schema may not exist when this is compiled or linted.
+        execute format('select max(decrypted_secret) filter (where name = $1), max(decrypted_secret) filter (where name = $2)
+                          from %I.%I where name in ($1, $2)', 'vault', 'decrypted_secrets')
           into v_vault_url, v_vault_key
           using 'queue_health_alert_url', 'queue_health_alert_key';
         v_url := coalesce(v_vault_url, v_url);
         v_key := coalesce(v_vault_key, v_key);
       end if;
       if v_url is not null and v_key is not null then
-        execute 'select net.http_post(url := $1, body := $2, headers := $3)'
+        execute format('select %I.%I(url := $1, body := $2, headers := $3)', 'net', 'http_post')
           using v_url,
-                jsonb_build_object('reason', 'dispatch', 'project_ids', to_jsonb(p_project_ids)),
+                jsonb_build_object('reason', 'dispatch', 'project_ids', to_jsonb(p_project_ids), 'evaluate', p_evaluate),
                 jsonb_build_object('Content-Type', 'application/json', 'Authorization', 'Bearer ' || v_key);
         return 'http';
       end if;
@@ -1099,8 +1100,8 @@ begin
   return 'notify';
 end;
 $$;
-comment on function queue_health._dispatch(text[]) is 'Wakes queue-alert: net.http_post to the configured queue-alert URL when pg_net is installed and configured (Vault secrets queue_health_alert_url / queue_health_alert_key, else dispatch_settings), otherwise pg_notify(''queue_health_dispatch'', project_id) per project.';
-revoke execute on function queue_health._dispatch(text[]) from public;
+comment on function queue_health._dispatch(text[], boolean) is 'Wakes queue-alert: net.http_post to the configured queue-alert URL (body {reason, project_ids, evaluate}) when pg_net is installed and configured (Vault secrets queue_health_alert_url / queue_health_alert_key, else dispatch_settings), otherwise pg_notify(''queue_health_dispatch'', project_id) per project. p_evaluate false tells queue-alert that an evaluation just ran.';
+revoke execute on function queue_health._dispatch(text[], boolean) from public;
 
 -- Section: evaluation
 
@@ -1206,7 +1207,7 @@ begin
     select array_agg(distinct n.project_id order by n.project_id) into v_projects
       from queue_health.notification n
      where n.created_at = p_now and n.status = 'pending';
-    v_dispatch := queue_health._dispatch(v_projects);
+    v_dispatch := queue_health._dispatch(v_projects, false);
   end if;
 
   return jsonb_build_object(
@@ -1277,7 +1278,7 @@ begin
     from queue_health.notification n
    where (n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
       or (n.status = 'sending' and n.lease_until < p_now);
-  v_dispatch := queue_health._dispatch(v_projects);
+  v_dispatch := queue_health._dispatch(v_projects, true);
 
   -- Outbox retention: delivered and dead rows are kept 30 days.
   delete from queue_health.notification n
@@ -1500,9 +1501,9 @@ begin
   if to_regnamespace('cron') is null then
     return jsonb_build_object('scheduled', false, 'reason', 'pg_cron is not installed in this database');
   end if;
-  execute 'select cron.schedule($1, $2, $3)' into v_sweep
+  execute format('select %I.%I($1, $2, $3)', 'cron', 'schedule') into v_sweep
     using 'queue-health-alert-sweep', '* * * * *', 'select queue_health.sweep_notifications()';
-  execute 'select cron.schedule($1, $2, $3)' into v_stale
+  execute format('select %I.%I($1, $2, $3)', 'cron', 'schedule') into v_stale
     using 'queue-health-monitor-stale', '* * * * *', 'select queue_health.evaluate_monitor_stale()';
   return jsonb_build_object('scheduled', true, 'jobs',
     jsonb_build_object('queue-health-alert-sweep', v_sweep, 'queue-health-monitor-stale', v_stale));
@@ -1521,13 +1522,15 @@ as $$
 declare
   v_count integer := 0;
   v_name text;
+  v_exists boolean;
 begin
-  if to_regnamespace('cron') is null then
+  if to_regclass('cron.job') is null then
     return 0;
   end if;
   foreach v_name in array array['queue-health-alert-sweep', 'queue-health-monitor-stale'] loop
-    if exists (select 1 from cron.job j where j.jobname = v_name) then
-      perform cron.unschedule(v_name);
+    execute format('select exists (select 1 from %I.%I j where j.jobname = $1)', 'cron', 'job') into v_exists using v_name;
+    if v_exists then
+      execute format('select %I.%I($1)', 'cron', 'unschedule') using v_name;
       v_count := v_count + 1;
     end if;
   end loop;
