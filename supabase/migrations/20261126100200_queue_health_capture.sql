@@ -170,7 +170,7 @@ as $$
 declare
   v_settings queue_health.settings;
   v_partition record;
-  v_dropped text[] := '{}';
+  v_dropped text[] := '{}'::text[];
   v_deleted_1m bigint;
   v_deleted_1h bigint;
   v_deleted_runs bigint;
@@ -267,8 +267,8 @@ declare
   v_today date := (p_now at time zone 'UTC')::date;
   v_source record;
   v_part queue_health.sample[];
-  v_samples queue_health.sample[] := '{}';
-  v_ok_sources text[] := '{}';
+  v_samples queue_health.sample[] := '{}'::queue_health.sample[];
+  v_ok_sources text[] := '{}'::text[];
   v_failed_sources int := 0;
   v_errors jsonb := '[]'::jsonb;
   v_error text;
@@ -409,7 +409,7 @@ begin
     v_status := case
       when v_failed_sources > 0 and cardinality(v_ok_sources) = 0 then 'error'
       when jsonb_array_length(v_errors) > 0 then 'partial'
-      else 'ok' end;
+      else 'ok' end::queue_health.capture_run_status;
     v_error := case when v_status <> 'ok' then
       jsonb_array_length(v_errors) || ' error(s); first: ' || (v_errors -> 0 ->> 'error') end;
   exception when others then
@@ -439,7 +439,7 @@ begin
       v_alerts := jsonb_build_object('error', v_error);
       v_errors := v_errors || jsonb_build_array(jsonb_build_object('source', 'alerting',
         'source_schema', null, 'queue_name', null, 'error', v_error));
-      v_status := case when v_status = 'ok' then 'partial' else v_status end;
+      v_status := case when v_status = 'ok' then 'partial'::queue_health.capture_run_status else v_status end;
       update queue_health.capture_run r
          set errors = v_errors, status = v_status,
              error = coalesce(r.error, 'alert evaluation failed: ' || v_error)
@@ -561,7 +561,7 @@ language plpgsql
 as $$
 declare
   v_name text;
-  v_removed text[] := '{}';
+  v_removed text[] := '{}'::text[];
   v_exists boolean;
 begin
   if pg_catalog.to_regclass('cron.job') is null then
