@@ -1,0 +1,167 @@
+/**
+ * `npm run bench` (full) and `npm run bench -- --quick` (tiny sizes; what `npm test` runs).
+ *
+ * Runs the benchmark scenarios against DATABASE_URL (default: the local stack's database), prints
+ * one Markdown table on stdout and writes the same results as JSON (bench/results/latest.json for
+ * a full run; .test-artifacts/bench-quick.json for --quick unless --out is given). Every object
+ * the bench creates is named `qhbench*` and removed at the end.
+ *
+ * Options: `--quick`, `--only=1,3,6` (scenario numbers), `--out=<file>`, `--budget-min=<n>` (stop
+ * starting new measurements after n minutes; default 30, quick 2).
+ *
+ * Exit status: 0 when every scenario ran (goals missed or skipped are reported, not failed);
+ * 1 when a scenario raised an error or the database could not be reached.
+ *
+ * @module
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cleanupAll, type Context, createContext, DEFAULT_DATABASE_URL } from './lib/context.ts';
+import { Report } from './lib/report.ts';
+import { captureCost } from './scenarios/capture_cost.ts';
+import { overhead } from './scenarios/overhead.ts';
+import { alertLatency } from './scenarios/alert_latency.ts';
+import { liveLatency } from './scenarios/live_latency.ts';
+import { storage } from './scenarios/storage.ts';
+import { readPaths } from './scenarios/read_paths.ts';
+import { delivery } from './scenarios/delivery.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+const SCENARIOS: [number, string, (ctx: Context) => Promise<void>][] = [
+  [1, 'capture cost', captureCost],
+  [2, 'overhead on the queues', overhead],
+  [3, 'alert latency', alertLatency],
+  [4, 'live latency', liveLatency],
+  [5, 'storage', storage],
+  [6, 'read paths', readPaths],
+  [7, 'delivery throughput', delivery],
+];
+
+function arg(name: string): string | undefined {
+  const hit = Deno.args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (!hit) return undefined;
+  return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : '';
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<unparseable URL>';
+  }
+}
+
+async function machine(ctx: Context) {
+  const [{ version }] = await ctx.sql`select version()`;
+  const settings = await ctx.sql<{ name: string; setting: string; unit: string | null }[]>`
+    select name, setting, unit from pg_settings
+    where name in ('shared_buffers', 'work_mem', 'max_connections', 'synchronous_commit')`;
+  const mem = Deno.systemMemoryInfo();
+  return {
+    nproc: navigator.hardwareConcurrency,
+    memory_gb: Math.round((mem.total / 2 ** 30) * 10) / 10,
+    os: `${Deno.build.os} ${Deno.build.arch}`,
+    kernel: Deno.osRelease(),
+    deno: Deno.version.deno,
+    postgres: version,
+    postgres_settings: Object.fromEntries(
+      settings.map((s) => [s.name, `${s.setting}${s.unit ? ` ${s.unit}` : ''}`]),
+    ),
+  };
+}
+
+/**
+ * While the bench runs, a scheduled pg_cron capture would disturb the measurements ("monitoring
+ * off" must mean off): pause the job and put it back afterwards.
+ */
+async function pauseCronCapture(ctx: Context): Promise<() => Promise<void>> {
+  if (!(await ctx.hasRelation('cron.job'))) return async () => {};
+  const jobs = await ctx.sql<{ jobid: number }[]>`
+    select jobid from cron.job where jobname = 'queue-health-capture' and active`;
+  if (jobs.length === 0) return async () => {};
+  const ids = jobs.map((j) => j.jobid);
+  await ctx.sql`update cron.job set active = false where jobid = any(${ids})`;
+  ctx.log(`paused the pg_cron capture job (${ids.join(', ')}) for the run`);
+  return async () => {
+    await ctx.sql`update cron.job set active = true where jobid = any(${ids})`;
+  };
+}
+
+async function main(): Promise<number> {
+  const quick = arg('quick') !== undefined;
+  const only = arg('only')?.split(',').map(Number).filter((n) => n > 0);
+  const budgetMin = Number(arg('budget-min') ?? (quick ? 2 : 30));
+  const url = Deno.env.get('DATABASE_URL')?.trim() || DEFAULT_DATABASE_URL;
+  const out = arg('out') ||
+    (quick
+      ? join(ROOT, '.test-artifacts', 'bench-quick.json')
+      : join(ROOT, 'bench', 'results', 'latest.json'));
+  const report = new Report();
+  const started = new Date();
+  const ctx = createContext(url, quick, report, Date.now() + budgetMin * 60_000);
+  ctx.log(`queue-health bench (${quick ? 'quick' : 'full'}) against ${redact(url)}`);
+  let info: Record<string, unknown>;
+  try {
+    info = await machine(ctx);
+  } catch (e) {
+    console.error(`cannot reach the database ${redact(url)}: ${(e as Error).message}`);
+    console.error('Start the local stack (npm run stack -- up) or set DATABASE_URL.');
+    await ctx.sql.end({ timeout: 1 });
+    return 1;
+  }
+  let restoreCron = async () => {};
+  const timings: Record<string, number> = {};
+  try {
+    restoreCron = await pauseCronCapture(ctx);
+    await cleanupAll(ctx);
+    for (const [n, name, fn] of SCENARIOS) {
+      if (only && !only.includes(n)) continue;
+      ctx.log(`── scenario ${n}: ${name}`);
+      const t0 = performance.now();
+      try {
+        await fn(ctx);
+      } catch (e) {
+        console.error(e);
+        report.error(`${n} ${name}`, 'all', e);
+      }
+      timings[`${n} ${name}`] = Math.round(performance.now() - t0) / 1000;
+    }
+  } finally {
+    try {
+      await cleanupAll(ctx);
+    } catch (e) {
+      console.error(`cleanup failed: ${(e as Error).message}`);
+    }
+    await restoreCron().catch((e) => console.error(`could not resume pg_cron: ${e.message}`));
+  }
+  await ctx.sql.end({ timeout: 2 });
+
+  const table = report.table();
+  console.log(table);
+  const result = {
+    v: 1,
+    mode: quick ? 'quick' : 'full',
+    command: `npm run bench${quick ? ' -- --quick' : ''}${
+      only ? ` -- --only=${only.join(',')}` : ''
+    }`,
+    started_at: started.toISOString(),
+    finished_at: new Date().toISOString(),
+    database: redact(url),
+    machine: info,
+    scenario_seconds: timings,
+    rows: report.rows,
+    details: report.details,
+  };
+  await Deno.mkdir(dirname(out), { recursive: true });
+  const tmp = `${out}.tmp`;
+  await Deno.writeTextFile(tmp, JSON.stringify(result, null, 2) + '\n');
+  await Deno.rename(tmp, out);
+  await Deno.writeTextFile(out.replace(/\.json$/, '.md'), table + '\n');
+  console.error(`results: ${out}`);
+  return report.rows.some((r) => r.verdict === 'error') ? 1 : 0;
+}
+
+Deno.exit(await main());
