@@ -192,7 +192,7 @@ export function monitorHealth(row: Row | null): MonitorHealth {
     last_capture_at: iso(pick(row, 'last_run_at', 'last_started_at', 'last_capture_at')),
     last_success_at: iso(pick(row, 'last_success_at', 'last_ok_at', 'last_successful_at')),
     lag_s: num(pick(row, 'lag_s', 'lag_seconds', 'lag')),
-    last_duration_ms: num(pick(row, 'last_duration_ms', 'duration_ms')),
+    last_duration_ms: num(pick(row, 'last_run_duration_ms', 'last_duration_ms', 'duration_ms')),
     errors_last_hour: num(pick(row, 'errors_last_hour', 'errors_1h', 'error_count_1h')),
     detail: row,
   };
