@@ -31,7 +31,7 @@ type Json = Record<string, unknown> & {
 };
 
 function setup() {
-  const admin = postgres(databaseUrl(), { max: 2, onnotice: () => {}, prepare: false });
+  const admin = postgres(databaseUrl(), { max: 3, onnotice: () => {}, prepare: false });
   const sql = postgres(databaseUrl(), { max: 3, onnotice: () => {}, prepare: false });
   const lines: string[] = [];
   const logger = createLogger({ fn: 'queue-health' }, (line) => lines.push(line));
@@ -128,6 +128,11 @@ const projectsOf = (body: Json) => [...new Set(body.queues.map((q) => q.project_
 Deno.test('queue-health endpoints, for every kind of caller, on the real database', async (t) => {
   const { admin, sql, handler, lines } = setup();
   const runIds: number[] = [];
+  // Hold capture()'s lock for the whole test: a background capture (the demo workload, pg_cron)
+  // would otherwise mark these hand-made queues dropped and write snapshots over the ones this
+  // test controls. capture() records a skipped run instead.
+  const lock = await admin.reserve();
+  await lock`select pg_advisory_lock(hashtextextended('queue_health.capture', 0))`;
   try {
     await seed(admin);
     runIds.push(await freshCapture(admin));
@@ -426,6 +431,8 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
     });
   } finally {
     await cleanup(admin, runIds).catch((e) => console.error('cleanup failed', e));
+    await lock`select pg_advisory_unlock(hashtextextended('queue_health.capture', 0))`;
+    lock.release();
     await admin.end();
     await sql.end();
   }
