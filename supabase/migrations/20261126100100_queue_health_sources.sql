@@ -161,8 +161,10 @@ declare
   v_in_flight bigint;
   v_delayed bigint;
   v_scanned bigint;
-  v_redeliveries bigint := 0;  -- sum of (read_ct - 1) over the rows looked at
-  v_part bigint;
+  v_redelivered bigint := 0;   -- in-flight messages with read_ct > 1 read since the previous snapshot
+  v_redelivered_since text;     -- how "read since the previous snapshot" is decided for this layout
+  v_columns text := 'read_ct, vt'; -- only the columns needed: never message, headers, ...
+  v_in_flight_vt_max timestamptz;
   v_oldest_vt timestamptz;
   v_total bigint;
   v_pct real;
@@ -177,6 +179,7 @@ declare
   v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
   v_prev_sent bigint := (p_prev ->> 'sent')::bigint;
   v_prev_depth bigint := coalesce((p_prev ->> 'depth')::bigint, 0);
+  v_prev_vt_max timestamptz := coalesce((p_prev ->> 'in_flight_vt_max')::timestamptz, v_prev_at, '-infinity');
   v_archived bigint;
 begin
   v_sample.source := 'pgmq';
@@ -198,22 +201,36 @@ begin
     join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
     where i.indrelid = v_rel and i.indpred is null;
 
+    -- A redelivery is a read of a message that had been read before (read_ct > 1 while in flight).
+    -- It started since the previous snapshot when last_read_at (pgmq 1.10+) is later than that
+    -- snapshot; without last_read_at, when its vt is later than the latest in-flight vt seen at
+    -- the previous snapshot (exact while a queue's consumers use one visibility timeout).
+    if exists (select 1 from pg_catalog.pg_attribute a
+               where a.attrelid = v_rel and a.attname = 'last_read_at' and not a.attisdropped) then
+      v_redelivered_since := 'last_read_at > $3';
+      v_columns := v_columns || ', last_read_at';
+    else
+      v_redelivered_since := 'vt > $4';
+    end if;
+
     if v_has_vt_index then
-      -- Exact counts, each bounded by p_limit rows of the vt index (plus the heap for read_ct).
+      -- Exact counts, each bounded by p_limit entries of the vt index. ready is index-only;
+      -- in flight vs delayed needs read_ct from the heap.
+      -- In vt order, so the first entry is also the longest-ready message (exact at any size).
       execute format(
-        'select count(*), coalesce(sum(read_ct - 1) filter (where read_ct > 1), 0)
-           from (select read_ct from %s where vt <= $1 limit $2) s', v_rel)
-        using p_now, p_limit into v_ready, v_part;
-      v_redeliveries := v_redeliveries + v_part;
+        'select count(*), min(vt) from (select vt from %s where vt <= $1 order by vt limit $2) s',
+        v_rel) using p_now, p_limit into v_ready, v_oldest_vt;
       execute format(
         'select count(*), count(*) filter (where read_ct > 0),
-                coalesce(sum(read_ct - 1) filter (where read_ct > 1), 0)
-           from (select read_ct from %s where vt > $1 limit $2) s', v_rel)
-        using p_now, p_limit into v_waiting, v_in_flight, v_part;
-      v_redeliveries := v_redeliveries + v_part;
-      -- The longest-ready message is the first entry of the vt index: exact at any size.
-      execute format('select vt from %s where vt <= $1 order by vt limit 1', v_rel)
-        using p_now into v_oldest_vt;
+                count(*) filter (where read_ct > 1 and %s),
+                max(vt) filter (where read_ct > 0)
+           from (select %s from %s where vt > $1 limit $2) s', v_redelivered_since, v_columns, v_rel)
+        using p_now, p_limit, v_prev_at, v_prev_vt_max
+        into v_waiting, v_in_flight, v_redelivered, v_in_flight_vt_max;
+      if p_limit = 0 then
+        execute format('select vt from %s where vt <= $1 order by vt limit 1', v_rel)
+          using p_now into v_oldest_vt;
+      end if;
       v_exact := v_ready < p_limit and v_waiting < p_limit;
       v_delayed := v_waiting - v_in_flight;
     else
@@ -222,10 +239,12 @@ begin
       execute format(
         'select count(*), count(*) filter (where vt <= $1),
                 count(*) filter (where vt > $1 and read_ct > 0),
-                coalesce(sum(read_ct - 1) filter (where read_ct > 1), 0),
+                count(*) filter (where vt > $1 and read_ct > 1 and %s),
+                max(vt) filter (where vt > $1 and read_ct > 0),
                 min(vt) filter (where vt <= $1)
-           from (select vt, read_ct from %s limit $2) s', v_rel)
-        using p_now, p_limit into v_scanned, v_ready, v_in_flight, v_redeliveries, v_oldest_vt;
+           from (select %s from %s limit $2) s', v_redelivered_since, v_columns, v_rel)
+        using p_now, p_limit, v_prev_at, v_prev_vt_max
+        into v_scanned, v_ready, v_in_flight, v_redelivered, v_in_flight_vt_max, v_oldest_vt;
       v_exact := v_scanned < p_limit;
       v_waiting := v_scanned - v_ready;
       v_delayed := v_waiting - v_in_flight;
@@ -305,7 +324,7 @@ begin
       v_sample.enqueued := greatest(v_sent - v_prev_sent, 0);
       -- Conservation: what arrived minus what the queue grew by has left it (deleted or archived).
       v_sample.completed := greatest(v_sample.enqueued - (v_sample.depth - v_prev_depth), 0);
-      v_sample.retried := greatest(v_redeliveries - coalesce((p_prev ->> 'redeliveries')::bigint, 0), 0);
+      v_sample.retried := v_redelivered;
     end if;
     v_sample.failed := 0;
     v_sample.dead_lettered := 0;
@@ -314,7 +333,8 @@ begin
       'at', p_now,
       'sent', v_sent,
       'depth', v_sample.depth,
-      'redeliveries', v_redeliveries,
+      -- Reads after this snapshot get a vt beyond this (see retried).
+      'in_flight_vt_max', greatest(v_in_flight_vt_max, p_now),
       'archived', v_archived,
       'exact', v_exact,
       'scan', case when v_has_vt_index then 'vt_index' else 'bounded_rows' end
