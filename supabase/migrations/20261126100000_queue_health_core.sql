@@ -104,6 +104,10 @@ comment on constraint queue_seen_order on queue_health.queue is 'A queue is last
 comment on constraint queue_dropped_after_first_seen on queue_health.queue is 'A queue can only be dropped after it was first seen.';
 comment on constraint queue_labels_object on queue_health.queue is 'labels is a json object (key/value pairs), never an array or scalar.';
 create index queue_project_id_idx on queue_health.queue (project_id);
+-- Every capture updates every queue's row (cursor, last_seen_at): leave room on each page so those
+-- are HOT updates, and vacuum the small, busy table often.
+alter table queue_health.queue set (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
+  autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.2);
 
 create table queue_health.project_queue_map (
   id bigint generated always as identity primary key,
