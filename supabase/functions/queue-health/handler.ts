@@ -84,7 +84,7 @@ export function depsFromEnv(source?: Record<string, string | undefined>): Deps {
 export const CORS_HEADERS: Record<string, string> = {
   'access-control-allow-origin': '*',
   'access-control-allow-headers': 'authorization, apikey, content-type, x-client-info',
-  'access-control-allow-methods': 'GET, OPTIONS',
+  'access-control-allow-methods': 'GET, HEAD, OPTIONS',
   'access-control-max-age': '86400',
 };
 
@@ -271,8 +271,8 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
           })
         );
         if (!caller) return json(401, { error: 'unauthorized' });
-        if (req.method !== 'GET') {
-          return json(405, { error: 'method not allowed' }, { allow: 'GET, OPTIONS' });
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          return json(405, { error: 'method not allowed' }, { allow: 'GET, HEAD, OPTIONS' });
         }
         const route = routeOf(url.pathname);
         if (route === '') return await health(req, url, caller);
@@ -295,6 +295,11 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
         });
         response = json(500, { error: 'internal error' });
       }
+    }
+    if (req.method === 'HEAD' && response.body) {
+      // Uptime checkers that use HEAD get the status code and headers of the GET.
+      await response.body.cancel();
+      response = new Response(null, { status: response.status, headers: response.headers });
     }
     d.logger.info('request', {
       method: req.method,

@@ -10,7 +10,7 @@ import { signJwt } from '../_shared/jwt.ts';
 import { createLogger } from '../_shared/log.ts';
 import { createJwtVerifier } from '../_shared/jwt.ts';
 import { parseExposition } from './exposition_parser.ts';
-import { createHandler } from './handler.ts';
+import { createHandler, databaseReason, routeOf, wantsPrometheus } from './handler.ts';
 
 const SECRET = Deno.env.get('SUPABASE_JWT_SECRET') ||
   'super-secret-jwt-token-with-at-least-32-characters-long';
@@ -124,6 +124,35 @@ async function call(
 }
 
 const projectsOf = (body: Json) => [...new Set(body.queues.map((q) => q.project_id))].sort();
+
+Deno.test('routeOf() routes on the part after /queue-health, with or without the prefix', () => {
+  assert.equal(routeOf('/functions/v1/queue-health'), '');
+  assert.equal(routeOf('/functions/v1/queue-health/'), '');
+  assert.equal(routeOf('/functions/v1/queue-health/history'), '/history');
+  assert.equal(routeOf('/queue-health/history/'), '/history');
+  assert.equal(routeOf('/functions/v1/queue-alert'), null);
+});
+
+Deno.test('wantsPrometheus() follows format= first, then what Prometheus puts in Accept', () => {
+  const prometheusAccept = 'application/openmetrics-text;version=1.0.0;q=0.5,' +
+    'text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
+  assert.equal(wantsPrometheus(undefined, prometheusAccept), true);
+  assert.equal(wantsPrometheus(undefined, 'text/plain; version=0.0.4'), true);
+  assert.equal(wantsPrometheus(undefined, 'text/html,application/xhtml+xml,*/*;q=0.8'), false);
+  assert.equal(wantsPrometheus(undefined, '*/*'), false);
+  assert.equal(wantsPrometheus('json', prometheusAccept), false);
+  assert.equal(wantsPrometheus('prometheus', null), true);
+});
+
+Deno.test('databaseReason() gives a short reason and never the error message', () => {
+  const err = (code: string) => Object.assign(new Error('secret detail'), { code });
+  assert.equal(databaseReason(err('ECONNREFUSED')), 'connection failed');
+  assert.equal(databaseReason(err('57P01')), 'connection failed');
+  assert.equal(databaseReason(err('57014')), 'query timeout');
+  assert.equal(databaseReason(err('42P01')), 'queue_health schema missing or out of date');
+  assert.equal(databaseReason(err('XX000')), 'query failed (XX000)');
+  assert.equal(databaseReason(new Error('boom')), 'connection failed');
+});
 
 Deno.test('queue-health endpoints, for every kind of caller, on the real database', async (t) => {
   const { admin, sql, handler, lines } = setup();
@@ -408,6 +437,23 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
         const times = b.series[0].points.map((p) => Date.parse(p.t));
         assert.deepEqual(times, [...times].sort((x, y) => x - y), 'points in time order');
       }
+    });
+
+    await t.step('HEAD answers the status of GET without a body; POST is 405', async () => {
+      const token = await service();
+      const head = await handler(
+        new Request(BASE + `?project=${P_A}`, {
+          method: 'HEAD',
+          headers: { authorization: `Bearer ${token}` },
+        }),
+      );
+      assert.equal(head.status, 200);
+      assert.equal(head.body, null);
+      const post = await handler(
+        new Request(BASE, { method: 'POST', headers: { authorization: `Bearer ${token}` } }),
+      );
+      assert.equal(post.status, 405);
+      await post.body?.cancel();
     });
 
     await t.step('OPTIONS is answered 204 with CORS headers and no credentials', async () => {
