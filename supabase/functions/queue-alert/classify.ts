@@ -13,6 +13,8 @@ export type Outcome =
     error: string;
     /** Delay the receiver asked for (Retry-After), in ms; null means use backoff. */
     retryAfterMs: number | null;
+    /** True when nothing was sent: the row is handed back because its lease would run out. */
+    released?: boolean;
   }
   | { status: 'dead'; httpStatus: number | null; error: string };
 

@@ -263,8 +263,11 @@ async function run(
     const results = await Promise.all(
       rows.map((raw) => deliver(sql, raw, sendDeadline, ctx, deps)),
     );
-    for (const r of results) summary[r]++;
+    for (const r of results) summary[r.result]++;
     if (rows.length < batch) break;
+    // Some rows could not get a turn within their lease: the lanes are full, let the next
+    // invocation continue rather than claim (and spend an attempt of) the same rows again.
+    if (results.some((r) => r.released)) break;
   }
   summary.duration_ms = deps.now().getTime() - started;
   return summary;
@@ -278,12 +281,11 @@ async function deliver(
   sendDeadline: number,
   ctx: Parameters<typeof send>[2],
   deps: RunDeps,
-): Promise<RowResult> {
+): Promise<{ result: RowResult; released: boolean }> {
   const id = String(raw.id);
   const t0 = deps.now().getTime();
   let row: Claimed | null = null;
   let outcome: Outcome;
-  let released = false;
   const parsed = claimedSchema.safeParse(raw);
   if (!parsed.success) {
     outcome = {
@@ -295,18 +297,7 @@ async function deliver(
     row = parsed.data;
     try {
       const payload = parsePayload(row.payload);
-      if (deps.now().getTime() > sendDeadline) {
-        // Too late to send safely within our lease: hand the row back untouched.
-        released = true;
-        outcome = {
-          status: 'retry',
-          httpStatus: null,
-          error: 'not attempted: lease nearly over',
-          retryAfterMs: 0,
-        };
-      } else {
-        outcome = await send(row, payload, ctx);
-      }
+      outcome = await send(row, payload, { ...ctx, deadlineMs: sendDeadline });
     } catch (e) {
       outcome = { status: 'dead', httpStatus: null, error: errorText(e) };
     }
@@ -345,14 +336,14 @@ async function deliver(
       outcome: outcome.status,
       error: errorText(e),
     });
-    return 'errors';
+    return { result: 'errors', released: false };
   }
   deps.logger.info('delivery', {
     notification_id: id,
     channel_id: row?.channel_id ?? raw.channel_id ?? null,
     kind: row?.kind ?? raw.kind ?? null,
     status,
-    outcome: released ? 'released' : outcome.status,
+    outcome: outcome.status === 'retry' && outcome.released ? 'released' : outcome.status,
     http_status: outcome.httpStatus,
     provider_message_id: outcome.status === 'sent' ? outcome.providerMessageId : undefined,
     attempt,
@@ -360,5 +351,8 @@ async function deliver(
     next_attempt_at: nextAttemptAt?.toISOString() ?? null,
     error: outcome.status === 'sent' ? undefined : outcome.error,
   });
-  return status === 'sent' ? 'sent' : status === 'dead' ? 'dead' : 'failed';
+  return {
+    result: status === 'sent' ? 'sent' : status === 'dead' ? 'dead' : 'failed',
+    released: outcome.status === 'retry' && outcome.released === true,
+  };
 }

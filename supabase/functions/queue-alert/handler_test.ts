@@ -608,3 +608,37 @@ Deno.test('end to end: a rule fires on a snapshot, Slack gets FIRING, then RESOL
     assert.equal(n, 2);
   });
 });
+
+Deno.test('rows whose lease would end before their pacing turn are handed back unsent', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/slow-lane` });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await notification(w, ch, [alert({ queue: `l${i}` })]));
+    const env = {
+      QUEUE_ALERT_SLACK_INTERVAL_MS: '1000',
+      QUEUE_ALERT_LEASE_S: '10',
+      QUEUE_ALERT_TIMEOUT_MS: '2500',
+    };
+    // Sends may start until 10 s − 2.5 s − 5 s = 2.5 s after the claim: turns at 0, 1, 2 s.
+    const first = await w.call({ env, body: { evaluate: false, limit: 5 } });
+    assert.equal(w.r.received('slack').length, 3);
+    assert.equal(first.body.sent, 3);
+    assert.equal(first.body.claimed, 5, 'released rows are not claimed again by the same call');
+    const released = [];
+    for (const id of ids) {
+      const r = await row(w, id);
+      if (r.status !== 'sent') released.push(r);
+    }
+    assert.equal(released.length, 2);
+    for (const r of released) {
+      assert.equal(r.status, 'failed');
+      assert.match(r.last_error ?? '', /not attempted/);
+    }
+    assert.equal(deliveries(w.logs).filter((l) => l.outcome === 'released').length, 2);
+    assert.ok(Number(first.body.duration_ms) < 2_900, 'released rows do not wait for a turn');
+
+    await w.call({ env, body: { evaluate: false, limit: 5 } });
+    assert.equal(w.r.received('slack').length, 5);
+    for (const id of ids) assert.equal((await row(w, id)).status, 'sent');
+  });
+});

@@ -63,13 +63,17 @@ export class Pacer {
     private readonly sleep: (ms: number) => Promise<void>,
   ) {}
 
-  /** Waits for the next free slot of `key`. */
-  async wait(key: string, intervalMs: number): Promise<void> {
-    if (intervalMs <= 0) return;
+  /**
+   * Waits for the next free slot of `key`. When that slot would start after `notAfter` (clock
+   * ms), returns false at once without taking the slot.
+   */
+  async wait(key: string, intervalMs: number, notAfter = Infinity): Promise<boolean> {
     const now = this.now();
     const slot = Math.max(now, this.#next.get(key) ?? 0);
-    this.#next.set(key, slot + intervalMs);
+    if (slot > notAfter) return false;
+    if (intervalMs > 0) this.#next.set(key, slot + intervalMs);
     if (slot > now) await this.sleep(slot - now);
+    return true;
   }
 }
 
@@ -88,6 +92,23 @@ export interface SendContext {
   slackIntervalMs: number;
   /** Minimum spacing of Resend requests overall, ms. */
   resendIntervalMs: number;
+  /** Clock time (ms) after which a send must not start: the claim's lease could end mid-send. */
+  deadlineMs?: number;
+}
+
+/** The outcome for a row handed back unsent because its lease would end before its turn. */
+export const RELEASED: Outcome = {
+  status: 'retry',
+  httpStatus: null,
+  error: 'not attempted: its lease would have ended before its turn',
+  retryAfterMs: 0,
+  released: true,
+};
+
+/** Waits for the pacing slot of `key`; false when the send must no longer start. */
+async function takeTurn(ctx: SendContext, key: string, intervalMs: number): Promise<boolean> {
+  return await ctx.pacer.wait(key, intervalMs, ctx.deadlineMs) &&
+    (ctx.deadlineMs === undefined || ctx.now().getTime() <= ctx.deadlineMs);
 }
 
 /** A thrown error's message, without URLs that may carry secrets. */
@@ -151,7 +172,7 @@ export async function sendEmail(row: Claimed, p: Payload, ctx: SendContext): Pro
   }
   const email = renderEmail(p);
   const client = ctx.emailClient(ctx.resendApiKey, { baseUrl: ctx.resendBaseUrl });
-  await ctx.pacer.wait('resend', ctx.resendIntervalMs);
+  if (!(await takeTurn(ctx, 'resend', ctx.resendIntervalMs))) return RELEASED;
   try {
     const res = await withTimeout(ctx.timeoutMs, (signal) =>
       client.emails.send(
@@ -191,7 +212,7 @@ export async function sendSlack(row: Claimed, p: Payload, ctx: SendContext): Pro
     return { status: 'dead', httpStatus: null, error: describeZodError(secret.error) };
   }
   const body = JSON.stringify(renderSlack(p));
-  await ctx.pacer.wait(`slack:${secret.data.url}`, ctx.slackIntervalMs);
+  if (!(await takeTurn(ctx, `slack:${secret.data.url}`, ctx.slackIntervalMs))) return RELEASED;
   try {
     const { res, text } = await withTimeout(ctx.timeoutMs, async (signal) => {
       const res = await ctx.fetch(secret.data.url, {
@@ -230,6 +251,7 @@ export async function sendWebhook(row: Claimed, p: Payload, ctx: SendContext): P
   if (!target.success) {
     return { status: 'dead', httpStatus: null, error: describeZodError(target.error) };
   }
+  if (!(await takeTurn(ctx, `webhook:${target.data.url}`, 0))) return RELEASED;
   const body = JSON.stringify(renderWebhook(row.id, row.channel_id, p));
   const signed = await signWebhook(
     target.data.signing_secret,
