@@ -242,8 +242,9 @@ begin
   if pg_catalog.to_regclass('cron.job_run_details') is null then
     return 0;
   end if;
-  -- Dynamic so that this function can be created (and called) where pg_cron is absent.
-  execute 'delete from cron.job_run_details d where d.end_time < $1'
+  -- Dynamic (with the schema as a parameter of format, so that linters do not resolve it where
+  -- pg_cron is absent) so that this function can be created and called without pg_cron.
+  execute format('delete from %I.job_run_details d where d.end_time < $1', 'cron')
     using p_now - (select s.cron_history_retention from queue_health.settings s where s.id);
   get diagnostics v_deleted = row_count;
   return v_deleted;
@@ -530,8 +531,8 @@ begin
       as j (name, schedule, command)
   loop
     -- cron.schedule(name, ...) updates the job of that name when it exists. Dynamic SQL because
-    -- the cron schema may not exist when this migration is applied.
-    execute 'select cron.schedule($1, $2, $3)' into v_job_id using v_job.name, v_job.schedule, v_job.command;
+    -- the cron schema may not exist when this migration is applied (or linted).
+    execute format('select %I.schedule($1, $2, $3)', 'cron') into v_job_id using v_job.name, v_job.schedule, v_job.command;
     v_jobs := v_jobs || jsonb_build_array(jsonb_build_object('jobid', v_job_id, 'name', v_job.name,
       'schedule', v_job.schedule, 'command', v_job.command));
   end loop;
@@ -568,10 +569,10 @@ begin
     return jsonb_build_object('unscheduled', '[]'::jsonb, 'note', 'pg_cron is not installed');
   end if;
   foreach v_name in array array['queue-health-capture', 'queue-health-maintenance', 'queue-health-cron-cleanup'] loop
-    execute 'select exists (select 1 from cron.job j where j.jobname = $1 and j.username = current_user)'
+    execute format('select exists (select 1 from %I.job j where j.jobname = $1 and j.username = current_user)', 'cron')
       into v_exists using v_name;
     if v_exists then
-      execute 'select cron.unschedule($1)' using v_name;
+      execute format('select %I.unschedule($1)', 'cron') using v_name;
       v_removed := v_removed || v_name;
     end if;
   end loop;
