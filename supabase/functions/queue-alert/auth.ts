@@ -1,7 +1,8 @@
 /**
  * Who may call queue-alert: the service role (its key, or any HS256 JWT with `role: service_role`
- * signed with the project's JWT secret), or a caller presenting the dedicated
- * `x-queue-health-secret`. Everything else is refused.
+ * signed with the project's JWT secret), or a caller presenting the dedicated secret
+ * (`QUEUE_ALERT_SECRET`) in `x-queue-health-secret` or as the Bearer token. Everything else is
+ * refused.
  * @module
  */
 import { jwtVerify } from 'jose';
@@ -49,6 +50,9 @@ export async function authorize(req: Request, config: AuthConfig): Promise<AuthR
   if (config.serviceRoleKey && (await constantTimeEqual(token, config.serviceRoleKey))) {
     return 'service_role_key';
   }
+  // The database's dispatch (pg_net) sends its configured key as a Bearer token, which may be
+  // this secret rather than the service role key.
+  if (config.alertSecret && (await constantTimeEqual(token, config.alertSecret))) return 'secret';
   if (config.jwtSecret) {
     try {
       const { payload } = await jwtVerify(token, encoder.encode(config.jwtSecret), {

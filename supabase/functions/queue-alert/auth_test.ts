@@ -33,6 +33,11 @@ Deno.test('the service role key, a service_role JWT and the dedicated secret are
     await authorize(req({ 'x-queue-health-secret': 'a-dedicated-secret-123' }), config),
     'secret',
   );
+  assert.equal(
+    await authorize(req({ authorization: 'Bearer a-dedicated-secret-123' }), config),
+    'secret',
+    'the database dispatch sends its key as a Bearer token',
+  );
 });
 
 Deno.test('anon, authenticated, foreign-signed tokens, wrong secrets and no header are refused', async () => {
