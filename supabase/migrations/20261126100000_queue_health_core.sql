@@ -136,7 +136,10 @@ security definer
 set search_path = ''
 language sql
 as $$
+  -- The service role: by its JWT (requests through the API), or by the role itself (a direct
+  -- connection that did `set role service_role`; only members of that role can).
   select coalesce((select auth.role()) = 'service_role', false)
+    or coalesce(current_setting('role', true) = 'service_role', false)
     or exists (
       select 1
       from queue_health.project_member m

@@ -1,7 +1,7 @@
 -- Row-level security per role: members see only their project's rows in every table and view,
 -- non-members and anon see nothing, admins manage members, only the service role captures.
 begin;
-select plan(30);
+select plan(32);
 
 -- Section: fixture (as the session user)
 select queue_health.ensure_partitions(now(), 0);
@@ -165,6 +165,12 @@ select is(queue_health.capture() ->> 'skipped', 'false', 'the service role can c
 select lives_ok(
   $$ insert into queue_health.project_queue_map (project_id, queue_pattern) values ('globex', 'x%') $$,
   'the service role can write queue mappings');
+
+select ok(queue_health.is_member('globex', 'admin'), 'is_member() admits the service role (by its JWT) as admin of any project');
+select tests.clear_authentication();
+set local role service_role;
+select ok(queue_health.is_member('acme', 'admin'), 'is_member() admits a connection that set role service_role without a JWT');
+reset role;
 
 select * from finish();
 rollback;
