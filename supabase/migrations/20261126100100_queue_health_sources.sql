@@ -560,10 +560,15 @@ begin
     v_sample.depth := v_ready + v_delayed + v_in_flight;
     v_sample.depth_estimated := v_source <> '{"ready": "exact", "delayed": "exact", "in_flight": "exact"}'::jsonb;
 
-    -- Oldest ready job: the first entry of the (name, start_after) fetch index.
+    -- Oldest ready job: the first entry per state of pg-boss's (name, start_after) fetch index
+    -- (v10/v11) or its (name, state, blocked, start_after) index (v12): one probe each.
     execute format(
-      'select start_after from %s where name = $1 and state < %L and start_after <= $2%s order by start_after limit 1',
-      v_job, 'active', v_not_blocked) using p_queue_name, p_now into v_oldest;
+      'select least(
+         (select start_after from %1$s where name = $1 and state = %2$L and start_after <= $2%4$s
+          order by start_after limit 1),
+         (select start_after from %1$s where name = $1 and state = %3$L and start_after <= $2%4$s
+          order by start_after limit 1))',
+      v_job, 'created', 'retry', v_not_blocked) using p_queue_name, p_now into v_oldest;
     v_sample.oldest_ready_age_s := coalesce(greatest(extract(epoch from p_now - v_oldest), 0), 0);
 
     if v_prev_at is null then
