@@ -398,3 +398,44 @@ Deno.test('capture() stores the pgmq cursor and writes the metric rows the sampl
     await sql.end();
   }
 });
+
+Deno.test('pgmq with last_read_at (1.10+): retried counts redeliveries read since the previous snapshot', async () => {
+  const sql = connect();
+  await loadPgmqFixture(sql);
+  const name = uniqueName('qh_src_lastread');
+  const table = sql('q_' + name.toLowerCase());
+  try {
+    await createPgmqQueue(sql, name);
+    // The fixture builds 1.4/1.5 tables; add the column newer pgmq versions have and stamp it
+    // the way their read() does.
+    await sql`alter table ${sql('pgmq')}.${table} add column last_read_at timestamptz`;
+    await sql`select pgmq.send(${name}, '{}'::jsonb) from generate_series(1, 4)`;
+    // Before the first snapshot: 1 and 2 read twice (a redelivery that is old news by then).
+    await sql`select * from pgmq.read(${name}, 0, 2)`;
+    await sql`select * from pgmq.read(${name}, 300, 2)`;
+    await sql`update ${
+      sql('pgmq')
+    }.${table} set last_read_at = clock_timestamp() where read_ct > 0`;
+    const t1 = await dbNow(sql);
+    const first = await samplePgmq(sql, [name], t1);
+    assert.equal(Number(first.get(name)!.in_flight), 2);
+
+    // After it: 3 is read for the first time (not a redelivery); 1 comes back and is read again.
+    await sql`select pgmq.set_vt(${name}, 1::bigint, 0)`;
+    await sql`update ${sql('pgmq')}.${table} set vt = clock_timestamp() + interval '1 hour'
+              where msg_id = 4`;
+    const reread = await sql<{ msg_id: string }[]>`select msg_id from pgmq.read(${name}, 300, 2)`;
+    assert.deepEqual(reread.map((r) => Number(r.msg_id)), [1, 3]);
+    await sql`update ${sql('pgmq')}.${table} set last_read_at = clock_timestamp()
+              where msg_id in (1, 3)`;
+    const t2 = await dbNow(sql);
+    const second = (await samplePgmq(sql, [name], t2, [...first.values()])).get(name)!;
+    assert.equal(second.error, null);
+    assert.equal(Number(second.retried), 1, 'only message 1 was redelivered since the snapshot');
+    assert.equal(Number(second.in_flight), 3); // 1, 2, 3
+    assert.equal(Number(second.delayed), 1); // 4: vt in the future, never read
+  } finally {
+    await dropQueues(sql, [name]);
+    await sql.end();
+  }
+});
