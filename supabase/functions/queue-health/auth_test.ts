@@ -77,3 +77,13 @@ Deno.test('resolveCaller() accepts a scrape token in the header or ?token=, look
     'two different credentials are refused',
   );
 });
+
+Deno.test('resolveCaller() accepts configured API keys as they are, and nothing close to them', async () => {
+  const d = await deps();
+  d.staticKeys = new Map([['sb_secret_xyz', 'service_role'], ['sb_publishable_abc', 'anon']]);
+  const secret = await resolveCaller(...req({ authorization: 'Bearer sb_secret_xyz' }), d);
+  assert.equal(secret?.role, 'service_role');
+  const publishable = await resolveCaller(...req({ apikey: 'sb_publishable_abc' }), d);
+  assert.equal(publishable?.role, 'anon');
+  assert.equal(await resolveCaller(...req({ authorization: 'Bearer sb_secret_xy' }), d), null);
+});

@@ -9,12 +9,11 @@
  * - `GET /history?queue=…` — series for charts.
  * @module
  */
-import { z } from 'zod';
-import { getSql, type Sql } from '../_shared/db.ts';
-import { readEnv } from '../_shared/env.ts';
-import { createJwtVerifier, jwksUrlFor, type JwtVerifier } from '../_shared/jwt.ts';
+import type { Sql } from '../_shared/db.ts';
+import type { JwtVerifier } from '../_shared/jwt.ts';
 import { createLogger, type Logger } from '../_shared/log.ts';
-import { type Caller, describeCaller, resolveCaller } from './auth.ts';
+import { type Caller, type DbRole, describeCaller, resolveCaller } from './auth.ts';
+import { depsFromEnv } from './config.ts';
 import { buildReport } from './health.ts';
 import {
   likePattern,
@@ -41,6 +40,8 @@ export interface Deps {
   sql: Sql;
   /** Verifies Supabase JWTs. */
   verifyJwt: JwtVerifier;
+  /** API keys accepted as they are (new non-JWT keys, legacy anon / service-role keys). */
+  staticKeys: Map<string, DbRole>;
   /** One JSON line per request. */
   logger: Logger;
   /** The clock. */
@@ -50,34 +51,6 @@ export interface Deps {
    * so a stalled monitor is noticed even when pg_cron stopped; 0 turns it off. Default 5000 ms.
    */
   evaluateEveryMs: number;
-}
-
-/** The environment the function reads when not given its dependencies. */
-export const envShape = {
-  SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
-  SUPABASE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-  SUPABASE_URL: z.url().optional(),
-  SUPABASE_JWKS_URL: z.url().optional(),
-  QUEUE_HEALTH_EVALUATE_EVERY_MS: z.coerce.number().int().min(0).optional(),
-};
-
-/** Builds the dependencies from the environment; the error names the bad variable. */
-export function depsFromEnv(source?: Record<string, string | undefined>): Deps {
-  const env = readEnv(envShape, source);
-  const jwksUrl = env.SUPABASE_JWKS_URL ??
-    (env.SUPABASE_URL ? jwksUrlFor(env.SUPABASE_URL).href : undefined);
-  if (!env.SUPABASE_JWT_SECRET && !jwksUrl) {
-    throw new Error(
-      'environment variable SUPABASE_JWT_SECRET is required (or SUPABASE_URL / SUPABASE_JWKS_URL for JWKS)',
-    );
-  }
-  return {
-    sql: getSql(env.SUPABASE_DB_URL),
-    verifyJwt: createJwtVerifier({ secret: env.SUPABASE_JWT_SECRET, jwksUrl }),
-    logger: createLogger({ fn: 'queue-health' }),
-    now: () => new Date(),
-    evaluateEveryMs: env.QUEUE_HEALTH_EVALUATE_EVERY_MS ?? 5_000,
-  };
 }
 
 /** CORS headers on every response. */
@@ -155,13 +128,14 @@ function sessionOf(caller: Caller): DbSession {
   return { role: caller.role, claims: caller.claims };
 }
 
-/** Creates the request handler. Without `deps` it reads its environment (see {@link envShape}). */
+/** Creates the request handler. Without `deps` it reads its environment (see config.ts). */
 export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promise<Response> {
   const d: Deps = deps.sql && deps.verifyJwt
     ? {
       logger: createLogger({ fn: 'queue-health' }),
       now: () => new Date(),
       evaluateEveryMs: 5_000,
+      staticKeys: new Map(),
       ...deps as Pick<Deps, 'sql' | 'verifyJwt'>,
     }
     : { ...depsFromEnv(), ...deps };
@@ -267,6 +241,7 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
         caller = await db(() =>
           resolveCaller(req, url, {
             verifyJwt: d.verifyJwt,
+            staticKeys: d.staticKeys,
             lookupScrapeToken: (hash) => lookupScrapeToken(d.sql, hash),
           })
         );
