@@ -165,6 +165,21 @@ comment on function queue_health.is_member_of_any(queue_health.member_role) is '
 revoke execute on function queue_health.is_member_of_any(queue_health.member_role) from public;
 grant execute on function queue_health.is_member_of_any(queue_health.member_role) to authenticated, service_role;
 
+create function queue_health.member_project_ids(p_min_role queue_health.member_role default 'viewer')
+returns text[]
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  select coalesce(array_agg(p.id order by p.id), '{}'::text[])
+  from queue_health.project p
+  where queue_health.is_member(p.id, p_min_role)
+$$;
+comment on function queue_health.member_project_ids(queue_health.member_role) is 'The projects queue_health.is_member() admits the caller to, as an array. Policies on large tables use project_id = any ((select queue_health.member_project_ids())::text[]) so membership is decided once per query (per project), not once per row.';
+revoke execute on function queue_health.member_project_ids(queue_health.member_role) from public;
+grant execute on function queue_health.member_project_ids(queue_health.member_role) to authenticated, service_role;
+
 -- Section: metrics (raw, partitioned by day on captured_at)
 
 create table queue_health.metric (

@@ -891,6 +891,8 @@ revoke execute on function queue_health.queue_history(text, timestamptz, timesta
 grant execute on function queue_health.queue_history(text, timestamptz, timestamptz, text) to authenticated, service_role;
 
 -- Section: RLS policies (policies named as sentences; helper calls wrapped in (select ...))
+-- Small tables ask is_member() per row; the large ones (queue, metric, rollups) compare with the
+-- caller's project list, computed once per query by member_project_ids() (which asks is_member()).
 
 create policy "Projects are visible to their members"
   on queue_health.project for select to authenticated
@@ -929,25 +931,25 @@ create policy "The service role can manage queue mappings"
 
 create policy "Queues are visible to members of their project"
   on queue_health.queue for select to authenticated
-  using ((select queue_health.is_member(project_id)));
+  using (project_id = any ((select queue_health.member_project_ids())::text[]));
 create policy "The service role can manage queues"
   on queue_health.queue for all to service_role using (true) with check (true);
 
 create policy "Metrics are visible to members of the queue's project"
   on queue_health.metric for select to authenticated
-  using ((select queue_health.is_member(project_id)));
+  using (project_id = any ((select queue_health.member_project_ids())::text[]));
 create policy "The service role can manage metrics"
   on queue_health.metric for all to service_role using (true) with check (true);
 
 create policy "Minute rollups are visible to members of the queue's project"
   on queue_health.metric_1m for select to authenticated
-  using ((select queue_health.is_member(project_id)));
+  using (project_id = any ((select queue_health.member_project_ids())::text[]));
 create policy "The service role can manage minute rollups"
   on queue_health.metric_1m for all to service_role using (true) with check (true);
 
 create policy "Hour rollups are visible to members of the queue's project"
   on queue_health.metric_1h for select to authenticated
-  using ((select queue_health.is_member(project_id)));
+  using (project_id = any ((select queue_health.member_project_ids())::text[]));
 create policy "The service role can manage hour rollups"
   on queue_health.metric_1h for all to service_role using (true) with check (true);
 

@@ -70,7 +70,7 @@ select is(
   (select coalesce(array_agg(p.oid::regprocedure::text order by 1), '{}')::text[]
    from pg_proc p
    where p.pronamespace = 'queue_health'::regnamespace
-     and p.proname in ('is_member', 'is_member_of_any', 'ensure_partitions', 'rollup',
+     and p.proname in ('is_member', 'is_member_of_any', 'member_project_ids', '_capture_cron_schedule', 'ensure_partitions', 'rollup',
        'apply_retention', 'maintain', 'cleanup_cron_history', 'capture', 'schedule',
        'unschedule', '_broadcast_snapshot', '_metric_partition_name', 'queue_history')
      and obj_description(p.oid, 'pg_proc') is null),
