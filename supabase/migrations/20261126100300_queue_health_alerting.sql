@@ -813,18 +813,18 @@ stable
 set search_path = ''
 language sql
 as $$
-  -- Capture intervals since the last ok/partial capture; before the first capture, since the rule
-  -- was created (so a monitor that was never scheduled is noticed too).
-  select extract(epoch from p_now - coalesce(
-           (select coalesce(r.finished_at, r.started_at)
-              from queue_health.capture_run r
-             where r.status::text in ('ok', 'partial') and r.started_at <= p_now
-             order by r.started_at desc
-             limit 1),
-           p_rule.created_at))
+  -- Capture intervals since the last ok/partial capture; null (unknown: the alert keeps its
+  -- state) when there is none, i.e. before the first capture of a fresh installation, whose
+  -- capture_status already says it has never captured.
+  select extract(epoch from p_now - (
+           select coalesce(r.finished_at, r.started_at)
+             from queue_health.capture_run r
+            where r.status::text in ('ok', 'partial') and r.started_at <= p_now
+            order by r.started_at desc
+            limit 1))
          / extract(epoch from p_interval)
 $$;
-comment on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) is 'How many capture intervals ago the last successful (ok or partial) capture finished.';
+comment on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) is 'How many capture intervals ago the last successful (ok or partial) capture finished; null before the first one.';
 revoke execute on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) from public;
 
 create function queue_health._is_silenced(
@@ -1161,7 +1161,8 @@ begin
            and (v_rule.queue_pattern is null or q.queue_name like v_rule.queue_pattern)
            and q.labels @> v_rule.labels
         union all
-        select '*', '*', '*', queue_health._monitor_stale_value(v_rule, p_now, v_interval), true, false
+        select '*', '*', '*', ms.value, case when ms.value is null then null else true end, false
+          from (select queue_health._monitor_stale_value(v_rule, p_now, v_interval) as value) ms
          where v_rule.condition = 'monitor_stale'
       ),
       current_alert as (

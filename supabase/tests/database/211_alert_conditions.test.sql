@@ -1,7 +1,7 @@
 -- Each built-in condition (stalled, growing_backlog, failure_rate, dead_letters, no_data,
 -- monitor_stale) and the rate conditions, firing and resolving across time.
 begin;
-select plan(26);
+select plan(27);
 
 -- Section: fixtures
 do $$ begin perform queue_health.ensure_partitions(now() - interval '1 day', 3); end $$;
@@ -112,6 +112,9 @@ select is(pg_temp.state('failing', 'fail'), 'resolved', 'a dropped queue''s aler
 
 -- Section: monitor_stale (project level). Far in the future so that real capture runs in this
 -- database (a running local stack) are all older.
+delete from queue_health.capture_run;  -- (rolled back) as on a fresh installation
+select pg_temp.eval(580) \g /dev/null
+select is(pg_temp.state('stale', '*'), 'none', 'monitor_stale: before the first capture ever, it does not fire');
 insert into queue_health.capture_run (started_at, finished_at, duration_ms, status, error)
 values (pg_temp.t(590), pg_temp.t(590), 0, 'ok', null),
        (pg_temp.t(598), pg_temp.t(598), 0, 'error', 'boom');
