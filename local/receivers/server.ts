@@ -10,6 +10,7 @@
  * | `POST /_control` | scripts the next answers of a route: `{route, status, headers?, body?, times?, path?, delay_ms?}` |
  * | `GET /_received?route=slack[&all=1]` | what was accepted (or every request with `all=1`), with receive timestamps |
  * | `POST /_reset` | forgets everything |
+ * | `GET /` | in a browser: an inbox of the latest requests (auto-refreshing) |
  *
  * Run standalone with `deno run -A local/receivers/server.ts [--port 54324]` (or env
  * `RECEIVERS_PORT`); tests call {@link startReceivers}. The local stack points the functions at it
@@ -301,6 +302,11 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
       return json(200, { ok: true });
     }
     if (url.pathname === '/' && req.method === 'GET') {
+      if ((req.headers.get('accept') ?? '').includes('text/html')) {
+        return new Response(inbox(state.requests), {
+          headers: { 'content-type': 'text/html; charset=utf-8' },
+        });
+      }
       return json(200, { routes: ROUTES, requests: state.requests.length });
     }
     return json(404, { error: 'not_found' });
@@ -336,6 +342,44 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
       handle,
     );
   });
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(
+    /"/g,
+    '&quot;',
+  );
+}
+
+/** What a person sees of a message: subject, Slack text or the webhook summary. */
+function headline(r: Received): string {
+  const b = (r.body ?? {}) as Record<string, unknown>;
+  const text = r.route === 'resend'
+    ? b.subject
+    : r.route === 'slack'
+    ? b.text
+    : b.summary ?? b.type;
+  return typeof text === 'string' ? text.split('\n')[0] : r.raw.slice(0, 120);
+}
+
+/** A small HTML inbox of the latest requests (newest first), for demos in a browser. */
+function inbox(requests: Received[]): string {
+  const rows = requests
+    .slice(-100)
+    .reverse()
+    .map((r) =>
+      `<tr><td>${escapeHtml(r.received_at)}</td><td>${r.route}</td><td>${r.status}${
+        r.replayed ? ' (replayed)' : ''
+      }</td><td>${escapeHtml(headline(r))}</td></tr>`
+    )
+    .join('');
+  return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">` +
+    `<title>Queue Health local receivers</title></head>` +
+    `<body style="font-family:system-ui,sans-serif"><h1>Local receivers</h1>` +
+    `<p>Resend, Slack and webhook requests received (newest first; JSON at ` +
+    `<a href="/_received">/_received</a>).</p>` +
+    `<table cellpadding="4"><tr><th>received</th><th>route</th><th>status</th><th>message</th></tr>` +
+    `${rows}</table></body></html>`;
 }
 
 function portFromArgs(args: string[]): number {

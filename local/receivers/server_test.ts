@@ -128,3 +128,18 @@ Deno.test('webhook route records raw body and headers; /_received and /_reset wo
     await r.stop();
   }
 });
+
+Deno.test('the inbox page lists received messages with their text escaped', async () => {
+  const r = await startReceivers();
+  try {
+    const res = await fetch(`${r.url}/slack/x`, {
+      method: 'POST',
+      body: JSON.stringify({ text: '[FIRING:1] <b>q</b>' }),
+    });
+    await res.body?.cancel();
+    const page = await (await fetch(`${r.url}/`, { headers: { accept: 'text/html' } })).text();
+    assert.match(page, /\[FIRING:1\] &lt;b&gt;q&lt;\/b&gt;/);
+  } finally {
+    await r.stop();
+  }
+});
