@@ -626,9 +626,15 @@ begin
   end if;
   begin
     -- One message per project per statement, split into parts of at most ~60 000 bytes of queue
-    -- rows each (plus one row and the envelope), which keeps every message under 64 KiB.
+    -- rows each (plus one row and the envelope), which keeps every message under 64 KiB. A capture
+    -- inserts one snapshot; a bulk load of history (several captured_at) broadcasts only each
+    -- project's latest snapshot.
     for v_message in
-      with item as (
+      with latest as (
+        select n.*, max(n.captured_at) over (partition by n.project_id) as latest_at
+        from new_rows n
+      ),
+      item as (
         select n.project_id, n.captured_at,
           jsonb_build_object('source', n.source, 'source_schema', n.source_schema,
             'queue', n.queue_name, 'depth', n.depth, 'ready', n.ready, 'in_flight', n.in_flight,
@@ -636,7 +642,8 @@ begin
             'enqueued', n.enqueued, 'completed', n.completed, 'failed', n.failed,
             'dead_lettered', n.dead_lettered, 'depth_estimated', n.depth_estimated) as queue,
           row_number() over (partition by n.project_id order by n.source, n.source_schema, n.queue_name) as n
-        from new_rows n
+        from latest n
+        where n.captured_at = n.latest_at
       ),
       sized as (
         select i.*, sum(octet_length(i.queue::text) + 2) over (partition by i.project_id order by i.n) as bytes
@@ -667,7 +674,7 @@ begin
   return null;
 end;
 $$;
-comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB). Payload {v: 1, project_id, captured_at, part, parts, queues: [...]}. Never fails the insert.';
+comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows (each project''s latest captured_at) with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB). Payload {v: 1, project_id, captured_at, part, parts, queues: [...]}. Never fails the insert.';
 revoke execute on function queue_health._broadcast_snapshot() from public, anon, authenticated;
 
 create trigger metric_broadcast_snapshot

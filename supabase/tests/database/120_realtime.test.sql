@@ -2,7 +2,7 @@
 -- the private topic queue_health:<project_id>; only that project's members may receive it; a
 -- failing broadcast never fails the insert.
 begin;
-select plan(18);
+select plan(20);
 
 -- The rows below are stamped 2026-11-26: make sure that day's partition exists whenever this runs.
 select queue_health.ensure_partitions('2026-11-26 12:00:00+00', 0);
@@ -100,6 +100,18 @@ select is(
   (select count(*)::int from realtime.messages m, jsonb_array_elements(m.payload -> 'queues') q
    where m.topic = 'queue_health:acme'),
   1200, 'together the parts carry every queue exactly once');
+
+-- Section: a bulk load of history broadcasts only the latest snapshot
+delete from realtime.messages where topic like 'queue_health:%';
+insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name, depth)
+select '2026-11-26 13:00:00+00'::timestamptz + i * interval '10 seconds', 'acme', 'pgmq', 'pgmq', 'emails', i
+from generate_series(0, 99) i;
+select is((select count(*)::int from realtime.messages where topic = 'queue_health:acme'), 1,
+  'inserting 100 snapshots of history at once sends one message');
+select is(
+  (select (payload ->> 'captured_at') || ' depth ' || (payload -> 'queues' -> 0 ->> 'depth')
+   from realtime.messages where topic = 'queue_health:acme'),
+  '2026-11-26T13:16:30+00:00 depth 99', 'and it carries the latest snapshot');
 
 -- Section: a failing broadcast never fails the capture
 create or replace function realtime.send(payload jsonb, event text, topic text, private boolean default true)
