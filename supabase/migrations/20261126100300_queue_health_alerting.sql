@@ -446,7 +446,7 @@ begin
 end;
 $$;
 comment on function queue_health._validate_alert_rule() is 'Refuses invalid alert rules with a message naming the field. Runs as the caller so RLS still hides other projects'' channels.';
-revoke execute on function queue_health._validate_alert_rule() from public;
+revoke execute on function queue_health._validate_alert_rule() from public, anon, authenticated;
 
 create trigger alert_rule_validate
   before insert or update on queue_health.alert_rule
@@ -457,6 +457,8 @@ returns trigger
 language plpgsql
 set search_path = ''
 as $$
+declare
+  v_to jsonb;
 begin
   if new.name is null or length(btrim(new.name)) = 0 or length(new.name) > 200 then
     raise exception 'channel.name must be 1 to 200 characters: got %', coalesce(quote_literal(new.name), 'null')
@@ -469,12 +471,18 @@ begin
   if new.config is null or jsonb_typeof(new.config) <> 'object' then
     raise exception 'channel.config must be a JSON object' using errcode = 'check_violation';
   end if;
-  if new.kind = 'email' and (jsonb_typeof(new.config -> 'to') is distinct from 'array'
-      or jsonb_array_length(new.config -> 'to') = 0
-      or exists (select 1 from jsonb_array_elements(new.config -> 'to') e(v)
-                  where jsonb_typeof(e.v) <> 'string' or e.v #>> '{}' !~ '^[^@\s]+@[^@\s]+$')) then
-    raise exception 'channel.config.to must be a non-empty array of email addresses for an email channel'
-      using errcode = 'check_violation';
+  if new.kind = 'email' then
+    -- Recipients as "to" (or "recipients"): an array of addresses, or one comma-separated string.
+    v_to := coalesce(new.config -> 'to', new.config -> 'recipients');
+    if jsonb_typeof(v_to) = 'string' then
+      v_to := to_jsonb(regexp_split_to_array(btrim(v_to #>> '{}'), '\s*,\s*'));
+    end if;
+    if jsonb_typeof(v_to) is distinct from 'array' or jsonb_array_length(v_to) = 0
+        or exists (select 1 from jsonb_array_elements(v_to) e(v)
+                    where jsonb_typeof(e.v) <> 'string' or e.v #>> '{}' !~ '^[^@\s]+@[^@\s]+$') then
+      raise exception 'channel.config.to must be a non-empty array of email addresses for an email channel'
+        using errcode = 'check_violation';
+    end if;
   end if;
   if new.kind = 'webhook' and coalesce(new.config ->> 'url', '') !~ '^https?://' then
     raise exception 'channel.config.url must be an http(s) URL for a webhook channel'
@@ -489,7 +497,7 @@ begin
 end;
 $$;
 comment on function queue_health._validate_channel() is 'Refuses invalid channels, and secrets in channel.config, with a message naming the field.';
-revoke execute on function queue_health._validate_channel() from public;
+revoke execute on function queue_health._validate_channel() from public, anon, authenticated;
 
 create trigger channel_validate
   before insert or update on queue_health.channel
@@ -517,7 +525,7 @@ begin
 end;
 $$;
 comment on function queue_health._validate_channel_secret() is 'Refuses channel secrets that the channel''s kind cannot use; the message names the field, never the value.';
-revoke execute on function queue_health._validate_channel_secret() from public;
+revoke execute on function queue_health._validate_channel_secret() from public, anon, authenticated;
 
 create trigger channel_secret_validate
   before insert or update on queue_health.channel_secret
@@ -544,7 +552,7 @@ begin
 end;
 $$;
 comment on function queue_health._validate_silence() is 'Refuses silences naming another project''s rule, ending before they start, or without a comment.';
-revoke execute on function queue_health._validate_silence() from public;
+revoke execute on function queue_health._validate_silence() from public, anon, authenticated;
 
 create trigger silence_validate
   before insert or update on queue_health.silence
@@ -564,7 +572,7 @@ begin
 end;
 $$;
 comment on function queue_health._forget_channel() is 'Removes a deleted channel from every rule''s channel_ids.';
-revoke execute on function queue_health._forget_channel() from public;
+revoke execute on function queue_health._forget_channel() from public, anon, authenticated;
 
 create trigger channel_forget
   after delete on queue_health.channel
@@ -588,7 +596,7 @@ as $$
   end
 $$;
 comment on function queue_health._compare(double precision, text, double precision) is 'value <comparator> threshold; null when the value is null.';
-revoke execute on function queue_health._compare(double precision, text, double precision) from public;
+revoke execute on function queue_health._compare(double precision, text, double precision) from public, anon, authenticated;
 
 create function queue_health._format_number(p_value double precision)
 returns text
@@ -604,7 +612,7 @@ as $$
   end
 $$;
 comment on function queue_health._format_number(double precision) is 'A number as people read it in a notification: whole above 100, at most 3 decimals below.';
-revoke execute on function queue_health._format_number(double precision) from public;
+revoke execute on function queue_health._format_number(double precision) from public, anon, authenticated;
 
 create function queue_health._render(
   p_template text, p_rule queue_health.alert_rule, p_alert queue_health.alert)
@@ -624,7 +632,7 @@ as $$
     '{{project}}', p_rule.project_id)
 $$;
 comment on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) is 'Fills an annotation template ({{rule}}, {{queue}}, {{source}}, {{value}}, {{threshold}}, {{severity}}, {{condition}}, {{project}}); project-level alerts render {{queue}} as ''all queues''.';
-revoke execute on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) from public;
+revoke execute on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) from public, anon, authenticated;
 
 create function queue_health._capture_interval()
 returns interval
@@ -640,7 +648,7 @@ begin
 end;
 $$;
 comment on function queue_health._capture_interval() is 'settings.capture_interval (10 s when unset): the unit of no_data and monitor_stale thresholds.';
-revoke execute on function queue_health._capture_interval() from public;
+revoke execute on function queue_health._capture_interval() from public, anon, authenticated;
 
 create function queue_health._rule_reading(
   p_rule queue_health.alert_rule, p_queue queue_health.queue, p_now timestamptz, p_interval interval)
@@ -805,7 +813,7 @@ begin
 end;
 $$;
 comment on function queue_health._rule_reading(queue_health.alert_rule, queue_health.queue, timestamptz, interval) is 'Reads a rule''s value for one queue at p_now from the metric rows (latest snapshot within the look-back, or sums over the rule''s window).';
-revoke execute on function queue_health._rule_reading(queue_health.alert_rule, queue_health.queue, timestamptz, interval) from public;
+revoke execute on function queue_health._rule_reading(queue_health.alert_rule, queue_health.queue, timestamptz, interval) from public, anon, authenticated;
 
 create function queue_health._monitor_stale_value(p_rule queue_health.alert_rule, p_now timestamptz, p_interval interval)
 returns double precision
@@ -825,7 +833,7 @@ as $$
          / extract(epoch from p_interval)
 $$;
 comment on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) is 'How many capture intervals ago the last successful (ok or partial) capture finished; null before the first one.';
-revoke execute on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) from public;
+revoke execute on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) from public, anon, authenticated;
 
 create function queue_health._is_silenced(
   p_alert queue_health.alert, p_rule queue_health.alert_rule, p_now timestamptz)
@@ -845,7 +853,7 @@ as $$
        and (s.severity is null or s.severity = p_rule.severity))
 $$;
 comment on function queue_health._is_silenced(queue_health.alert, queue_health.alert_rule, timestamptz) is 'Whether a silence active at p_now matches the alert.';
-revoke execute on function queue_health._is_silenced(queue_health.alert, queue_health.alert_rule, timestamptz) from public;
+revoke execute on function queue_health._is_silenced(queue_health.alert, queue_health.alert_rule, timestamptz) from public, anon, authenticated;
 
 -- Section: state machine
 
@@ -904,7 +912,7 @@ begin
 end;
 $$;
 comment on function queue_health._set_alert_state(queue_health.alert, queue_health.alert_rule, boolean, double precision, timestamptz) is 'Moves one alert through inactive/pending/firing/resolved for one evaluation and records the transition; true when the state changed.';
-revoke execute on function queue_health._set_alert_state(queue_health.alert, queue_health.alert_rule, boolean, double precision, timestamptz) from public;
+revoke execute on function queue_health._set_alert_state(queue_health.alert, queue_health.alert_rule, boolean, double precision, timestamptz) from public, anon, authenticated;
 
 -- Section: notifications (grouping, as Alertmanager)
 
@@ -1051,7 +1059,7 @@ begin
 end;
 $$;
 comment on function queue_health._flush_notifications(timestamptz) is 'Writes due notifications to the outbox, one per (project, channel) group, with Alertmanager''s group_wait / group_interval / repeat_interval; returns how many.';
-revoke execute on function queue_health._flush_notifications(timestamptz) from public;
+revoke execute on function queue_health._flush_notifications(timestamptz) from public, anon, authenticated;
 
 create function queue_health._dispatch(p_project_ids text[], p_evaluate boolean)
 returns text
@@ -1101,7 +1109,7 @@ begin
 end;
 $$;
 comment on function queue_health._dispatch(text[], boolean) is 'Wakes queue-alert: net.http_post to the configured queue-alert URL (body {reason, project_ids, evaluate}) when pg_net is installed and configured (Vault secrets queue_health_alert_url / queue_health_alert_key, else dispatch_settings), otherwise pg_notify(''queue_health_dispatch'', project_id) per project. p_evaluate false tells queue-alert that an evaluation just ran.';
-revoke execute on function queue_health._dispatch(text[], boolean) from public;
+revoke execute on function queue_health._dispatch(text[], boolean) from public, anon, authenticated;
 
 -- Section: evaluation
 
@@ -1223,7 +1231,7 @@ begin
 end;
 $$;
 comment on function queue_health._evaluate(timestamptz, boolean) is 'The body of evaluate_alerts(): every enabled rule (or only monitor_stale rules), state transitions, outbox, dispatch.';
-revoke execute on function queue_health._evaluate(timestamptz, boolean) from public;
+revoke execute on function queue_health._evaluate(timestamptz, boolean) from public, anon, authenticated;
 
 create function queue_health.evaluate_alerts(p_now timestamptz default now())
 returns jsonb
@@ -1236,7 +1244,7 @@ begin
 end;
 $$;
 comment on function queue_health.evaluate_alerts(timestamptz) is 'Evaluates every enabled alert rule at p_now against the latest metrics, moves alerts through inactive/pending/firing/resolved (recorded in alert_event), writes due notifications to the outbox in the same transaction and dispatches them. Returns {evaluated_at, rules, transitions, pending, firing, notifications, dispatch, duration_ms}. Called by capture(), queue-alert and pg_cron.';
-revoke execute on function queue_health.evaluate_alerts(timestamptz) from public;
+revoke execute on function queue_health.evaluate_alerts(timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.evaluate_alerts(timestamptz) to service_role;
 
 create function queue_health.evaluate_monitor_stale()
@@ -1250,7 +1258,7 @@ begin
 end;
 $$;
 comment on function queue_health.evaluate_monitor_stale() is 'Evaluates only the monitor_stale rules, at now() (no time travel for callers): the dead man''s switch that must run when captures do not. Safe for any signed-in caller; queue-health calls it on every request.';
-revoke execute on function queue_health.evaluate_monitor_stale() from public;
+revoke execute on function queue_health.evaluate_monitor_stale() from public, anon, authenticated;
 grant execute on function queue_health.evaluate_monitor_stale() to authenticated, service_role;
 
 create function queue_health.sweep_notifications(p_now timestamptz default now())
@@ -1290,7 +1298,7 @@ begin
 end;
 $$;
 comment on function queue_health.sweep_notifications(timestamptz) is 'Every minute (pg_cron ''queue-health-alert-sweep''): writes notifications of groups whose group_wait/group_interval has passed, marks rows whose lease expired on their last attempt dead, re-dispatches anything due so nothing waits on a lost NOTIFY or HTTP call, and drops sent/dead rows older than 30 days.';
-revoke execute on function queue_health.sweep_notifications(timestamptz) from public;
+revoke execute on function queue_health.sweep_notifications(timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.sweep_notifications(timestamptz) to service_role;
 
 -- Section: outbox API for queue-alert (service role only)
@@ -1336,7 +1344,7 @@ begin
 end;
 $$;
 comment on function queue_health.claim_notifications(int, interval, timestamptz) is 'queue-alert: claims up to p_limit due notifications (pending/failed with next_attempt_at <= p_now, or sending with an expired lease) with FOR UPDATE SKIP LOCKED, marks them sending with attempts + 1 and lease_until = p_now + p_lease, and returns them with the channel''s kind, config and secret. Service role only: the only function that returns secrets.';
-revoke execute on function queue_health.claim_notifications(int, interval, timestamptz) from public;
+revoke execute on function queue_health.claim_notifications(int, interval, timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.claim_notifications(int, interval, timestamptz) to service_role;
 
 create function queue_health.complete_notification(
@@ -1363,7 +1371,7 @@ begin
 end;
 $$;
 comment on function queue_health.complete_notification(uuid, text, timestamptz) is 'queue-alert: marks a notification sent (with the provider''s message id); returns the resulting status (''sent''; a dead row stays dead).';
-revoke execute on function queue_health.complete_notification(uuid, text, timestamptz) from public;
+revoke execute on function queue_health.complete_notification(uuid, text, timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.complete_notification(uuid, text, timestamptz) to service_role;
 
 create function queue_health.fail_notification(
@@ -1396,7 +1404,7 @@ begin
 end;
 $$;
 comment on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) is 'queue-alert: records a failed attempt; dead when p_permanent or attempts >= max_attempts, else failed with next_attempt_at = p_retry_at. Returns the resulting status (a sent row stays sent).';
-revoke execute on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) from public;
+revoke execute on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) to service_role;
 
 -- Section: channel health
@@ -1457,7 +1465,7 @@ begin
 end;
 $$;
 comment on function queue_health.install_default_rules(text) is 'Installs the documented default rules for a project (all enabled, routed to every enabled channel of the project); existing rules with the same names are left alone. Returns how many were added.';
-revoke execute on function queue_health.install_default_rules(text) from public;
+revoke execute on function queue_health.install_default_rules(text) from public, anon, authenticated;
 grant execute on function queue_health.install_default_rules(text) to service_role;
 
 create function queue_health._install_default_rules_on_project()
@@ -1472,7 +1480,7 @@ begin
 end;
 $$;
 comment on function queue_health._install_default_rules_on_project() is 'Trigger: every new project gets the default rules.';
-revoke execute on function queue_health._install_default_rules_on_project() from public;
+revoke execute on function queue_health._install_default_rules_on_project() from public, anon, authenticated;
 
 create trigger project_install_default_alert_rules
   after insert on queue_health.project
@@ -1511,7 +1519,7 @@ begin
 end;
 $$;
 comment on function queue_health.schedule_alerting() is 'Registers (or updates) the pg_cron jobs queue-health-alert-sweep and queue-health-monitor-stale, every minute. Returns what was scheduled; does nothing without pg_cron.';
-revoke execute on function queue_health.schedule_alerting() from public;
+revoke execute on function queue_health.schedule_alerting() from public, anon, authenticated;
 grant execute on function queue_health.schedule_alerting() to service_role;
 
 create function queue_health.unschedule_alerting()
@@ -1539,7 +1547,7 @@ begin
 end;
 $$;
 comment on function queue_health.unschedule_alerting() is 'Removes the alerting pg_cron jobs; returns how many were removed.';
-revoke execute on function queue_health.unschedule_alerting() from public;
+revoke execute on function queue_health.unschedule_alerting() from public, anon, authenticated;
 grant execute on function queue_health.unschedule_alerting() to service_role;
 
 -- Section: RLS policies

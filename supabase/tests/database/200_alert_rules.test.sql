@@ -1,7 +1,7 @@
 -- Alert rules: invalid rules are refused with messages naming the field; every project gets the
 -- documented default rules; channels, secrets and silences are validated too.
 begin;
-select plan(32);
+select plan(33);
 
 insert into queue_health.project (id, name) values ('t200', 'Alert rule tests'), ('t200_other', 'Another project');
 insert into queue_health.channel (id, project_id, name, kind, config) values
@@ -120,6 +120,9 @@ select lives_ok(
 select throws_like(
   $$ insert into queue_health.channel (project_id, name, kind, config) values ('t200', 'mail', 'email', '{"to": []}') $$,
   '%channel.config.to must be a non-empty array of email addresses%', 'an email channel without recipients is refused');
+select lives_ok(
+  $$ insert into queue_health.channel (project_id, name, kind, config) values ('t200', 'mail2', 'email', '{"recipients": "a@example.test, b@example.test"}') $$,
+  'an email channel may list recipients as "recipients", comma-separated');
 select throws_like(
   $$ insert into queue_health.channel (project_id, name, kind, config) values ('t200', 'hook', 'webhook', '{"url": "hooks.example.test"}') $$,
   '%channel.config.url must be an http(s) URL%', 'a webhook channel without an http(s) URL is refused');
