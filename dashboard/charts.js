@@ -1,0 +1,189 @@
+// @ts-check
+/// <reference lib="dom" />
+/**
+ * The detail view's charts (depth, oldest ready age, throughput) drawn with uPlot, which is
+ * loaded from `vendor/` the first time a queue is opened. Series come from
+ * `GET /queue-health/history`.
+ * @module
+ */
+import { loadScript, loadStyle } from './api.js';
+import { formatCount, formatDuration } from './format.js';
+
+/** @typedef {{t: string, [k: string]: unknown}} Point */
+
+/**
+ * Columns for uPlot from history points: x in epoch seconds; rates per second from each
+ * bucket's counts divided by the time since the previous bucket (or the nominal bucket width).
+ * @param {Point[]} points
+ * @param {string} resolution raw | 1m | 1h
+ */
+export function historyColumns(points, resolution) {
+  const nominal = resolution === '1h' ? 3600 : resolution === '1m' ? 60 : null;
+  /** @type {number[]} */ const t = [];
+  /** @type {(number | null)[][]} */ const c = [[], [], [], [], [], [], [], []];
+  const num = (
+    /** @type {unknown} */ v,
+  ) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i];
+    const x = Date.parse(p.t) / 1000;
+    const prev = i > 0 ? Date.parse(points[i - 1].t) / 1000 : null;
+    const width = nominal ?? (prev !== null && x > prev ? x - prev : null);
+    const rate = (/** @type {unknown} */ v) => {
+      const n = num(v);
+      return n !== null && width ? n / width : null;
+    };
+    t.push(x);
+    c[0].push(num(p.depth));
+    c[1].push(num(p.ready));
+    c[2].push(num(p.in_flight));
+    c[3].push(num(p.delayed));
+    c[4].push(num(p.oldest_ready_age_s));
+    c[5].push(rate(p.enqueued));
+    c[6].push(rate(p.completed));
+    c[7].push(rate(p.failed));
+  }
+  return { t, c };
+}
+
+const COLORS = {
+  depth: '#2563eb',
+  ready: '#0891b2',
+  inFlight: '#7c3aed',
+  delayed: '#a3a3a3',
+  age: '#ea580c',
+  in: '#2563eb',
+  out: '#16a34a',
+  failed: '#dc2626',
+};
+
+/** The detail charts of one queue; `set()` replaces the data, `destroy()` removes them. */
+export class DetailCharts {
+  /** @param {{depth: HTMLElement, age: HTMLElement, rate: HTMLElement}} els */
+  constructor(els) {
+    this.els = els;
+    /** @type {any[]} */
+    this.plots = [];
+    /** @type {[number, number] | null} */
+    this.xRange = null;
+    this.observer = new ResizeObserver(() => this.resize());
+    this.observer.observe(els.depth);
+  }
+
+  /** Loads uPlot from vendor/ (once). */
+  static async load() {
+    loadStyle('vendor/uPlot.min.css');
+    await loadScript('vendor/uPlot.iife.min.js');
+  }
+
+  /**
+   * @param {Point[]} points
+   * @param {string} resolution
+   * @param {{from: string, to: string}} range the asked-for range: the x axis spans all of it
+   */
+  set(points, resolution, range) {
+    // The global from vendor/uPlot.iife.min.js (untyped here: the page has no type build).
+    const UPlot = /** @type {any} */ (globalThis).uPlot;
+    const { t, c } = historyColumns(points, resolution);
+    const width = Math.max(240, this.els.depth.clientWidth);
+    const axes = (/** @type {(v: number) => string} */ fmt) => [
+      { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' } },
+      {
+        stroke: 'currentColor',
+        grid: { stroke: 'rgba(128,128,128,.15)' },
+        size: 56,
+        values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(fmt),
+      },
+    ];
+    const line = (/** @type {string} */ label, /** @type {string} */ stroke, fill = false) => ({
+      label,
+      stroke,
+      width: 1.5,
+      fill: fill ? `${stroke}22` : undefined,
+      spanGaps: false,
+      points: { show: false },
+    });
+    // The x axis spans the asked-for range; setData() re-reads it through the closure below.
+    this.xRange = [Date.parse(range.from) / 1000, Date.parse(range.to) / 1000];
+    const base = (/** @type {number} */ height) => ({
+      width,
+      height,
+      cursor: { drag: { x: false, y: false } },
+      legend: { live: true },
+      scales: {
+        x: { time: true, range: () => /** @type {[number, number]} */ (this.xRange) },
+        y: {
+          range: (
+            /** @type {any} */ _u,
+            /** @type {number} */ _min,
+            /** @type {number} */ max,
+          ) => [0, max > 0 ? max * 1.1 : 1],
+        },
+      },
+    });
+    const specs = [
+      {
+        el: this.els.depth,
+        opts: {
+          ...base(180),
+          axes: axes((v) => formatCount(v)),
+          series: [
+            {},
+            line('depth', COLORS.depth, true),
+            line('ready', COLORS.ready),
+            line('in flight', COLORS.inFlight),
+            line('delayed', COLORS.delayed),
+          ],
+        },
+        data: [t, c[0], c[1], c[2], c[3]],
+      },
+      {
+        el: this.els.age,
+        opts: {
+          ...base(140),
+          axes: axes((v) => formatDuration(v)),
+          series: [{}, line('oldest ready', COLORS.age, true)],
+        },
+        data: [t, c[4]],
+      },
+      {
+        el: this.els.rate,
+        opts: {
+          ...base(160),
+          axes: axes((v) => `${formatCount(v)}/s`),
+          series: [
+            {},
+            line('in', COLORS.in),
+            line('out', COLORS.out),
+            line('failed', COLORS.failed),
+          ],
+        },
+        data: [t, c[5], c[6], c[7]],
+      },
+    ];
+    if (this.plots.length === specs.length) {
+      specs.forEach((s, i) => this.plots[i].setData(s.data));
+      return;
+    }
+    this.destroyPlots();
+    for (const s of specs) {
+      s.el.textContent = '';
+      this.plots.push(new UPlot(s.opts, s.data, s.el));
+    }
+  }
+
+  resize() {
+    const width = Math.max(240, this.els.depth.clientWidth);
+    for (const p of this.plots) p.setSize({ width, height: p.height });
+  }
+
+  destroyPlots() {
+    for (const p of this.plots) p.destroy();
+    this.plots = [];
+  }
+
+  destroy() {
+    this.observer.disconnect();
+    this.destroyPlots();
+  }
+}

@@ -1,0 +1,235 @@
+// @ts-check
+/**
+ * Pure formatting for the dashboard: numbers with units, durations, relative times, status
+ * ordering. No DOM, so Deno tests import it directly (local/test/dashboard_format_test.ts).
+ * @module
+ */
+
+/** Statuses from worst to best: the order queues are listed in. */
+export const STATUS_ORDER = ['critical', 'stale', 'warning', 'ok'];
+
+/**
+ * Sort rank of a status (0 = worst); unknown statuses sort last.
+ * @param {string | null | undefined} status
+ * @returns {number}
+ */
+export function statusRank(status) {
+  const i = STATUS_ORDER.indexOf(String(status));
+  return i === -1 ? STATUS_ORDER.length : i;
+}
+
+/**
+ * A count, exact below 10 000 ("1,234"), compact above ("12.3k", "4.5M"); "–" when unknown.
+ * @param {number | null | undefined} n
+ * @returns {string}
+ */
+export function formatCount(n) {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+  const abs = Math.abs(n);
+  if (abs < 10_000) return Math.round(n).toLocaleString('en-US');
+  const units = [
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ];
+  for (const [size, suffix] of /** @type {[number, string][]} */ (units)) {
+    if (abs >= size) {
+      const v = n / size;
+      return `${Math.abs(v) < 100 ? v.toFixed(1).replace(/\.0$/, '') : Math.round(v)}${suffix}`;
+    }
+  }
+  return String(n);
+}
+
+/**
+ * A number of jobs with its unit: "1 job", "1,234 jobs", "12.3k jobs"; "–" when unknown.
+ * @param {number | null | undefined} n
+ * @returns {string}
+ */
+export function formatJobs(n) {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+  return `${formatCount(n)} ${n === 1 ? 'job' : 'jobs'}`;
+}
+
+/**
+ * A rate per second: "0", "0.4/s", "12/s", "1.2k/s"; "–" when unknown.
+ * @param {number | null | undefined} perSecond
+ * @returns {string}
+ */
+export function formatRate(perSecond) {
+  if (perSecond === null || perSecond === undefined || !Number.isFinite(perSecond)) return '–';
+  if (perSecond === 0) return '0/s';
+  const abs = Math.abs(perSecond);
+  if (abs < 0.01) return '<0.01/s';
+  if (abs < 10) return `${perSecond.toFixed(abs < 1 ? 2 : 1).replace(/\.?0+$/, '')}/s`;
+  return `${formatCount(perSecond)}/s`;
+}
+
+/**
+ * A fraction as a percentage: "0 %", "2.5 %", "100 %"; "–" when unknown (no jobs finished).
+ * @param {number | null | undefined} fraction
+ * @returns {string}
+ */
+export function formatPercent(fraction) {
+  if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) return '–';
+  const p = fraction * 100;
+  if (p === 0) return '0 %';
+  if (p < 0.1) return '<0.1 %';
+  return `${p < 10 ? p.toFixed(1).replace(/\.0$/, '') : Math.round(p)} %`;
+}
+
+/**
+ * A duration in seconds, in the largest sensible unit: "0 s", "850 ms", "42 s", "3 min",
+ * "2 h 5 min", "3 d"; "–" when unknown.
+ * @param {number | null | undefined} seconds
+ * @returns {string}
+ */
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '–';
+  const s = Math.max(0, seconds);
+  if (s === 0) return '0 s';
+  if (s < 1) return `${Math.round(s * 1000)} ms`;
+  if (s < 60) return `${s < 10 ? s.toFixed(1).replace(/\.0$/, '') : Math.round(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) {
+    const h = Math.floor(s / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    return m ? `${h} h ${m} min` : `${h} h`;
+  }
+  return `${Math.floor(s / 86_400)} d`;
+}
+
+/**
+ * A duration in milliseconds: "45 ms", "1.2 s", "3 min"; "–" when unknown.
+ * @param {number | null | undefined} ms
+ * @returns {string}
+ */
+export function formatMs(ms) {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
+  return ms < 1000 ? `${Math.round(ms)} ms` : formatDuration(ms / 1000);
+}
+
+/**
+ * How long ago `then` was, relative to `now`: "just now", "12 s ago", "3 min ago", "2 h ago",
+ * "5 d ago"; "in 3 s" for a time slightly ahead (clock skew); "never" when absent.
+ * @param {string | number | Date | null | undefined} then
+ * @param {number} [now] epoch ms; default Date.now()
+ * @returns {string}
+ */
+export function formatRelative(then, now = Date.now()) {
+  if (then === null || then === undefined || then === '') return 'never';
+  const t = then instanceof Date
+    ? then.getTime()
+    : typeof then === 'number'
+    ? then
+    : Date.parse(then);
+  if (!Number.isFinite(t)) return 'never';
+  const diff = Math.round((now - t) / 1000);
+  if (diff < -2) return `in ${formatDuration(-diff)}`;
+  if (diff < 2) return 'just now';
+  if (diff < 60) return `${diff} s ago`;
+  if (diff < 3600) return `${Math.floor(diff / 60)} min ago`;
+  if (diff < 86_400) return `${Math.floor(diff / 3600)} h ago`;
+  return `${Math.floor(diff / 86_400)} d ago`;
+}
+
+/**
+ * The identity of a queue across the health report, Realtime payloads and history:
+ * `<project>/<source>/<queue>` (payloads carry no schema).
+ * @param {string} project
+ * @param {string} source
+ * @param {string} queue
+ * @returns {string}
+ */
+export function queueKey(project, source, queue) {
+  return `${project}/${source}/${queue}`;
+}
+
+/**
+ * Per-second rates of one snapshot's counts over the time since the previous snapshot.
+ * Null when the interval is unknown or not positive.
+ * @param {{enqueued?: number | null, completed?: number | null, failed?: number | null}} counts
+ * @param {number | null | undefined} intervalS
+ * @returns {{enqueue_rate: number | null, complete_rate: number | null, fail_rate: number | null, error_rate: number | null}}
+ */
+export function ratesOf(counts, intervalS) {
+  const ok = intervalS !== null && intervalS !== undefined && Number.isFinite(intervalS) &&
+    intervalS > 0;
+  /** @param {number | null | undefined} c */
+  const rate = (
+    c,
+  ) => (ok && c !== null && c !== undefined ? c / /** @type {number} */ (intervalS) : null);
+  const done = (counts.completed ?? 0) + (counts.failed ?? 0);
+  return {
+    enqueue_rate: rate(counts.enqueued),
+    complete_rate: rate(counts.completed),
+    fail_rate: rate(counts.failed),
+    error_rate: done > 0 ? (counts.failed ?? 0) / done : null,
+  };
+}
+
+/**
+ * Reduces a series to at most `max` points by taking the largest value of each bucket (so a
+ * spike is never hidden), keeping the last point exact.
+ * @param {number[]} values
+ * @param {number} max
+ * @returns {number[]}
+ */
+export function downsampleMax(values, max) {
+  if (values.length <= max) return values.slice();
+  const out = [];
+  const size = values.length / max;
+  for (let i = 0; i < max; i++) {
+    const from = Math.floor(i * size);
+    const to = Math.max(from + 1, Math.floor((i + 1) * size));
+    let m = -Infinity;
+    for (let j = from; j < to; j++) m = Math.max(m, values[j]);
+    out.push(m);
+  }
+  out[out.length - 1] = values[values.length - 1];
+  return out;
+}
+
+/**
+ * The SVG path (`d`) of a sparkline of `values` in a `width`×`height` box, with the y axis from 0
+ * to the largest value (a flat line at the bottom when every value is 0). Empty for no values.
+ * @param {number[]} values
+ * @param {number} width
+ * @param {number} height
+ * @returns {string}
+ */
+export function sparklinePath(values, width, height) {
+  const v = values.filter((x) => Number.isFinite(x));
+  if (v.length === 0) return '';
+  const max = Math.max(...v, 0);
+  const pad = 1;
+  const h = height - 2 * pad;
+  const y = (/** @type {number} */ x) => (pad + h - (max > 0 ? (x / max) * h : 0)).toFixed(1);
+  if (v.length === 1) return `M0 ${y(v[0])}H${width}`;
+  const step = width / (v.length - 1);
+  return v.map((x, i) => `${i ? 'L' : 'M'}${(i * step).toFixed(1)} ${y(x)}`).join('');
+}
+
+/**
+ * Seconds until a JWT's `exp` claim (negative when expired); null when it has none or is not a
+ * JWT. Does not verify anything: the function does that.
+ * @param {string} token
+ * @param {number} [now] epoch ms
+ * @returns {number | null}
+ */
+export function jwtSecondsLeft(token, now = Date.now()) {
+  const part = token.split('.')[1];
+  if (!part) return null;
+  try {
+    const json = atob(
+      part.replace(/-/g, '+').replace(/_/g, '/').padEnd(
+        part.length + ((4 - (part.length % 4)) % 4),
+        '=',
+      ),
+    );
+    const exp = JSON.parse(json).exp;
+    return typeof exp === 'number' ? exp - now / 1000 : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * The live dashboard in headless Chromium against the running local stack, with the demo
+ * workload on real pg-boss queues: sign in with a local access token, see the demo queues, back
+ * up a queue of the test's own, capture, and see the page show the new status and numbers
+ * without reloading — within 10 s of the capture's commit. Prints the measured capture→page
+ * latency and saves screenshots (dashboard.png, dashboard-phone.png) to $QH_TEST_ARTIFACTS
+ * (default .test-artifacts/).
+ *
+ * Needs the stack (`npm run stack -- up`); `npm test` brings it up first.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { buildDashboard } from '../dashboard/build.ts';
+import { API_URL, ROOT } from '../stack/config.ts';
+import { DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
+import { connect, databaseUrl } from './db.ts';
+import { startPgBoss } from './pgboss.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/** The whole test must finish within this. */
+const TEST_BUDGET_MS = 150_000;
+/** The page must show a capture within this of its commit (the issue's bound). */
+const SHOW_WITHIN_MS = 10_000;
+
+/** The little of the DOM the page functions below use (this file is type-checked without DOM). */
+interface BrowserElement {
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): BrowserElement | null;
+}
+interface BrowserDocument {
+  querySelector(selector: string): BrowserElement | null;
+  documentElement: { scrollWidth: number };
+}
+interface BrowserWindow {
+  scrollTo(x: number, y: number): void;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Rejects when `ms` pass first, naming what was awaited. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+function artifactsDir(): string {
+  return Deno.env.get('QH_TEST_ARTIFACTS') || join(ROOT, '.test-artifacts');
+}
+
+async function stackIsUp(): Promise<boolean> {
+  try {
+    const res = await fetch(`${API_URL}/_stack/health`, { signal: AbortSignal.timeout(2000) });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    'dashboard shows the demo queues and a backed-up queue’s new status and depth within 10 s of the capture, without reloading',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    assert.ok(
+      await stackIsUp(),
+      `the local stack is not answering on ${API_URL}: start it with 'npm run stack -- up'`,
+    );
+    await buildDashboard();
+    const url = databaseUrl();
+    const sql = connect({ url, max: 2, applicationName: 'qh-dashboard-browser-test' });
+    const testQueue = `qh_browser_${Date.now().toString(36)}`;
+    const started: { stop: () => Promise<void> }[] = [];
+    const userDataDir = await Deno.makeTempDir({ prefix: 'qh-chromium-' });
+    const deadline = Date.now() + TEST_BUDGET_MS;
+    const left = () => Math.max(1000, deadline - Date.now());
+
+    /** Runs one capture (retrying while another holds the capture lock); returns when committed. */
+    async function capture(): Promise<{ committedAt: number; startedAt: number }> {
+      for (let attempt = 0; attempt < 50; attempt++) {
+        const startedAt = Date.now();
+        const [{ summary }] = await sql`select queue_health.capture() as summary`;
+        const committedAt = Date.now(); // autocommit: the statement returned after COMMIT
+        if (summary?.status !== 'skipped') {
+          assert.notEqual(summary?.status, 'error', `capture failed: ${JSON.stringify(summary)}`);
+          return { committedAt, startedAt };
+        }
+        await sleep(200);
+      }
+      throw new Error('capture was skipped 50 times in a row (another capture kept the lock)');
+    }
+
+    async function expected(): Promise<{ project: string; status: string; depth: number }> {
+      const [row] = await sql`
+        select project_id, status, depth::int as depth from queue_health.queue_status
+        where source = 'pgboss' and source_schema = ${DEMO_SCHEMA} and queue_name = ${testQueue}`;
+      assert.ok(row, `queue_status has no row for ${testQueue} after the capture`);
+      return { project: row.project_id, status: row.status, depth: row.depth };
+    }
+
+    const browser = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1280, height: 900 },
+    });
+    started.push({ stop: () => browser.close() });
+    const pageErrors: string[] = [];
+    try {
+      const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0]);
+      const demo = await startDemoWorkload({ url, captureEverySeconds: 0 });
+      started.push(demo);
+      const pb = await startPgBoss(12, { schema: DEMO_SCHEMA, databaseUrl: url });
+      started.push({ stop: () => pb.stop() });
+      const boss = pb.boss;
+      await boss.createQueue(testQueue);
+      await boss.insert(testQueue, Array.from({ length: 5 }, (_, i) => ({ data: { i } })));
+      await sleep(1500); // let the demo produce a little
+      await capture();
+      await sleep(1100);
+      await capture(); // a second snapshot: rates over an interval
+      const before = await expected();
+
+      const page = browser.pages()[0] ?? await browser.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      await within(15_000, 'the page to load', page.goto(`${API_URL}/`));
+      // Sign in with a local token (the local stack has no Supabase Auth).
+      await page.locator('#token').fill(token);
+      await page.locator('#token-form button[type=submit]').click();
+
+      const rowOf = (queue: string, project = before.project) =>
+        `#queue-rows tr[data-queue="${project}/pgboss/${DEMO_SCHEMA}/${queue}"]`;
+      for (const q of ['emails', 'webhooks', 'reports', 'thumbnails', testQueue]) {
+        await within(
+          15_000,
+          `queue ${q} on the page`,
+          page.locator(rowOf(q)).waitFor({ state: 'visible', timeout: 15_000 }),
+        );
+      }
+      const mode = await page.locator('#mode').getAttribute('data-mode');
+      assert.equal(mode, 'polling', 'the local stack has no Realtime: the page says it polls');
+      assert.match(String(await page.locator('#mode-text').textContent()), /Polling/);
+      const row = page.locator(rowOf(testQueue));
+      assert.equal(await row.getAttribute('data-status'), before.status);
+      assert.equal(await row.locator('[data-field="depth"]').getAttribute('data-value'), '5');
+      // Mark the document: a reload would lose this.
+      await page.evaluate(
+        () => ((globalThis as unknown as { __qhNoReload: number }).__qhNoReload = 1),
+      );
+
+      // Back the queue up: 400 jobs that have been ready for 10 minutes, and no worker.
+      const startAfter = new Date(Date.now() - 10 * 60_000);
+      await boss.insert(
+        testQueue,
+        Array.from({ length: 400 }, (_, i) => ({ data: { i }, startAfter })),
+      );
+      const { committedAt } = await capture();
+      const after = await expected();
+      assert.equal(after.depth, 405);
+      assert.notEqual(after.status, before.status, 'the backlog changes the queue status');
+
+      await within(
+        Math.min(left(), SHOW_WITHIN_MS + 5000),
+        'the page to show the backed-up queue',
+        page.waitForFunction(
+          ({ sel, status, depth }) => {
+            const tr = (globalThis as unknown as { document: BrowserDocument }).document
+              .querySelector(sel);
+            return tr?.getAttribute('data-status') === status &&
+              tr.querySelector('[data-field="depth"]')?.getAttribute('data-value') ===
+                String(depth);
+          },
+          { sel: rowOf(testQueue, after.project), status: after.status, depth: after.depth },
+          { polling: 50, timeout: SHOW_WITHIN_MS + 5000 },
+        ),
+      );
+      const latencyMs = Date.now() - committedAt;
+      console.log(
+        `capture→page latency: ${latencyMs} ms (status ${before.status} → ${after.status}, depth 5 → ${after.depth}; polling mode)`,
+      );
+      assert.ok(
+        latencyMs <= SHOW_WITHIN_MS,
+        `the page showed the capture ${latencyMs} ms after its commit (limit ${SHOW_WITHIN_MS})`,
+      );
+      assert.equal(
+        await page.evaluate(() =>
+          (globalThis as unknown as { __qhNoReload?: number }).__qhNoReload
+        ),
+        1,
+        'the page was not reloaded',
+      );
+      const rowText = String(await row.textContent());
+      assert.match(rowText, /405 jobs/, `the row shows the depth with its unit: ${rowText}`);
+      assert.match(rowText, /10 min|9 min/, `the row shows the oldest ready age: ${rowText}`);
+      assert.equal(
+        await page.locator('#overall').getAttribute('data-status') !== 'ok',
+        true,
+        'the overall status is not ok while a queue is backed up',
+      );
+
+      // The detail view: charts from the history endpoint.
+      await row.click();
+      await within(
+        15_000,
+        'the detail charts',
+        page.locator('#chart-depth canvas').waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      assert.match(
+        String(await page.locator('#detail-title').textContent()),
+        new RegExp(testQueue),
+      );
+      await page.evaluate(() => (globalThis as unknown as BrowserWindow).scrollTo(0, 0));
+      await Deno.mkdir(artifactsDir(), { recursive: true });
+      await page.screenshot({ path: join(artifactsDir(), 'dashboard.png'), fullPage: true });
+
+      // A phone: the saved token signs in by itself; one card per queue.
+      const phone = await browser.newPage();
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await within(15_000, 'the phone page', phone.goto(`${API_URL}/`));
+      await within(
+        15_000,
+        'the queue on the phone page',
+        phone.locator(rowOf(testQueue, after.project)).waitFor({
+          state: 'visible',
+          timeout: 15_000,
+        }),
+      );
+      const width = await phone.evaluate(() =>
+        (globalThis as unknown as { document: BrowserDocument }).document.documentElement
+          .scrollWidth
+      );
+      assert.ok(width <= 390, `the phone layout does not scroll sideways (${width}px wide)`);
+      await phone.screenshot({ path: join(artifactsDir(), 'dashboard-phone.png'), fullPage: true });
+      console.log(`screenshots: ${join(artifactsDir(), 'dashboard.png')}, dashboard-phone.png`);
+      assert.deepEqual(pageErrors, [], 'no uncaught errors on the page');
+
+      await boss.deleteQueue(testQueue);
+    } finally {
+      for (const s of started.reverse()) {
+        await within(15_000, 'cleanup', s.stop()).catch((e) => console.error(String(e)));
+      }
+      // Remove every trace of the test queue from the monitor.
+      await sql.begin(async (tx) => {
+        const where = { source: 'pgboss', schema: DEMO_SCHEMA, queue: testQueue };
+        for (const table of ['metric', 'metric_1m', 'metric_1h', 'alert', 'queue']) {
+          const [{ present }] = await tx`
+            select to_regclass(${'queue_health.' + table}) is not null as present`;
+          if (!present) continue;
+          await tx`delete from ${tx('queue_health')}.${tx(table)}
+                   where source = ${where.source} and source_schema = ${where.schema}
+                     and queue_name = ${where.queue}`;
+        }
+      }).catch((e) => console.error(`cleanup of ${testQueue} failed: ${e.message}`));
+      await sql`delete from ${sql(DEMO_SCHEMA)}.job where name = ${testQueue}`.catch(() => {});
+      await sql`delete from ${sql(DEMO_SCHEMA)}.queue where name = ${testQueue}`.catch(() => {});
+      await sql.end({ timeout: 2 });
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});

@@ -1,0 +1,180 @@
+/**
+ * The dashboard's pure modules: formatting with units, relative times, sparkline paths, rates
+ * from Realtime counts, and configuration from config.json / URL parameters.
+ */
+import assert from 'node:assert/strict';
+import { loadConfig, mergeConfig } from '../../dashboard/config.js';
+import {
+  downsampleMax,
+  formatCount,
+  formatDuration,
+  formatJobs,
+  formatMs,
+  formatPercent,
+  formatRate,
+  formatRelative,
+  jwtSecondsLeft,
+  ratesOf,
+  sparklinePath,
+  statusRank,
+} from '../../dashboard/format.js';
+import { historyColumns } from '../../dashboard/charts.js';
+
+Deno.test('counts are exact below 10 000 and compact above, with units for jobs', () => {
+  assert.equal(formatCount(0), '0');
+  assert.equal(formatCount(1234), '1,234');
+  assert.equal(formatCount(12_345), '12.3k');
+  assert.equal(formatCount(4_500_000), '4.5M');
+  assert.equal(formatCount(null), '–');
+  assert.equal(formatJobs(1), '1 job');
+  assert.equal(formatJobs(405), '405 jobs');
+  assert.equal(formatJobs(undefined), '–');
+});
+
+Deno.test('rates, percentages and durations carry their units', () => {
+  assert.equal(formatRate(0), '0/s');
+  assert.equal(formatRate(0.5), '0.5/s');
+  assert.equal(formatRate(3.999), '4/s');
+  assert.equal(formatRate(0.004), '<0.01/s');
+  assert.equal(formatRate(173.4), '173/s');
+  assert.equal(formatPercent(0), '0 %');
+  assert.equal(formatPercent(0.025), '2.5 %');
+  assert.equal(formatPercent(1), '100 %');
+  assert.equal(formatPercent(null), '–', 'no finished jobs: no error rate');
+  assert.equal(formatDuration(0.35), '350 ms');
+  assert.equal(formatDuration(42), '42 s');
+  assert.equal(formatDuration(600), '10 min');
+  assert.equal(formatDuration(7500), '2 h 5 min');
+  assert.equal(formatDuration(3 * 86_400), '3 d');
+  assert.equal(formatMs(45.2), '45 ms');
+  assert.equal(formatMs(1500), '1.5 s');
+});
+
+Deno.test('times are shown relative to now', () => {
+  const now = Date.parse('2026-11-26T12:00:00Z');
+  assert.equal(formatRelative('2026-11-26T12:00:00Z', now), 'just now');
+  assert.equal(formatRelative('2026-11-26T11:59:48Z', now), '12 s ago');
+  assert.equal(formatRelative('2026-11-26T11:57:00Z', now), '3 min ago');
+  assert.equal(formatRelative('2026-11-26T10:00:00Z', now), '2 h ago');
+  assert.equal(formatRelative('2026-11-21T12:00:00Z', now), '5 d ago');
+  assert.equal(formatRelative('2026-11-26T12:00:10Z', now), 'in 10 s');
+  assert.equal(formatRelative(null, now), 'never');
+});
+
+Deno.test('queues sort worst status first', () => {
+  const statuses = ['ok', 'warning', 'critical', 'stale', 'weird'];
+  assert.deepEqual(
+    statuses.sort((a, b) => statusRank(a) - statusRank(b)),
+    ['critical', 'stale', 'warning', 'ok', 'weird'],
+  );
+});
+
+Deno.test('rates from a Realtime snapshot divide its counts by the time since the previous one', () => {
+  assert.deepEqual(ratesOf({ enqueued: 20, completed: 18, failed: 2 }, 5), {
+    enqueue_rate: 4,
+    complete_rate: 3.6,
+    fail_rate: 0.4,
+    error_rate: 0.1,
+  });
+  assert.deepEqual(ratesOf({ enqueued: 3, completed: 0, failed: 0 }, null), {
+    enqueue_rate: null,
+    complete_rate: null,
+    fail_rate: null,
+    error_rate: null,
+  });
+});
+
+Deno.test('a sparkline keeps spikes when downsampled and scales from zero', () => {
+  const values = Array.from({ length: 300 }, (_, i) => (i === 150 ? 1000 : 1));
+  const down = downsampleMax(values, 60);
+  assert.equal(down.length, 60);
+  assert.ok(down.includes(1000), 'the spike survives');
+  assert.equal(sparklinePath([], 120, 28), '');
+  assert.equal(sparklinePath([0, 0], 120, 28), 'M0.0 27.0L120.0 27.0');
+  assert.equal(sparklinePath([0, 10], 120, 28), 'M0.0 27.0L120.0 1.0');
+});
+
+Deno.test('history points become chart columns with rates per second', () => {
+  const { t, c } = historyColumns([
+    { t: '2026-11-26T12:00:00Z', depth: 5, enqueued: 0, completed: 0, failed: 0 },
+    { t: '2026-11-26T12:00:10Z', depth: 15, enqueued: 20, completed: 10, failed: 0 },
+  ], 'raw');
+  assert.deepEqual(t, [
+    Date.parse('2026-11-26T12:00:00Z') / 1000,
+    Date.parse('2026-11-26T12:00:10Z') / 1000,
+  ]);
+  assert.deepEqual(c[0], [5, 15]);
+  assert.deepEqual(c[5], [null, 2], 'enqueued per second over the 10 s since the previous point');
+  const minute = historyColumns([{ t: '2026-11-26T12:00:00Z', enqueued: 120 }], '1m');
+  assert.deepEqual(minute.c[5], [2], 'a 1-minute bucket divides by 60 s');
+});
+
+Deno.test('the access token’s expiry is read without verifying it', () => {
+  const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, '');
+  const token = `${enc({ alg: 'HS256' })}.${enc({ exp: 1_000 })}.sig`;
+  assert.equal(jwtSecondsLeft(token, 900_000), 100);
+  assert.equal(jwtSecondsLeft('not-a-jwt'), null);
+});
+
+Deno.test('config: URL parameters override config.json, which overrides the local stack', () => {
+  const cfg = mergeConfig([
+    {
+      _source: 'stack',
+      supabaseUrl: 'http://127.0.0.1:54321',
+      anonKey: 'local',
+      functionsUrl: 'http://127.0.0.1:54321/functions/v1',
+      realtime: false,
+    },
+    { _source: 'file' },
+    { _source: 'url', realtime: 'true', pollSeconds: '3' },
+  ]);
+  assert.equal(cfg.supabaseUrl, 'http://127.0.0.1:54321');
+  assert.equal(cfg.realtime, true);
+  assert.equal(cfg.auth, null, 'auth unset: probed at sign-in');
+  assert.equal(cfg.pollSeconds, 3);
+  assert.deepEqual(cfg.sources, ['stack', 'url']);
+
+  const hosted = mergeConfig([{
+    _source: 'file',
+    supabaseUrl: 'https://abc.supabase.co/',
+    anonKey: 'k',
+  }]);
+  assert.equal(hosted.functionsUrl, 'https://abc.supabase.co/functions/v1');
+  assert.equal(hosted.realtime, null);
+});
+
+Deno.test('config: a missing or malformed setting is named', () => {
+  assert.throws(() => mergeConfig([{ _source: 'x' }]), /'supabaseUrl' is not configured/);
+  assert.throws(
+    () => mergeConfig([{ _source: 'x', supabaseUrl: 'ftp://nope' }]),
+    /'supabaseUrl' must be an http\(s\) URL/,
+  );
+  assert.throws(
+    () => mergeConfig([{ _source: 'x', supabaseUrl: 'http://a', realtime: 'maybe' }]),
+    /'realtime' and 'auth' must be true, false or auto/,
+  );
+  assert.throws(
+    () => mergeConfig([{ _source: 'x', supabaseUrl: 'http://a', pollSeconds: '0.5' }]),
+    /'pollSeconds' must be a number from 2 to 60/,
+  );
+});
+
+Deno.test('config: config.json next to the page wins over the local stack’s', async () => {
+  const served: Record<string, unknown> = {
+    'https://dash.example/qh/config.json': { supabaseUrl: 'https://abc.supabase.co', anonKey: 'k' },
+    'https://dash.example/_stack/config.json': { supabaseUrl: 'http://127.0.0.1:54321' },
+  };
+  const fakeFetch = ((input: string | URL | Request) => {
+    const body = served[String(input)];
+    return Promise.resolve(
+      body ? Response.json(body) : new Response('not found', { status: 404 }),
+    );
+  }) as typeof fetch;
+  const cfg = await loadConfig(
+    { href: 'https://dash.example/qh/index.html?anonKey=override', search: '?anonKey=override' },
+    fakeFetch,
+  );
+  assert.equal(cfg.supabaseUrl, 'https://abc.supabase.co');
+  assert.equal(cfg.anonKey, 'override');
+  assert.deepEqual(cfg.sources, ['config.json', 'URL parameters']);
+});
