@@ -91,6 +91,25 @@ export function classifyResend(error: ResendError, retryAfterMs: number | null):
     : { status: 'dead', httpStatus: code, error: text };
 }
 
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  410: 'Gone',
+  413: 'Payload Too Large',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+function reasonPhrase(status: number): string {
+  return REASONS[status] ? ` ${REASONS[status]}` : '';
+}
+
 /**
  * Signed webhooks: 2xx is sent; 429 waits for Retry-After; 410 Gone is permanent (the receiver
  * says the endpoint is gone for good); redirects are not followed and are permanent (point the
@@ -103,7 +122,10 @@ export function classifyWebhook(
   retryAfterMs: number | null,
   providerMessageId: string | null,
 ): Outcome {
-  const reason = `webhook ${status} ${clip(body, 200)}`.trim();
+  // The response body is not kept: a webhook URL is set by project admins, and echoing what an
+  // arbitrary (possibly internal) URL answered into channel_health would let them read it.
+  void body;
+  const reason = `webhook ${status}${reasonPhrase(status)}`;
   if (status >= 200 && status < 300) {
     return { status: 'sent', httpStatus: status, providerMessageId };
   }

@@ -62,6 +62,9 @@ Deno.test('webhook: 2xx sent with provider id, 410 and redirects dead, anything 
   for (const s of [400, 401, 404, 429, 500, 502]) {
     assert.equal(classifyWebhook(s, '', null, null).status, 'retry', String(s));
   }
+  const secretish = classifyWebhook(500, 'internal-token-abc', null, null);
+  assert.ok(secretish.status === 'retry' && !secretish.error.includes('internal-token'));
+  assert.equal(secretish.error, 'webhook 500 Internal Server Error');
   const o = classifyWebhook(429, '', 5000, null);
   assert.ok(o.status === 'retry' && o.retryAfterMs === 5000);
 });
