@@ -1213,9 +1213,9 @@ begin
 
   v_notifications := queue_health._flush_notifications(p_now);
   if v_notifications > 0 then
-    select array_agg(distinct n.project_id order by n.project_id) into v_projects
-      from queue_health.notification n
-     where n.created_at = p_now and n.status = 'pending';
+    select array_agg(distinct g.project_id order by g.project_id) into v_projects
+      from queue_health.notification_group g
+     where g.last_sent_at = p_now;
     v_dispatch := queue_health._dispatch(v_projects, false);
   end if;
 
