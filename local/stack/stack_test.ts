@@ -11,7 +11,7 @@ import { ensureDebianPackages } from './system.ts';
 
 const DENO = join(ROOT, 'node_modules', '.bin', 'deno');
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: '127.0.0.1', port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -38,7 +38,7 @@ async function stack(cmd: string, env: Record<string, string>) {
 }
 
 Deno.test('up with DATABASE_URL pointing at nothing says so and names the fix', async () => {
-  const port = await freePort();
+  const port = freePort();
   const r = await stack('up', {
     DATABASE_URL: `postgresql://postgres:secret@127.0.0.1:${port}/postgres`,
     QH_STATE_DIR: await tempStateDir(),
@@ -58,7 +58,7 @@ Deno.test('up refuses a half-initialised cluster folder and points at reset', as
   await Deno.mkdir(join(state, 'postgres', 'data'), { recursive: true });
   await Deno.writeTextFile(join(state, 'postgres', 'created-by-queue-health'), 'x');
   await Deno.writeTextFile(join(state, 'postgres', 'data', 'base'), 'partial');
-  const r = await stack('up', { QH_STATE_DIR: state, QH_DB_PORT: String(await freePort()) });
+  const r = await stack('up', { QH_STATE_DIR: state, QH_DB_PORT: String(freePort()) });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /half-initialised/);
   assert.match(r.stderr, /npm run stack -- reset/);
@@ -70,7 +70,7 @@ Deno.test('up and reset leave a folder they did not create untouched', async () 
   const state = await tempStateDir();
   await Deno.mkdir(join(state, 'postgres', 'data'), { recursive: true });
   await Deno.writeTextFile(join(state, 'postgres', 'data', 'precious.txt'), 'keep me');
-  const env = { QH_STATE_DIR: state, QH_DB_PORT: String(await freePort()) };
+  const env = { QH_STATE_DIR: state, QH_DB_PORT: String(freePort()) };
   const up = await stack('up', env);
   assert.equal(up.code, 1);
   assert.match(up.stderr, /not a PostgreSQL cluster created by queue-health/);
@@ -110,11 +110,11 @@ Deno.test({
     const state = await tempStateDir();
     const taken = Deno.listen({ hostname: '127.0.0.1', port: 0 });
     const takenPort = (taken.addr as Deno.NetAddr).port;
-    const apiPort = await freePort();
+    const apiPort = freePort();
     const env = {
       QH_STATE_DIR: state,
       QH_API_PORT: String(apiPort),
-      QH_RECEIVERS_PORT: String(await freePort()),
+      QH_RECEIVERS_PORT: String(freePort()),
     };
     try {
       const r = await stack('up', { ...env, QH_DB_PORT: String(takenPort) });
@@ -124,7 +124,7 @@ Deno.test({
       taken.close();
 
       // Now the cluster exists but is stopped; fake a crash: a lock file naming a dead process.
-      const dbPort = String(await freePort());
+      const dbPort = String(freePort());
       const lock = join(state, 'postgres', 'data', 'postmaster.pid');
       await Deno.writeTextFile(lock, `999999\n${state}/postgres/data\n0\n${dbPort}\n`);
       const up1 = await stack('up', { ...env, QH_DB_PORT: dbPort });
