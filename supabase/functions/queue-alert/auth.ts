@@ -1,16 +1,19 @@
 /**
- * Who may call queue-alert: the service role (its key, or any HS256 JWT with `role: service_role`
- * signed with the project's JWT secret), or a caller presenting the dedicated secret
+ * Who may call queue-alert: the service role (its key, or any JWT with `role: service_role` that
+ * verifies against the project's HS256 secret or its published signing keys), or a caller presenting the dedicated secret
  * (`QUEUE_ALERT_SECRET`) in `x-queue-health-secret` or as the Bearer token. Everything else is
  * refused.
  * @module
  */
-import { jwtVerify } from 'jose';
+import type { JwtVerifier } from '../_shared/jwt.ts';
 
 /** The settings authorisation needs. Any of them may be unset; unset ones grant nothing. */
 export interface AuthConfig {
+  /** `SUPABASE_SERVICE_ROLE_KEY`: accepted as is. */
   serviceRoleKey?: string;
-  jwtSecret?: string;
+  /** Verifies Supabase JWTs (`_shared/jwt.ts`); a valid one with `role: service_role` passes. */
+  verifyJwt?: JwtVerifier;
+  /** `QUEUE_ALERT_SECRET`. */
   alertSecret?: string;
 }
 
@@ -53,15 +56,9 @@ export async function authorize(req: Request, config: AuthConfig): Promise<AuthR
   // The database's dispatch (pg_net) sends its configured key as a Bearer token, which may be
   // this secret rather than the service role key.
   if (config.alertSecret && (await constantTimeEqual(token, config.alertSecret))) return 'secret';
-  if (config.jwtSecret) {
-    try {
-      const { payload } = await jwtVerify(token, encoder.encode(config.jwtSecret), {
-        algorithms: ['HS256'],
-      });
-      if (payload.role === 'service_role') return 'service_role_jwt';
-    } catch {
-      // invalid, expired or foreign token: not the service role
-    }
+  if (config.verifyJwt) {
+    const claims = await config.verifyJwt(token);
+    if (claims?.role === 'service_role') return 'service_role_jwt';
   }
   return null;
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { SignJWT } from 'jose';
+import { createJwtVerifier } from '../_shared/jwt.ts';
 import { authorize, constantTimeEqual } from './auth.ts';
 
 const jwtSecret = 'super-secret-jwt-token-with-at-least-32-characters-long';
+const verifyJwt = createJwtVerifier({ secret: jwtSecret });
 const key = new TextEncoder().encode(jwtSecret);
 const sign = (role: string, secret = key) =>
   new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(secret);
@@ -12,7 +14,7 @@ const req = (headers: Record<string, string>) =>
 
 Deno.test('the service role key, a service_role JWT and the dedicated secret are accepted', async () => {
   const serviceRoleKey = await sign('service_role');
-  const config = { serviceRoleKey, jwtSecret, alertSecret: 'a-dedicated-secret-123' };
+  const config = { serviceRoleKey, verifyJwt, alertSecret: 'a-dedicated-secret-123' };
   assert.equal(
     await authorize(req({ authorization: `Bearer ${serviceRoleKey}` }), config),
     'service_role_key',
@@ -43,7 +45,7 @@ Deno.test('the service role key, a service_role JWT and the dedicated secret are
 Deno.test('anon, authenticated, foreign-signed tokens, wrong secrets and no header are refused', async () => {
   const config = {
     serviceRoleKey: await sign('service_role'),
-    jwtSecret,
+    verifyJwt,
     alertSecret: 'a-dedicated-secret-123',
   };
   assert.equal(
@@ -58,7 +60,7 @@ Deno.test('anon, authenticated, foreign-signed tokens, wrong secrets and no head
   assert.equal(await authorize(req({ authorization: `Bearer ${foreign}` }), config), null);
   assert.equal(await authorize(req({ 'x-queue-health-secret': 'wrong' }), config), null);
   assert.equal(await authorize(req({}), config), null);
-  assert.equal(await authorize(req({ 'x-queue-health-secret': '' }), { jwtSecret }), null);
+  assert.equal(await authorize(req({ 'x-queue-health-secret': '' }), { verifyJwt }), null);
 });
 
 Deno.test('constantTimeEqual() compares strings of any length', async () => {

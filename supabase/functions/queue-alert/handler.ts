@@ -13,6 +13,7 @@ import { Resend } from 'resend';
 import { z } from 'zod';
 import { getSql, type Sql } from '../_shared/db.ts';
 import { EnvError, type EnvSource, readEnv } from '../_shared/env.ts';
+import { createJwtVerifier, jwksUrlFor, type JwtVerifier } from '../_shared/jwt.ts';
 import { createLogger, type Logger } from '../_shared/log.ts';
 import { authorize } from './auth.ts';
 import type { Outcome } from './classify.ts';
@@ -25,6 +26,7 @@ export const envShape = {
   SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, {
     error: 'must be a postgres:// URL',
   }),
+  SUPABASE_URL: z.url({ error: 'must be an http(s) URL', protocol: /^https?$/ }).optional(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
   SUPABASE_JWT_SECRET: z.string().min(32, { error: 'must have at least 32 characters' }).optional(),
   QUEUE_ALERT_SECRET: z.string().min(16, { error: 'must have at least 16 characters' }).optional(),
@@ -129,11 +131,18 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
   const random = overrides.random ?? Math.random;
   const emailClient = overrides.resend ?? defaultResend;
   let env: QueueAlertEnv | null = null;
+  let verifyJwt: JwtVerifier | undefined;
 
   return async (req: Request): Promise<Response> => {
     if (!env) {
       try {
         env = readQueueAlertEnv(overrides.env);
+        verifyJwt = env.SUPABASE_JWT_SECRET || env.SUPABASE_URL
+          ? createJwtVerifier({
+            secret: env.SUPABASE_JWT_SECRET,
+            jwksUrl: env.SUPABASE_URL ? jwksUrlFor(env.SUPABASE_URL).href : undefined,
+          })
+          : undefined;
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
         logger.error('config_error', { error: message });
@@ -147,7 +156,7 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
     }
     const who = await authorize(req, {
       serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,
-      jwtSecret: env.SUPABASE_JWT_SECRET,
+      verifyJwt,
       alertSecret: env.QUEUE_ALERT_SECRET,
     });
     if (!who) {
