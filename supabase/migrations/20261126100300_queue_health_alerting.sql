@@ -229,12 +229,12 @@ comment on column queue_health.alert.source is 'Queue source, ''*'' for project-
 comment on column queue_health.alert.source_schema is 'Queue source schema, ''*'' for project-level alerts.';
 comment on column queue_health.alert.queue_name is 'Queue name, ''*'' for project-level alerts.';
 comment on column queue_health.alert.state is 'inactive | pending | firing | resolved.';
-comment on column queue_health.alert.value is 'The value read at the last evaluation (null: no data).';
+comment on column queue_health.alert.value is 'The value read at the last evaluation while pending or firing, or at the transition to inactive/resolved (null: no data).';
 comment on column queue_health.alert.started_at is 'When the condition became true (start of pending); null when inactive.';
 comment on column queue_health.alert.fired_at is 'When the alert started firing.';
 comment on column queue_health.alert.resolved_at is 'When the alert resolved; set only in state resolved.';
 comment on column queue_health.alert.keep_firing_since is 'First evaluation with the condition false while firing (keep_firing_for counts from here).';
-comment on column queue_health.alert.last_evaluated_at is 'p_now of the last evaluation; older evaluations are ignored.';
+comment on column queue_health.alert.last_evaluated_at is 'p_now of the last evaluation that found the alert active or pending/firing (quiet alerts are not rewritten); older evaluations are ignored.';
 comment on column queue_health.alert.created_at is 'When the row was created.';
 comment on constraint alert_started_at_when_active on queue_health.alert is 'A pending or firing alert knows when its condition became true.';
 comment on constraint alert_fired_at_when_firing on queue_health.alert is 'A firing alert knows when it fired.';
@@ -274,6 +274,7 @@ comment on column queue_health.alert_event.at is 'p_now of the evaluation that m
 
 create index alert_event_alert_at_idx on queue_health.alert_event (alert_id, at desc);
 create index alert_event_project_at_idx on queue_health.alert_event (project_id, at desc);
+create index alert_event_at_idx on queue_health.alert_event (at);
 
 -- Section: outbox
 
@@ -869,6 +870,9 @@ as $$
 declare
   v queue_health.alert := p_alert;
 begin
+  if not p_active and v.state in ('inactive', 'resolved') then
+    return false;  -- nothing to do: quiet alerts cost no writes (value and time stay those of the last change)
+  end if;
   if p_active then
     v.keep_firing_since := null;
     if v.state in ('inactive', 'resolved') then
@@ -1289,15 +1293,19 @@ begin
       or (n.status = 'sending' and n.lease_until < p_now);
   v_dispatch := queue_health._dispatch(v_projects, true);
 
-  -- Outbox retention: delivered and dead rows are kept 30 days.
+  -- Retention: delivered and dead notifications 30 days; alert history 90 days, and alerts that
+  -- have been quiet (inactive or resolved) for 90 days.
   delete from queue_health.notification n
    where n.status in ('sent', 'dead') and n.created_at < p_now - interval '30 days';
+  delete from queue_health.alert_event e where e.at < p_now - interval '90 days';
+  delete from queue_health.alert a
+   where a.state in ('inactive', 'resolved') and a.last_evaluated_at < p_now - interval '90 days';
 
   return jsonb_build_object('flushed', v_flushed, 'dead', v_dead,
                             'due_projects', coalesce(to_jsonb(v_projects), '[]'::jsonb), 'dispatch', v_dispatch);
 end;
 $$;
-comment on function queue_health.sweep_notifications(timestamptz) is 'Every minute (pg_cron ''queue-health-alert-sweep''): writes notifications of groups whose group_wait/group_interval has passed, marks rows whose lease expired on their last attempt dead, re-dispatches anything due so nothing waits on a lost NOTIFY or HTTP call, and drops sent/dead rows older than 30 days.';
+comment on function queue_health.sweep_notifications(timestamptz) is 'Every minute (pg_cron ''queue-health-alert-sweep''): writes notifications of groups whose group_wait/group_interval has passed, marks rows whose lease expired on their last attempt dead, re-dispatches anything due so nothing waits on a lost NOTIFY or HTTP call, and applies retention (sent/dead notifications 30 days, alert_event 90 days, alerts quiet for 90 days).';
 revoke execute on function queue_health.sweep_notifications(timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.sweep_notifications(timestamptz) to service_role;
 

@@ -2,7 +2,7 @@
 -- makes a row claimable again), complete_notification(), fail_notification() with retry and dead
 -- after max_attempts, channel_health, and the sweep that re-dispatches due rows.
 begin;
-select plan(30);
+select plan(31);
 
 -- Section: fixtures
 create function pg_temp.t(p_minute numeric) returns timestamptz language sql stable
@@ -106,6 +106,11 @@ select is(
   (queue_health.sweep_notifications(pg_temp.t(100)) -> 'due_projects') ? 't230', true,
   'sweep_notifications() finds projects with due rows to re-dispatch');
 select is(queue_health.sweep_notifications(pg_temp.t(100)) ->> 'dispatch', 'notify', 'without pg_net it dispatches by NOTIFY');
+select queue_health.sweep_notifications(pg_temp.t(31 * 24 * 60)) \g /dev/null
+select is(
+  (select array_agg(n.id order by n.id) from queue_health.notification n where n.project_id = 't230'),
+  array['23000000-0000-0000-0000-0000000000a4']::uuid[],
+  'after 30 days the sweep deletes sent and dead rows, never waiting ones');
 
 -- Section: only the service role may use the outbox API
 select tests.authenticate_as(tests.create_user('t230@example.test'));
