@@ -1,7 +1,7 @@
 -- Each built-in condition (stalled, growing_backlog, failure_rate, dead_letters, no_data,
 -- monitor_stale) and the rate conditions, firing and resolving across time.
 begin;
-select plan(27);
+select plan(30);
 
 -- Section: fixtures
 do $$ begin perform queue_health.ensure_partitions(now() - interval '1 day', 3); end $$;
@@ -99,9 +99,14 @@ select is((pg_temp.alert('enqueue_rate', 'rate')).value, 2::float8, 'enqueue_rat
 
 -- Section: recovery
 select pg_temp.put('stuck', 1, 5, 5) \g /dev/null
+select pg_temp.put('grow', 1, 100, 5) \g /dev/null
+select pg_temp.put('silent', 1, 0) \g /dev/null
 select pg_temp.put('dead', m, 0, 1) from generate_series(1, 8) m \g /dev/null
 select pg_temp.eval(1) \g /dev/null
 select is(pg_temp.state('stalled', 'stuck'), 'resolved', 'stalled: resolves when jobs complete again');
+select is(pg_temp.state('growing', 'grow'), 'resolved', 'growing_backlog: resolves when the depth falls back');
+select is(pg_temp.state('nodata', 'silent'), 'resolved', 'no_data: resolves when the queue reports again');
+select is(pg_temp.state('nodata', 'gone'), 'firing', 'no_data: a dropped queue keeps firing');
 select pg_temp.eval(8) \g /dev/null
 select is(pg_temp.state('dead', 'dead'), 'resolved', 'dead_letters: resolves once the window holds no dead letters');
 select is(pg_temp.state('failing', 'fail'), 'firing',
