@@ -406,6 +406,12 @@ function onSnapshot(payload) {
     row.captured_at = new Date(at).toISOString();
     addSparkPoint(row.id, row.captured_at, q.depth);
   }
+  // The snapshot is a capture: the monitor's "last capture" moves with it.
+  const monitor = state.report?.monitor;
+  if (monitor && !(Date.parse(monitor.last_capture_at) >= Date.parse(payload.captured_at))) {
+    monitor.last_capture_at = payload.captured_at;
+  }
+  renderOverview();
   renderQueues();
   renderDetail();
 }

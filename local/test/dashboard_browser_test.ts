@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { buildDashboard } from '../dashboard/build.ts';
-import { API_URL, ROOT } from '../stack/config.ts';
+import { startLocalRealtime } from '../dashboard/realtime_local.ts';
+import { API_URL, JWT_SECRET, ROOT } from '../stack/config.ts';
 import { DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
 import { connect, databaseUrl } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
@@ -247,7 +248,62 @@ Deno.test({
       assert.ok(width <= 390, `the phone layout does not scroll sideways (${width}px wide)`);
       await phone.screenshot({ path: join(artifactsDir(), 'dashboard-phone.png'), fullPage: true });
       console.log(`screenshots: ${join(artifactsDir(), 'dashboard.png')}, dashboard-phone.png`);
-      assert.deepEqual(pageErrors, [], 'no uncaught errors on the page');
+
+      // Live over Realtime: the same page joined to the private channel queue_health:<project>
+      // through the local Realtime stand-in, fed by the capture trigger's realtime.send().
+      const realtime = await startLocalRealtime({ databaseUrl: url, jwtSecret: JWT_SECRET });
+      started.push({ stop: () => realtime.close() });
+      const live = await browser.newPage();
+      live.on('pageerror', (e) => pageErrors.push(`(realtime page) ${e.message}`));
+      const params = new URLSearchParams({
+        supabaseUrl: realtime.url,
+        functionsUrl: `${API_URL}/functions/v1`,
+        realtime: 'true',
+        auth: 'false',
+      });
+      await within(
+        15_000,
+        'the Realtime page',
+        live.goto(`${API_URL}/?${params}#project=${after.project}`),
+      );
+      await within(
+        15_000,
+        'the page to join Realtime',
+        live.waitForFunction(
+          () =>
+            (globalThis as unknown as { document: { body: { dataset: { mode?: string } } } })
+              .document.body.dataset.mode === 'realtime',
+          undefined,
+          { polling: 50, timeout: 15_000 },
+        ),
+      );
+      await boss.insert(testQueue, Array.from({ length: 200 }, (_, i) => ({ data: { i } })));
+      const pushed = await capture();
+      const depthNow = (await expected()).depth;
+      assert.equal(depthNow, 605);
+      await within(
+        SHOW_WITHIN_MS + 5000,
+        'the Realtime page to show the new depth',
+        live.waitForFunction(
+          ({ sel, depth }) =>
+            (globalThis as unknown as { document: BrowserDocument }).document.querySelector(sel)
+              ?.querySelector('[data-field="depth"]')?.getAttribute('data-value') === String(depth),
+          { sel: rowOf(testQueue, after.project), depth: depthNow },
+          { polling: 20, timeout: SHOW_WITHIN_MS + 5000 },
+        ),
+      );
+      const realtimeLatencyMs = Date.now() - pushed.committedAt;
+      const rs = realtime.stats();
+      console.log(
+        `capture→page latency over Realtime: ${realtimeLatencyMs} ms (depth 405 → ${depthNow}; ${rs.relayed} broadcast(s) relayed, ${rs.refused} join(s) refused)`,
+      );
+      assert.ok(realtimeLatencyMs <= SHOW_WITHIN_MS, `Realtime latency ${realtimeLatencyMs} ms`);
+      assert.ok(rs.relayed > 0, 'the update came as a Realtime broadcast');
+      assert.equal(await live.locator('#mode').getAttribute('data-mode'), 'realtime');
+      assert.match(String(await live.locator('#mode-text').textContent()), /Realtime/);
+      await live.screenshot({ path: join(artifactsDir(), 'dashboard-realtime.png') });
+
+      assert.deepEqual(pageErrors, [], 'no uncaught errors on the pages');
 
       await boss.deleteQueue(testQueue);
     } finally {

@@ -1,0 +1,123 @@
+/**
+ * The local Realtime stand-in against the stack's database: a project member joins the private
+ * channel queue_health:<project> and receives what realtime.send() broadcasts; a non-member and
+ * a forged token are refused, as Realtime Authorization would refuse them.
+ */
+import assert from 'node:assert/strict';
+import { JWT_SECRET } from '../stack/config.ts';
+import { mintJwt, userAccessToken } from '../stack/keys.ts';
+import { connect, databaseUrl } from '../test/db.ts';
+import { startLocalRealtime } from './realtime_local.ts';
+
+type Frame = [string | null, string | null, string, string, Record<string, unknown>];
+
+/** A minimal Phoenix vsn 2.0.0 client: join, then collect frames. */
+async function openClient(base: string) {
+  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/realtime/v1/websocket?vsn=2.0.0`);
+  const frames: Frame[] = [];
+  const waiters: { test: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  ws.onmessage = (ev) => {
+    const f = JSON.parse(String(ev.data)) as Frame;
+    frames.push(f);
+    for (const w of [...waiters]) {
+      if (w.test(f)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(f);
+      }
+    }
+  };
+  await new Promise((resolve, reject) => {
+    ws.onopen = resolve;
+    ws.onerror = reject;
+  });
+  const next = (test: (f: Frame) => boolean, ms = 5000) => {
+    const seen = frames.find(test);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Frame>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no such frame within 5 s')), ms);
+      waiters.push({
+        test,
+        resolve: (f) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+      });
+    });
+  };
+  let ref = 0;
+  return {
+    async join(topic: string, token: string): Promise<Record<string, unknown>> {
+      const r = String(++ref);
+      ws.send(JSON.stringify([r, r, `realtime:${topic}`, 'phx_join', {
+        config: { broadcast: { ack: false, self: false }, private: true },
+        access_token: token,
+      }]));
+      const reply = await next((f) => f[1] === r && f[3] === 'phx_reply');
+      return reply[4];
+    },
+    next,
+    close: () =>
+      new Promise<void>((resolve) => {
+        ws.onclose = () => resolve();
+        ws.close();
+      }),
+  };
+}
+
+Deno.test({
+  name:
+    'local Realtime: members join queue_health:<project> and get broadcasts; others are refused',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const url = databaseUrl();
+    const sql = connect({ url, max: 1 });
+    const member = crypto.randomUUID();
+    const stranger = crypto.randomUUID();
+    const project = `rt_${Date.now().toString(36)}`;
+    const realtime = await startLocalRealtime({ databaseUrl: url, jwtSecret: JWT_SECRET });
+    const clients: { close(): Promise<void> }[] = [];
+    try {
+      await sql`insert into auth.users (id, email) values (${member}, ${`${member}@t.local`}),
+                                                        (${stranger}, ${`${stranger}@t.local`})`;
+      await sql`insert into queue_health.project (id, name) values (${project}, 'realtime test')`;
+      await sql`insert into queue_health.project_member (project_id, user_id, role)
+                values (${project}, ${member}, 'viewer')`;
+      const topic = `queue_health:${project}`;
+
+      const a = await openClient(realtime.url);
+      clients.push(a);
+      const ok = await a.join(topic, await userAccessToken(member, `${member}@t.local`));
+      assert.equal(ok.status, 'ok', `member join: ${JSON.stringify(ok)}`);
+
+      const b = await openClient(realtime.url);
+      clients.push(b);
+      const refused = await b.join(topic, await userAccessToken(stranger, `${stranger}@t.local`));
+      assert.equal(refused.status, 'error', 'a non-member may not join');
+
+      const forged = await mintJwt({ sub: member, role: 'authenticated' }, {
+        secret: 'another-secret-that-is-at-least-32-characters',
+      });
+      const c = await openClient(realtime.url);
+      clients.push(c);
+      const bad = await c.join(topic, forged);
+      assert.equal(bad.status, 'error', 'a token signed with another secret is refused');
+      assert.match(String((bad.response as { reason: string }).reason), /Unauthorized/);
+
+      await sql`select realtime.send(${sql.json({ hello: 1 })}, 'snapshot', ${topic}, true)`;
+      const msg = await a.next((f) => f[3] === 'broadcast');
+      assert.equal(msg[2], `realtime:${topic}`);
+      assert.deepEqual(msg[4], { type: 'broadcast', event: 'snapshot', payload: { hello: 1 } });
+      assert.equal(realtime.stats().relayed, 1, 'only the member received it');
+    } finally {
+      for (const c of clients) await c.close().catch(() => {});
+      await realtime.close();
+      await sql`delete from queue_health.project where id = ${project}`.catch(() => {});
+      await sql`delete from auth.users where id in (${member}, ${stranger})`.catch(() => {});
+      await sql`delete from realtime.messages where topic = ${`queue_health:${project}`}`.catch(
+        () => {},
+      );
+      await sql.end({ timeout: 2 });
+    }
+  },
+});
