@@ -60,8 +60,11 @@ export function alertSummary(a: Alert): string {
   return oneLine(a.summary ?? `${a.rule_name} on ${queueLabel(a)}`);
 }
 
+/** "since <fired_at>" for a firing alert, "resolved <resolved_at>" for a resolved one. */
 function since(a: Alert): string | null {
-  return a.state === 'resolved' ? a.resolved_at ?? null : a.fired_at ?? a.started_at ?? null;
+  if (a.state === 'resolved') return a.resolved_at ? `resolved ${a.resolved_at}` : null;
+  const at = a.fired_at ?? a.started_at;
+  return at ? `since ${at}` : null;
 }
 
 /** What the notification is about: the rule when all alerts share one, else "N alerts". */
@@ -106,7 +109,7 @@ export function renderEmail(p: Payload): RenderedEmail {
     '',
     ...listed.map((a) => {
       const parts = [`- [${a.state.toUpperCase()}] ${a.severity} ${alertSummary(a)}`];
-      const detail = [queueLabel(a), valueText(a), since(a) ? `since ${since(a)}` : '']
+      const detail = [queueLabel(a), valueText(a), since(a) ?? '']
         .filter(Boolean)
         .join(' · ');
       parts.push(`  ${detail}`);
@@ -131,7 +134,7 @@ export function renderEmail(p: Payload): RenderedEmail {
         `<td style="padding:6px 8px">${escapeHtml(alertSummary(a))}${runbook}<br>` +
         `<span style="color:#555">${escapeHtml(queueLabel(a))}` +
         `${valueText(a) ? ` · ${escapeHtml(valueText(a))}` : ''}` +
-        `${since(a) ? ` · since ${escapeHtml(since(a)!)}` : ''}</span></td>` +
+        `${since(a) ? ` · ${escapeHtml(since(a)!)}` : ''}</span></td>` +
         `</tr>`;
     })
     .join('');
@@ -198,7 +201,7 @@ export function renderSlack(p: Payload): SlackMessage {
       [
         `\`${escapeSlack(queueLabel(a)).replace(/`/g, "'")}\``,
         valueText(a),
-        since(a) ? `since ${since(a)}` : '',
+        since(a) ?? '',
         a.runbook_url ? slackLink(a.runbook_url, 'Runbook') : '',
       ]
         .filter(Boolean)

@@ -151,3 +151,14 @@ Deno.test('escapeHtml() escapes the five HTML specials', () => {
     '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;',
   );
 });
+
+Deno.test('a firing alert says since when, a resolved one says when it resolved', () => {
+  const p = parsePayload(payload([
+    alert(),
+    alert({ queue: 'b', state: 'resolved', resolved_at: '2026-11-26T10:09:00Z' }),
+  ]));
+  const { text } = renderEmail(p);
+  assert.match(text, /since 2026-11-26T10:02:00Z/);
+  assert.match(text, /resolved 2026-11-26T10:09:00Z/);
+  assert.match(JSON.stringify(renderSlack(p).blocks), /resolved 2026-11-26T10:09:00Z/);
+});
