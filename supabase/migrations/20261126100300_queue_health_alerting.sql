@@ -345,8 +345,8 @@ create index notification_project_idx on queue_health.notification (project_id, 
 
 create function queue_health._validate_alert_rule()
 returns trigger
-language plpgsql
 set search_path = ''
+language plpgsql
 as $$
 declare
   v_metric_conditions constant text[] := array[
@@ -455,8 +455,8 @@ create trigger alert_rule_validate
 
 create function queue_health._validate_channel()
 returns trigger
-language plpgsql
 set search_path = ''
+language plpgsql
 as $$
 declare
   v_to jsonb;
@@ -506,8 +506,8 @@ create trigger channel_validate
 
 create function queue_health._validate_channel_secret()
 returns trigger
-language plpgsql
 set search_path = ''
+language plpgsql
 as $$
 declare
   v_kind text;
@@ -534,8 +534,8 @@ create trigger channel_secret_validate
 
 create function queue_health._validate_silence()
 returns trigger
-language plpgsql
 set search_path = ''
+language plpgsql
 as $$
 begin
   if new.rule_id is not null and not exists (
@@ -1441,6 +1441,16 @@ select c.id as channel_id,
      order by n.last_error_at desc
      limit 1) e on true;
 comment on view queue_health.channel_health is 'Per channel: last successful delivery, last error (time and message), notifications waiting (pending/sending/failed) and dead. Never shows secrets; RLS applies (members of the channel''s project).';
+comment on column queue_health.channel_health.channel_id is 'The channel.';
+comment on column queue_health.channel_health.project_id is 'Its project.';
+comment on column queue_health.channel_health.name is 'Its name.';
+comment on column queue_health.channel_health.kind is 'email, slack or webhook.';
+comment on column queue_health.channel_health.enabled is 'Whether it gets new notifications.';
+comment on column queue_health.channel_health.last_success_at is 'When a notification to it was last delivered.';
+comment on column queue_health.channel_health.last_error_at is 'When a delivery to it last failed.';
+comment on column queue_health.channel_health.last_error is 'That failure''s error (no secrets).';
+comment on column queue_health.channel_health.pending is 'Notifications waiting: pending, sending or failed (to be retried).';
+comment on column queue_health.channel_health.dead is 'Notifications given up on (permanent error or attempts exhausted).';
 
 -- Section: default rules
 
