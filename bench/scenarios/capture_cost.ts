@@ -186,10 +186,10 @@ async function pgbossPoint(ctx: Context, queues: number, messages: number) {
   await sql`drop schema if exists ${sql(PGBOSS_SCHEMA)} cascade`;
   const t0 = performance.now();
   const pb = await startPgBoss(12, { schema: PGBOSS_SCHEMA, databaseUrl: ctx.url, max: 2 });
-  const names = queueNames(`qhbench_b${queues}x${sizeLabel(messages)}`, queues);
+  const names = queueNames(`qhbench_b${queues}x${sizeLabel(messages).toLowerCase()}`, queues);
   try {
     for (const name of names) await pb.boss.createQueue(name);
-    if (messages <= 1000) {
+    if (messages <= 1000 && queues <= 100) {
       // Small sizes through pg-boss's own API.
       for (const name of names) {
         const jobs = Array.from({ length: messages }, (_, i) => ({
@@ -268,7 +268,7 @@ export async function captureCost(ctx: Context): Promise<void> {
         continue;
       }
       try {
-        const names = queueNames(`qhbench_c${queues}x${sizeLabel(messages)}`, queues);
+        const names = queueNames(`qhbench_c${queues}x${sizeLabel(messages).toLowerCase()}`, queues);
         ctx.log(`1: filling ${kase} (${fmt(queues * messages)} messages)`);
         const t0 = performance.now();
         const fill = ctx.connect(2, 'qhbench-fill');

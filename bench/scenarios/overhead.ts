@@ -1,7 +1,264 @@
-import type { Context } from '../lib/context.ts';
+/**
+ * Scenario 2: what monitoring costs the queues themselves. A fixed pg-boss workload and a pgmq
+ * send/read/delete loop run in equal windows with monitoring off, capturing every 10 s, and every
+ * 1 s (stress), alternating off / 10 s / 1 s; throughput and per-job latency are compared round
+ * by round.
+ *
+ * @module
+ */
+import {
+  type Context,
+  dropBenchPgmqQueues,
+  ensureBenchProject,
+  forgetBenchQueues,
+  PGBOSS_SCHEMA,
+  sleep,
+  type Sql,
+} from '../lib/context.ts';
+import { createFilledQueues, queueNames } from '../lib/pgmq_data.ts';
+import { compare, fmt, range, summarize } from '../lib/stats.ts';
 
-/** Placeholder until written. */
-export function overhead(ctx: Context): Promise<void> {
-  ctx.report.skip('overhead', 'all', 'not written yet');
-  return Promise.resolve();
+const S = '2 overhead';
+const CONCURRENCY = 4;
+const BATCH = 10;
+
+/** One measured window. */
+interface Window {
+  mode: string;
+  seconds: number;
+  jobs: number;
+  throughput: number;
+  latencies: number[];
+  captures: number;
+  capture_ms: number[];
 }
+
+/** A workload: one cycle processes some jobs and returns how many. */
+interface Workload {
+  name: string;
+  /** Per-job latency: what one cycle's time means. */
+  latency: string;
+  cycle(worker: number): Promise<number>;
+}
+
+async function runWindow(
+  ctx: Context,
+  workload: Workload,
+  mode: 'off' | '10 s' | '1 s',
+  seconds: number,
+): Promise<Window> {
+  const interval = mode === 'off' ? 0 : mode === '10 s' ? 10_000 : 1_000;
+  const windowMs = seconds * 1000;
+  const t0 = performance.now();
+  const end = t0 + windowMs;
+  const latencies: number[] = [];
+  let jobs = 0;
+  const captureMs: number[] = [];
+  let stop = false;
+  // Captures at interval/2, 3·interval/2, …: the same number per window in every round.
+  const capturing = (async () => {
+    if (!interval) return;
+    let next = t0 + interval / 2;
+    while (!stop) {
+      const wait = next - performance.now();
+      if (next >= end) break;
+      if (wait > 0) await sleep(Math.min(wait, 200));
+      if (performance.now() < next) continue;
+      const c0 = performance.now();
+      await ctx.sql`select queue_health.capture()`;
+      captureMs.push(performance.now() - c0);
+      next += interval;
+    }
+  })();
+  const worker = async (w: number) => {
+    while (performance.now() < end) {
+      const c0 = performance.now();
+      const n = await workload.cycle(w);
+      const ms = performance.now() - c0;
+      if (performance.now() <= end) {
+        jobs += n;
+        for (let i = 0; i < n; i++) latencies.push(ms);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, (_, w) => worker(w)));
+  stop = true;
+  await capturing;
+  const elapsed = (performance.now() - t0) / 1000;
+  return {
+    mode,
+    seconds: elapsed,
+    jobs,
+    throughput: jobs / seconds,
+    latencies,
+    captures: captureMs.length,
+    capture_ms: captureMs,
+  };
+}
+
+async function measure(ctx: Context, workload: Workload) {
+  const { overheadWindowS: seconds, overheadRounds: rounds } = ctx.sizes;
+  // Warm-up window (connections, plans, caches), not reported.
+  await runWindow(ctx, workload, 'off', Math.min(2, seconds));
+  const windows: Record<string, Window[]> = { off: [], '10 s': [], '1 s': [] };
+  for (let r = 0; r < rounds && Date.now() < ctx.deadline; r++) {
+    for (const mode of ['off', '10 s', '1 s'] as const) {
+      windows[mode].push(await runWindow(ctx, workload, mode, seconds));
+    }
+  }
+  const n = windows.off.length;
+  if (n === 0) {
+    ctx.report.skip(S, workload.name, 'time budget of the run used up');
+    return null;
+  }
+  const pooled = (ws: Window[]) => summarize(ws.flatMap((w) => w.latencies));
+  const off = pooled(windows.off);
+  ctx.report.add({
+    scenario: S,
+    case: `${workload.name}, monitoring off`,
+    metric: 'throughput jobs/s (median)',
+    value: summarize(windows.off.map((w) => w.throughput)).median,
+    unit: 'jobs/s',
+    spread: `${range(summarize(windows.off.map((w) => w.throughput)))}, n=${n}`,
+    verdict: 'info',
+    note: `${workload.latency}: p50 ${fmt(off.median)} ms, p99 ${fmt(off.p99)} ms`,
+  });
+  for (const mode of ['10 s', '1 s'] as const) {
+    const on = windows[mode].slice(0, n);
+    // Overhead per round: how much longer the same work takes with monitoring on.
+    const cmp = compare(on.map((w) => w.throughput), windows.off.map((w) => w.throughput));
+    const overheads = cmp.ratios.map((r) => (r - 1) * 100);
+    const s = summarize(overheads);
+    const lat = pooled(on);
+    const caps = on.flatMap((w) => w.capture_ms);
+    const capMedian = caps.length ? summarize(caps).median : 0;
+    const is10 = mode === '10 s';
+    ctx.report.add({
+      scenario: S,
+      case: `${workload.name}, capture every ${mode}${is10 ? '' : ' (stress)'}`,
+      metric: 'added processing time (median)',
+      value: s.median,
+      unit: '%',
+      spread: `${range(s)}, n=${n}`,
+      goal: is10 && !ctx.quick ? '< 1 %' : undefined,
+      verdict: is10 && !ctx.quick ? (s.median < 1 ? 'met' : 'missed') : 'info',
+      note: `throughput ${fmt(summarize(on.map((w) => w.throughput)).median)} jobs/s; p50 ${
+        fmt(lat.median)
+      } ms (off ${fmt(off.median)}), p99 ${fmt(lat.p99)} ms (off ${
+        fmt(off.p99)
+      }); ${caps.length} captures of ${fmt(capMedian)} ms = ${
+        fmt((capMedian / (is10 ? 10_000 : 1_000)) * 100)
+      } % of one core`,
+    });
+  }
+  return Object.fromEntries(
+    Object.entries(windows).map(([k, ws]) => [
+      k,
+      ws.map((w) => ({
+        seconds: w.seconds,
+        jobs: w.jobs,
+        throughput: w.throughput,
+        latency: w.latencies.length ? summarize(w.latencies) : null,
+        captures: w.captures,
+        capture_ms: w.capture_ms,
+      })),
+    ]),
+  );
+}
+
+/** Runs scenario 2. */
+export async function overhead(ctx: Context): Promise<void> {
+  if (!(await ctx.hasFunction('queue_health.capture(timestamptz)'))) {
+    ctx.report.skip(S, 'all', 'queue_health.capture() is not installed (CORE migration 100200)');
+    return;
+  }
+  await ensureBenchProject(ctx);
+  const details: Record<string, unknown> = {};
+  const bg = ctx.sizes.overheadBackgroundQueues;
+  const hasPgmq = await ctx.hasRelation('pgmq.meta');
+  try {
+    if (hasPgmq) {
+      // Idle queues so that each capture does the work of a real installation.
+      const fill = ctx.connect(2, 'qhbench-fill');
+      try {
+        await createFilledQueues(fill, queueNames('qhbench_ovh_bg', bg), 1_000);
+      } finally {
+        await fill.end();
+      }
+      details.background_queues = `${bg} pgmq queues × 1k messages`;
+    }
+
+    // pgmq: send → read → delete, one message per cycle per worker.
+    if (!hasPgmq) {
+      ctx.report.skip(S, 'pgmq loop', 'no pgmq (extension or fixture) in the database');
+    } else {
+      await ctx.sql`select pgmq.create('qhbench_ovh_work')`;
+      const work = ctx.connect(CONCURRENCY, 'qhbench-pgmq-work');
+      try {
+        ctx.log('2: pgmq send/read/delete loop');
+        details.pgmq = await measure(ctx, {
+          name: 'pgmq send/read/delete',
+          latency: 'send→read→delete cycle',
+          async cycle() {
+            await work`select pgmq.send('qhbench_ovh_work', '{"job": "bench"}'::jsonb)`;
+            const got = await work<{ msg_id: string }[]>`
+              select msg_id from pgmq.read('qhbench_ovh_work', 30, 1)`;
+            if (got.length) {
+              await work`select pgmq.delete('qhbench_ovh_work', ${got[0].msg_id}::bigint)`;
+            }
+            return got.length;
+          },
+        });
+      } finally {
+        await work.end();
+      }
+    }
+
+    // pg-boss v12: producers insert batches, workers fetch and complete them.
+    let started: Awaited<ReturnType<typeof import('../../local/test/pgboss.ts').startPgBoss<12>>>;
+    try {
+      const { startPgBoss } = await import('../../local/test/pgboss.ts');
+      await ctx.sql`drop schema if exists ${ctx.sql(PGBOSS_SCHEMA)} cascade`;
+      started = await startPgBoss(12, {
+        schema: PGBOSS_SCHEMA,
+        databaseUrl: ctx.url,
+        max: CONCURRENCY + 2,
+      });
+    } catch (e) {
+      ctx.report.skip(
+        S,
+        'pg-boss workload',
+        `could not start pg-boss v12: ${(e as Error).message}`,
+      );
+      return;
+    }
+    try {
+      const boss = started.boss;
+      await boss.createQueue('qhbench_ovh_jobs');
+      ctx.log('2: pg-boss workload');
+      details.pgboss = await measure(ctx, {
+        name: `pg-boss v12 insert ${BATCH}/fetch/complete`,
+        latency: 'job send→complete (batch cycle)',
+        async cycle() {
+          await boss.insert(
+            'qhbench_ovh_jobs',
+            Array.from({ length: BATCH }, (_, i) => ({ data: { job: 'bench', i } })),
+          );
+          const jobs = await boss.fetch('qhbench_ovh_jobs', { batchSize: BATCH });
+          if (jobs.length) await boss.complete('qhbench_ovh_jobs', jobs.map((j) => j.id));
+          return jobs.length;
+        },
+      });
+    } finally {
+      await started.stop();
+    }
+  } finally {
+    ctx.report.details['2_overhead'] = details;
+    await dropBenchPgmqQueues(ctx.sql, 'qhbench_ovh%');
+    await ctx.sql`drop schema if exists ${ctx.sql(PGBOSS_SCHEMA)} cascade`;
+    await forgetBenchQueues(ctx);
+  }
+}
+
+/** Keeps the type import used when pg-boss is absent. */
+export type { Sql };
