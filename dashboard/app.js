@@ -380,10 +380,15 @@ function onSnapshot(payload) {
   if (state.project && payload.project_id !== state.project) return;
   state.updatedAt = Date.now();
   for (const q of payload.queues) {
-    const key = queueKey(payload.project_id, q.source, q.queue);
-    const matches = [...state.queues.values()].filter((r) => r.key === key);
-    if (matches.length !== 1) continue; // new, or ambiguous across schemas: the report decides
-    const row = matches[0];
+    // Payloads name the schema (older ones did not: then match on source and name, if unique).
+    const row = typeof q.source_schema === 'string'
+      ? state.queues.get(`${payload.project_id}/${q.source}/${q.source_schema}/${q.queue}`)
+      : onlyOne(
+        [...state.queues.values()].filter((r) =>
+          r.key === queueKey(payload.project_id, q.source, q.queue)
+        ),
+      );
+    if (!row) continue; // a new queue: the report re-read after the snapshot adds it
     const prev = row.captured_at ? Date.parse(row.captured_at) : NaN;
     const at = Date.parse(payload.captured_at);
     if (Number.isFinite(prev) && at <= prev) continue;
@@ -414,6 +419,16 @@ function onSnapshot(payload) {
   renderOverview();
   renderQueues();
   renderDetail();
+}
+
+/**
+ * The one element of a list, else undefined.
+ * @template T
+ * @param {T[]} list
+ * @returns {T | undefined}
+ */
+function onlyOne(list) {
+  return list.length === 1 ? list[0] : undefined;
 }
 
 /**
