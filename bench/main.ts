@@ -7,7 +7,7 @@
  * the bench creates is named `qhbench*` and removed at the end.
  *
  * Options: `--quick`, `--only=1,3,6` (scenario numbers), `--out=<file>`, `--budget-min=<n>` (stop
- * starting new measurements after n minutes; default 30, quick 2).
+ * starting new measurements after n minutes; default 45, quick 2).
  *
  * Exit status: 0 when every scenario ran (goals missed or skipped are reported, not failed);
  * 1 when a scenario raised an error or the database could not be reached.
@@ -16,7 +16,14 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanupAll, type Context, createContext, DEFAULT_DATABASE_URL } from './lib/context.ts';
+import {
+  cleanupAll,
+  type Context,
+  createContext,
+  DEFAULT_DATABASE_URL,
+  ensurePgmqFixture,
+  removePgmqFixture,
+} from './lib/context.ts';
 import { Report } from './lib/report.ts';
 import { captureCost } from './scenarios/capture_cost.ts';
 import { overhead } from './scenarios/overhead.ts';
@@ -93,7 +100,7 @@ async function pauseCronCapture(ctx: Context): Promise<() => Promise<void>> {
 async function main(): Promise<number> {
   const quick = arg('quick') !== undefined;
   const only = arg('only')?.split(',').map(Number).filter((n) => n > 0);
-  const budgetMin = Number(arg('budget-min') ?? (quick ? 2 : 30));
+  const budgetMin = Number(arg('budget-min') ?? (quick ? 2 : 45));
   const url = Deno.env.get('DATABASE_URL')?.trim() || DEFAULT_DATABASE_URL;
   const out = arg('out') ||
     (quick
@@ -113,9 +120,14 @@ async function main(): Promise<number> {
     return 1;
   }
   let restoreCron = async () => {};
+  let loadedFixture = false;
   const timings: Record<string, number> = {};
   try {
     restoreCron = await pauseCronCapture(ctx);
+    loadedFixture = await ensurePgmqFixture(ctx).catch((e) => {
+      ctx.log(`could not load the pgmq fixture: ${e.message}`);
+      return false;
+    });
     await cleanupAll(ctx);
     for (const [n, name, fn] of SCENARIOS) {
       if (only && !only.includes(n)) continue;
@@ -132,6 +144,7 @@ async function main(): Promise<number> {
   } finally {
     try {
       await cleanupAll(ctx);
+      if (loadedFixture) await removePgmqFixture(ctx);
     } catch (e) {
       console.error(`cleanup failed: ${(e as Error).message}`);
     }

@@ -68,7 +68,7 @@ export const FULL: Sizes = {
   storageDays: 21,
   storageQueues: 10,
   readQueues: 1000,
-  httpRequests: 2000,
+  httpRequests: 400,
   httpConcurrency: 8,
   deliveryNotifications: 60,
   deliverySlackChannels: 3,
@@ -213,4 +213,23 @@ export async function cleanupAll(ctx: Context): Promise<void> {
   if (await ctx.hasRelation('queue_health.project')) {
     await ctx.sql`delete from queue_health.project where id = ${PROJECT}`;
   }
+}
+
+/**
+ * Loads the pgmq test fixture when neither pgmq nor the fixture is installed (the test runner
+ * loads it too). Returns true when it did, so the caller can remove it again.
+ */
+export async function ensurePgmqFixture(ctx: Context): Promise<boolean> {
+  if (await ctx.hasRelation('pgmq.meta')) return false;
+  const { loadPgmqFixture } = await import('../../local/test/fixture.ts');
+  await loadPgmqFixture(ctx.sql);
+  ctx.log('loaded the pgmq test fixture (supabase/tests/fixtures/pgmq.sql)');
+  return true;
+}
+
+/** Drops the fixture again if the bench loaded it and nothing but the bench's queues used it. */
+export async function removePgmqFixture(ctx: Context): Promise<void> {
+  const [{ n }] = await ctx.sql<{ n: number }[]>`
+    select count(*)::int as n from pgmq.meta where queue_name not like 'qhbench%'`;
+  if (n === 0) await ctx.sql`drop schema pgmq cascade`;
 }
