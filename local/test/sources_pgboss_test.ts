@@ -361,3 +361,55 @@ Deno.test('pg-boss sampler skips excluded schemas (Supabase Storage keeps one in
     await sql.end();
   }
 });
+
+Deno.test('pg-boss v10 queue deleted while it is being sampled: no exception, other queues sampled', async () => {
+  const sql = connect({ max: 3 });
+  const schema = uniqueSchema(10);
+  const pb = await startPgBoss(10, { schema, fresh: true });
+  const dropper = connect({ max: 1, applicationName: 'queue-health-test-dropper' });
+  try {
+    const boss = commonApi(pb);
+    await boss.createQueue('doomed');
+    await boss.createQueue('keeper');
+    await boss.send('doomed', { a: 1 });
+    await boss.send('keeper', { a: 1 });
+    const [{ partition }] = await sql<{ partition: string }[]>`
+      select partition_name as partition from ${sql(schema)}.queue where name = 'doomed'`;
+
+    const before = await samplePgBoss(sql, schema, await dbNow(sql));
+    // What deleteQueue() does in v10 (drop the queue's partition, delete its row), held open.
+    const reserved = await dropper.reserve();
+    try {
+      await reserved`begin`;
+      await reserved`drop table ${sql(schema)}.${sql(partition)}`;
+      await reserved`delete from ${sql(schema)}.queue where name = 'doomed'`;
+
+      // 1. The locks outlast the sampler's wait (deleteQueue() also locks the schema's queue
+      //    table, so listing the queues waits too): every queue the registry knows comes back
+      //    as an error instead of an exception or a stalled capture, and none goes missing
+      //    (capture() would take a missing queue for a dropped one).
+      const started = Date.now();
+      const during = await samplePgBoss(sql, schema, await dbNow(sql), [...before.values()]);
+      assert.ok(Date.now() - started < 10_000, 'a locked schema does not stall the sampler');
+      assert.deepEqual([...during.keys()].sort(), ['doomed', 'keeper']);
+      for (const s of during.values()) {
+        assert.ok(s.error === null || /lock/.test(s.error), `${s.queue_name}: ${s.error}`);
+      }
+
+      // 2. The delete commits while the sampler waits: the queue is skipped.
+      const pending = samplePgBoss(sql, schema, await dbNow(sql));
+      await new Promise((r) => setTimeout(r, 150));
+      await reserved`commit`;
+      const after = await pending;
+      assert.equal(Number(after.get('keeper')!.depth), 1);
+      assert.equal(after.has('doomed'), false);
+    } finally {
+      await reserved`rollback`.catch(() => {});
+      reserved.release();
+    }
+  } finally {
+    await pb.stop({ dropSchema: true });
+    await dropper.end();
+    await sql.end();
+  }
+});

@@ -363,6 +363,8 @@ returns setof queue_health.sample
 volatile
 security definer
 set search_path = ''
+-- Never wait long behind DDL on pgmq.meta; each queue has its own timeout as well.
+set lock_timeout = '500ms'
 language plpgsql
 as $$
 declare
@@ -407,6 +409,7 @@ returns table (schema_name text, version int, layout jsonb)
 stable
 security definer
 set search_path = ''
+set lock_timeout = '500ms'
 language plpgsql
 as $$
 declare
@@ -488,6 +491,7 @@ declare
   v_run double precision[];
   v_capped text[] := '{}';
   v_scale numeric;
+  v_exists boolean;
 begin
   v_sample.source := 'pgboss';
   v_sample.source_schema := p_schema;
@@ -648,8 +652,16 @@ begin
     return v_sample;
   exception
     when others then
-      if to_regclass(format('%I.queue', p_schema)) is null then
-        return null; -- the whole schema went away while we sampled it
+      -- A queue deleted (v10: its partition dropped) or a schema dropped while we sampled it is
+      -- gone, not broken: skip it.
+      begin
+        execute format('select exists (select 1 from %I.queue where name = $1)', p_schema)
+          using p_queue_name into v_exists;
+      exception when others then
+        v_exists := false;
+      end;
+      if not v_exists then
+        return null;
       end if;
       return row('pgboss', p_schema, p_queue_name, null, null, null, null, null, null, null, null,
         null, null, null, null, null, null, null, queue_health._elapsed_ms(v_started), p_prev,
@@ -657,7 +669,7 @@ begin
   end;
 end;
 $$;
-comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) is 'Samples one pg-boss queue (see docs/metrics.md). Returns a sample with error set when sampling failed, null when its schema vanished; never raises.';
+comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) is 'Samples one pg-boss queue (see docs/metrics.md). Returns a sample with error set when sampling failed, null when the queue or its schema vanished; never raises.';
 revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) from public;
 grant execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) to service_role;
 
@@ -666,6 +678,9 @@ returns setof queue_health.sample
 volatile
 security definer
 set search_path = ''
+-- pg-boss's deleteQueue() locks the schema's queue table while it drops a partition: wait at most
+-- this long for it (the schema's queues are then reported as errors, see below).
+set lock_timeout = '500ms'
 language plpgsql
 as $$
 declare
@@ -675,6 +690,7 @@ declare
   v_schema record;
   v_queue text;
   v_sample queue_health.sample;
+  v_error text;
 begin
   for v_schema in select * from queue_health._pgboss_schemas() loop
     begin
@@ -691,8 +707,21 @@ begin
         end if;
       end loop;
     exception when others then
+      v_error := sqlstate || ': ' || sqlerrm;
       -- The schema was dropped between discovery and listing its queues: nothing to sample.
-      raise warning 'queue_health: pg-boss schema % skipped: %', v_schema.schema_name, sqlerrm;
+      -- Otherwise (e.g. its queue table locked by deleteQueue()), its queues still exist: report
+      -- the ones the registry knows as errors so that capture() does not mark them dropped.
+      if to_regclass(format('%I.queue', v_schema.schema_name)) is not null then
+        return query
+          select 'pgboss', q.source_schema, q.queue_name, null::bigint, null::bigint, null::bigint,
+            null::bigint, null::boolean, null::double precision, null::bigint, null::bigint,
+            null::bigint, null::bigint, null::bigint, null::double precision,
+            null::double precision, null::double precision, null::double precision,
+            null::double precision, q.cursor, v_error
+          from queue_health.queue q
+          where q.source = 'pgboss' and q.source_schema = v_schema.schema_name
+            and q.dropped_at is null;
+      end if;
     end;
   end loop;
 end;
