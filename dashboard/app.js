@@ -538,6 +538,12 @@ function renderOverview() {
   const shown = [...state.queues.values()];
   const counts = { critical: 0, stale: 0, warning: 0, ok: 0 };
   for (const q of shown) counts[/** @type {keyof typeof counts} */ (q.status)] += 1;
+  if (state.projects.length === 0) {
+    box.dataset.status = 'unknown';
+    $('overall-status').textContent = '–';
+    $('overall-summary').textContent = 'no project visible to this account';
+    return;
+  }
   box.dataset.status = r.status;
   $('overall-status').textContent = r.healthy === false && r.status === 'ok'
     ? 'unhealthy'
@@ -637,7 +643,11 @@ function renderQueues() {
     updateRow(tr, q, showProject);
   });
   $('queue-count').textContent = list.length ? `${list.length}` : '';
-  $('no-queues').hidden = list.length > 0 || !state.report;
+  const none = $('no-queues');
+  none.hidden = list.length > 0 || !state.report;
+  none.textContent = state.report && state.projects.length === 0
+    ? 'This account sees no Queue Health project: ask an admin to add you to one (queue_health.project_member).'
+    : 'No queues yet. Queue Health lists pgmq and pg-boss queues after the first capture.';
 }
 
 /**

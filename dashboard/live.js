@@ -84,8 +84,8 @@ export function startLive(o) {
       if (stopped || gen !== generation) return;
       failures = 0;
       o.onReport(report);
-      if (mode === 'offline' || mode === 'connecting') {
-        if (channels.length === 0) setMode('polling', pollingDetail());
+      if ((mode === 'offline' || mode === 'connecting') && channels.length === 0) {
+        setMode('polling', pollingDetail());
       }
     } catch (e) {
       if (stopped) return;
@@ -137,10 +137,15 @@ export function startLive(o) {
     }
   }
 
+  /** Polling from now on; "offline" stays until a poll succeeds. @param {string} detail */
+  function setPolling(detail) {
+    if (failures === 0) setMode('polling', detail);
+  }
+
   /** @param {string} reason */
   function fallBackToPolling(reason) {
     unsubscribe();
-    setMode('polling', `${pollingDetail()} (${reason})`);
+    setPolling(`${pollingDetail()} (${reason})`);
     schedulePoll();
     clearTimeout(retryTimer);
     retryTimer = setTimeout(() => {
@@ -149,16 +154,17 @@ export function startLive(o) {
   }
 
   async function subscribe() {
+    if (stopped) return;
     const gen = ++generation;
     await unsubscribe();
     if (o.config.realtime === false || !o.config.anonKey) {
-      setMode('polling', `${pollingDetail()} (Realtime is off in the configuration)`);
+      setPolling(`${pollingDetail()} (Realtime is off in the configuration)`);
       schedulePoll();
       return;
     }
     const projects = o.channelProjects();
     if (projects.length === 0) {
-      setMode('polling', `${pollingDetail()} (no project to subscribe to)`);
+      setPolling(`${pollingDetail()} (no project to subscribe to)`);
       schedulePoll();
       return;
     }
