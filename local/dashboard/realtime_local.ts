@@ -19,7 +19,7 @@
 import { jwtVerify } from 'jose';
 import postgres from 'postgres';
 
-/** Options of {@link startLocalRealtime}. */
+/** Options of {@link createLocalRealtime} and {@link startLocalRealtime}. */
 export interface LocalRealtimeOptions {
   /** The database whose `realtime.send()` to relay. */
   databaseUrl: string;
@@ -29,14 +29,20 @@ export interface LocalRealtimeOptions {
   port?: number;
 }
 
-/** A running stand-in. */
-export interface LocalRealtime {
-  /** Its base URL: use it as `supabaseUrl` (supabase-js appends `/realtime/v1/websocket`). */
-  url: string;
+/** The stand-in as a request handler, to mount in a server of one's own. */
+export interface LocalRealtimeHandler {
+  /** Answers `/realtime/v1/websocket` (the WebSocket upgrade); anything else gets 404. */
+  handle(req: Request): Response;
   /** Counters: sockets open, joins accepted and refused, messages relayed. */
   stats(): { sockets: number; joined: number; refused: number; relayed: number };
-  /** Closes every socket, the listener and the server. */
+  /** Closes every socket and the database listener. */
   close(): Promise<void>;
+}
+
+/** A running stand-in with its own server. */
+export interface LocalRealtime extends Omit<LocalRealtimeHandler, 'handle'> {
+  /** Its base URL: use it as `supabaseUrl` (supabase-js appends `/realtime/v1/websocket`). */
+  url: string;
 }
 
 type Frame = [string | null, string | null, string, string, Record<string, unknown>];
@@ -50,8 +56,32 @@ interface Client {
 
 class Rollback extends Error {}
 
-/** Starts the stand-in on 127.0.0.1. */
+/**
+ * Starts the stand-in on its own port on 127.0.0.1 (`opts.port`, default a free one).
+ */
 export async function startLocalRealtime(opts: LocalRealtimeOptions): Promise<LocalRealtime> {
+  const rt = await createLocalRealtime(opts);
+  const server = Deno.serve(
+    { hostname: '127.0.0.1', port: opts.port ?? 0, onListen: () => {} },
+    (req) => rt.handle(req),
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    stats: rt.stats,
+    async close() {
+      await rt.close();
+      await server.shutdown();
+    },
+  };
+}
+
+/**
+ * Creates the stand-in as a handler, e.g. for the local stack's server to route
+ * `/realtime/v1/websocket` to, next to the functions.
+ */
+export async function createLocalRealtime(
+  opts: LocalRealtimeOptions,
+): Promise<LocalRealtimeHandler> {
   const sql = postgres(opts.databaseUrl, {
     max: 3,
     onnotice: () => {},
@@ -143,34 +173,31 @@ export async function startLocalRealtime(opts: LocalRealtimeOptions): Promise<Lo
     }
   }
 
-  const server = Deno.serve(
-    { hostname: '127.0.0.1', port: opts.port ?? 0, onListen: () => {} },
-    (req) => {
-      const url = new URL(req.url);
-      if (url.pathname !== '/realtime/v1/websocket') {
-        return new Response('not found', { status: 404 });
+  const handle = (req: Request): Response => {
+    const url = new URL(req.url);
+    if (url.pathname !== '/realtime/v1/websocket') {
+      return new Response('not found', { status: 404 });
+    }
+    if (req.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
+      return new Response('expected a WebSocket upgrade', { status: 426 });
+    }
+    const { socket, response } = Deno.upgradeWebSocket(req);
+    const client: Client = { socket, token: null, joined: new Map() };
+    socket.onopen = () => clients.add(client);
+    socket.onclose = () => clients.delete(client);
+    socket.onerror = () => clients.delete(client);
+    socket.onmessage = (ev) => {
+      let frame: Frame;
+      try {
+        frame = JSON.parse(String(ev.data));
+        if (!Array.isArray(frame) || frame.length !== 5) throw new Error('not a vsn 2.0.0 frame');
+      } catch {
+        return;
       }
-      if (req.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
-        return new Response('expected a WebSocket upgrade', { status: 426 });
-      }
-      const { socket, response } = Deno.upgradeWebSocket(req);
-      const client: Client = { socket, token: null, joined: new Map() };
-      socket.onopen = () => clients.add(client);
-      socket.onclose = () => clients.delete(client);
-      socket.onerror = () => clients.delete(client);
-      socket.onmessage = (ev) => {
-        let frame: Frame;
-        try {
-          frame = JSON.parse(String(ev.data));
-          if (!Array.isArray(frame) || frame.length !== 5) throw new Error('not a vsn 2.0.0 frame');
-        } catch {
-          return;
-        }
-        onFrame(client, frame).catch(() => reply(client, frame, 'error', { reason: 'internal' }));
-      };
-      return response;
-    },
-  );
+      onFrame(client, frame).catch(() => reply(client, frame, 'error', { reason: 'internal' }));
+    };
+    return response;
+  };
 
   const listener = await sql.listen('realtime:broadcast', async (raw) => {
     let note: { id: string; topic: string; event: string };
@@ -196,7 +223,7 @@ export async function startLocalRealtime(opts: LocalRealtimeOptions): Promise<Lo
   });
 
   return {
-    url: `http://127.0.0.1:${server.addr.port}`,
+    handle,
     stats: () => ({ sockets: clients.size, ...counts }),
     async close() {
       for (const c of clients) {
@@ -207,7 +234,6 @@ export async function startLocalRealtime(opts: LocalRealtimeOptions): Promise<Lo
         }
       }
       await listener.unlisten().catch(() => {});
-      await server.shutdown();
       await sql.end({ timeout: 2 });
     },
   };
