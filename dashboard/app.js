@@ -333,6 +333,14 @@ function onReport(report) {
   state.updatedAt = Date.now();
   hideBanner();
   const projects = Array.isArray(report.projects) ? report.projects : [];
+  if (state.project && !projects.some((/** @type {any} */ p) => p.id === state.project)) {
+    // A project from the URL that this user cannot see: show what they can see instead.
+    state.project = null;
+    state.projectChosen = false;
+    writeHash();
+    state.live?.restart();
+    return;
+  }
   if (!state.project) {
     state.projects = projects;
   } else {
