@@ -514,6 +514,7 @@ declare
   v_job record;
   v_jobs jsonb := '[]'::jsonb;
   v_job_id bigint;
+  v_alerting jsonb;
 begin
   select e.extversion into v_version from pg_catalog.pg_extension e where e.extname = 'pg_cron';
   if v_version is null then
@@ -539,7 +540,14 @@ begin
 
   update queue_health.settings s set capture_interval = v_choice.capture_interval where s.id;
 
+  -- The alerting migration (applied after this one) adds its own jobs: the outbox sweep and the
+  -- monitor_stale check, which must run even when captures stop. Dynamic, as it may be absent.
+  if pg_catalog.to_regprocedure('queue_health.schedule_alerting()') is not null then
+    execute 'select queue_health.schedule_alerting()' into v_alerting;
+  end if;
+
   return jsonb_build_object(
+    'alerting', v_alerting,
     'pg_cron_version', v_version,
     'seconds_schedules', v_choice.seconds_supported,
     'requested_interval', p_interval,
@@ -549,7 +557,7 @@ begin
     'jobs', v_jobs);
 end;
 $$;
-comment on function queue_health.schedule(interval) is 'Creates or updates the pg_cron jobs queue-health-capture (every p_interval: a seconds schedule on pg_cron >= 1.5, else whole minutes rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention) and queue-health-cron-cleanup (daily). Sets settings.capture_interval to the interval chosen and returns what it chose. Fails if pg_cron is not installed.';
+comment on function queue_health.schedule(interval) is 'Creates or updates the pg_cron jobs queue-health-capture (every p_interval: a seconds schedule on pg_cron >= 1.5, else whole minutes rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention) and queue-health-cron-cleanup (daily), plus the alerting jobs of schedule_alerting() when present. Sets settings.capture_interval to the interval chosen and returns what it chose. Fails if pg_cron is not installed.';
 revoke execute on function queue_health.schedule(interval) from public, anon, authenticated;
 grant execute on function queue_health.schedule(interval) to service_role;
 
@@ -564,6 +572,7 @@ declare
   v_name text;
   v_removed text[] := '{}'::text[];
   v_exists boolean;
+  v_alerting integer;
 begin
   if pg_catalog.to_regclass('cron.job') is null then
     return jsonb_build_object('unscheduled', '[]'::jsonb, 'note', 'pg_cron is not installed');
@@ -576,10 +585,13 @@ begin
       v_removed := v_removed || v_name;
     end if;
   end loop;
-  return jsonb_build_object('unscheduled', to_jsonb(v_removed));
+  if pg_catalog.to_regprocedure('queue_health.unschedule_alerting()') is not null then
+    execute 'select queue_health.unschedule_alerting()' into v_alerting;
+  end if;
+  return jsonb_build_object('unscheduled', to_jsonb(v_removed), 'alerting_jobs_removed', v_alerting);
 end;
 $$;
-comment on function queue_health.unschedule() is 'Removes the pg_cron jobs that queue_health.schedule() created; returns {"unscheduled": [names]}. Safe to call when they do not exist.';
+comment on function queue_health.unschedule() is 'Removes the pg_cron jobs that queue_health.schedule() created (and the alerting jobs); returns {"unscheduled": [names], "alerting_jobs_removed": n}. Safe to call when they do not exist.';
 revoke execute on function queue_health.unschedule() from public, anon, authenticated;
 grant execute on function queue_health.unschedule() to service_role;
 

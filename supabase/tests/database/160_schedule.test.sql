@@ -2,7 +2,7 @@
 -- whole minutes before (the local test database has pg_cron 1.4). Where pg_cron is not installed,
 -- schedule() must say so; the pg_cron tests are then skipped, and the other way round.
 begin;
-select plan(25);
+select plan(26);
 
 -- Section: choosing the schedule (no pg_cron needed)
 select results_eq(
@@ -46,7 +46,7 @@ begin
       'without pg_cron, schedule() fails and says pg_cron is missing');
     return next is(queue_health.unschedule() -> 'unscheduled', '[]'::jsonb,
       'without pg_cron, unschedule() has nothing to remove');
-    return next skip('pg_cron is not installed in this database', 13);
+    return next skip('pg_cron is not installed in this database', 14);
     return;
   end if;
   return next skip('pg_cron is installed: the "pg_cron missing" tests do not apply', 2);
@@ -61,8 +61,13 @@ begin
     'schedule() reports the pg_cron version it saw');
   return next is(
     (select array_agg(jobname::text order by jobname) from cron.job where jobname like 'queue-health-%'),
-    array['queue-health-capture', 'queue-health-cron-cleanup', 'queue-health-maintenance'],
-    'schedule() creates the three jobs under stable names');
+    array['queue-health-alert-sweep', 'queue-health-capture', 'queue-health-cron-cleanup',
+          'queue-health-maintenance', 'queue-health-monitor-stale'],
+    'schedule() creates the capture jobs and the alerting jobs under stable names');
+  return next is(
+    (select command from cron.job where jobname = 'queue-health-monitor-stale'),
+    'select queue_health.evaluate_monitor_stale()',
+    'the dead man''s switch runs on its own job, not inside capture()');
   return next is(
     (select command from cron.job where jobname = 'queue-health-capture'), 'select queue_health.capture()',
     'the capture job calls capture()');
@@ -78,7 +83,7 @@ begin
 
   v_result := queue_health.schedule('90 seconds');
   return next is(
-    (select count(*)::int from cron.job where jobname like 'queue-health-%'), 3,
+    (select count(*)::int from cron.job where jobname like 'queue-health-%'), 5,
     'calling schedule() again updates the jobs instead of adding more');
   return next is(
     (select schedule from cron.job where jobname = 'queue-health-capture'), '*/2 * * * *',
@@ -88,7 +93,7 @@ begin
 
   return next is(queue_health.unschedule() -> 'unscheduled',
     '["queue-health-capture", "queue-health-maintenance", "queue-health-cron-cleanup"]'::jsonb,
-    'unschedule() removes the three jobs and names them');
+    'unschedule() removes the three capture jobs and names them');
   return next is((select count(*)::int from cron.job where jobname like 'queue-health-%'), 0,
     'no queue-health job is left');
 
