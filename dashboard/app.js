@@ -560,7 +560,9 @@ function renderOverview() {
   const firing = (r.alerts ?? []).length;
   $('overall-summary').textContent = `${shown.length} queue${shown.length === 1 ? '' : 's'}${
     parts.length ? `: ${parts.join(' · ')}` : ''
-  }${firing ? ` — ${firing} alert${firing === 1 ? '' : 's'} firing` : ''}`;
+  }${firing ? ` — ${firing} alert${firing === 1 ? '' : 's'} firing` : ''}${
+    r.healthy === false ? ' — health check failing (HTTP 503)' : ''
+  }`;
   document.title = `${r.status === 'ok' ? '' : `[${r.status}] `}Queue Health`;
 
   const m = r.monitor ?? {};
@@ -871,6 +873,14 @@ async function loadDetailCharts(q) {
   }
 }
 
+/**
+ * An alert's value or threshold: counts compact, fractions with 3 significant digits.
+ * @param {number} v
+ */
+function formatValue(v) {
+  return Number.isInteger(v) ? formatCount(v) : String(Number(v.toPrecision(3)));
+}
+
 /** @param {string | null | undefined} severity */
 function severityStatus(severity) {
   return severity === 'critical' ? 'critical' : severity === 'info' ? 'ok' : 'warning';
@@ -902,9 +912,11 @@ function renderAlerts() {
         queue ? el('span', { class: 'qsub' }, [` ${a.source ?? ''} ${queue}`]) : null,
         a.summary ? el('div', {}, [a.summary]) : null,
         el('div', { class: 'qsub' }, [
-          value !== null ? `value ${formatCount(value)}` : '',
+          value !== null ? `value ${formatValue(value)}` : '',
           threshold !== null
-            ? ` (threshold ${formatCount(threshold)}) · `
+            ? ` (${typeof a.comparator === 'string' ? `${a.comparator} ` : 'threshold '}${
+              formatValue(threshold)
+            }) · `
             : value !== null
             ? ' · '
             : '',
