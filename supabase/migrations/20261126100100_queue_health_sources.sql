@@ -111,16 +111,22 @@ begin
       v_range := v_max - v_min + 1;
     end if;
   end if;
-  -- 2. The planner's estimate of the whole table (all partitions): tuples per page from the last
-  --    ANALYZE/VACUUM times the pages it has now, or a width-based guess if never analyzed.
-  v_density := queue_health._planner_rows(format('select 1 from %s', p_rel));
-  -- A never-analyzed table (reltuples = -1) gets only a width-based guess: trust the id range then.
-  if v_range is not null and exists (
-    select 1 from pg_catalog.pg_partition_tree(p_rel) t
-    join pg_catalog.pg_class c on c.oid = t.relid
-    where t.isleaf and c.reltuples < 0
-  ) then
-    return v_range;
+  -- 2. The planner's method without planning: tuples per page from the last ANALYZE/VACUUM times
+  --    the pages the table (each partition) has now. Unknown while a table was never analyzed
+  --    (reltuples = -1): then the id range alone, or EXPLAIN's width-based guess without one.
+  select case when bool_and(c.reltuples >= 0) then
+      round(sum(case when c.relpages > 0
+        then c.reltuples / c.relpages
+          * (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::numeric)
+        else c.reltuples end))::bigint
+    end
+    into v_density
+    from pg_catalog.pg_class c
+    where c.relkind = 'r'
+      and (c.oid = p_rel or c.oid in (
+        select t.relid from pg_catalog.pg_partition_tree(p_rel) t where t.isleaf));
+  if v_density is null and v_range is null then
+    v_density := queue_health._planner_rows(format('select 1 from %s', p_rel));
   end if;
   return case
     when v_range is not null and v_density is not null then least(v_range, v_density)
@@ -171,6 +177,8 @@ declare
   v_s_all bigint;
   v_s_ready bigint;
   v_s_in_flight bigint;
+  v_s_redelivered bigint;
+  v_s_vt_max timestamptz;
   v_last_value bigint;
   v_is_called boolean;
   v_seq_start bigint;
@@ -214,25 +222,29 @@ begin
     end if;
 
     if v_has_vt_index then
-      -- Exact counts, each bounded by p_limit entries of the vt index. ready is index-only;
-      -- in flight vs delayed needs read_ct from the heap.
-      -- In vt order, so the first entry is also the longest-ready message (exact at any size).
+      -- Counts bounded by p_limit entries of the vt index, index-only. In vt order, so the first
+      -- ready entry is also the longest-ready message (exact at any size).
       execute format(
         'select count(*), min(vt) from (select vt from %s where vt <= $1 order by vt limit $2) s',
         v_rel) using p_now, p_limit into v_ready, v_oldest_vt;
-      execute format(
-        'select count(*), count(*) filter (where read_ct > 0),
-                count(*) filter (where read_ct > 1 and %s),
-                max(vt) filter (where read_ct > 0)
-           from (select %s from %s where vt > $1 limit $2) s', v_redelivered_since, v_columns, v_rel)
-        using p_now, p_limit, v_prev_at, v_prev_vt_max
-        into v_waiting, v_in_flight, v_redelivered, v_in_flight_vt_max;
       if p_limit = 0 then
         execute format('select vt from %s where vt <= $1 order by vt limit 1', v_rel)
           using p_now into v_oldest_vt;
       end if;
+      execute format('select count(*) from (select 1 from %s where vt > $1 limit $2) s', v_rel)
+        using p_now, p_limit into v_waiting;
+      if v_waiting < p_limit then
+        -- All waiting messages fit under the bound: split them exactly (read_ct is in the heap).
+        execute format(
+          'select count(*) filter (where read_ct > 0),
+                  count(*) filter (where read_ct > 1 and %s),
+                  max(vt) filter (where read_ct > 0)
+             from (select %s from %s where vt > $1) s', v_redelivered_since, v_columns, v_rel)
+          using p_now, p_limit, v_prev_at, v_prev_vt_max
+          into v_in_flight, v_redelivered, v_in_flight_vt_max;
+        v_delayed := v_waiting - v_in_flight;
+      end if;
       v_exact := v_ready < p_limit and v_waiting < p_limit;
-      v_delayed := v_waiting - v_in_flight;
     else
       -- No vt index: look at no more than p_limit rows in physical order. Exact when the table
       -- holds fewer rows than that.
@@ -252,29 +264,40 @@ begin
 
     if not v_exact then
       -- Above the bound: estimate the total, then split it. Whatever was counted exactly stays
-      -- exact; the rest is split by the proportions of a block sample (tablesample system).
+      -- exact; the rest is split in the proportions of a block sample (tablesample system) of
+      -- about max(p_limit, 1000) rows: a constant number of pages whatever the queue's size.
       v_total := greatest(
         coalesce(queue_health._pgmq_estimate_total(v_rel, v_has_id_index), 0),
         case when v_has_vt_index then v_ready + v_waiting else v_scanned end);
-      -- About max(p_limit, 1000) rows: a constant number of pages whatever the queue's size.
       v_pct := least(100, 100.0 * greatest(p_limit, 1000) / greatest(v_total, 1))::real;
       execute format(
         'select count(*), count(*) filter (where vt <= $1),
-                count(*) filter (where vt > $1 and read_ct > 0)
-           from %s tablesample system ($2)', v_rel)
-        using p_now, v_pct into v_s_all, v_s_ready, v_s_in_flight;
+                count(*) filter (where vt > $1 and read_ct > 0),
+                count(*) filter (where vt > $1 and read_ct > 1 and %s),
+                max(vt) filter (where vt > $1 and read_ct > 0)
+           from (select %s from %s tablesample system ($2)) s', v_redelivered_since, v_columns, v_rel)
+        using p_now, v_pct, v_prev_at, v_prev_vt_max
+        into v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+      if v_has_vt_index and v_waiting >= p_limit then
+        -- The waiting messages were only counted: what we know of them comes from the sample.
+        v_in_flight := 0;
+        v_redelivered := 0;
+        v_in_flight_vt_max := v_s_vt_max;
+      end if;
       if v_s_all = 0 then
         -- An empty block sample (tiny tables): use the rows counted above.
         v_s_all := v_ready + v_waiting;
         v_s_ready := v_ready;
         v_s_in_flight := v_in_flight;
+        v_s_redelivered := v_redelivered;
       end if;
       if v_has_vt_index and v_ready < p_limit then
         -- ready is exact; the rest are waiting, split by the sample.
         v_waiting := greatest(v_total - v_ready, v_waiting);
-        v_in_flight := case when v_s_all - v_s_ready > 0
-          then round(v_waiting::numeric * v_s_in_flight / (v_s_all - v_s_ready))::bigint
-          else v_in_flight end;
+        if v_s_all - v_s_ready > 0 then
+          v_in_flight := round(v_waiting::numeric * v_s_in_flight / (v_s_all - v_s_ready))::bigint;
+          v_redelivered := round(v_waiting::numeric * v_s_redelivered / (v_s_all - v_s_ready))::bigint;
+        end if;
         v_delayed := v_waiting - v_in_flight;
       elsif v_has_vt_index and v_waiting < p_limit then
         -- in_flight and delayed are exact; ready is the rest.
@@ -282,6 +305,8 @@ begin
       else
         v_ready := greatest(round(v_total::numeric * v_s_ready / greatest(v_s_all, 1))::bigint, v_ready);
         v_in_flight := round(v_total::numeric * v_s_in_flight / greatest(v_s_all, 1))::bigint;
+        v_redelivered := greatest(v_redelivered,
+          round(v_total::numeric * v_s_redelivered / greatest(v_s_all, 1))::bigint);
         v_delayed := greatest(v_total - v_ready - v_in_flight, 0);
       end if;
     end if;
