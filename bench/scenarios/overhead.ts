@@ -31,6 +31,8 @@ interface Window {
   latencies: number[];
   captures: number;
   capture_ms: number[];
+  /** Captures that found another session's capture running (shared database). */
+  skipped: number;
 }
 
 /** A workload: one cycle processes some jobs and returns how many. */
@@ -54,6 +56,7 @@ async function runWindow(
   const latencies: number[] = [];
   let jobs = 0;
   const captureMs: number[] = [];
+  let skipped = 0;
   let stop = false;
   // Captures at interval/2, 3·interval/2, …: the same number per window in every round.
   const capturing = (async () => {
@@ -65,8 +68,9 @@ async function runWindow(
       if (wait > 0) await sleep(Math.min(wait, 200));
       if (performance.now() < next) continue;
       const c0 = performance.now();
-      await ctx.sql`select queue_health.capture()`;
-      captureMs.push(performance.now() - c0);
+      const [{ status }] = await ctx.sql`select queue_health.capture() ->> 'status' as status`;
+      if (status === 'skipped') skipped++;
+      else captureMs.push(performance.now() - c0);
       next += interval;
     }
   })();
@@ -93,6 +97,7 @@ async function runWindow(
     latencies,
     captures: captureMs.length,
     capture_ms: captureMs,
+    skipped,
   };
 }
 
@@ -161,6 +166,7 @@ async function measure(ctx: Context, workload: Workload) {
         latency: w.latencies.length ? summarize(w.latencies) : null,
         captures: w.captures,
         capture_ms: w.capture_ms,
+        skipped: w.skipped,
       })),
     ]),
   );
