@@ -139,6 +139,9 @@ Deno.test({
 
       const page = browser.pages()[0] ?? await browser.newPage();
       page.on('pageerror', (e) => pageErrors.push(e.message));
+      page.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+      });
       await within(15_000, 'the page to load', page.goto(`${API_URL}/`));
       // Sign in with a local token (the local stack has no Supabase Auth).
       await page.locator('#token').fill(token);
@@ -255,6 +258,9 @@ Deno.test({
       started.push({ stop: () => realtime.close() });
       const live = await browser.newPage();
       live.on('pageerror', (e) => pageErrors.push(`(realtime page) ${e.message}`));
+      live.on('console', (m) => {
+        if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+      });
       const params = new URLSearchParams({
         supabaseUrl: realtime.url,
         functionsUrl: `${API_URL}/functions/v1`,
