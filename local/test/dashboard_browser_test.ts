@@ -6,6 +6,9 @@
  * latency and saves screenshots (dashboard.png, dashboard-phone.png) to $QH_TEST_ARTIFACTS
  * (default .test-artifacts/).
  *
+ * A second test signs in with email and password through the page's supabase-js, with GoTrue's
+ * two endpoints answered by the browser (the local stack has no GoTrue).
+ *
  * Needs the stack (`npm run stack -- up`); `npm test` brings it up first.
  */
 import assert from 'node:assert/strict';
@@ -330,6 +333,121 @@ Deno.test({
       }).catch((e) => console.error(`cleanup of ${testQueue} failed: ${e.message}`));
       await sql`delete from ${sql(DEMO_SCHEMA)}.job where name = ${testQueue}`.catch(() => {});
       await sql`delete from ${sql(DEMO_SCHEMA)}.queue where name = ${testQueue}`.catch(() => {});
+      await sql.end({ timeout: 2 });
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: 'dashboard signs in with email and password through supabase-js when Supabase Auth answers',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    assert.ok(
+      await stackIsUp(),
+      `the local stack is not answering on ${API_URL}: start it with 'npm run stack -- up'`,
+    );
+    await buildDashboard();
+    const sql = connect({ max: 1, applicationName: 'qh-dashboard-browser-test' });
+    const userDataDir = await Deno.makeTempDir({ prefix: 'qh-chromium-' });
+    const browser = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1024, height: 768 },
+    });
+    try {
+      const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0]);
+      const page = browser.pages()[0] ?? await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      // The local stack has no GoTrue: answer its two endpoints the way GoTrue does, with the demo
+      // user's real access token, so the page's supabase-js sign-in path runs for real.
+      const asked: { email?: string; password?: string }[] = [];
+      await page.route('**/auth/v1/health', (route) => route.fulfill({ json: { name: 'GoTrue' } }));
+      await page.route('**/auth/v1/token?grant_type=password', async (route) => {
+        const body = route.request().postDataJSON() as { email: string; password: string };
+        asked.push(body);
+        if (body.password !== 'correct horse') {
+          return route.fulfill({
+            status: 400,
+            json: {
+              code: 400,
+              error_code: 'invalid_credentials',
+              msg: 'Invalid login credentials',
+            },
+          });
+        }
+        const now = Math.floor(Date.now() / 1000);
+        await route.fulfill({
+          json: {
+            access_token: token,
+            token_type: 'bearer',
+            expires_in: 3600,
+            expires_at: now + 3600,
+            refresh_token: 'local-refresh-token',
+            user: {
+              id: '00000000-0000-4000-8000-00000000d3e0',
+              aud: 'authenticated',
+              role: 'authenticated',
+              email: body.email,
+              app_metadata: {},
+              user_metadata: {},
+              created_at: new Date().toISOString(),
+            },
+          },
+        });
+      });
+      await within(15_000, 'the page', page.goto(`${API_URL}/`));
+      await within(
+        10_000,
+        'the password form',
+        page.locator('#password-form').waitFor({ state: 'visible', timeout: 10_000 }),
+      );
+      await page.locator('#email').fill('demo@queue-health.local');
+      await page.locator('#password').fill('wrong');
+      await page.locator('#password-form button[type=submit]').click();
+      await within(
+        10_000,
+        'the refusal',
+        page.locator('#sign-in-error').waitFor({ state: 'visible', timeout: 10_000 }),
+      );
+      assert.match(String(await page.locator('#sign-in-error').textContent()), /Invalid login/);
+
+      await page.locator('#password').fill('correct horse');
+      await page.locator('#password-form button[type=submit]').click();
+      await within(
+        15_000,
+        'the queues after signing in',
+        page.locator('#queue-rows tr').first().waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      assert.deepEqual(asked.map((a) => a.email), [
+        'demo@queue-health.local',
+        'demo@queue-health.local',
+      ]);
+      assert.equal(
+        await page.locator('#sign-out').getAttribute('title'),
+        'Signed in as demo@queue-health.local',
+      );
+
+      // supabase-js keeps the session: a reload stays signed in; signing out forgets it.
+      await page.reload();
+      await within(
+        15_000,
+        'the queues after a reload',
+        page.locator('#queue-rows tr').first().waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      await page.route('**/auth/v1/logout**', (route) => route.fulfill({ status: 204 }));
+      await page.locator('#sign-out').click();
+      await within(
+        10_000,
+        'the sign-in form after signing out',
+        page.locator('#password-form').waitFor({ state: 'visible', timeout: 10_000 }),
+      );
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close().catch(() => {});
       await sql.end({ timeout: 2 });
       await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     }
