@@ -162,6 +162,7 @@ declare
   v_has_vt_index boolean;
   v_has_id_index boolean;
   v_exact boolean;
+  v_split_exact boolean := false;
   v_ready bigint;
   v_waiting bigint;            -- vt > now: in flight or delayed
   v_in_flight bigint;
@@ -231,20 +232,27 @@ begin
         execute format('select vt from %s where vt <= $1 order by vt limit 1', v_rel)
           using p_now into v_oldest_vt;
       end if;
-      execute format('select count(*) from (select 1 from %s where vt > $1 limit $2) s', v_rel)
-        using p_now, p_limit into v_waiting;
-      if v_waiting < p_limit then
-        -- All waiting messages fit under the bound: split them exactly (read_ct is in the heap).
-        execute format(
-          'select count(*) filter (where read_ct > 0),
-                  count(*) filter (where read_ct > 1 and %s),
-                  max(vt) filter (where read_ct > 0)
-             from (select %s from %s where vt > $1) s', v_redelivered_since, v_columns, v_rel)
-          using p_now, p_limit, v_prev_at, v_prev_vt_max
-          into v_in_flight, v_redelivered, v_in_flight_vt_max;
-        v_delayed := v_waiting - v_in_flight;
+      -- One budget for the whole queue: the waiting messages (vt > now) are counted with what the
+      -- ready ones left of it, so depth is exact exactly while the queue holds fewer than p_limit.
+      v_waiting := 0;
+      v_split_exact := false;
+      if v_ready < p_limit then
+        execute format('select count(*) from (select 1 from %s where vt > $1 limit $2) s', v_rel)
+          using p_now, p_limit - v_ready into v_waiting;
+        if v_waiting < p_limit - v_ready then
+          -- All waiting messages fit under the bound: split them exactly (read_ct is in the heap).
+          execute format(
+            'select count(*) filter (where read_ct > 0),
+                    count(*) filter (where read_ct > 1 and %s),
+                    max(vt) filter (where read_ct > 0)
+               from (select %s from %s where vt > $1) s', v_redelivered_since, v_columns, v_rel)
+            using p_now, p_limit, v_prev_at, v_prev_vt_max
+            into v_in_flight, v_redelivered, v_in_flight_vt_max;
+          v_delayed := v_waiting - v_in_flight;
+          v_split_exact := true;
+        end if;
       end if;
-      v_exact := v_ready < p_limit and v_waiting < p_limit;
+      v_exact := v_split_exact;
     else
       -- No vt index: look at no more than p_limit rows in physical order. Exact when the table
       -- holds fewer rows than that.
@@ -265,11 +273,11 @@ begin
     if not v_exact then
       -- Above the bound: estimate the total, then split it. Whatever was counted exactly stays
       -- exact; the rest is split in the proportions of a block sample (tablesample system) of
-      -- about max(p_limit, 1000) rows: a constant number of pages whatever the queue's size.
+      -- about 1000 rows: a constant number of pages whatever the queue's size.
       v_total := greatest(
         coalesce(queue_health._pgmq_estimate_total(v_rel, v_has_id_index), 0),
         case when v_has_vt_index then v_ready + v_waiting else v_scanned end);
-      v_pct := least(100, 100.0 * greatest(p_limit, 1000) / greatest(v_total, 1))::real;
+      v_pct := least(100, 100.0 * 1000 / greatest(v_total, 1))::real;
       execute format(
         'select count(*), count(*) filter (where vt <= $1),
                 count(*) filter (where vt > $1 and read_ct > 0),
@@ -278,7 +286,7 @@ begin
            from (select %s from %s tablesample system ($2)) s', v_redelivered_since, v_columns, v_rel)
         using p_now, v_pct, v_prev_at, v_prev_vt_max
         into v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
-      if v_has_vt_index and v_waiting >= p_limit then
+      if v_has_vt_index and not v_split_exact then
         -- The waiting messages were only counted: what we know of them comes from the sample.
         v_in_flight := 0;
         v_redelivered := 0;
@@ -299,9 +307,6 @@ begin
           v_redelivered := round(v_waiting::numeric * v_s_redelivered / (v_s_all - v_s_ready))::bigint;
         end if;
         v_delayed := v_waiting - v_in_flight;
-      elsif v_has_vt_index and v_waiting < p_limit then
-        -- in_flight and delayed are exact; ready is the rest.
-        v_ready := greatest(v_total - v_waiting, v_ready);
       else
         v_ready := greatest(round(v_total::numeric * v_s_ready / greatest(v_s_all, 1))::bigint, v_ready);
         v_in_flight := round(v_total::numeric * v_s_in_flight / greatest(v_s_all, 1))::bigint;
