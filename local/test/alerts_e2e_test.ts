@@ -45,7 +45,8 @@ const STALL_FOR_S = 3;
 /**
  * How late a firing message may be beyond capture interval + window + `for`: the condition needs
  * a moment to become measurable (depth passes 5 about 0.6 s after the stop at 10 jobs/s), plus
- * capture, evaluation and delivery time.
+ * capture, evaluation and delivery time. Rounds (capture + queue-alert) that take longer than the
+ * interval on a loaded database stretch the interval; their overrun is added to this allowance.
  */
 const MAX_EXCESS_MS = 2_500;
 
@@ -288,7 +289,7 @@ async function channel(
 
 /** Runs one capture as the test's postgres connection, again if another capture held the lock. */
 async function capture(sql: Sql): Promise<void> {
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < 100; i++) {
     const [{ r }] = await sql<{ r: { status: string; skipped: boolean } }[]>`
       select queue_health.capture() as r`;
     if (!r.skipped) {
@@ -297,7 +298,7 @@ async function capture(sql: Sql): Promise<void> {
     }
     await sleep(100);
   }
-  throw new Error('capture was skipped 30 times in a row (another capture kept running)');
+  throw new Error('capture was skipped for 10 s (another capture kept running)');
 }
 
 Deno.test('a pg-boss queue that backs up and stalls alerts Slack and email once, then resolves', async () => {
@@ -337,6 +338,9 @@ Deno.test('a pg-boss queue that backs up and stalls alerts Slack and email once,
         RESEND_API_KEY: RESEND_KEY,
         RESEND_BASE_URL: `${w.receivers.url}/resend`,
         RESEND_FROM: 'Queue Health <alerts@example.test>',
+        // The outbox is shared: rows other tests left behind are claimed too. Keep a round short
+        // even if one of their endpoints hangs.
+        QUEUE_ALERT_TIMEOUT_MS: '2000',
       },
     });
     /** What the local dispatcher does on NOTIFY: POST {} to queue-alert (evaluate, deliver). */
@@ -375,14 +379,23 @@ Deno.test('a pg-boss queue that backs up and stalls alerts Slack and email once,
       state: 'firing' | 'resolved',
     ) => of(all, receiver).find((m) => lists(m, rule, state));
 
-    /** Captures every CAPTURE_EVERY_MS, dispatching after each, until `done` holds. */
+    /**
+     * Captures every CAPTURE_EVERY_MS, dispatching after each, until `done` holds. Returns how
+     * far the rounds overran the interval in total (ms) and the longest round.
+     */
     const captureUntil = async (label: string, timeoutMs: number, done: () => Promise<boolean>) => {
       const deadline = Date.now() + timeoutMs;
       let next = Date.now();
+      let overrunMs = 0;
+      let longestMs = 0;
       for (;;) {
+        const t0 = Date.now();
         await capture(w.sql);
         await dispatch();
-        if (await done()) return;
+        const roundMs = Date.now() - t0;
+        overrunMs += Math.max(0, roundMs - CAPTURE_EVERY_MS);
+        longestMs = Math.max(longestMs, roundMs);
+        if (await done()) return { overrunMs, longestMs };
         if (Date.now() > deadline) {
           const [{ alerts }] = await w.sql`
             select coalesce(jsonb_agg(jsonb_build_object('rule', r.name, 'state', a.state,
@@ -395,8 +408,8 @@ Deno.test('a pg-boss queue that backs up and stalls alerts Slack and email once,
             }; queue-alert log tail: ${logs.slice(-5).join(' | ')}`,
           );
         }
-        next += CAPTURE_EVERY_MS;
-        await sleep(Math.max(0, next - Date.now()));
+        next = Math.max(next + CAPTURE_EVERY_MS, Date.now());
+        await sleep(next - Date.now());
       }
     };
 
@@ -419,7 +432,7 @@ Deno.test('a pg-boss queue that backs up and stalls alerts Slack and email once,
       // The consumer stops; producers go on. The condition is true from this moment.
       await load.stopConsumer();
       const stoppedAt = Date.now();
-      await captureUntil('firing', 25_000, async () => {
+      const firingRounds = await captureUntil('firing', 25_000, async () => {
         const all = await messages();
         return ['slack', 'email'].every((r) =>
           ['e2e backlog', 'e2e stalled'].every((rule) =>
@@ -457,35 +470,60 @@ Deno.test('a pg-boss queue that backs up and stalls alerts Slack and email once,
       const all = await messages();
 
       assert.deepEqual(load.errors, [], 'the pg-boss workload ran without errors');
+      const RULES = ['e2e backlog', 'e2e stalled'] as const;
       for (const receiver of ['slack', 'email'] as const) {
         const got = of(all, receiver);
-        const heads = got.map((m) => m.headline);
-        // Backlog fires first (for 2 s); stalled needs its 2 s window plus 3 s: one message
-        // reports the backlog, the next both; only if both fired in one evaluation is there a
-        // single firing message. Then exactly one RESOLVED, and nothing else.
-        assert.ok(got.length === 3 || got.length === 2, `${receiver}: ${JSON.stringify(heads)}`);
-        const firing = got.slice(0, -1);
-        const resolved = got[got.length - 1];
-        for (const m of firing) assert.match(m.headline, /\[FIRING:\d\]/, receiver);
-        assert.ok(lists(firing[0], 'e2e backlog', 'firing'), `${receiver}: backlog fires first`);
-        if (firing.length === 2) {
-          assert.match(
-            firing[0].headline,
-            new RegExp(`\\[FIRING:1\\] warning — e2e backlog on ${w.queue}`),
-          );
-          assert.ok(!lists(firing[0], 'e2e stalled', 'firing'));
-        }
-        const last = firing[firing.length - 1];
-        assert.match(last.headline, /\[FIRING:2\] critical — 2 alerts in project /);
-        assert.ok(lists(last, 'e2e backlog', 'firing') && lists(last, 'e2e stalled', 'firing'));
-        assert.ok(last.text.includes(w.queue), `${receiver}: the queue is named`);
-        assert.match(resolved.headline, /\[RESOLVED:2\] critical — 2 alerts in project /);
+        const heads = JSON.stringify(got.map((m) => m.headline));
+        // Expected: [FIRING:1] backlog (for 2 s), [FIRING:2] when stalled joins (2 s window + 3 s),
+        // one [RESOLVED:2]. Both firing in one evaluation gives one firing message, and a capture
+        // of someone else between resume and drain may resolve stalled first: those shapes pass
+        // too, as long as every message says something new and each alert resolves once.
+        assert.ok(got.length >= 2 && got.length <= 4, `${receiver}: ${heads}`);
+        const firingIn = (m: Message) => new Set(RULES.filter((r) => lists(m, r, 'firing')));
+        const resolvedIn = (m: Message) => new Set(RULES.filter((r) => lists(m, r, 'resolved')));
+
+        // The first message: FIRING, the backlog alert (warning, alone) or both (critical).
+        const opening = firingIn(got[0]);
         assert.ok(
-          lists(resolved, 'e2e backlog', 'resolved') && lists(resolved, 'e2e stalled', 'resolved'),
-          `${receiver}: both alerts resolved in one message: ${resolved.text}`,
+          opening.has('e2e backlog'),
+          `${receiver}: the backlog alert fires first: ${heads}`,
         );
-        assert.ok(resolved.text.includes(w.queue));
-        for (const m of got) assert.ok(m.headline.includes(w.project), 'the project is named');
+        assert.match(
+          got[0].headline,
+          opening.size === 1
+            ? new RegExp(`^\\[FIRING:1\\] warning — e2e backlog on ${w.queue} \\(pgboss:`)
+            : /^\[FIRING:2\] critical — 2 alerts in project /,
+        );
+        // No repeats: each message announces a newly firing or a resolved alert.
+        for (let i = 1; i < got.length; i++) {
+          const before = firingIn(got[i - 1]);
+          const news = [...firingIn(got[i])].filter((r) => !before.has(r)).length +
+            resolvedIn(got[i]).size;
+          assert.ok(news > 0, `${receiver}: message ${i} repeats the previous one: ${heads}`);
+        }
+        // Each alert fired, was announced with its severity, and resolved exactly once, after.
+        for (const rule of RULES) {
+          const firedAt = got.findIndex((m) => firingIn(m).has(rule));
+          const resolvedAt = got.map((m, i) => (resolvedIn(m).has(rule) ? i : -1))
+            .filter((i) => i >= 0);
+          assert.ok(firedAt >= 0, `${receiver}: ${rule} never fired: ${heads}`);
+          assert.equal(resolvedAt.length, 1, `${receiver}: ${rule} resolved once: ${heads}`);
+          assert.ok(firedAt < resolvedAt[0], `${receiver}: ${rule} fired before it resolved`);
+          assert.ok(
+            got.slice(resolvedAt[0]).every((m) => !firingIn(m).has(rule)),
+            `${receiver}: ${rule} does not fire again`,
+          );
+        }
+        assert.ok(
+          got.some((m) => firingIn(m).has('e2e stalled') && /\] critical — /.test(m.headline)),
+          `${receiver}: the stalled alert is critical: ${heads}`,
+        );
+        // The last message says RESOLVED; every message names the queue and the project.
+        assert.match(got[got.length - 1].headline, /^\[RESOLVED:\d\] (critical|warning) — /, heads);
+        for (const m of got) {
+          assert.ok(m.text.includes(w.queue), `${receiver}: the queue is named: ${m.text}`);
+          assert.ok(m.headline.includes(`in project ${w.project}`), m.headline);
+        }
       }
       // Slack gets the runbook link of the backlog rule, templated with the queue.
       const slackFiring = w.receivers.received('slack').filter((r) => r.path === '/e2e')[0];
@@ -543,14 +581,17 @@ Deno.test('a pg-boss queue that backs up and stalls alerts Slack and email once,
           slack_ms: resolvedAt('slack'),
           email_ms: resolvedAt('email'),
         },
+        longest_round_ms: firingRounds.longestMs,
+        rounds_overrun_ms: firingRounds.overrunMs,
         jobs_sent: load.sent(),
         raced_by_stack_dispatcher: raced,
       }));
+      const allowedMs = MAX_EXCESS_MS + firingRounds.overrunMs;
       for (const [name, e] of [['backlog', backlog], ['stalled', stalled]] as const) {
         for (const x of [e.slack_excess_ms, e.email_excess_ms]) {
           assert.ok(
-            x !== null && x <= MAX_EXCESS_MS,
-            `${name}: delivered ${x} ms after capture interval + window + for (max ${MAX_EXCESS_MS})`,
+            x !== null && x <= allowedMs,
+            `${name}: delivered ${x} ms after capture interval + window + for (max ${allowedMs})`,
           );
         }
       }
