@@ -2,7 +2,8 @@
  * The local stand-in for Supabase's API gateway and edge runtime, run in the background by
  * `npm run stack -- up`:
  * - serves each Edge Function's handler at http://127.0.0.1:54321/functions/v1/<name>;
- * - serves the live dashboard (dashboard/) at http://127.0.0.1:54321/;
+ * - serves the live dashboard (dashboard/) at http://127.0.0.1:54321/, and a Realtime stand-in at
+ *   /realtime/v1/websocket so it updates live on each snapshot;
  * - runs the local Resend / Slack / webhook receivers on 127.0.0.1:54324;
  * - stands in for pg_net: on NOTIFY queue_health_dispatch it invokes queue-alert.
  *
@@ -13,12 +14,19 @@ import { extname, join, normalize } from 'node:path';
 import { API_PORT, API_URL, databaseUrl, RECEIVERS_PORT, ROOT } from './config.ts';
 import { functionEnv } from './env.ts';
 import { connect } from './postgres.ts';
+import { createLocalRealtime } from '../dashboard/realtime_local.ts';
 
 type Handler = (req: Request) => Response | Promise<Response>;
 
 const mode = Deno.env.get('QH_SERVER_MODE') ?? 'dev';
 const env = await functionEnv();
 for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
+
+// The local Realtime stand-in: the dashboard joins queue_health:<project> over a WebSocket.
+const realtime = await createLocalRealtime({
+  databaseUrl: databaseUrl(),
+  jwtSecret: env.SUPABASE_JWT_SECRET,
+});
 
 const FUNCTIONS_DIR = join(ROOT, 'supabase', 'functions');
 const DASHBOARD_DIR = join(ROOT, 'dashboard');
@@ -85,6 +93,7 @@ async function route(req: Request): Promise<Response> {
       return Response.json({ error: 'function crashed; see the stack log' }, { status: 500 });
     }
   }
+  if (url.pathname === '/realtime/v1/websocket') return realtime.handle(req);
   if (url.pathname === '/_stack/health') return Response.json({ ok: true, mode });
   if (url.pathname === '/_stack/config.json') {
     // What the dashboard needs to talk to this stack (public values only).
@@ -92,7 +101,10 @@ async function route(req: Request): Promise<Response> {
       supabaseUrl: API_URL,
       anonKey: env.SUPABASE_ANON_KEY,
       functionsUrl: `${API_URL}/functions/v1`,
-      realtime: false,
+      // Live updates over the local Realtime stand-in (Phoenix protocol, Broadcast from the
+      // database); there is no GoTrue, so sign-in is by pasted access token.
+      realtime: true,
+      auth: false,
     });
   }
   return await serveStatic(url.pathname);

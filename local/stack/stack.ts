@@ -15,6 +15,7 @@ import {
   usesExternalDatabase,
 } from './config.ts';
 import { localKeys } from './keys.ts';
+import { buildDashboard } from '../dashboard/build.ts';
 import { log, StackError } from './log.ts';
 import { applyMigrations, bootstrapSupabaseCompat, changedMigrations } from './migrate.ts';
 import {
@@ -125,6 +126,7 @@ export async function up(opts: UpOptions = {}): Promise<void> {
     );
   }
   await applyMigrations();
+  await buildDashboard(); // vendors supabase-js and uPlot into dashboard/vendor (git-ignored)
   await startServer(opts.serverMode ?? 'dev');
 }
 
