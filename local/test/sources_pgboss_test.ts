@@ -304,7 +304,12 @@ for (const version of PG_BOSS_VERSIONS) {
             assert.ok(Number(s.ready) >= 3 && Number(s.delayed) >= 3);
           } else {
             // A fresh cache holds exactly what pg-boss counted after the sends.
-            assert.deepEqual(counts, { ready: 'cache', delayed: 'cache', in_flight: 'exact' });
+            // v11 has no index on state: it takes in_flight from a fresh cache whatever its size.
+            assert.deepEqual(counts, {
+              ready: 'cache',
+              delayed: 'cache',
+              in_flight: version === 11 ? 'cache' : 'exact',
+            });
             assert.equal(Number(s.ready), 7);
             assert.equal(Number(s.delayed), 4);
             assert.equal(Number(s.depth), 11);

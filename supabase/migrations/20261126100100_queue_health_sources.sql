@@ -469,6 +469,16 @@ begin
           and a.attname in ('blocked', 'monitor_on', 'queued_count', 'ready_count',
                             'deferred_count', 'blocked_count', 'active_count');
       layout := coalesce(layout, '{}'::jsonb);
+      -- pg-boss 12's (name, created_on) and (name, completed_on) indexes, wherever they exist.
+      layout := layout || coalesce((
+        select jsonb_object_agg('index.' || a2.attname, true)
+        from pg_catalog.pg_index i
+        join pg_catalog.pg_class t on t.oid = i.indrelid
+        join pg_catalog.pg_namespace n on n.oid = t.relnamespace
+        join pg_catalog.pg_attribute a1 on a1.attrelid = i.indrelid and a1.attnum = i.indkey[0]
+        join pg_catalog.pg_attribute a2 on a2.attrelid = i.indrelid and a2.attnum = i.indkey[1]
+        where n.nspname = schema_name and t.relname like 'job%'
+          and a1.attname = 'name' and a2.attname in ('created_on', 'completed_on')), '{}'::jsonb);
       return next;
     exception when others then
       null; -- the schema vanished or is unreadable: not a pg-boss schema for this capture
@@ -527,30 +537,52 @@ begin
   v_sample.source_schema := p_schema;
   v_sample.queue_name := p_queue_name;
   begin
-    -- Gauges, each counted exactly up to p_limit rows. ready/delayed use pg-boss's fetch index
-    -- (name, start_after) where state < 'active' (all versions); active uses the v12 state index
-    -- and is a LIMIT-bounded scan of the queue's partition on v10/v11.
+    -- pg-boss 11+ caches counts per queue (its monitor, about every minute): read it once.
+    if p_layout ? 'queue.monitor_on' then
+      execute format('select to_jsonb(q) from %I.queue q where name = $1', p_schema)
+        using p_queue_name into v_cache;
+      v_cache_age := extract(epoch from p_now - (v_cache ->> 'monitor_on')::timestamptz);
+      v_cache_fresh := v_cache_age is not null
+        and v_cache_age <= extract(epoch from p_cache_max_age);
+    end if;
+    v_source := jsonb_build_object('ready', 'exact', 'delayed', 'exact', 'in_flight', 'exact');
+
+    -- Gauges, each counted exactly up to p_limit rows, index-only where pg-boss has the index:
+    -- ready and (v10/v11) delayed through the fetch index (name, start_after) where
+    -- state < 'active' (v12: (name, …, start_after) where state < 'active' and not blocked).
     execute format(
       'select count(*) from (select 1 from %s where name = $1 and state < %L and start_after <= $2%s limit $3) s',
       v_job, 'active', v_not_blocked) using p_queue_name, p_now, p_limit into v_ready;
-    execute format(
-      'select count(*) from (select 1 from %s where name = $1 and state < %L and (start_after > $2%s) limit $3) s',
-      v_job, 'active', v_or_blocked) using p_queue_name, p_now, p_limit into v_delayed;
-    execute format(
-      'select count(*) from (select 1 from %s where name = $1 and state = %L limit $2) s',
-      v_job, 'active') using p_queue_name, p_limit into v_in_flight;
-    v_source := jsonb_build_object('ready', 'exact', 'delayed', 'exact', 'in_flight', 'exact');
+    if p_layout ? 'job.blocked' then
+      -- v12: deferred and blocked are two ranges of its (name, state, blocked, start_after) index.
+      execute format(
+        'select count(*) from (select 1 from %s where name = $1 and state in (%L, %L)
+           and not blocked and start_after > $2 limit $3) s', v_job, 'created', 'retry')
+        using p_queue_name, p_now, p_limit into v_delayed;
+      execute format(
+        'select count(*) from (select 1 from %s where name = $1 and state in (%L, %L)
+           and blocked limit $2) s', v_job, 'created', 'retry')
+        using p_queue_name, greatest(p_limit - v_delayed, 0) into v_n;
+      v_delayed := v_delayed + v_n;
+    else
+      execute format(
+        'select count(*) from (select 1 from %s where name = $1 and state < %L and start_after > $2 limit $3) s',
+        v_job, 'active') using p_queue_name, p_now, p_limit into v_delayed;
+    end if;
+    -- Active jobs: v12 has a (name, state, …) index. v10/v11 have no index on state, so finding
+    -- them scans the queue's retained jobs: v11 takes pg-boss's cache while it is fresh instead.
+    if v_cache_fresh and not p_layout ? 'job.blocked' then
+      v_in_flight := (v_cache ->> 'active_count')::bigint;
+      v_source := v_source || '{"in_flight": "cache"}';
+    else
+      execute format(
+        'select count(*) from (select 1 from %s where name = $1 and state = %L limit $2) s',
+        v_job, 'active') using p_queue_name, p_limit into v_in_flight;
+    end if;
 
     if v_ready >= p_limit or v_delayed >= p_limit or v_in_flight >= p_limit then
-      -- Above the bound. pg-boss 11+ caches counts per queue (its monitor, about every minute):
-      -- use them while fresh; otherwise ask the planner. Either way depth_estimated is set.
-      if p_layout ? 'queue.monitor_on' then
-        execute format('select to_jsonb(q) from %I.queue q where name = $1', p_schema)
-          using p_queue_name into v_cache;
-        v_cache_age := extract(epoch from p_now - (v_cache ->> 'monitor_on')::timestamptz);
-        v_cache_fresh := v_cache_age is not null
-          and v_cache_age <= extract(epoch from p_cache_max_age);
-      end if;
+      -- Above the bound: pg-boss's cache while fresh, otherwise the planner. Either way
+      -- depth_estimated is set.
       if v_ready >= p_limit then
         if v_cache_fresh then
           v_ready := greatest(p_limit, case when v_cache ? 'ready_count'
@@ -576,7 +608,7 @@ begin
           v_source := v_source || '{"delayed": "planner"}';
         end if;
       end if;
-      if v_in_flight >= p_limit then
+      if v_in_flight >= p_limit and v_source ->> 'in_flight' = 'exact' then
         if v_cache_fresh then
           v_in_flight := greatest(p_limit, (v_cache ->> 'active_count')::bigint);
           v_source := v_source || '{"in_flight": "cache"}';
@@ -611,6 +643,32 @@ begin
       v_sample.failed := 0;
       v_sample.retried := 0;
       v_sample.dead_lettered := 0;
+    elsif not (p_layout ? 'index.created_on' and p_layout ? 'index.completed_on') then
+      -- v10/v11: no index on the timestamps, so any of these counts scans the queue's jobs (v10:
+      -- its partition; v11: its rows of job_common by the (name, id) key). Do it once, exactly.
+      execute format(
+        'select count(*) filter (where created_on > $2 and created_on <= $3),
+                count(*) filter (where state = %2$L and completed_on > $2 and completed_on <= $3),
+                count(*) filter (where state = %3$L and completed_on > $2 and completed_on <= $3),
+                count(*) filter (where state = %3$L and completed_on > $2 and completed_on <= $3
+                                   and dead_letter is not null and dead_letter <> name),
+                percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from started_on - created_on) * 1000)
+                  filter (where state in (%2$L, %3$L) and completed_on > $2 and completed_on <= $3
+                            and started_on is not null),
+                percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from completed_on - started_on) * 1000)
+                  filter (where state in (%2$L, %3$L) and completed_on > $2 and completed_on <= $3
+                            and started_on is not null),
+                count(*) filter (where retry_count > 0 and started_on > $2 and started_on <= $3)
+           from %1$s
+           where name = $1 and (created_on > $2 or completed_on > $2 or started_on > $2)',
+        v_job, 'completed', 'failed')
+        using p_queue_name, v_prev_at, p_now
+        into v_sample.enqueued, v_sample.completed, v_sample.failed, v_sample.dead_lettered,
+          v_wait, v_run, v_sample.retried;
+      v_sample.wait_p50_ms := v_wait[1];
+      v_sample.wait_p95_ms := v_wait[2];
+      v_sample.run_p50_ms := v_run[1];
+      v_sample.run_p95_ms := v_run[2];
     else
       v_window := extract(epoch from p_now - v_prev_at);
       -- Created since the previous snapshot: the newest p_limit rows (v12: (name, created_on) index).
