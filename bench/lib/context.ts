@@ -61,7 +61,7 @@ export const FULL: Sizes = {
   pgbossGrid: [[10, 1_000], [10, 100_000], [100, 10_000], [1000, 1_000]],
   rounds: 5,
   overheadWindowS: 10,
-  overheadRounds: 4,
+  overheadRounds: 5,
   overheadBackgroundQueues: 100,
   alertTrials: 5,
   liveSamples: 30,

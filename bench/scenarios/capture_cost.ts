@@ -360,6 +360,23 @@ export async function captureCost(ctx: Context): Promise<void> {
         verdict: ctx.quick ? 'info' : ratio <= 2 ? 'met' : 'missed',
         note: `messages per queue grew ${fmt(growth)}×`,
       });
+      // Above the exact-count bound (settings.exact_count_limit) the cost should not grow at all.
+      if (ps.length >= 3) {
+        const a = ps[ps.length - 2];
+        const r = large.per_queue_ms / a.per_queue_ms;
+        ctx.report.add({
+          scenario: S,
+          case: `${source} ${queues} queues, ${sizeLabel(a.messages)} → ${
+            sizeLabel(large.messages)
+          }`,
+          metric: 'per-queue cost growth',
+          value: r,
+          unit: '×',
+          goal: ctx.quick ? undefined : 'flat (≤ 1.5×)',
+          verdict: ctx.quick ? 'info' : r <= 1.5 ? 'met' : 'missed',
+          note: `messages per queue grew ${fmt(large.messages / a.messages)}×`,
+        });
+      }
     }
   }
   ctx.report.details['1_capture_cost'] = points;
