@@ -155,6 +155,20 @@ async function measure(ctx: Context, workload: Workload) {
         fmt((capMedian / (is10 ? 10_000 : 1_000)) * 100)
       } % of one core`,
     });
+    if (is10 && caps.length) {
+      // What the monitor itself takes per interval: a bound that does not depend on the noise of
+      // the machine (other sessions' load makes the throughput comparison above wide).
+      ctx.report.add({
+        scenario: S,
+        case: `${workload.name}, capture every 10 s`,
+        metric: 'capture time per interval (duty)',
+        value: (capMedian / 10_000) * 100,
+        unit: '% of one core',
+        spread: `capture ${fmt(capMedian)} ms (${range(summarize(caps))}), n=${caps.length}`,
+        verdict: 'info',
+        note: `${ctx.sizes.overheadBackgroundQueues} idle queues + the workload's are captured`,
+      });
+    }
   }
   return Object.fromEntries(
     Object.entries(windows).map(([k, ws]) => [
