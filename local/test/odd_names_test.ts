@@ -110,6 +110,8 @@ Deno.test('pgmq sampler counts queues with quotes, spaces, unicode, 47 chars and
     for (const name of PGMQ_NAMES) {
       await sql`select pgmq.drop_queue(${name})
         where exists (select 1 from pgmq.meta where queue_name = ${name})`;
+      await sql`delete from queue_health.metric where source = 'pgmq' and queue_name = ${name}`;
+      await sql`delete from queue_health.queue where source = 'pgmq' and queue_name = ${name}`;
     }
     await sql.end();
   }
@@ -160,6 +162,10 @@ for (const version of [10, 11, 12] as const) {
     } finally {
       if (renamed) await sql`alter schema ${sql(odd)} rename to ${sql(schema)}`;
       await pb.stop({ dropSchema: true });
+      for (const name of [schema, odd]) {
+        await sql`delete from queue_health.metric where source = 'pgboss' and source_schema = ${name}`;
+        await sql`delete from queue_health.queue where source = 'pgboss' and source_schema = ${name}`;
+      }
       await sql.end();
     }
   });

@@ -150,6 +150,15 @@ function assertCounts(sample: Sample | undefined, expected: Expected, what: stri
   assert.ok(sample.sample_ms > 0, `${what}: sample_ms`);
 }
 
+/**
+ * Removes what a capture() running meanwhile (pg_cron on the shared database) may have recorded
+ * about the test's schema.
+ */
+async function forgetSchema(sql: Sql, schema: string) {
+  await sql`delete from queue_health.metric where source = 'pgboss' and source_schema = ${schema}`;
+  await sql`delete from queue_health.queue where source = 'pgboss' and source_schema = ${schema}`;
+}
+
 function uniqueSchema(version: PgBossVersion): string {
   return `qh_test_src_v${version}_${crypto.randomUUID().slice(0, 8)}`;
 }
@@ -250,6 +259,7 @@ for (const version of PG_BOSS_VERSIONS) {
       assert.ok(second.get('flaky')!.run_p95_ms !== null, 'flaky has finished jobs to measure');
     } finally {
       await pb.stop({ dropSchema: true });
+      await forgetSchema(sql, schema);
       await sql.end();
     }
   });
@@ -333,6 +343,7 @@ for (const version of PG_BOSS_VERSIONS) {
         });
       } finally {
         await pb.stop({ dropSchema: true });
+        await forgetSchema(sql, schema);
         await sql.end();
       }
     },
@@ -363,6 +374,7 @@ Deno.test('pg-boss sampler skips excluded schemas (Supabase Storage keeps one in
     });
   } finally {
     await pb.stop({ dropSchema: true });
+    await forgetSchema(sql, schema);
     await sql.end();
   }
 });
@@ -414,6 +426,7 @@ Deno.test('pg-boss v10 queue deleted while it is being sampled: no exception, ot
     }
   } finally {
     await pb.stop({ dropSchema: true });
+    await forgetSchema(sql, schema);
     await dropper.end();
     await sql.end();
   }

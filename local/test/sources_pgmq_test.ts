@@ -106,10 +106,16 @@ function uniqueName(prefix: string): string {
   return `${prefix}_${crypto.randomUUID().slice(0, 8)}`;
 }
 
+/**
+ * Drops the test's queues, and whatever a capture() running meanwhile (pg_cron on the shared
+ * database) recorded about them.
+ */
 async function dropQueues(sql: Sql, names: string[]) {
   for (const name of names) {
     await sql`select pgmq.drop_queue(${name}) where exists (
       select 1 from pgmq.meta where queue_name = ${name})`;
+    await sql`delete from queue_health.metric where source = 'pgmq' and queue_name = ${name}`;
+    await sql`delete from queue_health.queue where source = 'pgmq' and queue_name = ${name}`;
   }
 }
 
