@@ -401,7 +401,7 @@ declare
   v_limit bigint := (queue_health._source_settings() ->> 'exact_count_limit')::bigint;
   v_name text;
   v_sample queue_health.sample;
-  v_samples queue_health.sample[] := '{}';
+  v_samples queue_health.sample[] := '{}'::queue_health.sample[];
   v_dlq queue_health.sample;
 begin
   if to_regclass('pgmq.meta') is null then
@@ -529,7 +529,7 @@ declare
   v_dead bigint;
   v_wait double precision[];
   v_run double precision[];
-  v_capped text[] := '{}';
+  v_capped text[] := '{}'::text[];
   v_scale numeric;
   v_exists boolean;
 begin
@@ -680,7 +680,7 @@ begin
         using p_queue_name, v_prev_at, p_now, p_limit into v_n, v_first;
       if v_n >= p_limit and p_limit > 0 and v_first < p_now then
         v_n := greatest(v_n, round(v_n * v_window::numeric / extract(epoch from p_now - v_first)::numeric)::bigint);
-        v_capped := v_capped || 'enqueued';
+        v_capped := array_append(v_capped, 'enqueued');
       end if;
       v_sample.enqueued := v_n;
 
@@ -705,7 +705,7 @@ begin
         v_completed := round(v_completed * v_scale)::bigint;
         v_failed := round(v_failed * v_scale)::bigint;
         v_dead := round(v_dead * v_scale)::bigint;
-        v_capped := v_capped || 'finished';
+        v_capped := array_append(v_capped, 'finished');
       end if;
       v_sample.completed := v_completed;
       v_sample.failed := v_failed;
@@ -724,7 +724,7 @@ begin
            limit $4) s', v_job, 'active', 'retry')
         using p_queue_name, v_prev_at, p_now, p_limit into v_n;
       if v_n >= p_limit then
-        v_capped := v_capped || 'retried';
+        v_capped := array_append(v_capped, 'retried');
       end if;
       v_sample.retried := v_n;
     end if;
