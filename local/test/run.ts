@@ -1,18 +1,26 @@
 /**
- * `npm test`: installs what is missing, brings the local stack up (functions server in test
- * mode), then runs every check and test suite and ends with one line `N passed, N failed`.
+ * `npm test` (entry: main.ts): installs what is missing, recreates the test stack (functions
+ * server in test mode), then runs every check and test suite and ends with one line
+ * `N passed, N failed`.
  *
  * Steps: deno fmt --check, deno lint, deno check, supabase db lint, pgTAP (pg_prove over
  * supabase/tests/database), Deno tests (*_test.ts), and the quick benchmark run.
- * `npm test -- --only=pgtap,deno` runs a subset.
+ * `npm test -- --only=pgtap,deno` runs a subset; `--keep` leaves the test stack running after.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { databaseUrl, DB_PORT, ROOT, withSslDisabled } from '../stack/config.ts';
+import {
+  databaseUrl,
+  DB_PORT,
+  ROOT,
+  STATE_DIR,
+  usesExternalDatabase,
+  withSslDisabled,
+} from '../stack/config.ts';
 import { functionEnv } from '../stack/env.ts';
 import { log, StackError } from '../stack/log.ts';
 import { connect } from '../stack/postgres.ts';
-import { up } from '../stack/stack.ts';
+import { down, reset, up } from '../stack/stack.ts';
 import { ensureDebianPackages } from '../stack/system.ts';
 
 const DENO = join(ROOT, 'node_modules', '.bin', 'deno');
@@ -156,7 +164,12 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   try {
     await ensureDebianPackages([{ name: 'chromium', probe: '/usr/bin/chromium' }]);
-    await up({ serverMode: 'test', resetOnChangedMigrations: true });
+    if (usesExternalDatabase()) {
+      await up({ serverMode: 'test', resetOnChangedMigrations: true });
+    } else {
+      log.step(`recreating the test stack in ${STATE_DIR} (database on 127.0.0.1:${DB_PORT})`);
+      await reset({ serverMode: 'test' });
+    }
     await prepareDatabase();
   } catch (e) {
     log.fail(e instanceof StackError ? e.message : `setting up failed: ${(e as Error).stack}`);
@@ -203,6 +216,10 @@ async function main(): Promise<number> {
           DATABASE_URL: databaseUrl(),
         }),
     );
+  }
+
+  if (!usesExternalDatabase() && !Deno.args.includes('--keep')) {
+    await down().catch((e) => log.warn(`stopping the test stack: ${e.message}`));
   }
 
   console.log('\n━━━ summary ━━━');
