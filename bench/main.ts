@@ -65,8 +65,21 @@ async function machine(ctx: Context) {
   const [{ version }] = await ctx.sql`select version()`;
   const settings = await ctx.sql<{ name: string; setting: string; unit: string | null }[]>`
     select name, setting, unit from pg_settings
-    where name in ('shared_buffers', 'work_mem', 'max_connections', 'synchronous_commit')`;
+    where name in ('shared_buffers', 'work_mem', 'max_connections', 'synchronous_commit',
+      'max_locks_per_transaction')`;
   const mem = Deno.systemMemoryInfo();
+  // Which migrations were measured: the stack records the hashes of what it applied.
+  let migrations: unknown = null;
+  try {
+    migrations = JSON.parse(
+      await Deno.readTextFile(join(ROOT, '.stack', 'postgres', 'migrations.sha256')),
+    );
+  } catch { /* another database, or a stack that does not record them */ }
+  let commit: string | null = null;
+  try {
+    const out = await new Deno.Command('git', { args: ['rev-parse', 'HEAD'], cwd: ROOT }).output();
+    commit = new TextDecoder().decode(out.stdout).trim() || null;
+  } catch { /* no git */ }
   return {
     nproc: navigator.hardwareConcurrency,
     memory_gb: Math.round((mem.total / 2 ** 30) * 10) / 10,
@@ -74,6 +87,8 @@ async function machine(ctx: Context) {
     kernel: Deno.osRelease(),
     deno: Deno.version.deno,
     postgres: version,
+    git_commit: commit,
+    applied_migrations_sha256: migrations,
     postgres_settings: Object.fromEntries(
       settings.map((s) => [s.name, `${s.setting}${s.unit ? ` ${s.unit}` : ''}`]),
     ),
