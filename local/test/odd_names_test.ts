@@ -8,20 +8,22 @@ import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
 import { createPgmqQueue, loadPgmqFixture } from './fixture.ts';
 import { commonApi, type PgBossVersion, startPgBoss } from './pgboss.ts';
+import type { Sample as FullSample } from './sample.ts';
 
-interface Sample {
-  source_schema: string;
-  queue_name: string;
-  ready: string;
-  in_flight: string;
-  delayed: string;
-  depth: string;
-  depth_estimated: boolean;
-  enqueued: string;
-  completed: string;
-  cursor: Record<string, unknown> | null;
-  error: string | null;
-}
+type Sample = Pick<
+  FullSample,
+  | 'source_schema'
+  | 'queue_name'
+  | 'ready'
+  | 'in_flight'
+  | 'delayed'
+  | 'depth'
+  | 'depth_estimated'
+  | 'enqueued'
+  | 'completed'
+  | 'cursor'
+  | 'error'
+>;
 
 /** Thrown to roll back a postgres.js transaction on purpose. */
 class RollbackSignal extends Error {}

@@ -8,31 +8,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
 import { commonApi, PG_BOSS_VERSIONS, type PgBossVersion, startPgBoss } from './pgboss.ts';
-
-/** A sample as the sampler returns it (numbers come back as strings for bigint). */
-interface Sample {
-  source: string;
-  source_schema: string;
-  queue_name: string;
-  ready: string;
-  in_flight: string;
-  delayed: string;
-  depth: string;
-  depth_estimated: boolean;
-  oldest_ready_age_s: number;
-  enqueued: string;
-  completed: string;
-  failed: string;
-  retried: string;
-  dead_lettered: string;
-  wait_p50_ms: number | null;
-  wait_p95_ms: number | null;
-  run_p50_ms: number | null;
-  run_p95_ms: number | null;
-  sample_ms: number;
-  cursor: Record<string, unknown> | null;
-  error: string | null;
-}
+import type { Sample } from './sample.ts';
 
 /** percentile_cont, as Postgres defines it (linear interpolation between closest ranks). */
 function percentileCont(values: number[], p: number): number | null {

@@ -9,31 +9,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
 import { createPgmqQueue, loadPgmqFixture, type PgmqLayout } from './fixture.ts';
-
-/** A sample as the sampler returns it (bigint columns come back as strings). */
-interface Sample {
-  source: string;
-  source_schema: string;
-  queue_name: string;
-  ready: string;
-  in_flight: string;
-  delayed: string;
-  depth: string;
-  depth_estimated: boolean;
-  oldest_ready_age_s: number;
-  enqueued: string;
-  completed: string;
-  failed: string;
-  retried: string;
-  dead_lettered: string;
-  wait_p50_ms: number | null;
-  wait_p95_ms: number | null;
-  run_p50_ms: number | null;
-  run_p95_ms: number | null;
-  sample_ms: number;
-  cursor: Record<string, unknown> | null;
-  error: string | null;
-}
+import type { Sample } from './sample.ts';
 
 /** Thrown to roll back a postgres.js transaction on purpose. */
 class RollbackSignal extends Error {}
