@@ -34,38 +34,6 @@ comment on function queue_health._source_settings() is 'The settings the sampler
 revoke execute on function queue_health._source_settings() from public;
 grant execute on function queue_health._source_settings() to service_role;
 
-create function queue_health._previous_cursor(p_source text, p_source_schema text, p_queue_name text)
-returns jsonb
-stable
-security definer
-set search_path = ''
-language sql
-as $$
-  -- The cursor the sampler returned last time, with the registry's last_seen_at as a fallback
-  -- for the previous snapshot time. Null on the first sight of a queue.
-  select case
-    when q.cursor is null or jsonb_typeof(q.cursor) <> 'object' then null
-    else jsonb_build_object('at', q.last_seen_at) || q.cursor
-  end
-  from queue_health.queue q
-  where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
-$$;
-comment on function queue_health._previous_cursor(text, text, text) is 'The previous sample.cursor of one queue (as capture() stored it in queue_health.queue), or null the first time. Its "at" is the previous snapshot time.';
-revoke execute on function queue_health._previous_cursor(text, text, text) from public;
-grant execute on function queue_health._previous_cursor(text, text, text) to service_role;
-
-create function queue_health._elapsed_ms(p_since timestamptz)
-returns double precision
-volatile
-set search_path = ''
-language sql
-as $$
-  select extract(epoch from clock_timestamp() - p_since) * 1000;
-$$;
-comment on function queue_health._elapsed_ms(timestamptz) is 'Wall-clock milliseconds since p_since (clock_timestamp(), not the transaction time): sample_ms.';
-revoke execute on function queue_health._elapsed_ms(timestamptz) from public;
-grant execute on function queue_health._elapsed_ms(timestamptz) to service_role;
-
 create function queue_health._planner_rows(p_query text)
 returns bigint
 volatile
@@ -149,8 +117,8 @@ volatile
 security definer
 set search_path = ''
 -- A queue table locked by a concurrent DROP/ALTER must cost this queue its sample, not stall the
--- whole capture: give up on the lock quickly (the error lands in the sample).
-set lock_timeout = '500ms'
+-- whole capture: _sample_pgmq() sets lock_timeout = 500ms for the whole call (set here, per
+-- queue, the save and restore of the setting cost more than the sampling of a small queue).
 language plpgsql
 as $$
 declare
@@ -369,7 +337,7 @@ begin
       'exact', v_exact,
       'scan', case when v_has_vt_index then 'vt_index' else 'bounded_rows' end
     );
-    v_sample.sample_ms := queue_health._elapsed_ms(v_started);
+    v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
     return v_sample;
   exception
     when undefined_table then
@@ -379,7 +347,7 @@ begin
         return null; -- dropped concurrently ("could not open relation"): gone, not broken
       end if;
       return row('pgmq', 'pgmq', p_queue_name, null, null, null, null, null, null, null, null,
-        null, null, null, null, null, null, null, queue_health._elapsed_ms(v_started), p_prev,
+        null, null, null, null, null, null, null, extract(epoch from clock_timestamp() - v_started) * 1000, p_prev,
         sqlstate || ': ' || sqlerrm)::queue_health.sample;
   end;
 end;
@@ -393,39 +361,42 @@ returns setof queue_health.sample
 volatile
 security definer
 set search_path = ''
--- Never wait long behind DDL on pgmq.meta; each queue has its own timeout as well.
+-- Never wait long behind DDL on pgmq.meta or a queue table: this applies to every queue's
+-- sampling too (the per-queue function inherits it), so one locked queue costs at most this.
 set lock_timeout = '500ms'
 language plpgsql
 as $$
 declare
   v_limit bigint := (queue_health._source_settings() ->> 'exact_count_limit')::bigint;
-  v_name text;
-  v_sample queue_health.sample;
-  v_samples queue_health.sample[] := '{}'::queue_health.sample[];
-  v_dlq queue_health.sample;
 begin
   if to_regclass('pgmq.meta') is null then
     return; -- pgmq is not installed
   end if;
-  for v_name in execute 'select queue_name::text from pgmq.meta order by queue_name' loop
-    v_sample := queue_health._sample_pgmq_queue(
-      v_name, p_now, v_limit, queue_health._previous_cursor('pgmq', 'pgmq', v_name));
-    if v_sample.source is not null then
-      v_samples := v_samples || v_sample;
-    end if;
-  end loop;
+  -- One statement for all queues (set-based: the previous cursors come from one join, the
+  -- dead-letter pairs from one hash join), so the cost per queue is only its own sampling.
   -- Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
   -- poison messages to a queue named <name>_dlq. What arrived there counts as <name>'s dead_lettered.
-  foreach v_sample in array v_samples loop
-    if v_sample.error is null and v_sample.enqueued is not null then
-      select d.* into v_dlq from unnest(v_samples) d
-        where d.queue_name = v_sample.queue_name || '_dlq' and d.error is null;
-      if found then
-        v_sample.dead_lettered := coalesce(v_dlq.enqueued, 0);
-      end if;
-    end if;
-    return next v_sample;
-  end loop;
+  -- Dynamic because pgmq.meta may not exist when this function is created (or linted).
+  return query execute $q$
+    with s as materialized (
+      select x.*
+      from (select m.queue_name::text as name from pgmq.meta m) m
+      left join queue_health.queue q
+        on q.source = 'pgmq' and q.source_schema = 'pgmq' and q.queue_name = m.name
+      cross join lateral queue_health._sample_pgmq_queue(m.name, $1, $2,
+        case when q.cursor is null or jsonb_typeof(q.cursor) <> 'object' then null
+             else jsonb_build_object('at', q.last_seen_at) || q.cursor end) x
+      where x.source is not null
+    )
+    select s.source, s.source_schema, s.queue_name, s.ready, s.in_flight, s.delayed, s.depth,
+      s.depth_estimated, s.oldest_ready_age_s, s.enqueued, s.completed, s.failed, s.retried,
+      case when s.error is null and s.enqueued is not null and d.queue_name is not null
+        then coalesce(d.enqueued, 0) else s.dead_lettered end,
+      s.wait_p50_ms, s.wait_p95_ms, s.run_p50_ms, s.run_p95_ms, s.sample_ms, s.cursor, s.error
+    from s
+    left join s d on d.queue_name = s.queue_name || '_dlq' and d.error is null
+    order by s.queue_name
+  $q$ using p_now, v_limit;
 end;
 $$;
 comment on function queue_health._sample_pgmq(timestamptz) is 'One sample per pgmq queue (pgmq.meta), or none when pgmq is absent. Cost O(queues): index-bounded counts, exact up to settings.exact_count_limit, estimated above (depth_estimated). Never raises for one queue.';
@@ -503,7 +474,8 @@ returns queue_health.sample
 volatile
 security definer
 set search_path = ''
-set lock_timeout = '500ms'
+-- lock_timeout (500ms) is set once by _sample_pgboss() for the whole call: set here, per queue,
+-- its save and restore would cost more than sampling a small queue.
 language plpgsql
 as $$
 declare
@@ -736,7 +708,7 @@ begin
       'cache_age_s', v_cache_age,
       'capped', to_jsonb(v_capped)
     );
-    v_sample.sample_ms := queue_health._elapsed_ms(v_started);
+    v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
     return v_sample;
   exception
     when others then
@@ -752,7 +724,7 @@ begin
         return null;
       end if;
       return row('pgboss', p_schema, p_queue_name, null, null, null, null, null, null, null, null,
-        null, null, null, null, null, null, null, queue_health._elapsed_ms(v_started), p_prev,
+        null, null, null, null, null, null, null, extract(epoch from clock_timestamp() - v_started) * 1000, p_prev,
         sqlstate || ': ' || sqlerrm)::queue_health.sample;
   end;
 end;
@@ -777,19 +749,26 @@ declare
   v_max_age interval := (v_settings ->> 'pgboss_cache_max_age')::interval;
   v_schema record;
   v_queue text;
+  v_prev jsonb;
   v_sample queue_health.sample;
   v_error text;
 begin
   for v_schema in select * from queue_health._pgboss_schemas() loop
     begin
       -- pg-boss's own internal queues (__pgboss__send-it, ...) are not the user's queues.
-      for v_queue in execute format(
-        'select name from %I.queue where left(name, 10) <> %L order by name',
-        v_schema.schema_name, '__pgboss__')
+      -- The previous cursors of the schema's queues come with the list (one join, not a lookup
+      -- per queue).
+      for v_queue, v_prev in execute format(
+        'select b.name, case when q.cursor is null or jsonb_typeof(q.cursor) <> %L then null
+                else jsonb_build_object(%L, q.last_seen_at) || q.cursor end
+           from %I.queue b
+           left join queue_health.queue q
+             on q.source = %L and q.source_schema = %L and q.queue_name = b.name
+          where left(b.name, 10) <> %L order by b.name',
+        'object', 'at', v_schema.schema_name, 'pgboss', v_schema.schema_name, '__pgboss__')
       loop
         v_sample := queue_health._sample_pgboss_queue(
-          v_schema.schema_name, v_schema.layout, v_queue, p_now, v_limit, v_max_age,
-          queue_health._previous_cursor('pgboss', v_schema.schema_name, v_queue));
+          v_schema.schema_name, v_schema.layout, v_queue, p_now, v_limit, v_max_age, v_prev);
         if v_sample.source is not null then
           return next v_sample;
         end if;
