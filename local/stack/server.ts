@@ -135,6 +135,14 @@ if (existsSync(receivers)) {
   jsonLine({ event: 'receivers', url: `http://127.0.0.1:${RECEIVERS_PORT}` });
 }
 
+// Hosted Realtime drops old message partitions by itself; the local stand-in table would grow
+// forever, so the local stack deletes broadcasts older than an hour.
+const janitor = connect(databaseUrl(), 1);
+setInterval(() => {
+  janitor`delete from realtime.messages where inserted_at < now() - interval '1 hour'`
+    .catch((e) => jsonLine({ event: 'realtime_cleanup_failed', error: String(e) }));
+}, 10 * 60_000);
+
 // The pg_net stand-in: capture() / the sweep NOTIFY after writing notifications.
 if (mode !== 'test') {
   const sql = connect(databaseUrl(), 2);

@@ -521,10 +521,15 @@ begin
 
     -- Gauges, each counted exactly up to p_limit rows, index-only where pg-boss has the index:
     -- ready and (v10/v11) delayed through the fetch index (name, start_after) where
-    -- state < 'active' (v12: (name, …, start_after) where state < 'active' and not blocked).
+    -- state < 'active'. v12's (name, state, blocked, start_after) index has the predicate
+    -- state in (created, retry, active, failed), which the planner cannot prove from
+    -- state < 'active' (an enum range): there, name the two states so that index is usable.
     execute format(
-      'select count(*) from (select 1 from %s where name = $1 and state < %L and start_after <= $2%s limit $3) s',
-      v_job, 'active', v_not_blocked) using p_queue_name, p_now, p_limit into v_ready;
+      'select count(*) from (select 1 from %s where name = $1 and %s and start_after <= $2%s limit $3) s',
+      v_job,
+      case when p_layout ? 'job.blocked' then format('state in (%L, %L)', 'created', 'retry')
+           else format('state < %L', 'active') end,
+      v_not_blocked) using p_queue_name, p_now, p_limit into v_ready;
     if p_layout ? 'job.blocked' then
       -- v12: deferred and blocked are two ranges of its (name, state, blocked, start_after) index.
       execute format(
