@@ -28,8 +28,14 @@ async function tableExists(sql: Sql, name: string): Promise<boolean> {
   return ok;
 }
 
-/** Creates the demo user (admin of the default project) and local alert channels. */
-export async function seedDemo(sql: Sql): Promise<{ token: string }> {
+/**
+ * Creates the demo user (admin of the default project) and, unless `channels` is false, local
+ * alert channels for the default project (so the demo's alerts land at the local receivers).
+ */
+export async function seedDemo(
+  sql: Sql,
+  opts: { channels?: boolean } = {},
+): Promise<{ token: string }> {
   await sql`
     insert into auth.users (id, email) values (${DEMO_USER_ID}, ${DEMO_USER_EMAIL})
     on conflict (id) do nothing`;
@@ -40,6 +46,7 @@ export async function seedDemo(sql: Sql): Promise<{ token: string }> {
       on conflict do nothing`;
   }
   if (
+    opts.channels !== false &&
     await tableExists(sql, 'queue_health.channel') &&
     await tableExists(sql, 'queue_health.channel_secret')
   ) {

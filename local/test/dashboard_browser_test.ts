@@ -126,7 +126,11 @@ Deno.test({
     started.push({ stop: () => browser.close() });
     const pageErrors: string[] = [];
     try {
-      const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0]);
+      // No alert channels: the page needs the user, and channels in 'default' would collect the
+      // demo's notifications for every later test that runs queue-alert.
+      const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0], {
+        channels: false,
+      });
       const demo = await startDemoWorkload({ url, captureEverySeconds: 0 });
       started.push(demo);
       const pb = await startPgBoss(12, { schema: DEMO_SCHEMA, databaseUrl: url });
@@ -373,7 +377,11 @@ Deno.test({
       viewport: { width: 1024, height: 768 },
     });
     try {
-      const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0]);
+      // No alert channels: the page needs the user, and channels in 'default' would collect the
+      // demo's notifications for every later test that runs queue-alert.
+      const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0], {
+        channels: false,
+      });
       const page = browser.pages()[0] ?? await browser.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));

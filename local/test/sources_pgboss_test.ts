@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
 import { commonApi, PG_BOSS_VERSIONS, type PgBossVersion, startPgBoss } from './pgboss.ts';
-import type { Sample } from './sample.ts';
+import { assertCounts, type Sample } from './sample.ts';
 
 /** percentile_cont, as Postgres defines it (linear interpolation between closest ranks). */
 function percentileCont(values: number[], p: number): number | null {
@@ -93,37 +93,6 @@ function assertClose(actual: number | null, expected: number | null, what: strin
   }
   assert.ok(actual !== null, `${what}: expected ${expected}, got null`);
   assert.ok(Math.abs(actual - expected) < 0.01, `${what}: expected ${expected}, got ${actual}`);
-}
-
-/** The counts a sample must show, as the test tracked them. */
-interface Expected {
-  ready: number;
-  in_flight: number;
-  delayed: number;
-  enqueued: number;
-  completed: number;
-  failed: number;
-  retried: number;
-  dead_lettered: number;
-}
-
-function assertCounts(sample: Sample | undefined, expected: Expected, what: string) {
-  assert.ok(sample, `${what}: no sample`);
-  assert.equal(sample.error, null, `${what}: error ${sample.error}`);
-  const got = {
-    ready: Number(sample.ready),
-    in_flight: Number(sample.in_flight),
-    delayed: Number(sample.delayed),
-    enqueued: Number(sample.enqueued),
-    completed: Number(sample.completed),
-    failed: Number(sample.failed),
-    retried: Number(sample.retried),
-    dead_lettered: Number(sample.dead_lettered),
-  };
-  assert.deepEqual(got, expected, what);
-  assert.equal(Number(sample.depth), expected.ready + expected.in_flight + expected.delayed, what);
-  assert.equal(sample.depth_estimated, false, `${what}: depth_estimated`);
-  assert.ok(sample.sample_ms > 0, `${what}: sample_ms`);
 }
 
 /**

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
 import { createPgmqQueue, loadPgmqFixture, type PgmqLayout } from './fixture.ts';
-import type { Sample } from './sample.ts';
+import { assertCounts as assertSampleCounts, type Expected, type Sample } from './sample.ts';
 
 /** Thrown to roll back a postgres.js transaction on purpose. */
 class RollbackSignal extends Error {}
@@ -95,43 +95,13 @@ async function dropQueues(sql: Sql, names: string[]) {
   }
 }
 
-/** Counts as the workload produced them. */
-interface Expected {
-  ready: number;
-  in_flight: number;
-  delayed: number;
-  enqueued: number;
-  completed: number;
-  failed: number;
-  retried: number;
-  dead_lettered: number;
-}
-
+/** The shared count checks, and pgmq cannot tell wait or run times. */
 function assertCounts(sample: Sample | undefined, expected: Expected, what: string) {
-  assert.ok(sample, `${what}: no sample`);
-  assert.equal(sample.error, null, `${what}: error ${sample.error}`);
+  assertSampleCounts(sample, expected, what);
   assert.deepEqual(
-    {
-      ready: Number(sample.ready),
-      in_flight: Number(sample.in_flight),
-      delayed: Number(sample.delayed),
-      enqueued: Number(sample.enqueued),
-      completed: Number(sample.completed),
-      failed: Number(sample.failed),
-      retried: Number(sample.retried),
-      dead_lettered: Number(sample.dead_lettered),
-    },
-    expected,
-    what,
-  );
-  assert.equal(Number(sample.depth), expected.ready + expected.in_flight + expected.delayed, what);
-  assert.equal(sample.depth_estimated, false, `${what}: depth_estimated`);
-  // pgmq cannot tell wait or run times.
-  assert.deepEqual(
-    [sample.wait_p50_ms, sample.wait_p95_ms, sample.run_p50_ms, sample.run_p95_ms],
+    [sample!.wait_p50_ms, sample!.wait_p95_ms, sample!.run_p50_ms, sample!.run_p95_ms],
     [null, null, null, null],
   );
-  assert.ok(sample.sample_ms > 0, `${what}: sample_ms`);
 }
 
 const SHAPES: { layout: PgmqLayout; kind: 'standard' | 'unlogged' | 'partitioned' }[] = [

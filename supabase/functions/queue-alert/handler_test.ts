@@ -55,16 +55,6 @@ async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
     await sql`insert into queue_health.project (id, name) values (${project}, 'queue-alert test')`;
     // Default rules would route to our channels: this file tests delivery, not rules.
     await sql`update queue_health.alert_rule set enabled = false where project_id = ${project}`;
-    // claim_notifications() takes every due row in the database, so rows other tests (or a demo)
-    // left due would land at this world's receivers: park them for the day, untouched otherwise.
-    await sql`
-      update queue_health.notification
-         set next_attempt_at = greatest(next_attempt_at, now() + interval '1 day'),
-             lease_until = case when status = 'sending' then now() + interval '1 day' else lease_until end
-       where project_id not like 'qa_test_%' and status in ('pending', 'failed', 'sending')`;
-    await sql`
-      update queue_health.notification_group set flush_at = greatest(flush_at, now() + interval '1 day')
-       where project_id not like 'qa_test_%'`;
     const call: World['call'] = async (opts = {}) => {
       const handler = createHandler({
         sql,
