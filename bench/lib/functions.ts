@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JWT_SECRET } from '../../local/stack/config.ts';
 import { localKeys, mintJwt } from '../../local/stack/keys.ts';
+import { startDispatcher as startLocalDispatcher } from '../../local/stack/dispatcher.ts';
 import type { Context, Sql } from './context.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -110,58 +111,15 @@ export async function serveFunctions(
   };
 }
 
-/**
- * The pg_net stand-in of the local stack: on NOTIFY queue_health_dispatch, POST queue-alert
- * (debounced by 50 ms, one call at a time, again if woken meanwhile), as local/stack/server.ts
- * does in dev mode.
- */
-export async function startDispatcher(
+/** The local stack's pg_net stand-in (local/stack/dispatcher.ts), pointed at these functions. */
+export function startDispatcher(
   listener: Sql,
   fns: Functions,
   onRun?: (summary: unknown) => void,
 ): Promise<() => Promise<void>> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running: Promise<void> | null = null;
-  let again = false;
-  let stopped = false;
-  const invoke = () => {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = (async () => {
-      try {
-        const res = await fetch(`${fns.url}/functions/v1/queue-alert`, {
-          method: 'POST',
-          headers: {
-            authorization: `Bearer ${fns.serviceRoleKey}`,
-            'content-type': 'application/json',
-          },
-          body: '{}',
-        });
-        const body = await res.json().catch(() => null);
-        onRun?.(body);
-      } catch {
-        /* the next wake-up retries */
-      } finally {
-        running = null;
-        if (again) {
-          again = false;
-          schedule();
-        }
-      }
-    })();
-  };
-  const schedule = () => {
-    clearTimeout(timer);
-    timer = setTimeout(invoke, 50);
-  };
-  const sub = await listener.listen('queue_health_dispatch', () => schedule());
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await sub.unlisten();
-    await running;
-  };
+  return startLocalDispatcher(listener, {
+    functionsUrl: fns.url,
+    serviceRoleKey: fns.serviceRoleKey,
+    onRun: (_status, summary) => onRun?.(summary),
+  });
 }

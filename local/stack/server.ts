@@ -14,6 +14,7 @@ import { extname, join, normalize } from 'node:path';
 import { API_PORT, API_URL, databaseUrl, RECEIVERS_PORT, ROOT } from './config.ts';
 import { functionEnv } from './env.ts';
 import { connect } from './postgres.ts';
+import { startDispatcher } from './dispatcher.ts';
 import { createLocalRealtime } from '../dashboard/realtime_local.ts';
 
 type Handler = (req: Request) => Response | Promise<Response>;
@@ -145,40 +146,12 @@ setInterval(() => {
 
 // The pg_net stand-in: capture() / the sweep NOTIFY after writing notifications.
 if (mode !== 'test') {
-  const sql = connect(databaseUrl(), 2);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running = false;
-  let again = false;
-  const invoke = async () => {
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
-    try {
-      const res = await fetch(`${API_URL}/functions/v1/queue-alert`, {
-        method: 'POST',
-        headers: {
-          authorization: `Bearer ${env.SUPABASE_SERVICE_ROLE_KEY}`,
-          'content-type': 'application/json',
-        },
-        body: '{}',
-      });
-      jsonLine({ event: 'dispatch', status: res.status, body: (await res.text()).slice(0, 300) });
-    } catch (e) {
-      jsonLine({ event: 'dispatch_failed', error: String(e) });
-    } finally {
-      running = false;
-      if (again) {
-        again = false;
-        schedule();
-      }
-    }
-  };
-  const schedule = () => {
-    clearTimeout(timer);
-    timer = setTimeout(invoke, 50);
-  };
-  await sql.listen('queue_health_dispatch', () => schedule());
+  await startDispatcher(connect(databaseUrl(), 2), {
+    functionsUrl: API_URL,
+    serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,
+    onRun: (status, body) =>
+      jsonLine({ event: 'dispatch', status, body: JSON.stringify(body).slice(0, 300) }),
+    onError: (e) => jsonLine({ event: 'dispatch_failed', error: String(e) }),
+  });
   jsonLine({ event: 'dispatcher', listening: 'queue_health_dispatch' });
 }
