@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { redactUrl } from '../local/stack/config.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -49,16 +50,6 @@ function arg(name: string): string | undefined {
   const hit = Deno.args.find((a) => a === `--${name}` || a.startsWith(`--${name}=`));
   if (!hit) return undefined;
   return hit.includes('=') ? hit.slice(hit.indexOf('=') + 1) : '';
-}
-
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '<unparseable URL>';
-  }
 }
 
 async function machine(ctx: Context) {
@@ -124,12 +115,12 @@ async function main(): Promise<number> {
   const report = new Report();
   const started = new Date();
   const ctx = createContext(url, quick, report, Date.now() + budgetMin * 60_000);
-  ctx.log(`queue-health bench (${quick ? 'quick' : 'full'}) against ${redact(url)}`);
+  ctx.log(`queue-health bench (${quick ? 'quick' : 'full'}) against ${redactUrl(url)}`);
   let info: Record<string, unknown>;
   try {
     info = await machine(ctx);
   } catch (e) {
-    console.error(`cannot reach the database ${redact(url)}: ${(e as Error).message}`);
+    console.error(`cannot reach the database ${redactUrl(url)}: ${(e as Error).message}`);
     console.error('Start the local stack (npm run stack -- up) or set DATABASE_URL.');
     await ctx.sql.end({ timeout: 1 });
     return 1;
@@ -177,7 +168,7 @@ async function main(): Promise<number> {
     }`,
     started_at: started.toISOString(),
     finished_at: new Date().toISOString(),
-    database: redact(url),
+    database: redactUrl(url),
     machine: info,
     scenario_seconds: timings,
     rows: report.rows,

@@ -18,14 +18,7 @@ import { localKeys } from './keys.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { log, StackError } from './log.ts';
 import { applyMigrations, bootstrapSupabaseCompat, changedMigrations } from './migrate.ts';
-import {
-  clusterState,
-  isReachable,
-  postmasterPid,
-  startCluster,
-  stopCluster,
-  wipeCluster,
-} from './postgres.ts';
+import { isReachable, postmasterPid, startCluster, stopCluster, wipeCluster } from './postgres.ts';
 import {
   cmdline,
   ensureDebianPackages,
@@ -44,8 +37,6 @@ const MODE_FILE = join(paths.run, 'functions.mode');
 export interface UpOptions {
   /** 'dev' runs the dispatcher (NOTIFY → queue-alert); 'test' leaves queue-alert to the tests. */
   serverMode?: 'dev' | 'test';
-  /** Re-create the cluster when a migration changed after it was applied (the test runner). */
-  resetOnChangedMigrations?: boolean;
 }
 
 async function serverAnswers(): Promise<boolean> {
@@ -104,18 +95,6 @@ export async function up(opts: UpOptions = {}): Promise<void> {
   await Deno.mkdir(paths.logs, { recursive: true });
   await Deno.mkdir(paths.run, { recursive: true });
   if (!usesExternalDatabase()) await ensureDebianPackages();
-  if (opts.resetOnChangedMigrations && !usesExternalDatabase() && clusterState() === 'ready') {
-    const changed = await changedMigrations();
-    if (changed.length) {
-      log.warn(
-        `migrations changed since they were applied (${
-          changed.join(', ')
-        }): recreating the cluster`,
-      );
-      await stopServer();
-      await wipeCluster();
-    }
-  }
   await startCluster();
   await bootstrapSupabaseCompat();
   const changed = await changedMigrations();

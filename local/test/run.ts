@@ -165,7 +165,7 @@ async function main(): Promise<number> {
   try {
     await ensureDebianPackages([{ name: 'chromium', probe: '/usr/bin/chromium' }]);
     if (usesExternalDatabase()) {
-      await up({ serverMode: 'test', resetOnChangedMigrations: true });
+      await up({ serverMode: 'test' });
     } else {
       log.step(`recreating the test stack in ${STATE_DIR} (database on 127.0.0.1:${DB_PORT})`);
       await reset({ serverMode: 'test' });
