@@ -41,12 +41,16 @@ async function samplePgmq(
   queues: string[],
   now: string,
   previous: Sample[] = [],
-  settings: { exact_count_limit?: number } = {},
+  settings: { exact_count_limit?: number; unchanged_reread_interval?: string } = {},
 ): Promise<Map<string, Sample>> {
   let rows: Sample[] = [];
   await inRolledBackTransaction(sql, async (tx) => {
     if (settings.exact_count_limit !== undefined) {
       await tx`update queue_health.settings set exact_count_limit = ${settings.exact_count_limit}`;
+    }
+    if (settings.unchanged_reread_interval !== undefined) {
+      await tx`update queue_health.settings
+               set unchanged_reread_interval = ${settings.unchanged_reread_interval}::interval`;
     }
     for (const s of previous) {
       await tx`
@@ -61,6 +65,13 @@ async function samplePgmq(
       where queue_name = any(${queues}::text[])`;
   });
   return new Map(rows.map((r) => [r.queue_name, r]));
+}
+
+/** `t` plus `seconds`, computed by the database (microseconds kept). */
+async function later(sql: Sql, t: string, seconds: number): Promise<string> {
+  const [{ at }] = await sql<{ at: string }[]>`
+    select (${t}::text::timestamptz + make_interval(secs => ${seconds}))::text as at`;
+  return at;
 }
 
 /** Ground truth from a full read of the queue table (what the sampler must not do). */
@@ -386,6 +397,83 @@ Deno.test('pgmq with last_read_at (1.10+): retried counts redeliveries read sinc
     assert.equal(Number(second.retried), 1, 'only message 1 was redelivered since the snapshot');
     assert.equal(Number(second.in_flight), 3); // 1, 2, 3
     assert.equal(Number(second.delayed), 1); // 4: vt in the future, never read
+  } finally {
+    await dropQueues(sql, [name]);
+    await sql.end();
+  }
+});
+
+Deno.test('pgmq queue unchanged since the previous snapshot: repeated without reading it, read again on any change', async () => {
+  // One connection for everything: the fingerprint counts this session's writes that are not yet
+  // in the shared statistics, so what it says does not depend on when they are flushed.
+  const sql = connect({ max: 1 });
+  await loadPgmqFixture(sql);
+  const name = uniqueName('qh_src_unchanged');
+  const readAt = (s: Sample) => Date.parse(String(s.cursor!.read_at));
+  const quiet = { enqueued: 0, completed: 0, failed: 0, retried: 0, dead_lettered: 0 };
+  try {
+    await createPgmqQueue(sql, name);
+    await sql`select pgmq.send(${name}, '{}'::jsonb) from generate_series(1, 4)`;
+    await sql`select * from pgmq.read(${name}, 300, 1)`; // msg 1 in flight for 5 minutes
+    await sql`select pgmq.send(${name}, '{}'::jsonb, 600)`; // msg 5 delayed 10 minutes
+    const t1 = await dbNow(sql);
+    const first = (await samplePgmq(sql, [name], t1)).get(name)!;
+    assertCounts(first, { ready: 3, in_flight: 1, delayed: 1, ...quiet }, 'first sight');
+    assert.equal(readAt(first), Date.parse(String(first.cursor!.at)), 'read at first sight');
+
+    // 1. Nothing happened: the same counts, the oldest message 5 s older, the table not read.
+    const t2 = await later(sql, t1, 5);
+    const second = (await samplePgmq(sql, [name], t2, [first])).get(name)!;
+    assertCounts(second, { ready: 3, in_flight: 1, delayed: 1, ...quiet }, 'unchanged');
+    assert.equal(readAt(second), readAt(first), 'an unchanged queue is not read again');
+    assert.ok(Math.abs(second.oldest_ready_age_s - first.oldest_ready_age_s - 5) < 1e-3);
+    const unread = (await samplePgmq(sql, [name], t2, [first], { unchanged_reread_interval: '0' }))
+      .get(name)!;
+    assert.ok(readAt(unread) > readAt(first), 'unchanged_reread_interval 0 reads every queue');
+
+    // 2. A delete (a write the statistics count): read again.
+    await sql`select pgmq.delete(${name}, 2::bigint)`;
+    const t3 = await later(sql, t1, 6);
+    const third = (await samplePgmq(sql, [name], t3, [second])).get(name)!;
+    assert.ok(readAt(third) > readAt(first), 'a delete makes the queue read again');
+    assertCounts(
+      third,
+      { ready: 2, in_flight: 1, delayed: 1, ...quiet, completed: 1 },
+      'after delete',
+    );
+
+    // 3. A message id handed out (the sequence, read every time): read again.
+    await sql`select nextval(pg_get_serial_sequence(${`pgmq.q_${name.toLowerCase()}`}, 'msg_id'))`;
+    const t4 = await later(sql, t1, 7);
+    const fourth = (await samplePgmq(sql, [name], t4, [third])).get(name)!;
+    assert.equal(readAt(fourth), Date.parse(String(fourth.cursor!.at)), 'a new msg_id is a change');
+    assert.equal(Number(fourth.enqueued), 1);
+
+    // 4. Unchanged, but the in-flight message's visibility timeout ends between the two
+    //    snapshots: read again, and it is ready (read interval long enough to rule that out).
+    const hour = { unchanged_reread_interval: '1 hour' };
+    const t5 = await later(sql, t1, 200);
+    const fifth = (await samplePgmq(sql, [name], t5, [fourth], hour)).get(name)!;
+    assert.equal(readAt(fifth), readAt(fourth), 'nothing due yet: not read');
+    const t6 = await later(sql, t1, 301);
+    const sixth = (await samplePgmq(sql, [name], t6, [fifth], hour)).get(name)!;
+    assert.ok(readAt(sixth) > readAt(fourth), 'a message became visible: read again');
+    assertCounts(
+      sixth,
+      { ready: 3, in_flight: 0, delayed: 1, ...quiet },
+      'visibility timeout over',
+    );
+
+    // 5. Unchanged for longer than unchanged_reread_interval (default 1 minute): read again.
+    const t7 = await later(sql, t1, 7 + 61);
+    const seventh = (await samplePgmq(sql, [name], t7, [fourth])).get(name)!;
+    assert.ok(readAt(seventh) > readAt(fourth), 'read again after unchanged_reread_interval');
+
+    // 6. TRUNCATE (pgmq's purge in newer versions) leaves the counters but not the relfilenode.
+    await sql`truncate ${sql('pgmq')}.${sql('q_' + name.toLowerCase())}`;
+    const t8 = await later(sql, t1, 8);
+    const eighth = (await samplePgmq(sql, [name], t8, [fourth])).get(name)!;
+    assert.equal(Number(eighth.depth), 0, 'a truncated queue is read again');
   } finally {
     await dropQueues(sql, [name]);
     await sql.end();

@@ -25,12 +25,13 @@ begin
   v_row := coalesce(v_row, '{}'::jsonb);
   return jsonb_build_object(
     'exact_count_limit', coalesce((v_row ->> 'exact_count_limit')::bigint, 1000),
+    'unchanged_reread_interval', coalesce(v_row ->> 'unchanged_reread_interval', '1 minute'),
     'excluded_pgboss_schemas', coalesce(v_row -> 'excluded_pgboss_schemas', '["pgboss_v10"]'::jsonb),
     'pgboss_cache_max_age', coalesce(v_row ->> 'pgboss_cache_max_age', '2 minutes')
   );
 end;
 $$;
-comment on function queue_health._source_settings() is 'The settings the samplers use (exact_count_limit, excluded_pgboss_schemas, pgboss_cache_max_age) from queue_health.settings, with the documented defaults when the table or a column is absent.';
+comment on function queue_health._source_settings() is 'The settings the samplers use (exact_count_limit, unchanged_reread_interval, excluded_pgboss_schemas, pgboss_cache_max_age) from queue_health.settings, with the documented defaults when the table or a column is absent.';
 revoke execute on function queue_health._source_settings() from public;
 grant execute on function queue_health._source_settings() to service_role;
 
@@ -56,60 +57,18 @@ grant execute on function queue_health._planner_rows(text) to service_role;
 
 -- Section: pgmq
 
-create function queue_health._pgmq_estimate_total(p_rel regclass, p_has_id_index boolean)
-returns bigint
-volatile
-security definer
-set search_path = ''
-language plpgsql
-as $$
-declare
-  v_min bigint;
-  v_max bigint;
-  v_range bigint;
-  v_density bigint;
-begin
-  -- 1. The msg_id range from the two ends of the primary key index: exact when the live ids are
-  --    contiguous (a FIFO queue consumed in order), an over-estimate when messages in the middle
-  --    were deleted first.
-  if p_has_id_index then
-    execute format('select msg_id from %s order by msg_id asc limit 1', p_rel) into v_min;
-    execute format('select msg_id from %s order by msg_id desc limit 1', p_rel) into v_max;
-    if v_min is not null then
-      v_range := v_max - v_min + 1;
-    end if;
-  end if;
-  -- 2. The planner's method without planning: tuples per page from the last ANALYZE/VACUUM times
-  --    the pages the table (each partition) has now. Unknown while a table was never analyzed
-  --    (reltuples = -1): then the id range alone, or EXPLAIN's width-based guess without one.
-  select case when bool_and(c.reltuples >= 0) then
-      round(sum(case when c.relpages > 0
-        then c.reltuples / c.relpages
-          * (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::numeric)
-        else c.reltuples end))::bigint
-    end
-    into v_density
-    from pg_catalog.pg_class c
-    where c.relkind = 'r'
-      and (c.oid = p_rel or c.oid in (
-        select t.relid from pg_catalog.pg_partition_tree(p_rel) t where t.isleaf));
-  if v_density is null and v_range is null then
-    v_density := queue_health._planner_rows(format('select 1 from %s', p_rel));
-  end if;
-  return case
-    when v_range is not null and v_density is not null then least(v_range, v_density)
-    else coalesce(v_range, v_density)
-  end;
-end;
-$$;
-comment on function queue_health._pgmq_estimate_total(regclass, boolean) is 'Estimated message count of a pgmq queue table in O(1): the lesser of the msg_id index range and the planner''s estimate (reltuples/relpages times current pages).';
-revoke execute on function queue_health._pgmq_estimate_total(regclass, boolean) from public;
-grant execute on function queue_health._pgmq_estimate_total(regclass, boolean) to service_role;
-
 create function queue_health._sample_pgmq_queue(
   p_queue_name text,
+  p_rel regclass,
+  p_archive regclass,
+  p_seq regclass,
+  p_has_vt_index boolean,
+  p_has_id_index boolean,
+  p_has_last_read_at boolean,
+  p_fingerprint text,
   p_now timestamptz,
   p_limit bigint,
+  p_reread interval,
   p_prev jsonb
 )
 returns queue_health.sample
@@ -121,26 +80,30 @@ set search_path = ''
 -- queue, the save and restore of the setting cost more than the sampling of a small queue).
 language plpgsql
 as $$
+-- The catalog facts (table, archive, sequence, indexes, last_read_at, statistics fingerprint) come
+-- from _sample_pgmq(), read for all queues in one statement. Reading the table costs one planned
+-- statement while the queue holds fewer than p_limit messages, two more above that.
 declare
   v_started timestamptz := clock_timestamp();
   v_sample queue_health.sample;
-  v_rel regclass;
-  v_archive regclass;
-  v_seq regclass;
-  v_has_vt_index boolean;
-  v_has_id_index boolean;
   v_exact boolean;
-  v_split_exact boolean := false;
   v_ready bigint;
-  v_waiting bigint;            -- vt > now: in flight or delayed
+  v_waiting bigint;             -- vt > now: in flight or delayed
   v_in_flight bigint;
   v_delayed bigint;
   v_scanned bigint;
-  v_redelivered bigint := 0;   -- in-flight messages with read_ct > 1 read since the previous snapshot
-  v_redelivered_since text;     -- how "read since the previous snapshot" is decided for this layout
-  v_columns text := 'read_ct, vt'; -- only the columns needed: never message, headers, ...
+  v_redelivered bigint := 0;    -- in-flight messages with read_ct > 1 read since the previous snapshot
+  -- How "read since the previous snapshot" is decided for this layout (see docs/metrics.md).
+  v_redelivered_since text := case when p_has_last_read_at then 'last_read_at > $3' else 'vt > $4' end;
+  -- Only the columns needed: never message, headers, ...
+  v_columns text := case when p_has_last_read_at then 'read_ct, vt, last_read_at' else 'read_ct, vt' end;
   v_in_flight_vt_max timestamptz;
   v_oldest_vt timestamptz;
+  v_next_vt timestamptz;
+  v_min_id bigint;
+  v_max_id bigint;
+  v_range bigint;
+  v_density bigint;
   v_total bigint;
   v_pct real;
   v_s_all bigint;
@@ -149,112 +112,181 @@ declare
   v_s_redelivered bigint;
   v_s_vt_max timestamptz;
   v_last_value bigint;
-  v_is_called boolean;
-  v_seq_start bigint;
-  v_seq_increment bigint;
+  v_is_called boolean := true;
   v_sent bigint;
+  v_archived bigint;
   v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
   v_prev_sent bigint := (p_prev ->> 'sent')::bigint;
   v_prev_depth bigint := coalesce((p_prev ->> 'depth')::bigint, 0);
   v_prev_vt_max timestamptz := coalesce((p_prev ->> 'in_flight_vt_max')::timestamptz, v_prev_at, '-infinity');
-  v_archived bigint;
 begin
   v_sample.source := 'pgmq';
   v_sample.source_schema := 'pgmq';
   v_sample.queue_name := p_queue_name;
   begin
-    v_rel := to_regclass(format('pgmq.%I', 'q_' || lower(p_queue_name)));
-    if v_rel is null then
-      return null; -- dropped after discovery: the queue is gone, not broken
+    -- Messages ever sent: the msg_id identity sequence (respecting is_called, start and step).
+    -- Read first and always: nextval is immediate and not transactional, so a send is never
+    -- missed by the unchanged-queue check below, whatever the statistics say.
+    if p_seq is not null then
+      v_last_value := pg_catalog.pg_sequence_last_value(p_seq);
+      if v_last_value is null then
+        -- Never called (or reset with is_called false): last_value is the next value to hand out.
+        execute format('select last_value, is_called from %s', p_seq) into v_last_value, v_is_called;
+      end if;
+      select (v_last_value - s.seqstart) / s.seqincrement + case when v_is_called then 1 else 0 end
+        into v_sent
+        from pg_catalog.pg_sequence s
+       where s.seqrelid = p_seq;
     end if;
 
-    -- Which indexes this queue has: standard and unlogged queues have the msg_id primary key and
-    -- the vt index; pg_partman-partitioned queues may have neither.
-    select
-      coalesce(bool_or(a.attname = 'vt'), false),
-      coalesce(bool_or(a.attname = 'msg_id'), false)
-    into v_has_vt_index, v_has_id_index
-    from pg_catalog.pg_index i
-    join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-    where i.indrelid = v_rel and i.indpred is null;
-
-    -- A redelivery is a read of a message that had been read before (read_ct > 1 while in flight).
-    -- It started since the previous snapshot when last_read_at (pgmq 1.10+) is later than that
-    -- snapshot; without last_read_at, when its vt is later than the latest in-flight vt seen at
-    -- the previous snapshot (exact while a queue's consumers use one visibility timeout).
-    if exists (select 1 from pg_catalog.pg_attribute a
-               where a.attrelid = v_rel and a.attname = 'last_read_at' and not a.attisdropped) then
-      v_redelivered_since := 'last_read_at > $3';
-      v_columns := v_columns || ', last_read_at';
-    else
-      v_redelivered_since := 'vt > $4';
+    -- Unchanged since the previous snapshot: no insert, update or delete in the table's
+    -- statistics (fingerprint), no message sent (sequence), and no message due to become visible
+    -- (next_vt): the queue is what it was, so its snapshot repeats the last one without reading
+    -- the table. Bounded by p_reread: statistics reach the shared counters up to about a second
+    -- after commit (longer for a connection that went idle right after writing), so a queue is
+    -- read again at least that often. See docs/metrics.md.
+    if p_fingerprint is not null and p_reread > interval '0'
+       and p_prev ->> 'fingerprint' = p_fingerprint
+       and (p_prev ->> 'sent')::bigint is not distinct from v_sent
+       and p_prev ? 'next_vt' and p_prev ? 'ready' and p_prev ? 'read_at'
+       and coalesce((p_prev ->> 'next_vt')::timestamptz, 'infinity') > p_now
+       and p_now >= v_prev_at
+       and p_now - (p_prev ->> 'read_at')::timestamptz < p_reread
+    then
+      v_sample.ready := (p_prev ->> 'ready')::bigint;
+      v_sample.in_flight := (p_prev ->> 'in_flight')::bigint;
+      v_sample.delayed := (p_prev ->> 'delayed')::bigint;
+      v_sample.depth := v_sample.ready + v_sample.in_flight + v_sample.delayed;
+      v_sample.depth_estimated := not coalesce((p_prev ->> 'exact')::boolean, false);
+      v_oldest_vt := (p_prev ->> 'oldest_vt')::timestamptz;
+      v_sample.oldest_ready_age_s := case when v_sample.ready > 0
+        then coalesce(greatest(extract(epoch from p_now - v_oldest_vt), 0), 0) else 0 end;
+      v_sample.enqueued := 0;
+      v_sample.completed := 0;
+      v_sample.failed := 0;
+      v_sample.retried := 0;
+      v_sample.dead_lettered := 0;
+      v_sample.cursor := p_prev || jsonb_build_object(
+        'at', p_now,
+        'archived', 0,
+        'in_flight_vt_max', greatest(v_prev_vt_max, p_now));
+      v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
+      return v_sample;
     end if;
 
-    if v_has_vt_index then
-      -- Counts bounded by p_limit entries of the vt index, index-only. In vt order, so the first
-      -- ready entry is also the longest-ready message (exact at any size).
+    if p_has_vt_index then
+      -- Two statements, each planned cheaply (one statement with lateral parts costs more to plan
+      -- than these two together; docs/benchmarks.md). One budget for the whole queue: ready
+      -- messages are counted through the vt index (index-only, in vt order, so the first is the
+      -- longest-ready message: exact at any size), then the waiting ones (vt > now) with what ready
+      -- left of the budget, plus one entry: depth is exact exactly while the queue holds fewer
+      -- than p_limit messages, and only then is the waiting part's split into in flight and
+      -- delayed (read_ct is in the heap) exact. The first waiting entry is the next message to
+      -- become visible.
       execute format(
         'select count(*), min(vt) from (select vt from %s where vt <= $1 order by vt limit $2) s',
-        v_rel) using p_now, p_limit into v_ready, v_oldest_vt;
+        p_rel) using p_now, p_limit into v_ready, v_oldest_vt;
       if p_limit = 0 then
-        execute format('select vt from %s where vt <= $1 order by vt limit 1', v_rel)
+        execute format('select vt from %s where vt <= $1 order by vt limit 1', p_rel)
           using p_now into v_oldest_vt;
       end if;
-      -- One budget for the whole queue: the waiting messages (vt > now) are counted with what the
-      -- ready ones left of it, so depth is exact exactly while the queue holds fewer than p_limit.
-      v_waiting := 0;
-      v_split_exact := false;
-      if v_ready < p_limit then
-        execute format('select count(*) from (select 1 from %s where vt > $1 limit $2) s', v_rel)
-          using p_now, p_limit - v_ready into v_waiting;
-        if v_waiting < p_limit - v_ready then
-          -- All waiting messages fit under the bound: split them exactly (read_ct is in the heap).
-          execute format(
-            'select count(*) filter (where read_ct > 0),
-                    count(*) filter (where read_ct > 1 and %s),
-                    max(vt) filter (where read_ct > 0)
-               from (select %s from %s where vt > $1) s', v_redelivered_since, v_columns, v_rel)
-            using p_now, p_limit, v_prev_at, v_prev_vt_max
-            into v_in_flight, v_redelivered, v_in_flight_vt_max;
-          v_delayed := v_waiting - v_in_flight;
-          v_split_exact := true;
+      execute format(
+        'select count(*), min(vt),
+                count(*) filter (where read_ct > 0),
+                count(*) filter (where read_ct > 1 and %s),
+                max(vt) filter (where read_ct > 0)
+           from (select %s from %s where vt > $1 order by vt limit $2) s',
+        v_redelivered_since, v_columns, p_rel)
+        using p_now, greatest(p_limit - v_ready, 0) + 1, v_prev_at, v_prev_vt_max
+        into v_waiting, v_next_vt, v_in_flight, v_redelivered, v_in_flight_vt_max;
+      v_exact := v_ready + v_waiting < p_limit;
+      if v_exact then
+        v_delayed := v_waiting - v_in_flight;
+      else
+        v_waiting := least(v_waiting, greatest(p_limit - v_ready, 0));
+        if p_has_id_index then
+          execute format('select (select msg_id from %1$s order by msg_id limit 1),
+                                 (select msg_id from %1$s order by msg_id desc limit 1)', p_rel)
+            into v_min_id, v_max_id;
+        end if;
+        if v_next_vt is null then
+          -- Ready filled the budget: the next to become visible is one more probe.
+          execute format('select vt from %s where vt > $1 order by vt limit 1', p_rel)
+            using p_now into v_next_vt;
         end if;
       end if;
-      v_exact := v_split_exact;
     else
-      -- No vt index: look at no more than p_limit rows in physical order. Exact when the table
-      -- holds fewer rows than that.
+      -- No vt index (pg_partman-partitioned queues): look at no more than p_limit rows in
+      -- physical order. Exact when the table holds fewer rows than that.
       execute format(
         'select count(*), count(*) filter (where vt <= $1),
                 count(*) filter (where vt > $1 and read_ct > 0),
                 count(*) filter (where vt > $1 and read_ct > 1 and %s),
                 max(vt) filter (where vt > $1 and read_ct > 0),
-                min(vt) filter (where vt <= $1)
-           from (select %s from %s limit $2) s', v_redelivered_since, v_columns, v_rel)
+                min(vt) filter (where vt <= $1),
+                min(vt) filter (where vt > $1)
+           from (select %s from %s limit $2) s', v_redelivered_since, v_columns, p_rel)
         using p_now, p_limit, v_prev_at, v_prev_vt_max
-        into v_scanned, v_ready, v_in_flight, v_redelivered, v_in_flight_vt_max, v_oldest_vt;
+        into v_scanned, v_ready, v_in_flight, v_redelivered, v_in_flight_vt_max, v_oldest_vt, v_next_vt;
       v_exact := v_scanned < p_limit;
       v_waiting := v_scanned - v_ready;
       v_delayed := v_waiting - v_in_flight;
+      if not v_exact then
+        -- The rows not read may become visible at any time: never treat this queue as unchanged.
+        v_next_vt := p_now;
+        if p_has_id_index then
+          execute format('select (select msg_id from %1$s order by msg_id limit 1),
+                                 (select msg_id from %1$s order by msg_id desc limit 1)', p_rel)
+            into v_min_id, v_max_id;
+        end if;
+      end if;
     end if;
 
     if not v_exact then
       -- Above the bound: estimate the total, then split it. Whatever was counted exactly stays
       -- exact; the rest is split in the proportions of a block sample (tablesample system) of
       -- about 1000 rows: a constant number of pages whatever the queue's size.
+      -- The total is the lesser of the msg_id range (exact when the live ids are contiguous, as
+      -- in a FIFO queue consumed in order; an over-estimate when messages in the middle went
+      -- first) and the planner's method without planning: tuples per page from the last
+      -- ANALYZE/VACUUM times the pages the table (each partition) has now. Unknown while a table
+      -- was never analyzed (reltuples = -1): then the range alone, or EXPLAIN's guess without one.
+      if v_min_id is not null then
+        v_range := v_max_id - v_min_id + 1;
+      end if;
+      select case when bool_and(c.reltuples >= 0) then
+          round(sum(case when c.relpages > 0
+            then c.reltuples / c.relpages
+              * (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::numeric)
+            else c.reltuples end))::bigint
+        end
+        into v_density
+        -- The table itself, or the leaves of a partitioned one, each one index lookup in
+        -- pg_class (offset 0 keeps it a lookup: as a join, the planner scans all of pg_class,
+        -- milliseconds per queue in a database with many).
+        from (select p_rel::oid as relid
+              union all
+              select t.relid from pg_catalog.pg_partition_tree(p_rel) t where t.isleaf) t
+       cross join lateral (
+             select c.oid, c.reltuples, c.relpages from pg_catalog.pg_class c
+              where c.oid = t.relid and c.relkind = 'r' offset 0) c;
+      if v_density is null and v_range is null then
+        v_density := queue_health._planner_rows(format('select 1 from %s', p_rel));
+      end if;
       v_total := greatest(
-        coalesce(queue_health._pgmq_estimate_total(v_rel, v_has_id_index), 0),
-        case when v_has_vt_index then v_ready + v_waiting else v_scanned end);
+        coalesce(case when v_range is not null and v_density is not null then least(v_range, v_density)
+                      else coalesce(v_range, v_density) end, 0),
+        case when p_has_vt_index then v_ready + v_waiting else v_scanned end);
       v_pct := least(100, 100.0 * 1000 / greatest(v_total, 1))::real;
       execute format(
         'select count(*), count(*) filter (where vt <= $1),
                 count(*) filter (where vt > $1 and read_ct > 0),
                 count(*) filter (where vt > $1 and read_ct > 1 and %s),
                 max(vt) filter (where vt > $1 and read_ct > 0)
-           from (select %s from %s tablesample system ($2)) s', v_redelivered_since, v_columns, v_rel)
+           from (select %s from %s tablesample system ($2)) s', v_redelivered_since, v_columns, p_rel)
         using p_now, v_pct, v_prev_at, v_prev_vt_max
         into v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
-      if v_has_vt_index and not v_split_exact then
+      if p_has_vt_index then
         -- The waiting messages were only counted: what we know of them comes from the sample.
         v_in_flight := 0;
         v_redelivered := 0;
@@ -267,7 +299,7 @@ begin
         v_s_in_flight := v_in_flight;
         v_s_redelivered := v_redelivered;
       end if;
-      if v_has_vt_index and v_ready < p_limit then
+      if p_has_vt_index and v_ready < p_limit then
         -- ready is exact; the rest are waiting, split by the sample.
         v_waiting := greatest(v_total - v_ready, v_waiting);
         if v_s_all - v_s_ready > 0 then
@@ -291,23 +323,6 @@ begin
     v_sample.depth_estimated := not v_exact;
     v_sample.oldest_ready_age_s := coalesce(greatest(extract(epoch from p_now - v_oldest_vt), 0), 0);
 
-    -- Messages ever sent: the msg_id identity sequence (respecting is_called, start and step).
-    v_seq := pg_catalog.pg_get_serial_sequence(v_rel::text, 'msg_id')::regclass;
-    if v_seq is not null then
-      execute format('select last_value, is_called from %s', v_seq) into v_last_value, v_is_called;
-      select s.seqstart, s.seqincrement into v_seq_start, v_seq_increment
-        from pg_catalog.pg_sequence s where s.seqrelid = v_seq;
-      v_sent := (v_last_value - v_seq_start) / v_seq_increment + case when v_is_called then 1 else 0 end;
-    end if;
-
-    -- Archived since the previous snapshot (bounded, archived_at index): reported in the cursor.
-    v_archive := to_regclass(format('pgmq.%I', 'a_' || lower(p_queue_name)));
-    if v_archive is not null and v_prev_at is not null then
-      execute format(
-        'select count(*) from (select 1 from %s where archived_at > $1 and archived_at <= $2 limit $3) s',
-        v_archive) using v_prev_at, p_now, p_limit into v_archived;
-    end if;
-
     if p_prev is null then
       -- First sight: nothing happened "since the previous snapshot".
       v_sample.enqueued := 0;
@@ -323,19 +338,34 @@ begin
       -- Conservation: what arrived minus what the queue grew by has left it (deleted or archived).
       v_sample.completed := greatest(v_sample.enqueued - (v_sample.depth - v_prev_depth), 0);
       v_sample.retried := v_redelivered;
+      -- Archived since the previous snapshot (bounded, archived_at index), reported in the cursor:
+      -- read only when messages left the queue (nothing left, nothing was archived).
+      v_archived := 0;
+      if p_archive is not null and v_sample.completed > 0 then
+        execute format(
+          'select count(*) from (select 1 from %s where archived_at > $1 and archived_at <= $2 limit $3) s',
+          p_archive) using v_prev_at, p_now, p_limit into v_archived;
+      end if;
     end if;
     v_sample.failed := 0;
     v_sample.dead_lettered := 0;
     v_sample.cursor := jsonb_build_object(
-      'v', 1,
+      'v', 2,
       'at', p_now,
+      'read_at', p_now,
       'sent', v_sent,
       'depth', v_sample.depth,
+      'ready', v_sample.ready,
+      'in_flight', v_sample.in_flight,
+      'delayed', v_sample.delayed,
+      'oldest_vt', case when v_sample.ready > 0 then v_oldest_vt end,
+      'next_vt', v_next_vt,
       -- Reads after this snapshot get a vt beyond this (see retried).
       'in_flight_vt_max', greatest(v_in_flight_vt_max, p_now),
       'archived', v_archived,
       'exact', v_exact,
-      'scan', case when v_has_vt_index then 'vt_index' else 'bounded_rows' end
+      'fingerprint', p_fingerprint,
+      'scan', case when p_has_vt_index then 'vt_index' else 'bounded_rows' end
     );
     v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
     return v_sample;
@@ -352,9 +382,9 @@ begin
   end;
 end;
 $$;
-comment on function queue_health._sample_pgmq_queue(text, timestamptz, bigint, jsonb) is 'Samples one pgmq queue (see docs/metrics.md). Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
-revoke execute on function queue_health._sample_pgmq_queue(text, timestamptz, bigint, jsonb) from public;
-grant execute on function queue_health._sample_pgmq_queue(text, timestamptz, bigint, jsonb) to service_role;
+comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, regclass, boolean, boolean, boolean, text, timestamptz, bigint, interval, jsonb) is 'Samples one pgmq queue from the catalog facts _sample_pgmq() read for it (see docs/metrics.md); repeats the previous snapshot when the queue is unchanged. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
+revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, regclass, boolean, boolean, boolean, text, timestamptz, bigint, interval, jsonb) from public;
+grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, regclass, boolean, boolean, boolean, text, timestamptz, bigint, interval, jsonb) to service_role;
 
 create function queue_health._sample_pgmq(p_now timestamptz default now())
 returns setof queue_health.sample
@@ -367,23 +397,67 @@ set lock_timeout = '500ms'
 language plpgsql
 as $$
 declare
-  v_limit bigint := (queue_health._source_settings() ->> 'exact_count_limit')::bigint;
+  v_settings jsonb := queue_health._source_settings();
+  v_limit bigint := (v_settings ->> 'exact_count_limit')::bigint;
+  -- Without table statistics (track_counts off) an unchanged queue cannot be told: read them all.
+  v_reread interval := case when current_setting('track_counts') = 'on'
+    then (v_settings ->> 'unchanged_reread_interval')::interval else interval '0' end;
 begin
   if to_regclass('pgmq.meta') is null then
     return; -- pgmq is not installed
   end if;
-  -- One statement for all queues (set-based: the previous cursors come from one join, the
-  -- dead-letter pairs from one hash join), so the cost per queue is only its own sampling.
+  -- The statistics below must be current, not what an earlier read in this transaction cached.
+  perform pg_catalog.pg_stat_clear_snapshot();
+  -- One statement for all queues: the catalog facts of every queue table (indexes, sequence,
+  -- archive, last_read_at, statistics) and the previous cursors come from joins over the
+  -- catalogs, which never fail for a table dropped meanwhile; each queue's own sampling is then
+  -- one call. The fingerprint is the table's relfilenode (TRUNCATE changes it) and its count of
+  -- inserted, updated and deleted rows, this session's not yet reported ones included; null for
+  -- partitioned tables, whose statistics are their partitions'.
   -- Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
   -- poison messages to a queue named <name>_dlq. What arrived there counts as <name>'s dead_lettered.
   -- Dynamic because pgmq.meta may not exist when this function is created (or linted).
   return query execute $q$
-    with s as materialized (
-      select x.*
+    with f as (
+      select m.name, c.oid::regclass as rel, ac.oid::regclass as archive,
+        (select d.objid::regclass
+           from pg_catalog.pg_attribute a
+           join pg_catalog.pg_depend d
+             on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = c.oid
+            and d.refobjsubid = a.attnum and d.classid = 'pg_catalog.pg_class'::regclass
+            and d.deptype in ('a', 'i')
+          where a.attrelid = c.oid and a.attname = 'msg_id'
+          limit 1) as seq,
+        coalesce(ix.has_vt, false) as has_vt,
+        coalesce(ix.has_id, false) as has_id,
+        exists (select 1 from pg_catalog.pg_attribute a
+                 where a.attrelid = c.oid and a.attname = 'last_read_at' and not a.attisdropped) as has_lra,
+        case when c.relkind = 'r' then c.relfilenode::text || ':' || (
+            pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
+          + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
+          + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
+          + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text end as fingerprint
       from (select m.queue_name::text as name from pgmq.meta m) m
+      -- The tables by name (one hash join with pg_class, not a name lookup per queue).
+      join pg_catalog.pg_class c
+        on c.relnamespace = 'pgmq'::regnamespace and c.relname = 'q_' || lower(m.name)
+       and c.relkind in ('r', 'p')
+      left join pg_catalog.pg_class ac
+        on ac.relnamespace = 'pgmq'::regnamespace and ac.relname = 'a_' || lower(m.name)
+       and ac.relkind in ('r', 'p')
+      left join lateral (
+        select bool_or(a.attname = 'vt') as has_vt, bool_or(a.attname = 'msg_id') as has_id
+          from pg_catalog.pg_index i
+          join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+         where i.indrelid = c.oid and i.indpred is null) ix on true
+    ),
+    s as materialized (
+      select x.*
+      from f
       left join queue_health.queue q
-        on q.source = 'pgmq' and q.source_schema = 'pgmq' and q.queue_name = m.name
-      cross join lateral queue_health._sample_pgmq_queue(m.name, $1, $2,
+        on q.source = 'pgmq' and q.source_schema = 'pgmq' and q.queue_name = f.name
+      cross join lateral queue_health._sample_pgmq_queue(f.name, f.rel, f.archive, f.seq,
+        f.has_vt, f.has_id, f.has_lra, f.fingerprint, $1, $2, $3,
         case when q.cursor is null or jsonb_typeof(q.cursor) <> 'object' then null
              else jsonb_build_object('at', q.last_seen_at) || q.cursor end) x
       where x.source is not null
@@ -396,10 +470,9 @@ begin
     from s
     left join s d on d.queue_name = s.queue_name || '_dlq' and d.error is null
     order by s.queue_name
-  $q$ using p_now, v_limit;
+  $q$ using p_now, v_limit, v_reread;
 end;
 $$;
-comment on function queue_health._sample_pgmq(timestamptz) is 'One sample per pgmq queue (pgmq.meta), or none when pgmq is absent. Cost O(queues): index-bounded counts, exact up to settings.exact_count_limit, estimated above (depth_estimated). Never raises for one queue.';
+comment on function queue_health._sample_pgmq(timestamptz) is 'One sample per pgmq queue (pgmq.meta), or none when pgmq is absent. Cost O(queues): index-bounded counts, exact up to settings.exact_count_limit, estimated above (depth_estimated); a queue unchanged since the previous capture is not read (settings.unchanged_reread_interval). Never raises for one queue.';
 revoke execute on function queue_health._sample_pgmq(timestamptz) from public;
 grant execute on function queue_health._sample_pgmq(timestamptz) to service_role;
-

@@ -275,6 +275,7 @@ declare
   v_error text;
   v_queues int := 0;
   v_rows int := 0;
+  v_unchanged int := 0;
   v_status queue_health.capture_run_status;
   v_run_id bigint;
   v_alerts jsonb;
@@ -394,8 +395,10 @@ begin
         dropped_at = null
       returning 1
     )
-    select (select count(*) from new_metric), (select count(*) from s)
-      into v_rows, v_queues;
+    select (select count(*) from new_metric), (select count(*) from s),
+           -- Queues the samplers found unchanged and did not read (docs/metrics.md).
+           (select count(*) from s where s.error is null and (s.cursor ->> 'read_at')::timestamptz < p_now)
+      into v_rows, v_queues, v_unchanged;
 
     -- Queues that a source which ran successfully no longer returns are gone (dropped or renamed).
     update queue_health.queue q
@@ -453,7 +456,7 @@ begin
   end if;
 
   return jsonb_build_object('run_id', v_run_id, 'status', v_status, 'queues', v_queues,
-    'rows', v_rows, 'duration_ms', v_duration_ms, 'skipped', false, 'errors', v_errors,
+    'rows', v_rows, 'unchanged', v_unchanged, 'duration_ms', v_duration_ms, 'skipped', false, 'errors', v_errors,
     'alerts', v_alerts);
 end;
 $$;
