@@ -231,29 +231,50 @@ for (const kind of ['standard', 'partitioned'] as const) {
         const now = await dbNow(sql);
         const t = await truth(sql, name, now);
         const truthDepth = t.ready + t.in_flight + t.delayed;
-        const s = (await samplePgmq(sql, [name], now, [], { exact_count_limit: 50 })).get(name)!;
-        assert.equal(s.error, null);
-        assert.equal(s.depth_estimated, true);
-        const depth = Number(s.depth);
-        assert.ok(
-          Math.abs(depth - truthDepth) <= 0.1 * truthDepth,
-          `depth ${depth} within 10 % of ${truthDepth}`,
-        );
-        assert.equal(depth, Number(s.ready) + Number(s.in_flight) + Number(s.delayed));
-        // The split comes from a block sample: within 25 % per class.
-        for (const k of ['ready', 'in_flight', 'delayed'] as const) {
+        const bound = { exact_count_limit: 50, unchanged_reread_interval: '0' };
+        const check = (s: Sample, what: string) => {
+          assert.equal(s.error, null);
+          assert.equal(s.depth_estimated, true);
+          const depth = Number(s.depth);
           assert.ok(
-            Math.abs(Number(s[k]) - t[k]) <= 0.25 * t[k],
-            `${k} ${s[k]} within 25 % of ${t[k]}`,
+            Math.abs(depth - truthDepth) <= 0.1 * truthDepth,
+            `${what}: depth ${depth} within 10 % of ${truthDepth}`,
           );
-        }
-        // The oldest ready message is found through the vt index (or the bounded rows).
-        assert.ok(s.oldest_ready_age_s >= 59, `oldest_ready_age_s ${s.oldest_ready_age_s}`);
+          assert.equal(depth, Number(s.ready) + Number(s.in_flight) + Number(s.delayed));
+          // The split comes from a block sample: within 25 % per class.
+          for (const k of ['ready', 'in_flight', 'delayed'] as const) {
+            assert.ok(
+              Math.abs(Number(s[k]) - t[k]) <= 0.25 * t[k],
+              `${what}: ${k} ${s[k]} within 25 % of ${t[k]}`,
+            );
+          }
+          // The oldest ready message is found through the vt index (or the bounded rows).
+          assert.ok(
+            s.oldest_ready_age_s >= 59,
+            `${what}: oldest_ready_age_s ${s.oldest_ready_age_s}`,
+          );
+        };
+        const s = (await samplePgmq(sql, [name], now, [], bound)).get(name)!;
+        check(s, 'first sight');
+        // Far above the bound at the previous snapshot too: estimated without counting first.
+        const again = (await samplePgmq(sql, [name], now, [s], bound)).get(name)!;
+        check(again, 'again');
+        assert.equal(again.cursor!.scan, kind === 'standard' ? 'estimate' : 'bounded_rows');
         // Under the bound the same queue is counted exactly.
         const exact = (await samplePgmq(sql, [name], now, [], { exact_count_limit: 100000 }))
           .get(name)!;
         assert.equal(exact.depth_estimated, false);
         assert.equal(Number(exact.depth), truthDepth);
+        // Shrunk below the bound since (the statistics still say 5 000 rows): counted again.
+        await sql`delete from ${sql('pgmq')}.${table} where msg_id <= 5920`;
+        const later = await dbNow(sql);
+        const small = await truth(sql, name, later);
+        const shrunk = (await samplePgmq(sql, [name], later, [again], {
+          exact_count_limit: 100,
+          unchanged_reread_interval: '0',
+        })).get(name)!;
+        assert.equal(shrunk.depth_estimated, false, 'a shrunk queue is counted exactly');
+        assert.equal(Number(shrunk.depth), small.ready + small.in_flight + small.delayed);
       } finally {
         await dropQueues(sql, [name]);
         await sql.end();

@@ -57,6 +57,37 @@ grant execute on function queue_health._planner_rows(text) to service_role;
 
 -- Section: pgmq
 
+create function queue_health._pgmq_density(p_rel regclass)
+returns bigint
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  -- The planner's method without planning: tuples per page from the last ANALYZE/VACUUM times the
+  -- pages the table (each leaf partition) has now. Null while a table was never analyzed
+  -- (reltuples = -1). The table itself or the leaves of a partitioned one are each one index
+  -- lookup in pg_class (offset 0 keeps it a lookup: as a join, the planner scans all of pg_class,
+  -- milliseconds per queue in a database with many).
+  select case when bool_and(c.density is not null) then round(sum(c.density))::bigint end
+    from (select p_rel::oid as relid
+          union all
+          select t.relid from pg_catalog.pg_partition_tree(p_rel) t where t.isleaf) t
+   cross join lateral (
+         select case
+                  when c.reltuples < 0 then null
+                  when c.relpages > 0 then c.reltuples / c.relpages
+                    * (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::numeric)
+                  -- Analyzed while empty: still empty, or unknown.
+                  when pg_catalog.pg_relation_size(c.oid) = 0 then 0
+                end as density
+           from pg_catalog.pg_class c
+          where c.oid = t.relid and c.relkind = 'r' offset 0) c
+$$;
+comment on function queue_health._pgmq_density(regclass) is 'Estimated row count of a (partitioned) table in O(1): reltuples/relpages of the last ANALYZE times its current pages; null while never analyzed.';
+revoke execute on function queue_health._pgmq_density(regclass) from public;
+grant execute on function queue_health._pgmq_density(regclass) to service_role;
+
 create function queue_health._sample_pgmq_queue(
   p_queue_name text,
   p_rel regclass,
@@ -105,6 +136,8 @@ declare
   v_range bigint;
   v_density bigint;
   v_total bigint;
+  v_counted bigint;
+  v_estimated_directly boolean := false;
   v_pct real;
   v_s_all bigint;
   v_s_ready bigint;
@@ -174,146 +207,181 @@ begin
       return v_sample;
     end if;
 
-    if p_has_vt_index then
-      -- Two statements, each planned cheaply (one statement with lateral parts costs more to plan
-      -- than these two together; docs/benchmarks.md). One budget for the whole queue: ready
-      -- messages are counted through the vt index (index-only, in vt order, so the first is the
-      -- longest-ready message: exact at any size), then the waiting ones (vt > now) with what ready
-      -- left of the budget, plus one entry: depth is exact exactly while the queue holds fewer
-      -- than p_limit messages, and only then is the waiting part's split into in flight and
-      -- delayed (read_ct is in the heap) exact. The first waiting entry is the next message to
-      -- become visible.
-      execute format(
-        'select count(*), min(vt) from (select vt from %s where vt <= $1 order by vt limit $2) s',
-        p_rel) using p_now, p_limit into v_ready, v_oldest_vt;
-      if p_limit = 0 then
-        execute format('select vt from %s where vt <= $1 order by vt limit 1', p_rel)
-          using p_now into v_oldest_vt;
-      end if;
-      execute format(
-        'select count(*), min(vt),
-                count(*) filter (where read_ct > 0),
-                count(*) filter (where read_ct > 1 and %s),
-                max(vt) filter (where read_ct > 0)
-           from (select %s from %s where vt > $1 order by vt limit $2) s',
-        v_redelivered_since, v_columns, p_rel)
-        using p_now, greatest(p_limit - v_ready, 0) + 1, v_prev_at, v_prev_vt_max
-        into v_waiting, v_next_vt, v_in_flight, v_redelivered, v_in_flight_vt_max;
-      v_exact := v_ready + v_waiting < p_limit;
-      if v_exact then
-        v_delayed := v_waiting - v_in_flight;
-      else
-        v_waiting := least(v_waiting, greatest(p_limit - v_ready, 0));
-        if p_has_id_index then
-          execute format('select (select msg_id from %1$s order by msg_id limit 1),
-                                 (select msg_id from %1$s order by msg_id desc limit 1)', p_rel)
-            into v_min_id, v_max_id;
-        end if;
-        if v_next_vt is null then
-          -- Ready filled the budget: the next to become visible is one more probe.
-          execute format('select vt from %s where vt > $1 order by vt limit 1', p_rel)
-            using p_now into v_next_vt;
-        end if;
-      end if;
-    else
-      -- No vt index (pg_partman-partitioned queues): look at no more than p_limit rows in
-      -- physical order. Exact when the table holds fewer rows than that.
-      execute format(
-        'select count(*), count(*) filter (where vt <= $1),
-                count(*) filter (where vt > $1 and read_ct > 0),
-                count(*) filter (where vt > $1 and read_ct > 1 and %s),
-                max(vt) filter (where vt > $1 and read_ct > 0),
-                min(vt) filter (where vt <= $1),
-                min(vt) filter (where vt > $1)
-           from (select %s from %s limit $2) s', v_redelivered_since, v_columns, p_rel)
-        using p_now, p_limit, v_prev_at, v_prev_vt_max
-        into v_scanned, v_ready, v_in_flight, v_redelivered, v_in_flight_vt_max, v_oldest_vt, v_next_vt;
-      v_exact := v_scanned < p_limit;
-      v_waiting := v_scanned - v_ready;
-      v_delayed := v_waiting - v_in_flight;
-      if not v_exact then
-        -- The rows not read may become visible at any time: never treat this queue as unchanged.
-        v_next_vt := p_now;
-        if p_has_id_index then
-          execute format('select (select msg_id from %1$s order by msg_id limit 1),
-                                 (select msg_id from %1$s order by msg_id desc limit 1)', p_rel)
-            into v_min_id, v_max_id;
+    -- A queue that was far above the bound at the previous snapshot and still is by its
+    -- statistics is estimated straight away, in one statement (both ends of the msg_id key, the
+    -- first ready and the first waiting entry of the vt index, and the block sample), without
+    -- counting up to the bound first. One that has meanwhile shrunk is counted as below.
+    if p_has_vt_index and p_has_id_index and p_limit > 0
+       and not coalesce((p_prev ->> 'exact')::boolean, true)
+       and (p_prev ->> 'depth')::bigint >= 2 * p_limit then
+      v_density := queue_health._pgmq_density(p_rel);
+      if v_density >= 2 * p_limit then
+        v_pct := least(100, 100.0 * 1000 / v_density)::real;
+        execute format(
+          'select (select msg_id from %1$s order by msg_id limit 1),
+                  (select msg_id from %1$s order by msg_id desc limit 1),
+                  (select vt from %1$s where vt <= $1 order by vt limit 1),
+                  (select vt from %1$s where vt > $1 order by vt limit 1),
+                  count(*), count(*) filter (where vt <= $1),
+                  count(*) filter (where vt > $1 and read_ct > 0),
+                  count(*) filter (where vt > $1 and read_ct > 1 and %2$s),
+                  max(vt) filter (where vt > $1 and read_ct > 0)
+             from (select %3$s from %1$s tablesample system ($2)) s',
+          p_rel, v_redelivered_since, v_columns)
+          using p_now, v_pct, v_prev_at, v_prev_vt_max
+          into v_min_id, v_max_id, v_oldest_vt, v_next_vt,
+            v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+        v_total := least(v_max_id - v_min_id + 1, v_density);
+        if v_total >= 2 * p_limit and v_s_all > 0 then
+          v_exact := false;
+          v_ready := round(v_total::numeric * v_s_ready / v_s_all)::bigint;
+          v_in_flight := round(v_total::numeric * v_s_in_flight / v_s_all)::bigint;
+          v_redelivered := round(v_total::numeric * v_s_redelivered / v_s_all)::bigint;
+          v_delayed := greatest(v_total - v_ready - v_in_flight, 0);
+          v_in_flight_vt_max := v_s_vt_max;
+          v_estimated_directly := true;
         end if;
       end if;
     end if;
 
-    if not v_exact then
-      -- Above the bound: estimate the total, then split it. Whatever was counted exactly stays
-      -- exact; the rest is split in the proportions of a block sample (tablesample system) of
-      -- about 1000 rows: a constant number of pages whatever the queue's size.
-      -- The total is the lesser of the msg_id range (exact when the live ids are contiguous, as
-      -- in a FIFO queue consumed in order; an over-estimate when messages in the middle went
-      -- first) and the planner's method without planning: tuples per page from the last
-      -- ANALYZE/VACUUM times the pages the table (each partition) has now. Unknown while a table
-      -- was never analyzed (reltuples = -1): then the range alone, or EXPLAIN's guess without one.
-      if v_min_id is not null then
-        v_range := v_max_id - v_min_id + 1;
-      end if;
-      select case when bool_and(c.reltuples >= 0) then
-          round(sum(case when c.relpages > 0
-            then c.reltuples / c.relpages
-              * (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::numeric)
-            else c.reltuples end))::bigint
-        end
-        into v_density
-        -- The table itself, or the leaves of a partitioned one, each one index lookup in
-        -- pg_class (offset 0 keeps it a lookup: as a join, the planner scans all of pg_class,
-        -- milliseconds per queue in a database with many).
-        from (select p_rel::oid as relid
-              union all
-              select t.relid from pg_catalog.pg_partition_tree(p_rel) t where t.isleaf) t
-       cross join lateral (
-             select c.oid, c.reltuples, c.relpages from pg_catalog.pg_class c
-              where c.oid = t.relid and c.relkind = 'r' offset 0) c;
-      if v_density is null and v_range is null then
-        v_density := queue_health._planner_rows(format('select 1 from %s', p_rel));
-      end if;
-      v_total := greatest(
-        coalesce(case when v_range is not null and v_density is not null then least(v_range, v_density)
-                      else coalesce(v_range, v_density) end, 0),
-        case when p_has_vt_index then v_ready + v_waiting else v_scanned end);
-      v_pct := least(100, 100.0 * 1000 / greatest(v_total, 1))::real;
-      execute format(
-        'select count(*), count(*) filter (where vt <= $1),
-                count(*) filter (where vt > $1 and read_ct > 0),
-                count(*) filter (where vt > $1 and read_ct > 1 and %s),
-                max(vt) filter (where vt > $1 and read_ct > 0)
-           from (select %s from %s tablesample system ($2)) s', v_redelivered_since, v_columns, p_rel)
-        using p_now, v_pct, v_prev_at, v_prev_vt_max
-        into v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+    if not v_estimated_directly then
       if p_has_vt_index then
-        -- The waiting messages were only counted: what we know of them comes from the sample.
-        v_in_flight := 0;
-        v_redelivered := 0;
-        v_in_flight_vt_max := v_s_vt_max;
-      end if;
-      if v_s_all = 0 then
-        -- An empty block sample (tiny tables): use the rows counted above.
-        v_s_all := v_ready + v_waiting;
-        v_s_ready := v_ready;
-        v_s_in_flight := v_in_flight;
-        v_s_redelivered := v_redelivered;
-      end if;
-      if p_has_vt_index and v_ready < p_limit then
-        -- ready is exact; the rest are waiting, split by the sample.
-        v_waiting := greatest(v_total - v_ready, v_waiting);
-        if v_s_all - v_s_ready > 0 then
-          v_in_flight := round(v_waiting::numeric * v_s_in_flight / (v_s_all - v_s_ready))::bigint;
-          v_redelivered := round(v_waiting::numeric * v_s_redelivered / (v_s_all - v_s_ready))::bigint;
+        -- Two statements, each planned cheaply (one statement with lateral parts costs more to plan
+        -- than these two together; docs/benchmarks.md). One budget for the whole queue: ready
+        -- messages are counted through the vt index (index-only, in vt order, so the first is the
+        -- longest-ready message: exact at any size), then the waiting ones (vt > now) with what ready
+        -- left of the budget, plus one entry: depth is exact exactly while the queue holds fewer
+        -- than p_limit messages, and only then is the waiting part's split into in flight and
+        -- delayed (read_ct is in the heap) exact. The first waiting entry is the next message to
+        -- become visible.
+        execute format(
+          'select count(*), min(vt) from (select vt from %s where vt <= $1 order by vt limit $2) s',
+          p_rel) using p_now, p_limit into v_ready, v_oldest_vt;
+        if p_limit = 0 then
+          execute format('select vt from %s where vt <= $1 order by vt limit 1', p_rel)
+            using p_now into v_oldest_vt;
         end if;
-        v_delayed := v_waiting - v_in_flight;
+        execute format(
+          'select count(*), min(vt),
+                  count(*) filter (where read_ct > 0),
+                  count(*) filter (where read_ct > 1 and %s),
+                  max(vt) filter (where read_ct > 0)
+             from (select %s from %s where vt > $1 order by vt limit $2) s',
+          v_redelivered_since, v_columns, p_rel)
+          using p_now, greatest(p_limit - v_ready, 0) + 1, v_prev_at, v_prev_vt_max
+          into v_waiting, v_next_vt, v_in_flight, v_redelivered, v_in_flight_vt_max;
+        v_exact := v_ready + v_waiting < p_limit;
+        if v_exact then
+          v_delayed := v_waiting - v_in_flight;
+        else
+          v_waiting := least(v_waiting, greatest(p_limit - v_ready, 0));
+          if v_next_vt is null then
+            -- Ready filled the budget: the next to become visible is one more probe.
+            execute format('select vt from %s where vt > $1 order by vt limit 1', p_rel)
+              using p_now into v_next_vt;
+          end if;
+        end if;
       else
-        v_ready := greatest(round(v_total::numeric * v_s_ready / greatest(v_s_all, 1))::bigint, v_ready);
-        v_in_flight := round(v_total::numeric * v_s_in_flight / greatest(v_s_all, 1))::bigint;
-        v_redelivered := greatest(v_redelivered,
-          round(v_total::numeric * v_s_redelivered / greatest(v_s_all, 1))::bigint);
-        v_delayed := greatest(v_total - v_ready - v_in_flight, 0);
+        -- No vt index (pg_partman-partitioned queues): look at no more than p_limit rows in
+        -- physical order. Exact when the table holds fewer rows than that.
+        execute format(
+          'select count(*), count(*) filter (where vt <= $1),
+                  count(*) filter (where vt > $1 and read_ct > 0),
+                  count(*) filter (where vt > $1 and read_ct > 1 and %s),
+                  max(vt) filter (where vt > $1 and read_ct > 0),
+                  min(vt) filter (where vt <= $1),
+                  min(vt) filter (where vt > $1)
+             from (select %s from %s limit $2) s', v_redelivered_since, v_columns, p_rel)
+          using p_now, p_limit, v_prev_at, v_prev_vt_max
+          into v_scanned, v_ready, v_in_flight, v_redelivered, v_in_flight_vt_max, v_oldest_vt, v_next_vt;
+        v_exact := v_scanned < p_limit;
+        v_waiting := v_scanned - v_ready;
+        v_delayed := v_waiting - v_in_flight;
+        if not v_exact then
+          -- The rows not read may become visible at any time: never treat this queue as unchanged.
+          v_next_vt := p_now;
+        end if;
       end if;
+
+      if not v_exact then
+        -- Above the bound: estimate the total, then split it. Whatever was counted exactly stays
+        -- exact; the rest is split in the proportions of a block sample (tablesample system) of
+        -- about 1000 rows: a constant number of pages whatever the queue's size.
+        -- The total is the lesser of the msg_id range (the two ends of the primary key: exact when
+        -- the live ids are contiguous, as in a FIFO queue consumed in order; an over-estimate when
+        -- messages in the middle went first) and the planner's method without planning: tuples per
+        -- page from the last ANALYZE/VACUUM times the pages the table (each partition) has now.
+        -- That density is unknown while a table was never analyzed (reltuples = -1): then the
+        -- range alone, or EXPLAIN's guess without one.
+        v_density := queue_health._pgmq_density(p_rel);
+        v_counted := case when p_has_vt_index then v_ready + v_waiting else v_scanned end;
+        if v_density is not null then
+          -- Sized by the density, the range and the sample are one statement.
+          v_pct := least(100, 100.0 * 1000 / greatest(v_density, v_counted, 1))::real;
+          execute format(
+            'select %s, %s, count(*), count(*) filter (where vt <= $1),
+                    count(*) filter (where vt > $1 and read_ct > 0),
+                    count(*) filter (where vt > $1 and read_ct > 1 and %s),
+                    max(vt) filter (where vt > $1 and read_ct > 0)
+               from (select %s from %s tablesample system ($2)) s',
+            case when p_has_id_index then format('(select msg_id from %s order by msg_id limit 1)', p_rel)
+                 else 'null::bigint' end,
+            case when p_has_id_index then format('(select msg_id from %s order by msg_id desc limit 1)', p_rel)
+                 else 'null::bigint' end,
+            v_redelivered_since, v_columns, p_rel)
+            using p_now, v_pct, v_prev_at, v_prev_vt_max
+            into v_min_id, v_max_id, v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+          v_range := v_max_id - v_min_id + 1;
+          v_total := greatest(coalesce(least(v_range, v_density), v_density), v_counted);
+        else
+          if p_has_id_index then
+            execute format('select (select msg_id from %1$s order by msg_id limit 1),
+                                   (select msg_id from %1$s order by msg_id desc limit 1)', p_rel)
+              into v_min_id, v_max_id;
+            v_range := v_max_id - v_min_id + 1;
+          end if;
+          v_total := greatest(coalesce(v_range,
+            queue_health._planner_rows(format('select 1 from %s', p_rel)), 0), v_counted);
+          v_pct := least(100, 100.0 * 1000 / greatest(v_total, 1))::real;
+          execute format(
+            'select count(*), count(*) filter (where vt <= $1),
+                    count(*) filter (where vt > $1 and read_ct > 0),
+                    count(*) filter (where vt > $1 and read_ct > 1 and %s),
+                    max(vt) filter (where vt > $1 and read_ct > 0)
+               from (select %s from %s tablesample system ($2)) s', v_redelivered_since, v_columns, p_rel)
+            using p_now, v_pct, v_prev_at, v_prev_vt_max
+            into v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+        end if;
+        if p_has_vt_index then
+          -- The waiting messages were only counted: what we know of them comes from the sample.
+          v_in_flight := 0;
+          v_redelivered := 0;
+          v_in_flight_vt_max := v_s_vt_max;
+        end if;
+        if v_s_all = 0 then
+          -- An empty block sample (tiny tables): use the rows counted above.
+          v_s_all := v_ready + v_waiting;
+          v_s_ready := v_ready;
+          v_s_in_flight := v_in_flight;
+          v_s_redelivered := v_redelivered;
+        end if;
+        if p_has_vt_index and v_ready < p_limit then
+          -- ready is exact; the rest are waiting, split by the sample.
+          v_waiting := greatest(v_total - v_ready, v_waiting);
+          if v_s_all - v_s_ready > 0 then
+            v_in_flight := round(v_waiting::numeric * v_s_in_flight / (v_s_all - v_s_ready))::bigint;
+            v_redelivered := round(v_waiting::numeric * v_s_redelivered / (v_s_all - v_s_ready))::bigint;
+          end if;
+          v_delayed := v_waiting - v_in_flight;
+        else
+          v_ready := greatest(round(v_total::numeric * v_s_ready / greatest(v_s_all, 1))::bigint, v_ready);
+          v_in_flight := round(v_total::numeric * v_s_in_flight / greatest(v_s_all, 1))::bigint;
+          v_redelivered := greatest(v_redelivered,
+            round(v_total::numeric * v_s_redelivered / greatest(v_s_all, 1))::bigint);
+          v_delayed := greatest(v_total - v_ready - v_in_flight, 0);
+        end if;
+      end if;
+
     end if;
 
     v_sample.ready := v_ready;
@@ -365,7 +433,8 @@ begin
       'archived', v_archived,
       'exact', v_exact,
       'fingerprint', p_fingerprint,
-      'scan', case when p_has_vt_index then 'vt_index' else 'bounded_rows' end
+      'scan', case when v_estimated_directly then 'estimate' when p_has_vt_index then 'vt_index'
+                   else 'bounded_rows' end
     );
     v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
     return v_sample;
