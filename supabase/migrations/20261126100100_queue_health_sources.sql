@@ -91,11 +91,9 @@ grant execute on function queue_health._pgmq_density(regclass) to service_role;
 create function queue_health._sample_pgmq_queue(
   p_queue_name text,
   p_rel regclass,
-  p_archive regclass,
   p_seq regclass,
-  p_has_vt_index boolean,
-  p_has_id_index boolean,
-  p_has_last_read_at boolean,
+  p_seq_start bigint,
+  p_seq_increment bigint,
   p_fingerprint text,
   p_now timestamptz,
   p_limit bigint,
@@ -104,19 +102,25 @@ create function queue_health._sample_pgmq_queue(
 )
 returns queue_health.sample
 volatile
-security definer
-set search_path = ''
--- A queue table locked by a concurrent DROP/ALTER must cost this queue its sample, not stall the
--- whole capture: _sample_pgmq() sets lock_timeout = 500ms for the whole call (set here, per
--- queue, the save and restore of the setting cost more than the sampling of a small queue).
+-- Neither security definer nor SET clauses: called once per queue by _sample_pgmq(), which is
+-- security definer with search_path = '' and lock_timeout = 500ms (a queue table locked by a
+-- concurrent DROP/ALTER costs this queue its sample, not the whole capture). Saving and restoring
+-- those settings on every call would cost a fifth of what repeating an unchanged queue costs.
+-- Every name here is schema-qualified or in pg_catalog; only service_role may call it directly.
 language plpgsql
 as $$
--- The catalog facts (table, archive, sequence, indexes, last_read_at, statistics fingerprint) come
--- from _sample_pgmq(), read for all queues in one statement. Reading the table costs one planned
--- statement while the queue holds fewer than p_limit messages, two more above that.
+-- The table, its sequence and its statistics fingerprint come from _sample_pgmq(), read for all
+-- queues in one statement; what only reading the table needs (indexes, archive, columns) is looked
+-- up here, only then. Reading the table costs two planned statements while the queue holds fewer
+-- than p_limit messages, one or two more above that.
 declare
   v_started timestamptz := clock_timestamp();
   v_sample queue_health.sample;
+  v_archive regclass;
+  v_has_vt_index boolean;
+  v_has_id_index boolean;
+  v_redelivered_since text;
+  v_columns text;
   v_exact boolean;
   v_ready bigint;
   v_waiting bigint;             -- vt > now: in flight or delayed
@@ -124,10 +128,6 @@ declare
   v_delayed bigint;
   v_scanned bigint;
   v_redelivered bigint := 0;    -- in-flight messages with read_ct > 1 read since the previous snapshot
-  -- How "read since the previous snapshot" is decided for this layout (see docs/metrics.md).
-  v_redelivered_since text := case when p_has_last_read_at then 'last_read_at > $3' else 'vt > $4' end;
-  -- Only the columns needed: never message, headers, ...
-  v_columns text := case when p_has_last_read_at then 'read_ct, vt, last_read_at' else 'read_ct, vt' end;
   v_in_flight_vt_max timestamptz;
   v_oldest_vt timestamptz;
   v_next_vt timestamptz;
@@ -166,10 +166,7 @@ begin
         -- Never called (or reset with is_called false): last_value is the next value to hand out.
         execute format('select last_value, is_called from %s', p_seq) into v_last_value, v_is_called;
       end if;
-      select (v_last_value - s.seqstart) / s.seqincrement + case when v_is_called then 1 else 0 end
-        into v_sent
-        from pg_catalog.pg_sequence s
-       where s.seqrelid = p_seq;
+      v_sent := (v_last_value - p_seq_start) / p_seq_increment + case when v_is_called then 1 else 0 end;
     end if;
 
     -- Unchanged since the previous snapshot: no insert, update or delete in the table's
@@ -207,11 +204,33 @@ begin
       return v_sample;
     end if;
 
+    -- Which indexes this queue has: standard and unlogged queues have the msg_id primary key and
+    -- the vt index; pg_partman-partitioned queues may have neither.
+    select coalesce(bool_or(a.attname = 'vt'), false), coalesce(bool_or(a.attname = 'msg_id'), false)
+      into v_has_vt_index, v_has_id_index
+      from pg_catalog.pg_index i
+      join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+     where i.indrelid = p_rel and i.indpred is null;
+    -- A redelivery is a read of a message that had been read before (read_ct > 1 while in flight).
+    -- It started since the previous snapshot when last_read_at (pgmq 1.10+) is later than that
+    -- snapshot; without last_read_at, when its vt is later than the latest in-flight vt seen at
+    -- the previous snapshot (exact while a queue's consumers use one visibility timeout). Only the
+    -- columns needed are read: never message, headers, ...
+    if exists (select 1 from pg_catalog.pg_attribute a
+                where a.attrelid = p_rel and a.attname = 'last_read_at' and not a.attisdropped) then
+      v_redelivered_since := 'last_read_at > $3';
+      v_columns := 'read_ct, vt, last_read_at';
+    else
+      v_redelivered_since := 'vt > $4';
+      v_columns := 'read_ct, vt';
+    end if;
+    v_archive := to_regclass(format('pgmq.%I', 'a_' || lower(p_queue_name)));
+
     -- A queue that was far above the bound at the previous snapshot and still is by its
     -- statistics is estimated straight away, in one statement (both ends of the msg_id key, the
     -- first ready and the first waiting entry of the vt index, and the block sample), without
     -- counting up to the bound first. One that has meanwhile shrunk is counted as below.
-    if p_has_vt_index and p_has_id_index and p_limit > 0
+    if v_has_vt_index and v_has_id_index and p_limit > 0
        and not coalesce((p_prev ->> 'exact')::boolean, true)
        and (p_prev ->> 'depth')::bigint >= 2 * p_limit then
       v_density := queue_health._pgmq_density(p_rel);
@@ -245,7 +264,7 @@ begin
     end if;
 
     if not v_estimated_directly then
-      if p_has_vt_index then
+      if v_has_vt_index then
         -- Two statements, each planned cheaply (one statement with lateral parts costs more to plan
         -- than these two together; docs/benchmarks.md). One budget for the whole queue: ready
         -- messages are counted through the vt index (index-only, in vt order, so the first is the
@@ -314,7 +333,7 @@ begin
         -- That density is unknown while a table was never analyzed (reltuples = -1): then the
         -- range alone, or EXPLAIN's guess without one.
         v_density := queue_health._pgmq_density(p_rel);
-        v_counted := case when p_has_vt_index then v_ready + v_waiting else v_scanned end;
+        v_counted := case when v_has_vt_index then v_ready + v_waiting else v_scanned end;
         if v_density is not null then
           -- Sized by the density, the range and the sample are one statement.
           v_pct := least(100, 100.0 * 1000 / greatest(v_density, v_counted, 1))::real;
@@ -324,9 +343,9 @@ begin
                     count(*) filter (where vt > $1 and read_ct > 1 and %s),
                     max(vt) filter (where vt > $1 and read_ct > 0)
                from (select %s from %s tablesample system ($2)) s',
-            case when p_has_id_index then format('(select msg_id from %s order by msg_id limit 1)', p_rel)
+            case when v_has_id_index then format('(select msg_id from %s order by msg_id limit 1)', p_rel)
                  else 'null::bigint' end,
-            case when p_has_id_index then format('(select msg_id from %s order by msg_id desc limit 1)', p_rel)
+            case when v_has_id_index then format('(select msg_id from %s order by msg_id desc limit 1)', p_rel)
                  else 'null::bigint' end,
             v_redelivered_since, v_columns, p_rel)
             using p_now, v_pct, v_prev_at, v_prev_vt_max
@@ -334,7 +353,7 @@ begin
           v_range := v_max_id - v_min_id + 1;
           v_total := greatest(coalesce(least(v_range, v_density), v_density), v_counted);
         else
-          if p_has_id_index then
+          if v_has_id_index then
             execute format('select (select msg_id from %1$s order by msg_id limit 1),
                                    (select msg_id from %1$s order by msg_id desc limit 1)', p_rel)
               into v_min_id, v_max_id;
@@ -352,7 +371,7 @@ begin
             using p_now, v_pct, v_prev_at, v_prev_vt_max
             into v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
         end if;
-        if p_has_vt_index then
+        if v_has_vt_index then
           -- The waiting messages were only counted: what we know of them comes from the sample.
           v_in_flight := 0;
           v_redelivered := 0;
@@ -365,7 +384,7 @@ begin
           v_s_in_flight := v_in_flight;
           v_s_redelivered := v_redelivered;
         end if;
-        if p_has_vt_index and v_ready < p_limit then
+        if v_has_vt_index and v_ready < p_limit then
           -- ready is exact; the rest are waiting, split by the sample.
           v_waiting := greatest(v_total - v_ready, v_waiting);
           if v_s_all - v_s_ready > 0 then
@@ -409,10 +428,10 @@ begin
       -- Archived since the previous snapshot (bounded, archived_at index), reported in the cursor:
       -- read only when messages left the queue (nothing left, nothing was archived).
       v_archived := 0;
-      if p_archive is not null and v_sample.completed > 0 then
+      if v_archive is not null and v_sample.completed > 0 then
         execute format(
           'select count(*) from (select 1 from %s where archived_at > $1 and archived_at <= $2 limit $3) s',
-          p_archive) using v_prev_at, p_now, p_limit into v_archived;
+          v_archive) using v_prev_at, p_now, p_limit into v_archived;
       end if;
     end if;
     v_sample.failed := 0;
@@ -433,7 +452,7 @@ begin
       'archived', v_archived,
       'exact', v_exact,
       'fingerprint', p_fingerprint,
-      'scan', case when v_estimated_directly then 'estimate' when p_has_vt_index then 'vt_index'
+      'scan', case when v_estimated_directly then 'estimate' when v_has_vt_index then 'vt_index'
                    else 'bounded_rows' end
     );
     v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
@@ -451,9 +470,9 @@ begin
   end;
 end;
 $$;
-comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, regclass, boolean, boolean, boolean, text, timestamptz, bigint, interval, jsonb) is 'Samples one pgmq queue from the catalog facts _sample_pgmq() read for it (see docs/metrics.md); repeats the previous snapshot when the queue is unchanged. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
-revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, regclass, boolean, boolean, boolean, text, timestamptz, bigint, interval, jsonb) from public;
-grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, regclass, boolean, boolean, boolean, text, timestamptz, bigint, interval, jsonb) to service_role;
+comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, interval, jsonb) is 'Samples one pgmq queue from the catalog facts _sample_pgmq() read for it (see docs/metrics.md); repeats the previous snapshot when the queue is unchanged. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
+revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, interval, jsonb) from public;
+grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, interval, jsonb) to service_role;
 
 create function queue_health._sample_pgmq(p_now timestamptz default now())
 returns setof queue_health.sample
@@ -477,10 +496,9 @@ begin
   end if;
   -- The statistics below must be current, not what an earlier read in this transaction cached.
   perform pg_catalog.pg_stat_clear_snapshot();
-  -- One statement for all queues: the catalog facts of every queue table (indexes, sequence,
-  -- archive, last_read_at, statistics) and the previous cursors come from joins over the
-  -- catalogs, which never fail for a table dropped meanwhile; each queue's own sampling is then
-  -- one call. The fingerprint is the table's relfilenode (TRUNCATE changes it) and its count of
+  -- One statement for all queues: each queue table, its msg_id sequence, its statistics and the
+  -- previous cursor come from joins over the catalogs, which never fail for a table dropped
+  -- meanwhile; each queue's own sampling is then one call. The fingerprint is the table's relfilenode (TRUNCATE changes it) and its count of
   -- inserted, updated and deleted rows, this session's not yet reported ones included; null for
   -- partitioned tables, whose statistics are their partitions'.
   -- Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
@@ -488,19 +506,8 @@ begin
   -- Dynamic because pgmq.meta may not exist when this function is created (or linted).
   return query execute $q$
     with f as (
-      select m.name, c.oid::regclass as rel, ac.oid::regclass as archive,
-        (select d.objid::regclass
-           from pg_catalog.pg_attribute a
-           join pg_catalog.pg_depend d
-             on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = c.oid
-            and d.refobjsubid = a.attnum and d.classid = 'pg_catalog.pg_class'::regclass
-            and d.deptype in ('a', 'i')
-          where a.attrelid = c.oid and a.attname = 'msg_id'
-          limit 1) as seq,
-        coalesce(ix.has_vt, false) as has_vt,
-        coalesce(ix.has_id, false) as has_id,
-        exists (select 1 from pg_catalog.pg_attribute a
-                 where a.attrelid = c.oid and a.attname = 'last_read_at' and not a.attisdropped) as has_lra,
+      select m.name, c.oid::regclass as rel, sq.seqrelid::regclass as seq,
+        sq.seqstart, sq.seqincrement,
         case when c.relkind = 'r' then c.relfilenode::text || ':' || (
             pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
           + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
@@ -511,22 +518,25 @@ begin
       join pg_catalog.pg_class c
         on c.relnamespace = 'pgmq'::regnamespace and c.relname = 'q_' || lower(m.name)
        and c.relkind in ('r', 'p')
-      left join pg_catalog.pg_class ac
-        on ac.relnamespace = 'pgmq'::regnamespace and ac.relname = 'a_' || lower(m.name)
-       and ac.relkind in ('r', 'p')
+      -- The msg_id identity (or serial) sequence.
       left join lateral (
-        select bool_or(a.attname = 'vt') as has_vt, bool_or(a.attname = 'msg_id') as has_id
-          from pg_catalog.pg_index i
-          join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-         where i.indrelid = c.oid and i.indpred is null) ix on true
+        select s.seqrelid, s.seqstart, s.seqincrement
+          from pg_catalog.pg_attribute a
+          join pg_catalog.pg_depend d
+            on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = c.oid
+           and d.refobjsubid = a.attnum and d.classid = 'pg_catalog.pg_class'::regclass
+           and d.deptype in ('a', 'i')
+          join pg_catalog.pg_sequence s on s.seqrelid = d.objid
+         where a.attrelid = c.oid and a.attname = 'msg_id'
+         limit 1) sq on true
     ),
     s as materialized (
       select x.*
       from f
       left join queue_health.queue q
         on q.source = 'pgmq' and q.source_schema = 'pgmq' and q.queue_name = f.name
-      cross join lateral queue_health._sample_pgmq_queue(f.name, f.rel, f.archive, f.seq,
-        f.has_vt, f.has_id, f.has_lra, f.fingerprint, $1, $2, $3,
+      cross join lateral queue_health._sample_pgmq_queue(f.name, f.rel, f.seq, f.seqstart,
+        f.seqincrement, f.fingerprint, $1, $2, $3,
         case when q.cursor is null or jsonb_typeof(q.cursor) <> 'object' then null
              else jsonb_build_object('at', q.last_seen_at) || q.cursor end) x
       where x.source is not null
