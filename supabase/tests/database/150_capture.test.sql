@@ -13,7 +13,7 @@ drop function if exists queue_health.evaluate_alerts(timestamptz);
 
 select is(
   queue_health.capture('2032-05-01 10:00:00+00') - 'run_id' - 'duration_ms',
-  '{"status": "ok", "queues": 0, "rows": 0, "skipped": false, "errors": [], "alerts": null}'::jsonb,
+  '{"status": "ok", "queues": 0, "rows": 0, "unchanged": 0, "skipped": false, "errors": [], "alerts": null}'::jsonb,
   'a capture with no source at all succeeds with nothing to store');
 select is(
   (select status::text || '/' || queues || '/' || rows from queue_health.capture_run
@@ -48,14 +48,14 @@ insert into fx_samples (source, source_schema, queue_name, ready, in_flight, del
   depth_estimated, oldest_ready_age_s, enqueued, completed, failed, retried, dead_lettered, sample_ms, cursor)
 values
   ('pgmq', 'pgmq', 'emails', 3, 1, 0, 4, false, 2.5, 0, 0, 0, 0, 0, 0.4, '{"sent": 4}'),
-  ('pgmq', 'pgmq', 'invoices', 0, 0, 0, 0, false, null, 0, 0, 0, 0, 0, 0.2, '{"sent": 0}'),
+  ('pgmq', 'pgmq', 'invoices', 0, 0, 0, 0, false, null, 0, 0, 0, 0, 0, 0.2, '{"sent": 0, "read_at": "2032-05-01T09:59:00+00:00"}'),
   ('pgmq', 'pgmq', 'invoice_internal', 0, 0, 0, 0, false, null, 0, 0, 0, 0, 0, 0.2, null),
   ('pgboss', 'pgboss', 'reports', 1, 0, 5, 6, true, 1, 0, 0, 0, 0, 0, 0.3, '{"at": 1}');
 
 select is(
   queue_health.capture('2032-05-01 10:00:10+00') - 'run_id' - 'duration_ms',
-  '{"status": "ok", "queues": 4, "rows": 4, "skipped": false, "errors": [], "alerts": null}'::jsonb,
-  'a capture stores one row per sampled queue and says so');
+  '{"status": "ok", "queues": 4, "rows": 4, "unchanged": 1, "skipped": false, "errors": [], "alerts": null}'::jsonb,
+  'a capture stores one row per sampled queue and says so, with how many queues a sampler repeated unread');
 select results_eq(
   $$ select source, source_schema, queue_name, project_id, first_seen_at, last_seen_at, dropped_at
      from queue_health.queue order by source, queue_name $$,
@@ -117,7 +117,7 @@ insert into fx_samples (source, source_schema, queue_name, error)
 values ('pgmq', 'pgmq', 'broken', 'relation "pgmq.q_broken" does not exist');
 select is(
   queue_health.capture('2032-05-01 10:00:50+00') - 'run_id' - 'duration_ms' - 'alerts',
-  '{"status": "partial", "queues": 5, "rows": 4, "skipped": false,
+  '{"status": "partial", "queues": 5, "rows": 4, "unchanged": 0, "skipped": false,
     "errors": [{"source": "pgmq", "source_schema": "pgmq", "queue_name": "broken",
                 "error": "relation \"pgmq.q_broken\" does not exist"}]}'::jsonb,
   'a failed queue costs only its own row and its error is reported');
