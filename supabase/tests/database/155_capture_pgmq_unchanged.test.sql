@@ -1,0 +1,47 @@
+-- capture() with the real pgmq sampler on the fixture: a queue unchanged since the previous
+-- capture is repeated without reading its table; a write in this very transaction (not yet in the
+-- shared statistics) or settings.unchanged_reread_interval = 0 makes it read again.
+begin;
+select plan(8);
+
+select pgmq.create('qh_unchanged');
+select pgmq.send('qh_unchanged', '{}'::jsonb) from generate_series(1, 3);
+
+-- After the sends (their vt is the clock at send time, later than now() in this transaction).
+create temporary table fx_t as select clock_timestamp() as t0;
+
+select is(
+  (select (queue_health.capture((select t0 from fx_t)) ->> 'unchanged')::int),
+  0, 'first sight: the queue is read');
+select is(
+  (select (queue_health.capture((select t0 + interval '5 seconds' from fx_t)) ->> 'unchanged')::int),
+  1, 'nothing happened since: the queue is repeated unread');
+select is(
+  (select depth from queue_health.metric
+    where queue_name = 'qh_unchanged' and captured_at = (select t0 + interval '5 seconds' from fx_t)),
+  3::bigint, 'with the same depth');
+select ok(
+  (select (cursor ->> 'read_at')::timestamptz = (select t0 from fx_t)
+     from queue_health.queue where queue_name = 'qh_unchanged'),
+  'and the cursor keeps when the table was last read');
+
+-- A delete in this transaction: the statistics do not have it yet, this session's counters do.
+select pgmq.delete('qh_unchanged', 1::bigint);
+select is(
+  (select (queue_health.capture((select t0 + interval '6 seconds' from fx_t)) ->> 'unchanged')::int),
+  0, 'a write of this session makes the queue read again');
+select is(
+  (select array[depth, completed] from queue_health.metric
+    where queue_name = 'qh_unchanged' and captured_at = (select t0 + interval '6 seconds' from fx_t)),
+  array[2, 1]::bigint[], 'and the snapshot has it');
+
+update queue_health.settings set unchanged_reread_interval = '0';
+select is(
+  (select (queue_health.capture((select t0 + interval '7 seconds' from fx_t)) ->> 'unchanged')::int),
+  0, 'unchanged_reread_interval 0: every queue is read on every capture');
+select throws_ok(
+  $$ update queue_health.settings set unchanged_reread_interval = '-1 second' $$,
+  '23514', null, 'a negative re-read interval is refused');
+
+select * from finish();
+rollback;
