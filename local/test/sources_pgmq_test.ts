@@ -284,7 +284,9 @@ for (const kind of ['standard', 'partitioned'] as const) {
 }
 
 Deno.test('pgmq queue dropped while it is being sampled: no exception, other queues sampled', async () => {
-  const sql = connect({ max: 3 });
+  // One connection for the test's own work, so that the previous snapshots below find both
+  // queues unchanged (the fingerprint counts this session's unreported writes).
+  const sql = connect({ max: 1 });
   await loadPgmqFixture(sql);
   const doomed = uniqueName('qh_src_doomed');
   const keeper = uniqueName('qh_src_keeper');
@@ -293,17 +295,31 @@ Deno.test('pgmq queue dropped while it is being sampled: no exception, other que
     await createPgmqQueue(sql, doomed);
     await createPgmqQueue(sql, keeper);
     await sql`select pgmq.send(${keeper}, '{}'::jsonb)`;
+    const before = [...(await samplePgmq(sql, [doomed, keeper], await dbNow(sql))).values()];
+    const unchanged = await samplePgmq(sql, [doomed, keeper], await dbNow(sql), before);
+    assert.ok(
+      Date.parse(String(unchanged.get(keeper)!.cursor!.read_at)) <
+        Date.parse(String(unchanged.get(keeper)!.cursor!.at)),
+      'both queues unchanged since the previous snapshot',
+    );
 
     // 1. The drop holds its lock for longer than the sampler waits: this queue's sample is an
-    //    error (lock timeout), the others are fine, and the sampler returns.
+    //    error (lock timeout), the others are fine, and the sampler returns. The unchanged check
+    //    cannot read the doomed queue's sequence either, so every queue is read instead.
     const reserved = await dropper.reserve();
     try {
       await reserved`begin`;
       await reserved`select pgmq.drop_queue(${doomed})`;
       const started = Date.now();
-      const samples = await samplePgmq(sql, [doomed, keeper], await dbNow(sql));
+      const t1 = await dbNow(sql);
+      const samples = await samplePgmq(sql, [doomed, keeper], t1, before);
       assert.ok(Date.now() - started < 10_000, 'a locked queue does not stall the sampler');
       assert.equal(Number(samples.get(keeper)!.depth), 1);
+      assert.equal(
+        Date.parse(String(samples.get(keeper)!.cursor!.read_at)),
+        Date.parse(String(samples.get(keeper)!.cursor!.at)),
+        'after a failed unchanged check every queue is read',
+      );
       const d = samples.get(doomed);
       assert.ok(d === undefined || d.error !== null, 'the locked queue is skipped or an error');
       if (d) assert.match(d.error!, /lock/);

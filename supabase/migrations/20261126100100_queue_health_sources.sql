@@ -97,7 +97,6 @@ create function queue_health._sample_pgmq_queue(
   p_fingerprint text,
   p_now timestamptz,
   p_limit bigint,
-  p_reread interval,
   p_prev jsonb
 )
 returns queue_health.sample
@@ -158,8 +157,6 @@ begin
   v_sample.queue_name := p_queue_name;
   begin
     -- Messages ever sent: the msg_id identity sequence (respecting is_called, start and step).
-    -- Read first and always: nextval is immediate and not transactional, so a send is never
-    -- missed by the unchanged-queue check below, whatever the statistics say.
     if p_seq is not null then
       v_last_value := pg_catalog.pg_sequence_last_value(p_seq);
       if v_last_value is null then
@@ -167,41 +164,6 @@ begin
         execute format('select last_value, is_called from %s', p_seq) into v_last_value, v_is_called;
       end if;
       v_sent := (v_last_value - p_seq_start) / p_seq_increment + case when v_is_called then 1 else 0 end;
-    end if;
-
-    -- Unchanged since the previous snapshot: no insert, update or delete in the table's
-    -- statistics (fingerprint), no message sent (sequence), and no message due to become visible
-    -- (next_vt): the queue is what it was, so its snapshot repeats the last one without reading
-    -- the table. Bounded by p_reread: statistics reach the shared counters up to about a second
-    -- after commit (longer for a connection that went idle right after writing), so a queue is
-    -- read again at least that often. See docs/metrics.md.
-    if p_fingerprint is not null and p_reread > interval '0'
-       and p_prev ->> 'fingerprint' = p_fingerprint
-       and (p_prev ->> 'sent')::bigint is not distinct from v_sent
-       and p_prev ? 'next_vt' and p_prev ? 'ready' and p_prev ? 'read_at'
-       and coalesce((p_prev ->> 'next_vt')::timestamptz, 'infinity') > p_now
-       and p_now >= v_prev_at
-       and p_now - (p_prev ->> 'read_at')::timestamptz < p_reread
-    then
-      v_sample.ready := (p_prev ->> 'ready')::bigint;
-      v_sample.in_flight := (p_prev ->> 'in_flight')::bigint;
-      v_sample.delayed := (p_prev ->> 'delayed')::bigint;
-      v_sample.depth := v_sample.ready + v_sample.in_flight + v_sample.delayed;
-      v_sample.depth_estimated := not coalesce((p_prev ->> 'exact')::boolean, false);
-      v_oldest_vt := (p_prev ->> 'oldest_vt')::timestamptz;
-      v_sample.oldest_ready_age_s := case when v_sample.ready > 0
-        then coalesce(greatest(extract(epoch from p_now - v_oldest_vt), 0), 0) else 0 end;
-      v_sample.enqueued := 0;
-      v_sample.completed := 0;
-      v_sample.failed := 0;
-      v_sample.retried := 0;
-      v_sample.dead_lettered := 0;
-      v_sample.cursor := p_prev || jsonb_build_object(
-        'at', p_now,
-        'archived', 0,
-        'in_flight_vt_max', greatest(v_prev_vt_max, p_now));
-      v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
-      return v_sample;
     end if;
 
     -- Which indexes this queue has: standard and unlogged queues have the msg_id primary key and
@@ -470,9 +432,9 @@ begin
   end;
 end;
 $$;
-comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, interval, jsonb) is 'Samples one pgmq queue from the catalog facts _sample_pgmq() read for it (see docs/metrics.md); repeats the previous snapshot when the queue is unchanged. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
-revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, interval, jsonb) from public;
-grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, interval, jsonb) to service_role;
+comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb) is 'Samples one pgmq queue by reading its table (see docs/metrics.md), from the catalog facts _sample_pgmq() read for it. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
+revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb) from public;
+grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb) to service_role;
 
 create function queue_health._sample_pgmq(p_now timestamptz default now())
 returns setof queue_health.sample
@@ -490,21 +452,30 @@ declare
   -- Without table statistics (track_counts off) an unchanged queue cannot be told: read them all.
   v_reread interval := case when current_setting('track_counts') = 'on'
     then (v_settings ->> 'unchanged_reread_interval')::interval else interval '0' end;
-begin
-  if to_regclass('pgmq.meta') is null then
-    return; -- pgmq is not installed
-  end if;
-  -- The statistics below must be current, not what an earlier read in this transaction cached.
-  perform pg_catalog.pg_stat_clear_snapshot();
-  -- One statement for all queues: each queue table, its msg_id sequence, its statistics and the
+  v_samples queue_health.sample[];
+  v_error text;
+  v_started timestamptz;
+  v_share double precision;
+  -- One statement for all queues. Each queue table, its msg_id sequence, its statistics and the
   -- previous cursor come from joins over the catalogs, which never fail for a table dropped
-  -- meanwhile; each queue's own sampling is then one call. The fingerprint is the table's relfilenode (TRUNCATE changes it) and its count of
-  -- inserted, updated and deleted rows, this session's not yet reported ones included; null for
-  -- partitioned tables, whose statistics are their partitions'.
+  -- meanwhile.
+  --
+  -- Unchanged since the previous snapshot (docs/metrics.md): the same statistics fingerprint
+  -- (the table's relfilenode, which TRUNCATE changes, and its count of inserted, updated and
+  -- deleted rows, this session's not yet reported ones included; null for partitioned tables,
+  -- whose statistics are their partitions'), the same number of messages ever sent (the
+  -- sequence, read for these queues only: nextval is immediate and not transactional, so a send
+  -- is never missed whatever the statistics say), no message due to become visible since
+  -- (next_vt), and read less than $3 (unchanged_reread_interval) ago, because the statistics
+  -- reach the shared counters only up to a second or so after commit. Such a queue repeats its
+  -- previous snapshot without its table being opened; every other queue is one call of
+  -- _sample_pgmq_queue(), which contains any failure to that queue.
+  --
   -- Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
-  -- poison messages to a queue named <name>_dlq. What arrived there counts as <name>'s dead_lettered.
+  -- poison messages to a queue named <name>_dlq. What arrived there counts as <name>'s
+  -- dead_lettered.
   -- Dynamic because pgmq.meta may not exist when this function is created (or linted).
-  return query execute $q$
+  v_sql text := $q$
     with f as (
       select m.name, c.oid::regclass as rel, sq.seqrelid::regclass as seq,
         sq.seqstart, sq.seqincrement,
@@ -512,7 +483,9 @@ begin
             pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
           + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
           + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
-          + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text end as fingerprint
+          + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text end as fingerprint,
+        case when q.cursor is null or jsonb_typeof(q.cursor) <> 'object' then null
+             else jsonb_build_object('at', q.last_seen_at) || q.cursor end as prev
       from (select m.queue_name::text as name from pgmq.meta m) m
       -- The tables by name (one hash join with pg_class, not a name lookup per queue).
       join pg_catalog.pg_class c
@@ -529,27 +502,92 @@ begin
           join pg_catalog.pg_sequence s on s.seqrelid = d.objid
          where a.attrelid = c.oid and a.attname = 'msg_id'
          limit 1) sq on true
+      left join queue_health.queue q
+        on q.source = 'pgmq' and q.source_schema = 'pgmq' and q.queue_name = m.name
+    ),
+    u as (
+      select f.*,
+        case when f.fingerprint is not null and $3 > interval '0' and f.seq is not null
+               and f.prev ->> 'fingerprint' = f.fingerprint
+               and f.prev ?& array['sent', 'ready', 'in_flight', 'delayed', 'next_vt', 'read_at']
+               and coalesce((f.prev ->> 'next_vt')::timestamptz, 'infinity') > $1
+               and $1 >= (f.prev ->> 'at')::timestamptz
+               and $1 - (f.prev ->> 'read_at')::timestamptz < $3
+          then (pg_catalog.pg_sequence_last_value(f.seq) - f.seqstart) / f.seqincrement + 1
+                 = (f.prev ->> 'sent')::bigint
+          else false end as unchanged
+      from f
     ),
     s as materialized (
+      -- Columns in the order of queue_health.sample (the second branch is one).
+      select v.source, v.source_schema, v.queue_name, v.ready, v.in_flight, v.delayed,
+        v.ready + v.in_flight + v.delayed as depth, v.depth_estimated,
+        case when v.ready > 0 then coalesce(greatest(extract(epoch from $1 - v.oldest_vt), 0), 0)
+             else 0 end::float8 as oldest_ready_age_s,
+        0::bigint as enqueued, 0::bigint as completed, 0::bigint as failed, 0::bigint as retried,
+        0::bigint as dead_lettered, null::float8 as wait_p50_ms, null::float8 as wait_p95_ms,
+        null::float8 as run_p50_ms, null::float8 as run_p95_ms, 0::float8 as sample_ms,
+        u.prev || jsonb_build_object('at', $1, 'archived', 0, 'in_flight_vt_max',
+          greatest(coalesce((u.prev ->> 'in_flight_vt_max')::timestamptz, '-infinity'), $1)) as cursor,
+        null::text as error
+      from u
+      cross join lateral (
+        select 'pgmq'::text as source, 'pgmq'::text as source_schema, u.name as queue_name,
+          (u.prev ->> 'ready')::bigint as ready, (u.prev ->> 'in_flight')::bigint as in_flight,
+          (u.prev ->> 'delayed')::bigint as delayed,
+          not coalesce((u.prev ->> 'exact')::boolean, false) as depth_estimated,
+          (u.prev ->> 'oldest_vt')::timestamptz as oldest_vt) v
+      where u.unchanged
+      union all
       select x.*
-      from f
-      left join queue_health.queue q
-        on q.source = 'pgmq' and q.source_schema = 'pgmq' and q.queue_name = f.name
-      cross join lateral queue_health._sample_pgmq_queue(f.name, f.rel, f.seq, f.seqstart,
-        f.seqincrement, f.fingerprint, $1, $2, $3,
-        case when q.cursor is null or jsonb_typeof(q.cursor) <> 'object' then null
-             else jsonb_build_object('at', q.last_seen_at) || q.cursor end) x
-      where x.source is not null
+      from u
+      cross join lateral queue_health._sample_pgmq_queue(u.name, u.rel, u.seq, u.seqstart,
+        u.seqincrement, u.fingerprint, $1, $2, u.prev) x
+      where not u.unchanged and x.source is not null
     )
-    select s.source, s.source_schema, s.queue_name, s.ready, s.in_flight, s.delayed, s.depth,
-      s.depth_estimated, s.oldest_ready_age_s, s.enqueued, s.completed, s.failed, s.retried,
+    select coalesce(array_agg(row(s.source, s.source_schema, s.queue_name, s.ready, s.in_flight,
+      s.delayed, s.depth, s.depth_estimated, s.oldest_ready_age_s, s.enqueued, s.completed,
+      s.failed, s.retried,
       case when s.error is null and s.enqueued is not null and d.queue_name is not null
         then coalesce(d.enqueued, 0) else s.dead_lettered end,
-      s.wait_p50_ms, s.wait_p95_ms, s.run_p50_ms, s.run_p95_ms, s.sample_ms, s.cursor, s.error
+      s.wait_p50_ms, s.wait_p95_ms, s.run_p50_ms, s.run_p95_ms, s.sample_ms, s.cursor,
+      s.error)::queue_health.sample order by s.queue_name), '{}')
     from s
     left join s d on d.queue_name = s.queue_name || '_dlq' and d.error is null
-    order by s.queue_name
-  $q$ using p_now, v_limit, v_reread;
+  $q$;
+begin
+  if to_regclass('pgmq.meta') is null then
+    return; -- pgmq is not installed
+  end if;
+  -- The statistics must be current, not what an earlier read in this transaction cached.
+  perform pg_catalog.pg_stat_clear_snapshot();
+  v_started := clock_timestamp();
+  begin
+    execute v_sql into v_samples using p_now, v_limit, v_reread;
+  exception when others then
+    -- The unchanged check could not read a queue's sequence (the queue being dropped, or locked
+    -- for longer than lock_timeout by DDL): read every queue through _sample_pgmq_queue(), which
+    -- contains such a failure to its own queue.
+    get stacked diagnostics v_error = message_text;
+    raise log 'queue_health: pgmq unchanged-queue check failed (%), reading every queue', v_error;
+    execute v_sql into v_samples using p_now, v_limit, interval '0';
+  end;
+  -- What an unchanged queue cost is its share of the statement: its time less what the queues
+  -- that were read took, evenly over the unchanged ones (read_at earlier than this snapshot).
+  select (extract(epoch from clock_timestamp() - v_started) * 1000
+          - coalesce(sum(x.sample_ms) filter (where not x.unchanged), 0))
+         / nullif(count(*) filter (where x.unchanged), 0)
+    into v_share
+    from (select u.sample_ms, (u.cursor ->> 'read_at')::timestamptz < p_now as unchanged
+            from unnest(v_samples) u) x;
+  return query
+    select x.source, x.source_schema, x.queue_name, x.ready, x.in_flight, x.delayed, x.depth,
+      x.depth_estimated, x.oldest_ready_age_s, x.enqueued, x.completed, x.failed, x.retried,
+      x.dead_lettered, x.wait_p50_ms, x.wait_p95_ms, x.run_p50_ms, x.run_p95_ms,
+      case when (x.cursor ->> 'read_at')::timestamptz < p_now then greatest(v_share, 0.001)
+           else x.sample_ms end,
+      x.cursor, x.error
+    from unnest(v_samples) x;
 end;
 $$;
 comment on function queue_health._sample_pgmq(timestamptz) is 'One sample per pgmq queue (pgmq.meta), or none when pgmq is absent. Cost O(queues): index-bounded counts, exact up to settings.exact_count_limit, estimated above (depth_estimated); a queue unchanged since the previous capture is not read (settings.unchanged_reread_interval). Never raises for one queue.';

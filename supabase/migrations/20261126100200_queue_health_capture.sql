@@ -276,6 +276,7 @@ declare
   v_queues int := 0;
   v_rows int := 0;
   v_unchanged int := 0;
+  v_seen jsonb;
   v_status queue_health.capture_run_status;
   v_run_id bigint;
   v_alerts jsonb;
@@ -401,14 +402,17 @@ begin
       into v_rows, v_queues, v_unchanged;
 
     -- Queues that a source which ran successfully no longer returns are gone (dropped or renamed).
+    -- The samples' keys as a jsonb object, whose ? is a binary search: an anti-join against the
+    -- array itself is planned for ten samples and rescans them per queue (a third of a second at
+    -- 1000 queues).
+    select jsonb_object_agg(jsonb_build_array(x.source, x.source_schema, x.queue_name)::text, true)
+      into v_seen
+      from unnest(v_samples) x;
     update queue_health.queue q
        set dropped_at = greatest(p_now, q.first_seen_at)
      where q.source = any (v_ok_sources)
        and q.dropped_at is null
-       and not exists (
-         select 1 from unnest(v_samples) x
-         where x.source = q.source and x.source_schema = q.source_schema
-           and x.queue_name = q.queue_name);
+       and not coalesce(v_seen ? jsonb_build_array(q.source, q.source_schema, q.queue_name)::text, false);
 
     v_status := case
       when v_failed_sources > 0 and cardinality(v_ok_sources) = 0 then 'error'
