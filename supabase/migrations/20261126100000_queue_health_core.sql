@@ -399,7 +399,7 @@ create table queue_health.settings (
   rollup_1h_retention interval not null default '400 days',
   capture_run_retention interval not null default '7 days',
   cron_history_retention interval not null default '3 days',
-  exact_count_limit bigint not null default 1000,
+  exact_count_limit bigint not null default 10000,
   unchanged_reread_interval interval not null default '1 minute',
   excluded_pgboss_schemas text[] not null default array['pgboss_v10'],
   pgboss_cache_max_age interval not null default '2 minutes',

@@ -24,7 +24,7 @@ begin
   end if;
   v_row := coalesce(v_row, '{}'::jsonb);
   return jsonb_build_object(
-    'exact_count_limit', coalesce((v_row ->> 'exact_count_limit')::bigint, 1000),
+    'exact_count_limit', coalesce((v_row ->> 'exact_count_limit')::bigint, 10000),
     'unchanged_reread_interval', coalesce(v_row ->> 'unchanged_reread_interval', '1 minute'),
     'excluded_pgboss_schemas', coalesce(v_row -> 'excluded_pgboss_schemas', '["pgboss_v10"]'::jsonb),
     'pgboss_cache_max_age', coalesce(v_row ->> 'pgboss_cache_max_age', '2 minutes')
