@@ -18,12 +18,21 @@ comment on type queue_health.alert_state is 'State of one (rule, queue) alert: i
 create type queue_health.notification_status as enum ('pending', 'sending', 'sent', 'failed', 'dead');
 comment on type queue_health.notification_status is 'Outbox row status: pending -> sending (claimed, leased) -> sent | failed (retry at next_attempt_at) | dead (permanent error or attempts exhausted).';
 
-create type queue_health.alert_reading as (
-  value double precision,  -- the number the rule compares (null: no data)
-  eligible boolean,        -- the condition's preconditions hold (window covered, volume reached, ...); null: no recent data, state unknown
-  forced boolean           -- the condition holds whatever the threshold (no_data on a dropped queue)
+create type queue_health.alert_window as (
+  n bigint,                   -- snapshots in (p_now - window, p_now]
+  enqueued numeric,           -- sums over them (null: no snapshot, or no value)
+  completed numeric,
+  failed numeric,
+  retried numeric,
+  dead_lettered numeric,
+  interval_s double precision,
+  waiting_min bigint,         -- the fewest jobs waiting (ready + in flight) at any of them
+  completed_first numeric,    -- completed in the first half of the window
+  completed_second numeric,   -- completed in the second half
+  first_found boolean,        -- a snapshot within the look-back before the window began exists
+  first_depth bigint          -- its depth
 );
-comment on type queue_health.alert_reading is 'What one rule reads for one queue at one instant; evaluate_alerts() compares value with the threshold.';
+comment on type queue_health.alert_window is 'What _alert_readings() sums for one queue over one window (shared by the rules with that window).';
 
 -- Section: per-project alerting settings and dispatch settings
 
@@ -581,24 +590,6 @@ create trigger channel_forget
 
 -- Section: evaluation helpers
 
-create function queue_health._compare(p_value double precision, p_comparator text, p_threshold double precision)
-returns boolean
-immutable
-set search_path = ''
-language sql
-as $$
-  select case p_comparator
-    when '>' then p_value > p_threshold
-    when '>=' then p_value >= p_threshold
-    when '<' then p_value < p_threshold
-    when '<=' then p_value <= p_threshold
-    when '==' then p_value = p_threshold
-    when '!=' then p_value <> p_threshold
-  end
-$$;
-comment on function queue_health._compare(double precision, text, double precision) is 'value <comparator> threshold; null when the value is null.';
-revoke execute on function queue_health._compare(double precision, text, double precision) from public, anon, authenticated;
-
 create function queue_health._format_number(p_value double precision)
 returns text
 immutable
@@ -651,190 +642,217 @@ $$;
 comment on function queue_health._capture_interval() is 'settings.capture_interval (10 s when unset): the unit of no_data and monitor_stale thresholds.';
 revoke execute on function queue_health._capture_interval() from public, anon, authenticated;
 
-create function queue_health._rule_reading(
-  p_rule queue_health.alert_rule, p_queue queue_health.queue, p_now timestamptz, p_interval interval)
-returns queue_health.alert_reading
+create function queue_health._alert_readings(p_now timestamptz, p_only_monitor boolean)
+returns table (
+  rule_id uuid, source text, source_schema text, queue_name text, value double precision,
+  eligible boolean, forced boolean, active boolean)
 stable
 set search_path = ''
+-- The planner's cost for this statement (thousands of index probes) passes jit_above_cost, and
+-- compiling it takes longer (~250 ms) than running it (a few ms per 100 queues).
+set jit = off
 language plpgsql
 as $$
--- Every read is an index range on metric (source, source_schema, queue_name, captured_at) bounded
--- in time, so partitions outside [p_now - window - lookback, p_now] are pruned.
+-- One statement for every (rule, queue): a handful of index probes per queue, no function call per
+-- pair. It runs queue by queue: each queue's latest snapshot is read once and shared by all the
+-- rules that watch it, and each distinct window of those rules is summed once. Every read is an
+-- index range on metric (queue_name, source, source_schema, captured_at) bounded in time, so
+-- partitions outside [p_now - window - look-back, p_now] are pruned.
+-- The per-queue work sits in laterals and arrays rather than in CTEs joined to each other: the
+-- planner cannot estimate how many queues a selector matches (it guesses 1 row) and would join
+-- such CTEs by nested loops, quadratic in the number of queues.
+#variable_conflict use_column
 declare
-  v_lookback interval := greatest(interval '5 minutes', p_interval * 3);
-  v_last queue_health.metric;
-  v_first queue_health.metric;
-  v_from timestamptz;
-  v_mid timestamptz;
-  v_w record;
-  v_r queue_health.alert_reading := row(null, false, false)::queue_health.alert_reading;
-  v_c text := p_rule.condition;
-  v_n double precision;
-  v_d double precision;
+  v_interval interval := queue_health._capture_interval();
+  -- Like Prometheus' look-back: a snapshot older than max(5 min, 3 capture intervals) is no data.
+  -- Unlike Prometheus, no data is not recovery: the reading is unknown (eligible null) and the
+  -- alert keeps its state; no_data and monitor_stale are the rules that report the silence.
+  v_lookback interval := greatest(interval '5 minutes', v_interval * 3);
+  -- monitor_stale: capture intervals since the last ok/partial capture finished; null (unknown)
+  -- before the first one, on a fresh installation whose capture_status says it never captured.
+  v_monitor double precision := extract(epoch from p_now - (
+      select coalesce(c.finished_at, c.started_at)
+        from queue_health.capture_run c
+       where c.status::text in ('ok', 'partial') and c.started_at <= p_now
+       order by c.started_at desc
+       limit 1))
+    / extract(epoch from v_interval);
 begin
-  if v_c = 'no_data' then
-    v_r.value := extract(epoch from p_now - p_queue.last_seen_at) / extract(epoch from p_interval);
-    v_r.eligible := true;
-    v_r.forced := p_queue.dropped_at is not null and p_queue.dropped_at <= p_now;
-    return v_r;
-  end if;
-
-  if v_c = 'snapshot_age_s' then
-    select extract(epoch from p_now - m.captured_at) into v_r.value
-      from queue_health.metric m
-     where m.source = p_queue.source and m.source_schema = p_queue.source_schema
-       and m.queue_name = p_queue.queue_name and m.captured_at <= p_now
-     order by m.captured_at desc
-     limit 1;
-    v_r.eligible := v_r.value is not null;
-    return v_r;
-  end if;
-
-  -- The latest snapshot, if recent: like Prometheus' look-back, data older than
-  -- max(5 min, 3 capture intervals) is no data. Unlike Prometheus, no data is not recovery: the
-  -- reading is unknown (eligible null) and the alert keeps its state; no_data and monitor_stale
-  -- are the rules that report the silence.
-  select * into v_last
-    from queue_health.metric m
-   where m.source = p_queue.source and m.source_schema = p_queue.source_schema
-     and m.queue_name = p_queue.queue_name
-     and m.captured_at <= p_now and m.captured_at > p_now - v_lookback
-   order by m.captured_at desc
-   limit 1;
-  if not found then
-    v_r.eligible := null;
-    return v_r;
-  end if;
-
-  if p_rule.window_duration is not null then
-    v_from := p_now - p_rule.window_duration;
-    v_mid := p_now - p_rule.window_duration / 2;
-    select count(*) as n,
-           sum(m.enqueued) as enqueued, sum(m.completed) as completed, sum(m.failed) as failed,
-           sum(m.retried) as retried, sum(m.dead_lettered) as dead_lettered,
-           sum(m.interval_s) as interval_s,
-           min(coalesce(m.ready, 0) + coalesce(m.in_flight, 0)) as waiting_min,
-           coalesce(sum(m.completed) filter (where m.captured_at <= v_mid), 0) as completed_first,
-           coalesce(sum(m.completed) filter (where m.captured_at > v_mid), 0) as completed_second
-      into v_w
-      from queue_health.metric m
-     where m.source = p_queue.source and m.source_schema = p_queue.source_schema
-       and m.queue_name = p_queue.queue_name
-       and m.captured_at > v_from and m.captured_at <= p_now;
-  end if;
-
-  case
-    when v_c in ('ready', 'in_flight', 'delayed', 'depth', 'oldest_ready_age_s', 'wait_p50_ms',
-                 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms', 'sample_ms') then
-      v_r.value := case v_c
-        when 'ready' then v_last.ready
-        when 'in_flight' then v_last.in_flight
-        when 'delayed' then v_last.delayed
-        when 'depth' then v_last.depth
-        when 'oldest_ready_age_s' then v_last.oldest_ready_age_s
-        when 'wait_p50_ms' then v_last.wait_p50_ms
-        when 'wait_p95_ms' then v_last.wait_p95_ms
-        when 'run_p50_ms' then v_last.run_p50_ms
-        when 'run_p95_ms' then v_last.run_p95_ms
-        when 'sample_ms' then v_last.sample_ms
-      end;
-      v_r.eligible := v_r.value is not null;
-
-    when v_c in ('enqueued', 'completed', 'failed', 'retried', 'dead_lettered', 'dead_letters') then
-      if p_rule.window_duration is null then
-        v_r.value := case v_c
-          when 'enqueued' then v_last.enqueued
-          when 'completed' then v_last.completed
-          when 'failed' then v_last.failed
-          when 'retried' then v_last.retried
-          else v_last.dead_lettered
-        end;
-      else
-        v_r.value := case v_c
-          when 'enqueued' then v_w.enqueued
-          when 'completed' then v_w.completed
-          when 'failed' then v_w.failed
-          when 'retried' then v_w.retried
-          else v_w.dead_lettered
-        end;
-      end if;
-      v_r.eligible := v_r.value is not null;
-
-    when v_c in ('enqueue_rate', 'complete_rate', 'fail_rate') then
-      if p_rule.window_duration is null then
-        v_n := case v_c when 'enqueue_rate' then v_last.enqueued when 'complete_rate' then v_last.completed else v_last.failed end;
-        v_d := v_last.interval_s;
-      else
-        v_n := case v_c when 'enqueue_rate' then v_w.enqueued when 'complete_rate' then v_w.completed else v_w.failed end;
-        v_d := v_w.interval_s;
-      end if;
-      v_r.value := v_n / nullif(v_d, 0);
-      v_r.eligible := v_r.value is not null;
-
-    when v_c in ('error_rate', 'failure_rate') then
-      if p_rule.window_duration is null then
-        v_n := v_last.failed;
-        v_d := coalesce(v_last.completed, 0) + coalesce(v_last.failed, 0);
-      else
-        v_n := v_w.failed;
-        v_d := coalesce(v_w.completed, 0) + coalesce(v_w.failed, 0);
-      end if;
-      v_r.value := v_n / nullif(v_d, 0);
-      v_r.eligible := v_r.value is not null and v_d >= greatest(p_rule.min_volume, 1);
-
-    when v_c = 'stalled' then
-      -- Work waiting (ready + in flight; delayed jobs are not due) at every snapshot of the window,
-      -- nothing completed in it, and the queue was already observed when the window began.
-      v_r.value := v_w.waiting_min;
-      v_r.eligible := v_w.n > 0 and coalesce(v_w.completed, 0) = 0 and exists (
-        select 1 from queue_health.metric m
-         where m.source = p_queue.source and m.source_schema = p_queue.source_schema
-           and m.queue_name = p_queue.queue_name
-           and m.captured_at <= v_from and m.captured_at > v_from - v_lookback);
-
-    when v_c = 'growing_backlog' then
-      -- Depth grew from the window's start to now, while completions in the second half of the
-      -- window did not exceed those in the first half.
-      select * into v_first
-        from queue_health.metric m
-       where m.source = p_queue.source and m.source_schema = p_queue.source_schema
-         and m.queue_name = p_queue.queue_name
-         and m.captured_at <= v_from and m.captured_at > v_from - v_lookback
-       order by m.captured_at desc
-       limit 1;
-      if found then
-        v_r.value := v_last.depth - v_first.depth;
-        v_r.eligible := v_r.value is not null and v_w.completed_second <= v_w.completed_first;
-      end if;
-
-    else
-      null;
-  end case;
-  return v_r;
+  return query
+  with probe as materialized (
+    select q.source, q.source_schema, q.queue_name, q.last_seen_at, q.dropped_at, rs.rule_ids,
+           l.captured_at, l.ready, l.in_flight, l.delayed, l.depth, l.oldest_ready_age_s, l.enqueued,
+           l.completed, l.failed, l.retried, l.dead_lettered, l.wait_p50_ms, l.wait_p95_ms,
+           l.run_p50_ms, l.run_p95_ms, l.sample_ms, l.interval_s,
+           -- snapshot_age_s: the newest snapshot, however old
+           case when l.captured_at is null and rs.needs_any_snapshot then (
+             select m.captured_at
+               from queue_health.metric m
+              where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+                and m.captured_at <= p_now
+              order by m.captured_at desc
+              limit 1)
+           else l.captured_at end as snapshot_at,
+           rs.windows, w.sums
+      from queue_health.queue q
+      -- the enabled rules whose selector matches the queue (no_data also watches dropped queues)
+     cross join lateral (
+       select array_agg(r.id) as rule_ids,
+              bool_or(r.condition <> 'no_data') as needs_latest,
+              bool_or(r.condition = 'snapshot_age_s') as needs_any_snapshot,
+              -- the distinct windows to sum, and those that also need the snapshot before them
+              array_agg(distinct r.window_duration) filter (
+                where r.window_duration is not null
+                  and r.condition in ('enqueued', 'completed', 'failed', 'retried', 'dead_lettered',
+                                      'dead_letters', 'enqueue_rate', 'complete_rate', 'fail_rate',
+                                      'error_rate', 'failure_rate', 'stalled', 'growing_backlog')) as windows,
+              array_agg(distinct r.window_duration) filter (
+                where r.window_duration is not null
+                  and r.condition in ('stalled', 'growing_backlog')) as first_windows
+         from queue_health.alert_rule r
+        where r.project_id = q.project_id and r.enabled and r.condition <> 'monitor_stale'
+          and (q.dropped_at is null or r.condition = 'no_data')
+          and (r.source is null or q.source = r.source)
+          and (r.source_schema is null or q.source_schema = r.source_schema)
+          and (r.queue_name is null or q.queue_name = r.queue_name)
+          and (r.queue_pattern is null or q.queue_name like r.queue_pattern)
+          and q.labels @> r.labels) rs
+      -- the newest snapshot within the look-back
+      left join lateral (
+        select m.*
+          from queue_health.metric m
+         where rs.needs_latest
+           and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+           and m.captured_at <= p_now and m.captured_at > p_now - v_lookback
+         order by m.captured_at desc
+         limit 1) l on true
+      -- per distinct window of the queue's rules (sums[i] for windows[i]): sums over (p_now - window, p_now],
+      -- and for stalled / growing_backlog the newest snapshot before the window began
+      left join lateral (
+        select array_agg(row(a.n, a.enqueued, a.completed, a.failed, a.retried, a.dead_lettered,
+                             a.interval_s, a.waiting_min, a.completed_first, a.completed_second,
+                             coalesce(f.found, false), f.depth)::queue_health.alert_window
+                         order by d.i) as sums
+          from unnest(rs.windows) with ordinality as d(window_duration, i)
+         cross join lateral (
+           select count(*) as n, sum(m.enqueued) as enqueued, sum(m.completed) as completed,
+                  sum(m.failed) as failed, sum(m.retried) as retried, sum(m.dead_lettered) as dead_lettered,
+                  sum(m.interval_s) as interval_s,
+                  min(coalesce(m.ready, 0) + coalesce(m.in_flight, 0)) as waiting_min,
+                  coalesce(sum(m.completed) filter (where m.captured_at <= p_now - d.window_duration / 2), 0) as completed_first,
+                  coalesce(sum(m.completed) filter (where m.captured_at > p_now - d.window_duration / 2), 0) as completed_second
+             from queue_health.metric m
+            where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+              and m.captured_at > p_now - d.window_duration and m.captured_at <= p_now) a
+          left join lateral (
+            select true as found, m.depth
+              from queue_health.metric m
+             where d.window_duration = any (rs.first_windows)
+               and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+               and m.captured_at <= p_now - d.window_duration
+               and m.captured_at > p_now - d.window_duration - v_lookback
+             order by m.captured_at desc
+             limit 1) f on true
+         where l.captured_at is not null) w on true
+     where not p_only_monitor and rs.rule_ids is not null
+  ),
+  reading as (
+    select r.id as rule_id, p.source, p.source_schema, p.queue_name, r.comparator, r.threshold, v.value,
+           case
+             when r.condition = 'no_data' then true
+             when r.condition = 'snapshot_age_s' then v.value is not null
+             when p.captured_at is null then null
+             when r.condition in ('error_rate', 'failure_rate') then
+               v.value is not null and x.finished >= greatest(r.min_volume, 1)
+             when r.condition = 'stalled' then
+               -- Work waiting (ready + in flight; delayed jobs are not due) at every snapshot of
+               -- the window, nothing completed in it, and the queue was already observed when the
+               -- window began.
+               coalesce((x.w).n > 0 and coalesce((x.w).completed, 0) = 0 and (x.w).first_found, false)
+             when r.condition = 'growing_backlog' then
+               -- Depth grew from the window's start to now, while completions in the second half
+               -- of the window did not exceed those in the first half.
+               coalesce(v.value is not null and (x.w).completed_second <= (x.w).completed_first, false)
+             when r.condition in ('ready', 'in_flight', 'delayed', 'depth', 'oldest_ready_age_s',
+                                  'wait_p50_ms', 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms', 'sample_ms',
+                                  'enqueued', 'completed', 'failed', 'retried', 'dead_lettered',
+                                  'dead_letters', 'enqueue_rate', 'complete_rate', 'fail_rate') then
+               v.value is not null
+             else false
+           end as eligible,
+           r.condition = 'no_data' and coalesce(p.dropped_at <= p_now, false) as forced
+      from probe p
+     cross join lateral unnest(p.rule_ids) as pr(id)
+      join queue_health.alert_rule r on r.id = pr.id
+     cross join lateral (
+       -- w: the sums over the rule's window; count: what a count, rate or error rate
+       -- reads (the window's sum, else the latest snapshot's); seconds: the time it covers;
+       -- finished: jobs completed or failed in it
+       select ix.w,
+              case when r.window_duration is null then
+                case when r.condition in ('enqueued', 'enqueue_rate') then p.enqueued::float8
+                     when r.condition in ('completed', 'complete_rate') then p.completed::float8
+                     when r.condition in ('failed', 'fail_rate', 'error_rate', 'failure_rate') then p.failed::float8
+                     when r.condition = 'retried' then p.retried::float8
+                     else p.dead_lettered::float8
+                end
+              else
+                case when r.condition in ('enqueued', 'enqueue_rate') then (ix.w).enqueued::float8
+                     when r.condition in ('completed', 'complete_rate') then (ix.w).completed::float8
+                     when r.condition in ('failed', 'fail_rate', 'error_rate', 'failure_rate') then (ix.w).failed::float8
+                     when r.condition = 'retried' then (ix.w).retried::float8
+                     else (ix.w).dead_lettered::float8
+                end
+              end as count,
+              case when r.window_duration is null then p.interval_s else (ix.w).interval_s end as seconds,
+              case when r.window_duration is null then (coalesce(p.completed, 0) + coalesce(p.failed, 0))::float8
+                   else (coalesce((ix.w).completed, 0) + coalesce((ix.w).failed, 0))::float8
+              end as finished
+         from (select p.sums[array_position(p.windows, r.window_duration)] as w) ix
+     ) x
+     cross join lateral (
+       select case
+           when r.condition = 'no_data' then
+             (extract(epoch from p_now - p.last_seen_at) / extract(epoch from v_interval))::float8
+           when r.condition = 'snapshot_age_s' then extract(epoch from p_now - p.snapshot_at)::float8
+           when p.captured_at is null then null
+           when r.condition = 'ready' then p.ready::float8
+           when r.condition = 'in_flight' then p.in_flight::float8
+           when r.condition = 'delayed' then p.delayed::float8
+           when r.condition = 'depth' then p.depth::float8
+           when r.condition = 'oldest_ready_age_s' then p.oldest_ready_age_s
+           when r.condition = 'wait_p50_ms' then p.wait_p50_ms
+           when r.condition = 'wait_p95_ms' then p.wait_p95_ms
+           when r.condition = 'run_p50_ms' then p.run_p50_ms
+           when r.condition = 'run_p95_ms' then p.run_p95_ms
+           when r.condition = 'sample_ms' then p.sample_ms
+           when r.condition in ('enqueued', 'completed', 'failed', 'retried', 'dead_lettered', 'dead_letters') then x.count
+           when r.condition in ('enqueue_rate', 'complete_rate', 'fail_rate') then x.count / nullif(x.seconds, 0)
+           when r.condition in ('error_rate', 'failure_rate') then x.count / nullif(x.finished, 0)
+           when r.condition = 'stalled' then (x.w).waiting_min::float8
+           when r.condition = 'growing_backlog' and (x.w).first_found then (p.depth - (x.w).first_depth)::float8
+         end as value
+     ) v
+    union all
+    -- monitor_stale: one project-level reading
+    select r.id, '*', '*', '*', r.comparator, r.threshold, v_monitor, case when v_monitor is not null then true end, false
+      from queue_health.alert_rule r
+     where r.enabled and r.condition = 'monitor_stale'
+  )
+  select rd.rule_id, rd.source, rd.source_schema, rd.queue_name, rd.value, rd.eligible, rd.forced,
+         coalesce(rd.eligible and (rd.forced or case rd.comparator
+           when '>' then rd.value > rd.threshold
+           when '>=' then rd.value >= rd.threshold
+           when '<' then rd.value < rd.threshold
+           when '<=' then rd.value <= rd.threshold
+           when '==' then rd.value = rd.threshold
+           when '!=' then rd.value <> rd.threshold
+         end), false)
+    from reading rd;
 end;
 $$;
-comment on function queue_health._rule_reading(queue_health.alert_rule, queue_health.queue, timestamptz, interval) is 'Reads a rule''s value for one queue at p_now from the metric rows (latest snapshot within the look-back, or sums over the rule''s window).';
-revoke execute on function queue_health._rule_reading(queue_health.alert_rule, queue_health.queue, timestamptz, interval) from public, anon, authenticated;
-
-create function queue_health._monitor_stale_value(p_rule queue_health.alert_rule, p_now timestamptz, p_interval interval)
-returns double precision
-stable
-set search_path = ''
-language sql
-as $$
-  -- Capture intervals since the last ok/partial capture; null (unknown: the alert keeps its
-  -- state) when there is none, i.e. before the first capture of a fresh installation, whose
-  -- capture_status already says it has never captured.
-  select extract(epoch from p_now - (
-           select coalesce(r.finished_at, r.started_at)
-             from queue_health.capture_run r
-            where r.status::text in ('ok', 'partial') and r.started_at <= p_now
-            order by r.started_at desc
-            limit 1))
-         / extract(epoch from p_interval)
-$$;
-comment on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) is 'How many capture intervals ago the last successful (ok or partial) capture finished; null before the first one.';
-revoke execute on function queue_health._monitor_stale_value(queue_health.alert_rule, timestamptz, interval) from public, anon, authenticated;
+comment on function queue_health._alert_readings(timestamptz, boolean) is 'What every enabled rule (or only the monitor_stale rules) reads at p_now for every queue its selector matches: value, eligible (the condition''s preconditions hold; null: no recent snapshot, state unknown), forced (no_data on a dropped queue) and active (the condition holds). One row per (rule, queue), and one (rule, ''*'', ''*'', ''*'') row per monitor_stale rule.';
+revoke execute on function queue_health._alert_readings(timestamptz, boolean) from public, anon, authenticated;
 
 create function queue_health._is_silenced(
   p_alert queue_health.alert, p_rule queue_health.alert_rule, p_now timestamptz)
@@ -855,68 +873,6 @@ as $$
 $$;
 comment on function queue_health._is_silenced(queue_health.alert, queue_health.alert_rule, timestamptz) is 'Whether a silence active at p_now matches the alert.';
 revoke execute on function queue_health._is_silenced(queue_health.alert, queue_health.alert_rule, timestamptz) from public, anon, authenticated;
-
--- Section: state machine
-
-create function queue_health._set_alert_state(
-  p_alert queue_health.alert, p_rule queue_health.alert_rule, p_active boolean, p_value double precision,
-  p_now timestamptz)
-returns boolean
-set search_path = ''
-language plpgsql
-as $$
--- Prometheus: active -> pending (ActiveAt = now); pending -> firing once now - ActiveAt >= for;
--- not active -> pending drops to inactive; firing stays firing until now - first_false >= keep_firing_for.
-declare
-  v queue_health.alert := p_alert;
-begin
-  if not p_active and v.state in ('inactive', 'resolved') then
-    return false;  -- nothing to do: quiet alerts cost no writes (value and time stay those of the last change)
-  end if;
-  if p_active then
-    v.keep_firing_since := null;
-    if v.state in ('inactive', 'resolved') then
-      v.started_at := p_now;
-      v.resolved_at := null;
-      v.fired_at := null;
-      v.state := 'pending';
-    end if;
-    if v.state = 'pending' and p_now - v.started_at >= p_rule.for_duration then
-      v.state := 'firing';
-      v.fired_at := p_now;
-    end if;
-  else
-    if v.state = 'pending' then
-      v.state := 'inactive';
-      v.started_at := null;
-    elsif v.state = 'firing' then
-      v.keep_firing_since := coalesce(v.keep_firing_since, p_now);
-      if p_now - v.keep_firing_since >= p_rule.keep_firing_for or not p_rule.enabled then
-        v.state := 'resolved';
-        v.resolved_at := p_now;
-        v.keep_firing_since := null;
-      end if;
-    end if;
-  end if;
-
-  update queue_health.alert a
-     set state = v.state, value = p_value, started_at = v.started_at, fired_at = v.fired_at,
-         resolved_at = v.resolved_at, keep_firing_since = v.keep_firing_since, last_evaluated_at = p_now
-   where a.id = v.id;
-
-  if v.state <> p_alert.state then
-    insert into queue_health.alert_event
-      (alert_id, rule_id, project_id, source, source_schema, queue_name, from_state, to_state, value, threshold, at)
-    values
-      (v.id, v.rule_id, v.project_id, v.source, v.source_schema, v.queue_name, p_alert.state, v.state,
-       p_value, p_rule.threshold, p_now);
-    return true;
-  end if;
-  return false;
-end;
-$$;
-comment on function queue_health._set_alert_state(queue_health.alert, queue_health.alert_rule, boolean, double precision, timestamptz) is 'Moves one alert through inactive/pending/firing/resolved for one evaluation and records the transition; true when the state changed.';
-revoke execute on function queue_health._set_alert_state(queue_health.alert, queue_health.alert_rule, boolean, double precision, timestamptz) from public, anon, authenticated;
 
 -- Section: notifications (grouping, as Alertmanager)
 
@@ -1120,16 +1076,17 @@ revoke execute on function queue_health._dispatch(text[], boolean) from public, 
 create function queue_health._evaluate(p_now timestamptz, p_only_monitor boolean)
 returns jsonb
 set search_path = ''
+set jit = off  -- like _alert_readings: JIT compiles longer than these statements run
 language plpgsql
 as $$
+-- Set-based: one statement reads every rule's value for every queue (_alert_readings), one
+-- statement moves the alerts that change and records their transitions. Quiet alerts (condition
+-- false, state inactive or resolved) are filtered out before any write, so a healthy monitor
+-- writes nothing here.
 declare
   v_started timestamptz := clock_timestamp();
-  v_interval interval := queue_health._capture_interval();
-  v_rule queue_health.alert_rule;
-  v_c record;
-  v_alert queue_health.alert;
-  v_rules integer := 0;
-  v_transitions integer := 0;
+  v_rules integer;
+  v_transitions integer;
   v_notifications integer;
   v_projects text[];
   v_dispatch text;
@@ -1138,82 +1095,106 @@ begin
   -- group rows are read-modify-written.
   perform pg_advisory_xact_lock(hashtext('queue_health.evaluate_alerts'));
 
-  -- Alerts of disabled rules end: pending -> inactive, firing -> resolved.
-  for v_c in
-    select a.*, r.id as r_id
+  select count(*) into v_rules
+    from queue_health.alert_rule r
+   where r.enabled and (not p_only_monitor or r.condition = 'monitor_stale');
+
+  -- The state machine, as Prometheus: condition true: inactive/resolved -> pending (started_at =
+  -- p_now), pending -> firing once p_now - started_at >= for (so with for = 0 in the same
+  -- evaluation). Condition false: pending -> inactive; firing stays firing until the condition has
+  -- been false for keep_firing_for (counted from keep_firing_since, the first false evaluation),
+  -- then resolved. Alerts of disabled rules end: pending -> inactive, firing -> resolved at once.
+  with reading as (
+    select * from queue_health._alert_readings(p_now, p_only_monitor)
+  ),
+  -- The alerts of the rules evaluated now, and the pending/firing alerts of disabled rules.
+  current_alert as (
+    select a.*, r.enabled
       from queue_health.alert a
       join queue_health.alert_rule r on r.id = a.rule_id
-     where not r.enabled and a.state in ('pending', 'firing') and a.last_evaluated_at <= p_now
-       and (not p_only_monitor or r.condition = 'monitor_stale')
-  loop
-    select * into v_rule from queue_health.alert_rule r where r.id = v_c.r_id;
-    select * into v_alert from queue_health.alert a where a.id = v_c.id for update;
-    if queue_health._set_alert_state(v_alert, v_rule, false, v_alert.value, p_now) then
-      v_transitions := v_transitions + 1;
-    end if;
-  end loop;
-
-  for v_rule in
-    select * from queue_health.alert_rule r
-     where r.enabled and (not p_only_monitor or r.condition = 'monitor_stale')
-     order by r.project_id, r.id
-  loop
-    v_rules := v_rules + 1;
-    for v_c in
-      with candidate as (
-        select q.source, q.source_schema, q.queue_name, rd.value, rd.eligible, rd.forced
-          from queue_health.queue q
-         cross join lateral queue_health._rule_reading(v_rule, q, p_now, v_interval) rd
-         where v_rule.condition <> 'monitor_stale'
-           and q.project_id = v_rule.project_id
-           and (q.dropped_at is null or v_rule.condition = 'no_data')
-           and (v_rule.source is null or q.source = v_rule.source)
-           and (v_rule.source_schema is null or q.source_schema = v_rule.source_schema)
-           and (v_rule.queue_name is null or q.queue_name = v_rule.queue_name)
-           and (v_rule.queue_pattern is null or q.queue_name like v_rule.queue_pattern)
-           and q.labels @> v_rule.labels
-        union all
-        select '*', '*', '*', ms.value, case when ms.value is null then null else true end, false
-          from (select queue_health._monitor_stale_value(v_rule, p_now, v_interval) as value) ms
-         where v_rule.condition = 'monitor_stale'
-      ),
-      current_alert as (
-        select a.id, a.source, a.source_schema, a.queue_name
-          from queue_health.alert a
-         where a.rule_id = v_rule.id
-      )
-      select ca.id as alert_id,
-             coalesce(c.source, ca.source) as source,
-             coalesce(c.source_schema, ca.source_schema) as source_schema,
-             coalesce(c.queue_name, ca.queue_name) as queue_name,
-             c.value,
-             coalesce(c.eligible and (c.forced or queue_health._compare(c.value, v_rule.comparator, v_rule.threshold)), false) as active,
-             c.source is not null and c.eligible is null as unknown
-        from candidate c
-        full join current_alert ca
-          on ca.source = c.source and ca.source_schema = c.source_schema and ca.queue_name = c.queue_name
-    loop
-      if v_c.unknown then
-        continue;  -- no recent snapshot of a queue that still exists: keep the state as it is
-      end if;
-      if v_c.alert_id is null then
-        if not v_c.active then
-          continue;  -- rows are created on first activity only: a healthy queue costs no writes
-        end if;
-        insert into queue_health.alert (rule_id, project_id, source, source_schema, queue_name, state, last_evaluated_at)
-        values (v_rule.id, v_rule.project_id, v_c.source, v_c.source_schema, v_c.queue_name, 'inactive', p_now)
-        returning * into v_alert;
-      else
-        select * into v_alert from queue_health.alert a where a.id = v_c.alert_id for update;
-        if v_alert.last_evaluated_at > p_now then
-          continue;  -- a later evaluation already ran; time does not go backwards
-        end if;
-      end if;
-      if queue_health._set_alert_state(v_alert, v_rule, v_c.active, v_c.value, p_now) then
-        v_transitions := v_transitions + 1;
-      end if;
-    end loop;
-  end loop;
+     where (not p_only_monitor or r.condition = 'monitor_stale')
+       and (r.enabled or a.state in ('pending', 'firing'))
+  ),
+  -- A queue that stopped matching its rule (dropped, renamed, selector changed) has an alert and no
+  -- reading: its condition is false.
+  step as (
+    select a.id as alert_id,
+           coalesce(c.rule_id, a.rule_id) as rule_id,
+           coalesce(c.source, a.source) as source,
+           coalesce(c.source_schema, a.source_schema) as source_schema,
+           coalesce(c.queue_name, a.queue_name) as queue_name,
+           case when a.enabled is false then a.value else c.value end as value,
+           coalesce(c.active, false) as active,
+           coalesce(a.state, 'inactive') as state,
+           a.started_at, a.fired_at, a.resolved_at, a.keep_firing_since
+      from reading c
+      full join current_alert a
+        on a.rule_id = c.rule_id and a.source = c.source and a.source_schema = c.source_schema
+       and a.queue_name = c.queue_name
+     -- unknown (no recent snapshot of a queue that still exists): the alert keeps its state
+     where (c.eligible is not null or c.rule_id is null)
+       -- a later evaluation already ran: time does not go backwards
+       and (a.last_evaluated_at is null or a.last_evaluated_at <= p_now)
+       -- quiet alerts cost no writes, and rows are created on first activity only
+       and (coalesce(c.active, false) or a.state in ('pending', 'firing'))
+  ),
+  next as materialized (
+    select coalesce(s.alert_id, gen_random_uuid()) as id, s.alert_id, s.rule_id, r.project_id,
+           s.source, s.source_schema, s.queue_name, s.value, r.threshold, s.state, n.state as new_state,
+           case when s.active and s.state in ('inactive', 'resolved') then p_now
+                when n.state = 'inactive' then null
+                else s.started_at end as started_at,
+           case when s.active and s.state in ('inactive', 'resolved') then
+                  case when n.state = 'firing' then p_now end
+                when s.state = 'pending' and n.state = 'firing' then p_now
+                else s.fired_at end as fired_at,
+           case when s.active and s.state in ('inactive', 'resolved') then null
+                when s.state = 'firing' and n.state = 'resolved' then p_now
+                else s.resolved_at end as resolved_at,
+           case when s.active then null
+                when s.state = 'firing' and n.state = 'firing' then coalesce(s.keep_firing_since, p_now)
+                when s.state = 'firing' then null
+                else s.keep_firing_since end as keep_firing_since
+      from step s
+      join queue_health.alert_rule r on r.id = s.rule_id
+     cross join lateral (
+       select (case
+           when s.active and s.state in ('inactive', 'resolved') then
+             case when interval '0' >= r.for_duration then 'firing' else 'pending' end
+           when s.active and s.state = 'pending' then
+             case when p_now - s.started_at >= r.for_duration then 'firing' else 'pending' end
+           when s.active then s.state::text
+           when s.state = 'pending' then 'inactive'
+           when s.state = 'firing' then
+             case when p_now - coalesce(s.keep_firing_since, p_now) >= r.keep_firing_for or not r.enabled
+                  then 'resolved' else 'firing' end
+           else s.state::text
+         end)::queue_health.alert_state as state
+     ) n
+  ),
+  created as (
+    insert into queue_health.alert
+      (id, rule_id, project_id, source, source_schema, queue_name, state, value, started_at, fired_at,
+       resolved_at, keep_firing_since, last_evaluated_at)
+    select n.id, n.rule_id, n.project_id, n.source, n.source_schema, n.queue_name, n.new_state, n.value,
+           n.started_at, n.fired_at, n.resolved_at, n.keep_firing_since, p_now
+      from next n
+     where n.alert_id is null
+  ),
+  changed as (
+    update queue_health.alert a
+       set state = n.new_state, value = n.value, started_at = n.started_at, fired_at = n.fired_at,
+           resolved_at = n.resolved_at, keep_firing_since = n.keep_firing_since, last_evaluated_at = p_now
+      from next n
+     where a.id = n.alert_id
+  )
+  insert into queue_health.alert_event
+    (alert_id, rule_id, project_id, source, source_schema, queue_name, from_state, to_state, value, threshold, at)
+  select n.id, n.rule_id, n.project_id, n.source, n.source_schema, n.queue_name, n.state, n.new_state,
+         n.value, n.threshold, p_now
+    from next n
+   where n.new_state <> n.state;
+  get diagnostics v_transitions = row_count;
 
   v_notifications := queue_health._flush_notifications(p_now);
   if v_notifications > 0 then
