@@ -25,6 +25,12 @@ create type queue_health._pgboss_window as (
   retried bigint,
   retried_capped boolean      -- v12: more live or finished jobs than were read for retried
 );
+create type queue_health._pgboss_count as (
+  n bigint,                 -- rows counted (at most exact_count_limit)
+  first timestamptz         -- the smallest start_after among them
+);
+comment on type queue_health._pgboss_count is 'A bounded count and the smallest start_after seen by it (internal to _pgboss_sample_sql).';
+
 comment on type queue_health._pgboss_window is 'What the pg-boss sampler reads about one queue since its previous snapshot (internal to _pgboss_sample_sql).';
 
 create function queue_health._pgboss_schemas()
@@ -146,7 +152,8 @@ begin
   -- failed), which the planner cannot prove from state < 'active' (an enum range): there, name
   -- the two states so that index is usable; deferred and blocked are two ranges of it.
   if v_v12 then
-    v_ready := format($f$(select count(*) from (select 1 from %1$s j
+    v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
+        from (select j.start_after from %1$s j
         where j.name = b.name and j.state in ('created', 'retry') and not j.blocked
           and j.start_after <= $1 limit $2) c)$f$, v_job);
     v_delayed := format($f$(select count(*) from (
@@ -156,18 +163,20 @@ begin
         (select 1 from %1$s j where j.name = b.name and j.state in ('created', 'retry')
            and j.blocked)
         limit $2) c)$f$, v_job);
-    -- Oldest ready job: the first entry per state of the (name, state, blocked, start_after) index.
+    -- Oldest ready job: the smallest start_after the ready count saw, when it saw them all;
+    -- otherwise the first entry per state of the (name, state, blocked, start_after) index.
     v_oldest := format($f$least(
         (select j.start_after from %1$s j where j.name = b.name and j.state = 'created'
            and not j.blocked and j.start_after <= $1 order by j.start_after limit 1),
         (select j.start_after from %1$s j where j.name = b.name and j.state = 'retry'
            and not j.blocked and j.start_after <= $1 order by j.start_after limit 1))$f$, v_job);
   else
-    v_ready := format($f$(select count(*) from (select 1 from %1$s j
+    v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
+        from (select j.start_after from %1$s j
         where j.name = b.name and j.state < 'active' and j.start_after <= $1 limit $2) c)$f$, v_job);
     v_delayed := format($f$(select count(*) from (select 1 from %1$s j
         where j.name = b.name and j.state < 'active' and j.start_after > $1 limit $2) c)$f$, v_job);
-    -- Oldest ready job: the first entry of the (name, start_after) fetch index.
+    -- Oldest ready job: as for v12, or the first entry of the (name, start_after) fetch index.
     v_oldest := format($f$(select j.start_after from %1$s j where j.name = b.name
         and j.state < 'active' and j.start_after <= $1 order by j.start_after limit 1)$f$, v_job);
   end if;
@@ -321,7 +330,7 @@ begin
     select 'pgboss'::text, $4::text, b.name::text,
       g.ready, g.in_flight, g.delayed, g.ready + g.in_flight + g.delayed,
       (g.ready_src <> 'exact' or g.delayed_src <> 'exact' or g.in_flight_src <> 'exact'),
-      coalesce(greatest(extract(epoch from $1 - x.oldest)::float8, 0), 0),
+      coalesce(greatest(extract(epoch from $1 - case when (x.rdy).n < $2 then (x.rdy).first else %8$s end)::float8, 0), 0),
       case when x.prev_at is null then 0::bigint
            when $2 > 0 and (x.w).enqueued >= $2 and (x.w).enqueued_first < $1
              then greatest((x.w).enqueued, round((x.w).enqueued * extract(epoch from $1 - x.prev_at)
@@ -347,10 +356,9 @@ begin
       select clock_timestamp() as t0, p.prev_at,
         %3$s as cache_age,
         %4$s as cache_fresh,
-        %5$s as ready_n,
+        %5$s as rdy,
         %6$s as delayed_n,
         %7$s as in_flight_n,
-        %8$s as oldest,
         case when p.prev_at is null then null else %9$s end as w
       from (select case when jsonb_typeof(r.cursor) = 'object'
               then ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz
@@ -362,7 +370,7 @@ begin
         else 1 end as scale
     ) x2
     cross join lateral (
-      select case when not x.cache_fresh and (x.ready_n >= $2 or x.delayed_n >= $2 or x.in_flight_n >= $2)
+      select case when not x.cache_fresh and ((x.rdy).n >= $2 or x.delayed_n >= $2 or x.in_flight_n >= $2)
         then (select array[q.n * st.f_ready, q.n * st.f_delayed, q.n * st.f_active]
               from st cross join lateral (select st.rows_now
                 * coalesce(st.name_freqs[array_position(st.names, b.name::text)], st.name_other) as n) q
@@ -372,10 +380,10 @@ begin
     ) e
     cross join lateral (
       select
-        case when x.ready_n < $2 then x.ready_n
+        case when (x.rdy).n < $2 then (x.rdy).n
              when x.cache_fresh then greatest($2, %12$s)
              else greatest($2, round(e.est[1])::bigint) end as ready,
-        case when x.ready_n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as ready_src,
+        case when (x.rdy).n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as ready_src,
         case when x.delayed_n < $2 then x.delayed_n
              when x.cache_fresh then greatest($2, %13$s)
              else greatest($2, round(e.est[2])::bigint) end as delayed,
