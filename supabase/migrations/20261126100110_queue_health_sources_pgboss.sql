@@ -352,6 +352,14 @@ begin
     left join queue_health.queue r
       on r.source = 'pgboss' and r.source_schema = $4 and r.queue_name = b.name
     cross join lateral (
+      -- The previous snapshot's time, computed once per queue (offset 0: not inlined into every
+      -- probe's filter, where it would be evaluated per row).
+      select case when jsonb_typeof(r.cursor) = 'object'
+        then ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz
+        end as prev_at
+      offset 0
+    ) p
+    cross join lateral (
       -- clock_timestamp() makes this subquery volatile: it is evaluated once per queue, in order.
       select clock_timestamp() as t0, p.prev_at,
         %3$s as cache_age,
@@ -360,9 +368,6 @@ begin
         %6$s as delayed_n,
         %7$s as in_flight_n,
         case when p.prev_at is null then null else %9$s end as w
-      from (select case when jsonb_typeof(r.cursor) = 'object'
-              then ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz
-            end as prev_at) p
     ) x
     cross join lateral (
       select case when $2 > 0 and (x.w).finished >= $2 and (x.w).finished_first < $1
