@@ -478,6 +478,10 @@ set lock_timeout = '500ms'
 -- The per-schema statement is big (a probe per gauge per partition of job) and its cost estimate
 -- crosses jit_above_cost, yet it runs in milliseconds: JIT compiling it took seconds.
 set jit = off
+-- Every probe is bounded (limit exact_count_limit) and meant to stop there; a bitmap scan first
+-- collects every match (e.g. all 50 000 live jobs of a 1M-job queue for retried, or all of a v10
+-- queue's delayed jobs), so plain index scans only (but see v11 below).
+set enable_bitmapscan = off
 language plpgsql
 as $$
 declare
@@ -498,6 +502,12 @@ begin
     -- its index probes. Collected into an array first, so that a failure half-way returns nothing
     -- of this schema twice.
     v_sql := queue_health._pgboss_sample_sql(v_schema.schema_name, v_schema.layout);
+    -- v11 keeps its queues in one job_common with no index on state: in_flight and the counts
+    -- since the previous snapshot read the queue's rows through the (name, id) key, which a bitmap
+    -- scan does best (in page order). Restored when this function returns.
+    perform set_config('enable_bitmapscan',
+      case when v_schema.layout ? 'queue.table_name' and not v_schema.layout ? 'job.blocked'
+           then 'on' else 'off' end, true);
     begin
       execute format('select array_agg(t::queue_health.sample) from (%s) t', v_sql) into v_rows
         using p_now, v_limit, v_max_age, v_schema.schema_name, null::text;
