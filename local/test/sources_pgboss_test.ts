@@ -271,8 +271,8 @@ for (const version of PG_BOSS_VERSIONS) {
             assert.equal(Number(s.enqueued), 11);
           }
           if (version === 10) {
-            // No cache in v10: the planner's estimate, never below what was counted.
-            assert.equal(counts.ready, 'planner');
+            // No cache in v10: the table statistics' estimate, never below what was counted.
+            assert.equal(counts.ready, 'statistics');
             assert.ok(Number(s.ready) >= 3 && Number(s.delayed) >= 3);
           } else {
             // A fresh cache holds exactly what pg-boss counted after the sends.
@@ -288,7 +288,7 @@ for (const version of PG_BOSS_VERSIONS) {
           }
           assert.equal(Number(s.in_flight), 0);
 
-          // A stale cache is not used: the planner answers instead.
+          // A stale cache is not used: the table statistics answer instead.
           await tx`update queue_health.settings set pgboss_cache_max_age = '0 seconds'`;
           const later = await dbNow(tx as unknown as Sql);
           const [stale] = await tx<Sample[]>`
@@ -297,7 +297,7 @@ for (const version of PG_BOSS_VERSIONS) {
           assert.equal(stale.depth_estimated, true);
           assert.equal(
             (stale.cursor as { counts: Record<string, string> }).counts.ready,
-            'planner',
+            'statistics',
           );
           throw new RollbackSignal();
         }).catch((e) => {

@@ -1,8 +1,37 @@
 -- Queue Health: the pg-boss source. Turns the queues of every pg-boss schema (v10, v11, v12) into
--- queue_health.sample rows; shared helpers (_source_settings, _planner_rows) are in
+-- queue_health.sample rows; shared helpers (_source_settings) are in
 -- 20261126100100_queue_health_sources.sql. The metric definitions are in docs/metrics.md.
+--
+-- Cost model: per pg-boss schema, ONE statement (built once per schema per capture by
+-- _pgboss_sample_sql) samples every queue of the schema. The planner plans it once; each queue
+-- then costs only index-bounded probes on <schema>.job with name = the queue (run-time partition
+-- pruning picks the queue's partition). Counts above settings.exact_count_limit come from pg-boss's
+-- fresh counts cache or, failing that, from the table statistics (no EXPLAIN per queue). If the
+-- statement fails for a schema (a queue's partition locked or dropped meanwhile, ...), that schema
+-- falls back to the same statement run queue by queue, so one bad queue costs only itself.
 
 -- Section: pg-boss
+
+create type queue_health._pgboss_window as (
+  enqueued bigint,          -- jobs created in the window (v12: the newest exact_count_limit)
+  enqueued_first timestamptz, -- v12: the oldest created_on among them (for the extrapolation)
+  finished bigint,          -- v12: jobs finished in the window (the newest exact_count_limit)
+  completed bigint,
+  failed bigint,
+  dead_lettered bigint,
+  finished_first timestamptz, -- v12: the oldest completed_on among the finished ones counted
+  wait_ms double precision[], -- {p50, p95} of started_on - created_on of the finished jobs
+  run_ms double precision[],  -- {p50, p95} of completed_on - started_on
+  retried bigint,
+  retried_capped boolean      -- v12: more live or finished jobs than were read for retried
+);
+create type queue_health._pgboss_count as (
+  n bigint,                 -- rows counted (at most exact_count_limit)
+  first timestamptz         -- the smallest start_after among them
+);
+comment on type queue_health._pgboss_count is 'A bounded count and the smallest start_after seen by it (internal to _pgboss_sample_sql).';
+
+comment on type queue_health._pgboss_window is 'What the pg-boss sampler reads about one queue since its previous snapshot (internal to _pgboss_sample_sql).';
 
 create function queue_health._pgboss_schemas()
 returns table (schema_name text, version int, layout jsonb)
@@ -37,7 +66,8 @@ begin
         where n.nspname = schema_name and t.relname in ('job', 'queue')
           and a.attnum > 0 and not a.attisdropped
           and a.attname in ('blocked', 'monitor_on', 'queued_count', 'ready_count',
-                            'deferred_count', 'blocked_count', 'active_count');
+                            'deferred_count', 'blocked_count', 'active_count',
+                            'table_name', 'partition_name');
       layout := coalesce(layout, '{}'::jsonb);
       -- pg-boss 12's (name, created_on) and (name, completed_on) indexes, wherever they exist.
       layout := layout || coalesce((
@@ -60,6 +90,333 @@ comment on function queue_health._pgboss_schemas() is 'The pg-boss schemas in th
 revoke execute on function queue_health._pgboss_schemas() from public;
 grant execute on function queue_health._pgboss_schemas() to service_role;
 
+create function queue_health._histogram_fraction_le(p_bounds timestamptz[], p_x timestamptz)
+returns double precision
+immutable
+set search_path = ''
+language sql
+as $$
+  -- The fraction of a column's histogram (pg_stats.histogram_bounds: equal-frequency buckets) at
+  -- or below p_x, interpolating linearly inside the bucket, as the planner does. Null without a
+  -- histogram.
+  select case
+    when p_bounds is null or pg_catalog.cardinality(p_bounds) < 2 or p_x is null then null
+    when p_x < p_bounds[1] then 0::double precision
+    when p_x >= p_bounds[pg_catalog.cardinality(p_bounds)] then 1::double precision
+    else (
+      select (s.i - 1 + coalesce(
+                extract(epoch from p_x - p_bounds[s.i])::double precision
+                / nullif(extract(epoch from p_bounds[s.i + 1] - p_bounds[s.i])::double precision, 0),
+                0))
+             / (pg_catalog.cardinality(p_bounds) - 1)
+      from (select max(k) as i from pg_catalog.generate_subscripts(p_bounds, 1) k
+            where p_bounds[k] <= p_x) s)
+  end
+$$;
+comment on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) is 'Share of a pg_stats histogram (bounds) at or below p_x, linearly interpolated within its bucket; null without a histogram.';
+revoke execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) from public;
+grant execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) to service_role;
+
+create function queue_health._pgboss_sample_sql(p_schema text, p_layout jsonb, p_queue text default null)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_job text := format('%I.job', p_schema);
+  v_v12 boolean := p_layout ? 'job.blocked';
+  v_has_cache boolean := p_layout ? 'queue.monitor_on';
+  v_ready text;
+  v_delayed text;
+  v_in_flight text;
+  v_oldest text;
+  v_window text;
+  v_capped text;
+  v_cache_age text := 'null::numeric';
+  v_cache_fresh text := 'false';
+  v_cache_ready text := 'null::bigint';
+  v_cache_delayed text := 'null::bigint';
+  v_cache_active text := 'null::bigint';
+  v_rel text := 'null::text';
+  v_sql text;
+begin
+  -- The statement's parameters: $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age,
+  -- $4 the schema's name, $5 one queue's name or null for all of them. b is the queue's row in
+  -- <schema>.queue, r its registry row (previous cursor), x the queue's probes, e the estimate from
+  -- the table statistics (only computed for a queue that needs it), g the gauges.
+  --
+  -- Gauges, each counted exactly up to $2 rows through pg-boss's indexes (index-only): ready and
+  -- (v10/v11) delayed through the fetch index (name, start_after) where state < 'active'. v12's
+  -- (name, state, blocked, start_after) index has the predicate state in (created, retry, active,
+  -- failed), which the planner cannot prove from state < 'active' (an enum range): there, name
+  -- the two states so that index is usable; deferred and blocked are two ranges of it.
+  if v_v12 then
+    v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
+        from (select j.start_after from %1$s j
+        where j.name = b.name and j.state in ('created', 'retry') and not j.blocked
+          and j.start_after <= $1 limit $2) c)$f$, v_job);
+    v_delayed := format($f$(select count(*) from (
+        (select 1 from %1$s j where j.name = b.name and j.state in ('created', 'retry')
+           and not j.blocked and j.start_after > $1)
+        union all
+        (select 1 from %1$s j where j.name = b.name and j.state in ('created', 'retry')
+           and j.blocked)
+        limit $2) c)$f$, v_job);
+    -- Oldest ready job: the smallest start_after the ready count saw, when it saw them all;
+    -- otherwise the first entry per state of the (name, state, blocked, start_after) index.
+    v_oldest := format($f$least(
+        (select j.start_after from %1$s j where j.name = b.name and j.state = 'created'
+           and not j.blocked and j.start_after <= $1 order by j.start_after limit 1),
+        (select j.start_after from %1$s j where j.name = b.name and j.state = 'retry'
+           and not j.blocked and j.start_after <= $1 order by j.start_after limit 1))$f$, v_job);
+  else
+    v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
+        from (select j.start_after from %1$s j
+        where j.name = b.name and j.state < 'active' and j.start_after <= $1 limit $2) c)$f$, v_job);
+    v_delayed := format($f$(select count(*) from (select 1 from %1$s j
+        where j.name = b.name and j.state < 'active' and j.start_after > $1 limit $2) c)$f$, v_job);
+    -- Oldest ready job: as for v12, or the first entry of the (name, start_after) fetch index.
+    v_oldest := format($f$(select j.start_after from %1$s j where j.name = b.name
+        and j.state < 'active' and j.start_after <= $1 order by j.start_after limit 1)$f$, v_job);
+  end if;
+  v_in_flight := format($f$(select count(*) from (select 1 from %1$s j
+      where j.name = b.name and j.state = 'active' limit $2) c)$f$, v_job);
+
+  -- pg-boss 11+ caches counts per queue in its queue row (its monitor, about every minute).
+  if v_has_cache then
+    v_cache_age := 'extract(epoch from $1 - b.monitor_on)';
+    v_cache_fresh := '(b.monitor_on is not null and extract(epoch from $1 - b.monitor_on) <= extract(epoch from $3))';
+    v_cache_ready := case when p_layout ? 'queue.ready_count' then 'b.ready_count::bigint'
+      else 'b.queued_count::bigint - b.deferred_count::bigint' end;
+    v_cache_delayed := 'b.deferred_count::bigint'
+      || case when p_layout ? 'queue.blocked_count' then ' + coalesce(b.blocked_count, 0)::bigint' else '' end;
+    v_cache_active := 'b.active_count::bigint';
+    if not v_v12 then
+      -- v11 has no index on state: finding its active jobs scans the queue's retained jobs, so
+      -- while the cache is fresh, take active_count from it whatever its size.
+      v_in_flight := format('case when %s then null else %s end', v_cache_fresh, v_in_flight);
+    end if;
+  end if;
+  -- The table (partition of job) that holds the queue's jobs, for the statistics estimate.
+  if p_layout ? 'queue.table_name' then
+    v_rel := 'b.table_name::text';
+  elsif p_layout ? 'queue.partition_name' then
+    v_rel := 'b.partition_name::text';
+  end if;
+
+  if p_layout ? 'index.created_on' and p_layout ? 'index.completed_on' then
+    -- v12: created since the previous snapshot, the newest $2 through (name, created_on); finished
+    -- since then, the newest $2 through (name, completed_on); retry attempts started since then
+    -- (pg-boss bumps retry_count and stamps started_on each time it hands out a job that had been
+    -- started before).
+    v_window := format($f$(select row(e.n, e.first, f.n, f.completed, f.failed, f.dead, f.first,
+          f.wait, f.run, t.n, t.full)::queue_health._pgboss_window
+      from (select count(*) as n, min(s.created_on) as first
+            from (select j.created_on from %1$s j
+                  where j.name = b.name and j.created_on > p.prev_at and j.created_on <= $1
+                  order by j.created_on desc limit $2) s) e,
+           (select count(*) as n,
+              count(*) filter (where s.state = 'completed') as completed,
+              count(*) filter (where s.state = 'failed') as failed,
+              count(*) filter (where s.state = 'failed' and s.dead_letter is not null
+                                 and s.dead_letter <> s.name) as dead,
+              min(s.completed_on) as first,
+              percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from s.started_on - s.created_on) * 1000)
+                filter (where s.started_on is not null) as wait,
+              percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from s.completed_on - s.started_on) * 1000)
+                filter (where s.started_on is not null) as run
+            from (select j.name, j.state, j.created_on, j.started_on, j.completed_on, j.dead_letter
+                  from %1$s j
+                  where j.name = b.name and j.completed_on > p.prev_at and j.completed_on <= $1
+                    and j.state in ('completed', 'failed')
+                  order by j.completed_on desc limit $2) s) f,
+           -- Retry attempts: among the queue's live jobs (active, retry) and its jobs finished in
+           -- the window, at most $2 of each read (heap rows: retry_count and started_on are in
+           -- no index). More than that: a lower bound, flagged in cursor.capped.
+           (select sum(s.n) as n, bool_or(s.full) as full
+            from (select count(*) filter (where s1.retry_count > 0 and s1.started_on > p.prev_at
+                                            and s1.started_on <= $1) as n,
+                         count(*) >= $2 as full
+                  from (select j.retry_count, j.started_on from %1$s j
+                        where j.name = b.name and j.state in ('active', 'retry') limit $2) s1
+                  union all
+                  select count(*) filter (where s2.retry_count > 0 and s2.started_on > p.prev_at
+                                            and s2.started_on <= $1),
+                         count(*) >= $2
+                  from (select j.retry_count, j.started_on from %1$s j
+                        where j.name = b.name and j.completed_on > p.prev_at and j.completed_on <= $1
+                        order by j.completed_on desc limit $2) s2) s) t)$f$, v_job);
+    -- Above the bound: created and finished extrapolated from the time the counted rows span
+    -- (below), retried stays at the bound; each listed in cursor.capped.
+    v_capped := $f$pg_catalog.array_remove(array[
+        case when $2 > 0 and (x.w).enqueued >= $2 and (x.w).enqueued_first < $1 then 'enqueued' end,
+        case when $2 > 0 and (x.w).finished >= $2 and (x.w).finished_first < $1 then 'finished' end,
+        case when (x.w).retried >= $2 or (x.w).retried_capped then 'retried' end], null)$f$;
+  else
+    -- v10/v11: no index on the timestamps, so any of these counts scans the queue's jobs (v10:
+    -- its partition; v11: its rows of job_common by the (name, id) key). Do it once, exactly.
+    v_window := format($f$(select row(
+          count(*) filter (where j.created_on > p.prev_at and j.created_on <= $1),
+          null, null,
+          count(*) filter (where j.state = 'completed' and j.completed_on > p.prev_at and j.completed_on <= $1),
+          count(*) filter (where j.state = 'failed' and j.completed_on > p.prev_at and j.completed_on <= $1),
+          count(*) filter (where j.state = 'failed' and j.completed_on > p.prev_at and j.completed_on <= $1
+                             and j.dead_letter is not null and j.dead_letter <> j.name),
+          null,
+          percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from j.started_on - j.created_on) * 1000)
+            filter (where j.state in ('completed', 'failed') and j.completed_on > p.prev_at
+                      and j.completed_on <= $1 and j.started_on is not null),
+          percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from j.completed_on - j.started_on) * 1000)
+            filter (where j.state in ('completed', 'failed') and j.completed_on > p.prev_at
+                      and j.completed_on <= $1 and j.started_on is not null),
+          count(*) filter (where j.retry_count > 0 and j.started_on > p.prev_at and j.started_on <= $1),
+          false
+        )::queue_health._pgboss_window
+      from %1$s j
+      where j.name = b.name
+        and (j.created_on > p.prev_at or j.completed_on > p.prev_at or j.started_on > p.prev_at))$f$,
+      v_job);
+    v_capped := $f$'{}'::text[]$f$;
+  end if;
+
+  v_sql := format($sql$
+    with st as materialized (
+      -- Table statistics (ANALYZE / autovacuum) per partition of job, the planner's arithmetic
+      -- without planning: rows now (reltuples scaled to the current size), each queue name's
+      -- share (pg_stats most common values, else an equal share of the rest), and the shares of
+      -- the states, of blocked, and of start_after <= $1 (most common values and histogram).
+      -- Read only when some queue is above the bound without a fresh cache.
+      select c.relname::text as rel,
+        case when c.reltuples >= 0 then c.reltuples::float8 * case when c.relpages > 0
+          then pg_catalog.pg_relation_size(c.oid)::float8
+               / (c.relpages::float8 * pg_catalog.current_setting('block_size')::float8)
+          else 1 end end as rows_now,
+        sn.most_common_vals::text::text[] as names,
+        sn.most_common_freqs as name_freqs,
+        case when sn.attname is not null then
+          greatest(0, 1 - coalesce((select sum(f) from unnest(sn.most_common_freqs) f), 0) - sn.null_frac)
+          / greatest(case when sn.n_distinct < 0 then -sn.n_distinct * greatest(c.reltuples, 0)
+                          else sn.n_distinct end
+                     - coalesce(cardinality(sn.most_common_freqs), 0), 1) end as name_other,
+        w.f_waiting * (1 - bl.f) * sa.f_le as f_ready,
+        w.f_waiting * ((1 - bl.f) * (1 - sa.f_le) + bl.f) as f_delayed,
+        w.f_active
+      from pg_catalog.pg_inherits i
+      join pg_catalog.pg_class c on c.oid = i.inhrelid
+      left join pg_catalog.pg_stats sn on sn.schemaname = $4 and sn.tablename = c.relname
+        and sn.attname = 'name' and not sn.inherited
+      left join pg_catalog.pg_stats ss on ss.schemaname = $4 and ss.tablename = c.relname
+        and ss.attname = 'state' and not ss.inherited
+      left join pg_catalog.pg_stats sb on sb.schemaname = $4 and sb.tablename = c.relname
+        and sb.attname = 'blocked' and not sb.inherited
+      left join pg_catalog.pg_stats sd on sd.schemaname = $4 and sd.tablename = c.relname
+        and sd.attname = 'start_after' and not sd.inherited
+      cross join lateral (
+        select case when ss.attname is not null then coalesce(sum(u.f) filter (where u.v in ('created', 'retry')), 0) end,
+               case when ss.attname is not null then coalesce(sum(u.f) filter (where u.v = 'active'), 0) end
+        from unnest(ss.most_common_vals::text::text[], ss.most_common_freqs) u(v, f)) w(f_waiting, f_active)
+      cross join lateral (
+        select coalesce(sum(u.f) filter (where u.v), 0)
+        from unnest(sb.most_common_vals::text::boolean[], sb.most_common_freqs) u(v, f)) bl(f)
+      cross join lateral (
+        select case when sd.attname is not null then
+          coalesce(sum(u.f) filter (where u.v <= $1), 0)
+          + greatest(0, 1 - coalesce(sum(u.f), 0) - sd.null_frac)
+            * coalesce(queue_health._histogram_fraction_le(sd.histogram_bounds::text::timestamptz[], $1), 0.5) end
+        from unnest(sd.most_common_vals::text::timestamptz[], sd.most_common_freqs) u(v, f)) sa(f_le)
+      where i.inhparent = %2$L::regclass
+    )
+    select 'pgboss'::text, $4::text, b.name::text,
+      g.ready, g.in_flight, g.delayed, g.ready + g.in_flight + g.delayed,
+      (g.ready_src <> 'exact' or g.delayed_src <> 'exact' or g.in_flight_src <> 'exact'),
+      coalesce(greatest(extract(epoch from $1 - case when (x.rdy).n < $2 then (x.rdy).first else %8$s end)::float8, 0), 0),
+      case when x.prev_at is null then 0::bigint
+           when $2 > 0 and (x.w).enqueued >= $2 and (x.w).enqueued_first < $1
+             then greatest((x.w).enqueued, round((x.w).enqueued * extract(epoch from $1 - x.prev_at)
+                            / extract(epoch from $1 - (x.w).enqueued_first))::bigint)
+           else (x.w).enqueued end,
+      case when x.prev_at is null then 0::bigint else round((x.w).completed * x2.scale)::bigint end,
+      case when x.prev_at is null then 0::bigint else round((x.w).failed * x2.scale)::bigint end,
+      case when x.prev_at is null then 0::bigint else (x.w).retried end,
+      case when x.prev_at is null then 0::bigint else round((x.w).dead_lettered * x2.scale)::bigint end,
+      (x.w).wait_ms[1], (x.w).wait_ms[2], (x.w).run_ms[1], (x.w).run_ms[2],
+      -- The queue's own time: from its first probe to here (this row's projection).
+      (extract(epoch from clock_timestamp() - x.t0) * 1000)::float8,
+      jsonb_build_object('v', 1, 'at', $1,
+        'counts', jsonb_build_object('ready', g.ready_src, 'delayed', g.delayed_src, 'in_flight', g.in_flight_src),
+        'cache_age_s', x.cache_age,
+        'capped', to_jsonb(case when x.prev_at is null then '{}'::text[] else %10$s end)),
+      null::text
+    from %1$I.queue b
+    left join queue_health.queue r
+      on r.source = 'pgboss' and r.source_schema = $4 and r.queue_name = b.name
+    cross join lateral (
+      -- The previous snapshot's time, computed once per queue (offset 0: not inlined into every
+      -- probe's filter, where it would be evaluated per row).
+      select case when jsonb_typeof(r.cursor) = 'object'
+        then ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz
+        end as prev_at
+      offset 0
+    ) p
+    cross join lateral (
+      -- clock_timestamp() makes this subquery volatile: it is evaluated once per queue, in order.
+      select clock_timestamp() as t0, p.prev_at,
+        %3$s as cache_age,
+        %4$s as cache_fresh,
+        %5$s as rdy,
+        %6$s as delayed_n,
+        %7$s as in_flight_n,
+        case when p.prev_at is null then null else %9$s end as w
+    ) x
+    cross join lateral (
+      select case when $2 > 0 and (x.w).finished >= $2 and (x.w).finished_first < $1
+        then greatest(1, extract(epoch from $1 - x.prev_at) / extract(epoch from $1 - (x.w).finished_first))
+        else 1 end as scale
+    ) x2
+    cross join lateral (
+      select case when not x.cache_fresh and ((x.rdy).n >= $2 or x.delayed_n >= $2 or x.in_flight_n >= $2)
+        then (select array[q.n * st.f_ready, q.n * st.f_delayed, q.n * st.f_active]
+              from st cross join lateral (select st.rows_now
+                * coalesce(st.name_freqs[array_position(st.names, b.name::text)], st.name_other) as n) q
+              where st.rel = %11$s)
+        end as est
+      offset 0
+    ) e
+    cross join lateral (
+      select
+        case when (x.rdy).n < $2 then (x.rdy).n
+             when x.cache_fresh then greatest($2, %12$s)
+             else greatest($2, round(e.est[1])::bigint) end as ready,
+        case when (x.rdy).n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as ready_src,
+        case when x.delayed_n < $2 then x.delayed_n
+             when x.cache_fresh then greatest($2, %13$s)
+             else greatest($2, round(e.est[2])::bigint) end as delayed,
+        case when x.delayed_n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as delayed_src,
+        case when x.in_flight_n is null then %14$s
+             when x.in_flight_n < $2 then x.in_flight_n
+             when x.cache_fresh then greatest($2, %14$s)
+             else greatest($2, round(e.est[3])::bigint) end as in_flight,
+        case when x.in_flight_n is null then 'cache' when x.in_flight_n < $2 then 'exact'
+             when x.cache_fresh then 'cache' else 'statistics' end as in_flight_src
+    ) g
+    where left(b.name, 10) <> '__pgboss__' and ($5::text is null or b.name = $5::text)
+    order by b.name
+  $sql$,
+    p_schema, v_job, v_cache_age, v_cache_fresh, v_ready, v_delayed, v_in_flight, v_oldest,
+    v_window, v_capped, v_rel, v_cache_ready, v_cache_delayed, v_cache_active);
+  if p_queue is not null then
+    -- One queue (the fallback): its name as a constant in every probe, so that the planner prunes
+    -- job's partitions at plan time and the statement locks and reads only this queue's.
+    v_sql := replace(v_sql, 'j.name = b.name', 'j.name = ' || quote_literal(p_queue));
+  end if;
+  return v_sql;
+end;
+$$;
+comment on function queue_health._pgboss_sample_sql(text, jsonb, text) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema, $5 one queue or null), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too).';
+revoke execute on function queue_health._pgboss_sample_sql(text, jsonb, text) from public;
+grant execute on function queue_health._pgboss_sample_sql(text, jsonb, text) to service_role;
+
 create function queue_health._sample_pgboss_queue(
   p_schema text,
   p_layout jsonb,
@@ -80,260 +437,33 @@ as $$
 declare
   v_started timestamptz := clock_timestamp();
   v_sample queue_health.sample;
-  v_job text := format('%I.job', p_schema);
-  v_not_blocked text := case when p_layout ? 'job.blocked' then ' and not blocked' else '' end;
-  v_or_blocked text := case when p_layout ? 'job.blocked' then ' or blocked' else '' end;
-  v_ready bigint;
-  v_delayed bigint;
-  v_in_flight bigint;
-  v_source jsonb := '{}'::jsonb; -- where each gauge came from: exact | cache | planner
-  v_cache jsonb;
-  v_cache_age double precision;
-  v_cache_fresh boolean := false;
-  v_oldest timestamptz;
-  v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
-  v_window double precision;
-  v_n bigint;
-  v_first timestamptz;
-  v_completed bigint;
-  v_failed bigint;
-  v_dead bigint;
-  v_wait double precision[];
-  v_run double precision[];
-  v_capped text[] := '{}'::text[];
-  v_scale numeric;
   v_exists boolean;
 begin
-  v_sample.source := 'pgboss';
-  v_sample.source_schema := p_schema;
-  v_sample.queue_name := p_queue_name;
-  begin
-    -- pg-boss 11+ caches counts per queue (its monitor, about every minute): read it once.
-    if p_layout ? 'queue.monitor_on' then
-      execute format('select to_jsonb(q) from %I.queue q where name = $1', p_schema)
-        using p_queue_name into v_cache;
-      v_cache_age := extract(epoch from p_now - (v_cache ->> 'monitor_on')::timestamptz);
-      v_cache_fresh := v_cache_age is not null
-        and v_cache_age <= extract(epoch from p_cache_max_age);
+  -- The schema's statement (_pgboss_sample_sql) for this queue alone: the fallback of
+  -- _sample_pgboss() when the statement failed for the whole schema. Planned for this queue, so
+  -- it touches only this queue's partition of job.
+  execute queue_health._pgboss_sample_sql(p_schema, p_layout, p_queue_name) into v_sample
+    using p_now, p_limit, p_cache_max_age, p_schema, p_queue_name;
+  return v_sample; -- all null (source null) when the queue is gone
+exception
+  when others then
+    -- A queue deleted (v10: its partition dropped) or a schema dropped while we sampled it is
+    -- gone, not broken: skip it.
+    begin
+      execute format('select exists (select 1 from %I.queue where name = $1)', p_schema)
+        using p_queue_name into v_exists;
+    exception when others then
+      v_exists := false;
+    end;
+    if not v_exists then
+      return null;
     end if;
-    v_source := jsonb_build_object('ready', 'exact', 'delayed', 'exact', 'in_flight', 'exact');
-
-    -- Gauges, each counted exactly up to p_limit rows, index-only where pg-boss has the index:
-    -- ready and (v10/v11) delayed through the fetch index (name, start_after) where
-    -- state < 'active'. v12's (name, state, blocked, start_after) index has the predicate
-    -- state in (created, retry, active, failed), which the planner cannot prove from
-    -- state < 'active' (an enum range): there, name the two states so that index is usable.
-    execute format(
-      'select count(*) from (select 1 from %s where name = $1 and %s and start_after <= $2%s limit $3) s',
-      v_job,
-      case when p_layout ? 'job.blocked' then format('state in (%L, %L)', 'created', 'retry')
-           else format('state < %L', 'active') end,
-      v_not_blocked) using p_queue_name, p_now, p_limit into v_ready;
-    if p_layout ? 'job.blocked' then
-      -- v12: deferred and blocked are two ranges of its (name, state, blocked, start_after) index.
-      execute format(
-        'select count(*) from (select 1 from %s where name = $1 and state in (%L, %L)
-           and not blocked and start_after > $2 limit $3) s', v_job, 'created', 'retry')
-        using p_queue_name, p_now, p_limit into v_delayed;
-      execute format(
-        'select count(*) from (select 1 from %s where name = $1 and state in (%L, %L)
-           and blocked limit $2) s', v_job, 'created', 'retry')
-        using p_queue_name, greatest(p_limit - v_delayed, 0) into v_n;
-      v_delayed := v_delayed + v_n;
-    else
-      execute format(
-        'select count(*) from (select 1 from %s where name = $1 and state < %L and start_after > $2 limit $3) s',
-        v_job, 'active') using p_queue_name, p_now, p_limit into v_delayed;
-    end if;
-    -- Active jobs: v12 has a (name, state, …) index. v10/v11 have no index on state, so finding
-    -- them scans the queue's retained jobs: v11 takes pg-boss's cache while it is fresh instead.
-    if v_cache_fresh and not p_layout ? 'job.blocked' then
-      v_in_flight := (v_cache ->> 'active_count')::bigint;
-      v_source := v_source || '{"in_flight": "cache"}';
-    else
-      execute format(
-        'select count(*) from (select 1 from %s where name = $1 and state = %L limit $2) s',
-        v_job, 'active') using p_queue_name, p_limit into v_in_flight;
-    end if;
-
-    if v_ready >= p_limit or v_delayed >= p_limit or v_in_flight >= p_limit then
-      -- Above the bound: pg-boss's cache while fresh, otherwise the planner. Either way
-      -- depth_estimated is set.
-      if v_ready >= p_limit then
-        if v_cache_fresh then
-          v_ready := greatest(p_limit, case when v_cache ? 'ready_count'
-            then (v_cache ->> 'ready_count')::bigint
-            else (v_cache ->> 'queued_count')::bigint - (v_cache ->> 'deferred_count')::bigint end);
-          v_source := v_source || '{"ready": "cache"}';
-        else
-          v_ready := greatest(p_limit, queue_health._planner_rows(format(
-            'select 1 from %s where name = %L and state < %L and start_after <= %L%s',
-            v_job, p_queue_name, 'active', p_now, v_not_blocked)));
-          v_source := v_source || '{"ready": "planner"}';
-        end if;
-      end if;
-      if v_delayed >= p_limit then
-        if v_cache_fresh then
-          v_delayed := greatest(p_limit, (v_cache ->> 'deferred_count')::bigint
-            + coalesce((v_cache ->> 'blocked_count')::bigint, 0));
-          v_source := v_source || '{"delayed": "cache"}';
-        else
-          v_delayed := greatest(p_limit, queue_health._planner_rows(format(
-            'select 1 from %s where name = %L and state < %L and (start_after > %L%s)',
-            v_job, p_queue_name, 'active', p_now, v_or_blocked)));
-          v_source := v_source || '{"delayed": "planner"}';
-        end if;
-      end if;
-      if v_in_flight >= p_limit and v_source ->> 'in_flight' = 'exact' then
-        if v_cache_fresh then
-          v_in_flight := greatest(p_limit, (v_cache ->> 'active_count')::bigint);
-          v_source := v_source || '{"in_flight": "cache"}';
-        else
-          v_in_flight := greatest(p_limit, queue_health._planner_rows(format(
-            'select 1 from %s where name = %L and state = %L', v_job, p_queue_name, 'active')));
-          v_source := v_source || '{"in_flight": "planner"}';
-        end if;
-      end if;
-    end if;
-
-    v_sample.ready := v_ready;
-    v_sample.delayed := v_delayed;
-    v_sample.in_flight := v_in_flight;
-    v_sample.depth := v_ready + v_delayed + v_in_flight;
-    v_sample.depth_estimated := v_source <> '{"ready": "exact", "delayed": "exact", "in_flight": "exact"}'::jsonb;
-
-    -- Oldest ready job: the first entry per state of pg-boss's (name, start_after) fetch index
-    -- (v10/v11) or its (name, state, blocked, start_after) index (v12): one probe each.
-    execute format(
-      'select least(
-         (select start_after from %1$s where name = $1 and state = %2$L and start_after <= $2%4$s
-          order by start_after limit 1),
-         (select start_after from %1$s where name = $1 and state = %3$L and start_after <= $2%4$s
-          order by start_after limit 1))',
-      v_job, 'created', 'retry', v_not_blocked) using p_queue_name, p_now into v_oldest;
-    v_sample.oldest_ready_age_s := coalesce(greatest(extract(epoch from p_now - v_oldest), 0), 0);
-
-    if v_prev_at is null then
-      v_sample.enqueued := 0;
-      v_sample.completed := 0;
-      v_sample.failed := 0;
-      v_sample.retried := 0;
-      v_sample.dead_lettered := 0;
-    elsif not (p_layout ? 'index.created_on' and p_layout ? 'index.completed_on') then
-      -- v10/v11: no index on the timestamps, so any of these counts scans the queue's jobs (v10:
-      -- its partition; v11: its rows of job_common by the (name, id) key). Do it once, exactly.
-      execute format(
-        'select count(*) filter (where created_on > $2 and created_on <= $3),
-                count(*) filter (where state = %2$L and completed_on > $2 and completed_on <= $3),
-                count(*) filter (where state = %3$L and completed_on > $2 and completed_on <= $3),
-                count(*) filter (where state = %3$L and completed_on > $2 and completed_on <= $3
-                                   and dead_letter is not null and dead_letter <> name),
-                percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from started_on - created_on) * 1000)
-                  filter (where state in (%2$L, %3$L) and completed_on > $2 and completed_on <= $3
-                            and started_on is not null),
-                percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from completed_on - started_on) * 1000)
-                  filter (where state in (%2$L, %3$L) and completed_on > $2 and completed_on <= $3
-                            and started_on is not null),
-                count(*) filter (where retry_count > 0 and started_on > $2 and started_on <= $3)
-           from %1$s
-           where name = $1 and (created_on > $2 or completed_on > $2 or started_on > $2)',
-        v_job, 'completed', 'failed')
-        using p_queue_name, v_prev_at, p_now
-        into v_sample.enqueued, v_sample.completed, v_sample.failed, v_sample.dead_lettered,
-          v_wait, v_run, v_sample.retried;
-      v_sample.wait_p50_ms := v_wait[1];
-      v_sample.wait_p95_ms := v_wait[2];
-      v_sample.run_p50_ms := v_run[1];
-      v_sample.run_p95_ms := v_run[2];
-    else
-      v_window := extract(epoch from p_now - v_prev_at);
-      -- Created since the previous snapshot: the newest p_limit rows (v12: (name, created_on) index).
-      -- Above the bound, extrapolated from the rate of those newest rows.
-      execute format(
-        'select count(*), min(created_on) from (select created_on from %s
-           where name = $1 and created_on > $2 and created_on <= $3
-           order by created_on desc limit $4) s', v_job)
-        using p_queue_name, v_prev_at, p_now, p_limit into v_n, v_first;
-      if v_n >= p_limit and p_limit > 0 and v_first < p_now then
-        v_n := greatest(v_n, round(v_n * v_window::numeric / extract(epoch from p_now - v_first)::numeric)::bigint);
-        v_capped := array_append(v_capped, 'enqueued');
-      end if;
-      v_sample.enqueued := v_n;
-
-      -- Finished since the previous snapshot (v12: (name, completed_on) index): completed, failed,
-      -- dead-lettered, and the wait/run percentiles of those jobs.
-      execute format(
-        'select count(*), count(*) filter (where state = %L), count(*) filter (where state = %L),
-                count(*) filter (where state = %L and dead_letter is not null and dead_letter <> name),
-                min(completed_on),
-                percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from started_on - created_on) * 1000)
-                  filter (where started_on is not null),
-                percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from completed_on - started_on) * 1000)
-                  filter (where started_on is not null)
-           from (select name, state, created_on, started_on, completed_on, dead_letter from %s
-                 where name = $1 and completed_on > $2 and completed_on <= $3 and state in (%L, %L)
-                 order by completed_on desc limit $4) s',
-        'completed', 'failed', 'failed', v_job, 'completed', 'failed')
-        using p_queue_name, v_prev_at, p_now, p_limit
-        into v_n, v_completed, v_failed, v_dead, v_first, v_wait, v_run;
-      if v_n >= p_limit and p_limit > 0 and v_first < p_now then
-        v_scale := greatest(1, v_window::numeric / extract(epoch from p_now - v_first)::numeric);
-        v_completed := round(v_completed * v_scale)::bigint;
-        v_failed := round(v_failed * v_scale)::bigint;
-        v_dead := round(v_dead * v_scale)::bigint;
-        v_capped := array_append(v_capped, 'finished');
-      end if;
-      v_sample.completed := v_completed;
-      v_sample.failed := v_failed;
-      v_sample.dead_lettered := v_dead;
-      v_sample.wait_p50_ms := v_wait[1];
-      v_sample.wait_p95_ms := v_wait[2];
-      v_sample.run_p50_ms := v_run[1];
-      v_sample.run_p95_ms := v_run[2];
-
-      -- Retry attempts started since the previous snapshot: pg-boss bumps retry_count and stamps
-      -- started_on each time it hands out a job that had been started before.
-      execute format(
-        'select count(*) from (select 1 from %s
-           where name = $1 and retry_count > 0 and started_on > $2 and started_on <= $3
-             and (state in (%L, %L) or completed_on > $2)
-           limit $4) s', v_job, 'active', 'retry')
-        using p_queue_name, v_prev_at, p_now, p_limit into v_n;
-      if v_n >= p_limit then
-        v_capped := array_append(v_capped, 'retried');
-      end if;
-      v_sample.retried := v_n;
-    end if;
-
-    v_sample.cursor := jsonb_build_object(
-      'v', 1,
-      'at', p_now,
-      'counts', v_source,
-      'cache_age_s', v_cache_age,
-      'capped', to_jsonb(v_capped)
-    );
-    v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
-    return v_sample;
-  exception
-    when others then
-      -- A queue deleted (v10: its partition dropped) or a schema dropped while we sampled it is
-      -- gone, not broken: skip it.
-      begin
-        execute format('select exists (select 1 from %I.queue where name = $1)', p_schema)
-          using p_queue_name into v_exists;
-      exception when others then
-        v_exists := false;
-      end;
-      if not v_exists then
-        return null;
-      end if;
-      return row('pgboss', p_schema, p_queue_name, null, null, null, null, null, null, null, null,
-        null, null, null, null, null, null, null, extract(epoch from clock_timestamp() - v_started) * 1000, p_prev,
-        sqlstate || ': ' || sqlerrm)::queue_health.sample;
-  end;
+    return row('pgboss', p_schema, p_queue_name, null, null, null, null, null, null, null, null,
+      null, null, null, null, null, null, null, extract(epoch from clock_timestamp() - v_started) * 1000, p_prev,
+      sqlstate || ': ' || sqlerrm)::queue_health.sample;
 end;
 $$;
-comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) is 'Samples one pg-boss queue (see docs/metrics.md). Returns a sample with error set when sampling failed, null when the queue or its schema vanished; never raises.';
+comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) is 'Samples one pg-boss queue with its schema''s statement (_pgboss_sample_sql). Returns a sample with error set when sampling failed, null (or a sample with source null) when the queue or its schema vanished; never raises.';
 revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) from public;
 grant execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) to service_role;
 
@@ -345,6 +475,18 @@ set search_path = ''
 -- pg-boss's deleteQueue() locks the schema's queue table while it drops a partition: wait at most
 -- this long for it (the schema's queues are then reported as errors, see below).
 set lock_timeout = '500ms'
+-- The per-schema statement is big (a probe per gauge per partition of job) and its cost estimate
+-- crosses jit_above_cost, yet it runs in milliseconds: JIT compiling it took seconds.
+set jit = off
+-- Every probe is bounded (limit exact_count_limit) and meant to stop there; a bitmap scan first
+-- collects every match (e.g. all 50 000 live jobs of a 1M-job queue for retried, or all of a v10
+-- queue's delayed jobs), so plain index scans only (but see v11 below).
+set enable_bitmapscan = off
+-- The statement is planned for any queue (name = a parameter): the planner then takes a queue's
+-- jobs to be spread over the whole shared job_common, and a sequential scan that stops after
+-- exact_count_limit matches looks cheap; but a queue's jobs are clustered, so the scan reads every
+-- other queue's first (seen: 124 ms per queue instead of 1 ms). Index scans only (but see v10).
+set enable_seqscan = off
 language plpgsql
 as $$
 declare
@@ -352,35 +494,62 @@ declare
   v_limit bigint := (v_settings ->> 'exact_count_limit')::bigint;
   v_max_age interval := (v_settings ->> 'pgboss_cache_max_age')::interval;
   v_schema record;
-  v_queue text;
-  v_prev jsonb;
+  v_sql text;
+  v_rows queue_health.sample[];
+  v_names text[];
+  v_prevs jsonb[];
   v_sample queue_health.sample;
   v_error text;
+  v_listed boolean;
 begin
   for v_schema in select * from queue_health._pgboss_schemas() loop
+    -- One statement per schema, built once per capture: planned once, then each queue costs only
+    -- its index probes. Collected into an array first, so that a failure half-way returns nothing
+    -- of this schema twice.
+    v_sql := queue_health._pgboss_sample_sql(v_schema.schema_name, v_schema.layout);
+    -- v11 keeps its queues in one job_common with no index on state: in_flight and the counts
+    -- since the previous snapshot read the queue's rows through the (name, id) key, which a bitmap
+    -- scan does best (in page order). Restored when this function returns.
+    perform set_config('enable_bitmapscan',
+      case when v_schema.layout ? 'queue.table_name' and not v_schema.layout ? 'job.blocked'
+           then 'on' else 'off' end, true);
+    -- v10 gives every queue a partition of its own: there a sequential scan reads only the queue's
+    -- rows, and is the best way through all of them (in_flight, the counts since the previous
+    -- snapshot: v10 has no index for either).
+    perform set_config('enable_seqscan',
+      case when v_schema.layout ? 'queue.partition_name' then 'on' else 'off' end, true);
     begin
+      execute format('select array_agg(t::queue_health.sample) from (%s) t', v_sql) into v_rows
+        using p_now, v_limit, v_max_age, v_schema.schema_name, null::text;
+      return query select * from unnest(v_rows);
+      continue;
+    exception when others then
+      null; -- below: the same statement queue by queue, so one bad queue costs only itself
+    end;
+
+    v_listed := false;
+    begin
+      -- job itself (not its partitions) first: while it is locked (pg-boss creating or dropping a
+      -- queue's partition), every queue would wait for it in turn, so the schema is reported as
+      -- a whole instead (below).
+      execute format('lock table only %I.job in access share mode', v_schema.schema_name);
       -- pg-boss's own internal queues (__pgboss__send-it, ...) are not the user's queues.
-      -- The previous cursors of the schema's queues come with the list (one join, not a lookup
-      -- per queue).
-      for v_queue, v_prev in execute format(
-        'select b.name, case when q.cursor is null or jsonb_typeof(q.cursor) <> %L then null
-                else jsonb_build_object(%L, q.last_seen_at) || q.cursor end
+      -- The previous cursors of the schema's queues come with the list (one join).
+      execute format(
+        'select array_agg(b.name order by b.name),
+                array_agg(case when q.cursor is null or jsonb_typeof(q.cursor) <> %L then null
+                  else jsonb_build_object(%L, q.last_seen_at) || q.cursor end order by b.name)
            from %I.queue b
            left join queue_health.queue q
              on q.source = %L and q.source_schema = %L and q.queue_name = b.name
-          where left(b.name, 10) <> %L order by b.name',
+          where left(b.name, 10) <> %L',
         'object', 'at', v_schema.schema_name, 'pgboss', v_schema.schema_name, '__pgboss__')
-      loop
-        v_sample := queue_health._sample_pgboss_queue(
-          v_schema.schema_name, v_schema.layout, v_queue, p_now, v_limit, v_max_age, v_prev);
-        if v_sample.source is not null then
-          return next v_sample;
-        end if;
-      end loop;
+        into v_names, v_prevs;
+      v_listed := true;
     exception when others then
       v_error := sqlstate || ': ' || sqlerrm;
       -- The schema was dropped between discovery and listing its queues: nothing to sample.
-      -- Otherwise (e.g. its queue table locked by deleteQueue()), its queues still exist: report
+      -- Otherwise (e.g. its queue or job table locked by deleteQueue()), its queues still exist: report
       -- the ones the registry knows as errors so that capture() does not mark them dropped.
       if to_regclass(format('%I.queue', v_schema.schema_name)) is not null then
         return query
@@ -394,9 +563,18 @@ begin
             and q.dropped_at is null;
       end if;
     end;
+    if v_listed then
+      for i in 1 .. coalesce(cardinality(v_names), 0) loop
+        v_sample := queue_health._sample_pgboss_queue(
+          v_schema.schema_name, v_schema.layout, v_names[i], p_now, v_limit, v_max_age, v_prevs[i]);
+        if v_sample.source is not null then
+          return next v_sample;
+        end if;
+      end loop;
+    end if;
   end loop;
 end;
 $$;
-comment on function queue_health._sample_pgboss(timestamptz) is 'One sample per queue of every pg-boss schema (v10, v11, v12) except settings.excluded_pgboss_schemas. Cost O(queues) for the gauges (index-bounded, exact up to settings.exact_count_limit, pg-boss''s cache or the planner above it); never raises for one queue.';
+comment on function queue_health._sample_pgboss(timestamptz) is 'One sample per queue of every pg-boss schema (v10, v11, v12) except settings.excluded_pgboss_schemas: one statement per schema (_pgboss_sample_sql), queue by queue if that fails. Cost O(queues) for the gauges (index-bounded, exact up to settings.exact_count_limit, pg-boss''s fresh cache or the table statistics above it); never raises for one queue.';
 revoke execute on function queue_health._sample_pgboss(timestamptz) from public;
 grant execute on function queue_health._sample_pgboss(timestamptz) to service_role;
