@@ -97,7 +97,14 @@ create function queue_health._sample_pgmq_queue(
   p_fingerprint text,
   p_now timestamptz,
   p_limit bigint,
-  p_prev jsonb
+  p_prev jsonb,
+  -- The table's facts, when the caller read them for all queues at once (_sample_pgmq() does):
+  -- with p_has_vt_index null, all of them are looked up here.
+  p_has_vt_index boolean default null,
+  p_has_id_index boolean default null,
+  p_has_last_read_at boolean default null,
+  p_archive regclass default null,
+  p_density bigint default null
 )
 returns queue_health.sample
 volatile
@@ -108,9 +115,9 @@ volatile
 -- Every name here is schema-qualified or in pg_catalog; only service_role may call it directly.
 language plpgsql
 as $$
--- The table, its sequence and its statistics fingerprint come from _sample_pgmq(), read for all
--- queues in one statement; what only reading the table needs (indexes, archive, columns) is looked
--- up here, only then. Reading the table costs two planned statements while the queue holds fewer
+-- The table, its sequence, its statistics fingerprint and (from _sample_pgmq()) its indexes,
+-- columns, archive and density come from the caller, read for all queues in one statement; a
+-- direct call without them looks them up here. Reading the table costs two planned statements while the queue holds fewer
 -- than p_limit messages, one or two more above that.
 declare
   v_started timestamptz := clock_timestamp();
@@ -118,6 +125,7 @@ declare
   v_archive regclass;
   v_has_vt_index boolean;
   v_has_id_index boolean;
+  v_has_last_read_at boolean;
   v_redelivered_since text;
   v_columns text;
   v_exact boolean;
@@ -138,6 +146,9 @@ declare
   v_counted bigint;
   v_estimated_directly boolean := false;
   v_pct real;
+  -- The block sample's seed: the same blocks for an hour (they stay in shared buffers between
+  -- captures instead of costing random reads every time), a different set the next hour.
+  v_seed float8 := floor(extract(epoch from p_now) / 3600);
   v_s_all bigint;
   v_s_ready bigint;
   v_s_in_flight bigint;
@@ -166,27 +177,36 @@ begin
       v_sent := (v_last_value - p_seq_start) / p_seq_increment + case when v_is_called then 1 else 0 end;
     end if;
 
-    -- Which indexes this queue has: standard and unlogged queues have the msg_id primary key and
-    -- the vt index; pg_partman-partitioned queues may have neither.
-    select coalesce(bool_or(a.attname = 'vt'), false), coalesce(bool_or(a.attname = 'msg_id'), false)
-      into v_has_vt_index, v_has_id_index
-      from pg_catalog.pg_index i
-      join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-     where i.indrelid = p_rel and i.indpred is null;
+    if p_has_vt_index is not null then
+      v_has_vt_index := p_has_vt_index;
+      v_has_id_index := coalesce(p_has_id_index, false);
+      v_has_last_read_at := coalesce(p_has_last_read_at, false);
+      v_archive := p_archive;
+      v_density := p_density;
+    else
+      -- Which indexes this queue has: standard and unlogged queues have the msg_id primary key
+      -- and the vt index; pg_partman-partitioned queues may have neither.
+      select coalesce(bool_or(a.attname = 'vt'), false), coalesce(bool_or(a.attname = 'msg_id'), false)
+        into v_has_vt_index, v_has_id_index
+        from pg_catalog.pg_index i
+        join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+       where i.indrelid = p_rel and i.indpred is null;
+      v_has_last_read_at := exists (select 1 from pg_catalog.pg_attribute a
+        where a.attrelid = p_rel and a.attname = 'last_read_at' and not a.attisdropped);
+      v_archive := to_regclass(format('pgmq.%I', 'a_' || lower(p_queue_name)));
+    end if;
     -- A redelivery is a read of a message that had been read before (read_ct > 1 while in flight).
     -- It started since the previous snapshot when last_read_at (pgmq 1.10+) is later than that
     -- snapshot; without last_read_at, when its vt is later than the latest in-flight vt seen at
     -- the previous snapshot (exact while a queue's consumers use one visibility timeout). Only the
     -- columns needed are read: never message, headers, ...
-    if exists (select 1 from pg_catalog.pg_attribute a
-                where a.attrelid = p_rel and a.attname = 'last_read_at' and not a.attisdropped) then
+    if v_has_last_read_at then
       v_redelivered_since := 'last_read_at > $3';
       v_columns := 'read_ct, vt, last_read_at';
     else
       v_redelivered_since := 'vt > $4';
       v_columns := 'read_ct, vt';
     end if;
-    v_archive := to_regclass(format('pgmq.%I', 'a_' || lower(p_queue_name)));
 
     -- A queue that was far above the bound at the previous snapshot and still is by its
     -- statistics is estimated straight away, in one statement (both ends of the msg_id key, the
@@ -195,7 +215,7 @@ begin
     if v_has_vt_index and v_has_id_index and p_limit > 0
        and not coalesce((p_prev ->> 'exact')::boolean, true)
        and (p_prev ->> 'depth')::bigint >= 2 * p_limit then
-      v_density := queue_health._pgmq_density(p_rel);
+      v_density := coalesce(v_density, queue_health._pgmq_density(p_rel));
       if v_density >= 2 * p_limit then
         v_pct := least(100, 100.0 * 1000 / v_density)::real;
         execute format(
@@ -207,9 +227,9 @@ begin
                   count(*) filter (where vt > $1 and read_ct > 0),
                   count(*) filter (where vt > $1 and read_ct > 1 and %2$s),
                   max(vt) filter (where vt > $1 and read_ct > 0)
-             from (select %3$s from %1$s tablesample system ($2)) s',
+             from (select %3$s from %1$s tablesample system ($2) repeatable ($5)) s',
           p_rel, v_redelivered_since, v_columns)
-          using p_now, v_pct, v_prev_at, v_prev_vt_max
+          using p_now, v_pct, v_prev_at, v_prev_vt_max, v_seed
           into v_min_id, v_max_id, v_oldest_vt, v_next_vt,
             v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
         v_total := least(v_max_id - v_min_id + 1, v_density);
@@ -287,14 +307,15 @@ begin
       if not v_exact then
         -- Above the bound: estimate the total, then split it. Whatever was counted exactly stays
         -- exact; the rest is split in the proportions of a block sample (tablesample system) of
-        -- about 1000 rows: a constant number of pages whatever the queue's size.
+        -- about 1000 rows: a constant number of pages whatever the queue's size, the same pages
+        -- for an hour (v_seed).
         -- The total is the lesser of the msg_id range (the two ends of the primary key: exact when
         -- the live ids are contiguous, as in a FIFO queue consumed in order; an over-estimate when
         -- messages in the middle went first) and the planner's method without planning: tuples per
         -- page from the last ANALYZE/VACUUM times the pages the table (each partition) has now.
         -- That density is unknown while a table was never analyzed (reltuples = -1): then the
         -- range alone, or EXPLAIN's guess without one.
-        v_density := queue_health._pgmq_density(p_rel);
+        v_density := coalesce(v_density, queue_health._pgmq_density(p_rel));
         v_counted := case when v_has_vt_index then v_ready + v_waiting else v_scanned end;
         if v_density is not null then
           -- Sized by the density, the range and the sample are one statement.
@@ -304,13 +325,13 @@ begin
                     count(*) filter (where vt > $1 and read_ct > 0),
                     count(*) filter (where vt > $1 and read_ct > 1 and %s),
                     max(vt) filter (where vt > $1 and read_ct > 0)
-               from (select %s from %s tablesample system ($2)) s',
+               from (select %s from %s tablesample system ($2) repeatable ($5)) s',
             case when v_has_id_index then format('(select msg_id from %s order by msg_id limit 1)', p_rel)
                  else 'null::bigint' end,
             case when v_has_id_index then format('(select msg_id from %s order by msg_id desc limit 1)', p_rel)
                  else 'null::bigint' end,
             v_redelivered_since, v_columns, p_rel)
-            using p_now, v_pct, v_prev_at, v_prev_vt_max
+            using p_now, v_pct, v_prev_at, v_prev_vt_max, v_seed
             into v_min_id, v_max_id, v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
           v_range := v_max_id - v_min_id + 1;
           v_total := greatest(coalesce(least(v_range, v_density), v_density), v_counted);
@@ -329,8 +350,8 @@ begin
                     count(*) filter (where vt > $1 and read_ct > 0),
                     count(*) filter (where vt > $1 and read_ct > 1 and %s),
                     max(vt) filter (where vt > $1 and read_ct > 0)
-               from (select %s from %s tablesample system ($2)) s', v_redelivered_since, v_columns, p_rel)
-            using p_now, v_pct, v_prev_at, v_prev_vt_max
+               from (select %s from %s tablesample system ($2) repeatable ($5)) s', v_redelivered_since, v_columns, p_rel)
+            using p_now, v_pct, v_prev_at, v_prev_vt_max, v_seed
             into v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
         end if;
         if v_has_vt_index then
@@ -432,9 +453,9 @@ begin
   end;
 end;
 $$;
-comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb) is 'Samples one pgmq queue by reading its table (see docs/metrics.md), from the catalog facts _sample_pgmq() read for it. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
-revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb) from public;
-grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb) to service_role;
+comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint) is 'Samples one pgmq queue by reading its table (see docs/metrics.md), from the catalog facts _sample_pgmq() read for it. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
+revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint) from public;
+grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint) to service_role;
 
 create function queue_health._sample_pgmq(p_now timestamptz default now())
 returns setof queue_health.sample
@@ -477,7 +498,8 @@ declare
   -- Dynamic because pgmq.meta may not exist when this function is created (or linted).
   v_sql text := $q$
     with f as (
-      select m.name, c.oid::regclass as rel, sq.seqrelid::regclass as seq,
+      select m.name, c.oid::regclass as rel, c.relkind, c.reltuples, c.relpages,
+        sq.seqrelid::regclass as seq,
         sq.seqstart, sq.seqincrement,
         case when c.relkind = 'r' then c.relfilenode::text || ':' || (
             pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
@@ -541,8 +563,27 @@ declare
       union all
       select x.*
       from u
+      -- The facts only reading a table needs, here: computed for the queues read, not the others.
       cross join lateral queue_health._sample_pgmq_queue(u.name, u.rel, u.seq, u.seqstart,
-        u.seqincrement, u.fingerprint, $1, $2, u.prev) x
+        u.seqincrement, u.fingerprint, $1, $2, u.prev,
+        (select coalesce(bool_or(a.attname = 'vt'), false)
+           from pg_catalog.pg_index i
+           join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+          where i.indrelid = u.rel and i.indpred is null),
+        (select coalesce(bool_or(a.attname = 'msg_id'), false)
+           from pg_catalog.pg_index i
+           join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+          where i.indrelid = u.rel and i.indpred is null),
+        exists (select 1 from pg_catalog.pg_attribute a
+                 where a.attrelid = u.rel and a.attname = 'last_read_at' and not a.attisdropped),
+        (select ac.oid::regclass from pg_catalog.pg_class ac
+          where ac.relnamespace = 'pgmq'::regnamespace and ac.relname = 'a_' || lower(u.name)
+            and ac.relkind in ('r', 'p')),
+        -- Density as in _pgmq_density() (plain tables; partitioned ones ask it).
+        case when u.relkind = 'r' and u.reltuples >= 0 then
+          case when u.relpages > 0 then round(u.reltuples / u.relpages
+                 * (pg_catalog.pg_relation_size(u.rel) / current_setting('block_size')::numeric))::bigint
+               when pg_catalog.pg_relation_size(u.rel) = 0 then 0 end end) x
       where not u.unchanged and x.source is not null
     )
     select coalesce(array_agg(row(s.source, s.source_schema, s.queue_name, s.ready, s.in_flight,

@@ -2,7 +2,7 @@
 -- capture is repeated without reading its table; a write in this very transaction (not yet in the
 -- shared statistics) or settings.unchanged_reread_interval = 0 makes it read again.
 begin;
-select plan(8);
+select plan(9);
 
 select pgmq.create('qh_unchanged');
 select pgmq.send('qh_unchanged', '{}'::jsonb) from generate_series(1, 3);
@@ -39,6 +39,19 @@ update queue_health.settings set unchanged_reread_interval = '0';
 select is(
   (select (queue_health.capture((select t0 + interval '7 seconds' from fx_t)) ->> 'unchanged')::int),
   0, 'unchanged_reread_interval 0: every queue is read on every capture');
+-- _sample_pgmq() hands each queue's indexes, columns, archive and density to the per-queue
+-- function; called without them, it looks them up itself, with the same result.
+select is(
+  (select row(x.ready, x.in_flight, x.delayed, x.depth, x.depth_estimated, x.cursor ->> 'scan',
+              x.cursor ->> 'exact')::text
+     from queue_health._sample_pgmq_queue('qh_unchanged', 'pgmq.q_qh_unchanged'::regclass,
+       pg_catalog.pg_get_serial_sequence('pgmq.q_qh_unchanged', 'msg_id')::regclass, 1, 1, null,
+       (select t0 + interval '8 seconds' from fx_t), 10000, null) x),
+  (select row(x.ready, x.in_flight, x.delayed, x.depth, x.depth_estimated, x.cursor ->> 'scan',
+              x.cursor ->> 'exact')::text
+     from queue_health._sample_pgmq((select t0 + interval '8 seconds' from fx_t)) x
+    where x.queue_name = 'qh_unchanged'),
+  'the per-queue sampler called without the catalog facts finds the same');
 select throws_ok(
   $$ update queue_health.settings set unchanged_reread_interval = '-1 second' $$,
   '23514', null, 'a negative re-read interval is refused');
