@@ -36,6 +36,12 @@ export interface Sizes {
   overheadRounds: number;
   /** Scenario 2: idle pgmq queues present while measuring, so capture does real work. */
   overheadBackgroundQueues: number;
+  /**
+   * Scenario 2: the duty window, seconds of the workload with captures at a steady cadence of
+   * `overheadSteadyIntervalS` (a minute and more: the re-reads of unchanged queues included).
+   */
+  overheadSteadyS: number;
+  overheadSteadyIntervalS: number;
   /** Scenario 3: trials. */
   alertTrials: number;
   /** Scenario 4: captures observed. */
@@ -63,6 +69,8 @@ export const FULL: Sizes = {
   overheadWindowS: 10,
   overheadRounds: 5,
   overheadBackgroundQueues: 100,
+  overheadSteadyS: 70,
+  overheadSteadyIntervalS: 10,
   alertTrials: 5,
   liveSamples: 30,
   storageDays: 21,
@@ -82,6 +90,8 @@ export const QUICK: Sizes = {
   overheadWindowS: 1.5,
   overheadRounds: 1,
   overheadBackgroundQueues: 5,
+  overheadSteadyS: 2,
+  overheadSteadyIntervalS: 1,
   alertTrials: 1,
   liveSamples: 3,
   storageDays: 3,
