@@ -26,6 +26,12 @@ Deno.test('summarize() reports min, quartiles, tails and max', () => {
   ]);
 });
 
+Deno.test('summarize() takes a pooled sample of half a million latencies', () => {
+  const values = Array.from({ length: 500_000 }, (_, i) => (i * 7919) % 500_000);
+  const s = summarize(values);
+  assert.deepEqual([s.n, s.min, s.max], [500_000, 0, 499_999]);
+});
+
 Deno.test('alternate() runs the sides A B A B and pairs them by round', async () => {
   const order: string[] = [];
   const c = await alternate(
