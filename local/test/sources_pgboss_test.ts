@@ -411,8 +411,13 @@ for (const version of PG_BOSS_VERSIONS) {
                  ${cols.ready_count ? ', ready_count = $5' : ''}
                  ${cols.blocked_count ? ', blocked_count = 0' : ''}
                where name = 'huge'`,
-              [now, cache.ready + cache.delayed, cache.delayed, cache.in_flight,
-                ...(cols.ready_count ? [cache.ready] : [])],
+              [
+                now,
+                cache.ready + cache.delayed,
+                cache.delayed,
+                cache.in_flight,
+                ...(cols.ready_count ? [cache.ready] : []),
+              ],
             );
           })).get('huge')!;
           check(cached, 'cache', 'cache');
