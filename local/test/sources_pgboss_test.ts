@@ -39,9 +39,15 @@ async function samplePgBoss(
   schema: string,
   now: string,
   previous: Cursors = [],
+  settings: { exact_count_limit?: number } = {},
+  prepare?: (tx: Sql) => Promise<unknown>,
 ): Promise<Map<string, Sample>> {
   let rows: Sample[] = [];
   await sql.begin(async (tx) => {
+    if (settings.exact_count_limit !== undefined) {
+      await tx`update queue_health.settings set exact_count_limit = ${settings.exact_count_limit}`;
+    }
+    if (prepare) await prepare(tx as unknown as Sql);
     for (const s of previous) {
       await tx`
         insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor,
@@ -303,6 +309,151 @@ for (const version of PG_BOSS_VERSIONS) {
         }).catch((e) => {
           if (!(e instanceof RollbackSignal)) throw e;
         });
+      } finally {
+        await pb.stop({ dropSchema: true });
+        await forgetSchema(sql, schema);
+        await sql.end();
+      }
+    },
+  );
+}
+
+/** Gauges from the raw job rows (what the sampler must not read on a big queue). */
+async function gaugeTruth(sql: Sql, schema: string, queue: string, now: string) {
+  const [t] = await sql<{ ready: number; delayed: number; in_flight: number }[]>`
+    select
+      count(*) filter (where state in ('created', 'retry') and start_after <= ${now}::text::timestamptz)::int as ready,
+      count(*) filter (where state in ('created', 'retry') and start_after > ${now}::text::timestamptz)::int as delayed,
+      count(*) filter (where state = 'active')::int as in_flight
+    from ${sql(schema)}.job where name = ${queue}`;
+  return t;
+}
+
+for (const version of PG_BOSS_VERSIONS) {
+  Deno.test(
+    `pg-boss v${version} queue far above exact_count_limit: estimated without counting, counted again once shrunk`,
+    async () => {
+      const sql = connect();
+      const schema = uniqueSchema(version);
+      // No supervisor: pg-boss's counts cache stays stale, the table statistics answer (the
+      // cache is put in by hand below).
+      const pb = await startPgBoss(version, { schema, fresh: true });
+      try {
+        await commonApi(pb).createQueue('huge');
+        const [{ state_type }] = await sql<{ state_type: string }[]>`
+          select atttypid::regtype::text as state_type from pg_attribute
+          where attrelid = ${schema + '.job'}::regclass and attname = 'state'`;
+        // 1 000 jobs, interleaved: 150 in flight, 200 delayed, 650 ready (the oldest an hour ago).
+        await sql.unsafe(
+          `insert into ${schema}.job (name, data, state, start_after, started_on)
+           select 'huge', '{}'::jsonb,
+             (case when g % 20 < 3 then 'active' else 'created' end)::${state_type},
+             case when g % 20 between 3 and 6 then now() + interval '1 hour'
+                  else now() - interval '1 hour' + g * interval '1 second' end,
+             case when g % 20 < 3 then now() - interval '1 minute' end
+           from generate_series(1, 1000) g`,
+        );
+        await sql.unsafe(`analyze ${schema}.job`);
+        const bound = { exact_count_limit: 50 };
+        const now = await dbNow(sql);
+        const t = await gaugeTruth(sql, schema, 'huge', now);
+        assert.deepEqual(t, { ready: 650, delayed: 200, in_flight: 150 });
+        const oldest = await oldestReadyAge(sql, schema, 'huge', now);
+        const check = (s: Sample, source: string, what: string) => {
+          assert.equal(s.error, null, what);
+          assert.equal(s.depth_estimated, true, what);
+          const c = s.cursor as { counts: Record<string, string> } & Record<string, unknown>;
+          assert.deepEqual(c.counts, { ready: source, delayed: source, in_flight: source }, what);
+          for (const k of ['ready', 'delayed', 'in_flight'] as const) {
+            // The statistics take state and start_after as independent: within 25 %.
+            assert.ok(
+              Math.abs(Number(s[k]) - t[k]) <= 0.25 * t[k],
+              `${what}: ${k} ${s[k]} within 25 % of ${t[k]}`,
+            );
+            assert.equal(Number(c[k]), Number(s[k]), `${what}: the cursor keeps ${k}`);
+          }
+          assert.equal(Number(s.depth), Number(s.ready) + Number(s.delayed) + Number(s.in_flight));
+          // The oldest ready job stays exact: the first entry of the index.
+          assertClose(s.oldest_ready_age_s, oldest, `${what}: oldest_ready_age_s`);
+        };
+
+        // First sight: counted up to the bound, then estimated.
+        const first = (await samplePgBoss(sql, schema, now, [], bound)).get('huge')!;
+        check(first, 'statistics', 'first sight');
+        assert.equal((first.cursor as { v: number }).v, 2);
+        assert.deepEqual((first.cursor as { skipped: string[] }).skipped, []);
+        // Far above the bound at the previous snapshot and still by the statistics: not counted.
+        const again = (await samplePgBoss(sql, schema, now, [first], bound)).get('huge')!;
+        check(again, 'statistics', 'again');
+        assert.deepEqual(
+          (again.cursor as { skipped: string[] }).skipped,
+          ['ready', 'delayed', 'in_flight'],
+        );
+        // v12 reads live jobs for retried only up to the bound: with in_flight not counted they
+        // are not read at all, and retried (0 here: nothing was retried) is flagged as capped.
+        assert.equal(Number(again.retried), 0);
+        assert.deepEqual(
+          (again.cursor as { capped: string[] }).capped,
+          version === 12 ? ['retried'] : [],
+        );
+
+        if (version !== 10) {
+          // A fresh pg-boss counts cache is the estimate when there is one.
+          const [cols] = await sql<{ ready_count: boolean; blocked_count: boolean }[]>`
+            select bool_or(attname = 'ready_count') as ready_count,
+                   bool_or(attname = 'blocked_count') as blocked_count
+            from pg_attribute where attrelid = ${schema + '.queue'}::regclass and not attisdropped`;
+          const cache = { ready: 640, delayed: 210, in_flight: 155 };
+          const cached = (await samplePgBoss(sql, schema, now, [again], bound, async (tx) => {
+            await tx.unsafe(
+              `update ${schema}.queue set monitor_on = $1::text::timestamptz,
+                 queued_count = $2, deferred_count = $3, active_count = $4
+                 ${cols.ready_count ? ', ready_count = $5' : ''}
+                 ${cols.blocked_count ? ', blocked_count = 0' : ''}
+               where name = 'huge'`,
+              [
+                now,
+                cache.ready + cache.delayed,
+                cache.delayed,
+                cache.in_flight,
+                ...(cols.ready_count ? [cache.ready] : []),
+              ],
+            );
+          })).get('huge')!;
+          check(cached, 'cache', 'cache');
+          assert.deepEqual(
+            [Number(cached.ready), Number(cached.delayed), Number(cached.in_flight)],
+            [cache.ready, cache.delayed, cache.in_flight],
+          );
+          assert.deepEqual(
+            (cached.cursor as { skipped: string[] }).skipped,
+            ['ready', 'delayed', 'in_flight'],
+          );
+        }
+
+        // Shrunk below the bound since (and analyzed): counted exactly again.
+        // 35 jobs left: the oldest 30 (ready or in flight) and 5 delayed.
+        await sql.unsafe(`delete from ${schema}.job where name = 'huge' and id not in (
+          (select id from ${schema}.job where name = 'huge' order by start_after limit 30)
+          union all
+          (select id from ${schema}.job where name = 'huge' and start_after > now() limit 5))`);
+        await sql.unsafe(`analyze ${schema}.job`);
+        const later = await dbNow(sql);
+        const small = await gaugeTruth(sql, schema, 'huge', later);
+        assert.ok(small.ready + small.delayed + small.in_flight < 100, JSON.stringify(small));
+        const shrunk = (await samplePgBoss(sql, schema, later, [again], bound)).get('huge')!;
+        assert.equal(shrunk.error, null);
+        assert.equal(shrunk.depth_estimated, false, 'a shrunk queue is counted exactly');
+        assert.deepEqual((shrunk.cursor as { skipped: string[] }).skipped, []);
+        assert.deepEqual(
+          [Number(shrunk.ready), Number(shrunk.delayed), Number(shrunk.in_flight)],
+          [small.ready, small.delayed, small.in_flight],
+        );
+        assertClose(
+          shrunk.oldest_ready_age_s,
+          await oldestReadyAge(sql, schema, 'huge', later),
+          'shrunk: oldest_ready_age_s',
+        );
       } finally {
         await pb.stop({ dropSchema: true });
         await forgetSchema(sql, schema);

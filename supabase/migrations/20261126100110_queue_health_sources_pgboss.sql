@@ -6,7 +6,9 @@
 -- _pgboss_sample_sql) samples every queue of the schema. The planner plans it once; each queue
 -- then costs only index-bounded probes on <schema>.job with name = the queue (run-time partition
 -- pruning picks the queue's partition). Counts above settings.exact_count_limit come from pg-boss's
--- fresh counts cache or, failing that, from the table statistics (no EXPLAIN per queue). If the
+-- fresh counts cache or, failing that, from the table statistics (no EXPLAIN per queue); a gauge
+-- that was estimated at twice the bound or more at the previous snapshot (cursor v2) and still is
+-- by that estimate is not counted at all (the big-queue shortcut, as for pgmq). If the
 -- statement fails for a schema (a queue's partition locked or dropped meanwhile, ...), that schema
 -- falls back to the same statement run queue by queue, so one bad queue costs only itself.
 
@@ -139,6 +141,10 @@ declare
   v_cache_delayed text := 'null::bigint';
   v_cache_active text := 'null::bigint';
   v_rel text := 'null::text';
+  v_est text;
+  v_big_ready text;
+  v_big_delayed text;
+  v_big_in_flight text;
   v_sql text;
 begin
   -- The statement's parameters: $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age,
@@ -204,6 +210,18 @@ begin
   elsif p_layout ? 'queue.partition_name' then
     v_rel := 'b.partition_name::text';
   end if;
+  -- The table statistics' estimate of the queue's {ready, delayed, in flight} (st, below).
+  v_est := format($f$(select array[q.n * st.f_ready, q.n * st.f_delayed, q.n * st.f_active]
+              from st cross join lateral (select st.rows_now
+                * coalesce(st.name_freqs[array_position(st.names, b.name::text)], st.name_other) as n) q
+              where st.rel = %s)$f$, v_rel);
+  -- A gauge was estimated (cache or statistics, not counted exactly) at the previous snapshot,
+  -- at no less than twice the bound (the values are in the cursor from v2 on).
+  v_big_ready := $f$case when $2 > 0 and r.cursor -> 'counts' ->> 'ready' in ('cache', 'statistics')
+          and jsonb_typeof(r.cursor -> 'ready') = 'number'
+        then (r.cursor ->> 'ready')::numeric >= 2 * $2 else false end$f$;
+  v_big_delayed := replace(v_big_ready, '''ready''', '''delayed''');
+  v_big_in_flight := replace(v_big_ready, '''ready''', '''in_flight''');
 
   if p_layout ? 'index.created_on' and p_layout ? 'index.completed_on' then
     -- v12: created since the previous snapshot, the newest $2 through (name, created_on); finished
@@ -233,13 +251,17 @@ begin
                   order by j.completed_on desc limit $2) s) f,
            -- Retry attempts: among the queue's live jobs (active, retry) and its jobs finished in
            -- the window, at most $2 of each read (heap rows: retry_count and started_on are in
-           -- no index). More than that: a lower bound, flagged in cursor.capped.
+           -- no index). More than that: a lower bound, flagged in cursor.capped. When in_flight
+           -- was not counted (k.skip_in_flight: at least twice $2 active jobs, so the read would
+           -- stop at $2 and flag the count anyway), the live jobs are not read at all (a one-time
+           -- filter): only the finished ones count, and retried is flagged as capped.
            (select sum(s.n) as n, bool_or(s.full) as full
             from (select count(*) filter (where s1.retry_count > 0 and s1.started_on > p.prev_at
                                             and s1.started_on <= $1) as n,
-                         count(*) >= $2 as full
+                         count(*) >= $2 or k.skip_in_flight as full
                   from (select j.retry_count, j.started_on from %1$s j
-                        where j.name = b.name and j.state in ('active', 'retry') limit $2) s1
+                        where j.name = b.name and j.state in ('active', 'retry')
+                          and not k.skip_in_flight limit $2) s1
                   union all
                   select count(*) filter (where s2.retry_count > 0 and s2.started_on > p.prev_at
                                             and s2.started_on <= $1),
@@ -330,6 +352,8 @@ begin
     select 'pgboss'::text, $4::text, b.name::text,
       g.ready, g.in_flight, g.delayed, g.ready + g.in_flight + g.delayed,
       (g.ready_src <> 'exact' or g.delayed_src <> 'exact' or g.in_flight_src <> 'exact'),
+      -- The ready count's smallest start_after when it saw every ready job; otherwise (more than
+      -- the bound, or not counted at all: n null) the first entry of the index.
       coalesce(greatest(extract(epoch from $1 - case when (x.rdy).n < $2 then (x.rdy).first else %8$s end)::float8, 0), 0),
       case when x.prev_at is null then 0::bigint
            when $2 > 0 and (x.w).enqueued >= $2 and (x.w).enqueued_first < $1
@@ -341,33 +365,69 @@ begin
       case when x.prev_at is null then 0::bigint else (x.w).retried end,
       case when x.prev_at is null then 0::bigint else round((x.w).dead_lettered * x2.scale)::bigint end,
       (x.w).wait_ms[1], (x.w).wait_ms[2], (x.w).run_ms[1], (x.w).run_ms[2],
-      -- The queue's own time: from its first probe to here (this row's projection).
-      (extract(epoch from clock_timestamp() - x.t0) * 1000)::float8,
-      jsonb_build_object('v', 1, 'at', $1,
+      -- The queue's own time: from its first step (q) to here (this row's projection).
+      (extract(epoch from clock_timestamp() - q.t0) * 1000)::float8,
+      -- v2 adds the gauges' values (read back by the next snapshot, p below) and which gauges
+      -- were not counted (k below).
+      jsonb_build_object('v', 2, 'at', $1,
         'counts', jsonb_build_object('ready', g.ready_src, 'delayed', g.delayed_src, 'in_flight', g.in_flight_src),
-        'cache_age_s', x.cache_age,
+        'ready', g.ready, 'delayed', g.delayed, 'in_flight', g.in_flight,
+        'skipped', to_jsonb(pg_catalog.array_remove(array[
+          case when k.skip_ready then 'ready' end,
+          case when k.skip_delayed then 'delayed' end,
+          case when k.skip_in_flight then 'in_flight' end], null)),
+        'cache_age_s', k.cache_age,
         'capped', to_jsonb(case when x.prev_at is null then '{}'::text[] else %10$s end)),
       null::text
     from %1$I.queue b
     left join queue_health.queue r
       on r.source = 'pgboss' and r.source_schema = $4 and r.queue_name = b.name
     cross join lateral (
-      -- The previous snapshot's time, computed once per queue (offset 0: not inlined into every
-      -- probe's filter, where it would be evaluated per row).
-      select case when jsonb_typeof(r.cursor) = 'object'
-        then ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz
-        end as prev_at
+      -- The queue's start, evaluated per queue, in order. b.name is part of it so that the
+      -- planner's cache of a lateral subquery's results (Memoize, keyed by what it refers to)
+      -- never hands one queue's start to another.
+      select clock_timestamp() as t0, b.name
+      offset 0
+    ) q
+    cross join lateral (
+      -- From the previous snapshot (the registry's cursor), once per queue (offset 0: not inlined
+      -- into every probe's filter, where it would be evaluated per row): its time, and for each
+      -- gauge whether it was estimated (not exact) at no less than twice the bound there.
+      -- Cursors before v2 hold no values: every gauge is counted.
+      select
+        case when jsonb_typeof(r.cursor) = 'object'
+          then ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz
+          end as prev_at,
+        %15$s as big_ready,
+        %16$s as big_delayed,
+        %17$s as big_in_flight
       offset 0
     ) p
     cross join lateral (
-      -- clock_timestamp() makes this subquery volatile: it is evaluated once per queue, in order.
-      select clock_timestamp() as t0, p.prev_at,
-        %3$s as cache_age,
-        %4$s as cache_fresh,
-        %5$s as rdy,
-        %6$s as delayed_n,
-        %7$s as in_flight_n,
+      -- The big-queue shortcut: a gauge far above the bound at the previous snapshot whose
+      -- estimate now (pg-boss's fresh cache, else the table statistics) still says at least twice
+      -- the bound is not counted; the estimate is its value (g). A queue that has shrunk since is
+      -- counted as any other. The statistics are read here only for such a queue.
+      select c.cache_age, c.cache_fresh, e0.est,
+        p.big_ready and coalesce(case when c.cache_fresh then %12$s else e0.est[1] end >= 2 * $2, false) as skip_ready,
+        p.big_delayed and coalesce(case when c.cache_fresh then %13$s else e0.est[2] end >= 2 * $2, false) as skip_delayed,
+        p.big_in_flight and coalesce(case when c.cache_fresh then %14$s else e0.est[3] end >= 2 * $2, false) as skip_in_flight
+      from (select %3$s as cache_age, %4$s as cache_fresh) c
+      cross join lateral (
+        select case when not c.cache_fresh and (p.big_ready or p.big_delayed or p.big_in_flight)
+          then %18$s end as est
+        offset 0
+      ) e0
+      offset 0
+    ) k
+    cross join lateral (
+      -- The probes, each evaluated once per queue (offset 0); a skipped gauge's is not run (null).
+      select p.prev_at, k.cache_fresh,
+        case when k.skip_ready then null else %5$s end as rdy,
+        case when k.skip_delayed then null else %6$s end as delayed_n,
+        case when k.skip_in_flight then null else %7$s end as in_flight_n,
         case when p.prev_at is null then null else %9$s end as w
+      offset 0
     ) x
     cross join lateral (
       select case when $2 > 0 and (x.w).finished >= $2 and (x.w).finished_first < $1
@@ -375,36 +435,40 @@ begin
         else 1 end as scale
     ) x2
     cross join lateral (
-      select case when not x.cache_fresh and ((x.rdy).n >= $2 or x.delayed_n >= $2 or x.in_flight_n >= $2)
-        then (select array[q.n * st.f_ready, q.n * st.f_delayed, q.n * st.f_active]
-              from st cross join lateral (select st.rows_now
-                * coalesce(st.name_freqs[array_position(st.names, b.name::text)], st.name_other) as n) q
-              where st.rel = %11$s)
-        end as est
+      -- The counts as the gauges see them: a skipped gauge as if it had reached the bound (its
+      -- estimate is then at least twice that). in_flight null without a skip: v11's fresh cache.
+      select case when k.skip_ready then $2 else (x.rdy).n end as ready_n,
+        case when k.skip_delayed then $2 else x.delayed_n end as delayed_n,
+        case when k.skip_in_flight then $2 else x.in_flight_n end as in_flight_n
+    ) n
+    cross join lateral (
+      select coalesce(k.est, case when not x.cache_fresh and (n.ready_n >= $2 or n.delayed_n >= $2 or n.in_flight_n >= $2)
+        then %18$s end) as est
       offset 0
     ) e
     cross join lateral (
       select
-        case when (x.rdy).n < $2 then (x.rdy).n
+        case when n.ready_n < $2 then n.ready_n
              when x.cache_fresh then greatest($2, %12$s)
              else greatest($2, round(e.est[1])::bigint) end as ready,
-        case when (x.rdy).n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as ready_src,
-        case when x.delayed_n < $2 then x.delayed_n
+        case when n.ready_n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as ready_src,
+        case when n.delayed_n < $2 then n.delayed_n
              when x.cache_fresh then greatest($2, %13$s)
              else greatest($2, round(e.est[2])::bigint) end as delayed,
-        case when x.delayed_n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as delayed_src,
-        case when x.in_flight_n is null then %14$s
-             when x.in_flight_n < $2 then x.in_flight_n
+        case when n.delayed_n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as delayed_src,
+        case when n.in_flight_n is null then %14$s
+             when n.in_flight_n < $2 then n.in_flight_n
              when x.cache_fresh then greatest($2, %14$s)
              else greatest($2, round(e.est[3])::bigint) end as in_flight,
-        case when x.in_flight_n is null then 'cache' when x.in_flight_n < $2 then 'exact'
+        case when n.in_flight_n is null then 'cache' when n.in_flight_n < $2 then 'exact'
              when x.cache_fresh then 'cache' else 'statistics' end as in_flight_src
     ) g
     where left(b.name, 10) <> '__pgboss__' and ($5::text is null or b.name = $5::text)
     order by b.name
   $sql$,
     p_schema, v_job, v_cache_age, v_cache_fresh, v_ready, v_delayed, v_in_flight, v_oldest,
-    v_window, v_capped, v_rel, v_cache_ready, v_cache_delayed, v_cache_active);
+    v_window, v_capped, v_rel, v_cache_ready, v_cache_delayed, v_cache_active,
+    v_big_ready, v_big_delayed, v_big_in_flight, v_est);
   if p_queue is not null then
     -- One queue (the fallback): its name as a constant in every probe, so that the planner prunes
     -- job's partitions at plan time and the statement locks and reads only this queue's.
