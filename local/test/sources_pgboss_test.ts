@@ -318,6 +318,44 @@ for (const version of PG_BOSS_VERSIONS) {
   );
 }
 
+Deno.test(
+  'pg-boss v12 retried reads at most 1 000 live jobs from the heap: beyond them a lower bound, flagged',
+  async () => {
+    const sql = connect();
+    const schema = uniqueSchema(12);
+    const pb = await startPgBoss(12, { schema, fresh: true });
+    try {
+      await commonApi(pb).createQueue('busy');
+      const [{ state_type }] = await sql<{ state_type: string }[]>`
+        select atttypid::regtype::text as state_type from pg_attribute
+        where attrelid = ${schema + '.job'}::regclass and attname = 'state'`;
+      // 1 200 jobs in flight, each a retry attempt started 30 s ago: more than the live-job
+      // budget, far less than exact_count_limit (10 000).
+      await sql.unsafe(
+        `insert into ${schema}.job (name, data, state, start_after, started_on, retry_count)
+         select 'busy', '{}'::jsonb, 'active'::${state_type}, now() - interval '1 hour',
+           now() - interval '30 seconds', 1
+         from generate_series(1, 1200)`,
+      );
+      const [{ earlier, now }] = await sql<{ earlier: string; now: string }[]>`
+        select (now() - interval '1 minute')::text as earlier, now()::text as now`;
+      const first = (await samplePgBoss(sql, schema, earlier)).get('busy')!;
+      const s = (await samplePgBoss(sql, schema, now, [first])).get('busy')!;
+      assert.equal(s.error, null);
+      // The gauge is an index-only count: exact below the bound.
+      assert.equal(Number(s.in_flight), 1200);
+      assert.equal(s.depth_estimated, false);
+      // retry_count and started_on are in no index: 1 000 heap rows read, a lower bound.
+      assert.equal(Number(s.retried), 1000);
+      assert.deepEqual((s.cursor as { capped: string[] }).capped, ['retried']);
+    } finally {
+      await pb.stop({ dropSchema: true });
+      await forgetSchema(sql, schema);
+      await sql.end();
+    }
+  },
+);
+
 /** Gauges from the raw job rows (what the sampler must not read on a big queue). */
 async function gaugeTruth(sql: Sql, schema: string, queue: string, now: string) {
   const [t] = await sql<{ ready: number; delayed: number; in_flight: number }[]>`

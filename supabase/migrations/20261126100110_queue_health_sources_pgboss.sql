@@ -250,18 +250,20 @@ begin
                     and j.state in ('completed', 'failed')
                   order by j.completed_on desc limit $2) s) f,
            -- Retry attempts: among the queue's live jobs (active, retry) and its jobs finished in
-           -- the window, at most $2 of each read (heap rows: retry_count and started_on are in
-           -- no index). More than that: a lower bound, flagged in cursor.capped. When in_flight
+           -- the window, at most least($2, 1000) of the live ones and $2 of the finished ones read
+           -- (heap rows: retry_count and started_on are in no index; the live jobs grow with the
+           -- backlog, so their unindexed read has the smaller, fixed budget). More than that: a
+           -- lower bound, flagged in cursor.capped. When in_flight
            -- was not counted (k.skip_in_flight: at least twice $2 active jobs, so the read would
            -- stop at $2 and flag the count anyway), the live jobs are not read at all (a one-time
            -- filter): only the finished ones count, and retried is flagged as capped.
            (select sum(s.n) as n, bool_or(s.full) as full
             from (select count(*) filter (where s1.retry_count > 0 and s1.started_on > p.prev_at
                                             and s1.started_on <= $1) as n,
-                         count(*) >= $2 or k.skip_in_flight as full
+                         count(*) >= least($2, 1000) or k.skip_in_flight as full
                   from (select j.retry_count, j.started_on from %1$s j
                         where j.name = b.name and j.state in ('active', 'retry')
-                          and not k.skip_in_flight limit $2) s1
+                          and not k.skip_in_flight limit least($2, 1000)) s1
                   union all
                   select count(*) filter (where s2.retry_count > 0 and s2.started_on > p.prev_at
                                             and s2.started_on <= $1),
