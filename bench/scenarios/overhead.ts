@@ -43,12 +43,29 @@ interface Workload {
   cycle(worker: number): Promise<number>;
 }
 
+/**
+ * CPU time (user + system, ms) a local server process has used, from /proc/<pid>/stat; null when
+ * the database is not on this machine (or not Linux).
+ */
+async function backendCpuMs(pid: number): Promise<number | null> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces, in parentheses): utime is the 14th
+    // field of the line and stime the 15th, in clock ticks (USER_HZ, 100 on Linux).
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return null;
+  }
+}
+
 async function runWindow(
   ctx: Context,
   workload: Workload,
   mode: 'off' | '10 s' | '1 s',
   seconds: number,
   intervalMs?: number,
+  captureSql: Sql = ctx.sql,
 ): Promise<Window> {
   const interval = intervalMs ?? (mode === 'off' ? 0 : mode === '10 s' ? 10_000 : 1_000);
   const windowMs = seconds * 1000;
@@ -69,7 +86,8 @@ async function runWindow(
       if (wait > 0) await sleep(Math.min(wait, 200));
       if (performance.now() < next) continue;
       const c0 = performance.now();
-      const [{ status }] = await ctx.sql`select queue_health.capture() ->> 'status' as status`;
+      const [{ status }] = await captureSql`
+        select queue_health.capture() ->> 'status' as status`;
       if (status === 'skipped') skipped++;
       else captureMs.push(performance.now() - c0);
       next += interval;
@@ -121,10 +139,32 @@ async function measure(ctx: Context, workload: Workload) {
   // pg_cron schedule runs them. A capture of unchanged queues is cheap and every queue is read
   // again at least once a minute (unchanged_reread_interval), so only a window this long holds
   // the real mix; the mean capture time per interval is the monitor's share of one core.
+  // The captures run on a connection of their own, so that the CPU its server process used over
+  // the window can be read from /proc (when the database runs on this machine): the capture's
+  // share of a core, which unlike its wall-clock time does not grow when the workload leaves it
+  // waiting for a core.
   const steadyInterval = ctx.sizes.overheadSteadyIntervalS * 1000;
-  const steady = Date.now() < ctx.deadline
-    ? await runWindow(ctx, workload, '10 s', ctx.sizes.overheadSteadyS, steadyInterval)
-    : null;
+  let steady: Window | null = null;
+  let steadyCpuMs: number | null = null;
+  if (Date.now() < ctx.deadline) {
+    const capConn = ctx.connect(1, 'qhbench-capture');
+    try {
+      const [{ pid }] = await capConn<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      const cpu0 = await backendCpuMs(pid);
+      steady = await runWindow(
+        ctx,
+        workload,
+        '10 s',
+        ctx.sizes.overheadSteadyS,
+        steadyInterval,
+        capConn,
+      );
+      const cpu1 = await backendCpuMs(pid);
+      if (cpu0 !== null && cpu1 !== null) steadyCpuMs = cpu1 - cpu0;
+    } finally {
+      await capConn.end();
+    }
+  }
   const pooled = (ws: Window[]) => summarize(ws.flatMap((w) => w.latencies));
   const off = pooled(windows.off);
   ctx.report.add({
@@ -154,9 +194,16 @@ async function measure(ctx: Context, workload: Workload) {
     const steadyCaps = is10 && steady?.capture_ms.length ? steady.capture_ms : null;
     const dutyCaps = steadyCaps ?? caps;
     const dutyMean = dutyCaps.length ? dutyCaps.reduce((a, b) => a + b, 0) / dutyCaps.length : 0;
-    const duty = steadyCaps
+    const wallDuty = steadyCaps
       ? (dutyMean / steadyInterval) * 100
       : (capMedian / (is10 ? 10_000 : 1_000)) * 100;
+    // The CPU the capture's server process used over the steady window, per second of it: the
+    // share of a core the monitor takes (its wall-clock time also counts the time it waited for a
+    // core the workload held). Wall-clock when the database is not on this machine.
+    const cpuDuty = steadyCaps && steadyCpuMs !== null
+      ? (steadyCpuMs / (steady!.seconds * 1000)) * 100
+      : null;
+    const duty = cpuDuty ?? wallDuty;
     // A 1 % effect can only be called from the rounds when they agree: met when even the upper
     // quartile is under 1 %, missed when even the lower quartile is over it. When they do not
     // agree, the duty bound decides: met when the capture takes under 1 % of one core and the
@@ -192,7 +239,7 @@ async function measure(ctx: Context, workload: Workload) {
         fmt(off.p99)
       }); ${caps.length} captures of ${fmt(capMedian)} ms (median) in these windows; duty ${
         fmt(duty)
-      } % of one core`,
+      } % of one core${cpuDuty !== null ? ' (CPU)' : ''}`,
     });
     if (is10 && dutyCaps.length) {
       ctx.report.add({
@@ -200,12 +247,20 @@ async function measure(ctx: Context, workload: Workload) {
         case: `${workload.name}, capture every ${
           steadyCaps ? `${steadyInterval / 1000} s, steady` : '10 s'
         }`,
-        metric: 'capture time per interval (duty)',
+        metric: cpuDuty !== null
+          ? 'capture CPU per second (duty)'
+          : 'capture time per interval (duty)',
         value: duty,
         unit: '% of one core',
-        spread: `capture mean ${fmt(dutyMean)} ms (${
+        spread: `capture mean ${fmt(dutyMean)} ms wall-clock (${
           range(summarize(dutyCaps))
-        }), n=${dutyCaps.length}`,
+        }), n=${dutyCaps.length}${
+          cpuDuty !== null
+            ? `; CPU ${fmt(steadyCpuMs!)} ms in ${steady!.seconds.toFixed(0)} s; wall-clock duty ${
+              fmt(wallDuty)
+            } %`
+            : ''
+        }`,
         verdict: 'info',
         note: `${ctx.sizes.overheadBackgroundQueues} idle queues + the workload's are captured${
           steadyCaps
