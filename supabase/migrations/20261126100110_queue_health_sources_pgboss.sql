@@ -229,11 +229,14 @@ begin
     -- (pg-boss bumps retry_count and stamps started_on each time it hands out a job that had been
     -- started before).
     v_window := format($f$(select row(e.n, e.first, f.n, f.completed, f.failed, f.dead, f.first,
-          f.wait, f.run, t.n, t.full)::queue_health._pgboss_window
+          f.wait, f.run, l.n + f.retried, l.full or f.full)::queue_health._pgboss_window
       from (select count(*) as n, min(s.created_on) as first
             from (select j.created_on from %1$s j
                   where j.name = b.name and j.created_on > p.prev_at and j.created_on <= $1
                   order by j.created_on desc limit $2) s) e,
+           -- Finished in the window (completed, failed, and cancelled, which also sets
+           -- completed_on), the newest $2, read once for the counts, the percentiles and the
+           -- retry attempts among them (state, dead_letter, retry_count are heap columns).
            (select count(*) as n,
               count(*) filter (where s.state = 'completed') as completed,
               count(*) filter (where s.state = 'failed') as failed,
@@ -241,36 +244,31 @@ begin
                                  and s.dead_letter <> s.name) as dead,
               min(s.completed_on) as first,
               percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from s.started_on - s.created_on) * 1000)
-                filter (where s.started_on is not null) as wait,
+                filter (where s.started_on is not null and s.state in ('completed', 'failed')) as wait,
               percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from s.completed_on - s.started_on) * 1000)
-                filter (where s.started_on is not null) as run
-            from (select j.name, j.state, j.created_on, j.started_on, j.completed_on, j.dead_letter
+                filter (where s.started_on is not null and s.state in ('completed', 'failed')) as run,
+              count(*) filter (where s.retry_count > 0 and s.started_on > p.prev_at
+                                 and s.started_on <= $1) as retried,
+              count(*) >= $2 as full
+            from (select j.name, j.state, j.created_on, j.started_on, j.completed_on, j.dead_letter,
+                         j.retry_count
                   from %1$s j
                   where j.name = b.name and j.completed_on > p.prev_at and j.completed_on <= $1
-                    and j.state in ('completed', 'failed')
                   order by j.completed_on desc limit $2) s) f,
-           -- Retry attempts: among the queue's live jobs (active, retry) and its jobs finished in
-           -- the window, at most least($2, 1000) of the live ones and $2 of the finished ones read
-           -- (heap rows: retry_count and started_on are in no index; the live jobs grow with the
-           -- backlog, so their unindexed read has the smaller, fixed budget). More than that: a
-           -- lower bound, flagged in cursor.capped. When in_flight
-           -- was not counted (k.skip_in_flight: at least twice $2 active jobs, so the read would
-           -- stop at $2 and flag the count anyway), the live jobs are not read at all (a one-time
+           -- Retry attempts started in the window: among the jobs finished in it (above) and the
+           -- queue's live jobs (active, retry), of which at most least($2, 1000) are read (heap
+           -- rows: retry_count and started_on are in no index; the live jobs grow with the
+           -- backlog, so their unindexed read has the smaller, fixed budget). More than were read
+           -- (of either): a lower bound, flagged in cursor.capped. When in_flight was not counted
+           -- (k.skip_in_flight: at least twice $2 active jobs, so the read would stop at its
+           -- budget and flag the count anyway), the live jobs are not read at all (a one-time
            -- filter): only the finished ones count, and retried is flagged as capped.
-           (select sum(s.n) as n, bool_or(s.full) as full
-            from (select count(*) filter (where s1.retry_count > 0 and s1.started_on > p.prev_at
-                                            and s1.started_on <= $1) as n,
-                         count(*) >= least($2, 1000) or k.skip_in_flight as full
-                  from (select j.retry_count, j.started_on from %1$s j
-                        where j.name = b.name and j.state in ('active', 'retry')
-                          and not k.skip_in_flight limit least($2, 1000)) s1
-                  union all
-                  select count(*) filter (where s2.retry_count > 0 and s2.started_on > p.prev_at
-                                            and s2.started_on <= $1),
-                         count(*) >= $2
-                  from (select j.retry_count, j.started_on from %1$s j
-                        where j.name = b.name and j.completed_on > p.prev_at and j.completed_on <= $1
-                        order by j.completed_on desc limit $2) s2) s) t)$f$, v_job);
+           (select count(*) filter (where s1.retry_count > 0 and s1.started_on > p.prev_at
+                                      and s1.started_on <= $1) as n,
+                   count(*) >= least($2, 1000) or k.skip_in_flight as full
+              from (select j.retry_count, j.started_on from %1$s j
+                    where j.name = b.name and j.state in ('active', 'retry')
+                      and not k.skip_in_flight limit least($2, 1000)) s1) l)$f$, v_job);
     -- Above the bound: created and finished extrapolated from the time the counted rows span
     -- (below), retried stays at the bound; each listed in cursor.capped.
     v_capped := $f$pg_catalog.array_remove(array[
