@@ -44,8 +44,9 @@ export interface Sizes {
   overheadSteadyIntervalS: number;
   /** Scenario 3: trials. */
   alertTrials: number;
-  /** Scenario 4: captures observed. */
+  /** Scenario 4: captures observed by the LISTEN subscriber, and by the dashboard page. */
   liveSamples: number;
+  liveBrowserSamples: number;
   /** Scenario 5: simulated days, queues. */
   storageDays: number;
   storageQueues: number;
@@ -73,6 +74,7 @@ export const FULL: Sizes = {
   overheadSteadyIntervalS: 10,
   alertTrials: 5,
   liveSamples: 30,
+  liveBrowserSamples: 20,
   storageDays: 21,
   storageQueues: 10,
   readQueues: 1000,
@@ -94,6 +96,7 @@ export const QUICK: Sizes = {
   overheadSteadyIntervalS: 1,
   alertTrials: 1,
   liveSamples: 3,
+  liveBrowserSamples: 2,
   storageDays: 3,
   storageQueues: 2,
   readQueues: 20,

@@ -3,7 +3,8 @@
  * statement trigger calls realtime.send(); the local stand-in (local/stack/sql/supabase_compat.sql)
  * stores the message in realtime.messages and NOTIFYs 'realtime:broadcast' with its id, which is
  * what a Realtime server reads. A LISTEN subscriber on its own connection receives the NOTIFY and
- * reads the message, as Realtime would.
+ * reads the message, as Realtime would. Then the same in a browser: the stack's dashboard in
+ * headless Chromium, live over the stack's Realtime stand-in (live_browser.ts).
  *
  * @module
  */
@@ -17,6 +18,7 @@ import {
 } from '../lib/context.ts';
 import { createFilledQueues, queueNames } from '../lib/pgmq_data.ts';
 import { fmt, range, summarize } from '../lib/stats.ts';
+import { browserLatency } from './live_browser.ts';
 
 const S = '4 live latency';
 
@@ -128,11 +130,11 @@ export async function liveLatency(ctx: Context): Promise<void> {
         fmt(summarize(payloadBytes).median)
       } B; ${missing} lost. Negative = NOTIFY arrived before the capture's reply`,
     });
-    ctx.report.skip(
-      S,
-      'browser (dashboard)',
-      "the local stack has no Realtime server (its /_stack/config.json says realtime: false), so the dashboard polls; on hosted Supabase the browser hop is Realtime's own",
-    );
+    if (hasPgmq) {
+      await browserLatency(ctx, queueNames('qhbench_live', 20)[0], ctx.sizes.liveBrowserSamples);
+    } else {
+      ctx.report.skip(S, 'browser (dashboard)', 'no pgmq (extension or fixture) in the database');
+    }
     ctx.report.details['4_live_latency'] = {
       since_commit_ms: sinceCommit,
       since_start_ms: sinceStart,
