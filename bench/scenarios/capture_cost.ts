@@ -171,48 +171,37 @@ async function measurePoint(
 
 function reportPoint(ctx: Context, p: PointResult, baselineName: string) {
   const kase = `${p.source} ${p.queues} × ${sizeLabel(p.messages)}`;
-  const cap = summarize(p.capture_ms);
-  const all = summarize(p.read_all_ms);
-  const is1000 = p.queues >= 1000;
-  const goal250 = is1000 && !ctx.quick;
-  ctx.report.add({
-    scenario: S,
-    case: kase,
-    metric: 'capture ms per run, data unchanged (default settings)',
-    value: cap.median,
-    unit: 'ms',
-    spread: `${range(cap)}, n=${cap.n}`,
-    goal: goal250 ? '< 250 ms' : undefined,
-    verdict: goal250 ? (cap.median < 250 ? 'met' : 'missed') : 'info',
-    note: `${p.unchanged_queues ?? '?'} of ${p.captured_queues} queues repeated unchanged` +
-      (goal250 && cap.median >= 250 ? `; ${fmt(cap.median / 250)}× over` : ''),
-  });
-  const cold = summarize(p.cold_ms);
-  ctx.report.add({
-    scenario: S,
-    case: kase,
-    metric: 'capture ms per run, data unchanged, new session each (as pg_cron)',
-    value: cold.median,
-    unit: 'ms',
-    spread: `${range(cold)}, n=${cold.n}`,
-    goal: goal250 ? '< 250 ms' : undefined,
-    verdict: goal250 ? (cold.median < 250 ? 'met' : 'missed') : 'info',
-    note: goal250 && cold.median >= 250 ? `${fmt(cold.median / 250)}× over` : undefined,
-  });
-  ctx.report.add({
-    scenario: S,
-    case: kase,
-    metric: 'capture ms per run, every queue read',
-    value: all.median,
-    unit: 'ms',
-    spread: `${range(all)}, n=${all.n}`,
-    goal: goal250 ? '< 250 ms' : undefined,
-    verdict: goal250 ? (all.median < 250 ? 'met' : 'missed') : 'info',
-    note: (goal250 && all.median >= 250 ? `${fmt(all.median / 250)}× over; ` : '') +
-      `${p.captured_queues} queues captured (all sources in the database); sampling ${
-        fmt(p.sample_ms_sum)
-      } ms, alerts ${fmt(p.alerts_ms)} ms; ${p.estimated_queues ?? '?'} depths estimated`,
-  });
+  const goal250 = p.queues >= 1000 && !ctx.quick;
+  // One row per way of capturing; at 1 000 queues each is held to the 250 ms goal.
+  const timeRow = (metric: string, ms: number[], note = '') => {
+    const t = summarize(ms);
+    const over = goal250 && t.median >= 250;
+    ctx.report.add({
+      scenario: S,
+      case: kase,
+      metric: `capture ms per run, ${metric}`,
+      value: t.median,
+      unit: 'ms',
+      spread: `${range(t)}, n=${t.n}`,
+      goal: goal250 ? '< 250 ms' : undefined,
+      verdict: goal250 ? (over ? 'missed' : 'met') : 'info',
+      note: [over ? `${fmt(t.median / 250)}× over` : '', note].filter(Boolean).join('; ') ||
+        undefined,
+    });
+  };
+  timeRow(
+    'data unchanged (default settings)',
+    p.capture_ms,
+    `${p.unchanged_queues ?? '?'} of ${p.captured_queues} queues repeated unchanged`,
+  );
+  timeRow('data unchanged, new session each (as pg_cron)', p.cold_ms);
+  timeRow(
+    'every queue read',
+    p.read_all_ms,
+    `${p.captured_queues} queues captured (all sources in the database); sampling ${
+      fmt(p.sample_ms_sum)
+    } ms, alerts ${fmt(p.alerts_ms)} ms; ${p.estimated_queues ?? '?'} depths estimated`,
+  );
   ctx.report.add({
     scenario: S,
     case: kase,

@@ -9,13 +9,12 @@
  * @module
  */
 import { existsSync } from 'node:fs';
+import { CHROMIUM, launchChromium } from '../../local/dashboard/chromium.ts';
 import { type Context, PROJECT } from '../lib/context.ts';
 import { fmt, range, summarize } from '../lib/stats.ts';
 
 const S = '4 live latency';
 const CASE = 'capture commit → Realtime → dashboard page shows it (browser)';
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'];
 /** A fixed id for the bench's dashboard user (removed at the end). */
 const USER_ID = '00000000-0000-4000-8000-0000000be7c4';
 const USER_EMAIL = 'qhbench@queue-health.local';
@@ -57,7 +56,6 @@ export async function browserLatency(ctx: Context, queue: string, trials: number
     ctx.report.skip(S, CASE, why);
     return;
   }
-  const { chromium } = await import('playwright-core');
   const { buildDashboard } = await import('../../local/dashboard/build.ts');
   const { userAccessToken } = await import('../../local/stack/keys.ts');
   await buildDashboard();
@@ -68,12 +66,7 @@ export async function browserLatency(ctx: Context, queue: string, trials: number
     values (${PROJECT}, ${USER_ID}, 'viewer') on conflict do nothing`;
   const token = await userAccessToken(USER_ID, USER_EMAIL);
   const userDataDir = await Deno.makeTempDir({ prefix: 'qhbench-chromium-' });
-  const browser = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-  });
+  const browser = await launchChromium(userDataDir, { width: 1280, height: 900 });
   const errors: string[] = [];
   try {
     const page = browser.pages()[0] ?? await browser.newPage();

@@ -13,25 +13,14 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { buildDashboard } from '../dashboard/build.ts';
+import { launchChromium } from '../dashboard/chromium.ts';
 import { startLocalRealtime } from '../dashboard/realtime_local.ts';
 import { API_URL, JWT_SECRET, ROOT } from '../stack/config.ts';
 import { DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
 import { connect, databaseUrl } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 /** The whole test must finish within this. */
 const TEST_BUDGET_MS = 150_000;
 /** The page must show a capture within this of its commit (the bound). */
@@ -117,12 +106,7 @@ Deno.test({
       return { project: row.project_id, status: row.status, depth: row.depth };
     }
 
-    const browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1280, height: 900 },
-    });
+    const browser = await launchChromium(userDataDir, { width: 1280, height: 900 });
     started.push({ stop: () => browser.close() });
     const pageErrors: string[] = [];
     try {
@@ -370,12 +354,7 @@ Deno.test({
     await buildDashboard();
     const sql = connect({ max: 1, applicationName: 'qh-dashboard-browser-test' });
     const userDataDir = await Deno.makeTempDir({ prefix: 'qh-chromium-' });
-    const browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      viewport: { width: 1024, height: 768 },
-    });
+    const browser = await launchChromium(userDataDir, { width: 1024, height: 768 });
     try {
       // No alert channels: the page needs the user, and channels in 'default' would collect the
       // demo's notifications for every later test that runs queue-alert.

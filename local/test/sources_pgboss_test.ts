@@ -318,6 +318,14 @@ for (const version of PG_BOSS_VERSIONS) {
   );
 }
 
+/** The qualified name of the pg-boss schema's job state enum (for casts in raw inserts). */
+async function jobStateType(sql: Sql, schema: string): Promise<string> {
+  const [{ state_type }] = await sql<{ state_type: string }[]>`
+    select atttypid::regtype::text as state_type from pg_attribute
+    where attrelid = ${schema + '.job'}::regclass and attname = 'state'`;
+  return state_type;
+}
+
 Deno.test(
   'pg-boss v12 retried reads at most 1 000 live jobs from the heap: beyond them a lower bound, flagged',
   async () => {
@@ -326,9 +334,7 @@ Deno.test(
     const pb = await startPgBoss(12, { schema, fresh: true });
     try {
       await commonApi(pb).createQueue('busy');
-      const [{ state_type }] = await sql<{ state_type: string }[]>`
-        select atttypid::regtype::text as state_type from pg_attribute
-        where attrelid = ${schema + '.job'}::regclass and attname = 'state'`;
+      const state_type = await jobStateType(sql, schema);
       // 1 200 jobs in flight, each a retry attempt started 30 s ago: more than the live-job
       // budget, far less than exact_count_limit (10 000).
       await sql.unsafe(
@@ -378,9 +384,7 @@ for (const version of PG_BOSS_VERSIONS) {
       const pb = await startPgBoss(version, { schema, fresh: true });
       try {
         await commonApi(pb).createQueue('huge');
-        const [{ state_type }] = await sql<{ state_type: string }[]>`
-          select atttypid::regtype::text as state_type from pg_attribute
-          where attrelid = ${schema + '.job'}::regclass and attname = 'state'`;
+        const state_type = await jobStateType(sql, schema);
         // 1 000 jobs, interleaved: 150 in flight, 200 delayed, 650 ready (the oldest an hour ago).
         await sql.unsafe(
           `insert into ${schema}.job (name, data, state, start_after, started_on)

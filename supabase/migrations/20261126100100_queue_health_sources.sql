@@ -57,6 +57,58 @@ grant execute on function queue_health._planner_rows(text) to service_role;
 
 -- Section: pgmq
 
+-- Two helpers without SET clauses, so that the planner inlines them into the statements that use
+-- them (a function with SET is called row by row). Every name in them is schema-qualified or in
+-- pg_catalog; only service_role may call them directly.
+
+create function queue_health._pgmq_leaf_density(p_relid oid, p_reltuples real, p_relpages integer)
+returns numeric
+volatile
+language sql
+as $$
+  -- The planner's method without planning: tuples per page from the last ANALYZE/VACUUM times the
+  -- pages the table has now. Null while it was never analyzed (reltuples = -1); 0 when it was
+  -- analyzed empty and still is.
+  select case
+           when p_reltuples < 0 then null
+           when p_relpages > 0 then p_reltuples / p_relpages
+             * (pg_catalog.pg_relation_size(p_relid) / pg_catalog.current_setting('block_size')::numeric)
+           when pg_catalog.pg_relation_size(p_relid) = 0 then 0
+         end
+$$;
+comment on function queue_health._pgmq_leaf_density(oid, real, integer) is 'Estimated row count of one plain table from its pg_class reltuples and relpages and its current size; null while never analyzed.';
+revoke execute on function queue_health._pgmq_leaf_density(oid, real, integer) from public;
+grant execute on function queue_health._pgmq_leaf_density(oid, real, integer) to service_role;
+
+create function queue_health._pgmq_table_facts(p_rel regclass, p_queue_name text)
+returns table (has_vt_index boolean, has_id_index boolean, has_last_read_at boolean,
+  archive regclass, density bigint)
+stable
+language sql
+as $$
+  -- What reading a queue table needs to know of it: which indexes it has (standard and unlogged
+  -- queues have the msg_id primary key and the vt index; pg_partman-partitioned ones may have
+  -- neither), whether it has last_read_at (pgmq 1.10+), its archive table, and its density (plain
+  -- tables; null for a partitioned one, whose leaves _pgmq_density() sums).
+  select ix.has_vt_index, ix.has_id_index,
+    exists (select 1 from pg_catalog.pg_attribute a
+             where a.attrelid = p_rel and a.attname = 'last_read_at' and not a.attisdropped),
+    (select ac.oid::regclass from pg_catalog.pg_class ac
+      -- to_regnamespace: this is created before (or without) pgmq.
+      where ac.relnamespace = pg_catalog.to_regnamespace('pgmq') and ac.relname = 'a_' || lower(p_queue_name)
+        and ac.relkind in ('r', 'p')),
+    (select round(queue_health._pgmq_leaf_density(c.oid, c.reltuples, c.relpages))::bigint
+       from pg_catalog.pg_class c where c.oid = p_rel and c.relkind = 'r')
+  from (select coalesce(bool_or(a.attname = 'vt'), false) as has_vt_index,
+               coalesce(bool_or(a.attname = 'msg_id'), false) as has_id_index
+          from pg_catalog.pg_index i
+          join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+         where i.indrelid = p_rel and i.indpred is null) ix
+$$;
+comment on function queue_health._pgmq_table_facts(regclass, text) is 'The catalog facts reading a pgmq queue table needs: its vt and msg_id indexes, last_read_at column, archive table and density (plain tables).';
+revoke execute on function queue_health._pgmq_table_facts(regclass, text) from public;
+grant execute on function queue_health._pgmq_table_facts(regclass, text) to service_role;
+
 create function queue_health._pgmq_density(p_rel regclass)
 returns bigint
 stable
@@ -64,23 +116,15 @@ security definer
 set search_path = ''
 language sql
 as $$
-  -- The planner's method without planning: tuples per page from the last ANALYZE/VACUUM times the
-  -- pages the table (each leaf partition) has now. Null while a table was never analyzed
-  -- (reltuples = -1). The table itself or the leaves of a partitioned one are each one index
-  -- lookup in pg_class (offset 0 keeps it a lookup: as a join, the planner scans all of pg_class,
-  -- milliseconds per queue in a database with many).
+  -- The density of the table itself or the sum over the leaves of a partitioned one (null while
+  -- any was never analyzed). Each is one index lookup in pg_class (offset 0 keeps it a lookup: as
+  -- a join, the planner scans all of pg_class, milliseconds per queue in a database with many).
   select case when bool_and(c.density is not null) then round(sum(c.density))::bigint end
     from (select p_rel::oid as relid
           union all
           select t.relid from pg_catalog.pg_partition_tree(p_rel) t where t.isleaf) t
    cross join lateral (
-         select case
-                  when c.reltuples < 0 then null
-                  when c.relpages > 0 then c.reltuples / c.relpages
-                    * (pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::numeric)
-                  -- Analyzed while empty: still empty, or unknown.
-                  when pg_catalog.pg_relation_size(c.oid) = 0 then 0
-                end as density
+         select queue_health._pgmq_leaf_density(c.oid, c.reltuples, c.relpages) as density
            from pg_catalog.pg_class c
           where c.oid = t.relid and c.relkind = 'r' offset 0) c
 $$;
@@ -184,16 +228,9 @@ begin
       v_archive := p_archive;
       v_density := p_density;
     else
-      -- Which indexes this queue has: standard and unlogged queues have the msg_id primary key
-      -- and the vt index; pg_partman-partitioned queues may have neither.
-      select coalesce(bool_or(a.attname = 'vt'), false), coalesce(bool_or(a.attname = 'msg_id'), false)
-        into v_has_vt_index, v_has_id_index
-        from pg_catalog.pg_index i
-        join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-       where i.indrelid = p_rel and i.indpred is null;
-      v_has_last_read_at := exists (select 1 from pg_catalog.pg_attribute a
-        where a.attrelid = p_rel and a.attname = 'last_read_at' and not a.attisdropped);
-      v_archive := to_regclass(format('pgmq.%I', 'a_' || lower(p_queue_name)));
+      select f.has_vt_index, f.has_id_index, f.has_last_read_at, f.archive, f.density
+        into v_has_vt_index, v_has_id_index, v_has_last_read_at, v_archive, v_density
+        from queue_health._pgmq_table_facts(p_rel, p_queue_name) f;
     end if;
     -- A redelivery is a read of a message that had been read before (read_ct > 1 while in flight).
     -- It started since the previous snapshot when last_read_at (pgmq 1.10+) is later than that
@@ -498,8 +535,7 @@ declare
   -- Dynamic because pgmq.meta may not exist when this function is created (or linted).
   v_sql text := $q$
     with f as (
-      select m.name, c.oid::regclass as rel, c.relkind, c.reltuples, c.relpages,
-        sq.seqrelid::regclass as seq,
+      select m.name, c.oid::regclass as rel, sq.seqrelid::regclass as seq,
         sq.seqstart, sq.seqincrement,
         case when c.relkind = 'r' then c.relfilenode::text || ':' || (
             pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
@@ -563,27 +599,12 @@ declare
       union all
       select x.*
       from u
-      -- The facts only reading a table needs, here: computed for the queues read, not the others.
+      -- The facts only reading a table needs, here (inlined): computed for the queues read, not
+      -- the others.
+      cross join lateral queue_health._pgmq_table_facts(u.rel, u.name) ft
       cross join lateral queue_health._sample_pgmq_queue(u.name, u.rel, u.seq, u.seqstart,
-        u.seqincrement, u.fingerprint, $1, $2, u.prev,
-        (select coalesce(bool_or(a.attname = 'vt'), false)
-           from pg_catalog.pg_index i
-           join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-          where i.indrelid = u.rel and i.indpred is null),
-        (select coalesce(bool_or(a.attname = 'msg_id'), false)
-           from pg_catalog.pg_index i
-           join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-          where i.indrelid = u.rel and i.indpred is null),
-        exists (select 1 from pg_catalog.pg_attribute a
-                 where a.attrelid = u.rel and a.attname = 'last_read_at' and not a.attisdropped),
-        (select ac.oid::regclass from pg_catalog.pg_class ac
-          where ac.relnamespace = 'pgmq'::regnamespace and ac.relname = 'a_' || lower(u.name)
-            and ac.relkind in ('r', 'p')),
-        -- Density as in _pgmq_density() (plain tables; partitioned ones ask it).
-        case when u.relkind = 'r' and u.reltuples >= 0 then
-          case when u.relpages > 0 then round(u.reltuples / u.relpages
-                 * (pg_catalog.pg_relation_size(u.rel) / current_setting('block_size')::numeric))::bigint
-               when pg_catalog.pg_relation_size(u.rel) = 0 then 0 end end) x
+        u.seqincrement, u.fingerprint, $1, $2, u.prev, ft.has_vt_index, ft.has_id_index,
+        ft.has_last_read_at, ft.archive, ft.density) x
       where not u.unchanged and x.source is not null
     )
     select coalesce(array_agg(row(s.source, s.source_schema, s.queue_name, s.ready, s.in_flight,
