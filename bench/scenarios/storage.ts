@@ -95,20 +95,26 @@ export async function storage(ctx: Context): Promise<void> {
       const dayEnd = new Date(dayStart.getTime() + 86_400_000 - 10_000);
       await sql`select queue_health.ensure_partitions(${dayStart}::timestamptz)`;
       await sql.begin(async (tx) => {
-        // Triggers off for the set-wise rows only (one Realtime message per day would be wrong).
+        // Triggers off for the set-wise rows only (one Realtime message per day would be wrong),
+        // so the running totals (cum_*) that capture() writes are computed here, as it would.
         await tx`set local session_replication_role = replica`;
         await tx`
           insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name,
             ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s, enqueued, completed,
             failed, retried, dead_lettered, wait_p50_ms, wait_p95_ms, run_p50_ms, run_p95_ms,
-            sample_ms, interval_s)
+            sample_ms, interval_s, cum_enqueued, cum_completed, cum_failed, cum_retried,
+            cum_dead_lettered, cum_interval_s, cum_idle)
           select t, 'default', 'pgmq', 'pgmq', q,
             40 + (s % 17), 5 + (s % 3), s % 2, 45 + (s % 17) + (s % 3) + (s % 2), false,
             (s % 30)::float8, 10 + (s % 5), 10 + (s % 7), s % 2, s % 3, 0,
-            null, null, null, null, 0.3 + (s % 10) / 10.0, 10
+            null, null, null, null, 0.3 + (s % 10) / 10.0, 10,
+            ${d * 8639} * 12 + sum(10 + (s % 5)) over w, ${d * 8639} * 13 + sum(10 + (s % 7)) over w,
+            ${d * 8639} / 2 + sum(s % 2) over w, ${d * 8639} + sum(s % 3) over w, 0,
+            ${d * 8639} * 10 + 10.0 * count(*) over w, 0
           from unnest(${names}::text[]) q,
             generate_series(0, 8638) s,
-            lateral (select ${dayStart}::timestamptz + s * interval '10 seconds' as t) x`;
+            lateral (select ${dayStart}::timestamptz + s * interval '10 seconds' as t) x
+          window w as (partition by q order by s)`;
       });
       // One real capture per day, so capture's own rows and runs are part of the total.
       const [{ r }] = await sql`select queue_health.capture(${dayEnd}::timestamptz) as r`;

@@ -205,6 +205,15 @@ create table queue_health.metric (
   run_p95_ms double precision,
   sample_ms double precision,
   interval_s double precision,
+  -- Running totals: this row's value plus the previous row's total (per queue, in captured_at
+  -- order), so a window's sum is a difference of two rows (queue_health._alert_readings).
+  cum_enqueued bigint,
+  cum_completed bigint,
+  cum_failed bigint,
+  cum_retried bigint,
+  cum_dead_lettered bigint,
+  cum_interval_s double precision,
+  cum_idle bigint,
   constraint metric_source check (source in ('pgmq', 'pgboss')),
   constraint metric_gauges_non_negative check (
     coalesce(ready, 0) >= 0 and coalesce(in_flight, 0) >= 0 and coalesce(delayed, 0) >= 0
@@ -234,6 +243,13 @@ comment on column queue_health.metric.run_p50_ms is 'Median run time (start to c
 comment on column queue_health.metric.run_p95_ms is '95th percentile run time, ms.';
 comment on column queue_health.metric.sample_ms is 'What sampling this queue cost, ms.';
 comment on column queue_health.metric.interval_s is 'Seconds since the previous snapshot of this queue; null the first time.';
+comment on column queue_health.metric.cum_enqueued is 'Running total of enqueued over this queue''s rows up to and including this one (nulls count as 0). The sum over a window is this column''s difference between its newest row and the row before it.';
+comment on column queue_health.metric.cum_completed is 'Running total of completed (as cum_enqueued).';
+comment on column queue_health.metric.cum_failed is 'Running total of failed (as cum_enqueued).';
+comment on column queue_health.metric.cum_retried is 'Running total of retried (as cum_enqueued).';
+comment on column queue_health.metric.cum_dead_lettered is 'Running total of dead_lettered (as cum_enqueued).';
+comment on column queue_health.metric.cum_interval_s is 'Running total of interval_s (as cum_enqueued).';
+comment on column queue_health.metric.cum_idle is 'Running count of this queue''s snapshots with nothing waiting (ready + in_flight = 0), up to and including this one.';
 comment on constraint metric_source on queue_health.metric is 'source is one of the known sources.';
 comment on constraint metric_gauges_non_negative on queue_health.metric is 'Gauges (ready, in_flight, delayed, depth, oldest_ready_age_s) are never negative.';
 comment on constraint metric_interval_positive on queue_health.metric is 'interval_s is a non-negative duration when known.';
@@ -241,6 +257,46 @@ comment on constraint metric_interval_positive on queue_health.metric is 'interv
 -- "latest per queue" (order by captured_at desc limit 1) and "one queue over a range".
 create index metric_queue_captured_at_idx
   on queue_health.metric (queue_name, source, source_schema, captured_at desc);
+-- The running totals (cum_*) of a row inserted without them: capture() computes them for its rows in
+-- one statement; this fills them for rows written any other way (history loads, tests). Rows of
+-- one queue must arrive in captured_at order for the totals to add up.
+create function queue_health._metric_running_totals()
+returns trigger
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_prev record;
+begin
+  select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
+         m.cum_interval_s, m.cum_idle
+    into v_prev
+    from queue_health.metric m
+   where m.queue_name = new.queue_name and m.source = new.source and m.source_schema = new.source_schema
+     and m.captured_at < new.captured_at
+   order by m.captured_at desc
+   limit 1;
+  new.cum_enqueued := coalesce(v_prev.cum_enqueued, 0) + coalesce(new.enqueued, 0);
+  new.cum_completed := coalesce(v_prev.cum_completed, 0) + coalesce(new.completed, 0);
+  new.cum_failed := coalesce(v_prev.cum_failed, 0) + coalesce(new.failed, 0);
+  new.cum_retried := coalesce(v_prev.cum_retried, 0) + coalesce(new.retried, 0);
+  new.cum_dead_lettered := coalesce(v_prev.cum_dead_lettered, 0) + coalesce(new.dead_lettered, 0);
+  new.cum_interval_s := coalesce(v_prev.cum_interval_s, 0) + coalesce(new.interval_s, 0);
+  new.cum_idle := coalesce(v_prev.cum_idle, 0)
+    + case when coalesce(new.ready, 0) + coalesce(new.in_flight, 0) = 0 then 1 else 0 end;
+  return new;
+end;
+$$;
+comment on function queue_health._metric_running_totals() is 'Trigger: fills the running totals (cum_*) of a metric row inserted without them, from the queue''s previous row.';
+revoke execute on function queue_health._metric_running_totals() from public, anon, authenticated;
+
+create trigger metric_running_totals
+  before insert on queue_health.metric
+  for each row
+  when (new.cum_idle is null)
+  execute function queue_health._metric_running_totals();
+comment on trigger metric_running_totals on queue_health.metric is 'Fills cum_* for rows not written by capture().';
+
 -- rollups read time ranges across all queues; BRIN suits append-only, time-ordered rows.
 create index metric_captured_at_brin on queue_health.metric using brin (captured_at);
 

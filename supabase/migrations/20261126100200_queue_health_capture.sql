@@ -347,26 +347,45 @@ begin
       order by x.source, x.source_schema, x.queue_name, (x.error is null) desc
     ),
     prev as (
-      select s.*, q.last_seen_at as prev_seen_at
+      select s.*, q.last_seen_at as prev_seen_at, pm.cum_enqueued, pm.cum_completed, pm.cum_failed,
+             pm.cum_retried, pm.cum_dead_lettered, pm.cum_interval_s, pm.cum_idle
       from s
       left join queue_health.queue q
         on q.source = s.source and q.source_schema = s.source_schema and q.queue_name = s.queue_name
+      -- the running totals of the queue's previous row (see metric.cum_*)
+      left join lateral (
+        select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
+               m.cum_interval_s, m.cum_idle
+        from queue_health.metric m
+        where m.queue_name = s.queue_name and m.source = s.source and m.source_schema = s.source_schema
+          and m.captured_at < p_now
+        order by m.captured_at desc
+        limit 1) pm on true
     ),
     new_metric as (
       insert into queue_health.metric (
         captured_at, project_id, source, source_schema, queue_name,
         ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s,
         enqueued, completed, failed, retried, dead_lettered,
-        wait_p50_ms, wait_p95_ms, run_p50_ms, run_p95_ms, sample_ms, interval_s)
+        wait_p50_ms, wait_p95_ms, run_p50_ms, run_p95_ms, sample_ms, interval_s,
+        cum_enqueued, cum_completed, cum_failed, cum_retried, cum_dead_lettered, cum_interval_s, cum_idle)
       select
         p_now, p.project_id, p.source, p.source_schema, p.queue_name,
         p.ready, p.in_flight, p.delayed, p.depth, coalesce(p.depth_estimated, false),
         p.oldest_ready_age_s,
         p.enqueued, p.completed, p.failed, p.retried, p.dead_lettered,
-        p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms,
-        case when p.prev_seen_at is not null
-          then greatest(0, extract(epoch from p_now - p.prev_seen_at))::float8 end
+        p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms, i.interval_s,
+        coalesce(p.cum_enqueued, 0) + coalesce(p.enqueued, 0),
+        coalesce(p.cum_completed, 0) + coalesce(p.completed, 0),
+        coalesce(p.cum_failed, 0) + coalesce(p.failed, 0),
+        coalesce(p.cum_retried, 0) + coalesce(p.retried, 0),
+        coalesce(p.cum_dead_lettered, 0) + coalesce(p.dead_lettered, 0),
+        coalesce(p.cum_interval_s, 0) + coalesce(i.interval_s, 0),
+        coalesce(p.cum_idle, 0) + case when coalesce(p.ready, 0) + coalesce(p.in_flight, 0) = 0 then 1 else 0 end
       from prev p
+      cross join lateral (
+        select case when p.prev_seen_at is not null
+          then greatest(0, extract(epoch from p_now - p.prev_seen_at))::float8 end as interval_s) i
       where p.error is null
       returning 1
     ),

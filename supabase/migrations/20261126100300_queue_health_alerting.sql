@@ -19,16 +19,16 @@ create type queue_health.notification_status as enum ('pending', 'sending', 'sen
 comment on type queue_health.notification_status is 'Outbox row status: pending -> sending (claimed, leased) -> sent | failed (retry at next_attempt_at) | dead (permanent error or attempts exhausted).';
 
 create type queue_health.alert_window as (
-  n bigint,                   -- snapshots in (p_now - window, p_now]
-  enqueued numeric,           -- sums over them (null: no snapshot, or no value)
-  completed numeric,
-  failed numeric,
-  retried numeric,
-  dead_lettered numeric,
+  covered boolean,            -- the latest snapshot lies in (p_now - window, p_now]
+  enqueued bigint,            -- sums over the window's snapshots (null: not covered, or no value now)
+  completed bigint,
+  failed bigint,
+  retried bigint,
+  dead_lettered bigint,
   interval_s double precision,
-  waiting_min bigint,         -- the fewest jobs waiting (ready + in flight) at any of them
-  completed_first numeric,    -- completed in the first half of the window
-  completed_second numeric,   -- completed in the second half
+  idle bigint,                -- snapshots in the window with nothing waiting (ready + in flight = 0)
+  completed_first bigint,     -- completed in the first half of the window
+  completed_second bigint,    -- completed in the second half
   first_found boolean,        -- a snapshot within the look-back before the window began exists
   first_depth bigint          -- its depth
 );
@@ -707,8 +707,7 @@ begin
                                       'dead_letters', 'enqueue_rate', 'complete_rate', 'fail_rate',
                                       'error_rate', 'failure_rate', 'stalled', 'growing_backlog')) as windows,
               array_agg(distinct r.window_duration) filter (
-                where r.window_duration is not null
-                  and r.condition in ('stalled', 'growing_backlog')) as first_windows
+                where r.window_duration is not null and r.condition = 'growing_backlog') as mid_windows
          from queue_health.alert_rule r
         where r.project_id = q.project_id and r.enabled and r.condition <> 'monitor_stale'
           and (q.dropped_at is null or r.condition = 'no_data')
@@ -726,33 +725,69 @@ begin
            and m.captured_at <= p_now and m.captured_at > p_now - v_lookback
          order by m.captured_at desc
          limit 1) l on true
-      -- per distinct window of the queue's rules (sums[i] for windows[i]): sums over (p_now - window, p_now],
-      -- and for stalled / growing_backlog the newest snapshot before the window began
+      -- per distinct window of the queue's rules (sums[i] for windows[i]), from the running totals
+      -- (metric.cum_*): a sum over (p_now - window, p_now] is the latest snapshot's total minus the
+      -- total of the snapshot before the window (b); three index probes per window, however many
+      -- snapshots it holds. b, within the look-back, is also the snapshot stalled / growing_backlog
+      -- compare with. Without b (the queue is younger than the window, or retention removed older
+      -- rows) the base is the window's oldest row's total before its own values (o).
       left join lateral (
-        select array_agg(row(a.n, a.enqueued, a.completed, a.failed, a.retried, a.dead_lettered,
-                             a.interval_s, a.waiting_min, a.completed_first, a.completed_second,
-                             coalesce(f.found, false), f.depth)::queue_health.alert_window
+        select array_agg(row(t.covered,
+                             case when t.covered and l.enqueued is not null then l.cum_enqueued - t.base_enqueued end,
+                             case when t.covered and l.completed is not null then l.cum_completed - t.base_completed end,
+                             case when t.covered and l.failed is not null then l.cum_failed - t.base_failed end,
+                             case when t.covered and l.retried is not null then l.cum_retried - t.base_retried end,
+                             case when t.covered and l.dead_lettered is not null then l.cum_dead_lettered - t.base_dead_lettered end,
+                             case when t.covered then l.cum_interval_s - t.base_interval_s end,
+                             case when t.covered then l.cum_idle - t.base_idle end,
+                             case when t.covered then coalesce(mid.cum_completed, t.base_completed) - t.base_completed else 0 end,
+                             case when t.covered then l.cum_completed - coalesce(mid.cum_completed, t.base_completed) else 0 end,
+                             coalesce(b.captured_at > p_now - d.window_duration - v_lookback, false),
+                             case when b.captured_at > p_now - d.window_duration - v_lookback then b.depth end
+                            )::queue_health.alert_window
                          order by d.i) as sums
           from unnest(rs.windows) with ordinality as d(window_duration, i)
-         cross join lateral (
-           select count(*) as n, sum(m.enqueued) as enqueued, sum(m.completed) as completed,
-                  sum(m.failed) as failed, sum(m.retried) as retried, sum(m.dead_lettered) as dead_lettered,
-                  sum(m.interval_s) as interval_s,
-                  min(coalesce(m.ready, 0) + coalesce(m.in_flight, 0)) as waiting_min,
-                  coalesce(sum(m.completed) filter (where m.captured_at <= p_now - d.window_duration / 2), 0) as completed_first,
-                  coalesce(sum(m.completed) filter (where m.captured_at > p_now - d.window_duration / 2), 0) as completed_second
-             from queue_health.metric m
-            where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
-              and m.captured_at > p_now - d.window_duration and m.captured_at <= p_now) a
           left join lateral (
-            select true as found, m.depth
+            select m.captured_at, m.depth, m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried,
+                   m.cum_dead_lettered, m.cum_interval_s, m.cum_idle
               from queue_health.metric m
-             where d.window_duration = any (rs.first_windows)
-               and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+             where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
                and m.captured_at <= p_now - d.window_duration
-               and m.captured_at > p_now - d.window_duration - v_lookback
              order by m.captured_at desc
-             limit 1) f on true
+             limit 1) b on true
+          left join lateral (
+            select m.cum_enqueued - coalesce(m.enqueued, 0) as cum_enqueued,
+                   m.cum_completed - coalesce(m.completed, 0) as cum_completed,
+                   m.cum_failed - coalesce(m.failed, 0) as cum_failed,
+                   m.cum_retried - coalesce(m.retried, 0) as cum_retried,
+                   m.cum_dead_lettered - coalesce(m.dead_lettered, 0) as cum_dead_lettered,
+                   m.cum_interval_s - coalesce(m.interval_s, 0) as cum_interval_s,
+                   m.cum_idle - case when coalesce(m.ready, 0) + coalesce(m.in_flight, 0) = 0 then 1 else 0 end as cum_idle
+              from queue_health.metric m
+             where b.captured_at is null and l.captured_at > p_now - d.window_duration
+               and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+               and m.captured_at > p_now - d.window_duration and m.captured_at <= p_now
+             order by m.captured_at
+             limit 1) o on true
+         cross join lateral (
+           select l.captured_at > p_now - d.window_duration as covered,
+                  coalesce(b.cum_enqueued, o.cum_enqueued) as base_enqueued,
+                  coalesce(b.cum_completed, o.cum_completed) as base_completed,
+                  coalesce(b.cum_failed, o.cum_failed) as base_failed,
+                  coalesce(b.cum_retried, o.cum_retried) as base_retried,
+                  coalesce(b.cum_dead_lettered, o.cum_dead_lettered) as base_dead_lettered,
+                  coalesce(b.cum_interval_s, o.cum_interval_s) as base_interval_s,
+                  coalesce(b.cum_idle, o.cum_idle) as base_idle) t
+          -- growing_backlog: completions up to the window's midpoint
+          left join lateral (
+            select m.cum_completed
+              from queue_health.metric m
+             where d.window_duration = any (rs.mid_windows) and t.covered
+               and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+               and m.captured_at <= p_now - d.window_duration / 2
+               and m.captured_at > p_now - d.window_duration
+             order by m.captured_at desc
+             limit 1) mid on true
          where l.captured_at is not null) w on true
      where not p_only_monitor and rs.rule_ids is not null
   ),
@@ -768,7 +803,7 @@ begin
                -- Work waiting (ready + in flight; delayed jobs are not due) at every snapshot of
                -- the window, nothing completed in it, and the queue was already observed when the
                -- window began.
-               coalesce((x.w).n > 0 and coalesce((x.w).completed, 0) = 0 and (x.w).first_found, false)
+               coalesce((x.w).covered and coalesce((x.w).completed, 0) = 0 and (x.w).first_found, false)
              when r.condition = 'growing_backlog' then
                -- Depth grew from the window's start to now, while completions in the second half
                -- of the window did not exceed those in the first half.
@@ -829,7 +864,11 @@ begin
            when r.condition in ('enqueued', 'completed', 'failed', 'retried', 'dead_lettered', 'dead_letters') then x.count
            when r.condition in ('enqueue_rate', 'complete_rate', 'fail_rate') then x.count / nullif(x.seconds, 0)
            when r.condition in ('error_rate', 'failure_rate') then x.count / nullif(x.finished, 0)
-           when r.condition = 'stalled' then (x.w).waiting_min::float8
+           -- the jobs waiting now, when work waited at every snapshot of the window; else 0
+           when r.condition = 'stalled' then
+             case when (x.w).idle = 0 and coalesce((x.w).completed, 0) = 0
+                  then (coalesce(p.ready, 0) + coalesce(p.in_flight, 0))::float8
+                  when (x.w).covered then 0 end
            when r.condition = 'growing_backlog' and (x.w).first_found then (p.depth - (x.w).first_depth)::float8
          end as value
      ) v
