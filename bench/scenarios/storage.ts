@@ -108,7 +108,9 @@ export async function storage(ctx: Context): Promise<void> {
             40 + (s % 17), 5 + (s % 3), s % 2, 45 + (s % 17) + (s % 3) + (s % 2), false,
             (s % 30)::float8, 10 + (s % 5), 10 + (s % 7), s % 2, s % 3, 0,
             null, null, null, null, 0.3 + (s % 10) / 10.0, 10,
-            ${d * 8639} * 12 + sum(10 + (s % 5)) over w, ${d * 8639} * 13 + sum(10 + (s % 7)) over w,
+            ${d * 8639} * 12 + sum(10 + (s % 5)) over w, ${
+          d * 8639
+        } * 13 + sum(10 + (s % 7)) over w,
             ${d * 8639} / 2 + sum(s % 2) over w, ${d * 8639} + sum(s % 3) over w, 0,
             ${d * 8639} * 10 + 10.0 * count(*) over w, 0
           from unnest(${names}::text[]) q,

@@ -39,13 +39,16 @@ async function samplePgBoss(
   schema: string,
   now: string,
   previous: Cursors = [],
-  settings: { exact_count_limit?: number } = {},
+  settings: { exact_count_limit?: number; window_read_limit?: number } = {},
   prepare?: (tx: Sql) => Promise<unknown>,
 ): Promise<Map<string, Sample>> {
   let rows: Sample[] = [];
   await sql.begin(async (tx) => {
     if (settings.exact_count_limit !== undefined) {
       await tx`update queue_health.settings set exact_count_limit = ${settings.exact_count_limit}`;
+    }
+    if (settings.window_read_limit !== undefined) {
+      await tx`update queue_health.settings set window_read_limit = ${settings.window_read_limit}`;
     }
     if (prepare) await prepare(tx as unknown as Sql);
     for (const s of previous) {
@@ -252,7 +255,9 @@ for (const version of PG_BOSS_VERSIONS) {
         }
         // Settings changes stay inside this transaction: other tests never see them.
         await sql.begin(async (tx) => {
-          await tx`update queue_health.settings set exact_count_limit = 3`;
+          // The gauges' bound, and v12's per-window read bound for the counts since the previous
+          // snapshot.
+          await tx`update queue_health.settings set exact_count_limit = 3, window_read_limit = 3`;
           // A previous snapshot from before the sends, so the 11 jobs count as enqueued since.
           await tx`
             insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor)
@@ -268,7 +273,7 @@ for (const version of PG_BOSS_VERSIONS) {
           const counts = (s.cursor as { counts: Record<string, string> }).counts;
           const capped = (s.cursor as { capped: string[] }).capped;
           if (version === 12) {
-            // Above the bound, v12 extrapolates from its (name, created_on) index, and says so.
+            // Above window_read_limit, v12 extrapolates from its (name, created_on) index, and says so.
             assert.deepEqual(capped, ['enqueued']);
             assert.ok(Number(s.enqueued) >= 3, `enqueued ${s.enqueued} is at least the bound`);
           } else {
@@ -354,6 +359,64 @@ Deno.test(
       // retry_count and started_on are in no index: 1 000 heap rows read, a lower bound.
       assert.equal(Number(s.retried), 1000);
       assert.deepEqual((s.cursor as { capped: string[] }).capped, ['retried']);
+    } finally {
+      await pb.stop({ dropSchema: true });
+      await forgetSchema(sql, schema);
+      await sql.end();
+    }
+  },
+);
+
+Deno.test(
+  'pg-boss v12 reads at most window_read_limit jobs per window: counts extrapolated above it, exact below, flagged',
+  async () => {
+    const sql = connect();
+    const schema = uniqueSchema(12);
+    const pb = await startPgBoss(12, { schema, fresh: true });
+    try {
+      await commonApi(pb).createQueue('busy');
+      const state_type = await jobStateType(sql, schema);
+      // 3 000 jobs created and completed in the last minute, one every 10 ms from 50 s ago, 1 s
+      // each: more than the default window_read_limit (2 000), far less than exact_count_limit.
+      await sql.unsafe(
+        `insert into ${schema}.job (name, data, state, created_on, start_after, started_on, completed_on)
+         select 'busy', '{}'::jsonb, 'completed'::${state_type}, t, t, t + interval '100 ms', t + interval '1 s'
+         from generate_series(1, 3000) i,
+           lateral (select now() - interval '50 seconds' + i * interval '10 ms' as t) x`,
+      );
+      const [{ earlier, now }] = await sql<{ earlier: string; now: string }[]>`
+        select (now() - interval '1 minute')::text as earlier, now()::text as now`;
+      const first = (await samplePgBoss(sql, schema, earlier)).get('busy')!;
+
+      const bounded = (await samplePgBoss(sql, schema, now, [first])).get('busy')!;
+      assert.equal(bounded.error, null);
+      // The newest 2 000 of each, scaled to the window by the time they span: close to the truth.
+      for (
+        const [name, value] of [['enqueued', bounded.enqueued], [
+          'completed',
+          bounded.completed,
+        ]] as const
+      ) {
+        assert.ok(
+          Number(value) >= 2000 && Math.abs(Number(value) - 3000) <= 450,
+          `${name} ${value} is extrapolated near 3 000`,
+        );
+      }
+      // retried too: the finished jobs not read may hold retry attempts (a lower bound).
+      assert.deepEqual((bounded.cursor as { capped: string[] }).capped, [
+        'enqueued',
+        'finished',
+        'retried',
+      ]);
+      // The percentiles come from the 2 000 jobs read (all took 100 ms to start, 900 ms to run).
+      assertClose(bounded.wait_p95_ms, 100, 'wait_p95_ms from the jobs read');
+      assertClose(bounded.run_p50_ms, 900, 'run_p50_ms from the jobs read');
+
+      const exact = (await samplePgBoss(sql, schema, now, [first], { window_read_limit: 5000 }))
+        .get('busy')!;
+      assert.equal(Number(exact.enqueued), 3000);
+      assert.equal(Number(exact.completed), 3000);
+      assert.deepEqual((exact.cursor as { capped: string[] }).capped, []);
     } finally {
       await pb.stop({ dropSchema: true });
       await forgetSchema(sql, schema);

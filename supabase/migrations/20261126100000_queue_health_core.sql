@@ -456,6 +456,7 @@ create table queue_health.settings (
   capture_run_retention interval not null default '7 days',
   cron_history_retention interval not null default '3 days',
   exact_count_limit bigint not null default 10000,
+  window_read_limit bigint not null default 2000,
   unchanged_reread_interval interval not null default '1 minute',
   excluded_pgboss_schemas text[] not null default array['pgboss_v10'],
   pgboss_cache_max_age interval not null default '2 minutes',
@@ -470,6 +471,7 @@ create table queue_health.settings (
     and cron_history_retention > interval '0'),
   constraint settings_capture_interval_positive check (capture_interval >= interval '1 second'),
   constraint settings_exact_count_limit_non_negative check (exact_count_limit >= 0),
+  constraint settings_window_read_limit_positive check (window_read_limit >= 1),
   constraint settings_unchanged_reread_interval_non_negative check (unchanged_reread_interval >= interval '0'),
   constraint settings_thresholds_ordered check (
     warning_oldest_ready_age_s <= critical_oldest_ready_age_s
@@ -484,6 +486,7 @@ comment on column queue_health.settings.rollup_1h_retention is 'How long metric_
 comment on column queue_health.settings.capture_run_retention is 'How long capture_run rows are kept.';
 comment on column queue_health.settings.cron_history_retention is 'How long pg_cron''s cron.job_run_details rows are kept by the queue-health-cron-cleanup job.';
 comment on column queue_health.settings.exact_count_limit is 'Samplers count messages exactly up to this many per queue and estimate above it.';
+comment on column queue_health.settings.window_read_limit is 'pg-boss v12: at most this many of a queue''s jobs created, and of those finished, since the previous capture are read per capture (the newest). Above it the counts are extrapolated from the time those jobs span, and the percentiles come from them; cursor.capped says which. Keeps a capture''s cost fixed however busy the queue.';
 comment on column queue_health.settings.unchanged_reread_interval is 'A pgmq queue whose table shows no writes since the previous capture (statistics, msg_id sequence, next visibility time) is not read again until this long after it was last read; its snapshot repeats the last one. 0 reads every queue on every capture.';
 comment on column queue_health.settings.excluded_pgboss_schemas is 'pg-boss schemas never sampled (Supabase Storage keeps its own pg-boss in pgboss_v10).';
 comment on column queue_health.settings.pgboss_cache_max_age is 'pg-boss cached queue counts older than this are not trusted; the sampler counts instead.';
@@ -495,6 +498,7 @@ comment on constraint settings_single_row on queue_health.settings is 'Only the 
 comment on constraint settings_retention_positive on queue_health.settings is 'Retention periods are positive; raw rows live at least 2 hours so the hourly rollup, computed from raw rows, always finds them.';
 comment on constraint settings_capture_interval_positive on queue_health.settings is 'Captures run at most once a second.';
 comment on constraint settings_exact_count_limit_non_negative on queue_health.settings is 'The exact-count bound is zero or more.';
+comment on constraint settings_window_read_limit_positive on queue_health.settings is 'At least one job is read per window.';
 comment on constraint settings_unchanged_reread_interval_non_negative on queue_health.settings is 'The re-read interval of unchanged queues is zero (always read) or more.';
 comment on constraint settings_thresholds_ordered on queue_health.settings is 'The warning age is at most the critical age; the error rate is a fraction; stale needs at least one interval.';
 

@@ -25,13 +25,14 @@ begin
   v_row := coalesce(v_row, '{}'::jsonb);
   return jsonb_build_object(
     'exact_count_limit', coalesce((v_row ->> 'exact_count_limit')::bigint, 10000),
+    'window_read_limit', coalesce((v_row ->> 'window_read_limit')::bigint, 2000),
     'unchanged_reread_interval', coalesce(v_row ->> 'unchanged_reread_interval', '1 minute'),
     'excluded_pgboss_schemas', coalesce(v_row -> 'excluded_pgboss_schemas', '["pgboss_v10"]'::jsonb),
     'pgboss_cache_max_age', coalesce(v_row ->> 'pgboss_cache_max_age', '2 minutes')
   );
 end;
 $$;
-comment on function queue_health._source_settings() is 'The settings the samplers use (exact_count_limit, unchanged_reread_interval, excluded_pgboss_schemas, pgboss_cache_max_age) from queue_health.settings, with the documented defaults when the table or a column is absent.';
+comment on function queue_health._source_settings() is 'The settings the samplers use (exact_count_limit, window_read_limit, unchanged_reread_interval, excluded_pgboss_schemas, pgboss_cache_max_age) from queue_health.settings, with the documented defaults when the table or a column is absent.';
 revoke execute on function queue_health._source_settings() from public;
 grant execute on function queue_health._source_settings() to service_role;
 

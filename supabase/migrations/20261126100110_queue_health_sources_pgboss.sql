@@ -148,7 +148,7 @@ declare
   v_sql text;
 begin
   -- The statement's parameters: $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age,
-  -- $4 the schema's name, $5 one queue's name or null for all of them. b is the queue's row in
+  -- $4 the schema's name, $5 one queue's name or null for all of them, $6 window_read_limit. b is the queue's row in
   -- <schema>.queue, r its registry row (previous cursor), x the queue's probes, e the estimate from
   -- the table statistics (only computed for a queue that needs it), g the gauges.
   --
@@ -224,8 +224,8 @@ begin
   v_big_in_flight := replace(v_big_ready, '''ready''', '''in_flight''');
 
   if p_layout ? 'index.created_on' and p_layout ? 'index.completed_on' then
-    -- v12: created since the previous snapshot, the newest $2 through (name, created_on); finished
-    -- since then, the newest $2 through (name, completed_on); retry attempts started since then
+    -- v12: created since the previous snapshot, the newest $6 (window_read_limit) through
+    -- (name, created_on); finished since then, the newest $6 through (name, completed_on); retry attempts started since then
     -- (pg-boss bumps retry_count and stamps started_on each time it hands out a job that had been
     -- started before).
     v_window := format($f$(select row(e.n, e.first, f.n, f.completed, f.failed, f.dead, f.first,
@@ -233,9 +233,9 @@ begin
       from (select count(*) as n, min(s.created_on) as first
             from (select j.created_on from %1$s j
                   where j.name = b.name and j.created_on > p.prev_at and j.created_on <= $1
-                  order by j.created_on desc limit $2) s) e,
+                  order by j.created_on desc limit $6) s) e,
            -- Finished in the window (completed, failed, and cancelled, which also sets
-           -- completed_on), the newest $2, read once for the counts, the percentiles and the
+           -- completed_on), the newest $6, read once for the counts, the percentiles and the
            -- retry attempts among them (state, dead_letter, retry_count are heap columns).
            (select count(*) as n,
               count(*) filter (where s.state = 'completed') as completed,
@@ -249,12 +249,12 @@ begin
                 filter (where s.started_on is not null and s.state in ('completed', 'failed')) as run,
               count(*) filter (where s.retry_count > 0 and s.started_on > p.prev_at
                                  and s.started_on <= $1) as retried,
-              count(*) >= $2 as full
+              count(*) >= $6 as full
             from (select j.name, j.state, j.created_on, j.started_on, j.completed_on, j.dead_letter,
                          j.retry_count
                   from %1$s j
                   where j.name = b.name and j.completed_on > p.prev_at and j.completed_on <= $1
-                  order by j.completed_on desc limit $2) s) f,
+                  order by j.completed_on desc limit $6) s) f,
            -- Retry attempts started in the window: among the jobs finished in it (above) and the
            -- queue's live jobs (active, retry), of which at most least($2, 1000) are read (heap
            -- rows: retry_count and started_on are in no index; the live jobs grow with the
@@ -272,9 +272,9 @@ begin
     -- Above the bound: created and finished extrapolated from the time the counted rows span
     -- (below), retried stays at the bound; each listed in cursor.capped.
     v_capped := $f$pg_catalog.array_remove(array[
-        case when $2 > 0 and (x.w).enqueued >= $2 and (x.w).enqueued_first < $1 then 'enqueued' end,
-        case when $2 > 0 and (x.w).finished >= $2 and (x.w).finished_first < $1 then 'finished' end,
-        case when (x.w).retried >= $2 or (x.w).retried_capped then 'retried' end], null)$f$;
+        case when (x.w).enqueued >= $6 and (x.w).enqueued_first < $1 then 'enqueued' end,
+        case when (x.w).finished >= $6 and (x.w).finished_first < $1 then 'finished' end,
+        case when (x.w).retried >= $6 or (x.w).retried_capped then 'retried' end], null)$f$;
   else
     -- v10/v11: no index on the timestamps, so any of these counts scans the queue's jobs (v10:
     -- its partition; v11: its rows of job_common by the (name, id) key). Do it once, exactly.
@@ -356,7 +356,7 @@ begin
       -- the bound, or not counted at all: n null) the first entry of the index.
       coalesce(greatest(extract(epoch from $1 - case when (x.rdy).n < $2 then (x.rdy).first else %8$s end)::float8, 0), 0),
       case when x.prev_at is null then 0::bigint
-           when $2 > 0 and (x.w).enqueued >= $2 and (x.w).enqueued_first < $1
+           when (x.w).enqueued >= $6 and (x.w).enqueued_first < $1
              then greatest((x.w).enqueued, round((x.w).enqueued * extract(epoch from $1 - x.prev_at)
                             / extract(epoch from $1 - (x.w).enqueued_first))::bigint)
            else (x.w).enqueued end,
@@ -430,7 +430,7 @@ begin
       offset 0
     ) x
     cross join lateral (
-      select case when $2 > 0 and (x.w).finished >= $2 and (x.w).finished_first < $1
+      select case when (x.w).finished >= $6 and (x.w).finished_first < $1
         then greatest(1, extract(epoch from $1 - x.prev_at) / extract(epoch from $1 - (x.w).finished_first))
         else 1 end as scale
     ) x2
@@ -477,7 +477,7 @@ begin
   return v_sql;
 end;
 $$;
-comment on function queue_health._pgboss_sample_sql(text, jsonb, text) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema, $5 one queue or null), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too).';
+comment on function queue_health._pgboss_sample_sql(text, jsonb, text) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema, $5 one queue or null, $6 window_read_limit), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too).';
 revoke execute on function queue_health._pgboss_sample_sql(text, jsonb, text) from public;
 grant execute on function queue_health._pgboss_sample_sql(text, jsonb, text) to service_role;
 
@@ -488,7 +488,8 @@ create function queue_health._sample_pgboss_queue(
   p_now timestamptz,
   p_limit bigint,
   p_cache_max_age interval,
-  p_prev jsonb
+  p_prev jsonb,
+  p_window_limit bigint
 )
 returns queue_health.sample
 volatile
@@ -507,7 +508,7 @@ begin
   -- _sample_pgboss() when the statement failed for the whole schema. Planned for this queue, so
   -- it touches only this queue's partition of job.
   execute queue_health._pgboss_sample_sql(p_schema, p_layout, p_queue_name) into v_sample
-    using p_now, p_limit, p_cache_max_age, p_schema, p_queue_name;
+    using p_now, p_limit, p_cache_max_age, p_schema, p_queue_name, p_window_limit;
   return v_sample; -- all null (source null) when the queue is gone
 exception
   when others then
@@ -527,9 +528,9 @@ exception
       sqlstate || ': ' || sqlerrm)::queue_health.sample;
 end;
 $$;
-comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) is 'Samples one pg-boss queue with its schema''s statement (_pgboss_sample_sql). Returns a sample with error set when sampling failed, null (or a sample with source null) when the queue or its schema vanished; never raises.';
-revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) from public;
-grant execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb) to service_role;
+comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) is 'Samples one pg-boss queue with its schema''s statement (_pgboss_sample_sql). Returns a sample with error set when sampling failed, null (or a sample with source null) when the queue or its schema vanished; never raises.';
+revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) from public;
+grant execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) to service_role;
 
 create function queue_health._sample_pgboss(p_now timestamptz default now())
 returns setof queue_health.sample
@@ -556,6 +557,7 @@ as $$
 declare
   v_settings jsonb := queue_health._source_settings();
   v_limit bigint := (v_settings ->> 'exact_count_limit')::bigint;
+  v_window_limit bigint := greatest((v_settings ->> 'window_read_limit')::bigint, 1);
   v_max_age interval := (v_settings ->> 'pgboss_cache_max_age')::interval;
   v_schema record;
   v_sql text;
@@ -584,7 +586,7 @@ begin
       case when v_schema.layout ? 'queue.partition_name' then 'on' else 'off' end, true);
     begin
       execute format('select array_agg(t::queue_health.sample) from (%s) t', v_sql) into v_rows
-        using p_now, v_limit, v_max_age, v_schema.schema_name, null::text;
+        using p_now, v_limit, v_max_age, v_schema.schema_name, null::text, v_window_limit;
       return query select * from unnest(v_rows);
       continue;
     exception when others then
@@ -630,7 +632,7 @@ begin
     if v_listed then
       for i in 1 .. coalesce(cardinality(v_names), 0) loop
         v_sample := queue_health._sample_pgboss_queue(
-          v_schema.schema_name, v_schema.layout, v_names[i], p_now, v_limit, v_max_age, v_prevs[i]);
+          v_schema.schema_name, v_schema.layout, v_names[i], p_now, v_limit, v_max_age, v_prevs[i], v_window_limit);
         if v_sample.source is not null then
           return next v_sample;
         end if;
