@@ -45,6 +45,16 @@ create table queue_health.queue (
   first_seen_at timestamptz not null default now(),
   last_seen_at timestamptz not null default now(),
   dropped_at timestamptz,
+  -- The running totals (metric.cum_*) of the queue's newest metric row, which is at totals_at;
+  -- null when not known (capture() then reads them from that row).
+  totals_at timestamptz,
+  cum_enqueued bigint,
+  cum_completed bigint,
+  cum_failed bigint,
+  cum_retried bigint,
+  cum_dead_lettered bigint,
+  cum_interval_s double precision,
+  cum_idle bigint,
   unique (source, source_schema, queue_name)
 );
 comment on table queue_health.queue is 'Registry of every queue a source has ever reported. A queue that disappears gets dropped_at; its history is kept.';
@@ -54,6 +64,14 @@ comment on column queue_health.queue.source_schema is 'Schema the queue lives in
 comment on column queue_health.queue.queue_name is 'Queue name as the source knows it (any characters).';
 comment on column queue_health.queue.project_id is 'Project the queue belongs to, decided by project_queue_map at discovery; default ''default''.';
 comment on column queue_health.queue.labels is 'Free-form labels (json object) for selectors and dashboards.';
+comment on column queue_health.queue.totals_at is 'Owned by capture(): the captured_at of the queue''s newest metric row, whose running totals cum_* also holds here (so a capture need not read that row); null when not known, e.g. after a row was inserted other than by capture().';
+comment on column queue_health.queue.cum_enqueued is 'The newest metric row''s cum_enqueued (see totals_at).';
+comment on column queue_health.queue.cum_completed is 'The newest metric row''s cum_completed (see totals_at).';
+comment on column queue_health.queue.cum_failed is 'The newest metric row''s cum_failed (see totals_at).';
+comment on column queue_health.queue.cum_retried is 'The newest metric row''s cum_retried (see totals_at).';
+comment on column queue_health.queue.cum_dead_lettered is 'The newest metric row''s cum_dead_lettered (see totals_at).';
+comment on column queue_health.queue.cum_interval_s is 'The newest metric row''s cum_interval_s (see totals_at).';
+comment on column queue_health.queue.cum_idle is 'The newest metric row''s cum_idle (see totals_at).';
 comment on column queue_health.queue.cursor is 'Owned by the samplers: the sample.cursor a sampler returned last time for this queue (null the first time).';
 comment on column queue_health.queue.first_seen_at is 'When a capture first saw this queue.';
 comment on column queue_health.queue.last_seen_at is 'captured_at of the latest capture that sampled this queue.';
@@ -284,6 +302,11 @@ begin
   new.cum_interval_s := coalesce(v_prev.cum_interval_s, 0) + coalesce(new.interval_s, 0);
   new.cum_idle := coalesce(v_prev.cum_idle, 0)
     + case when coalesce(new.ready, 0) + coalesce(new.in_flight, 0) = 0 then 1 else 0 end;
+  -- The registry's copy of the newest row's totals is no longer known to be current.
+  update queue_health.queue q
+     set totals_at = null
+   where q.source = new.source and q.source_schema = new.source_schema and q.queue_name = new.queue_name
+     and q.totals_at is not null;
   return new;
 end;
 $$;

@@ -347,20 +347,47 @@ begin
       order by x.source, x.source_schema, x.queue_name, (x.error is null) desc
     ),
     prev as (
-      select s.*, q.last_seen_at as prev_seen_at, pm.cum_enqueued, pm.cum_completed, pm.cum_failed,
-             pm.cum_retried, pm.cum_dead_lettered, pm.cum_interval_s, pm.cum_idle
+      select s.*, q.last_seen_at as prev_seen_at, i.interval_s,
+             c.cum_enqueued + coalesce(s.enqueued, 0) as cum_enqueued,
+             c.cum_completed + coalesce(s.completed, 0) as cum_completed,
+             c.cum_failed + coalesce(s.failed, 0) as cum_failed,
+             c.cum_retried + coalesce(s.retried, 0) as cum_retried,
+             c.cum_dead_lettered + coalesce(s.dead_lettered, 0) as cum_dead_lettered,
+             c.cum_interval_s + coalesce(i.interval_s, 0) as cum_interval_s,
+             c.cum_idle + case when coalesce(s.ready, 0) + coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
+             c.newest
       from s
       left join queue_health.queue q
         on q.source = s.source and q.source_schema = s.source_schema and q.queue_name = s.queue_name
-      -- the running totals of the queue's previous row (see metric.cum_*)
+      cross join lateral (
+        select case when q.last_seen_at is not null
+          then greatest(0, extract(epoch from p_now - q.last_seen_at))::float8 end as interval_s) i
+      -- The running totals (metric.cum_*) before this row. The registry keeps those of the
+      -- queue's newest row (at totals_at); when they are not current (a row inserted other than by
+      -- capture, or a capture at an earlier p_now), the newest row before p_now is read, and
+      -- whether this row will be the newest.
       left join lateral (
         select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
                m.cum_interval_s, m.cum_idle
         from queue_health.metric m
-        where m.queue_name = s.queue_name and m.source = s.source and m.source_schema = s.source_schema
+        where not coalesce(q.totals_at < p_now, false)
+          and m.queue_name = s.queue_name and m.source = s.source and m.source_schema = s.source_schema
           and m.captured_at < p_now
         order by m.captured_at desc
         limit 1) pm on true
+      cross join lateral (
+        select case when q.totals_at < p_now then q.cum_enqueued else coalesce(pm.cum_enqueued, 0) end as cum_enqueued,
+               case when q.totals_at < p_now then q.cum_completed else coalesce(pm.cum_completed, 0) end as cum_completed,
+               case when q.totals_at < p_now then q.cum_failed else coalesce(pm.cum_failed, 0) end as cum_failed,
+               case when q.totals_at < p_now then q.cum_retried else coalesce(pm.cum_retried, 0) end as cum_retried,
+               case when q.totals_at < p_now then q.cum_dead_lettered else coalesce(pm.cum_dead_lettered, 0) end as cum_dead_lettered,
+               case when q.totals_at < p_now then q.cum_interval_s else coalesce(pm.cum_interval_s, 0) end as cum_interval_s,
+               case when q.totals_at < p_now then q.cum_idle else coalesce(pm.cum_idle, 0) end as cum_idle,
+               case when q.totals_at < p_now then true
+                    else not exists (
+                      select from queue_health.metric n
+                      where n.queue_name = s.queue_name and n.source = s.source
+                        and n.source_schema = s.source_schema and n.captured_at >= p_now) end as newest) c
     ),
     new_metric as (
       insert into queue_health.metric (
@@ -374,32 +401,35 @@ begin
         p.ready, p.in_flight, p.delayed, p.depth, coalesce(p.depth_estimated, false),
         p.oldest_ready_age_s,
         p.enqueued, p.completed, p.failed, p.retried, p.dead_lettered,
-        p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms, i.interval_s,
-        coalesce(p.cum_enqueued, 0) + coalesce(p.enqueued, 0),
-        coalesce(p.cum_completed, 0) + coalesce(p.completed, 0),
-        coalesce(p.cum_failed, 0) + coalesce(p.failed, 0),
-        coalesce(p.cum_retried, 0) + coalesce(p.retried, 0),
-        coalesce(p.cum_dead_lettered, 0) + coalesce(p.dead_lettered, 0),
-        coalesce(p.cum_interval_s, 0) + coalesce(i.interval_s, 0),
-        coalesce(p.cum_idle, 0) + case when coalesce(p.ready, 0) + coalesce(p.in_flight, 0) = 0 then 1 else 0 end
+        p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms, p.interval_s,
+        p.cum_enqueued, p.cum_completed, p.cum_failed, p.cum_retried, p.cum_dead_lettered,
+        p.cum_interval_s, p.cum_idle
       from prev p
-      cross join lateral (
-        select case when p.prev_seen_at is not null
-          then greatest(0, extract(epoch from p_now - p.prev_seen_at))::float8 end as interval_s) i
       where p.error is null
       returning 1
     ),
     seen as (
       insert into queue_health.queue as q (source, source_schema, queue_name, project_id, cursor,
-        first_seen_at, last_seen_at)
-      select s.source, s.source_schema, s.queue_name, s.project_id, s.cursor, p_now, p_now
-      from s
-      where s.error is null
+        first_seen_at, last_seen_at, totals_at, cum_enqueued, cum_completed, cum_failed, cum_retried,
+        cum_dead_lettered, cum_interval_s, cum_idle)
+      select p.source, p.source_schema, p.queue_name, p.project_id, p.cursor, p_now, p_now,
+        case when p.newest then p_now end, p.cum_enqueued, p.cum_completed, p.cum_failed, p.cum_retried,
+        p.cum_dead_lettered, p.cum_interval_s, p.cum_idle
+      from prev p
+      where p.error is null
       on conflict (source, source_schema, queue_name) do update set
         project_id = excluded.project_id,
         cursor = excluded.cursor,
         last_seen_at = greatest(q.last_seen_at, excluded.last_seen_at),
-        dropped_at = null
+        dropped_at = null,
+        totals_at = excluded.totals_at,
+        cum_enqueued = excluded.cum_enqueued,
+        cum_completed = excluded.cum_completed,
+        cum_failed = excluded.cum_failed,
+        cum_retried = excluded.cum_retried,
+        cum_dead_lettered = excluded.cum_dead_lettered,
+        cum_interval_s = excluded.cum_interval_s,
+        cum_idle = excluded.cum_idle
       returning 1
     ),
     -- A queue whose sample failed still exists: register it, keep its cursor and last_seen_at

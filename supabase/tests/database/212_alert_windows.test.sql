@@ -2,7 +2,7 @@
 -- the window's snapshots, whether the rows were written by capture() or inserted directly, mixed,
 -- after retention removed the oldest rows, and for a window longer than the queue's history.
 begin;
-select plan(16);
+select plan(19);
 set local timezone = 'UTC';
 select queue_health.ensure_partitions('2032-06-01 00:00:00+00', 1);
 update queue_health.settings set capture_interval = interval '1 minute';
@@ -41,13 +41,22 @@ end;
 $$;
 
 select pg_temp.capture_at(m) from generate_series(-40, -21) m;
+select is(
+  (select totals_at from queue_health.queue where queue_name = 'w_busy'), pg_temp.t(-21),
+  'the registry keeps the newest row''s running totals (so the next capture need not read that row)');
 -- directly inserted rows (as a history load or a test would): the trigger fills cum_*
 insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name, ready, in_flight,
   delayed, depth, enqueued, completed, failed, retried, dead_lettered, interval_s)
 select pg_temp.t(m), 't212', 'pgboss', 'pgboss', 'w_busy', 4, 0, 0, 4, m % 6, 2, 1, null, 0, 60
   from generate_series(-20, -11) m order by m;
 update queue_health.queue set last_seen_at = pg_temp.t(-11) where queue_name = 'w_busy';
+select is(
+  (select totals_at from queue_health.queue where queue_name = 'w_busy'), null,
+  'a row inserted other than by capture() makes the registry''s copy unknown');
 select pg_temp.capture_at(m) from generate_series(-10, 0) m;
+select is(
+  (select totals_at from queue_health.queue where queue_name = 'w_busy'), pg_temp.t(0),
+  'and the next capture reads the newest row and keeps its totals again');
 
 select is(
   (select count(*) from queue_health.metric m
