@@ -301,7 +301,7 @@ begin
   new.cum_dead_lettered := coalesce(v_prev.cum_dead_lettered, 0) + coalesce(new.dead_lettered, 0);
   new.cum_interval_s := coalesce(v_prev.cum_interval_s, 0) + coalesce(new.interval_s, 0);
   new.cum_idle := coalesce(v_prev.cum_idle, 0)
-    + case when coalesce(new.ready, 0) + coalesce(new.in_flight, 0) = 0 then 1 else 0 end;
+    + case when coalesce(new.ready, 0) = 0 and coalesce(new.in_flight, 0) = 0 then 1 else 0 end;
   -- The registry's copy of the newest row's totals is no longer known to be current.
   update queue_health.queue q
      set totals_at = null

@@ -473,6 +473,11 @@ begin
       'archived', v_archived,
       'exact', v_exact,
       'fingerprint', p_fingerprint,
+      -- The table and its sequence, so the next capture's unchanged check needs no catalog lookup.
+      'rel', p_rel::oid,
+      'seq', p_seq::oid,
+      'seq_start', p_seq_start,
+      'seq_increment', p_seq_increment,
       'scan', case when v_estimated_directly then 'estimate' when v_has_vt_index then 'vt_index'
                    else 'bounded_rows' end
     );
@@ -515,9 +520,9 @@ declare
   v_error text;
   v_started timestamptz;
   v_share double precision;
-  -- One statement for all queues. Each queue table, its msg_id sequence, its statistics and the
-  -- previous cursor come from joins over the catalogs, which never fail for a table dropped
-  -- meanwhile.
+  -- One statement for all queues. Each queue table, its statistics and the previous cursor come
+  -- from joins over the catalogs, which never fail for a table dropped meanwhile; its msg_id
+  -- sequence from the cursor (an unchanged queue) or the catalogs (a queue that is read).
   --
   -- Unchanged since the previous snapshot (docs/metrics.md): the same statistics fingerprint
   -- (the table's relfilenode, which TRUNCATE changes, and its count of inserted, updated and
@@ -536,8 +541,7 @@ declare
   -- Dynamic because pgmq.meta may not exist when this function is created (or linted).
   v_sql text := $q$
     with f as (
-      select m.name, c.oid::regclass as rel, sq.seqrelid::regclass as seq,
-        sq.seqstart, sq.seqincrement,
+      select m.name, c.oid::regclass as rel,
         case when c.relkind = 'r' then c.relfilenode::text || ':' || (
             pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
           + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
@@ -550,29 +554,25 @@ declare
       join pg_catalog.pg_class c
         on c.relnamespace = 'pgmq'::regnamespace and c.relname = 'q_' || lower(m.name)
        and c.relkind in ('r', 'p')
-      -- The msg_id identity (or serial) sequence.
-      left join lateral (
-        select s.seqrelid, s.seqstart, s.seqincrement
-          from pg_catalog.pg_attribute a
-          join pg_catalog.pg_depend d
-            on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = c.oid
-           and d.refobjsubid = a.attnum and d.classid = 'pg_catalog.pg_class'::regclass
-           and d.deptype in ('a', 'i')
-          join pg_catalog.pg_sequence s on s.seqrelid = d.objid
-         where a.attrelid = c.oid and a.attname = 'msg_id'
-         limit 1) sq on true
       left join queue_health.queue q
         on q.source = 'pgmq' and q.source_schema = 'pgmq' and q.queue_name = m.name
     ),
     u as (
       select f.*,
-        case when f.fingerprint is not null and $3 > interval '0' and f.seq is not null
+        -- The sequence as the previous read found it (cursor.seq), while the table is the same
+        -- relation (cursor.rel): no catalog lookup for it. A stale one fails the statement, and
+        -- the retry below reads every queue, which records the current one.
+        case when f.fingerprint is not null and $3 > interval '0'
                and f.prev ->> 'fingerprint' = f.fingerprint
-               and f.prev ?& array['sent', 'ready', 'in_flight', 'delayed', 'next_vt', 'read_at']
+               and f.prev ?& array['sent', 'ready', 'in_flight', 'delayed', 'next_vt', 'read_at',
+                                   'rel', 'seq', 'seq_start', 'seq_increment']
+               and (f.prev ->> 'rel')::oid = f.rel::oid
+               and (f.prev ->> 'seq') is not null
                and coalesce((f.prev ->> 'next_vt')::timestamptz, 'infinity') > $1
                and $1 >= (f.prev ->> 'at')::timestamptz
                and $1 - (f.prev ->> 'read_at')::timestamptz < $3
-          then (pg_catalog.pg_sequence_last_value(f.seq) - f.seqstart) / f.seqincrement + 1
+          then (pg_catalog.pg_sequence_last_value((f.prev ->> 'seq')::oid::regclass)
+                - (f.prev ->> 'seq_start')::bigint) / (f.prev ->> 'seq_increment')::bigint + 1
                  = (f.prev ->> 'sent')::bigint
           else false end as unchanged
       from f
@@ -603,9 +603,20 @@ declare
       -- The facts only reading a table needs, here (inlined): computed for the queues read, not
       -- the others.
       cross join lateral queue_health._pgmq_table_facts(u.rel, u.name) ft
-      cross join lateral queue_health._sample_pgmq_queue(u.name, u.rel, u.seq, u.seqstart,
-        u.seqincrement, u.fingerprint, $1, $2, u.prev, ft.has_vt_index, ft.has_id_index,
-        ft.has_last_read_at, ft.archive, ft.density) x
+      -- The msg_id identity (or serial) sequence.
+      left join lateral (
+        select sq.seqrelid, sq.seqstart, sq.seqincrement
+          from pg_catalog.pg_attribute a
+          join pg_catalog.pg_depend d
+            on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = u.rel
+           and d.refobjsubid = a.attnum and d.classid = 'pg_catalog.pg_class'::regclass
+           and d.deptype in ('a', 'i')
+          join pg_catalog.pg_sequence sq on sq.seqrelid = d.objid
+         where a.attrelid = u.rel and a.attname = 'msg_id'
+         limit 1) sq on true
+      cross join lateral queue_health._sample_pgmq_queue(u.name, u.rel, sq.seqrelid::regclass,
+        sq.seqstart, sq.seqincrement, u.fingerprint, $1, $2, u.prev, ft.has_vt_index,
+        ft.has_id_index, ft.has_last_read_at, ft.archive, ft.density) x
       where not u.unchanged and x.source is not null
     )
     select coalesce(array_agg(row(s.source, s.source_schema, s.queue_name, s.ready, s.in_flight,

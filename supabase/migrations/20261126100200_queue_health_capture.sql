@@ -354,7 +354,7 @@ begin
              c.cum_retried + coalesce(s.retried, 0) as cum_retried,
              c.cum_dead_lettered + coalesce(s.dead_lettered, 0) as cum_dead_lettered,
              c.cum_interval_s + coalesce(i.interval_s, 0) as cum_interval_s,
-             c.cum_idle + case when coalesce(s.ready, 0) + coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
+             c.cum_idle + case when coalesce(s.ready, 0) = 0 and coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
              c.newest
       from s
       left join queue_health.queue q
@@ -709,12 +709,27 @@ begin
             'delayed', n.delayed, 'oldest_ready_age_s', n.oldest_ready_age_s,
             'enqueued', n.enqueued, 'completed', n.completed, 'failed', n.failed,
             'dead_lettered', n.dead_lettered, 'depth_estimated', n.depth_estimated) as queue,
+          -- The item's size as JSON text, without printing the object (jsonb to text costs ~15 µs
+          -- an item): the keys and punctuation (197 bytes) and a boolean (at most 5), the names as
+          -- JSON strings, each count as jsonb prints it (null: 4), and the separator: never less
+          -- than the printed size.
+          202 + octet_length(to_json(n.source)::text) + octet_length(to_json(n.source_schema)::text)
+            + octet_length(to_json(n.queue_name)::text)
+            + coalesce(length(n.depth::text), 4) + coalesce(length(n.ready::text), 4)
+            + coalesce(length(n.in_flight::text), 4) + coalesce(length(n.delayed::text), 4)
+            + coalesce(length(n.enqueued::text), 4) + coalesce(length(n.completed::text), 4)
+            + coalesce(length(n.failed::text), 4) + coalesce(length(n.dead_lettered::text), 4)
+            -- a float's digits as jsonb prints them (shortest exact, positional) are at most its
+            -- float8 text or its positional numeric text, give or take an exponent's digits
+            + coalesce(greatest(length(n.oldest_ready_age_s::text),
+                                length(n.oldest_ready_age_s::numeric::text)) + 8, 4)
+            + 2 as size,
           row_number() over (partition by n.project_id order by n.source, n.source_schema, n.queue_name) as n
         from latest n
         where n.captured_at = n.latest_at
       ),
       sized as (
-        select i.*, sum(octet_length(i.queue::text) + 2) over (partition by i.project_id order by i.n) as bytes
+        select i.*, sum(i.size) over (partition by i.project_id order by i.n) as bytes
         from item i
       ),
       chunk as (

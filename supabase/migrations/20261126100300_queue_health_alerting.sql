@@ -762,7 +762,7 @@ begin
                    m.cum_retried - coalesce(m.retried, 0) as cum_retried,
                    m.cum_dead_lettered - coalesce(m.dead_lettered, 0) as cum_dead_lettered,
                    m.cum_interval_s - coalesce(m.interval_s, 0) as cum_interval_s,
-                   m.cum_idle - case when coalesce(m.ready, 0) + coalesce(m.in_flight, 0) = 0 then 1 else 0 end as cum_idle
+                   m.cum_idle - case when coalesce(m.ready, 0) = 0 and coalesce(m.in_flight, 0) = 0 then 1 else 0 end as cum_idle
               from queue_health.metric m
              where b.captured_at is null and l.captured_at > p_now - d.window_duration
                and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
@@ -867,7 +867,7 @@ begin
            -- the jobs waiting now, when work waited at every snapshot of the window; else 0
            when r.condition = 'stalled' then
              case when (x.w).idle = 0 and coalesce((x.w).completed, 0) = 0
-                  then (coalesce(p.ready, 0) + coalesce(p.in_flight, 0))::float8
+                  then coalesce(p.ready, 0)::float8 + coalesce(p.in_flight, 0)::float8
                   when (x.w).covered then 0 end
            when r.condition = 'growing_backlog' and (x.w).first_found then (p.depth - (x.w).first_depth)::float8
          end as value

@@ -2,7 +2,7 @@
 -- the private topic queue_health:<project_id>; only that project's members may receive it; a
 -- failing broadcast never fails the insert.
 begin;
-select plan(20);
+select plan(22);
 
 -- The rows below are stamped 2026-11-26: make sure that day's partition exists whenever this runs.
 select queue_health.ensure_partitions('2026-11-26 12:00:00+00', 0);
@@ -91,6 +91,24 @@ select ok(
 select is(
   (select max(octet_length(payload::text)) < 65536 from realtime.messages where topic = 'queue_health:acme'),
   true, 'every part is under 64 KiB');
+-- The split is sized without printing each item: names that JSON escapes to several bytes a
+-- character, the largest counts and ages that print longer as jsonb numbers than as floats.
+delete from realtime.messages where topic = 'queue_health:odd';
+insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name, depth, ready,
+  in_flight, delayed, enqueued, completed, failed, dead_lettered, oldest_ready_age_s, depth_estimated)
+select '2026-11-26 12:00:10+00', 'odd', 'pgboss', 'pg"boss' || chr(9), 'q' || i || repeat('"' || chr(1) || 'ü\', 10),
+  9223372036854775807, 9223372036854775807, 9223372036854775807, 9223372036854775807, 9223372036854775807,
+  9223372036854775807, 9223372036854775807, 9223372036854775807,
+  case when i % 2 = 0 then 1e-7 else 123456789.123456789 end, i % 3 = 0
+from generate_series(1, 900) i;
+select is(
+  (select bool_and(octet_length(payload::text) < 65536) and count(*) > 1
+     from realtime.messages where topic = 'queue_health:odd'),
+  true, 'queues whose names and numbers print long are split under 64 KiB too');
+select is(
+  (select count(*)::int from realtime.messages m, jsonb_array_elements(m.payload -> 'queues') q
+    where m.topic = 'queue_health:odd'),
+  900, 'and every queue is in one of the parts');
 select is(
   (select array_agg((payload ->> 'part')::int order by (payload ->> 'part')::int)
      = array(select generate_series(1, max((payload ->> 'parts')::int)))

@@ -2,7 +2,7 @@
 -- capture is repeated without reading its table; a write in this very transaction (not yet in the
 -- shared statistics) or settings.unchanged_reread_interval = 0 makes it read again.
 begin;
-select plan(9);
+select plan(12);
 
 select pgmq.create('qh_unchanged');
 select pgmq.send('qh_unchanged', '{}'::jsonb) from generate_series(1, 3);
@@ -24,6 +24,23 @@ select ok(
   (select (cursor ->> 'read_at')::timestamptz = (select t0 from fx_t)
      from queue_health.queue where queue_name = 'qh_unchanged'),
   'and the cursor keeps when the table was last read');
+
+select ok(
+  (select (cursor ->> 'rel')::oid = 'pgmq.q_qh_unchanged'::regclass::oid
+      and (cursor ->> 'seq')::oid = pg_catalog.pg_get_serial_sequence('pgmq.q_qh_unchanged', 'msg_id')::regclass::oid
+     from queue_health.queue where queue_name = 'qh_unchanged'),
+  'the cursor keeps the table and its msg_id sequence, so the check needs no catalog lookup');
+-- A cursor whose sequence is no longer there (say, the identity was recreated): the check fails,
+-- every queue is read instead, and the cursor has the current sequence again.
+update queue_health.queue set cursor = jsonb_set(cursor, '{seq}', '1') where queue_name = 'qh_unchanged';
+select is(
+  (select r ->> 'status' || '/' || (r ->> 'unchanged')
+     from (select queue_health.capture((select t0 + interval '5500 milliseconds' from fx_t)) as r) x),
+  'ok/0', 'a stale sequence in the cursor: the queue is read, the capture is ok');
+select is(
+  (select (cursor ->> 'seq')::oid from queue_health.queue where queue_name = 'qh_unchanged'),
+  pg_catalog.pg_get_serial_sequence('pgmq.q_qh_unchanged', 'msg_id')::regclass::oid,
+  'and its cursor has the current sequence again');
 
 -- A delete in this transaction: the statistics do not have it yet, this session's counters do.
 select pgmq.delete('qh_unchanged', 1::bigint);
