@@ -331,98 +331,104 @@ async function jobStateType(sql: Sql, schema: string): Promise<string> {
   return state_type;
 }
 
+/**
+ * A fresh pg-boss 12 schema with one queue, `busy`, whose jobs `jobs` inserts (raw SQL, given the
+ * schema and the qualified name of its state enum), sampled once a minute ago; `check` gets a
+ * sampler for now that has that first snapshot as the previous one.
+ */
+async function withBusyV12Queue(
+  jobs: (schema: string, stateType: string) => string,
+  check: (
+    sampleNow: (
+      settings?: { exact_count_limit?: number; window_read_limit?: number },
+    ) => Promise<Sample>,
+  ) => Promise<void>,
+): Promise<void> {
+  const sql = connect();
+  const schema = uniqueSchema(12);
+  const pb = await startPgBoss(12, { schema, fresh: true });
+  try {
+    await commonApi(pb).createQueue('busy');
+    await sql.unsafe(jobs(schema, await jobStateType(sql, schema)));
+    const [{ earlier, now }] = await sql<{ earlier: string; now: string }[]>`
+      select (now() - interval '1 minute')::text as earlier, now()::text as now`;
+    const first = (await samplePgBoss(sql, schema, earlier)).get('busy')!;
+    await check(async (settings = {}) =>
+      (await samplePgBoss(sql, schema, now, [first], settings)).get('busy')!
+    );
+  } finally {
+    await pb.stop({ dropSchema: true });
+    await forgetSchema(sql, schema);
+    await sql.end();
+  }
+}
+
 Deno.test(
   'pg-boss v12 retried reads at most 1 000 live jobs from the heap: beyond them a lower bound, flagged',
-  async () => {
-    const sql = connect();
-    const schema = uniqueSchema(12);
-    const pb = await startPgBoss(12, { schema, fresh: true });
-    try {
-      await commonApi(pb).createQueue('busy');
-      const state_type = await jobStateType(sql, schema);
+  () =>
+    withBusyV12Queue(
       // 1 200 jobs in flight, each a retry attempt started 30 s ago: more than the live-job
       // budget, far less than exact_count_limit (10 000).
-      await sql.unsafe(
+      (schema, stateType) =>
         `insert into ${schema}.job (name, data, state, start_after, started_on, retry_count)
-         select 'busy', '{}'::jsonb, 'active'::${state_type}, now() - interval '1 hour',
+         select 'busy', '{}'::jsonb, 'active'::${stateType}, now() - interval '1 hour',
            now() - interval '30 seconds', 1
          from generate_series(1, 1200)`,
-      );
-      const [{ earlier, now }] = await sql<{ earlier: string; now: string }[]>`
-        select (now() - interval '1 minute')::text as earlier, now()::text as now`;
-      const first = (await samplePgBoss(sql, schema, earlier)).get('busy')!;
-      const s = (await samplePgBoss(sql, schema, now, [first])).get('busy')!;
-      assert.equal(s.error, null);
-      // The gauge is an index-only count: exact below the bound.
-      assert.equal(Number(s.in_flight), 1200);
-      assert.equal(s.depth_estimated, false);
-      // retry_count and started_on are in no index: 1 000 heap rows read, a lower bound.
-      assert.equal(Number(s.retried), 1000);
-      assert.deepEqual((s.cursor as { capped: string[] }).capped, ['retried']);
-    } finally {
-      await pb.stop({ dropSchema: true });
-      await forgetSchema(sql, schema);
-      await sql.end();
-    }
-  },
+      async (sampleNow) => {
+        const s = await sampleNow();
+        assert.equal(s.error, null);
+        // The gauge is an index-only count: exact below the bound.
+        assert.equal(Number(s.in_flight), 1200);
+        assert.equal(s.depth_estimated, false);
+        // retry_count and started_on are in no index: 1 000 heap rows read, a lower bound.
+        assert.equal(Number(s.retried), 1000);
+        assert.deepEqual((s.cursor as { capped: string[] }).capped, ['retried']);
+      },
+    ),
 );
 
 Deno.test(
   'pg-boss v12 reads at most window_read_limit jobs per window: counts extrapolated above it, exact below, flagged',
-  async () => {
-    const sql = connect();
-    const schema = uniqueSchema(12);
-    const pb = await startPgBoss(12, { schema, fresh: true });
-    try {
-      await commonApi(pb).createQueue('busy');
-      const state_type = await jobStateType(sql, schema);
+  () =>
+    withBusyV12Queue(
       // 3 000 jobs created and completed in the last minute, one every 10 ms from 50 s ago, 1 s
       // each: more than the default window_read_limit (2 000), far less than exact_count_limit.
-      await sql.unsafe(
+      (schema, stateType) =>
         `insert into ${schema}.job (name, data, state, created_on, start_after, started_on, completed_on)
-         select 'busy', '{}'::jsonb, 'completed'::${state_type}, t, t, t + interval '100 ms', t + interval '1 s'
+         select 'busy', '{}'::jsonb, 'completed'::${stateType}, t, t, t + interval '100 ms', t + interval '1 s'
          from generate_series(1, 3000) i,
            lateral (select now() - interval '50 seconds' + i * interval '10 ms' as t) x`,
-      );
-      const [{ earlier, now }] = await sql<{ earlier: string; now: string }[]>`
-        select (now() - interval '1 minute')::text as earlier, now()::text as now`;
-      const first = (await samplePgBoss(sql, schema, earlier)).get('busy')!;
+      async (sampleNow) => {
+        const bounded = await sampleNow();
+        assert.equal(bounded.error, null);
+        // The newest 2 000 of each, scaled to the window by the time they span: close to the truth.
+        for (
+          const [name, value] of [['enqueued', bounded.enqueued], [
+            'completed',
+            bounded.completed,
+          ]] as const
+        ) {
+          assert.ok(
+            Number(value) >= 2000 && Math.abs(Number(value) - 3000) <= 450,
+            `${name} ${value} is extrapolated near 3 000`,
+          );
+        }
+        // retried too: the finished jobs not read may hold retry attempts (a lower bound).
+        assert.deepEqual((bounded.cursor as { capped: string[] }).capped, [
+          'enqueued',
+          'finished',
+          'retried',
+        ]);
+        // The percentiles come from the 2 000 jobs read (all took 100 ms to start, 900 ms to run).
+        assertClose(bounded.wait_p95_ms, 100, 'wait_p95_ms from the jobs read');
+        assertClose(bounded.run_p50_ms, 900, 'run_p50_ms from the jobs read');
 
-      const bounded = (await samplePgBoss(sql, schema, now, [first])).get('busy')!;
-      assert.equal(bounded.error, null);
-      // The newest 2 000 of each, scaled to the window by the time they span: close to the truth.
-      for (
-        const [name, value] of [['enqueued', bounded.enqueued], [
-          'completed',
-          bounded.completed,
-        ]] as const
-      ) {
-        assert.ok(
-          Number(value) >= 2000 && Math.abs(Number(value) - 3000) <= 450,
-          `${name} ${value} is extrapolated near 3 000`,
-        );
-      }
-      // retried too: the finished jobs not read may hold retry attempts (a lower bound).
-      assert.deepEqual((bounded.cursor as { capped: string[] }).capped, [
-        'enqueued',
-        'finished',
-        'retried',
-      ]);
-      // The percentiles come from the 2 000 jobs read (all took 100 ms to start, 900 ms to run).
-      assertClose(bounded.wait_p95_ms, 100, 'wait_p95_ms from the jobs read');
-      assertClose(bounded.run_p50_ms, 900, 'run_p50_ms from the jobs read');
-
-      const exact = (await samplePgBoss(sql, schema, now, [first], { window_read_limit: 5000 }))
-        .get('busy')!;
-      assert.equal(Number(exact.enqueued), 3000);
-      assert.equal(Number(exact.completed), 3000);
-      assert.deepEqual((exact.cursor as { capped: string[] }).capped, []);
-    } finally {
-      await pb.stop({ dropSchema: true });
-      await forgetSchema(sql, schema);
-      await sql.end();
-    }
-  },
+        const exact = await sampleNow({ window_read_limit: 5000 });
+        assert.equal(Number(exact.enqueued), 3000);
+        assert.equal(Number(exact.completed), 3000);
+        assert.deepEqual((exact.cursor as { capped: string[] }).capped, []);
+      },
+    ),
 );
 
 /** Gauges from the raw job rows (what the sampler must not read on a big queue). */

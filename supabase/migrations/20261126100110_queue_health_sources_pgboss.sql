@@ -557,7 +557,7 @@ as $$
 declare
   v_settings jsonb := queue_health._source_settings();
   v_limit bigint := (v_settings ->> 'exact_count_limit')::bigint;
-  v_window_limit bigint := greatest((v_settings ->> 'window_read_limit')::bigint, 1);
+  v_window_limit bigint := (v_settings ->> 'window_read_limit')::bigint;
   v_max_age interval := (v_settings ->> 'pgboss_cache_max_age')::interval;
   v_schema record;
   v_sql text;
