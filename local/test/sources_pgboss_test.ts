@@ -493,6 +493,25 @@ for (const version of PG_BOSS_VERSIONS) {
         check(first, 'statistics', 'first sight');
         assert.equal((first.cursor as { v: number }).v, 2);
         assert.deepEqual((first.cursor as { skipped: string[] }).skipped, []);
+        // Small at its previous snapshot (the schema's statement is then built without the table
+        // statistics) and above the bound now: the full statement answers, as on first sight.
+        const wasSmall = {
+          ...first,
+          cursor: {
+            ...(first.cursor as Record<string, unknown>),
+            ready: 3,
+            delayed: 2,
+            in_flight: 1,
+            counts: { ready: 'exact', delayed: 'exact', in_flight: 'exact' },
+          },
+        };
+        const [{ lean, full }] = await sql<{ lean: string; full: string }[]>`
+          select queue_health._pgboss_sample_sql(${schema}, l.layout, null, false) as lean,
+                 queue_health._pgboss_sample_sql(${schema}, l.layout) as full
+          from queue_health._pgboss_schemas() l where l.schema_name = ${schema}`;
+        assert.ok(!lean.includes('pg_stats') && full.includes('pg_stats'));
+        const grown = (await samplePgBoss(sql, schema, now, [wasSmall], bound)).get('huge')!;
+        check(grown, 'statistics', 'grown since a small snapshot');
         // Far above the bound at the previous snapshot and still by the statistics: not counted.
         const again = (await samplePgBoss(sql, schema, now, [first], bound)).get('huge')!;
         check(again, 'statistics', 'again');

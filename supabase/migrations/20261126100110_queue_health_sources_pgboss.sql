@@ -119,7 +119,12 @@ comment on function queue_health._histogram_fraction_le(timestamptz[], timestamp
 revoke execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) from public;
 grant execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) to service_role;
 
-create function queue_health._pgboss_sample_sql(p_schema text, p_layout jsonb, p_queue text default null)
+create function queue_health._pgboss_sample_sql(
+  p_schema text,
+  p_layout jsonb,
+  p_queue text default null,
+  p_statistics boolean default true
+)
 returns text
 immutable
 set search_path = ''
@@ -142,6 +147,7 @@ declare
   v_cache_active text := 'null::bigint';
   v_rel text := 'null::text';
   v_est text;
+  v_st text := '';
   v_big_ready text;
   v_big_delayed text;
   v_big_in_flight text;
@@ -211,10 +217,17 @@ begin
     v_rel := 'b.partition_name::text';
   end if;
   -- The table statistics' estimate of the queue's {ready, delayed, in flight} (st, below).
+  -- Without p_statistics the statement has no st and the estimate is null: a gauge counted to the
+  -- bound without a fresh cache is then reported at the bound with 'statistics' in cursor.counts,
+  -- and _sample_pgboss() runs the full statement instead. Planning st (four pg_stats views) is
+  -- most of the statement's planning time: ~7 of ~10 ms at 1 000 queues.
   v_est := format($f$(select array[q.n * st.f_ready, q.n * st.f_delayed, q.n * st.f_active]
               from st cross join lateral (select st.rows_now
                 * coalesce(st.name_freqs[array_position(st.names, b.name::text)], st.name_other) as n) q
               where st.rel = %s)$f$, v_rel);
+  if not p_statistics then
+    v_est := 'null::float8[]';
+  end if;
   -- A gauge was estimated (cache or statistics, not counted exactly) at the previous snapshot,
   -- at no less than twice the bound (the values are in the cursor from v2 on).
   v_big_ready := $f$case when $2 > 0 and r.cursor -> 'counts' ->> 'ready' in ('cache', 'statistics')
@@ -302,7 +315,8 @@ begin
     v_capped := $f$'{}'::text[]$f$;
   end if;
 
-  v_sql := format($sql$
+  if p_statistics then
+    v_st := format($st$
     with st as materialized (
       -- Table statistics (ANALYZE / autovacuum) per partition of job, the planner's arithmetic
       -- without planning: rows now (reltuples scaled to the current size), each queue name's
@@ -347,8 +361,13 @@ begin
           + greatest(0, 1 - coalesce(sum(u.f), 0) - sd.null_frac)
             * coalesce(queue_health._histogram_fraction_le(sd.histogram_bounds::text::timestamptz[], $1), 0.5) end
         from unnest(sd.most_common_vals::text::timestamptz[], sd.most_common_freqs) u(v, f)) sa(f_le)
-      where i.inhparent = %2$L::regclass
+      where i.inhparent = %1$L::regclass
     )
+  $st$, v_job);
+  end if;
+
+  v_sql := format($sql$
+    %19$s
     select 'pgboss'::text, $4::text, b.name::text,
       g.ready, g.in_flight, g.delayed, g.ready + g.in_flight + g.delayed,
       (g.ready_src <> 'exact' or g.delayed_src <> 'exact' or g.in_flight_src <> 'exact'),
@@ -468,7 +487,7 @@ begin
   $sql$,
     p_schema, v_job, v_cache_age, v_cache_fresh, v_ready, v_delayed, v_in_flight, v_oldest,
     v_window, v_capped, v_rel, v_cache_ready, v_cache_delayed, v_cache_active,
-    v_big_ready, v_big_delayed, v_big_in_flight, v_est);
+    v_big_ready, v_big_delayed, v_big_in_flight, v_est, v_st);
   if p_queue is not null then
     -- One queue (the fallback): its name as a constant in every probe, so that the planner prunes
     -- job's partitions at plan time and the statement locks and reads only this queue's.
@@ -477,9 +496,9 @@ begin
   return v_sql;
 end;
 $$;
-comment on function queue_health._pgboss_sample_sql(text, jsonb, text) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema, $5 one queue or null, $6 window_read_limit), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too).';
-revoke execute on function queue_health._pgboss_sample_sql(text, jsonb, text) from public;
-grant execute on function queue_health._pgboss_sample_sql(text, jsonb, text) to service_role;
+comment on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema, $5 one queue or null, $6 window_read_limit), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too).';
+revoke execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean) from public;
+grant execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean) to service_role;
 
 create function queue_health._sample_pgboss_queue(
   p_schema text,
@@ -567,12 +586,28 @@ declare
   v_sample queue_health.sample;
   v_error text;
   v_listed boolean;
+  v_statistics boolean;
 begin
   for v_schema in select * from queue_health._pgboss_schemas() loop
     -- One statement per schema, built once per capture: planned once, then each queue costs only
     -- its index probes. Collected into an array first, so that a failure half-way returns nothing
     -- of this schema twice.
-    v_sql := queue_health._pgboss_sample_sql(v_schema.schema_name, v_schema.layout);
+    -- The table statistics are read only for a gauge at the bound without a fresh pg-boss cache.
+    -- While no queue of the schema had a gauge of half the bound or more at its previous snapshot
+    -- (the registry's cursor), the statement is built without them, which saves most of its
+    -- planning; should a gauge reach the bound anyway (a queue that grew that fast since), the
+    -- full statement is run instead (below), once: from then on the cursor says so.
+    v_statistics := exists (
+      select 1 from queue_health.queue q
+      where q.source = 'pgboss' and q.source_schema = v_schema.schema_name and q.dropped_at is null
+        and jsonb_typeof(q.cursor) = 'object'
+        and (q.cursor ->> 'v' is distinct from '2'
+          or coalesce(greatest(
+               case when jsonb_typeof(q.cursor -> 'ready') = 'number' then (q.cursor ->> 'ready')::numeric end,
+               case when jsonb_typeof(q.cursor -> 'delayed') = 'number' then (q.cursor ->> 'delayed')::numeric end,
+               case when jsonb_typeof(q.cursor -> 'in_flight') = 'number' then (q.cursor ->> 'in_flight')::numeric end),
+             0) * 2 >= v_limit));
+    v_sql := queue_health._pgboss_sample_sql(v_schema.schema_name, v_schema.layout, null, v_statistics);
     -- v11 keeps its queues in one job_common with no index on state: in_flight and the counts
     -- since the previous snapshot read the queue's rows through the (name, id) key, which a bitmap
     -- scan does best (in page order). Restored when this function returns.
@@ -587,6 +622,13 @@ begin
     begin
       execute format('select array_agg(t::queue_health.sample) from (%s) t', v_sql) into v_rows
         using p_now, v_limit, v_max_age, v_schema.schema_name, null::text, v_window_limit;
+      if not v_statistics and exists (
+          select 1 from unnest(v_rows) t, jsonb_each_text(t.cursor -> 'counts') c
+          where c.value = 'statistics') then
+        execute format('select array_agg(t::queue_health.sample) from (%s) t',
+            queue_health._pgboss_sample_sql(v_schema.schema_name, v_schema.layout)) into v_rows
+          using p_now, v_limit, v_max_age, v_schema.schema_name, null::text, v_window_limit;
+      end if;
       return query select * from unnest(v_rows);
       continue;
     exception when others then
