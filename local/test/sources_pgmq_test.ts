@@ -501,10 +501,40 @@ Deno.test('pgmq queue unchanged since the previous snapshot: repeated without re
       'visibility timeout over',
     );
 
-    // 5. Unchanged for longer than unchanged_reread_interval (default 1 minute): read again.
-    const t7 = await later(sql, t1, 7 + 61);
-    const seventh = (await samplePgmq(sql, [name], t7, [fourth])).get(name)!;
-    assert.ok(readAt(seventh) > readAt(fourth), 'read again after unchanged_reread_interval');
+    // 5. Unchanged for longer than unchanged_reread_interval while another session has been
+    //    running one statement for longer than that (a consumer procedure that commits as it
+    //    goes publishes its statistics only when it ends): read again. Without such a session
+    //    the statistics show every write within seconds: read again only after five intervals,
+    //    a backstop. Default interval 1 minute; 2 s (real time for the session) below.
+    const t7 = await later(sql, t1, 7 + 121);
+    const quietMinute = (await samplePgmq(sql, [name], t7, [fourth])).get(name)!;
+    assert.equal(readAt(quietMinute), readAt(fourth), 'no long statement: not read after 2 min');
+    const t7b = await later(sql, t1, 7 + 301);
+    const backstop = (await samplePgmq(sql, [name], t7b, [fourth])).get(name)!;
+    assert.ok(readAt(backstop) > readAt(fourth), 'read again after five intervals in any case');
+    const short = { unchanged_reread_interval: '2 seconds' };
+    const t7c = await later(sql, t1, 7 + 4);
+    const quiet4s = (await samplePgmq(sql, [name], t7c, [fourth], short)).get(name)!;
+    assert.equal(readAt(quiet4s), readAt(fourth), 'no long statement: not read after 2 intervals');
+    const long = connect({ max: 1 });
+    try {
+      const sleeping = long`select pg_sleep(30)`.execute();
+      // Bounded wait until the statement has been running for longer than the interval.
+      for (let i = 0; i < 100; i++) {
+        const [{ n }] = await sql<{ n: number }[]>`
+          select count(*)::int as n from pg_stat_activity
+          where state = 'active' and query like 'select pg_sleep(30)%'
+            and query_start < clock_timestamp() - interval '2.5 seconds'`;
+        if (n > 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const seventh = (await samplePgmq(sql, [name], t7c, [fourth], short)).get(name)!;
+      assert.ok(readAt(seventh) > readAt(fourth), 'a long statement running: read again');
+      sleeping.cancel();
+      await sleeping.catch(() => {});
+    } finally {
+      await long.end();
+    }
 
     // 6. TRUNCATE (pgmq's purge in newer versions) leaves the counters but not the relfilenode.
     await sql`truncate ${sql('pgmq')}.${sql('q_' + name.toLowerCase())}`;

@@ -530,8 +530,9 @@ declare
   -- whose statistics are their partitions'), the same number of messages ever sent (the
   -- sequence, read for these queues only: nextval is immediate and not transactional, so a send
   -- is never missed whatever the statistics say), no message due to become visible since
-  -- (next_vt), and read less than $3 (unchanged_reread_interval) ago, because the statistics
-  -- reach the shared counters only up to a second or so after commit. Such a queue repeats its
+  -- (next_vt), and read less than $3 ago (unchanged_reread_interval, or five times it while no
+  -- session runs a long statement: see below), because the statistics reach the shared
+  -- counters only when a statement has ended. Such a queue repeats its
   -- previous snapshot without its table being opened; every other queue is one call of
   -- _sample_pgmq_queue(), which contains any failure to that queue.
   --
@@ -635,6 +636,22 @@ begin
   end if;
   -- The statistics must be current, not what an earlier read in this transaction cached.
   perform pg_catalog.pg_stat_clear_snapshot();
+  -- A session publishes its table statistics when a statement ends (within ~1 s, ~10 s if it then
+  -- goes idle, 60 s at most under contention), so a write the fingerprint has not seen yet shows
+  -- up by itself a capture or so later. The exception is a statement that commits as it goes and
+  -- has not ended (a procedure or DO block consuming in a loop, a long pg_cron job): its writes
+  -- are visible and its statistics are not, for as long as it runs. The re-read interval is for
+  -- that case: it applies while some session (other than this one) has been running one
+  -- statement for longer than it, or when the activity of others cannot be seen (no
+  -- pg_read_all_stats); otherwise unchanged queues are re-read five times less often, a backstop.
+  -- (Real time, not p_now: it is about the sessions running now.)
+  if v_reread > interval '0' and not exists (
+       select from pg_catalog.pg_stat_activity a
+       where a.pid <> pg_catalog.pg_backend_pid()
+         and ((a.state = 'active' and a.query_start < pg_catalog.now() - v_reread)
+              or (a.backend_type = 'client backend' and a.state is null))) then
+    v_reread := v_reread * 5;
+  end if;
   v_started := clock_timestamp();
   begin
     execute v_sql into v_samples using p_now, v_limit, v_reread;

@@ -588,6 +588,11 @@ declare
   v_listed boolean;
   v_statistics boolean;
 begin
+  -- No table named version anywhere: no pg-boss schema (one index probe; a pgmq-only database
+  -- then never plans the discovery below, which a new session, as pg_cron's, would pay for).
+  if not exists (select from pg_catalog.pg_class c where c.relname = 'version' and c.relkind in ('r', 'p')) then
+    return;
+  end if;
   for v_schema in select * from queue_health._pgboss_schemas() loop
     -- One statement per schema, built once per capture: planned once, then each queue costs only
     -- its index probes. Collected into an array first, so that a failure half-way returns nothing
