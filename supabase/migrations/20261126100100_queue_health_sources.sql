@@ -644,9 +644,10 @@ begin
   -- that case: it applies while some session (other than this one) has been running one
   -- statement for longer than it, or when the activity of others cannot be seen (no
   -- pg_read_all_stats); otherwise unchanged queues are re-read five times less often, a backstop.
-  -- (Real time, not p_now: it is about the sessions running now.)
+  -- (Real time, not p_now: it is about the sessions running now. The function behind
+  -- pg_stat_activity, without the view's joins: planned in 0.03 ms instead of 0.6.)
   if v_reread > interval '0' and not exists (
-       select from pg_catalog.pg_stat_activity a
+       select from pg_catalog.pg_stat_get_activity(null) a
        where a.pid <> pg_catalog.pg_backend_pid()
          and ((a.state = 'active' and a.query_start < pg_catalog.now() - v_reread)
               or (a.backend_type = 'client backend' and a.state is null))) then
