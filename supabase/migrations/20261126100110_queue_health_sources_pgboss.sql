@@ -328,39 +328,52 @@ begin
           then pg_catalog.pg_relation_size(c.oid)::float8
                / (c.relpages::float8 * pg_catalog.current_setting('block_size')::float8)
           else 1 end end as rows_now,
-        sn.most_common_vals::text::text[] as names,
-        sn.most_common_freqs as name_freqs,
-        case when sn.attname is not null then
-          greatest(0, 1 - coalesce((select sum(f) from unnest(sn.most_common_freqs) f), 0) - sn.null_frac)
-          / greatest(case when sn.n_distinct < 0 then -sn.n_distinct * greatest(c.reltuples, 0)
-                          else sn.n_distinct end
-                     - coalesce(cardinality(sn.most_common_freqs), 0), 1) end as name_other,
+        ps.name_vals::text[] as names,
+        ps.name_freqs,
+        case when ps.has_name then
+          greatest(0, 1 - coalesce((select sum(f) from unnest(ps.name_freqs) f), 0) - ps.name_null_frac)
+          / greatest(case when ps.name_n_distinct < 0 then -ps.name_n_distinct * greatest(c.reltuples, 0)
+                          else ps.name_n_distinct end
+                     - coalesce(cardinality(ps.name_freqs), 0), 1) end as name_other,
         w.f_waiting * (1 - bl.f) * sa.f_le as f_ready,
         w.f_waiting * ((1 - bl.f) * (1 - sa.f_le) + bl.f) as f_delayed,
         w.f_active
       from pg_catalog.pg_inherits i
       join pg_catalog.pg_class c on c.oid = i.inhrelid
-      left join pg_catalog.pg_stats sn on sn.schemaname = $4 and sn.tablename = c.relname
-        and sn.attname = 'name' and not sn.inherited
-      left join pg_catalog.pg_stats ss on ss.schemaname = $4 and ss.tablename = c.relname
-        and ss.attname = 'state' and not ss.inherited
-      left join pg_catalog.pg_stats sb on sb.schemaname = $4 and sb.tablename = c.relname
-        and sb.attname = 'blocked' and not sb.inherited
-      left join pg_catalog.pg_stats sd on sd.schemaname = $4 and sd.tablename = c.relname
-        and sd.attname = 'start_after' and not sd.inherited
       cross join lateral (
-        select case when ss.attname is not null then coalesce(sum(u.f) filter (where u.v in ('created', 'retry')), 0) end,
-               case when ss.attname is not null then coalesce(sum(u.f) filter (where u.v = 'active'), 0) end
-        from unnest(ss.most_common_vals::text::text[], ss.most_common_freqs) u(v, f)) w(f_waiting, f_active)
+        -- The four columns' statistics in one read of pg_stats (a view over five catalogs: read
+        -- once, it is planned once, not four times).
+        select bool_or(s.attname = 'name') as has_name,
+          max(s.most_common_vals::text) filter (where s.attname = 'name') as name_vals,
+          max(s.most_common_freqs) filter (where s.attname = 'name') as name_freqs,
+          max(s.null_frac) filter (where s.attname = 'name') as name_null_frac,
+          max(s.n_distinct) filter (where s.attname = 'name') as name_n_distinct,
+          bool_or(s.attname = 'state') as has_state,
+          max(s.most_common_vals::text) filter (where s.attname = 'state') as state_vals,
+          max(s.most_common_freqs) filter (where s.attname = 'state') as state_freqs,
+          max(s.most_common_vals::text) filter (where s.attname = 'blocked') as blocked_vals,
+          max(s.most_common_freqs) filter (where s.attname = 'blocked') as blocked_freqs,
+          bool_or(s.attname = 'start_after') as has_start,
+          max(s.most_common_vals::text) filter (where s.attname = 'start_after') as start_vals,
+          max(s.most_common_freqs) filter (where s.attname = 'start_after') as start_freqs,
+          max(s.null_frac) filter (where s.attname = 'start_after') as start_null_frac,
+          max(s.histogram_bounds::text) filter (where s.attname = 'start_after') as start_bounds
+        from pg_catalog.pg_stats s
+        where s.schemaname = $4 and s.tablename = c.relname and not s.inherited
+          and s.attname in ('name', 'state', 'blocked', 'start_after')) ps
+      cross join lateral (
+        select case when ps.has_state then coalesce(sum(u.f) filter (where u.v in ('created', 'retry')), 0) end,
+               case when ps.has_state then coalesce(sum(u.f) filter (where u.v = 'active'), 0) end
+        from unnest(ps.state_vals::text[], ps.state_freqs) u(v, f)) w(f_waiting, f_active)
       cross join lateral (
         select coalesce(sum(u.f) filter (where u.v), 0)
-        from unnest(sb.most_common_vals::text::boolean[], sb.most_common_freqs) u(v, f)) bl(f)
+        from unnest(ps.blocked_vals::boolean[], ps.blocked_freqs) u(v, f)) bl(f)
       cross join lateral (
-        select case when sd.attname is not null then
+        select case when ps.has_start then
           coalesce(sum(u.f) filter (where u.v <= $1), 0)
-          + greatest(0, 1 - coalesce(sum(u.f), 0) - sd.null_frac)
-            * coalesce(queue_health._histogram_fraction_le(sd.histogram_bounds::text::timestamptz[], $1), 0.5) end
-        from unnest(sd.most_common_vals::text::timestamptz[], sd.most_common_freqs) u(v, f)) sa(f_le)
+          + greatest(0, 1 - coalesce(sum(u.f), 0) - ps.start_null_frac)
+            * coalesce(queue_health._histogram_fraction_le(ps.start_bounds::timestamptz[], $1), 0.5) end
+        from unnest(ps.start_vals::timestamptz[], ps.start_freqs) u(v, f)) sa(f_le)
       where i.inhparent = %1$L::regclass
     )
   $st$, v_job);
