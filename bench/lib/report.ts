@@ -86,7 +86,7 @@ export class Report {
         : r.verdict === 'missed' && r.note
         ? `MISSED (${r.note})`
         : r.verdict === 'met'
-        ? 'met'
+        ? (r.note ? `met (${r.note})` : 'met')
         : r.note ?? '';
       lines.push(
         `| ${
