@@ -348,14 +348,19 @@ begin
     ),
     prev as (
       select s.*, q.last_seen_at as prev_seen_at, i.interval_s,
-             c.cum_enqueued + coalesce(s.enqueued, 0) as cum_enqueued,
-             c.cum_completed + coalesce(s.completed, 0) as cum_completed,
-             c.cum_failed + coalesce(s.failed, 0) as cum_failed,
-             c.cum_retried + coalesce(s.retried, 0) as cum_retried,
-             c.cum_dead_lettered + coalesce(s.dead_lettered, 0) as cum_dead_lettered,
-             c.cum_interval_s + coalesce(i.interval_s, 0) as cum_interval_s,
-             c.cum_idle + case when coalesce(s.ready, 0) = 0 and coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
-             c.newest
+             coalesce(t.cum_enqueued, 0) + coalesce(s.enqueued, 0) as cum_enqueued,
+             coalesce(t.cum_completed, 0) + coalesce(s.completed, 0) as cum_completed,
+             coalesce(t.cum_failed, 0) + coalesce(s.failed, 0) as cum_failed,
+             coalesce(t.cum_retried, 0) + coalesce(s.retried, 0) as cum_retried,
+             coalesce(t.cum_dead_lettered, 0) + coalesce(s.dead_lettered, 0) as cum_dead_lettered,
+             coalesce(t.cum_interval_s, 0) + coalesce(i.interval_s, 0) as cum_interval_s,
+             coalesce(t.cum_idle, 0) + case when coalesce(s.ready, 0) = 0 and coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
+             -- whether this row will be the queue's newest
+             case when q.totals_at < p_now then true
+                  else not exists (
+                    select from queue_health.metric n
+                    where n.queue_name = s.queue_name and n.source = s.source
+                      and n.source_schema = s.source_schema and n.captured_at >= p_now) end as newest
       from s
       left join queue_health.queue q
         on q.source = s.source and q.source_schema = s.source_schema and q.queue_name = s.queue_name
@@ -364,30 +369,20 @@ begin
           then greatest(0, extract(epoch from p_now - q.last_seen_at))::float8 end as interval_s) i
       -- The running totals (metric.cum_*) before this row. The registry keeps those of the
       -- queue's newest row (at totals_at); when they are not current (a row inserted other than by
-      -- capture, or a capture at an earlier p_now), the newest row before p_now is read, and
-      -- whether this row will be the newest.
+      -- capture, or a capture at an earlier p_now), the newest row before p_now is read.
       left join lateral (
-        select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
-               m.cum_interval_s, m.cum_idle
-        from queue_health.metric m
-        where not coalesce(q.totals_at < p_now, false)
-          and m.queue_name = s.queue_name and m.source = s.source and m.source_schema = s.source_schema
-          and m.captured_at < p_now
-        order by m.captured_at desc
-        limit 1) pm on true
-      cross join lateral (
-        select case when q.totals_at < p_now then q.cum_enqueued else coalesce(pm.cum_enqueued, 0) end as cum_enqueued,
-               case when q.totals_at < p_now then q.cum_completed else coalesce(pm.cum_completed, 0) end as cum_completed,
-               case when q.totals_at < p_now then q.cum_failed else coalesce(pm.cum_failed, 0) end as cum_failed,
-               case when q.totals_at < p_now then q.cum_retried else coalesce(pm.cum_retried, 0) end as cum_retried,
-               case when q.totals_at < p_now then q.cum_dead_lettered else coalesce(pm.cum_dead_lettered, 0) end as cum_dead_lettered,
-               case when q.totals_at < p_now then q.cum_interval_s else coalesce(pm.cum_interval_s, 0) end as cum_interval_s,
-               case when q.totals_at < p_now then q.cum_idle else coalesce(pm.cum_idle, 0) end as cum_idle,
-               case when q.totals_at < p_now then true
-                    else not exists (
-                      select from queue_health.metric n
-                      where n.queue_name = s.queue_name and n.source = s.source
-                        and n.source_schema = s.source_schema and n.captured_at >= p_now) end as newest) c
+        select q.cum_enqueued, q.cum_completed, q.cum_failed, q.cum_retried, q.cum_dead_lettered,
+               q.cum_interval_s, q.cum_idle
+        where q.totals_at < p_now
+        union all
+        (select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
+                m.cum_interval_s, m.cum_idle
+         from queue_health.metric m
+         where not coalesce(q.totals_at < p_now, false)
+           and m.queue_name = s.queue_name and m.source = s.source and m.source_schema = s.source_schema
+           and m.captured_at < p_now
+         order by m.captured_at desc
+         limit 1)) t on true
     ),
     new_metric as (
       insert into queue_health.metric (
