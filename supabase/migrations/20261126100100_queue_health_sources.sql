@@ -520,9 +520,14 @@ declare
   v_error text;
   v_started timestamptz;
   v_share double precision;
-  -- One statement for all queues. Each queue table, its statistics and the previous cursor come
-  -- from joins over the catalogs, which never fail for a table dropped meanwhile; its msg_id
-  -- sequence from the cursor (an unchanged queue) or the catalogs (a queue that is read).
+  -- Two statements: the first (v_check) finds every queue and tells the unchanged ones, whose
+  -- snapshots it repeats; the second (v_read) reads the others and runs only when there are any.
+  -- Split so that a capture in a new session (pg_cron's) plans the catalog joins of the reads
+  -- (~5 ms at first use) only when some queue changed.
+  --
+  -- v_check: each queue table, its statistics and the previous cursor come from joins over the
+  -- catalogs, which never fail for a table dropped meanwhile; its msg_id sequence from the cursor
+  -- (an unchanged queue only).
   --
   -- Unchanged since the previous snapshot (docs/metrics.md): the same statistics fingerprint
   -- (the table's relfilenode, which TRUNCATE changes, and its count of inserted, updated and
@@ -534,15 +539,11 @@ declare
   -- session runs a long statement: see below), because the statistics reach the shared
   -- counters only when a statement has ended. Such a queue repeats its
   -- previous snapshot without its table being opened; every other queue is one call of
-  -- _sample_pgmq_queue(), which contains any failure to that queue.
-  --
-  -- Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
-  -- poison messages to a queue named <name>_dlq. What arrived there counts as <name>'s
-  -- dead_lettered.
+  -- _sample_pgmq_queue() in v_read, which contains any failure to that queue.
   -- Dynamic because pgmq.meta may not exist when this function is created (or linted).
-  v_sql text := $q$
+  v_check text := $q$
     with f as (
-      select m.name, c.oid::regclass as rel,
+      select m.name, c.oid as rel,
         case when c.relkind = 'r' then c.relfilenode::text || ':' || (
             pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
           + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
@@ -567,7 +568,7 @@ declare
                and f.prev ->> 'fingerprint' = f.fingerprint
                and f.prev ?& array['sent', 'ready', 'in_flight', 'delayed', 'next_vt', 'read_at',
                                    'rel', 'seq', 'seq_start', 'seq_increment']
-               and (f.prev ->> 'rel')::oid = f.rel::oid
+               and (f.prev ->> 'rel')::oid = f.rel
                and (f.prev ->> 'seq') is not null
                and coalesce((f.prev ->> 'next_vt')::timestamptz, 'infinity') > $1
                and $1 >= (f.prev ->> 'at')::timestamptz
@@ -577,59 +578,55 @@ declare
                  = (f.prev ->> 'sent')::bigint
           else false end as unchanged
       from f
-    ),
-    s as materialized (
-      -- Columns in the order of queue_health.sample (the second branch is one).
-      select v.source, v.source_schema, v.queue_name, v.ready, v.in_flight, v.delayed,
-        v.ready + v.in_flight + v.delayed as depth, v.depth_estimated,
-        case when v.ready > 0 then coalesce(greatest(extract(epoch from $1 - v.oldest_vt), 0), 0)
-             else 0 end::float8 as oldest_ready_age_s,
-        0::bigint as enqueued, 0::bigint as completed, 0::bigint as failed, 0::bigint as retried,
-        0::bigint as dead_lettered, null::float8 as wait_p50_ms, null::float8 as wait_p95_ms,
-        null::float8 as run_p50_ms, null::float8 as run_p95_ms, 0::float8 as sample_ms,
-        u.prev || jsonb_build_object('at', $1, 'archived', 0, 'in_flight_vt_max',
-          greatest(coalesce((u.prev ->> 'in_flight_vt_max')::timestamptz, '-infinity'), $1)) as cursor,
-        null::text as error
-      from u
-      cross join lateral (
-        select 'pgmq'::text as source, 'pgmq'::text as source_schema, u.name as queue_name,
-          (u.prev ->> 'ready')::bigint as ready, (u.prev ->> 'in_flight')::bigint as in_flight,
-          (u.prev ->> 'delayed')::bigint as delayed,
-          not coalesce((u.prev ->> 'exact')::boolean, false) as depth_estimated,
-          (u.prev ->> 'oldest_vt')::timestamptz as oldest_vt) v
-      where u.unchanged
-      union all
-      select x.*
-      from u
-      -- The facts only reading a table needs, here (inlined): computed for the queues read, not
-      -- the others.
-      cross join lateral queue_health._pgmq_table_facts(u.rel, u.name) ft
-      -- The msg_id identity (or serial) sequence.
-      left join lateral (
-        select sq.seqrelid, sq.seqstart, sq.seqincrement
-          from pg_catalog.pg_attribute a
-          join pg_catalog.pg_depend d
-            on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = u.rel
-           and d.refobjsubid = a.attnum and d.classid = 'pg_catalog.pg_class'::regclass
-           and d.deptype in ('a', 'i')
-          join pg_catalog.pg_sequence sq on sq.seqrelid = d.objid
-         where a.attrelid = u.rel and a.attname = 'msg_id'
-         limit 1) sq on true
-      cross join lateral queue_health._sample_pgmq_queue(u.name, u.rel, sq.seqrelid::regclass,
-        sq.seqstart, sq.seqincrement, u.fingerprint, $1, $2, u.prev, ft.has_vt_index,
-        ft.has_id_index, ft.has_last_read_at, ft.archive, ft.density) x
-      where not u.unchanged and x.source is not null
     )
-    select coalesce(array_agg(row(s.source, s.source_schema, s.queue_name, s.ready, s.in_flight,
-      s.delayed, s.depth, s.depth_estimated, s.oldest_ready_age_s, s.enqueued, s.completed,
-      s.failed, s.retried,
-      case when s.error is null and s.enqueued is not null and d.queue_name is not null
-        then coalesce(d.enqueued, 0) else s.dead_lettered end,
-      s.wait_p50_ms, s.wait_p95_ms, s.run_p50_ms, s.run_p95_ms, s.sample_ms, s.cursor,
-      s.error)::queue_health.sample order by s.queue_name), '{}')
-    from s
-    left join s d on d.queue_name = s.queue_name || '_dlq' and d.error is null
+    -- The unchanged queues' samples (columns in the order of queue_health.sample), and what
+    -- v_read needs of the others.
+    select coalesce(array_agg(row('pgmq', 'pgmq', u.name, v.ready, v.in_flight, v.delayed,
+        v.ready + v.in_flight + v.delayed, v.depth_estimated,
+        case when v.ready > 0 then coalesce(greatest(extract(epoch from $1 - v.oldest_vt), 0), 0)
+             else 0 end,
+        0, 0, 0, 0, 0, null, null, null, null, 0,
+        u.prev || jsonb_build_object('at', $1, 'archived', 0, 'in_flight_vt_max',
+          greatest(coalesce((u.prev ->> 'in_flight_vt_max')::timestamptz, '-infinity'), $1)),
+        null)::queue_health.sample) filter (where u.unchanged), '{}'),
+      array_agg(u.name) filter (where not u.unchanged),
+      array_agg(u.rel) filter (where not u.unchanged),
+      array_agg(u.fingerprint) filter (where not u.unchanged),
+      array_agg(u.prev) filter (where not u.unchanged)
+    from u
+    cross join lateral (
+      select (u.prev ->> 'ready')::bigint as ready, (u.prev ->> 'in_flight')::bigint as in_flight,
+        (u.prev ->> 'delayed')::bigint as delayed,
+        not coalesce((u.prev ->> 'exact')::boolean, false) as depth_estimated,
+        (u.prev ->> 'oldest_vt')::timestamptz as oldest_vt) v
   $q$;
+  -- v_read: the queues to read ($3 names, $4 tables, $5 fingerprints, $6 previous cursors).
+  v_read text := $q$
+    select coalesce(array_agg(x), '{}')
+    from unnest($3::text[], $4::oid[], $5::text[], $6::jsonb[]) u(name, rel, fingerprint, prev)
+    -- The facts only reading a table needs, here (inlined).
+    cross join lateral queue_health._pgmq_table_facts(u.rel::regclass, u.name) ft
+    -- The msg_id identity (or serial) sequence.
+    left join lateral (
+      select sq.seqrelid, sq.seqstart, sq.seqincrement
+        from pg_catalog.pg_attribute a
+        join pg_catalog.pg_depend d
+          on d.refclassid = 'pg_catalog.pg_class'::regclass and d.refobjid = u.rel
+         and d.refobjsubid = a.attnum and d.classid = 'pg_catalog.pg_class'::regclass
+         and d.deptype in ('a', 'i')
+        join pg_catalog.pg_sequence sq on sq.seqrelid = d.objid
+       where a.attrelid = u.rel and a.attname = 'msg_id'
+       limit 1) sq on true
+    cross join lateral queue_health._sample_pgmq_queue(u.name, u.rel::regclass, sq.seqrelid::regclass,
+      sq.seqstart, sq.seqincrement, u.fingerprint, $1, $2, u.prev, ft.has_vt_index,
+      ft.has_id_index, ft.has_last_read_at, ft.archive, ft.density) x
+    where x.source is not null
+  $q$;
+  v_names text[];
+  v_rels oid[];
+  v_fingerprints text[];
+  v_prevs jsonb[];
+  v_read_samples queue_health.sample[];
 begin
   if to_regclass('pgmq.meta') is null then
     return; -- pgmq is not installed
@@ -655,16 +652,23 @@ begin
   end if;
   v_started := clock_timestamp();
   begin
-    execute v_sql into v_samples using p_now, v_limit, v_reread;
+    execute v_check into v_samples, v_names, v_rels, v_fingerprints, v_prevs
+      using p_now, v_limit, v_reread;
   exception when others then
     -- The unchanged check could not read a queue's sequence (the queue being dropped, or locked
     -- for longer than lock_timeout by DDL): read every queue through _sample_pgmq_queue(), which
     -- contains such a failure to its own queue.
     get stacked diagnostics v_error = message_text;
     raise log 'queue_health: pgmq unchanged-queue check failed (%), reading every queue', v_error;
-    execute v_sql into v_samples using p_now, v_limit, interval '0';
+    execute v_check into v_samples, v_names, v_rels, v_fingerprints, v_prevs
+      using p_now, v_limit, interval '0';
   end;
-  -- What an unchanged queue cost is its share of the statement: its time less what the queues
+  if cardinality(v_names) > 0 then
+    execute v_read into v_read_samples
+      using p_now, v_limit, v_names, v_rels, v_fingerprints, v_prevs;
+    v_samples := v_samples || v_read_samples;
+  end if;
+  -- What an unchanged queue cost is its share of the statements: their time less what the queues
   -- that were read took, evenly over the unchanged ones (read_at earlier than this snapshot).
   select (extract(epoch from clock_timestamp() - v_started) * 1000
           - coalesce(sum(x.sample_ms) filter (where not x.unchanged), 0))
@@ -672,14 +676,21 @@ begin
     into v_share
     from (select u.sample_ms, (u.cursor ->> 'read_at')::timestamptz < p_now as unchanged
             from unnest(v_samples) u) x;
+  -- Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
+  -- poison messages to a queue named <name>_dlq. What arrived there counts as <name>'s
+  -- dead_lettered.
   return query
     select x.source, x.source_schema, x.queue_name, x.ready, x.in_flight, x.delayed, x.depth,
       x.depth_estimated, x.oldest_ready_age_s, x.enqueued, x.completed, x.failed, x.retried,
-      x.dead_lettered, x.wait_p50_ms, x.wait_p95_ms, x.run_p50_ms, x.run_p95_ms,
+      case when x.error is null and x.enqueued is not null and d.queue_name is not null
+        then coalesce(d.enqueued, 0) else x.dead_lettered end,
+      x.wait_p50_ms, x.wait_p95_ms, x.run_p50_ms, x.run_p95_ms,
       case when (x.cursor ->> 'read_at')::timestamptz < p_now then greatest(v_share, 0.001)
            else x.sample_ms end,
       x.cursor, x.error
-    from unnest(v_samples) x;
+    from unnest(v_samples) x
+    left join unnest(v_samples) d on d.queue_name = x.queue_name || '_dlq' and d.error is null
+    order by x.queue_name;
 end;
 $$;
 comment on function queue_health._sample_pgmq(timestamptz) is 'One sample per pgmq queue (pgmq.meta), or none when pgmq is absent. Cost O(queues): index-bounded counts, exact up to settings.exact_count_limit, estimated above (depth_estimated); a queue unchanged since the previous capture is not read (settings.unchanged_reread_interval). Never raises for one queue.';
