@@ -674,3 +674,143 @@ Deno.test('pg-boss v10 queue deleted while it is being sampled: no exception, ot
     await sql.end();
   }
 });
+
+/** A sample's gauges, as numbers. */
+function gauges(s: Sample) {
+  return { ready: Number(s.ready), in_flight: Number(s.in_flight), delayed: Number(s.delayed) };
+}
+
+/** The database clock `seconds` after `t` (text, microseconds kept): a later p_now. */
+async function later(sql: Sql, t: string, seconds: number): Promise<string> {
+  const [{ at }] = await sql<{ at: string }[]>`
+    select (${t}::text::timestamptz + ${seconds} * interval '1 second')::text as at`;
+  return at;
+}
+
+Deno.test(
+  'pg-boss v12 queue unchanged since it was read: previous gauges repeated without counting; a send, a finish, any other write, a delayed job falling due or the re-read interval makes it read again',
+  async () => {
+    const sql = connect();
+    const schema = uniqueSchema(12);
+    const pb = await startPgBoss(12, { schema, fresh: true });
+    let stopped = false;
+    try {
+      const api = commonApi(pb);
+      await api.createQueue('quiet');
+      await api.send('quiet', { n: 1 });
+      await api.send('quiet', { n: 2 });
+      await api.send('quiet', { n: 3 }, { startAfter: 120 }); // due in two minutes
+      assert.equal((await api.fetch('quiet')).length, 1);
+      // pg-boss's sessions end, so their table statistics are published (a session publishes
+      // them up to ~10 s after its last statement, at once when it ends).
+      await pb.stop();
+      stopped = true;
+      const readAt = (s: Sample) => String((s.cursor as { read_at: string }).read_at);
+      const t0 = await dbNow(sql);
+      const first = (await samplePgBoss(sql, schema, t0)).get('quiet')!;
+      assert.equal(first.error, null);
+      assert.deepEqual(gauges(first), { ready: 1, in_flight: 1, delayed: 1 });
+      assert.equal(Date.parse(readAt(first)), Date.parse(t0));
+
+      // Ten seconds later, nothing written: the previous snapshot repeated, its age moving on.
+      const t1 = await later(sql, t0, 10);
+      const same = (await samplePgBoss(sql, schema, t1, [first])).get('quiet')!;
+      assert.equal(same.error, null);
+      assert.deepEqual(gauges(same), { ready: 1, in_flight: 1, delayed: 1 });
+      assert.equal(readAt(same), readAt(first), 'not read: read_at stays');
+      assert.equal(Number(same.enqueued), 0);
+      assert.equal(Number(same.completed), 0);
+      assertClose(
+        same.oldest_ready_age_s,
+        Number(first.oldest_ready_age_s) + 10,
+        'oldest_ready_age_s',
+      );
+      // Still unchanged from the repeated snapshot (its cursor keeps read_at).
+      const t2 = await later(sql, t0, 20);
+      const again = (await samplePgBoss(sql, schema, t2, [same])).get('quiet')!;
+      assert.equal(readAt(again), readAt(first));
+
+      // A delayed job fell due since: read, and the job counts as ready.
+      const due = (await samplePgBoss(sql, schema, await later(sql, t0, 125), [same])).get(
+        'quiet',
+      )!;
+      assert.deepEqual(gauges(due), { ready: 2, in_flight: 1, delayed: 0 });
+      assert.ok(Date.parse(readAt(due)) > Date.parse(t0), 'read again');
+
+      const published = async (text: string) => {
+        const session = await sql.reserve();
+        try {
+          await session.unsafe(text);
+          await session`select pg_stat_force_next_flush()`; // published before it returns
+        } finally {
+          session.release();
+        }
+      };
+
+      // A send (a job created after read_at) is seen at once, statistics published or not; the
+      // counts since the last read include it.
+      await published(`insert into ${schema}.job (name, data) values ('quiet', '{}')`);
+      const sent = (await samplePgBoss(sql, schema, t1, [first])).get('quiet')!;
+      assert.deepEqual(gauges(sent), { ready: 2, in_flight: 1, delayed: 1 });
+      assert.equal(Number(sent.enqueued), 1);
+      assert.ok(Date.parse(readAt(sent)) > Date.parse(t0), 'read again');
+
+      // Any other write (here a job fetched by hand: neither created_on nor completed_on moves)
+      // is seen through the table statistics, once the writing session has published them.
+      const tb = await dbNow(sql);
+      const base = (await samplePgBoss(sql, schema, tb)).get('quiet')!;
+      assert.deepEqual(gauges(base), { ready: 2, in_flight: 1, delayed: 1 });
+      const tb1 = await later(sql, tb, 5);
+      assert.equal(
+        readAt((await samplePgBoss(sql, schema, tb1, [base])).get('quiet')!),
+        readAt(base),
+      );
+      await published(
+        `update ${schema}.job set state = 'active', started_on = now()
+          where id = (select id from ${schema}.job where name = 'quiet' and state = 'created'
+                        and start_after <= now() limit 1)`,
+      );
+      const moved = (await samplePgBoss(sql, schema, tb1, [base])).get('quiet')!;
+      assert.ok(Date.parse(readAt(moved)) > Date.parse(tb), 'the statistics moved: read again');
+      assert.deepEqual(gauges(moved), { ready: 1, in_flight: 2, delayed: 1 });
+
+      // A job finished after read_at: seen at once too, and counted.
+      const td = await dbNow(sql);
+      const base3 = (await samplePgBoss(sql, schema, td)).get('quiet')!;
+      await published(
+        `update ${schema}.job set state = 'completed', completed_on = now()
+          where id = (select id from ${schema}.job where name = 'quiet' and state = 'active' limit 1)`,
+      );
+      const finished = (await samplePgBoss(sql, schema, await later(sql, td, 5), [base3])).get(
+        'quiet',
+      )!;
+      assert.ok(Date.parse(readAt(finished)) > Date.parse(td), 'a finish: read again');
+      assert.deepEqual(gauges(finished), { ready: 1, in_flight: 1, delayed: 1 });
+      assert.equal(Number(finished.completed), 1);
+
+      // Unchanged, but not read for longer than the re-read interval (five times
+      // unchanged_reread_interval while no statement has run longer than it): read.
+      const tc = await dbNow(sql);
+      const base2 = (await samplePgBoss(sql, schema, tc)).get('quiet')!;
+      const tenSeconds = (tx: Sql) =>
+        tx`update queue_health.settings set unchanged_reread_interval = '10 seconds'`;
+      const quiet =
+        (await samplePgBoss(sql, schema, await later(sql, tc, 5), [base2], {}, tenSeconds))
+          .get('quiet')!;
+      assert.equal(readAt(quiet), readAt(base2), 'unchanged within the interval');
+      const stale =
+        (await samplePgBoss(sql, schema, await later(sql, tc, 55), [base2], {}, tenSeconds))
+          .get('quiet')!;
+      assert.ok(Date.parse(readAt(stale)) > Date.parse(tc), 'read once the interval has passed');
+      // unchanged_reread_interval = 0: every queue read on every capture.
+      const always = (await samplePgBoss(sql, schema, await later(sql, tc, 5), [base2], {}, (tx) =>
+        tx`update queue_health.settings set unchanged_reread_interval = '0'`)).get('quiet')!;
+      assert.ok(Date.parse(readAt(always)) > Date.parse(tc), 'read with the interval at 0');
+    } finally {
+      if (!stopped) await pb.stop();
+      await sql.unsafe(`drop schema if exists ${schema} cascade`);
+      await forgetSchema(sql, schema);
+      await sql.end();
+    }
+  },
+);

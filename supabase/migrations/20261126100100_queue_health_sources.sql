@@ -36,6 +36,44 @@ comment on function queue_health._source_settings() is 'The settings the sampler
 revoke execute on function queue_health._source_settings() from public;
 grant execute on function queue_health._source_settings() to service_role;
 
+create function queue_health._reread_interval(p_settings jsonb)
+returns interval
+volatile
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- How long a queue that shows no change may go without being read (docs/metrics.md). Without
+  -- table statistics (track_counts off) an unchanged queue cannot be told: 0, read them all.
+  -- A session publishes its table statistics when a statement ends (within ~1 s, ~10 s if it then
+  -- goes idle, 60 s at most under contention), so a write the fingerprint has not seen yet shows
+  -- up by itself a capture or so later. The exception is a statement that commits as it goes and
+  -- has not ended (a procedure or DO block consuming in a loop, a long pg_cron job): its writes
+  -- are visible and its statistics are not, for as long as it runs. The re-read interval is for
+  -- that case: it applies while some session (other than this one) has been running one
+  -- statement for longer than it, or when the activity of others cannot be seen (no
+  -- pg_read_all_stats); otherwise unchanged queues are re-read five times less often, a backstop.
+  -- (Real time, not p_now: it is about the sessions running now. The function behind
+  -- pg_stat_activity, without the view's joins: planned in 0.03 ms instead of 0.6.)
+  if current_setting('track_counts') <> 'on'
+     or (p_settings ->> 'unchanged_reread_interval')::interval <= interval '0' then
+    return interval '0';
+  end if;
+  if exists (
+       select from pg_catalog.pg_stat_get_activity(null) a
+       where a.pid <> pg_catalog.pg_backend_pid()
+         and ((a.state = 'active'
+               and a.query_start < pg_catalog.now() - (p_settings ->> 'unchanged_reread_interval')::interval)
+              or (a.backend_type = 'client backend' and a.state is null))) then
+    return (p_settings ->> 'unchanged_reread_interval')::interval;
+  end if;
+  return (p_settings ->> 'unchanged_reread_interval')::interval * 5;
+end;
+$$;
+comment on function queue_health._reread_interval(jsonb) is 'How long a queue that shows no change may repeat its snapshot without being read: settings.unchanged_reread_interval while another session runs a statement longer than that (or others'' activity cannot be seen), five times it otherwise; 0 (always read) with the setting at 0 or track_counts off.';
+revoke execute on function queue_health._reread_interval(jsonb) from public;
+grant execute on function queue_health._reread_interval(jsonb) to service_role;
+
 create function queue_health._planner_rows(p_query text)
 returns bigint
 volatile
@@ -513,9 +551,7 @@ as $$
 declare
   v_settings jsonb := queue_health._source_settings();
   v_limit bigint := (v_settings ->> 'exact_count_limit')::bigint;
-  -- Without table statistics (track_counts off) an unchanged queue cannot be told: read them all.
-  v_reread interval := case when current_setting('track_counts') = 'on'
-    then (v_settings ->> 'unchanged_reread_interval')::interval else interval '0' end;
+  v_reread interval;
   v_samples queue_health.sample[];
   v_error text;
   v_started timestamptz;
@@ -633,23 +669,8 @@ begin
   end if;
   -- The statistics must be current, not what an earlier read in this transaction cached.
   perform pg_catalog.pg_stat_clear_snapshot();
-  -- A session publishes its table statistics when a statement ends (within ~1 s, ~10 s if it then
-  -- goes idle, 60 s at most under contention), so a write the fingerprint has not seen yet shows
-  -- up by itself a capture or so later. The exception is a statement that commits as it goes and
-  -- has not ended (a procedure or DO block consuming in a loop, a long pg_cron job): its writes
-  -- are visible and its statistics are not, for as long as it runs. The re-read interval is for
-  -- that case: it applies while some session (other than this one) has been running one
-  -- statement for longer than it, or when the activity of others cannot be seen (no
-  -- pg_read_all_stats); otherwise unchanged queues are re-read five times less often, a backstop.
-  -- (Real time, not p_now: it is about the sessions running now. The function behind
-  -- pg_stat_activity, without the view's joins: planned in 0.03 ms instead of 0.6.)
-  if v_reread > interval '0' and not exists (
-       select from pg_catalog.pg_stat_get_activity(null) a
-       where a.pid <> pg_catalog.pg_backend_pid()
-         and ((a.state = 'active' and a.query_start < pg_catalog.now() - v_reread)
-              or (a.backend_type = 'client backend' and a.state is null))) then
-    v_reread := v_reread * 5;
-  end if;
+  -- Unchanged queues: see _reread_interval().
+  v_reread := queue_health._reread_interval(v_settings);
   v_started := clock_timestamp();
   begin
     execute v_check into v_samples, v_names, v_rels, v_fingerprints, v_prevs

@@ -5,7 +5,8 @@
 -- Cost model: per pg-boss schema, ONE statement (built once per schema per capture by
 -- _pgboss_sample_sql) samples every queue of the schema. The planner plans it once; each queue
 -- then costs only index-bounded probes on <schema>.job with name = the queue (run-time partition
--- pruning picks the queue's partition). Counts above settings.exact_count_limit come from pg-boss's
+-- pruning picks the queue's partition); a v12 queue unchanged since it was last read (its table's
+-- statistics, no job created or finished, none due) repeats its snapshot after three probes. Counts above settings.exact_count_limit come from pg-boss's
 -- fresh counts cache or, failing that, from the table statistics (no EXPLAIN per queue); a gauge
 -- that was estimated at twice the bound or more at the previous snapshot (cursor v2) and still is
 -- by that estimate is not counted at all (the big-queue shortcut, as for pgmq). If the
@@ -151,12 +152,16 @@ declare
   v_big_ready text;
   v_big_delayed text;
   v_big_in_flight text;
+  v_fingerprint text := 'null::text';
+  v_unchanged text := 'false';
   v_sql text;
 begin
   -- The statement's parameters: $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age,
-  -- $4 the schema's name, $5 one queue's name or null for all of them, $6 window_read_limit. b is the queue's row in
-  -- <schema>.queue, r its registry row (previous cursor), x the queue's probes, e the estimate from
-  -- the table statistics (only computed for a queue that needs it), g the gauges.
+  -- $4 the schema's name, $5 one queue's name or null for all of them, $6 window_read_limit, $7
+  -- how long an unchanged queue may go unread (_reread_interval(); 0: read every queue). b is the
+  -- queue's row in <schema>.queue, r its registry row (previous cursor), f and u the unchanged
+  -- check, x the queue's probes, e the estimate from the table statistics (only computed for a
+  -- queue that needs it), g the gauges, v the gauges reported.
   --
   -- Gauges, each counted exactly up to $2 rows through pg-boss's indexes (index-only): ready and
   -- (v10/v11) delayed through the fetch index (name, start_after) where state < 'active'. v12's
@@ -168,11 +173,13 @@ begin
         from (select j.start_after from %1$s j
         where j.name = b.name and j.state in ('created', 'retry') and not j.blocked
           and j.start_after <= $1 limit $2) c)$f$, v_job);
-    v_delayed := format($f$(select count(*) from (
-        (select 1 from %1$s j where j.name = b.name and j.state in ('created', 'retry')
+    -- The delayed count's smallest start_after among unblocked jobs is when the next one falls
+    -- due (blocked ones wait for a write that unblocks them).
+    v_delayed := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count from (
+        (select j.start_after from %1$s j where j.name = b.name and j.state in ('created', 'retry')
            and not j.blocked and j.start_after > $1)
         union all
-        (select 1 from %1$s j where j.name = b.name and j.state in ('created', 'retry')
+        (select null::timestamptz from %1$s j where j.name = b.name and j.state in ('created', 'retry')
            and j.blocked)
         limit $2) c)$f$, v_job);
     -- Oldest ready job: the smallest start_after the ready count saw, when it saw them all;
@@ -186,7 +193,8 @@ begin
     v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
         from (select j.start_after from %1$s j
         where j.name = b.name and j.state < 'active' and j.start_after <= $1 limit $2) c)$f$, v_job);
-    v_delayed := format($f$(select count(*) from (select 1 from %1$s j
+    v_delayed := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
+        from (select j.start_after from %1$s j
         where j.name = b.name and j.state < 'active' and j.start_after > $1 limit $2) c)$f$, v_job);
     -- Oldest ready job: as for v12, or the first entry of the (name, start_after) fetch index.
     v_oldest := format($f$(select j.start_after from %1$s j where j.name = b.name
@@ -316,6 +324,41 @@ begin
     v_capped := $f$'{}'::text[]$f$;
   end if;
 
+  -- Unchanged since the queue was last read (docs/metrics.md; v12, whose (name, created_on) and
+  -- (name, completed_on) indexes make the two probes below cheap): the same statistics
+  -- fingerprint of the queue's table (relfilenode and its count of inserted, updated and deleted
+  -- rows, this session's not yet reported ones included), no job created or finished since
+  -- (immediate, unlike the statistics, which a session publishes up to ~10 s late), no delayed job
+  -- due since, and read less than $7 ago (_reread_interval()). Such a queue repeats its previous
+  -- gauges without a count; its counts since then are read when it is next read (the window
+  -- starts at cursor.read_at), so a write the statistics had not shown yet is counted late, not
+  -- lost. $7 = 0: every queue is read.
+  if v_v12 and p_layout ? 'queue.table_name' and p_layout ? 'index.created_on'
+     and p_layout ? 'index.completed_on' then
+    v_fingerprint := $f$(select c.relfilenode::text || ':' || (
+          pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
+        + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
+        + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
+        + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text
+      from pg_catalog.pg_class c
+      where c.relnamespace = pg_catalog.to_regnamespace(pg_catalog.quote_ident($4))
+        and c.relname = b.table_name::text and c.relkind = 'r')$f$;
+    v_unchanged := format($f$($7 > interval '0' and jsonb_typeof(r.cursor) = 'object'
+        and r.cursor ->> 'v' = '2'
+        and r.cursor ?& array['read_at', 'fingerprint', 'oldest', 'next_due', 'counts']
+        and jsonb_typeof(r.cursor -> 'ready') = 'number'
+        and jsonb_typeof(r.cursor -> 'delayed') = 'number'
+        and jsonb_typeof(r.cursor -> 'in_flight') = 'number'
+        and $1 >= (r.cursor ->> 'at')::timestamptz
+        and $1 - (r.cursor ->> 'read_at')::timestamptz < $7
+        and coalesce((r.cursor ->> 'next_due')::timestamptz, 'infinity') > $1
+        and r.cursor ->> 'fingerprint' = f.fingerprint
+        and not exists (select 1 from %1$s j where j.name = b.name
+                          and j.created_on > (r.cursor ->> 'read_at')::timestamptz)
+        and not exists (select 1 from %1$s j where j.name = b.name
+                          and j.completed_on > (r.cursor ->> 'read_at')::timestamptz))$f$, v_job);
+  end if;
+
   if p_statistics then
     v_st := format($st$
     with st as materialized (
@@ -383,26 +426,29 @@ begin
   v_sql := format($sql$
     %19$s
     select 'pgboss'::text, $4::text, b.name::text,
-      g.ready, g.in_flight, g.delayed, g.ready + g.in_flight + g.delayed,
-      (g.ready_src <> 'exact' or g.delayed_src <> 'exact' or g.in_flight_src <> 'exact'),
-      -- The ready count's smallest start_after when it saw every ready job; otherwise (more than
-      -- the bound, or not counted at all: n null) the first entry of the index.
-      coalesce(greatest(extract(epoch from $1 - case when (x.rdy).n < $2 then (x.rdy).first else %8$s end)::float8, 0), 0),
-      case when x.prev_at is null then 0::bigint
+      v.ready, v.in_flight, v.delayed, v.ready + v.in_flight + v.delayed, v.estimated,
+      coalesce(greatest(extract(epoch from $1 - o.oldest)::float8, 0), 0),
+      case when x.prev_at is null or u.unchanged then 0::bigint
            when (x.w).enqueued >= $6 and (x.w).enqueued_first < $1
              then greatest((x.w).enqueued, round((x.w).enqueued * extract(epoch from $1 - x.prev_at)
                             / extract(epoch from $1 - (x.w).enqueued_first))::bigint)
            else (x.w).enqueued end,
-      case when x.prev_at is null then 0::bigint else round((x.w).completed * x2.scale)::bigint end,
-      case when x.prev_at is null then 0::bigint else round((x.w).failed * x2.scale)::bigint end,
-      case when x.prev_at is null then 0::bigint else (x.w).retried end,
-      case when x.prev_at is null then 0::bigint else round((x.w).dead_lettered * x2.scale)::bigint end,
+      case when x.prev_at is null or u.unchanged then 0::bigint else round((x.w).completed * x2.scale)::bigint end,
+      case when x.prev_at is null or u.unchanged then 0::bigint else round((x.w).failed * x2.scale)::bigint end,
+      case when x.prev_at is null or u.unchanged then 0::bigint else (x.w).retried end,
+      case when x.prev_at is null or u.unchanged then 0::bigint else round((x.w).dead_lettered * x2.scale)::bigint end,
       (x.w).wait_ms[1], (x.w).wait_ms[2], (x.w).run_ms[1], (x.w).run_ms[2],
       -- The queue's own time: from its first step (q) to here (this row's projection).
       (extract(epoch from clock_timestamp() - q.t0) * 1000)::float8,
       -- v2 adds the gauges' values (read back by the next snapshot, p below) and which gauges
-      -- were not counted (k below).
-      jsonb_build_object('v', 2, 'at', $1,
+      -- were not counted (k below); read_at, fingerprint, oldest (start_after of the oldest
+      -- ready job) and next_due (when the next delayed job falls due; $1 when not known: more
+      -- than the bound) are for the unchanged check (u below). An unchanged queue's cursor is
+      -- its previous one at this snapshot's time.
+      case when u.unchanged then r.cursor || jsonb_build_object('at', $1) else
+      jsonb_build_object('v', 2, 'at', $1, 'read_at', $1, 'fingerprint', f.fingerprint,
+        'oldest', o.oldest,
+        'next_due', case when k.skip_delayed or (x.dly).n >= $2 then $1 else (x.dly).first end,
         'counts', jsonb_build_object('ready', g.ready_src, 'delayed', g.delayed_src, 'in_flight', g.in_flight_src),
         'ready', g.ready, 'delayed', g.delayed, 'in_flight', g.in_flight,
         'skipped', to_jsonb(pg_catalog.array_remove(array[
@@ -410,7 +456,7 @@ begin
           case when k.skip_delayed then 'delayed' end,
           case when k.skip_in_flight then 'in_flight' end], null)),
         'cache_age_s', k.cache_age,
-        'capped', to_jsonb(case when x.prev_at is null then '{}'::text[] else %10$s end)),
+        'capped', to_jsonb(case when x.prev_at is null then '{}'::text[] else %10$s end)) end,
       null::text
     from %1$I.queue b
     left join queue_health.queue r
@@ -429,7 +475,8 @@ begin
       -- Cursors before v2 hold no values: every gauge is counted.
       select
         case when jsonb_typeof(r.cursor) = 'object'
-          then ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz
+          then coalesce((r.cursor ->> 'read_at')::timestamptz,
+                        ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz)
           end as prev_at,
         %15$s as big_ready,
         %16$s as big_delayed,
@@ -437,17 +484,27 @@ begin
       offset 0
     ) p
     cross join lateral (
+      -- The statistics fingerprint of the queue's table, and whether the queue is unchanged
+      -- since it was last read (see v_unchanged): then no probe below runs.
+      select %20$s as fingerprint
+      offset 0
+    ) f
+    cross join lateral (
+      select %21$s as unchanged
+      offset 0
+    ) u
+    cross join lateral (
       -- The big-queue shortcut: a gauge far above the bound at the previous snapshot whose
       -- estimate now (pg-boss's fresh cache, else the table statistics) still says at least twice
       -- the bound is not counted; the estimate is its value (g). A queue that has shrunk since is
       -- counted as any other. The statistics are read here only for such a queue.
       select c.cache_age, c.cache_fresh, e0.est,
-        p.big_ready and coalesce(case when c.cache_fresh then %12$s else e0.est[1] end >= 2 * $2, false) as skip_ready,
-        p.big_delayed and coalesce(case when c.cache_fresh then %13$s else e0.est[2] end >= 2 * $2, false) as skip_delayed,
-        p.big_in_flight and coalesce(case when c.cache_fresh then %14$s else e0.est[3] end >= 2 * $2, false) as skip_in_flight
+        not u.unchanged and p.big_ready and coalesce(case when c.cache_fresh then %12$s else e0.est[1] end >= 2 * $2, false) as skip_ready,
+        not u.unchanged and p.big_delayed and coalesce(case when c.cache_fresh then %13$s else e0.est[2] end >= 2 * $2, false) as skip_delayed,
+        not u.unchanged and p.big_in_flight and coalesce(case when c.cache_fresh then %14$s else e0.est[3] end >= 2 * $2, false) as skip_in_flight
       from (select %3$s as cache_age, %4$s as cache_fresh) c
       cross join lateral (
-        select case when not c.cache_fresh and (p.big_ready or p.big_delayed or p.big_in_flight)
+        select case when not c.cache_fresh and not u.unchanged and (p.big_ready or p.big_delayed or p.big_in_flight)
           then %18$s end as est
         offset 0
       ) e0
@@ -456,10 +513,10 @@ begin
     cross join lateral (
       -- The probes, each evaluated once per queue (offset 0); a skipped gauge's is not run (null).
       select p.prev_at, k.cache_fresh,
-        case when k.skip_ready then null else %5$s end as rdy,
-        case when k.skip_delayed then null else %6$s end as delayed_n,
-        case when k.skip_in_flight then null else %7$s end as in_flight_n,
-        case when p.prev_at is null then null else %9$s end as w
+        case when k.skip_ready or u.unchanged then null else %5$s end as rdy,
+        case when k.skip_delayed or u.unchanged then null else %6$s end as dly,
+        case when k.skip_in_flight or u.unchanged then null else %7$s end as in_flight_n,
+        case when p.prev_at is null or u.unchanged then null else %9$s end as w
       offset 0
     ) x
     cross join lateral (
@@ -471,7 +528,7 @@ begin
       -- The counts as the gauges see them: a skipped gauge as if it had reached the bound (its
       -- estimate is then at least twice that). in_flight null without a skip: v11's fresh cache.
       select case when k.skip_ready then $2 else (x.rdy).n end as ready_n,
-        case when k.skip_delayed then $2 else x.delayed_n end as delayed_n,
+        case when k.skip_delayed then $2 else (x.dly).n end as delayed_n,
         case when k.skip_in_flight then $2 else x.in_flight_n end as in_flight_n
     ) n
     cross join lateral (
@@ -496,12 +553,29 @@ begin
         case when n.in_flight_n is null then 'cache' when n.in_flight_n < $2 then 'exact'
              when x.cache_fresh then 'cache' else 'statistics' end as in_flight_src
     ) g
+    cross join lateral (
+      -- The oldest ready job's start_after: the ready count's smallest when it saw every ready
+      -- job; otherwise (more than the bound, or not counted at all: n null) the first entry of
+      -- the index; an unchanged queue's from its cursor. Evaluated once (offset 0).
+      select case when u.unchanged then (r.cursor ->> 'oldest')::timestamptz
+                  when (x.rdy).n < $2 then (x.rdy).first else %8$s end as oldest
+      offset 0
+    ) o
+    cross join lateral (
+      -- The gauges reported: an unchanged queue's are its previous ones.
+      select case when u.unchanged then (r.cursor ->> 'ready')::bigint else g.ready end as ready,
+        case when u.unchanged then (r.cursor ->> 'in_flight')::bigint else g.in_flight end as in_flight,
+        case when u.unchanged then (r.cursor ->> 'delayed')::bigint else g.delayed end as delayed,
+        case when u.unchanged
+          then exists (select 1 from jsonb_each_text(r.cursor -> 'counts') c where c.value <> 'exact')
+          else (g.ready_src <> 'exact' or g.delayed_src <> 'exact' or g.in_flight_src <> 'exact') end as estimated
+    ) v
     where left(b.name, 10) <> '__pgboss__' and ($5::text is null or b.name = $5::text)
     order by b.name
   $sql$,
     p_schema, v_job, v_cache_age, v_cache_fresh, v_ready, v_delayed, v_in_flight, v_oldest,
     v_window, v_capped, v_rel, v_cache_ready, v_cache_delayed, v_cache_active,
-    v_big_ready, v_big_delayed, v_big_in_flight, v_est, v_st);
+    v_big_ready, v_big_delayed, v_big_in_flight, v_est, v_st, v_fingerprint, v_unchanged);
   if p_queue is not null then
     -- One queue (the fallback): its name as a constant in every probe, so that the planner prunes
     -- job's partitions at plan time and the statement locks and reads only this queue's.
@@ -510,7 +584,7 @@ begin
   return v_sql;
 end;
 $$;
-comment on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema, $5 one queue or null, $6 window_read_limit), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too).';
+comment on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema, $5 one queue or null, $6 window_read_limit, $7 re-read interval of unchanged queues, 0 to read all), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too).';
 revoke execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean) from public;
 grant execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean) to service_role;
 
@@ -541,7 +615,7 @@ begin
   -- _sample_pgboss() when the statement failed for the whole schema. Planned for this queue, so
   -- it touches only this queue's partition of job.
   execute queue_health._pgboss_sample_sql(p_schema, p_layout, p_queue_name) into v_sample
-    using p_now, p_limit, p_cache_max_age, p_schema, p_queue_name, p_window_limit;
+    using p_now, p_limit, p_cache_max_age, p_schema, p_queue_name, p_window_limit, interval '0';
   return v_sample; -- all null (source null) when the queue is gone
 exception
   when others then
@@ -592,6 +666,7 @@ declare
   v_limit bigint := (v_settings ->> 'exact_count_limit')::bigint;
   v_window_limit bigint := (v_settings ->> 'window_read_limit')::bigint;
   v_max_age interval := (v_settings ->> 'pgboss_cache_max_age')::interval;
+  v_reread interval;
   v_schema record;
   v_sql text;
   v_rows queue_health.sample[];
@@ -607,6 +682,10 @@ begin
   if not exists (select from pg_catalog.pg_class c where c.relname = 'version' and c.relkind in ('r', 'p')) then
     return;
   end if;
+  -- The statistics must be current, not what an earlier read in this transaction cached; how
+  -- long an unchanged queue may go without being read (v12 only, see _pgboss_sample_sql).
+  perform pg_catalog.pg_stat_clear_snapshot();
+  v_reread := queue_health._reread_interval(v_settings);
   for v_schema in select * from queue_health._pgboss_schemas() loop
     -- One statement per schema, built once per capture: planned once, then each queue costs only
     -- its index probes. Collected into an array first, so that a failure half-way returns nothing
@@ -641,7 +720,7 @@ begin
     begin
       loop
         execute format('select array_agg(t::queue_health.sample) from (%s) t', v_sql) into v_rows
-          using p_now, v_limit, v_max_age, v_schema.schema_name, null::text, v_window_limit;
+          using p_now, v_limit, v_max_age, v_schema.schema_name, null::text, v_window_limit, v_reread;
         exit when v_statistics or not exists (
           select 1 from unnest(v_rows) t, jsonb_each_text(t.cursor -> 'counts') c
           where c.value = 'statistics');
