@@ -585,8 +585,9 @@ declare
           + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
           + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
           + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text end as fingerprint,
-        case when q.cursor is null or jsonb_typeof(q.cursor) <> 'object' then null
-             else jsonb_build_object('at', q.last_seen_at) || q.cursor end as prev
+        -- The previous cursor as stored (its time: cursor.at, else last_seen_at); the read queues
+        -- get it with that time merged in (prev, below), the others do not need to.
+        case when jsonb_typeof(q.cursor) = 'object' then q.cursor end as cur, q.last_seen_at
       from (select m.queue_name::text as name from pgmq.meta m) m
       -- The tables by name (one hash join with pg_class, not a name lookup per queue).
       join pg_catalog.pg_class c
@@ -601,17 +602,17 @@ declare
         -- relation (cursor.rel): no catalog lookup for it. A stale one fails the statement, and
         -- the retry below reads every queue, which records the current one.
         case when f.fingerprint is not null and $3 > interval '0'
-               and f.prev ->> 'fingerprint' = f.fingerprint
-               and f.prev ?& array['sent', 'ready', 'in_flight', 'delayed', 'next_vt', 'read_at',
+               and f.cur ->> 'fingerprint' = f.fingerprint
+               and f.cur ?& array['sent', 'ready', 'in_flight', 'delayed', 'next_vt', 'read_at',
                                    'rel', 'seq', 'seq_start', 'seq_increment']
-               and (f.prev ->> 'rel')::oid = f.rel
-               and (f.prev ->> 'seq') is not null
-               and coalesce((f.prev ->> 'next_vt')::timestamptz, 'infinity') > $1
-               and $1 >= (f.prev ->> 'at')::timestamptz
-               and $1 - (f.prev ->> 'read_at')::timestamptz < $3
-          then (pg_catalog.pg_sequence_last_value((f.prev ->> 'seq')::oid::regclass)
-                - (f.prev ->> 'seq_start')::bigint) / (f.prev ->> 'seq_increment')::bigint + 1
-                 = (f.prev ->> 'sent')::bigint
+               and (f.cur ->> 'rel')::oid = f.rel
+               and (f.cur ->> 'seq') is not null
+               and coalesce((f.cur ->> 'next_vt')::timestamptz, 'infinity') > $1
+               and $1 >= coalesce((f.cur ->> 'at')::timestamptz, f.last_seen_at)
+               and $1 - (f.cur ->> 'read_at')::timestamptz < $3
+          then (pg_catalog.pg_sequence_last_value((f.cur ->> 'seq')::oid::regclass)
+                - (f.cur ->> 'seq_start')::bigint) / (f.cur ->> 'seq_increment')::bigint + 1
+                 = (f.cur ->> 'sent')::bigint
           else false end as unchanged
       from f
     )
@@ -622,19 +623,20 @@ declare
         case when v.ready > 0 then coalesce(greatest(extract(epoch from $1 - v.oldest_vt), 0), 0)
              else 0 end,
         0, 0, 0, 0, 0, null, null, null, null, 0,
-        u.prev || jsonb_build_object('at', $1, 'archived', 0, 'in_flight_vt_max',
-          greatest(coalesce((u.prev ->> 'in_flight_vt_max')::timestamptz, '-infinity'), $1)),
+        u.cur || jsonb_build_object('at', $1, 'archived', 0, 'in_flight_vt_max',
+          greatest(coalesce((u.cur ->> 'in_flight_vt_max')::timestamptz, '-infinity'), $1)),
         null)::queue_health.sample) filter (where u.unchanged), '{}'),
       array_agg(u.name) filter (where not u.unchanged),
       array_agg(u.rel) filter (where not u.unchanged),
       array_agg(u.fingerprint) filter (where not u.unchanged),
-      array_agg(u.prev) filter (where not u.unchanged)
+      array_agg(case when u.cur is not null then jsonb_build_object('at', u.last_seen_at) || u.cur end)
+        filter (where not u.unchanged)
     from u
     cross join lateral (
-      select (u.prev ->> 'ready')::bigint as ready, (u.prev ->> 'in_flight')::bigint as in_flight,
-        (u.prev ->> 'delayed')::bigint as delayed,
-        not coalesce((u.prev ->> 'exact')::boolean, false) as depth_estimated,
-        (u.prev ->> 'oldest_vt')::timestamptz as oldest_vt) v
+      select (u.cur ->> 'ready')::bigint as ready, (u.cur ->> 'in_flight')::bigint as in_flight,
+        (u.cur ->> 'delayed')::bigint as delayed,
+        not coalesce((u.cur ->> 'exact')::boolean, false) as depth_estimated,
+        (u.cur ->> 'oldest_vt')::timestamptz as oldest_vt) v
   $q$;
   -- v_read: the queues to read ($3 names, $4 tables, $5 fingerprints, $6 previous cursors).
   v_read text := $q$
