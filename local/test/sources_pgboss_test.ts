@@ -814,3 +814,51 @@ Deno.test(
     }
   },
 );
+
+for (const version of [11, 12] as const) {
+  Deno.test(
+    `pg-boss v${version}: queues in job_common are read from it directly, a queue with its own partition through job; both sampled`,
+    async () => {
+      const sql = connect();
+      const schema = uniqueSchema(version);
+      const pb = await startPgBoss(version, { schema, fresh: true });
+      try {
+        const api = commonApi(pb);
+        await api.createQueue('shared');
+        // A dedicated partition (createQueue's partition option, pg-boss 11+).
+        await (pb.boss as unknown as {
+          createQueue(name: string, options: { partition: boolean }): Promise<void>;
+        }).createQueue('own', { partition: true });
+        const [{ own_table }] = await sql<{ own_table: string }[]>`
+          select table_name as own_table from ${sql(schema)}.queue where name = 'own'`;
+        assert.notEqual(own_table, 'job_common');
+        for (const q of ['shared', 'own']) {
+          await api.send(q, { n: 1 });
+          await api.send(q, { n: 2 });
+          await api.send(q, { n: 3 }, { startAfter: 3600 });
+          assert.equal((await api.fetch(q)).length, 1);
+        }
+        const now = await dbNow(sql);
+        const samples = await samplePgBoss(sql, schema, now);
+        for (const q of ['shared', 'own']) {
+          const s = samples.get(q);
+          assert.ok(s, `${q} sampled`);
+          assert.equal(s.error, null);
+          assert.deepEqual(gauges(s), { ready: 1, in_flight: 1, delayed: 1 }, q);
+        }
+        // The statements behind it: job_common's queues from job_common, the others through job.
+        const [{ common, other }] = await sql<{ common: string; other: string }[]>`
+          select queue_health._pgboss_sample_sql(${schema}, l.layout, null, false, 'job_common') as common,
+                 queue_health._pgboss_sample_sql(${schema}, l.layout, null, false, null, 'job_common') as other
+          from queue_health._pgboss_schemas() l where l.schema_name = ${schema}`;
+        assert.ok(common.includes(`${schema}.job_common j`) && !common.includes(`${schema}.job j`));
+        assert.ok(other.includes(`${schema}.job j`) && !other.includes(`${schema}.job_common j`));
+      } finally {
+        await pb.stop();
+        await sql.unsafe(`drop schema if exists ${schema} cascade`);
+        await forgetSchema(sql, schema);
+        await sql.end();
+      }
+    },
+  );
+}
