@@ -344,14 +344,17 @@ begin
   -- lost. $7 = 0: every queue is read.
   if v_v12 and p_layout ? 'queue.table_name' and p_layout ? 'index.created_on'
      and p_layout ? 'index.completed_on' then
-    v_fingerprint := $f$(select c.relfilenode::text || ':' || (
+    -- The table's name: p_table's, a constant (the fingerprint is then computed once for all
+    -- its queues), else each queue's.
+    v_fingerprint := format($f$(select c.relfilenode::text || ':' || (
           pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
         + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
         + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
         + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text
       from pg_catalog.pg_class c
       where c.relnamespace = pg_catalog.to_regnamespace(pg_catalog.quote_ident($4))
-        and c.relname = b.table_name::text and c.relkind = 'r')$f$;
+        and c.relname = %s and c.relkind = 'r')$f$,
+      coalesce(quote_literal(p_table), 'b.table_name::text'));
     v_unchanged := format($f$($7 > interval '0' and jsonb_typeof(r.cursor) = 'object'
         and r.cursor ->> 'v' = '2'
         and r.cursor ?& array['read_at', 'fingerprint', 'oldest', 'next_due', 'counts']

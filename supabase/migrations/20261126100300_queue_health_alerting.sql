@@ -758,6 +758,9 @@ begin
               from queue_health.metric m
              where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
                and m.captured_at <= p_now - d.window_duration
+               -- implied (windows are positive), but a constant: the planner prunes the
+               -- partitions ahead of p_now before planning them
+               and m.captured_at <= p_now
              order by m.captured_at desc
              limit 1) b on true
           left join lateral (
@@ -791,6 +794,7 @@ begin
                and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
                and m.captured_at <= p_now - d.window_duration / 2
                and m.captured_at > p_now - d.window_duration
+               and m.captured_at <= p_now -- as in b
              order by m.captured_at desc
              limit 1) mid on true
          where l.captured_at is not null) w on true
