@@ -174,9 +174,9 @@ async function measure(ctx: Context, workload: Workload) {
     return null;
   }
   // The steady window: the workload running with captures at a steady cadence for over a
-  // minute, as a pg_cron schedule runs them. A capture of unchanged queues is cheap and every
-  // queue is read again at least once a minute (unchanged_reread_interval), so only a window this
-  // long holds the real mix. Each capture runs as pg_cron runs it, in a new session closed
+  // minute, as a pg_cron schedule runs them. A capture of unchanged queues is cheap and they are
+  // read again now and then (unchanged_reread_interval, see docs/metrics.md), so only a window
+  // this long holds the real mix. Each capture runs as pg_cron runs it, in a new session closed
   // afterwards, so its cost includes the session's start (relation and plan caches built again).
   // When the database runs on this machine, /proc tells the CPU each capture's server process
   // used (start to end) and the CPU every other server process used over the window (the

@@ -693,7 +693,6 @@ Deno.test(
     const sql = connect();
     const schema = uniqueSchema(12);
     const pb = await startPgBoss(12, { schema, fresh: true });
-    let stopped = false;
     try {
       const api = commonApi(pb);
       await api.createQueue('quiet');
@@ -704,7 +703,6 @@ Deno.test(
       // pg-boss's sessions end, so their table statistics are published (a session publishes
       // them up to ~10 s after its last statement, at once when it ends).
       await pb.stop();
-      stopped = true;
       const readAt = (s: Sample) => String((s.cursor as { read_at: string }).read_at);
       const t0 = await dbNow(sql);
       const first = (await samplePgBoss(sql, schema, t0)).get('quiet')!;
@@ -807,8 +805,7 @@ Deno.test(
         tx`update queue_health.settings set unchanged_reread_interval = '0'`)).get('quiet')!;
       assert.ok(Date.parse(readAt(always)) > Date.parse(tc), 'read with the interval at 0');
     } finally {
-      if (!stopped) await pb.stop();
-      await sql.unsafe(`drop schema if exists ${schema} cascade`);
+      await pb.stop({ dropSchema: true });
       await forgetSchema(sql, schema);
       await sql.end();
     }
@@ -854,8 +851,7 @@ for (const version of [11, 12] as const) {
         assert.ok(common.includes(`${schema}.job_common j`) && !common.includes(`${schema}.job j`));
         assert.ok(other.includes(`${schema}.job j`) && !other.includes(`${schema}.job_common j`));
       } finally {
-        await pb.stop();
-        await sql.unsafe(`drop schema if exists ${schema} cascade`);
+        await pb.stop({ dropSchema: true });
         await forgetSchema(sql, schema);
         await sql.end();
       }

@@ -36,12 +36,32 @@ comment on function queue_health._source_settings() is 'The settings the sampler
 revoke execute on function queue_health._source_settings() from public;
 grant execute on function queue_health._source_settings() to service_role;
 
+create function queue_health._table_fingerprint(p_rel oid, p_relfilenode oid)
+returns text
+volatile
+language sql
+as $$
+  -- A plain table's statistics fingerprint (docs/metrics.md): its relfilenode, which TRUNCATE and
+  -- rewrites change, and its count of inserted, updated and deleted rows, this session's not yet
+  -- reported ones included. No SET clause, so that it is inlined into the samplers' statements.
+  select p_relfilenode::text || ':' || (
+      pg_catalog.pg_stat_get_tuples_inserted(p_rel) + pg_catalog.pg_stat_get_tuples_updated(p_rel)
+    + pg_catalog.pg_stat_get_tuples_deleted(p_rel)
+    + pg_catalog.pg_stat_get_xact_tuples_inserted(p_rel) + pg_catalog.pg_stat_get_xact_tuples_updated(p_rel)
+    + pg_catalog.pg_stat_get_xact_tuples_deleted(p_rel))::text
+$$;
+comment on function queue_health._table_fingerprint(oid, oid) is 'The statistics fingerprint the samplers compare to tell an unchanged queue table: relfilenode and the count of rows inserted, updated and deleted (published and this session''s).';
+revoke execute on function queue_health._table_fingerprint(oid, oid) from public;
+grant execute on function queue_health._table_fingerprint(oid, oid) to service_role;
+
 create function queue_health._reread_interval(p_settings jsonb)
 returns interval
 volatile
 set search_path = ''
 language plpgsql
 as $$
+declare
+  v_interval interval := (p_settings ->> 'unchanged_reread_interval')::interval;
 begin
   -- How long a queue that shows no change may go without being read (docs/metrics.md). Without
   -- table statistics (track_counts off) an unchanged queue cannot be told: 0, read them all.
@@ -55,19 +75,17 @@ begin
   -- pg_read_all_stats); otherwise unchanged queues are re-read five times less often, a backstop.
   -- (Real time, not p_now: it is about the sessions running now. The function behind
   -- pg_stat_activity, without the view's joins: planned in 0.03 ms instead of 0.6.)
-  if current_setting('track_counts') <> 'on'
-     or (p_settings ->> 'unchanged_reread_interval')::interval <= interval '0' then
+  if current_setting('track_counts') <> 'on' or v_interval <= interval '0' then
     return interval '0';
   end if;
   if exists (
        select from pg_catalog.pg_stat_get_activity(null) a
        where a.pid <> pg_catalog.pg_backend_pid()
-         and ((a.state = 'active'
-               and a.query_start < pg_catalog.now() - (p_settings ->> 'unchanged_reread_interval')::interval)
+         and ((a.state = 'active' and a.query_start < pg_catalog.now() - v_interval)
               or (a.backend_type = 'client backend' and a.state is null))) then
-    return (p_settings ->> 'unchanged_reread_interval')::interval;
+    return v_interval;
   end if;
-  return (p_settings ->> 'unchanged_reread_interval')::interval * 5;
+  return v_interval * 5;
 end;
 $$;
 comment on function queue_health._reread_interval(jsonb) is 'How long a queue that shows no change may repeat its snapshot without being read: settings.unchanged_reread_interval while another session runs a statement longer than that (or others'' activity cannot be seen), five times it otherwise; 0 (always read) with the setting at 0 or track_counts off.';
@@ -555,7 +573,6 @@ declare
   v_samples queue_health.sample[];
   v_error text;
   v_started timestamptz;
-  v_share double precision;
   -- Two statements: the first (v_check) finds every queue and tells the unchanged ones, whose
   -- snapshots it repeats; the second (v_read) reads the others and runs only when there are any.
   -- Split so that a capture in a new session (pg_cron's) plans the catalog joins of the reads
@@ -580,11 +597,8 @@ declare
   v_check text := $q$
     with f as (
       select m.name, c.oid as rel,
-        case when c.relkind = 'r' then c.relfilenode::text || ':' || (
-            pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
-          + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
-          + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
-          + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text end as fingerprint,
+        case when c.relkind = 'r' then queue_health._table_fingerprint(c.oid, c.relfilenode) end
+          as fingerprint,
         -- The previous cursor as stored (its time: cursor.at, else last_seen_at); the read queues
         -- get it with that time merged in (prev, below), the others do not need to.
         case when jsonb_typeof(q.cursor) = 'object' then q.cursor end as cur, q.last_seen_at
@@ -691,28 +705,32 @@ begin
       using p_now, v_limit, v_names, v_rels, v_fingerprints, v_prevs;
     v_samples := v_samples || v_read_samples;
   end if;
-  -- What an unchanged queue cost is its share of the statements: their time less what the queues
-  -- that were read took, evenly over the unchanged ones (read_at earlier than this snapshot).
-  select (extract(epoch from clock_timestamp() - v_started) * 1000
-          - coalesce(sum(x.sample_ms) filter (where not x.unchanged), 0))
-         / nullif(count(*) filter (where x.unchanged), 0)
-    into v_share
-    from (select u.sample_ms, (u.cursor ->> 'read_at')::timestamptz < p_now as unchanged
-            from unnest(v_samples) u) x;
-  -- Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
+  -- What an unchanged queue (read_at earlier than this snapshot) cost is its share of the
+  -- statements: their time less what the queues that were read took, evenly over the unchanged
+  -- ones. Dead-letter convention: pgmq has no dead-letter queues of its own; applications move
   -- poison messages to a queue named <name>_dlq. What arrived there counts as <name>'s
   -- dead_lettered.
   return query
+    with x as materialized (
+      select u.*, (u.cursor ->> 'read_at')::timestamptz < p_now as unchanged
+      from unnest(v_samples) u
+    ),
+    sh as (
+      select (extract(epoch from clock_timestamp() - v_started) * 1000
+              - coalesce(sum(x.sample_ms) filter (where not x.unchanged), 0))
+             / nullif(count(*) filter (where x.unchanged), 0) as share
+      from x
+    )
     select x.source, x.source_schema, x.queue_name, x.ready, x.in_flight, x.delayed, x.depth,
       x.depth_estimated, x.oldest_ready_age_s, x.enqueued, x.completed, x.failed, x.retried,
       case when x.error is null and x.enqueued is not null and d.queue_name is not null
         then coalesce(d.enqueued, 0) else x.dead_lettered end,
       x.wait_p50_ms, x.wait_p95_ms, x.run_p50_ms, x.run_p95_ms,
-      case when (x.cursor ->> 'read_at')::timestamptz < p_now then greatest(v_share, 0.001)
-           else x.sample_ms end,
+      case when x.unchanged then greatest(sh.share, 0.001) else x.sample_ms end,
       x.cursor, x.error
-    from unnest(v_samples) x
-    left join unnest(v_samples) d on d.queue_name = x.queue_name || '_dlq' and d.error is null
+    from x
+    cross join sh
+    left join x d on d.queue_name = x.queue_name || '_dlq' and d.error is null
     order by x.queue_name;
 end;
 $$;

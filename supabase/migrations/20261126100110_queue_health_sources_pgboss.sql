@@ -6,8 +6,9 @@
 -- _pgboss_sample_sql) samples every queue of the schema. The planner plans it once; each queue
 -- then costs only index-bounded probes on <schema>.job with name = the queue (run-time partition
 -- pruning picks the queue's partition); a v12 queue unchanged since it was last read (its table's
--- statistics, no job created or finished, none due) repeats its snapshot after three probes. Counts above settings.exact_count_limit come from pg-boss's
--- fresh counts cache or, failing that, from the table statistics (no EXPLAIN per queue); a gauge
+-- statistics, no job created or finished, none due) repeats its snapshot after three probes.
+-- Counts above settings.exact_count_limit come from pg-boss's fresh counts cache or, failing
+-- that, from the table statistics (no EXPLAIN per queue); a gauge
 -- that was estimated at twice the bound or more at the previous snapshot (cursor v2) and still is
 -- by that estimate is not counted at all (the big-queue shortcut, as for pgmq). If the
 -- statement fails for a schema (a queue's partition locked or dropped meanwhile, ...), that schema
@@ -346,11 +347,7 @@ begin
      and p_layout ? 'index.completed_on' then
     -- The table's name: p_table's, a constant (the fingerprint is then computed once for all
     -- its queues), else each queue's.
-    v_fingerprint := format($f$(select c.relfilenode::text || ':' || (
-          pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
-        + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
-        + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
-        + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text
+    v_fingerprint := format($f$(select queue_health._table_fingerprint(c.oid, c.relfilenode)
       from pg_catalog.pg_class c
       where c.relnamespace = pg_catalog.to_regnamespace(pg_catalog.quote_ident($4))
         and c.relname = %s and c.relkind = 'r')$f$,
