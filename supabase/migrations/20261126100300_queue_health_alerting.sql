@@ -1444,6 +1444,53 @@ comment on function queue_health.fail_notification(uuid, text, timestamptz, bool
 revoke execute on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.fail_notification(uuid, text, timestamptz, boolean, timestamptz) to service_role;
 
+-- Pacing shared by every queue-alert invocation: Slack takes about one message per second per
+-- webhook and Resend a few requests per second per team, whichever invocation sends them (the
+-- dispatcher's and a cron sweep's can overlap). A turn is reserved here, in real time, before
+-- each request; each invocation still keeps its own pacer should this be unavailable.
+create table queue_health.send_pace (
+  key text primary key,      -- what is paced, hashed by queue-alert (SHA-256 hex): never a URL
+  next_at timestamptz not null -- when the next request may start
+);
+comment on table queue_health.send_pace is 'queue-alert: the next free turn per paced key (a Slack webhook URL''s SHA-256, ''resend''); see take_send_turn(). One row per key ever paced.';
+alter table queue_health.send_pace enable row level security;
+
+create function queue_health.take_send_turn(p_key text, p_interval_ms double precision, p_max_wait_ms double precision)
+returns double precision
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_now timestamptz := pg_catalog.clock_timestamp();
+  v_next timestamptz;
+  v_turn timestamptz;
+begin
+  if p_key is null or p_key = '' then
+    raise exception 'p_key must not be empty' using errcode = 'invalid_parameter_value';
+  end if;
+  if p_interval_ms is null or p_interval_ms < 0 or p_interval_ms > 3600000 then
+    raise exception 'p_interval_ms must be between 0 and 3600000: got %', coalesce(p_interval_ms::text, 'null')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  insert into queue_health.send_pace (key, next_at) values (p_key, v_now) on conflict (key) do nothing;
+  -- The row lock makes concurrent callers take successive turns.
+  select p.next_at into v_next from queue_health.send_pace p where p.key = p_key for update;
+  v_now := pg_catalog.clock_timestamp();
+  v_turn := greatest(v_now, v_next);
+  if p_max_wait_ms is not null and v_turn > v_now + p_max_wait_ms * interval '1 millisecond' then
+    return null; -- too far off: nothing is taken
+  end if;
+  update queue_health.send_pace p
+     set next_at = v_turn + p_interval_ms * interval '1 millisecond'
+   where p.key = p_key;
+  return pg_catalog.date_part('epoch', v_turn - v_now) * 1000;
+end;
+$$;
+comment on function queue_health.take_send_turn(text, double precision, double precision) is 'queue-alert: reserves the next turn of p_key, at least p_interval_ms after the previous turn taken by any caller (database clock), and returns how many ms to wait for it; null, taking nothing, when that is more than p_max_wait_ms away (null: no limit).';
+revoke execute on function queue_health.take_send_turn(text, double precision, double precision) from public, anon, authenticated;
+grant execute on function queue_health.take_send_turn(text, double precision, double precision) to service_role;
+
 -- Section: channel health
 
 create view queue_health.channel_health
@@ -1669,7 +1716,7 @@ create policy "Notifications are visible to project members" on queue_health.not
 revoke all on queue_health.project_alert_settings, queue_health.dispatch_settings, queue_health.channel,
   queue_health.channel_secret, queue_health.alert_rule, queue_health.silence, queue_health.alert,
   queue_health.alert_event, queue_health.notification_group, queue_health.notification,
-  queue_health.channel_health
+  queue_health.channel_health, queue_health.send_pace
   from public, anon, authenticated;
 
 grant select, insert, update, delete on queue_health.alert_rule, queue_health.channel, queue_health.silence,
@@ -1679,6 +1726,7 @@ grant select on queue_health.alert, queue_health.alert_event, queue_health.notif
 
 grant select, insert, update, delete on queue_health.project_alert_settings, queue_health.dispatch_settings,
   queue_health.channel, queue_health.channel_secret, queue_health.alert_rule, queue_health.silence,
-  queue_health.alert, queue_health.alert_event, queue_health.notification_group, queue_health.notification
+  queue_health.alert, queue_health.alert_event, queue_health.notification_group, queue_health.notification,
+  queue_health.send_pace
   to service_role;
 grant select on queue_health.channel_health to service_role;

@@ -19,7 +19,7 @@ import { authorize } from './auth.ts';
 import type { Outcome } from './classify.ts';
 import { type Claimed, claimedSchema, describeZodError, parsePayload } from './payload.ts';
 import { backoffMs } from './retry.ts';
-import { type EmailClient, type EmailClientFactory, errorText, Pacer, send } from './send.ts';
+import { type EmailClient, type EmailClientFactory, errorText, send, SharedPacer } from './send.ts';
 
 /** Environment variables queue-alert reads. */
 export const envShape = {
@@ -243,7 +243,17 @@ async function run(
   };
   if (input.evaluate !== false) summary.evaluated = await evaluate(sql, deps.now(), deps.logger);
 
-  const pacer = new Pacer(() => deps.now().getTime(), deps.sleep);
+  // Paced across invocations (queue_health.take_send_turn), else within this one.
+  const pacer = new SharedPacer(
+    async (key, intervalMs, maxWaitMs) => {
+      const [{ ms }] = await sql<{ ms: number | null }[]>`
+        select queue_health.take_send_turn(${key}, ${intervalMs}, ${maxWaitMs}) as ms`;
+      return ms === null ? null : Number(ms);
+    },
+    () => deps.now().getTime(),
+    deps.sleep,
+    (e) => deps.logger.warn('pacing_fallback', { error: errorText(e) }),
+  );
   const ctx = {
     fetch: deps.fetch,
     now: deps.now,

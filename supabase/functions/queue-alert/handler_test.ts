@@ -484,6 +484,28 @@ Deno.test('messages to one Slack webhook are paced about one per second', async 
   });
 });
 
+Deno.test('two overlapping invocations space their messages to one Slack webhook as one would', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/shared` });
+    for (let i = 0; i < 4; i++) await notification(w, ch, [alert({ queue: `s${i}` })]);
+    // Two rows each (limit 2): both invocations send at the same time, to the same webhook.
+    const env = { QUEUE_ALERT_SLACK_INTERVAL_MS: '1000' };
+    const [a, b] = await Promise.all([
+      w.call({ env, body: { evaluate: false, limit: 2 } }),
+      w.call({ env, body: { evaluate: false, limit: 2 } }),
+    ]);
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+    assert.ok((a.body.claimed as number) > 0 && (b.body.claimed as number) > 0, 'both sent some');
+    const at = w.r.received('slack').map((m) => Date.parse(m.received_at)).sort((x, y) => x - y);
+    assert.equal(at.length, 4);
+    for (let i = 1; i < at.length; i++) {
+      assert.ok(at[i] - at[i - 1] >= 900, `gap ${at[i] - at[i - 1]} ms`);
+    }
+    assert.ok(!w.logs.some((l) => l.includes('pacing_fallback')), 'paced through the database');
+  });
+});
+
 Deno.test('callers other than the service role or the queue-alert secret get 401 and nothing moves', async () => {
   await withWorld(async (w) => {
     const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/auth` });

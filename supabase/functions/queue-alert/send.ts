@@ -54,7 +54,7 @@ export type EmailClientFactory = (apiKey: string, options: { baseUrl?: string })
  * ms have passed since the previous slot for that key. Slots are reserved synchronously, so
  * concurrent callers queue up instead of bursting.
  */
-export class Pacer {
+export class Pacer implements Turns {
   #next = new Map<string, number>();
 
   /** @param now clock in ms; @param sleep waits ms. */
@@ -77,11 +77,68 @@ export class Pacer {
   }
 }
 
+/** Hands out paced turns: `Pacer` (one invocation) or `SharedPacer` (every invocation). */
+export interface Turns {
+  /** Waits for the next turn of `key`; false, taking none, when it would start after `notAfter`. */
+  wait(key: string, intervalMs: number, notAfter?: number): Promise<boolean>;
+}
+
+/** SHA-256 of a string, hex: a pacing key that does not reveal the URL it stands for. */
+export async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Paces across every invocation of queue-alert: each turn is reserved in the database
+ * (`queue_health.take_send_turn`, on the database's clock) under a SHA-256 of its key, so two
+ * overlapping invocations space their messages to one Slack webhook as one would. Unpaced keys
+ * (interval 0) never go to the database. Should the database not answer (the function missing,
+ * an error), this and later turns of the invocation fall back to its own `Pacer`.
+ */
+export class SharedPacer implements Turns {
+  #local: Pacer;
+  #fallback = false;
+
+  /**
+   * @param take reserves a turn: ms to wait for it, or null when it is more than `maxWaitMs` away
+   * @param onFallback told once, when the database could not be used
+   */
+  constructor(
+    private readonly take: (
+      key: string,
+      intervalMs: number,
+      maxWaitMs: number | null,
+    ) => Promise<number | null>,
+    private readonly now: () => number,
+    private readonly sleep: (ms: number) => Promise<void>,
+    private readonly onFallback: (e: unknown) => void = () => {},
+  ) {
+    this.#local = new Pacer(now, sleep);
+  }
+
+  async wait(key: string, intervalMs: number, notAfter = Infinity): Promise<boolean> {
+    if (intervalMs > 0 && !this.#fallback) {
+      try {
+        const maxWaitMs = Number.isFinite(notAfter) ? Math.max(0, notAfter - this.now()) : null;
+        const waitMs = await this.take(await sha256Hex(key), intervalMs, maxWaitMs);
+        if (waitMs === null) return false;
+        if (waitMs > 0) await this.sleep(waitMs);
+        return true;
+      } catch (e) {
+        this.#fallback = true;
+        this.onFallback(e);
+      }
+    }
+    return await this.#local.wait(key, intervalMs, notAfter);
+  }
+}
+
 /** What the senders need from the outside world. */
 export interface SendContext {
   fetch: typeof fetch;
   now: () => Date;
-  pacer: Pacer;
+  pacer: Turns;
   emailClient: EmailClientFactory;
   resendApiKey?: string;
   resendBaseUrl?: string;

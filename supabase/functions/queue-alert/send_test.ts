@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Pacer } from './send.ts';
+import { Pacer, sha256Hex, SharedPacer } from './send.ts';
 
 function fakeClock() {
   let t = 1_000_000;
@@ -38,4 +38,52 @@ Deno.test('Pacer refuses a slot after notAfter without taking it', async () => {
   assert.equal(await p.wait('a', 1000, c.now() + 500), false, 'next slot is 1000 ms away');
   assert.equal(await p.wait('a', 1000, c.now() + 1000), true, 'the refused slot was not taken');
   assert.deepEqual(c.sleeps, [1000]);
+});
+
+Deno.test('SharedPacer waits what the shared turn says, under a hashed key, and not for unpaced keys', async () => {
+  const c = fakeClock();
+  const calls: [string, number, number | null][] = [];
+  const waits = [0, 700, null];
+  const p = new SharedPacer(
+    (key, interval, maxWait) => {
+      calls.push([key, interval, maxWait]);
+      return Promise.resolve(waits.shift()!);
+    },
+    c.now,
+    c.sleep,
+  );
+  assert.equal(await p.wait('slack:https://hooks.slack.com/services/T/B/x', 1000), true);
+  assert.equal(
+    await p.wait('slack:https://hooks.slack.com/services/T/B/x', 1000, c.now() + 5000),
+    true,
+  );
+  assert.equal(
+    await p.wait('slack:https://hooks.slack.com/services/T/B/x', 1000, c.now() + 200),
+    false,
+  );
+  assert.equal(await p.wait('webhook:https://example.com/hook', 0), true);
+  const hashed = await sha256Hex('slack:https://hooks.slack.com/services/T/B/x');
+  assert.match(hashed, /^[0-9a-f]{64}$/);
+  assert.deepEqual(calls, [[hashed, 1000, null], [hashed, 1000, 5000], [hashed, 1000, 200]]);
+  assert.deepEqual(c.sleeps, [700]);
+});
+
+Deno.test('SharedPacer falls back to its own pacing, once told why, when the database fails', async () => {
+  const c = fakeClock();
+  const told: unknown[] = [];
+  let asked = 0;
+  const p = new SharedPacer(
+    () => {
+      asked++;
+      return Promise.reject(new Error('function queue_health.take_send_turn does not exist'));
+    },
+    c.now,
+    c.sleep,
+    (e) => told.push(e),
+  );
+  await Promise.all([p.wait('a', 1000), p.wait('a', 1000)]);
+  await p.wait('a', 1000);
+  assert.equal(told.length >= 1 && told.length <= 2, true, 'told when it failed');
+  assert.equal(asked, told.length, 'the database is not asked again after a failure');
+  assert.deepEqual(c.sleeps, [1000, 2000], 'paced locally instead');
 });
