@@ -1362,15 +1362,39 @@ begin
          last_error_at = p_now
    where n.status = 'sending' and n.lease_until < p_now and n.attempts >= n.max_attempts;
 
+  -- Round-robin across channels: each channel's oldest due row first, then each one's second, ...
+  -- A burst for one Slack webhook (paced at one message a second) then fills a batch with one row
+  -- of its own, not with all of them, and the other channels' messages are not held behind it
+  -- until it drains. Ranked among the oldest 1 000 due rows, so a backlog costs a bounded read.
   return query
-  with due as (
+  with candidate as (
+    select c.id, c.channel_id, c.next_attempt_at, c.created_at
+      from (
+        select n.id, n.channel_id, n.next_attempt_at, n.created_at
+          from queue_health.notification n
+         where n.status in ('pending', 'failed') and n.next_attempt_at <= p_now
+        union all
+        select n.id, n.channel_id, n.next_attempt_at, n.created_at
+          from queue_health.notification n
+         where n.status = 'sending' and n.lease_until < p_now) c
+     order by c.next_attempt_at, c.created_at
+     limit 1000
+  ),
+  ranked as (
+    select c.id, c.next_attempt_at, c.created_at,
+           row_number() over (partition by c.channel_id order by c.next_attempt_at, c.created_at) as turn
+      from candidate c
+  ),
+  due as (
     select n.id
       from queue_health.notification n
+      join ranked r on r.id = n.id
+     -- still due when locked (another worker may have claimed and sent it meanwhile)
      where (n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
         or (n.status = 'sending' and n.lease_until < p_now)
-     order by n.next_attempt_at, n.created_at
+     order by r.turn, r.next_attempt_at, r.created_at
      limit p_limit
-     for update skip locked
+     for update of n skip locked
   )
   update queue_health.notification n
      set status = 'sending', attempts = n.attempts + 1, lease_until = p_now + p_lease
@@ -1380,7 +1404,7 @@ begin
   returning n.id, n.project_id, n.channel_id, c.kind, c.config, s.secret, n.payload, n.attempts, n.max_attempts;
 end;
 $$;
-comment on function queue_health.claim_notifications(int, interval, timestamptz) is 'queue-alert: claims up to p_limit due notifications (pending/failed with next_attempt_at <= p_now, or sending with an expired lease) with FOR UPDATE SKIP LOCKED, marks them sending with attempts + 1 and lease_until = p_now + p_lease, and returns them with the channel''s kind, config and secret. Service role only: the only function that returns secrets.';
+comment on function queue_health.claim_notifications(int, interval, timestamptz) is 'queue-alert: claims up to p_limit due notifications (pending/failed with next_attempt_at <= p_now, or sending with an expired lease), round-robin across channels (each channel''s oldest first), with FOR UPDATE SKIP LOCKED, marks them sending with attempts + 1 and lease_until = p_now + p_lease, and returns them with the channel''s kind, config and secret. Service role only: the only function that returns secrets.';
 revoke execute on function queue_health.claim_notifications(int, interval, timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.claim_notifications(int, interval, timestamptz) to service_role;
 

@@ -484,6 +484,33 @@ Deno.test('messages to one Slack webhook are paced about one per second', async 
   });
 });
 
+Deno.test('a backlog for one paced Slack webhook does not hold back other channels', async () => {
+  await withWorld(async (w) => {
+    const slack = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/busy` });
+    for (let i = 0; i < 4; i++) await notification(w, slack, [alert({ queue: `b${i}` })]);
+    // Queued after the four Slack messages, which take ~3 s at one a second.
+    const hook = await channel(w, 'webhook', { url: `${w.r.url}/webhook/other` }, {
+      signing_secret: 'whsec-0123456789abcdef',
+    });
+    await notification(w, hook);
+    const res = await w.call({
+      env: { QUEUE_ALERT_SLACK_INTERVAL_MS: '1000', QUEUE_ALERT_BATCH_SIZE: '2' },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.sent, 5);
+    const slackAt = w.r.received('slack').map((m) => Date.parse(m.received_at)).sort((a, b) =>
+      a - b
+    );
+    const [hookAt] = w.r.received('webhook').map((m) => Date.parse(m.received_at));
+    assert.equal(slackAt.length, 4);
+    // Claimed in the first batch with the first Slack message, not after the backlog.
+    assert.ok(
+      hookAt < slackAt[1],
+      `webhook at +${hookAt - slackAt[0]} ms, 2nd Slack at +${slackAt[1] - slackAt[0]} ms`,
+    );
+  });
+});
+
 Deno.test('two overlapping invocations space their messages to one Slack webhook as one would', async () => {
   await withWorld(async (w) => {
     const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/shared` });
