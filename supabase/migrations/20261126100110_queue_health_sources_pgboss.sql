@@ -37,7 +37,7 @@ comment on type queue_health._pgboss_count is 'A bounded count and the smallest 
 
 comment on type queue_health._pgboss_window is 'What the pg-boss sampler reads about one queue since its previous snapshot (internal to _pgboss_sample_sql).';
 
-create function queue_health._pgboss_schemas()
+create function queue_health._pgboss_schemas(p_excluded text[] default null)
 returns table (schema_name text, layout jsonb)
 stable
 security definer
@@ -49,14 +49,15 @@ as $$
   -- job and queue have, and whether pg-boss 12's (name, created_on) and (name, completed_on)
   -- indexes exist (on job or its partitions). One catalog statement for all schemas: a new
   -- session, as each pg_cron run is, plans and caches less than with a statement per schema
-  -- (the schema's version table is not read: nothing depends on the number).
+  -- (the schema's version table is not read: nothing depends on the number). p_excluded:
+  -- settings.excluded_pgboss_schemas, which the sampler has read already; null reads them.
   with s as (
     select n.oid, n.nspname::text as name
       from pg_catalog.pg_class v
       join pg_catalog.pg_namespace n on n.oid = v.relnamespace
      where v.relname = 'version' and v.relkind in ('r', 'p')
-       and not (n.nspname::text = any (array(
-             select jsonb_array_elements_text(queue_health._source_settings() -> 'excluded_pgboss_schemas'))))
+       and not (n.nspname::text = any (coalesce(p_excluded, array(
+             select jsonb_array_elements_text(queue_health._source_settings() -> 'excluded_pgboss_schemas')))))
        and (select count(*) from pg_catalog.pg_class c
              where c.relnamespace = n.oid and c.relname in ('job', 'queue') and c.relkind in ('r', 'p')) = 2
   )
@@ -81,9 +82,9 @@ as $$
     from s
    order by 1
 $$;
-comment on function queue_health._pgboss_schemas() is 'The pg-boss schemas in this database (tables version, job and queue), minus settings.excluded_pgboss_schemas, with which optional columns and indexes they have (layout).';
-revoke execute on function queue_health._pgboss_schemas() from public;
-grant execute on function queue_health._pgboss_schemas() to service_role;
+comment on function queue_health._pgboss_schemas(text[]) is 'The pg-boss schemas in this database (tables version, job and queue), minus p_excluded (default: settings.excluded_pgboss_schemas), with which optional columns and indexes they have (layout).';
+revoke execute on function queue_health._pgboss_schemas(text[]) from public;
+grant execute on function queue_health._pgboss_schemas(text[]) to service_role;
 
 create function queue_health._histogram_fraction_le(p_bounds timestamptz[], p_x timestamptz)
 returns double precision
@@ -699,7 +700,8 @@ begin
   -- long an unchanged queue may go without being read (v12 only, see _pgboss_sample_sql).
   perform pg_catalog.pg_stat_clear_snapshot();
   v_reread := queue_health._reread_interval(v_settings);
-  for v_schema in select * from queue_health._pgboss_schemas() loop
+  for v_schema in select * from queue_health._pgboss_schemas(array(
+      select jsonb_array_elements_text(v_settings -> 'excluded_pgboss_schemas'))) loop
     -- One statement per schema, built once per capture: planned once, then each queue costs only
     -- its index probes. Collected into an array first, so that a failure half-way returns nothing
     -- of this schema twice.

@@ -3,6 +3,7 @@
  * the database: the handler marks the row from the returned {@link Outcome}.
  * @module
  */
+import { sha256Hex } from '../_shared/hash.ts';
 import { redactUrls } from '../_shared/log.ts';
 import {
   classifyResend,
@@ -81,12 +82,6 @@ export class Pacer implements Turns {
 export interface Turns {
   /** Waits for the next turn of `key`; false, taking none, when it would start after `notAfter`. */
   wait(key: string, intervalMs: number, notAfter?: number): Promise<boolean>;
-}
-
-/** SHA-256 of a string, hex: a pacing key that does not reveal the URL it stands for. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /**

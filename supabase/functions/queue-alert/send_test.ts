@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { Pacer, sha256Hex, SharedPacer } from './send.ts';
+import { sha256Hex } from '../_shared/hash.ts';
+import { Pacer, SharedPacer } from './send.ts';
 
 function fakeClock() {
   let t = 1_000_000;

@@ -4,6 +4,7 @@
  * @module
  */
 import type { JwtClaims, JwtVerifier } from '../_shared/jwt.ts';
+import { sha256Hex } from '../_shared/hash.ts';
 
 /** Postgres roles a request can run as. */
 export type DbRole = 'anon' | 'authenticated' | 'service_role';
@@ -29,10 +30,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ROLES: readonly string[] = ['anon', 'authenticated', 'service_role'];
 
 /** Hex SHA-256 of a token, as `queue_health.scrape_token.token_hash` stores it. */
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
+export { sha256Hex };
 
 function bearer(header: string | null): string | null | undefined {
   if (header === null) return undefined;
