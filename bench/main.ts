@@ -103,6 +103,39 @@ async function pauseCronCapture(ctx: Context): Promise<() => Promise<void>> {
   };
 }
 
+/**
+ * An installation that has captured for two days has raw metric partitions for the past two days
+ * (raw_retention 48 h); a freshly reset stack has only today's and the days ahead. Each partition
+ * a statement cannot prune when it is planned is opened and planned again in every new session,
+ * as pg_cron runs each capture, so the bench measures with the steady state's: it creates the two
+ * past partitions when missing and drops them afterwards if they are still empty.
+ */
+async function ensurePastPartitions(ctx: Context): Promise<() => Promise<void>> {
+  if (!(await ctx.hasFunction('queue_health.ensure_partitions(timestamptz,integer)'))) {
+    return async () => {};
+  }
+  const names = (day: number) =>
+    ctx.sql<{ name: string; exists: boolean }[]>`
+    select n.name, pg_catalog.to_regclass('queue_health.' || n.name) is not null as exists
+      from (select queue_health._metric_partition_name(
+              ((now() at time zone 'UTC')::date - ${day}::int)) as name) n`;
+  const missing: string[] = [];
+  for (const day of [1, 2]) {
+    const [p] = await names(day);
+    if (!p.exists) missing.push(p.name);
+  }
+  if (missing.length === 0) return async () => {};
+  await ctx.sql`select queue_health.ensure_partitions(now() - interval '2 days', 1)`;
+  ctx.log(`created the past raw partitions ${missing.join(', ')} (the steady state's) for the run`);
+  return async () => {
+    for (const name of missing) {
+      const [{ empty }] = await ctx.sql<{ empty: boolean }[]>`
+        select not exists (select from ${ctx.sql('queue_health')}.${ctx.sql(name)}) as empty`;
+      if (empty) await ctx.sql`drop table if exists ${ctx.sql('queue_health')}.${ctx.sql(name)}`;
+    }
+  };
+}
+
 async function main(): Promise<number> {
   const quick = arg('quick') !== undefined;
   const only = arg('only')?.split(',').map(Number).filter((n) => n > 0);
@@ -126,10 +159,12 @@ async function main(): Promise<number> {
     return 1;
   }
   let restoreCron = async () => {};
+  let restorePartitions = async () => {};
   let loadedFixture = false;
   const timings: Record<string, number> = {};
   try {
     restoreCron = await pauseCronCapture(ctx);
+    restorePartitions = await ensurePastPartitions(ctx);
     loadedFixture = await ensurePgmqFixture(ctx).catch((e) => {
       ctx.log(`could not load the pgmq fixture: ${e.message}`);
       return false;
@@ -151,6 +186,7 @@ async function main(): Promise<number> {
     try {
       await cleanupAll(ctx);
       if (loadedFixture) await removePgmqFixture(ctx);
+      await restorePartitions();
     } catch (e) {
       console.error(`cleanup failed: ${(e as Error).message}`);
     }

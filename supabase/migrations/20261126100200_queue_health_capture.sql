@@ -256,6 +256,48 @@ grant execute on function queue_health.cleanup_cron_history(timestamptz) to serv
 
 -- Section: capture
 
+-- Two probes of metric for capture()'s rare cases, in plpgsql so that they are planned only when
+-- called (a SQL function would be inlined into capture's statement and planned on every run).
+create function queue_health._has_metric_since(
+  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz)
+returns boolean
+stable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  return exists (
+    select from queue_health.metric n
+     where n.queue_name = p_queue_name and n.source = p_source and n.source_schema = p_source_schema
+       and n.captured_at >= p_now);
+end;
+$$;
+comment on function queue_health._has_metric_since(text, text, text, timestamptz) is 'Whether the queue has a metric row captured at or after p_now (capture() at an earlier p_now, or rows inserted other than by capture).';
+revoke execute on function queue_health._has_metric_since(text, text, text, timestamptz) from public, anon, authenticated;
+
+create function queue_health._metric_totals_before(
+  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz)
+returns table (
+  cum_enqueued bigint, cum_completed bigint, cum_failed bigint, cum_retried bigint,
+  cum_dead_lettered bigint, cum_interval_s double precision, cum_idle bigint)
+stable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  return query
+    select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
+           m.cum_interval_s, m.cum_idle
+      from queue_health.metric m
+     where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
+       and m.captured_at < p_now
+     order by m.captured_at desc
+     limit 1;
+end;
+$$;
+comment on function queue_health._metric_totals_before(text, text, text, timestamptz) is 'The running totals (cum_*) of the queue''s newest metric row before p_now; no row when it has none.';
+revoke execute on function queue_health._metric_totals_before(text, text, text, timestamptz) from public, anon, authenticated;
+
 create function queue_health.capture(p_now timestamptz default now())
 returns jsonb
 volatile
@@ -357,10 +399,8 @@ begin
              coalesce(t.cum_idle, 0) + case when coalesce(s.ready, 0) = 0 and coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
              -- whether this row will be the queue's newest
              case when q.totals_at < p_now then true
-                  else not exists (
-                    select from queue_health.metric n
-                    where n.queue_name = s.queue_name and n.source = s.source
-                      and n.source_schema = s.source_schema and n.captured_at >= p_now) end as newest
+                  else not queue_health._has_metric_since(s.source, s.source_schema, s.queue_name, p_now)
+             end as newest
       from s
       left join queue_health.queue q
         on q.source = s.source and q.source_schema = s.source_schema and q.queue_name = s.queue_name
@@ -368,21 +408,19 @@ begin
         select case when q.last_seen_at is not null
           then greatest(0, extract(epoch from p_now - q.last_seen_at))::float8 end as interval_s) i
       -- The running totals (metric.cum_*) before this row. The registry keeps those of the
-      -- queue's newest row (at totals_at); when they are not current (a row inserted other than by
-      -- capture, or a capture at an earlier p_now), the newest row before p_now is read.
+      -- queue's newest row (at totals_at); when they are not current (a new queue, a row inserted
+      -- other than by capture, or a capture at an earlier p_now), the newest row before p_now is
+      -- read. Both probes of metric are functions called only then: in this statement they would
+      -- be planned over every partition on every capture (each a new session under pg_cron).
       left join lateral (
         select q.cum_enqueued, q.cum_completed, q.cum_failed, q.cum_retried, q.cum_dead_lettered,
                q.cum_interval_s, q.cum_idle
         where q.totals_at < p_now
         union all
-        (select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
-                m.cum_interval_s, m.cum_idle
-         from queue_health.metric m
-         where not coalesce(q.totals_at < p_now, false)
-           and m.queue_name = s.queue_name and m.source = s.source and m.source_schema = s.source_schema
-           and m.captured_at < p_now
-         order by m.captured_at desc
-         limit 1)) t on true
+        select b.cum_enqueued, b.cum_completed, b.cum_failed, b.cum_retried, b.cum_dead_lettered,
+               b.cum_interval_s, b.cum_idle
+          from queue_health._metric_totals_before(s.source, s.source_schema, s.queue_name, p_now) b
+         where not coalesce(q.totals_at < p_now, false)) t on true
     ),
     new_metric as (
       insert into queue_health.metric (

@@ -647,6 +647,27 @@ $$;
 comment on function queue_health._capture_interval() is 'settings.capture_interval (10 s when unset): the unit of no_data and monitor_stale thresholds.';
 revoke execute on function queue_health._capture_interval() from public, anon, authenticated;
 
+create function queue_health._newest_snapshot_at(
+  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz)
+returns timestamptz
+stable
+set search_path = ''
+language plpgsql
+as $$
+-- plpgsql, not SQL: a SQL function would be inlined into _alert_readings, whose statement would
+-- then plan this probe over every metric partition on each evaluation, in every new session.
+begin
+  return (select m.captured_at
+            from queue_health.metric m
+           where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
+             and m.captured_at <= p_now
+           order by m.captured_at desc
+           limit 1);
+end;
+$$;
+comment on function queue_health._newest_snapshot_at(text, text, text, timestamptz) is 'The capture time of the queue''s newest metric row at or before p_now, however old (snapshot_age_s); null when it has none.';
+revoke execute on function queue_health._newest_snapshot_at(text, text, text, timestamptz) from public, anon, authenticated;
+
 create function queue_health._alert_readings(p_now timestamptz, p_only_monitor boolean)
 returns table (
   rule_id uuid, source text, source_schema text, queue_name text, value double precision,
@@ -673,6 +694,16 @@ declare
   -- Unlike Prometheus, no data is not recovery: the reading is unknown (eligible null) and the
   -- alert keeps its state; no_data and monitor_stale are the rules that report the silence.
   v_lookback interval := greatest(interval '5 minutes', v_interval * 3);
+  -- The longest window of the enabled rules: with it, the probes for the snapshot before a
+  -- window have a constant lower bound, and the planner prunes the partitions older than every
+  -- window (with 48 h of raw retention, two or three days of them) before planning them.
+  v_max_window interval := coalesce((
+      select max(r.window_duration) from queue_health.alert_rule r
+       where r.enabled and r.window_duration is not null), interval '0');
+  -- The probes' constant lower bounds, as variables: the planner prunes partitions by a parameter's
+  -- value, but not by p_now - interval (a stable expression, only pruned when the plan runs).
+  v_recent timestamptz := p_now - v_lookback;
+  v_windows_since timestamptz := p_now - v_max_window - v_lookback;
   -- monitor_stale: capture intervals since the last ok/partial capture finished; null (unknown)
   -- before the first one, on a fresh installation whose capture_status says it never captured.
   v_monitor double precision := extract(epoch from p_now - (
@@ -690,13 +721,9 @@ begin
            l.completed, l.failed, l.retried, l.dead_lettered, l.wait_p50_ms, l.wait_p95_ms,
            l.run_p50_ms, l.run_p95_ms, l.sample_ms, l.interval_s,
            -- snapshot_age_s: the newest snapshot, however old
-           case when l.captured_at is null and rs.needs_any_snapshot then (
-             select m.captured_at
-               from queue_health.metric m
-              where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
-                and m.captured_at <= p_now
-              order by m.captured_at desc
-              limit 1)
+           -- (a function, planned only when called: rarely, and its probe spans every partition)
+           case when l.captured_at is null and rs.needs_any_snapshot
+                then queue_health._newest_snapshot_at(q.source, q.source_schema, q.queue_name, p_now)
            else l.captured_at end as snapshot_at,
            rs.windows, w.sums
       from queue_health.queue q
@@ -727,7 +754,7 @@ begin
           from queue_health.metric m
          where rs.needs_latest
            and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
-           and m.captured_at <= p_now and m.captured_at > p_now - v_lookback
+           and m.captured_at <= p_now and m.captured_at > v_recent
          order by m.captured_at desc
          limit 1) l on true
       -- per distinct window of the queue's rules (sums[i] for windows[i]), from the running totals
@@ -758,9 +785,14 @@ begin
               from queue_health.metric m
              where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
                and m.captured_at <= p_now - d.window_duration
-               -- implied (windows are positive), but a constant: the planner prunes the
-               -- partitions ahead of p_now before planning them
+               -- Within the look-back before the window: an older b would only give the sums'
+               -- base, which o gives as well (the running totals before o's own counts are those
+               -- of the row before it). The last two bounds are implied, but constants: the
+               -- planner prunes the partitions ahead of p_now and those older than every window
+               -- before planning them.
+               and m.captured_at > p_now - d.window_duration - v_lookback
                and m.captured_at <= p_now
+               and m.captured_at > v_windows_since
              order by m.captured_at desc
              limit 1) b on true
           left join lateral (
@@ -775,6 +807,7 @@ begin
              where b.captured_at is null and l.captured_at > p_now - d.window_duration
                and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
                and m.captured_at > p_now - d.window_duration and m.captured_at <= p_now
+               and m.captured_at > v_windows_since -- implied, a constant (as in b)
              order by m.captured_at
              limit 1) o on true
          cross join lateral (
@@ -794,7 +827,7 @@ begin
                and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
                and m.captured_at <= p_now - d.window_duration / 2
                and m.captured_at > p_now - d.window_duration
-               and m.captured_at <= p_now -- as in b
+               and m.captured_at <= p_now and m.captured_at > v_windows_since -- as in b
              order by m.captured_at desc
              limit 1) mid on true
          where l.captured_at is not null) w on true
