@@ -45,9 +45,26 @@ create table queue_health.queue (
   first_seen_at timestamptz not null default now(),
   last_seen_at timestamptz not null default now(),
   dropped_at timestamptz,
-  -- The running totals (metric.cum_*) of the queue's newest metric row, which is at totals_at;
-  -- null when not known (capture() then reads them from that row).
+  -- The queue's newest metric row, which is at totals_at: its running totals (metric.cum_*), and
+  -- its gauges and counts, which alert evaluation reads here instead of probing metric for every
+  -- queue; null when not known (capture() and the evaluation then read that row).
   totals_at timestamptz,
+  ready bigint,
+  in_flight bigint,
+  delayed bigint,
+  depth bigint,
+  oldest_ready_age_s double precision,
+  enqueued bigint,
+  completed bigint,
+  failed bigint,
+  retried bigint,
+  dead_lettered bigint,
+  wait_p50_ms double precision,
+  wait_p95_ms double precision,
+  run_p50_ms double precision,
+  run_p95_ms double precision,
+  sample_ms double precision,
+  interval_s double precision,
   cum_enqueued bigint,
   cum_completed bigint,
   cum_failed bigint,
@@ -64,7 +81,23 @@ comment on column queue_health.queue.source_schema is 'Schema the queue lives in
 comment on column queue_health.queue.queue_name is 'Queue name as the source knows it (any characters).';
 comment on column queue_health.queue.project_id is 'Project the queue belongs to, decided by project_queue_map at discovery; default ''default''.';
 comment on column queue_health.queue.labels is 'Free-form labels (json object) for selectors and dashboards.';
-comment on column queue_health.queue.totals_at is 'Owned by capture(): the captured_at of the queue''s newest metric row, whose running totals cum_* also holds here (so a capture need not read that row); null when not known, e.g. after a row was inserted other than by capture().';
+comment on column queue_health.queue.totals_at is 'Owned by capture(): the captured_at of the queue''s newest metric row, whose gauges, counts and running totals (cum_*) this row also holds (so neither a capture nor alert evaluation need read that row); null when not known, e.g. after a row was inserted other than by capture().';
+comment on column queue_health.queue.ready is 'The newest metric row''s ready (see totals_at).';
+comment on column queue_health.queue.in_flight is 'The newest metric row''s in_flight (see totals_at).';
+comment on column queue_health.queue.delayed is 'The newest metric row''s delayed (see totals_at).';
+comment on column queue_health.queue.depth is 'The newest metric row''s depth (see totals_at).';
+comment on column queue_health.queue.oldest_ready_age_s is 'The newest metric row''s oldest_ready_age_s (see totals_at).';
+comment on column queue_health.queue.enqueued is 'The newest metric row''s enqueued (see totals_at).';
+comment on column queue_health.queue.completed is 'The newest metric row''s completed (see totals_at).';
+comment on column queue_health.queue.failed is 'The newest metric row''s failed (see totals_at).';
+comment on column queue_health.queue.retried is 'The newest metric row''s retried (see totals_at).';
+comment on column queue_health.queue.dead_lettered is 'The newest metric row''s dead_lettered (see totals_at).';
+comment on column queue_health.queue.wait_p50_ms is 'The newest metric row''s wait_p50_ms (see totals_at).';
+comment on column queue_health.queue.wait_p95_ms is 'The newest metric row''s wait_p95_ms (see totals_at).';
+comment on column queue_health.queue.run_p50_ms is 'The newest metric row''s run_p50_ms (see totals_at).';
+comment on column queue_health.queue.run_p95_ms is 'The newest metric row''s run_p95_ms (see totals_at).';
+comment on column queue_health.queue.sample_ms is 'The newest metric row''s sample_ms (see totals_at).';
+comment on column queue_health.queue.interval_s is 'The newest metric row''s interval_s (see totals_at).';
 comment on column queue_health.queue.cum_enqueued is 'The newest metric row''s cum_enqueued (see totals_at).';
 comment on column queue_health.queue.cum_completed is 'The newest metric row''s cum_completed (see totals_at).';
 comment on column queue_health.queue.cum_failed is 'The newest metric row''s cum_failed (see totals_at).';

@@ -748,15 +748,28 @@ begin
           and (r.queue_name is null or q.queue_name = r.queue_name)
           and (r.queue_pattern is null or q.queue_name like r.queue_pattern)
           and q.labels @> r.labels) rs
-      -- the newest snapshot within the look-back
+      -- the newest snapshot within the look-back: the registry's copy of the queue's newest row
+      -- (totals_at, kept by capture()) when that row is at or before p_now, else read from metric
+      -- (an evaluation at an earlier p_now, rows inserted other than by capture)
       left join lateral (
-        select m.*
-          from queue_health.metric m
-         where rs.needs_latest
-           and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
-           and m.captured_at <= p_now and m.captured_at > v_recent
-         order by m.captured_at desc
-         limit 1) l on true
+        select q.totals_at as captured_at, q.ready, q.in_flight, q.delayed, q.depth,
+               q.oldest_ready_age_s, q.enqueued, q.completed, q.failed, q.retried, q.dead_lettered,
+               q.wait_p50_ms, q.wait_p95_ms, q.run_p50_ms, q.run_p95_ms, q.sample_ms, q.interval_s,
+               q.cum_enqueued, q.cum_completed, q.cum_failed, q.cum_retried, q.cum_dead_lettered,
+               q.cum_interval_s, q.cum_idle
+         where rs.needs_latest and q.totals_at <= p_now and q.totals_at > v_recent
+        union all
+        (select m.captured_at, m.ready, m.in_flight, m.delayed, m.depth,
+                m.oldest_ready_age_s, m.enqueued, m.completed, m.failed, m.retried, m.dead_lettered,
+                m.wait_p50_ms, m.wait_p95_ms, m.run_p50_ms, m.run_p95_ms, m.sample_ms, m.interval_s,
+                m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
+                m.cum_interval_s, m.cum_idle
+           from queue_health.metric m
+          where rs.needs_latest and not coalesce(q.totals_at <= p_now, false)
+            and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+            and m.captured_at <= p_now and m.captured_at > v_recent
+          order by m.captured_at desc
+          limit 1)) l on true
       -- per distinct window of the queue's rules (sums[i] for windows[i]), from the running totals
       -- (metric.cum_*): a sum over (p_now - window, p_now] is the latest snapshot's total minus the
       -- total of the snapshot before the window (b); three index probes per window, however many
