@@ -254,6 +254,19 @@ async function measure(ctx: Context, workload: Workload) {
     const cpuDuty = captureCpuMs !== null ? (captureCpuMs / (steady!.seconds * 1000)) * 100 : null;
     const duty = cpuDuty ?? wallDuty;
     const added = captureCpuMs !== null && serverMs ? (captureCpuMs / serverMs) * 100 : null;
+    // How precise that share is: the captures' CPU varies from one to the next (cold caches,
+    // the machine's noise), so the mean per capture has a standard error; ~95 % of such windows
+    // would give a share within ±1.96 of it (the server's CPU over the window varies far less).
+    const addedCi = added !== null && cpuCaps && cpuCaps.length > 1
+      ? (() => {
+        const mean = captureCpuMs! / cpuCaps.length;
+        const sd = Math.sqrt(
+          cpuCaps.reduce((a, x) => a + (x - mean) ** 2, 0) / (cpuCaps.length - 1),
+        );
+        const half = (1.96 * sd / Math.sqrt(cpuCaps.length)) / mean * added;
+        return [added - half, added + half] as const;
+      })()
+      : null;
     // A 1 % effect can only be called from the rounds when all of them agree: met when every
     // round is under 1 %, missed when every round is over it (a sign test: with 5 rounds and no
     // effect, each happens by chance 1 time in 32). Otherwise the CPU accounting decides: the
@@ -278,11 +291,9 @@ async function measure(ctx: Context, workload: Workload) {
       verdict: is10 && !ctx.quick ? verdict : 'info',
       note: `${
         is10 && !ctx.quick && byCpu
-          ? `decided by the CPU accounting (${
-            fmt(added!)
-          } % of the server's CPU, next row): the rounds range ${
-            range(s)
-          } %, wider than the 1 % asked. `
+          ? `decided by the CPU accounting (${fmt(added!)} % of the server's CPU${
+            addedCi ? `, 95 % interval ${fmt(addedCi[0])}–${fmt(addedCi[1])} %` : ''
+          }, next row): the rounds range ${range(s)} %, wider than the 1 % asked. `
           : is10 && !ctx.quick && verdict === 'info'
           ? `inconclusive: rounds range ${range(s)} %, wider than the 1 % asked; see the duty row. `
           : ''
@@ -303,7 +314,9 @@ async function measure(ctx: Context, workload: Workload) {
         metric: "capture CPU ÷ the server's CPU",
         value: added,
         unit: '%',
-        spread: `captures ${fmt(captureCpuMs!)} ms CPU, server ${fmt(serverMs!)} ms CPU in ${
+        spread: `${
+          addedCi ? `95 % interval ${fmt(addedCi[0])}–${fmt(addedCi[1])} %; ` : ''
+        }captures ${fmt(captureCpuMs!)} ms CPU, server ${fmt(serverMs!)} ms CPU in ${
           steady!.seconds.toFixed(0)
         } s; n=${steadyCaps.length}`,
         verdict: 'info',
