@@ -308,6 +308,54 @@ comment on constraint metric_interval_positive on queue_health.metric is 'interv
 -- "latest per queue" (order by captured_at desc limit 1) and "one queue over a range".
 create index metric_queue_captured_at_idx
   on queue_health.metric (queue_name, source, source_schema, captured_at desc);
+-- Two probes of a queue's metric rows for the rare cases (capture() at an earlier p_now, rows
+-- inserted other than by capture(), snapshot_age_s): plpgsql, so that a statement calling them
+-- plans them only when it calls them; a SQL function would be inlined into capture()'s and the
+-- alert readings' statements, and its probe, which spans every partition, planned on every run.
+create function queue_health._newest_snapshot_at(
+  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz)
+returns timestamptz
+stable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  return (select m.captured_at
+            from queue_health.metric m
+           where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
+             and m.captured_at <= p_now
+           order by m.captured_at desc
+           limit 1);
+end;
+$$;
+comment on function queue_health._newest_snapshot_at(text, text, text, timestamptz) is 'The capture time of the queue''s newest metric row at or before p_now, however old (''infinity'': the newest of all); null when it has none.';
+revoke execute on function queue_health._newest_snapshot_at(text, text, text, timestamptz) from public, anon, authenticated;
+
+create function queue_health._metric_totals_before(
+  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz)
+returns table (
+  cum_enqueued bigint, cum_completed bigint, cum_failed bigint, cum_retried bigint,
+  cum_dead_lettered bigint, cum_interval_s double precision, cum_idle bigint)
+stable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  return query
+    select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
+           m.cum_interval_s, m.cum_idle
+      from queue_health.metric m
+     where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
+       and m.captured_at < p_now
+     order by m.captured_at desc
+     limit 1;
+end;
+$$;
+comment on function queue_health._metric_totals_before(text, text, text, timestamptz) is 'The running totals (cum_*) of the queue''s newest metric row before p_now; no row when it has none.';
+revoke execute on function queue_health._metric_totals_before(text, text, text, timestamptz) from public, anon, authenticated;
+-- The running-totals trigger calls it for whoever inserts metric rows (service_role may).
+grant execute on function queue_health._metric_totals_before(text, text, text, timestamptz) to service_role;
+
 -- The running totals (cum_*) of a row inserted without them: capture() computes them for its rows in
 -- one statement; this fills them for rows written any other way (history loads, tests). Rows of
 -- one queue must arrive in captured_at order for the totals to add up.
@@ -319,14 +367,8 @@ as $$
 declare
   v_prev record;
 begin
-  select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
-         m.cum_interval_s, m.cum_idle
-    into v_prev
-    from queue_health.metric m
-   where m.queue_name = new.queue_name and m.source = new.source and m.source_schema = new.source_schema
-     and m.captured_at < new.captured_at
-   order by m.captured_at desc
-   limit 1;
+  select * into v_prev
+    from queue_health._metric_totals_before(new.source, new.source_schema, new.queue_name, new.captured_at);
   new.cum_enqueued := coalesce(v_prev.cum_enqueued, 0) + coalesce(new.enqueued, 0);
   new.cum_completed := coalesce(v_prev.cum_completed, 0) + coalesce(new.completed, 0);
   new.cum_failed := coalesce(v_prev.cum_failed, 0) + coalesce(new.failed, 0);

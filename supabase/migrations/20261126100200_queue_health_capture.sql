@@ -256,48 +256,6 @@ grant execute on function queue_health.cleanup_cron_history(timestamptz) to serv
 
 -- Section: capture
 
--- Two probes of metric for capture()'s rare cases, in plpgsql so that they are planned only when
--- called (a SQL function would be inlined into capture's statement and planned on every run).
-create function queue_health._has_metric_since(
-  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz)
-returns boolean
-stable
-set search_path = ''
-language plpgsql
-as $$
-begin
-  return exists (
-    select from queue_health.metric n
-     where n.queue_name = p_queue_name and n.source = p_source and n.source_schema = p_source_schema
-       and n.captured_at >= p_now);
-end;
-$$;
-comment on function queue_health._has_metric_since(text, text, text, timestamptz) is 'Whether the queue has a metric row captured at or after p_now (capture() at an earlier p_now, or rows inserted other than by capture).';
-revoke execute on function queue_health._has_metric_since(text, text, text, timestamptz) from public, anon, authenticated;
-
-create function queue_health._metric_totals_before(
-  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz)
-returns table (
-  cum_enqueued bigint, cum_completed bigint, cum_failed bigint, cum_retried bigint,
-  cum_dead_lettered bigint, cum_interval_s double precision, cum_idle bigint)
-stable
-set search_path = ''
-language plpgsql
-as $$
-begin
-  return query
-    select m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
-           m.cum_interval_s, m.cum_idle
-      from queue_health.metric m
-     where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
-       and m.captured_at < p_now
-     order by m.captured_at desc
-     limit 1;
-end;
-$$;
-comment on function queue_health._metric_totals_before(text, text, text, timestamptz) is 'The running totals (cum_*) of the queue''s newest metric row before p_now; no row when it has none.';
-revoke execute on function queue_health._metric_totals_before(text, text, text, timestamptz) from public, anon, authenticated;
-
 create function queue_health.capture(p_now timestamptz default now())
 returns jsonb
 volatile
@@ -399,7 +357,8 @@ begin
              coalesce(t.cum_idle, 0) + case when coalesce(s.ready, 0) = 0 and coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
              -- whether this row will be the queue's newest
              case when q.totals_at < p_now then true
-                  else not queue_health._has_metric_since(s.source, s.source_schema, s.queue_name, p_now)
+                  else not coalesce(queue_health._newest_snapshot_at(
+                         s.source, s.source_schema, s.queue_name, 'infinity') >= p_now, false)
              end as newest
       from s
       left join queue_health.queue q

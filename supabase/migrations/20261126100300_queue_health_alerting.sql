@@ -647,27 +647,6 @@ $$;
 comment on function queue_health._capture_interval() is 'settings.capture_interval (10 s when unset): the unit of no_data and monitor_stale thresholds.';
 revoke execute on function queue_health._capture_interval() from public, anon, authenticated;
 
-create function queue_health._newest_snapshot_at(
-  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz)
-returns timestamptz
-stable
-set search_path = ''
-language plpgsql
-as $$
--- plpgsql, not SQL: a SQL function would be inlined into _alert_readings, whose statement would
--- then plan this probe over every metric partition on each evaluation, in every new session.
-begin
-  return (select m.captured_at
-            from queue_health.metric m
-           where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
-             and m.captured_at <= p_now
-           order by m.captured_at desc
-           limit 1);
-end;
-$$;
-comment on function queue_health._newest_snapshot_at(text, text, text, timestamptz) is 'The capture time of the queue''s newest metric row at or before p_now, however old (snapshot_age_s); null when it has none.';
-revoke execute on function queue_health._newest_snapshot_at(text, text, text, timestamptz) from public, anon, authenticated;
-
 create function queue_health._alert_readings(p_now timestamptz, p_only_monitor boolean)
 returns table (
   rule_id uuid, source text, source_schema text, queue_name text, value double precision,
