@@ -70,7 +70,7 @@ export const FULL: Sizes = {
   overheadWindowS: 10,
   overheadRounds: 5,
   overheadBackgroundQueues: 100,
-  overheadSteadyS: 150,
+  overheadSteadyS: 180,
   overheadSteadyIntervalS: 10,
   alertTrials: 5,
   liveSamples: 30,

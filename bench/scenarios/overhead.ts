@@ -83,24 +83,13 @@ async function serverCpuMs(postmaster: number): Promise<Map<number, number>> {
   return out;
 }
 
-/** One capture as pg_cron runs it: a new session, closed afterwards. */
-interface SessionCapture {
-  status: string;
-  /** CPU of the session's server process, its start included; null when not measurable. */
-  cpu_ms: number | null;
-}
-
 async function runWindow(
   ctx: Context,
   workload: Workload,
   mode: 'off' | '10 s' | '1 s',
   seconds: number,
   intervalMs?: number,
-  capture: () => Promise<SessionCapture> = async () => {
-    const [{ status }] = await ctx.sql`select queue_health.capture() ->> 'status' as status`;
-    return { status, cpu_ms: null };
-  },
-): Promise<Window & { capture_cpu_ms: number[] }> {
+): Promise<Window> {
   const interval = intervalMs ?? (mode === 'off' ? 0 : mode === '10 s' ? 10_000 : 1_000);
   const windowMs = seconds * 1000;
   const t0 = performance.now();
@@ -108,7 +97,6 @@ async function runWindow(
   const latencies: number[] = [];
   let jobs = 0;
   const captureMs: number[] = [];
-  const captureCpuMs: number[] = [];
   let skipped = 0;
   let stop = false;
   // Captures at interval/2, 3·interval/2, …: the same number per window in every round.
@@ -121,12 +109,9 @@ async function runWindow(
       if (wait > 0) await sleep(Math.min(wait, 200));
       if (performance.now() < next) continue;
       const c0 = performance.now();
-      const { status, cpu_ms } = await capture();
+      const [{ status }] = await ctx.sql`select queue_health.capture() ->> 'status' as status`;
       if (status === 'skipped') skipped++;
-      else {
-        captureMs.push(performance.now() - c0);
-        if (cpu_ms !== null) captureCpuMs.push(cpu_ms);
-      }
+      else captureMs.push(performance.now() - c0);
       next += interval;
     }
   })();
@@ -153,7 +138,72 @@ async function runWindow(
     latencies,
     captures: captureMs.length,
     capture_ms: captureMs,
-    capture_cpu_ms: captureCpuMs,
+    skipped,
+  };
+}
+
+/**
+ * The captures of the queue-health-capture pg_cron job, as pg_cron runs them: `sessions` new
+ * sessions one after another, each calling run_captures() for `sessionMs` at `intervalMs`
+ * (started half-way between two ticks). Returns the captures' wall-clock times (capture_run) and,
+ * when `measure` (the server is local), the runner's CPU per slot between two captures: each slot
+ * holds one capture, the first of a session its start too.
+ */
+async function runnerSessions(
+  ctx: Context,
+  sessions: number,
+  sessionMs: number,
+  intervalMs: number,
+  measure: boolean,
+): Promise<Pick<Window, 'captures' | 'capture_ms' | 'skipped'> & { capture_cpu_ms: number[] }> {
+  const captureMs: number[] = [];
+  const captureCpuMs: number[] = [];
+  let skipped = 0;
+  let cpuOk = measure;
+  const slots = Math.round(sessionMs / intervalMs);
+  for (let i = 0; i < sessions; i++) {
+    const start = Date.now();
+    const conn = ctx.connect(1, 'qhbench-runner');
+    try {
+      const [{ pid, t0 }] = await conn<{ pid: number; t0: Date }[]>`
+        select pg_backend_pid() as pid, clock_timestamp() as t0`;
+      const call = conn<{ captures: number; failed: number }[]>`
+        call queue_health.run_captures(
+          p_until => to_timestamp(${(start + sessionMs) / 1000}),
+          p_interval => ${`${intervalMs / 1000} seconds`}::interval)`.execute();
+      let prev = 0;
+      const cpus: number[] = [];
+      for (let k = 1; k < slots; k++) {
+        await sleep(Math.max(0, start + k * intervalMs - Date.now()));
+        const cpu = cpuOk ? await processCpuMs(pid) : null;
+        if (cpu === null) cpuOk = false;
+        else {
+          cpus.push(cpu - prev);
+          prev = cpu;
+        }
+      }
+      const [{ failed }] = await call;
+      const cpu = cpuOk ? await processCpuMs(pid) : null;
+      if (cpu === null) cpuOk = false;
+      else cpus.push(cpu - prev);
+      const rows = await ctx.sql<{ duration_ms: number; status: string }[]>`
+        select duration_ms, status::text from queue_health.capture_run
+        where started_at >= ${t0} and started_at < to_timestamp(${(start + sessionMs) / 1000})
+        order by started_at`;
+      for (const r of rows) {
+        if (r.status === 'skipped') skipped++;
+        else captureMs.push(r.duration_ms);
+      }
+      skipped += failed;
+      if (cpuOk) captureCpuMs.push(...cpus);
+    } finally {
+      await conn.end();
+    }
+  }
+  return {
+    captures: captureMs.length,
+    capture_ms: captureMs,
+    capture_cpu_ms: cpuOk && captureCpuMs.length === captureMs.length ? captureCpuMs : [],
     skipped,
   };
 }
@@ -173,14 +223,16 @@ async function measure(ctx: Context, workload: Workload) {
     ctx.report.skip(S, workload.name, 'time budget of the run used up');
     return null;
   }
-  // The steady window: the workload running with captures at a steady cadence for over a
-  // minute, as a pg_cron schedule runs them. A capture of unchanged queues is cheap and they are
-  // read again now and then (unchanged_reread_interval, see docs/metrics.md), so only a window
-  // this long holds the real mix. Each capture runs as pg_cron runs it, in a new session closed
-  // afterwards, so its cost includes the session's start (relation and plan caches built again).
-  // When the database runs on this machine, /proc tells the CPU each capture's server process
-  // used (start to end) and the CPU every other server process used over the window (the
-  // workload's backends, WAL writer, autovacuum, ...): the capture's CPU over the server's is the
+  // The steady window: the workload running for minutes while captures run the way the
+  // queue-health-capture pg_cron job runs them (queue_health.schedule() under a minute): every
+  // minute a new session calls run_captures(), which captures every interval until the minute
+  // ends, so one capture in six pays a session's start (relation and plan caches built again).
+  // A capture of unchanged queues is cheap and they are read again now and then
+  // (unchanged_reread_interval, see docs/metrics.md), so only a window this long holds the real
+  // mix. When the database runs on this machine, /proc tells the CPU each runner session used
+  // (sampled half-way between two captures, so each slot holds one capture; the first one its
+  // session's start too) and the CPU every other server process used over the window (the
+  // workload's backends, WAL writer, autovacuum, ...): the captures' CPU over the server's is the
   // processing the monitor adds to what the database does for the queues, which unlike the
   // throughput rounds does not drown in the machine's noise.
   const steadyInterval = ctx.sizes.overheadSteadyIntervalS * 1000;
@@ -189,30 +241,19 @@ async function measure(ctx: Context, workload: Workload) {
   if (Date.now() < ctx.deadline) {
     const [{ pid }] = await ctx.sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
     const postmaster = await parentPid(pid);
+    const sessionMs = Math.min(60_000, ctx.sizes.overheadSteadyS * 1000);
+    const sessions = Math.max(1, Math.round((ctx.sizes.overheadSteadyS * 1000) / sessionMs));
+    // Start half-way between two ticks (ticks are whole multiples of the interval).
+    await sleep((steadyInterval * 1.5 - (Date.now() % steadyInterval)) % steadyInterval);
     const before = postmaster !== null ? await serverCpuMs(postmaster) : null;
-    let measurable = before !== null && before.size > 0;
-    steady = await runWindow(
-      ctx,
-      workload,
-      '10 s',
-      ctx.sizes.overheadSteadyS,
-      steadyInterval,
-      async () => {
-        const conn = ctx.connect(1, 'qhbench-capture');
-        try {
-          const [{ pid }] = await conn<{ pid: number }[]>`select pg_backend_pid() as pid`;
-          const [{ status }] = await conn`select queue_health.capture() ->> 'status' as status`;
-          const cpu = measurable ? await processCpuMs(pid) : null;
-          if (cpu === null) measurable = false;
-          return { status, cpu_ms: cpu };
-        } finally {
-          await conn.end();
-        }
-      },
-    );
-    if (measurable && postmaster !== null) {
+    const [window, runs] = await Promise.all([
+      runWindow(ctx, workload, '10 s', (sessions * sessionMs) / 1000, 0),
+      runnerSessions(ctx, sessions, sessionMs, steadyInterval, before !== null && before.size > 0),
+    ]);
+    steady = { ...window, ...runs };
+    if (runs.capture_cpu_ms.length && postmaster !== null) {
       const after = await serverCpuMs(postmaster);
-      // Processes that ended during the window (the captures' sessions) are in neither sample.
+      // Processes that ended during the window (the runner sessions) are in neither sample.
       serverMs = [...after].reduce((sum, [p, ms]) => sum + ms - (before!.get(p) ?? 0), 0);
     }
   }
@@ -310,7 +351,7 @@ async function measure(ctx: Context, workload: Workload) {
         scenario: S,
         case: `${workload.name}, capture every ${
           steadyInterval / 1000
-        } s, steady, new session each`,
+        } s, steady, as the pg_cron job runs it`,
         metric: "capture CPU ÷ the server's CPU",
         value: added,
         unit: '%',
@@ -322,14 +363,14 @@ async function measure(ctx: Context, workload: Workload) {
         verdict: 'info',
         note: `what the monitor adds to the database's processing while the queues run ${
           fmt(steady!.throughput)
-        } jobs/s; each capture in a new session (as pg_cron), its start included`,
+        } jobs/s; captures by run_captures() in a new session every minute (as the pg_cron job), the sessions' start included`,
       });
     }
     if (is10 && dutyCaps.length) {
       ctx.report.add({
         scenario: S,
         case: `${workload.name}, capture every ${
-          steadyCaps ? `${steadyInterval / 1000} s, steady, new session each` : '10 s'
+          steadyCaps ? `${steadyInterval / 1000} s, steady, as the pg_cron job runs it` : '10 s'
         }`,
         metric: cpuDuty !== null
           ? 'capture CPU per second (duty)'

@@ -130,7 +130,8 @@ export async function startDemoWorkload(
   await boss.work('webhooks', { batchSize: 1, pollingIntervalSeconds: 0.5 }, handle(0.25, 10, 80));
   await boss.work('reports', { batchSize: 1, pollingIntervalSeconds: 1 }, handle(0, 500, 900));
 
-  // Captures every few seconds (hosted Supabase does this with a '10 seconds' pg_cron job).
+  // Captures every few seconds, for a database without pg_cron (npm start leaves this to the
+  // queue-health-capture pg_cron job that queue_health.schedule() creates).
   const sql = connect(url, 2);
   const every = opts.captureEverySeconds ?? 5;
   if (every > 0) {
@@ -164,12 +165,15 @@ export async function runDemo(): Promise<number> {
   if (await exists(sql, 'queue_health.schedule(interval)')) {
     try {
       const [{ schedule }] = await sql`select queue_health.schedule('10 seconds') as schedule`;
-      scheduled = JSON.stringify(schedule);
+      scheduled = `${schedule.capture_schedule}: ${
+        schedule.jobs.find((j: { name: string }) => j.name === 'queue-health-capture')?.command
+      } (captures every ${schedule.capture_interval})`;
     } catch (e) {
       log.warn(`schedule() failed: ${(e as Error).message}`);
     }
   }
-  const demo = await startDemoWorkload();
+  // pg_cron captures every 10 s once scheduled; the demo captures itself only when it is not.
+  const demo = await startDemoWorkload({ captureEverySeconds: scheduled ? 0 : 5 });
   await Deno.writeTextFile(paths.demoPid, `${Deno.pid}\n`);
   const keys = await localKeys();
   console.log(`

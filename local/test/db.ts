@@ -41,6 +41,8 @@ export interface ConnectOptions {
   max?: number;
   /** `application_name` of the connections, to find them in pg_stat_activity. */
   applicationName?: string;
+  /** Called with the message of each NOTICE or WARNING the server sends (default: ignored). */
+  onNotice?: (message: string) => void;
 }
 
 /** A postgres.js client as returned by {@link connect}. */
@@ -63,7 +65,7 @@ export type Sql = postgres.Sql;
 export function connect(options: ConnectOptions = {}): Sql {
   return postgres(options.url ?? databaseUrl(), {
     max: options.max ?? 2,
-    onnotice: () => {},
+    onnotice: (notice) => options.onNotice?.(String(notice.message)),
     connection: { application_name: options.applicationName ?? 'queue-health-test' },
   });
 }

@@ -577,7 +577,7 @@ create table queue_health.settings (
 );
 comment on table queue_health.settings is 'Installation-wide settings: exactly one row (id = true).';
 comment on column queue_health.settings.id is 'Always true: makes the table hold a single row.';
-comment on column queue_health.settings.capture_interval is 'How often capture runs; set by queue_health.schedule() (rounded up to whole minutes on pg_cron < 1.5).';
+comment on column queue_health.settings.capture_interval is 'How often capture runs; set by queue_health.schedule() (whole seconds under a minute, whole minutes from a minute on, rounded up).';
 comment on column queue_health.settings.raw_retention is 'How long raw metric rows are kept (whole day partitions are dropped once entirely older).';
 comment on column queue_health.settings.rollup_1m_retention is 'How long metric_1m rows are kept.';
 comment on column queue_health.settings.rollup_1h_retention is 'How long metric_1h rows are kept.';

@@ -533,7 +533,7 @@ grant execute on function queue_health.capture(timestamptz) to service_role;
 -- Section: scheduling with pg_cron
 
 create function queue_health._capture_cron_schedule(p_interval interval, p_pg_cron_version text)
-returns table (schedule text, capture_interval interval, seconds_supported boolean)
+returns table (schedule text, capture_interval interval, seconds_supported boolean, command text)
 immutable
 set search_path = ''
 language plpgsql
@@ -547,14 +547,20 @@ begin
       using errcode = '22023';
   end if;
   -- pg_cron 1.5 added '[1-59] seconds' schedules; older versions only take cron expressions.
-  -- Versions look like '1.4', '1.4-1' or '1.6.4'.
+  -- Versions look like '1.4', '1.4-1' or '1.6.4'. Reported only: the choice below does not need
+  -- them any more.
   seconds_supported := string_to_array(
       nullif(regexp_replace(split_part(coalesce(p_pg_cron_version, ''), '-', 1), '[^0-9.]', '', 'g'), ''),
       '.')::int[] >= array[1, 5];
   seconds_supported := coalesce(seconds_supported, false);
-  if seconds_supported and v_seconds < 60 then
-    schedule := ceil(v_seconds)::int || ' seconds';
+  if v_seconds < 60 then
+    -- Under a minute: a job every minute whose session captures every interval until the
+    -- minute ends (run_captures). pg_cron starts a new session for every run, and a new session
+    -- plans every statement of a capture again (about two thirds of its CPU); this way one
+    -- session in six (at 10 s) pays that. It also works on pg_cron before 1.5.
+    schedule := '* * * * *';
     capture_interval := ceil(v_seconds)::int * interval '1 second';
+    command := 'call queue_health.run_captures(p_cron_job => ''queue-health-capture'')';
   else
     -- Whole minutes, rounded up to a divisor of 60 so that '*/N' fires at even intervals.
     v_minutes := (select min(d) from unnest(array[1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60]) d
@@ -562,13 +568,120 @@ begin
     schedule := case v_minutes when 1 then '* * * * *' when 60 then '0 * * * *'
                 else '*/' || v_minutes || ' * * * *' end;
     capture_interval := v_minutes * interval '1 minute';
+    command := 'select queue_health.capture()';
   end if;
   return next;
 end;
 $$;
-comment on function queue_health._capture_cron_schedule(interval, text) is 'The pg_cron schedule for capturing every p_interval on that pg_cron version: ''N seconds'' on pg_cron >= 1.5 for intervals under a minute, else a cron expression of whole minutes (rounded up to a divisor of 60), and the interval that gives.';
+comment on function queue_health._capture_cron_schedule(interval, text) is 'The pg_cron job for capturing every p_interval: under a minute, every minute ''call queue_health.run_captures(...)'' (one session capturing every interval, whole seconds rounded up, on any pg_cron version); a minute or more, ''select queue_health.capture()'' on a cron expression of whole minutes (rounded up to a divisor of 60). Also reports whether that pg_cron version has seconds schedules.';
 revoke execute on function queue_health._capture_cron_schedule(interval, text) from public, anon, authenticated;
 grant execute on function queue_health._capture_cron_schedule(interval, text) to service_role;
+
+-- A procedure, not a function: it commits after every capture (each is its own transaction, as
+-- from pg_cron) and between its waits. Procedures that commit can have neither SECURITY DEFINER
+-- nor a SET clause, so every name below is schema-qualified; capture() itself is the security
+-- definer function it always was.
+create procedure queue_health.run_captures(
+  p_until timestamptz default null,
+  p_interval interval default null,
+  p_cron_job text default null,
+  inout captures int default 0,
+  inout failed int default 0)
+language plpgsql
+as $$
+declare
+  v_until timestamptz := coalesce(p_until,
+    pg_catalog.date_trunc('minute', pg_catalog.clock_timestamp()) + interval '1 minute');
+  v_timeout interval := pg_catalog.current_setting('statement_timeout')::interval;
+  v_timeout_at timestamptz;
+  v_interval interval;
+  v_step float8;
+  v_tick timestamptz;
+  v_last_tick timestamptz;
+  v_started timestamptz;
+  v_longest interval := interval '0';
+  v_wait float8;
+  v_scheduled boolean;
+  v_error text;
+begin
+  if p_interval is not null and (p_interval < interval '1 second' or p_interval > interval '1 hour') then
+    raise exception 'p_interval must be between 1 second and 1 hour: got %', p_interval using errcode = '22023';
+  end if;
+  if p_cron_job is not null then
+    -- So that pg_stat_activity says what this long statement is (and _reread_interval() can
+    -- tell it from a consumer's long statement).
+    perform pg_catalog.set_config('application_name', 'queue_health.run_captures', false);
+  end if;
+  -- statement_timeout counts from the CALL: stop starting captures before it would cancel one.
+  if v_timeout > interval '0' then
+    v_timeout_at := pg_catalog.statement_timestamp() + v_timeout;
+  end if;
+  captures := 0;
+  failed := 0;
+  -- Fails at once, before any capture, when called inside a transaction block (where a
+  -- procedure cannot commit): 'invalid transaction termination'.
+  commit;
+
+  loop
+    v_interval := p_interval;
+    if v_interval is null then
+      select s.capture_interval into v_interval from queue_health.settings s where s.id;
+    end if;
+    v_step := greatest(ceil(extract(epoch from coalesce(v_interval, interval '10 seconds'))), 1);
+    -- Ticks are whole multiples of the interval since the epoch, so captures stay evenly spaced
+    -- across runs. A tick up to a second old still counts (pg_cron starts a job a few
+    -- milliseconds after the minute); ticks missed while a slow capture ran are skipped.
+    v_tick := pg_catalog.to_timestamp(
+      ceil((extract(epoch from pg_catalog.clock_timestamp()) - 1) / v_step) * v_step);
+    if v_last_tick is not null and v_tick <= v_last_tick then
+      v_tick := pg_catalog.to_timestamp(
+        (floor(extract(epoch from v_last_tick) / v_step) + 1) * v_step);
+    end if;
+    exit when v_tick >= v_until;
+    exit when v_timeout_at is not null
+      and v_tick + greatest(interval '1 second', 2 * v_longest) >= v_timeout_at;
+
+    -- Wait in steps of at most a second, committing after each: a waiting statement holds a
+    -- snapshot, which would hold back vacuum on the queues for as long as it waits.
+    loop
+      v_wait := extract(epoch from v_tick - pg_catalog.clock_timestamp());
+      exit when v_wait <= 0;
+      perform pg_catalog.pg_sleep(least(v_wait, 1));
+      commit;
+    end loop;
+
+    if p_cron_job is not null then
+      -- schedule() with a minute or more, or unschedule(): the job no longer runs this procedure,
+      -- so this session stops too instead of capturing until the minute ends.
+      v_scheduled := false;
+      if pg_catalog.to_regclass('cron.job') is not null then
+        execute format('select exists (select from %I.job j where j.jobname = $1 and j.active and j.command like $2)', 'cron')
+          into v_scheduled using p_cron_job, '%queue_health.run_captures%';
+      end if;
+      exit when not v_scheduled;
+    end if;
+
+    v_last_tick := v_tick;
+    v_started := pg_catalog.clock_timestamp();
+    begin
+      -- This transaction began when the wait's last step committed, at the tick: now() is it.
+      perform queue_health.capture();
+      captures := captures + 1;
+    exception when others then
+      -- capture() records a failing source in capture_run itself; this is anything else (the
+      -- run could not even be recorded). The next tick tries again.
+      get stacked diagnostics v_error = message_text;
+      failed := failed + 1;
+      raise warning 'queue_health.run_captures: capture at % failed: %', v_tick, v_error;
+    end;
+    commit;
+    v_longest := greatest(v_longest, pg_catalog.clock_timestamp() - v_started);
+  end loop;
+end;
+$$;
+comment on procedure queue_health.run_captures(timestamptz, interval, text, int, int) is 'Captures every p_interval (default settings.capture_interval), on whole multiples of it, until p_until (default: the end of the current minute), each capture its own transaction, in this one session. What the queue-health-capture pg_cron job runs every minute for intervals under a minute (p_cron_job names that job: the procedure stops when the job is removed, paused or no longer runs it). Stops before statement_timeout would cancel a capture. Call it on its own, not inside a transaction block; returns the captures made and failed.';
+revoke execute on procedure queue_health.run_captures(timestamptz, interval, text, int, int) from public, anon, authenticated;
+grant execute on procedure queue_health.run_captures(timestamptz, interval, text, int, int) to service_role;
 
 create function queue_health.schedule(p_interval interval default '10 seconds')
 returns jsonb
@@ -595,7 +708,7 @@ begin
 
   for v_job in
     select * from (values
-      ('queue-health-capture', v_choice.schedule, 'select queue_health.capture()'),
+      ('queue-health-capture', v_choice.schedule, v_choice.command),
       ('queue-health-maintenance', '*/5 * * * *', 'select queue_health.maintain()'),
       ('queue-health-cron-cleanup', '17 3 * * *', 'select queue_health.cleanup_cron_history()'))
       as j (name, schedule, command)
@@ -622,11 +735,11 @@ begin
     'requested_interval', p_interval,
     'capture_interval', v_choice.capture_interval,
     'capture_schedule', v_choice.schedule,
-    'mode', case when v_choice.schedule like '% seconds' then 'seconds' else 'minutes' end,
+    'mode', case when v_choice.command like 'call %' then 'runner' else 'minutes' end,
     'jobs', v_jobs);
 end;
 $$;
-comment on function queue_health.schedule(interval) is 'Creates or updates the pg_cron jobs queue-health-capture (every p_interval: a seconds schedule on pg_cron >= 1.5, else whole minutes rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention) and queue-health-cron-cleanup (daily), plus the alerting jobs of schedule_alerting() when present. Sets settings.capture_interval to the interval chosen and returns what it chose. Fails if pg_cron is not installed.';
+comment on function queue_health.schedule(interval) is 'Creates or updates the pg_cron jobs queue-health-capture (under a minute: every minute, run_captures() capturing every p_interval in one session; else capture() every p_interval in whole minutes, rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention) and queue-health-cron-cleanup (daily), plus the alerting jobs of schedule_alerting() when present. Sets settings.capture_interval to the interval chosen and returns what it chose. Fails if pg_cron is not installed.';
 revoke execute on function queue_health.schedule(interval) from public, anon, authenticated;
 grant execute on function queue_health.schedule(interval) to service_role;
 

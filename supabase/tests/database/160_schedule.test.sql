@@ -1,26 +1,29 @@
--- schedule()/unschedule(): pg_cron jobs under stable names; seconds schedules on pg_cron >= 1.5,
--- whole minutes before (the local test database has pg_cron 1.4). Where pg_cron is not installed,
+-- schedule()/unschedule(): pg_cron jobs under stable names. Under a minute, a job every minute
+-- runs run_captures(), which captures every interval in one session (any pg_cron version: the
+-- local test database has 1.4); a minute or more, capture() on whole minutes. Where pg_cron is not installed,
 -- schedule() must say so; the pg_cron tests are then skipped, and the other way round.
 begin;
-select plan(26);
+select plan(31);
 
 -- Section: choosing the schedule (no pg_cron needed)
 select results_eq(
-  $$ select schedule, capture_interval, seconds_supported from queue_health._capture_cron_schedule('10 seconds', '1.6.4') $$,
-  $$ values ('10 seconds'::text, '10 seconds'::interval, true) $$,
-  'pg_cron 1.6 gets a seconds schedule for 10 s');
+  $$ select schedule, capture_interval, seconds_supported, command from queue_health._capture_cron_schedule('10 seconds', '1.6.4') $$,
+  $$ values ('* * * * *'::text, '10 seconds'::interval, true,
+             'call queue_health.run_captures(p_cron_job => ''queue-health-capture'')'::text) $$,
+  '10 s on pg_cron 1.6: a job every minute whose session captures every 10 s (seconds schedules reported)');
 select results_eq(
   $$ select schedule, capture_interval from queue_health._capture_cron_schedule('2.5 seconds', '1.5') $$,
-  $$ values ('3 seconds'::text, '3 seconds'::interval) $$,
+  $$ values ('* * * * *'::text, '3 seconds'::interval) $$,
   'fractions of a second round up');
 select results_eq(
-  $$ select schedule, capture_interval, seconds_supported from queue_health._capture_cron_schedule('10 seconds', '1.4-1') $$,
-  $$ values ('* * * * *'::text, '1 minute'::interval, false) $$,
-  'pg_cron 1.4 gets every minute for 10 s (at least one minute)');
+  $$ select schedule, capture_interval, seconds_supported, command from queue_health._capture_cron_schedule('10 seconds', '1.4-1') $$,
+  $$ values ('* * * * *'::text, '10 seconds'::interval, false,
+             'call queue_health.run_captures(p_cron_job => ''queue-health-capture'')'::text) $$,
+  'pg_cron 1.4 (no seconds schedules) captures every 10 s too, through the same job');
 select results_eq(
-  $$ select schedule, capture_interval from queue_health._capture_cron_schedule('90 seconds', '1.6') $$,
-  $$ values ('*/2 * * * *'::text, '2 minutes'::interval) $$,
-  'a minute or more is whole minutes even on pg_cron 1.6, rounded up');
+  $$ select schedule, capture_interval, command from queue_health._capture_cron_schedule('90 seconds', '1.6') $$,
+  $$ values ('*/2 * * * *'::text, '2 minutes'::interval, 'select queue_health.capture()'::text) $$,
+  'a minute or more is capture() on whole minutes, rounded up');
 select results_eq(
   $$ select schedule, capture_interval from queue_health._capture_cron_schedule('7 minutes', '1.4') $$,
   $$ values ('*/10 * * * *'::text, '10 minutes'::interval) $$,
@@ -36,6 +39,20 @@ select throws_ok(
   $$ select * from queue_health._capture_cron_schedule('2 hours', '1.6') $$,
   '22023', null, 'an interval over an hour is refused');
 
+-- Section: run_captures() checks (its captures are tested in local/test/run_captures_test.ts:
+-- it commits, which a pgTAP transaction cannot)
+select throws_ok(
+  $$ call queue_health.run_captures(p_interval => '0.5 seconds') $$,
+  '22023', 'p_interval must be between 1 second and 1 hour: got 00:00:00.5',
+  'run_captures() refuses an interval under a second, naming p_interval');
+select throws_ok(
+  $$ call queue_health.run_captures(p_until => clock_timestamp() + interval '5 seconds') $$,
+  '2D000', 'invalid transaction termination',
+  'run_captures() inside a transaction block fails at once (it commits after every capture)');
+select is(
+  (select count(*)::int from queue_health.capture_run where started_at >= now()), 0,
+  'and it captured nothing before failing');
+
 -- Section: with or without pg_cron
 create function pg_temp.cron_tests() returns setof text language plpgsql as $$
 declare
@@ -46,7 +63,7 @@ begin
       'without pg_cron, schedule() fails and says pg_cron is missing');
     return next is(queue_health.unschedule() -> 'unscheduled', '[]'::jsonb,
       'without pg_cron, unschedule() has nothing to remove');
-    return next skip('pg_cron is not installed in this database', 14);
+    return next skip('pg_cron is not installed in this database', 16);
     return;
   end if;
   return next skip('pg_cron is installed: the "pg_cron missing" tests do not apply', 2);
@@ -54,9 +71,7 @@ begin
   perform queue_health.unschedule();
   v_result := queue_health.schedule();
   return next is(v_result ->> 'mode',
-    case when (select string_to_array(split_part(extversion, '-', 1), '.')::int[] >= array[1, 5]
-               from pg_extension where extname = 'pg_cron') then 'seconds' else 'minutes' end,
-    'schedule() picks seconds or minutes from the installed pg_cron version');
+    'runner', 'schedule() with 10 s (the default) schedules the runner, whatever the pg_cron version');
   return next is(v_result ->> 'pg_cron_version', (select extversion from pg_extension where extname = 'pg_cron'),
     'schedule() reports the pg_cron version it saw');
   return next is(
@@ -69,8 +84,9 @@ begin
     'select queue_health.evaluate_monitor_stale()',
     'the dead man''s switch runs on its own job, not inside capture()');
   return next is(
-    (select command from cron.job where jobname = 'queue-health-capture'), 'select queue_health.capture()',
-    'the capture job calls capture()');
+    (select command from cron.job where jobname = 'queue-health-capture'),
+    'call queue_health.run_captures(p_cron_job => ''queue-health-capture'')',
+    'the capture job calls run_captures(), naming itself');
   return next is(
     (select command from cron.job where jobname = 'queue-health-maintenance'), 'select queue_health.maintain()',
     'the maintenance job calls maintain() (partitions, rollups, retention)');
@@ -90,6 +106,10 @@ begin
     'the capture job takes the new schedule');
   return next is((select capture_interval from queue_health.settings), '2 minutes'::interval,
     'and capture_interval follows');
+  return next is(
+    (select command from cron.job where jobname = 'queue-health-capture'), 'select queue_health.capture()',
+    'and the job calls capture() itself (a running runner sees that and stops)');
+  return next is(v_result ->> 'mode', 'minutes', 'schedule() reports the minutes mode');
 
   return next is(queue_health.unschedule() -> 'unscheduled',
     '["queue-health-capture", "queue-health-maintenance", "queue-health-cron-cleanup"]'::jsonb,
