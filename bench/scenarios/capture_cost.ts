@@ -59,7 +59,7 @@ interface PointResult {
   captured_queues: number;
   /** Default settings: queues unchanged since the previous capture are not read. */
   capture_ms: number[];
-  /** Default settings, each capture in a new session (as pg_cron runs it). */
+  /** Default settings, each capture in a new session (as the pg_cron job's first of a minute). */
   cold_ms: number[];
   unchanged_queues: number | null;
   /** unchanged_reread_interval = 0: every queue's table read on every capture. */
@@ -111,7 +111,8 @@ async function measurePoint(
     async () => (await timed(baseline)).ms,
   );
   const unchanged = (last as CaptureResult | null)?.unchanged ?? null;
-  // 1b. The same in a new session each time, as pg_cron runs it: nothing cached yet (catalog
+  // 1b. The same in a new session each time, as the pg_cron job's first capture of every minute
+  //     runs (the runner's other five at 10 s are warm, as in 1): nothing cached yet (catalog
   //     entries, relation descriptors, plans).
   const coldMs: number[] = [];
   for (let i = 0; i < ctx.sizes.rounds; i++) {
@@ -194,7 +195,7 @@ function reportPoint(ctx: Context, p: PointResult, baselineName: string) {
     p.capture_ms,
     `${p.unchanged_queues ?? '?'} of ${p.captured_queues} queues repeated unchanged`,
   );
-  timeRow('data unchanged, new session each (as pg_cron)', p.cold_ms);
+  timeRow('data unchanged, new session each (the first of a pg_cron minute)', p.cold_ms);
   timeRow(
     'every queue read',
     p.read_all_ms,

@@ -161,8 +161,11 @@ async function runnerSessions(
   let skipped = 0;
   let cpuOk = measure;
   const slots = Math.round(sessionMs / intervalMs);
+  const first = Date.now();
   for (let i = 0; i < sessions; i++) {
-    const start = Date.now();
+    // Back to back, a minute each, as pg_cron starts them (a session ends after its last capture).
+    const start = first + i * sessionMs;
+    await sleep(Math.max(0, start - Date.now()));
     const conn = ctx.connect(1, 'qhbench-runner');
     try {
       const [{ pid, t0 }] = await conn<{ pid: number; t0: Date }[]>`
@@ -203,7 +206,7 @@ async function runnerSessions(
   return {
     captures: captureMs.length,
     capture_ms: captureMs,
-    capture_cpu_ms: cpuOk && captureCpuMs.length === captureMs.length ? captureCpuMs : [],
+    capture_cpu_ms: cpuOk ? captureCpuMs : [],
     skipped,
   };
 }
@@ -288,9 +291,8 @@ async function measure(ctx: Context, workload: Workload) {
     const wallDuty = steadyCaps
       ? (dutyMean / steadyInterval) * 100
       : (capMedian / (is10 ? 10_000 : 1_000)) * 100;
-    const cpuCaps = steadyCaps && steady!.capture_cpu_ms.length === steadyCaps.length
-      ? steady!.capture_cpu_ms
-      : null;
+    // Per slot between two captures (each slot one capture; see runnerSessions()).
+    const cpuCaps = steadyCaps && steady!.capture_cpu_ms.length ? steady!.capture_cpu_ms : null;
     const captureCpuMs = cpuCaps ? cpuCaps.reduce((a, b) => a + b, 0) : null;
     const cpuDuty = captureCpuMs !== null ? (captureCpuMs / (steady!.seconds * 1000)) * 100 : null;
     const duty = cpuDuty ?? wallDuty;

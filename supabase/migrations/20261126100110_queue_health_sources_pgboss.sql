@@ -42,8 +42,12 @@ returns table (schema_name text, layout jsonb)
 stable
 security definer
 set search_path = ''
-language sql
+-- Planned once per session and kept (a SQL function's statement is planned on every call, ~3-5 ms
+-- each): the capture runner calls it every 10 s for a minute in one session.
+set plan_cache_mode = force_generic_plan
+language plpgsql
 as $$
+begin
   -- A pg-boss schema is any schema with version, job and queue tables (never assume 'pgboss'),
   -- and its layout is found by feature detection, not by version number: which optional columns
   -- job and queue have, and whether pg-boss 12's (name, created_on) and (name, completed_on)
@@ -51,6 +55,7 @@ as $$
   -- session, as each pg_cron run is, plans and caches less than with a statement per schema
   -- (the schema's version table is not read: nothing depends on the number). p_excluded:
   -- settings.excluded_pgboss_schemas, which the sampler has read already; null reads them.
+  return query
   with s as (
     select n.oid, n.nspname::text as name
       from pg_catalog.pg_class v
@@ -80,7 +85,8 @@ as $$
             where t.relnamespace = s.oid and t.relname like 'job%'
               and a1.attname = 'name' and a2.attname in ('created_on', 'completed_on')), '{}'::jsonb)
     from s
-   order by 1
+   order by 1;
+end;
 $$;
 comment on function queue_health._pgboss_schemas(text[]) is 'The pg-boss schemas in this database (tables version, job and queue), minus p_excluded (default: settings.excluded_pgboss_schemas), with which optional columns and indexes they have (layout).';
 revoke execute on function queue_health._pgboss_schemas(text[]) from public;
