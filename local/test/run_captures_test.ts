@@ -69,6 +69,28 @@ Deno.test('run_captures() captures every interval on whole seconds, committing e
   }
 });
 
+Deno.test('run_captures() stops starting captures before statement_timeout would cancel one', async () => {
+  const sql = connect({ max: 1, applicationName: 'qh-run-captures-timeout' });
+  try {
+    const [{ t0 }] = await sql<{ t0: Date }[]>`select clock_timestamp() as t0`;
+    const started = performance.now();
+    // Asked for 10 s of captures under a 3 s statement_timeout: it must end on its own, in time.
+    // (One connection: the SET holds for the call.)
+    await sql`set statement_timeout = '3s'`;
+    const [{ captures, failed }] = await sql<{ captures: number; failed: number }[]>`
+      call queue_health.run_captures(
+        p_until => clock_timestamp() + interval '10 seconds', p_interval => '1 second')`;
+    await sql`reset statement_timeout`;
+    const ms = performance.now() - started;
+    assert.ok(ms < 3_000, `returned before the timeout: ${Math.round(ms)} ms`);
+    assert.equal(failed, 0);
+    assert.ok(captures >= 1, `captured until then: ${captures}`);
+    assert.equal((await runsSince(sql, t0)).length, captures);
+  } finally {
+    await sql.end();
+  }
+});
+
 Deno.test('run_captures() counts a capture that fails outright, warns, and captures again at the next tick', async () => {
   const sql = connect({ max: 1, applicationName: 'qh-run-captures-fail' });
   const warnings: string[] = [];
