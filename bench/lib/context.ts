@@ -37,8 +37,9 @@ export interface Sizes {
   /** Scenario 2: idle pgmq queues present while measuring, so capture does real work. */
   overheadBackgroundQueues: number;
   /**
-   * Scenario 2: the duty window, seconds of the workload with captures at a steady cadence of
-   * `overheadSteadyIntervalS` (a minute and more: the re-reads of unchanged queues included).
+   * Scenario 2: the duty window, seconds of the workload with captures every
+   * `overheadSteadyIntervalS` as the pg_cron job runs them (a run_captures() session a minute, so
+   * whole minutes; the re-reads of unchanged queues included).
    */
   overheadSteadyS: number;
   overheadSteadyIntervalS: number;
