@@ -69,8 +69,13 @@ Deno.test('run_captures() captures every interval on whole seconds, committing e
   }
 });
 
-Deno.test('run_captures() stops starting captures before statement_timeout would cancel one', async () => {
-  const sql = connect({ max: 1, applicationName: 'qh-run-captures-timeout' });
+Deno.test('run_captures() stops starting captures before statement_timeout would cancel one, and says so', async () => {
+  const warnings: string[] = [];
+  const sql = connect({
+    max: 1,
+    applicationName: 'qh-run-captures-timeout',
+    onNotice: (m) => warnings.push(m),
+  });
   try {
     const [{ t0 }] = await sql<{ t0: Date }[]>`select clock_timestamp() as t0`;
     const started = performance.now();
@@ -86,6 +91,12 @@ Deno.test('run_captures() stops starting captures before statement_timeout would
     assert.equal(failed, 0);
     assert.ok(captures >= 1, `captured until then: ${captures}`);
     assert.equal((await runsSince(sql, t0)).length, captures);
+    assert.ok(
+      warnings.some((w) =>
+        /statement_timeout \(3s\) ends this run before .*capture\(s\) short/.test(w)
+      ),
+      `a warning names statement_timeout: ${JSON.stringify(warnings)}`,
+    );
   } finally {
     await sql.end();
   }

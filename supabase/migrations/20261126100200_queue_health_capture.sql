@@ -638,8 +638,15 @@ begin
         (floor(extract(epoch from v_last_tick) / v_step) + 1) * v_step);
     end if;
     exit when v_tick >= v_until;
-    exit when v_timeout_at is not null
-      and v_tick + greatest(interval '1 second', 2 * v_longest) >= v_timeout_at;
+    if v_timeout_at is not null
+       and v_tick + greatest(interval '1 second', 2 * v_longest) >= v_timeout_at then
+      -- The captures stop until the next run: say why, where the server log and psql show it.
+      raise warning 'queue_health.run_captures: statement_timeout (%) ends this run before %, % capture(s) short',
+        pg_catalog.current_setting('statement_timeout'), v_until,
+        ceil(extract(epoch from v_until - v_tick) / v_step)::int
+        using hint = 'Captures stop until the next run of the job. Set statement_timeout to 0 (or over a minute) for the role that runs it, e.g. alter role postgres set statement_timeout = 0.';
+      exit;
+    end if;
 
     -- Wait in steps of at most a second, committing after each: a waiting statement holds a
     -- snapshot, which would hold back vacuum on the queues for as long as it waits.
