@@ -70,8 +70,7 @@ begin
   -- up by itself a capture or so later. The exception is a statement that commits as it goes and
   -- has not ended (a procedure or DO block consuming in a loop, a long pg_cron job): its writes
   -- are visible and its statistics are not, for as long as it runs. The re-read interval is for
-  -- that case: it applies while some session (other than this one, and other than the capture
-  -- runner of the pg_cron job, which writes to no queue) has been running one
+  -- that case: it applies while some session (other than this one) has been running one
   -- statement for longer than it, or when the activity of others cannot be seen (no
   -- pg_read_all_stats); otherwise unchanged queues are re-read five times less often, a backstop.
   -- (Real time, not p_now: it is about the sessions running now. The function behind
@@ -82,7 +81,6 @@ begin
   if exists (
        select from pg_catalog.pg_stat_get_activity(null) a
        where a.pid <> pg_catalog.pg_backend_pid()
-         and a.application_name is distinct from 'queue_health.run_captures'
          and ((a.state = 'active' and a.query_start < pg_catalog.now() - v_interval)
               or (a.backend_type = 'client backend' and a.state is null))) then
     return v_interval;

@@ -577,6 +577,24 @@ comment on function queue_health._capture_cron_schedule(interval, text) is 'The 
 revoke execute on function queue_health._capture_cron_schedule(interval, text) from public, anon, authenticated;
 grant execute on function queue_health._capture_cron_schedule(interval, text) to service_role;
 
+create function queue_health._capture_interval()
+returns interval
+stable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v interval;
+begin
+  select s.capture_interval into v from queue_health.settings s limit 1;
+  return coalesce(nullif(v, interval '0'), interval '10 seconds');
+end;
+$$;
+comment on function queue_health._capture_interval() is 'settings.capture_interval (10 s when unset): how often run_captures() captures, and the unit of the no_data and monitor_stale thresholds.';
+revoke execute on function queue_health._capture_interval() from public, anon, authenticated;
+-- run_captures() runs as its caller (service_role may call it).
+grant execute on function queue_health._capture_interval() to service_role;
+
 -- A procedure, not a function: it commits after every capture (each is its own transaction, as
 -- from pg_cron) and between its waits. Procedures that commit can have neither SECURITY DEFINER
 -- nor a SET clause, so every name below is schema-qualified; capture() itself is the security
@@ -608,8 +626,7 @@ begin
     raise exception 'p_interval must be between 1 second and 1 hour: got %', p_interval using errcode = '22023';
   end if;
   if p_cron_job is not null then
-    -- So that pg_stat_activity says what this long statement is (and _reread_interval() can
-    -- tell it from a consumer's long statement).
+    -- So that pg_stat_activity says what this long statement is.
     perform pg_catalog.set_config('application_name', 'queue_health.run_captures', false);
   end if;
   -- statement_timeout counts from the CALL: stop starting captures before it would cancel one.
@@ -623,11 +640,8 @@ begin
   commit;
 
   loop
-    v_interval := p_interval;
-    if v_interval is null then
-      select s.capture_interval into v_interval from queue_health.settings s where s.id;
-    end if;
-    v_step := greatest(ceil(extract(epoch from coalesce(v_interval, interval '10 seconds'))), 1);
+    v_interval := coalesce(p_interval, queue_health._capture_interval());
+    v_step := greatest(ceil(extract(epoch from v_interval)), 1);
     -- Ticks are whole multiples of the interval since the epoch, so captures stay evenly spaced
     -- across runs. A tick up to a second old still counts (pg_cron starts a job a few
     -- milliseconds after the minute); ticks missed while a slow capture ran are skipped.

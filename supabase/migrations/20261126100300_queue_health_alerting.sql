@@ -631,22 +631,6 @@ $$;
 comment on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) is 'Fills an annotation template ({{rule}}, {{queue}}, {{source}}, {{value}}, {{threshold}}, {{severity}}, {{condition}}, {{project}}); project-level alerts render {{queue}} as ''all queues''.';
 revoke execute on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) from public, anon, authenticated;
 
-create function queue_health._capture_interval()
-returns interval
-stable
-set search_path = ''
-language plpgsql
-as $$
-declare
-  v interval;
-begin
-  select s.capture_interval into v from queue_health.settings s limit 1;
-  return coalesce(nullif(v, interval '0'), interval '10 seconds');
-end;
-$$;
-comment on function queue_health._capture_interval() is 'settings.capture_interval (10 s when unset): the unit of no_data and monitor_stale thresholds.';
-revoke execute on function queue_health._capture_interval() from public, anon, authenticated;
-
 create function queue_health._alert_readings(p_now timestamptz, p_only_monitor boolean)
 returns table (
   rule_id uuid, source text, source_schema text, queue_name text, value double precision,
