@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { redactUrl } from '../local/stack/config.ts';
+import { paths, redactUrl } from '../local/stack/config.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -63,7 +63,7 @@ async function machine(ctx: Context) {
   let migrations: unknown = null;
   try {
     migrations = JSON.parse(
-      await Deno.readTextFile(join(ROOT, '.stack', 'postgres', 'migrations.sha256')),
+      await Deno.readTextFile(paths.migrationsStamp),
     );
   } catch { /* another database, or a stack that does not record them */ }
   let commit: string | null = null;

@@ -4,6 +4,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultStateDir } from './state_dir.ts';
 
 /** The repository root (two levels above this file). */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -26,8 +27,11 @@ export const DB_PORT = port('QH_DB_PORT', 54322);
 export const API_PORT = port('QH_API_PORT', 54321);
 export const RECEIVERS_PORT = port('QH_RECEIVERS_PORT', 54324);
 
-/** Where the stack keeps its cluster, logs and pid files (git-ignored). */
-export const STATE_DIR = resolve(Deno.env.get('QH_STATE_DIR') ?? join(ROOT, '.stack'));
+/**
+ * Where the stack keeps its cluster, logs and pid files: `.stack/` in the checkout (git-ignored),
+ * or /var/tmp/queue-health/… when the postgres OS user cannot reach the checkout (state_dir.ts).
+ */
+export const STATE_DIR = resolve(Deno.env.get('QH_STATE_DIR') || defaultStateDir(ROOT));
 export const PG_BIN = Deno.env.get('QH_PG_BIN') ?? '/usr/lib/postgresql/15/bin';
 
 export const paths = {

@@ -1,12 +1,15 @@
 /**
- * Entry of `npm test`. Tests run on a stack of their own — a fresh cluster under .stack/test on
+ * Entry of `npm test`. Tests run on a stack of their own — a fresh cluster under .stack/test (under
+ * /var/tmp/queue-health/ when the postgres OS user cannot reach the checkout: state_dir.ts) on
  * ports 54330 (database), 54331 (functions) and 54334 (receivers), recreated on every run — so a
  * run always starts from the migrations alone, a second run behaves like the first, and the
  * development stack of `npm start` (54322/54321) is left alone. With DATABASE_URL set, the tests
  * use that database instead (and nothing is wiped). Every QH_* variable can still be overridden.
  */
+import { defaultStateDir } from '../stack/state_dir.ts';
+
 const defaults: Record<string, string> = {
-  QH_STATE_DIR: new URL('../../.stack/test', import.meta.url).pathname,
+  QH_STATE_DIR: defaultStateDir(new URL('../..', import.meta.url).pathname, '.stack/test'),
   QH_DB_PORT: '54330',
   QH_API_PORT: '54331',
   QH_RECEIVERS_PORT: '54334',
