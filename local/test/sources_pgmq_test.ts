@@ -283,6 +283,101 @@ for (const kind of ['standard', 'partitioned'] as const) {
   );
 }
 
+Deno.test(
+  'pgmq big queue estimate as a prepared statement: the same numbers as planned each time; prepared again once deallocated; follows a queue dropped and created again; not past 200 in a session',
+  async () => {
+    // One connection: prepared statements belong to the session.
+    const sql = connect({ max: 1 });
+    await loadPgmqFixture(sql);
+    const name = uniqueName('qh_src_prep');
+    const fill = async (ready: number) => {
+      const table = sql('q_' + name.toLowerCase());
+      await sql`
+        insert into ${sql('pgmq')}.${table} (vt, read_ct, message)
+        select case when g % 10 < ${ready} then now() - interval '1 minute'
+                    else now() + interval '10 minutes' end,
+               case when g % 10 = 9 then 1 else 0 end, '{}'::jsonb
+        from generate_series(1, 6000) g`;
+      await sql`analyze ${sql('pgmq')}.${table}`;
+    };
+    const ours = async () =>
+      (await sql<{ statement: string }[]>`
+        select statement from pg_prepared_statements where name like 'queue\_health\_%'`)
+        .map((r) => r.statement);
+    // Ours only: DEALLOCATE ALL would also drop the statements postgres.js keeps for itself.
+    const deallocateOurs = async () => {
+      for (
+        const { name: n } of await sql<{ name: string }[]>`
+        select name from pg_prepared_statements where name like 'queue\\_health\\_%'`
+      ) {
+        await sql.unsafe(`deallocate ${n}`);
+      }
+    };
+    const bound = { exact_count_limit: 50, unchanged_reread_interval: '0' };
+    const gauges = (x: Sample) =>
+      [x.ready, x.in_flight, x.delayed, x.oldest_ready_age_s].map(Number);
+    try {
+      await deallocateOurs();
+      await createPgmqQueue(sql, name);
+      await fill(6);
+      const now = await dbNow(sql);
+      const first = (await samplePgmq(sql, [name], now, [], bound)).get(name)!;
+      assert.deepEqual(await ours(), [], 'counted (first sight): nothing prepared');
+      // Far above the bound at the previous snapshot: the one-statement estimate, prepared.
+      const prepared = (await samplePgmq(sql, [name], now, [first], bound)).get(name)!;
+      assert.equal(prepared.error, null);
+      assert.equal(prepared.cursor!.scan, 'estimate');
+      const held = await ours();
+      assert.equal(held.length, 1);
+      assert.match(held[0], new RegExp(`q_${name.toLowerCase()} tablesample system`));
+      // Executed again: the same statement, the same numbers (same p_now, same sample seed).
+      const reused = (await samplePgmq(sql, [name], now, [first], bound)).get(name)!;
+      assert.deepEqual(gauges(reused), gauges(prepared));
+      assert.equal((await ours()).length, 1, 'reused, not prepared twice');
+      // Planned each time (the session holds 200 statements named like ours): the same numbers.
+      await deallocateOurs();
+      for (let i = 0; i < 200; i++) {
+        await sql.unsafe(`prepare queue_health_filler_${i} as select 1`);
+      }
+      const planned = (await samplePgmq(sql, [name], now, [first], bound)).get(name)!;
+      assert.equal(planned.cursor!.scan, 'estimate');
+      assert.deepEqual(gauges(planned), gauges(prepared));
+      const full = await ours();
+      assert.equal(full.length, 200, 'nothing prepared past 200');
+      assert.ok(full.every((t) => t.startsWith('prepare queue_health_filler_')), 'fillers only');
+      // Deallocated (as DEALLOCATE ALL or a pooler's DISCARD ALL does): prepared when next needed.
+      await deallocateOurs();
+      const again = (await samplePgmq(sql, [name], now, [first], bound)).get(name)!;
+      assert.deepEqual(gauges(again), gauges(prepared));
+      assert.equal((await ours()).length, 1);
+      // The queue dropped and created again under its name, with other contents: the statement
+      // (same text, same name) is planned again by PostgreSQL for the new table.
+      await dropQueues(sql, [name]);
+      await createPgmqQueue(sql, name);
+      await fill(3);
+      const later = await dbNow(sql);
+      const t = await truth(sql, name, later);
+      const renewed = (await samplePgmq(sql, [name], later, [first], bound)).get(name)!;
+      assert.equal(renewed.error, null);
+      assert.equal(renewed.cursor!.scan, 'estimate');
+      assert.equal((await ours()).length, 1, 'the same statement');
+      const depth = t.ready + t.in_flight + t.delayed;
+      assert.ok(
+        Math.abs(Number(renewed.depth) - depth) <= 0.1 * depth,
+        `depth ${renewed.depth} ~ ${depth}`,
+      );
+      assert.ok(
+        Math.abs(Number(renewed.ready) - t.ready) <= 0.25 * t.ready,
+        `ready ${renewed.ready} within 25 % of ${t.ready} (the new table's, not the old one's 60 %)`,
+      );
+    } finally {
+      await deallocateOurs().catch(() => {});
+      await dropQueues(sql, [name]);
+      await sql.end();
+    }
+  },
+);
+
 Deno.test('pgmq queue dropped while it is being sampled: no exception, other queues sampled', async () => {
   // One connection for the test's own work, so that the previous snapshots below find both
   // queues unchanged (the fingerprint counts this session's unreported writes).

@@ -205,7 +205,10 @@ create function queue_health._sample_pgmq_queue(
   p_has_id_index boolean default null,
   p_has_last_read_at boolean default null,
   p_archive regclass default null,
-  p_density bigint default null
+  p_density bigint default null,
+  -- Run the big-queue estimate as a prepared statement of this session (see below); the caller
+  -- decides, as it knows how many this session holds already.
+  p_prepare boolean default false
 )
 returns queue_health.sample
 volatile
@@ -247,6 +250,9 @@ declare
   v_counted bigint;
   v_estimated_directly boolean := false;
   v_pct real;
+  v_stmt text;
+  v_name text;
+  v_args text;
   -- The block sample's seed: the same blocks for an hour (they stay in shared buffers between
   -- captures instead of costing random reads every time), a different set the next hour.
   v_seed float8 := floor(extract(epoch from p_now) / 3600);
@@ -312,7 +318,7 @@ begin
       v_density := coalesce(v_density, queue_health._pgmq_density(p_rel));
       if v_density >= 2 * p_limit then
         v_pct := least(100, 100.0 * 1000 / v_density)::real;
-        execute format(
+        v_stmt := format(
           'select (select msg_id from %1$s order by msg_id limit 1),
                   (select msg_id from %1$s order by msg_id desc limit 1),
                   (select vt from %1$s where vt <= $1 order by vt limit 1),
@@ -322,10 +328,35 @@ begin
                   count(*) filter (where vt > $1 and read_ct > 1 and %2$s),
                   max(vt) filter (where vt > $1 and read_ct > 0)
              from (select %3$s from %1$s tablesample system ($2) repeatable ($5)) s',
-          p_rel, v_redelivered_since, v_columns)
-          using p_now, v_pct, v_prev_at, v_prev_vt_max, v_seed
-          into v_min_id, v_max_id, v_oldest_vt, v_next_vt,
-            v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+          p_rel, v_redelivered_since, v_columns);
+        if p_prepare then
+          -- Parsing and planning this statement cost about as much as running it (~0.2 ms each
+          -- per queue, warm). Prepared once per session under a name derived from its text, its
+          -- generic plan (_sample_pgmq() sets plan_cache_mode) serves the session's later
+          -- captures: the pg_cron job's runner captures six times a minute in one session.
+          -- EXECUTE cannot take the USING parameters: they go in as literals. A statement this
+          -- session does not hold (its first capture, or after DISCARD ALL / DEALLOCATE) is
+          -- prepared when EXECUTE says so; one whose table was dropped and created again is
+          -- planned again by PostgreSQL itself.
+          v_name := 'queue_health_' || md5(v_stmt);
+          v_args := format('%L, %L, %L, %L, %L', p_now, v_pct, v_prev_at, v_prev_vt_max, v_seed);
+          begin
+            execute format('execute %I(%s)', v_name, v_args)
+              into v_min_id, v_max_id, v_oldest_vt, v_next_vt,
+                v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+          exception when invalid_sql_statement_name then
+            execute format('prepare %I (timestamptz, real, timestamptz, timestamptz, float8) as %s',
+              v_name, v_stmt);
+            execute format('execute %I(%s)', v_name, v_args)
+              into v_min_id, v_max_id, v_oldest_vt, v_next_vt,
+                v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+          end;
+        else
+          execute v_stmt
+            using p_now, v_pct, v_prev_at, v_prev_vt_max, v_seed
+            into v_min_id, v_max_id, v_oldest_vt, v_next_vt,
+              v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, v_s_vt_max;
+        end if;
         v_total := least(v_max_id - v_min_id + 1, v_density);
         if v_total >= 2 * p_limit and v_s_all > 0 then
           v_exact := false;
@@ -552,9 +583,9 @@ begin
   end;
 end;
 $$;
-comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint) is 'Samples one pgmq queue by reading its table (see docs/metrics.md), from the catalog facts _sample_pgmq() read for it. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
-revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint) from public;
-grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint) to service_role;
+comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint, boolean) is 'Samples one pgmq queue by reading its table (see docs/metrics.md), from the catalog facts _sample_pgmq() read for it. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
+revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint, boolean) from public;
+grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint, boolean) to service_role;
 
 create function queue_health._sample_pgmq(p_now timestamptz default now())
 returns setof queue_health.sample
@@ -564,6 +595,11 @@ set search_path = ''
 -- Never wait long behind DDL on pgmq.meta or a queue table: this applies to every queue's
 -- sampling too (the per-queue function inherits it), so one locked queue costs at most this.
 set lock_timeout = '500ms'
+-- The big-queue estimates run as prepared statements of the session (_sample_pgmq_queue()): with
+-- generic plans from the first execution on, they are never planned again in the session. The
+-- statements it runs itself are dynamic (one-shot, always custom plans) or have no parameter a
+-- plan could fold.
+set plan_cache_mode = force_generic_plan
 language plpgsql
 as $$
 declare
@@ -652,7 +688,8 @@ declare
         not coalesce((u.cur ->> 'exact')::boolean, false) as depth_estimated,
         (u.cur ->> 'oldest_vt')::timestamptz as oldest_vt) v
   $q$;
-  -- v_read: the queues to read ($3 names, $4 tables, $5 fingerprints, $6 previous cursors).
+  -- v_read: the queues to read ($3 names, $4 tables, $5 fingerprints, $6 previous cursors; $7
+  -- whether big queues' estimates may be prepared statements).
   v_read text := $q$
     select coalesce(array_agg(x), '{}')
     from unnest($3::text[], $4::oid[], $5::text[], $6::jsonb[]) u(name, rel, fingerprint, prev)
@@ -671,7 +708,7 @@ declare
        limit 1) sq on true
     cross join lateral queue_health._sample_pgmq_queue(u.name, u.rel::regclass, sq.seqrelid::regclass,
       sq.seqstart, sq.seqincrement, u.fingerprint, $1, $2, u.prev, ft.has_vt_index,
-      ft.has_id_index, ft.has_last_read_at, ft.archive, ft.density) x
+      ft.has_id_index, ft.has_last_read_at, ft.archive, ft.density, $7) x
     where x.source is not null
   $q$;
   v_names text[];
@@ -679,6 +716,7 @@ declare
   v_fingerprints text[];
   v_prevs jsonb[];
   v_read_samples queue_health.sample[];
+  v_prepare boolean;
 begin
   if to_regclass('pgmq.meta') is null then
     return; -- pgmq is not installed
@@ -701,8 +739,13 @@ begin
       using p_now, v_limit, interval '0';
   end;
   if cardinality(v_names) > 0 then
+    -- Big queues' estimates as prepared statements while the session holds fewer than 200 of
+    -- ours (~50-70 kB each with its plan): one per big queue table, so a session of a database
+    -- with more such queues prepares the first ones and plans the rest as before.
+    v_prepare := (select count(*) < 200 from pg_catalog.pg_prepared_statements p
+                   where p.name like 'queue\_health\_%');
     execute v_read into v_read_samples
-      using p_now, v_limit, v_names, v_rels, v_fingerprints, v_prevs;
+      using p_now, v_limit, v_names, v_rels, v_fingerprints, v_prevs, v_prepare;
     v_samples := v_samples || v_read_samples;
   end if;
   -- What an unchanged queue (read_at earlier than this snapshot) cost is its share of the
