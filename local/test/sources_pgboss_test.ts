@@ -688,6 +688,65 @@ async function later(sql: Sql, t: string, seconds: number): Promise<string> {
 }
 
 Deno.test(
+  'pg-boss per-schema statement prepared once per session: reused with the same numbers, a queue created since included, prepared again once deallocated, not past 200 in a session',
+  async () => {
+    // One connection: prepared statements belong to the session.
+    const sql = connect({ max: 1 });
+    const schema = uniqueSchema(12);
+    const pb = await startPgBoss(12, { schema, fresh: true });
+    // This schema's statements (other tests' schemas may be sampled by the same calls).
+    const ours = async () => (await sql<{ name: string; statement: string }[]>`
+        select name, statement from pg_prepared_statements where name like 'queue\\_health\\_%'`);
+    const mine = async () => (await ours()).filter((r) => r.statement.includes(schema));
+    // Ours only: DEALLOCATE ALL would also drop the statements postgres.js keeps for itself.
+    const deallocateOurs = async () => {
+      for (const { name } of await ours()) await sql.unsafe(`deallocate ${name}`);
+    };
+    const numbers = (m: Map<string, Sample>) =>
+      [...m.values()].map((x) => [x.queue_name, x.ready, x.in_flight, x.delayed, x.depth].join(' '))
+        .sort();
+    try {
+      await deallocateOurs();
+      const api = commonApi(pb);
+      await api.createQueue('one');
+      await api.send('one', { n: 1 });
+      await api.send('one', { n: 2 });
+      const now = await dbNow(sql);
+      const first = await samplePgBoss(sql, schema, now);
+      assert.equal(Number(first.get('one')!.ready), 2);
+      assert.equal((await mine()).length, 1, 'prepared at first use');
+      const reused = await samplePgBoss(sql, schema, now);
+      assert.deepEqual(numbers(reused), numbers(first));
+      assert.equal((await mine()).length, 1, 'reused, not prepared twice');
+      // The statement is not specific to the queues it first saw.
+      await api.createQueue('two');
+      await api.send('two', { n: 3 });
+      const more = await samplePgBoss(sql, schema, await dbNow(sql));
+      assert.equal(Number(more.get('two')!.ready), 1);
+      assert.equal((await mine()).length, 1);
+      // Deallocated (DEALLOCATE ALL, a pooler's DISCARD ALL): prepared again when next needed.
+      await deallocateOurs();
+      const again = await samplePgBoss(sql, schema, now);
+      assert.equal((await mine()).length, 1);
+      assert.equal(Number(again.get('one')!.ready), 2);
+      // 200 statements named like ours: planned each time, the same numbers, nothing prepared.
+      await deallocateOurs();
+      for (let i = 0; i < 200; i++) {
+        await sql.unsafe(`prepare queue_health_filler_${i} as select 1`);
+      }
+      const planned = await samplePgBoss(sql, schema, now);
+      assert.deepEqual(numbers(planned), numbers(again));
+      assert.equal((await mine()).length, 0, 'nothing prepared past 200');
+    } finally {
+      await deallocateOurs().catch(() => {});
+      await pb.stop({ dropSchema: true });
+      await forgetSchema(sql, schema);
+      await sql.end();
+    }
+  },
+);
+
+Deno.test(
   'pg-boss v12 queue unchanged since it was read: previous gauges repeated without counting; a send, a finish, any other write, a delayed job falling due or the re-read interval makes it read again',
   async () => {
     const sql = connect();
