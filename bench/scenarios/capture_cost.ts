@@ -93,10 +93,31 @@ async function measurePoint(
   fillS: number,
   baseline: () => Promise<unknown>,
 ): Promise<PointResult> {
+  // The warm captures run in one session of their own, as the pg_cron job's runner takes its
+  // captures of a minute: what a session has cached and prepared (the statements that would
+  // otherwise be planned on every capture, docs/metrics.md) serves its next capture. The pool's
+  // connections would each start cold once and hold their own copies.
+  const session = ctx.connect(1, 'qhbench-capture');
+  try {
+    return await measurePointIn(ctx, session, source, queues, messages, fillS, baseline);
+  } finally {
+    await session.end();
+  }
+}
+
+async function measurePointIn(
+  ctx: Context,
+  session: Sql,
+  source: 'pgmq' | 'pgboss',
+  queues: number,
+  messages: number,
+  fillS: number,
+  baseline: () => Promise<unknown>,
+): Promise<PointResult> {
   const sql = ctx.sql;
   // Warm up: the first capture registers the queues; the second has a previous cursor.
-  await capture(sql);
-  await capture(sql);
+  await capture(session);
+  await capture(session);
   await baseline();
   // 1. Default settings: the data does not change between captures, so pgmq queues are repeated
   //    without reading their tables (docs/metrics.md), as idle queues are in production.
@@ -104,7 +125,7 @@ async function measurePoint(
   const cmp = await alternate(
     ctx.sizes.rounds,
     async () => {
-      const c = await capture(sql);
+      const c = await capture(session);
       last = c.r;
       return c.ms;
     },
@@ -135,7 +156,7 @@ async function measurePoint(
     readAll = await alternate(
       ctx.sizes.rounds,
       async () => {
-        const c = await capture(sql);
+        const c = await capture(session);
         if (c.r.alerts?.duration_ms !== undefined) alertsMs.push(c.r.alerts.duration_ms);
         return c.ms;
       },
