@@ -5,12 +5,13 @@
  * cannot enter (a clone in /root, mode 0700 on Debian): the cluster runs as the `postgres` OS
  * user when the stack runs as root, and PostgreSQL refuses a data folder it cannot reach. Then
  * the state goes to /var/tmp/queue-health/<checkout>-<hash of its path>/, one folder per
- * checkout, the same on every run. Reads no environment variable, so that entry points can call
- * it before the stack's settings are imported.
+ * checkout, the same on every run. Reads none of the stack's settings (QH_*), so that entry points
+ * can call it before those are imported.
  */
 import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { isRoot } from './system.ts';
 
 /** True when every folder from the root down to `dir` can be entered by any user (o+x). */
 export function traversableByOthers(dir: string): boolean {
@@ -34,7 +35,7 @@ export function traversableByOthers(dir: string): boolean {
  */
 export function defaultStateDir(root: string, sub = '.stack'): string {
   const preferred = join(root, sub);
-  if (Deno.uid() !== 0 || traversableByOthers(root)) return preferred;
+  if (!isRoot() || traversableByOthers(root)) return preferred;
   const tag = createHash('sha256').update(resolve(root)).digest('hex').slice(0, 8);
   return join('/var/tmp/queue-health', `${basename(resolve(root)) || 'root'}-${tag}`, sub);
 }

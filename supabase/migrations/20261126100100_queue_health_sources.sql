@@ -189,6 +189,22 @@ comment on function queue_health._pgmq_density(regclass) is 'Estimated row count
 revoke execute on function queue_health._pgmq_density(regclass) from public;
 grant execute on function queue_health._pgmq_density(regclass) to service_role;
 
+create function queue_health._may_prepare()
+returns boolean
+volatile
+set search_path = ''
+language sql
+as $$
+  -- The samplers run the statements they would otherwise plan on every capture as prepared
+  -- statements of the session, named queue_health_<md5 of the text> (a big pgmq queue's estimate,
+  -- ~50-70 kB with its plan; a pg-boss schema's statement, ~1.5 MB), while the session holds fewer
+  -- than 200 of them; past that, they are planned on every capture as before.
+  select count(*) < 200 from pg_catalog.pg_prepared_statements p where p.name like 'queue\_health\_%'
+$$;
+comment on function queue_health._may_prepare() is 'Whether this session may prepare one more of the samplers'' statements (it holds fewer than 200 named queue_health_*).';
+revoke execute on function queue_health._may_prepare() from public, anon, authenticated;
+grant execute on function queue_health._may_prepare() to service_role;
+
 create function queue_health._sample_pgmq_queue(
   p_queue_name text,
   p_rel regclass,
@@ -739,11 +755,9 @@ begin
       using p_now, v_limit, interval '0';
   end;
   if cardinality(v_names) > 0 then
-    -- Big queues' estimates as prepared statements while the session holds fewer than 200 of
-    -- ours (~50-70 kB each with its plan): one per big queue table, so a session of a database
-    -- with more such queues prepares the first ones and plans the rest as before.
-    v_prepare := (select count(*) < 200 from pg_catalog.pg_prepared_statements p
-                   where p.name like 'queue\_health\_%');
+    -- Big queues' estimates as prepared statements (one per big queue table) while the session
+    -- may hold more: a database with more such queues prepares the first ones.
+    v_prepare := queue_health._may_prepare();
     execute v_read into v_read_samples
       using p_now, v_limit, v_names, v_rels, v_fingerprints, v_prevs, v_prepare;
     v_samples := v_samples || v_read_samples;

@@ -165,7 +165,8 @@ declare
   v_sql text;
 begin
   -- The statement's parameters: $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age,
-  -- $4 the schema's name, $5 one queue's name or null for all of them, $6 window_read_limit, $7
+  -- $4 the schema's name (in the text as a constant at the end: see there; callers still pass it),
+  -- $5 one queue's name (used only with p_queue), $6 window_read_limit, $7
   -- how long an unchanged queue may go unread (_reread_interval(); 0: read every queue). b is the
   -- queue's row in <schema>.queue, r its registry row (previous cursor), f and u the unchanged
   -- check, x the queue's probes, e the estimate from the table statistics (only computed for a
@@ -605,7 +606,7 @@ begin
   return v_sql;
 end;
 $$;
-comment on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema, $5 one queue or null, $6 window_read_limit, $7 re-read interval of unchanged queues, 0 to read all), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too); with p_table, for the queues whose queue.table_name is p_table, reading that table directly; with p_other_than, for the queues in any other table, through job.';
+comment on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema (unused: the text names it), $5 the one queue (with p_queue), $6 window_read_limit, $7 re-read interval of unchanged queues, 0 to read all), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too); with p_table, for the queues whose queue.table_name is p_table, reading that table directly; with p_other_than, for the queues in any other table, through job.';
 revoke execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) from public;
 grant execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) to service_role;
 
@@ -718,13 +719,12 @@ begin
   -- long an unchanged queue may go without being read (v12 only, see _pgboss_sample_sql).
   perform pg_catalog.pg_stat_clear_snapshot();
   v_reread := queue_health._reread_interval(v_settings);
-  -- Prepared statements of this session's (below), while it holds fewer than 200 of ours.
-  v_prepare := (select count(*) < 200 from pg_catalog.pg_prepared_statements p
-                 where p.name like 'queue\_health\_%');
+  -- Each schema's statement as a prepared statement of this session (below), while it may hold more.
+  v_prepare := queue_health._may_prepare();
   for v_schema in select * from queue_health._pgboss_schemas(array(
       select jsonb_array_elements_text(v_settings -> 'excluded_pgboss_schemas'))) loop
-    -- One statement per schema, built once per capture: planned once, then each queue costs only
-    -- its index probes. Collected into an array first, so that a failure half-way returns nothing
+    -- One statement per schema, prepared once per session (below): each queue costs only its
+    -- index probes. Collected into an array first, so that a failure half-way returns nothing
     -- of this schema twice.
     -- The table statistics are read only for a gauge at the bound without a fresh pg-boss cache.
     -- While no queue of the schema had a gauge of half the bound or more at its previous snapshot
