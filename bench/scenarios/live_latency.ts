@@ -1,6 +1,6 @@
 /**
  * Scenario 4: from a capture's commit to the snapshot reaching a subscriber. The metric table's
- * statement trigger calls realtime.send(); the local stand-in (local/stack/sql/supabase_compat.sql)
+ * statement trigger calls realtime.send(); the local stand-in (local/stack/sql/hosted_platform.sql)
  * stores the message in realtime.messages and NOTIFYs 'realtime:broadcast' with its id, which is
  * what a Realtime server reads. A LISTEN subscriber on its own connection receives the NOTIFY and
  * reads the message, as Realtime would. Then the same in a browser: the stack's dashboard in
@@ -32,7 +32,7 @@ export async function liveLatency(ctx: Context): Promise<void> {
     ctx.report.skip(
       S,
       'NOTIFY path',
-      'realtime.send() is absent (apply local/stack/sql/supabase_compat.sql)',
+      'realtime.send() is absent (apply local/stack/sql/hosted_platform.sql)',
     );
     return;
   }

@@ -17,6 +17,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { superuserUrl } from '../../local/stack/config.ts';
 import { connectTo, type Context, type Sql } from '../lib/context.ts';
 import { fmt } from '../lib/stats.ts';
 
@@ -30,14 +31,27 @@ function urlFor(url: string, database: string): string {
   return u.toString();
 }
 
-async function setUp(sql: Sql) {
-  const files = [join(ROOT, 'local', 'stack', 'sql', 'supabase_compat.sql')];
-  const dir = join(ROOT, 'supabase', 'migrations');
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
-    files.push(join(dir, f));
+/**
+ * Builds the scratch database as hosted Supabase has it: the platform (roles, Realtime, Auth,
+ * Vault) by the superuser, our migrations as postgres, pgmq installed by the superuser and handed
+ * to postgres.
+ */
+async function setUp(sql: Sql, adminUrl: string) {
+  const platform = join(ROOT, 'local', 'stack', 'sql');
+  const admin = connectTo(urlFor(adminUrl, DB), 1, 'qhbench-storage-admin');
+  try {
+    await admin.unsafe(await Deno.readTextFile(join(platform, 'hosted_platform.sql')));
+    const dir = join(ROOT, 'supabase', 'migrations');
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+      await sql.unsafe(await Deno.readTextFile(join(dir, f)));
+    }
+    await admin.unsafe(
+      await Deno.readTextFile(join(ROOT, 'supabase', 'tests', 'fixtures', 'pgmq.sql')),
+    );
+    await admin.unsafe(await Deno.readTextFile(join(platform, 'pgmq_after_create.sql')));
+  } finally {
+    await admin.end();
   }
-  files.push(join(ROOT, 'supabase', 'tests', 'fixtures', 'pgmq.sql'));
-  for (const f of files) await sql.unsafe(await Deno.readTextFile(f));
 }
 
 interface Sizes {
@@ -71,13 +85,22 @@ export async function storage(ctx: Context): Promise<void> {
     ctx.report.skip(S, 'all', 'queue_health.maintain() is not installed (CORE migration 100200)');
     return;
   }
+  const adminUrl = superuserUrl(ctx.url);
+  if (!adminUrl) {
+    ctx.report.skip(
+      S,
+      'all',
+      'needs the platform superuser for its scratch database (QH_SUPERUSER_URL)',
+    );
+    return;
+  }
   const { storageDays: days, storageQueues: queues } = ctx.sizes;
   await ctx.sql.unsafe(`drop database if exists ${DB} with (force)`);
   await ctx.sql.unsafe(`create database ${DB}`);
   const sql = connectTo(urlFor(ctx.url, DB), 2, 'qhbench-storage');
   try {
     ctx.log(`5: setting up database ${DB}`);
-    await setUp(sql);
+    await setUp(sql, adminUrl);
     const names = Array.from({ length: queues }, (_, i) => `qhbench_store_${i}`);
     for (const n of names) {
       await sql`select pgmq.create(${n})`;

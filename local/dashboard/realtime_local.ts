@@ -8,7 +8,7 @@
  *   broadcast row for the topic is inserted and selected as the caller's role with
  *   `request.jwt.claims` and `realtime.topic` set, so the SELECT policies on
  *   `realtime.messages` decide. Public channels are joined without a check.
- * - Messages come from the local `realtime.send()` (local/stack/sql/supabase_compat.sql), which
+ * - Messages come from the local `realtime.send()` (local/stack/sql/hosted_platform.sql), which
  *   inserts into `realtime.messages` and NOTIFYs `realtime:broadcast` with the row's id; every
  *   socket joined to that topic gets `{type: 'broadcast', event, payload}`.
  *

@@ -44,11 +44,31 @@ export const paths = {
   ownerFile: join(STATE_DIR, 'postgres', 'created-by-queue-health'),
   migrationsStamp: join(STATE_DIR, 'postgres', 'migrations.sha256'),
   logs: join(STATE_DIR, 'logs'),
+  platformLib: join(STATE_DIR, 'postgres', 'lib'),
   run: join(STATE_DIR, 'run'),
 };
 
 /** The local cluster's URL (user postgres / password postgres, as Supabase's local stack). */
 export const LOCAL_DB_URL = `postgresql://postgres:postgres@127.0.0.1:${DB_PORT}/postgres`;
+
+/**
+ * The platform's superuser, as on hosted Supabase: it owns the extensions and the Supabase
+ * schemas; `postgres`, which runs our migrations and tests, is not a superuser.
+ */
+export const SUPERUSER = 'supabase_admin';
+
+/**
+ * The superuser's URL for the database everything uses: the local cluster's `supabase_admin`, or
+ * `QH_SUPERUSER_URL` with DATABASE_URL (null when that is unset: the platform is then assumed to
+ * be there already, as on a real Supabase database).
+ */
+export function superuserUrl(url = databaseUrl()): string | null {
+  if (usesExternalDatabase()) return Deno.env.get('QH_SUPERUSER_URL') || null;
+  const u = new URL(url);
+  u.username = SUPERUSER;
+  u.password = 'postgres';
+  return u.toString();
+}
 
 /** The database everything uses: DATABASE_URL when set, else the local cluster. */
 export function databaseUrl(): string {

@@ -4,7 +4,15 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { databaseUrl, paths, ROOT, withSslDisabled } from './config.ts';
+import {
+  databaseUrl,
+  paths,
+  redactUrl,
+  ROOT,
+  SUPERUSER,
+  superuserUrl,
+  withSslDisabled,
+} from './config.ts';
 import { log, StackError } from './log.ts';
 import { connect } from './postgres.ts';
 import { run } from './system.ts';
@@ -12,14 +20,46 @@ import { run } from './system.ts';
 const MIGRATIONS = join(ROOT, 'supabase', 'migrations');
 const SUPABASE_BIN = join(ROOT, 'node_modules', '.bin', 'supabase');
 
-/** Applies local/stack/sql/supabase_compat.sql; every statement in it is guarded. */
-export async function bootstrapSupabaseCompat(url = databaseUrl()): Promise<void> {
-  const sql = connect(url);
+/**
+ * Builds what a hosted Supabase project has before our migrations run
+ * (local/stack/sql/hosted_platform.sql), as the platform's superuser. Every statement in it is
+ * guarded, so this is safe to repeat. With DATABASE_URL and no QH_SUPERUSER_URL, the database is
+ * taken to be a Supabase one and only checked.
+ */
+export async function bootstrapPlatform(url = databaseUrl()): Promise<void> {
+  const admin = superuserUrl(url);
+  if (!admin) {
+    const sql = connect(url);
+    try {
+      const [{ ok }] = await sql`
+        select to_regprocedure('realtime.send(jsonb, text, text, boolean)') is not null
+           and to_regprocedure('auth.uid()') is not null as ok`;
+      if (!ok) {
+        log.warn(
+          `${redactUrl(url)} has no realtime.send() / auth.uid(): it is not a Supabase database. ` +
+            `Set QH_SUPERUSER_URL to a superuser's URL for it and the stack builds the platform there.`,
+        );
+      }
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+    return;
+  }
+  const sql = connect(admin);
   try {
     const text = await Deno.readTextFile(
-      join(ROOT, 'local', 'stack', 'sql', 'supabase_compat.sql'),
+      join(ROOT, 'local', 'stack', 'sql', 'hosted_platform.sql'),
     );
     await sql.unsafe(text);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    if (/role "supabase_admin" does not exist|password authentication failed/.test(message)) {
+      throw new StackError(
+        `This cluster has no ${SUPERUSER} superuser: it was created before the local stack took ` +
+          `hosted Supabase's roles. Run 'npm run stack -- reset' to recreate it.`,
+      );
+    }
+    throw e;
   } finally {
     await sql.end({ timeout: 1 });
   }

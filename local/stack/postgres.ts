@@ -11,7 +11,10 @@ import {
   paths,
   PG_BIN,
   redactUrl,
+  ROOT,
   STATE_DIR,
+  SUPERUSER,
+  superuserUrl,
   usesExternalDatabase,
 } from './config.ts';
 import { log, StackError } from './log.ts';
@@ -74,6 +77,35 @@ export function clusterState(): 'absent' | 'ready' | 'half-initialised' | 'forei
   return 'ready';
 }
 
+/** The supautils stand-in's shared library, built into the state folder. */
+export const PLATFORM_LIB = join(paths.platformLib, 'qh_supautils.so');
+
+/**
+ * Builds local/platform/qh_supautils.c (PGXS) into the state folder when it is missing or older
+ * than its source. PostgreSQL loads it by absolute path, so nothing is installed system-wide.
+ */
+export async function buildPlatformLib(): Promise<void> {
+  const src = join(ROOT, 'local', 'platform');
+  const srcTime = Deno.statSync(join(src, 'qh_supautils.c')).mtime?.getTime() ?? 0;
+  if (existsSync(PLATFORM_LIB) && (Deno.statSync(PLATFORM_LIB).mtime?.getTime() ?? 0) >= srcTime) {
+    return;
+  }
+  await Deno.mkdir(paths.platformLib, { recursive: true });
+  for (const f of ['qh_supautils.c', 'Makefile']) {
+    await Deno.copyFile(join(src, f), join(paths.platformLib, f));
+  }
+  log.step('building the local supautils stand-in (local/platform/qh_supautils.c)');
+  const r = await run('make', [
+    '-s',
+    '-C',
+    paths.platformLib,
+    `PG_CONFIG=${join(PG_BIN, 'pg_config')}`,
+  ]);
+  if (r.code !== 0 || !existsSync(PLATFORM_LIB)) {
+    throw new StackError(`building qh_supautils failed:\n${r.stderr || r.stdout}`);
+  }
+}
+
 async function initCluster(): Promise<void> {
   const dir = join(STATE_DIR, 'postgres');
   await Deno.mkdir(dir, { recursive: true });
@@ -101,7 +133,7 @@ async function initCluster(): Promise<void> {
     '-D',
     paths.pgData,
     '-U',
-    'postgres',
+    SUPERUSER,
     '--pwfile',
     pwFile,
     '--auth-local=trust',
@@ -120,7 +152,15 @@ listen_addresses = '127.0.0.1'
 # the port is given on the command line (QH_DB_PORT, default 54322)
 unix_socket_directories = '${paths.pgSocketDir}'
 max_connections = 200
-shared_preload_libraries = 'pg_cron'
+# pg_cron, and the stand-in for the part of supautils that lets the non-superuser postgres role
+# create policies on realtime.messages and create the extensions hosted Supabase allows
+# (local/platform/qh_supautils.c; values from supabase/postgres supautils.conf.j2).
+shared_preload_libraries = 'pg_cron,${PLATFORM_LIB}'
+qh_supautils.privileged_role = 'postgres'
+qh_supautils.superuser = '${SUPERUSER}'
+qh_supautils.policy_grants = 'auth.audit_log_entries, auth.identities, auth.refresh_tokens, auth.sessions, auth.users, realtime.messages, storage.buckets, storage.migrations, storage.objects, storage.s3_multipart_uploads, storage.s3_multipart_uploads_parts'
+qh_supautils.privileged_extensions = 'pg_cron, pg_net, pg_partman, pg_stat_statements, pgcrypto, pgmq, pgtap, plpgsql_check, supabase_vault, uuid-ossp'
+qh_supautils.reserved_roles = '${SUPERUSER}, supabase_auth_admin, supabase_storage_admin, supabase_read_only_user, supabase_replication_admin, dashboard_user, pgbouncer, service_role*, authenticator*, authenticated*, anon*'
 cron.database_name = 'postgres'
 # pg_cron runs jobs in background workers, so it needs no password to reach the database.
 cron.use_background_workers = on
@@ -133,6 +173,11 @@ log_line_prefix = '%m [%p] %q%u@%d '
     await run('chown', [`${PG_USER}:${PG_USER}`, join(paths.pgData, 'postgresql.conf')]);
   }
   log.ok('cluster created');
+}
+
+/** The URL to probe our own cluster with: its superuser's (postgres exists only once bootstrapped). */
+function clusterUrl(): string {
+  return superuserUrl() ?? databaseUrl();
 }
 
 /** Creates (if needed) and starts the cluster; returns once it answers. Idempotent. */
@@ -161,12 +206,17 @@ export async function startCluster(): Promise<'started' | 'running' | 'external'
         `untouched. Move it away, or set QH_STATE_DIR to another folder.`,
     );
   }
+  await buildPlatformLib();
   if (state === 'absent') await initCluster();
 
   const running = postmasterPid();
   if (running) {
-    if (await isReachable()) return 'running';
-    await waitFor(() => isReachable(), `PostgreSQL (pid ${running}) to accept connections`, 30_000);
+    if (await isReachable(clusterUrl())) return 'running';
+    await waitFor(
+      () => isReachable(clusterUrl()),
+      `PostgreSQL (pid ${running}) to accept connections`,
+      30_000,
+    );
     return 'running';
   }
   // A postmaster.pid left by a crash: PostgreSQL handles most cases, but say what happens.
@@ -207,7 +257,7 @@ export async function startCluster(): Promise<'started' | 'running' | 'external'
     } catch { /* no log */ }
     throw new StackError(`PostgreSQL did not start:\n${r.stderr || r.stdout}\n${tail}`);
   }
-  await waitFor(() => isReachable(), 'PostgreSQL to accept connections', 30_000);
+  await waitFor(() => isReachable(clusterUrl()), 'PostgreSQL to accept connections', 30_000);
   log.ok(`PostgreSQL is up on 127.0.0.1:${DB_PORT}`);
   return 'started';
 }

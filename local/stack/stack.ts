@@ -17,7 +17,7 @@ import {
 import { localKeys } from './keys.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { log, StackError } from './log.ts';
-import { applyMigrations, bootstrapSupabaseCompat, changedMigrations } from './migrate.ts';
+import { applyMigrations, bootstrapPlatform, changedMigrations } from './migrate.ts';
 import { isReachable, postmasterPid, startCluster, stopCluster, wipeCluster } from './postgres.ts';
 import {
   cmdline,
@@ -96,7 +96,7 @@ export async function up(opts: UpOptions = {}): Promise<void> {
   await Deno.mkdir(paths.run, { recursive: true });
   if (!usesExternalDatabase()) await ensureDebianPackages();
   await startCluster();
-  await bootstrapSupabaseCompat();
+  await bootstrapPlatform();
   const changed = await changedMigrations();
   if (changed.length) {
     log.warn(

@@ -13,6 +13,13 @@ export const DEBIAN_PACKAGES: { name: string; probe: string; why: string }[] = [
     why: 'scheduled captures',
   },
   {
+    name: 'postgresql-server-dev-15',
+    probe: '/usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk',
+    why: 'building the local supautils stand-in (local/platform)',
+  },
+  { name: 'make', probe: '/usr/bin/make', why: 'building the local supautils stand-in' },
+  { name: 'gcc', probe: '/usr/bin/gcc', why: 'building the local supautils stand-in' },
+  {
     name: 'postgresql-15-pgtap',
     probe: '/usr/share/postgresql/15/extension/pgtap.control',
     why: 'the SQL test suite',

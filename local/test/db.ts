@@ -33,6 +33,24 @@ export function databaseUrl(): string {
   return parsed.data;
 }
 
+/**
+ * The platform superuser's URL for the test database (`QH_SUPERUSER_URL`, set by the test runner
+ * to the local stack's supabase_admin). Tests use it only to do what the platform does on hosted
+ * Supabase — install an extension, inject a fault into Realtime's own function — and act as
+ * `postgres` for everything else.
+ *
+ * @throws Error when QH_SUPERUSER_URL is not set.
+ */
+export function superuserUrl(): string {
+  const value = Deno.env.get('QH_SUPERUSER_URL');
+  if (!value) {
+    throw new Error(
+      'QH_SUPERUSER_URL is not set: this test needs the platform superuser (npm test sets it)',
+    );
+  }
+  return value;
+}
+
 /** Options of {@link connect}. */
 export interface ConnectOptions {
   /** Connection URL; defaults to {@link databaseUrl}(). */

@@ -14,6 +14,7 @@ import {
   DB_PORT,
   ROOT,
   STATE_DIR,
+  superuserUrl,
   usesExternalDatabase,
   withSslDisabled,
 } from '../stack/config.ts';
@@ -108,8 +109,20 @@ async function prepareDatabase(): Promise<void> {
     const [{ real }] = await sql`
       select exists (select 1 from pg_catalog.pg_extension where extname = 'pgmq') as real`;
     const fixture = join(ROOT, 'supabase', 'tests', 'fixtures', 'pgmq.sql');
-    // The fixture is safe to reload: loading it always keeps an edited fixture current.
-    if (!real && existsSync(fixture)) await sql.unsafe(await Deno.readTextFile(fixture));
+    // The fixture is safe to reload: loading it always keeps an edited fixture current. As on
+    // hosted, the superuser installs pgmq and hands its objects to postgres (after-create).
+    const admin = superuserUrl();
+    if (!real && existsSync(fixture)) {
+      const asAdmin = admin ? connect(admin) : sql;
+      try {
+        await asAdmin.unsafe(await Deno.readTextFile(fixture));
+        await asAdmin.unsafe(
+          await Deno.readTextFile(join(ROOT, 'local', 'stack', 'sql', 'pgmq_after_create.sql')),
+        );
+      } finally {
+        if (asAdmin !== sql) await asAdmin.end({ timeout: 1 });
+      }
+    }
   } finally {
     await sql.end({ timeout: 1 });
   }
@@ -149,6 +162,7 @@ async function denoTests() {
     '--quiet',
   ], {
     DATABASE_URL: databaseUrl(),
+    ...(superuserUrl() ? { QH_SUPERUSER_URL: superuserUrl()! } : {}),
     QH_TEST_ARTIFACTS: join(ROOT, '.test-artifacts'),
     ...(await functionEnv()),
   });
@@ -214,6 +228,7 @@ async function main(): Promise<number> {
       () =>
         check(DENO, ['run', '-A', '--quiet', 'bench/main.ts', '--quick'], {
           DATABASE_URL: databaseUrl(),
+          ...(superuserUrl() ? { QH_SUPERUSER_URL: superuserUrl()! } : {}),
         }),
     );
   }

@@ -57,7 +57,9 @@ Deno.test('run_captures() captures every interval on whole seconds, committing e
     assert.ok(starts[0] - t0.getTime() < 1_000, `the first capture at once: ${starts.join(', ')}`);
     for (let i = 2; i < starts.length; i++) {
       const gap = starts[i] - starts[i - 1];
-      assert.ok(gap >= 900 && gap <= 1_500, `captures about 1 s apart: ${starts.join(', ')}`);
+      // One capture per tick: a capture that started late on a busy machine (up to the 500 ms
+      // checked below) shortens the gap to the next tick, never to less than half a second.
+      assert.ok(gap >= 500 && gap <= 1_500, `captures about 1 s apart: ${starts.join(', ')}`);
       assert.ok(
         starts[i] % 1000 < 500,
         `a tick is a whole second: ${runs[i].started_at.toISOString()}`,

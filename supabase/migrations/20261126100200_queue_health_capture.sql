@@ -718,6 +718,7 @@ declare
   v_jobs jsonb := '[]'::jsonb;
   v_job_id bigint;
   v_alerting jsonb;
+  v_realtime_policy text;
 begin
   select e.extversion into v_version from pg_catalog.pg_extension e where e.extname = 'pg_cron';
   if v_version is null then
@@ -749,8 +750,12 @@ begin
     execute 'select queue_health.schedule_alerting()' into v_alerting;
   end if;
 
+  -- Realtime may have created realtime.messages since the install: (re)install the policy.
+  v_realtime_policy := queue_health.install_realtime_policy();
+
   return jsonb_build_object(
     'alerting', v_alerting,
+    'realtime_policy', v_realtime_policy,
     'pg_cron_version', v_version,
     'seconds_schedules', v_choice.seconds_supported,
     'requested_interval', p_interval,
@@ -915,28 +920,56 @@ create trigger metric_broadcast_snapshot
 comment on trigger metric_broadcast_snapshot on queue_health.metric is 'Pushes every new snapshot to the project''s private Realtime topic.';
 
 -- Realtime Authorization: Realtime checks a join by selecting from realtime.messages as the user,
--- with realtime.topic set to the channel's topic.
-do $$
+-- with realtime.topic set to the channel's topic. On hosted Supabase realtime.messages belongs to
+-- supabase_realtime_admin: postgres may create and drop policies on it (supautils policy_grants)
+-- but, before supautils 3.3, not comment on them; and the table only exists once Realtime has
+-- connected to the project. So the policy is installed by a function that never fails an install:
+-- the migration calls it, schedule() calls it again, and it says what to do when it cannot.
+create function queue_health.install_realtime_policy()
+returns text
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_name constant text := 'Project members can receive Queue Health snapshots';
 begin
   if pg_catalog.to_regclass('realtime.messages') is null then
-    raise notice 'queue_health: realtime.messages does not exist; no Realtime policy created.';
-    return;
+    raise notice 'queue_health: realtime.messages does not exist yet, so the Realtime policy for queue_health:<project_id> topics is not installed.'
+      using hint = 'Realtime creates the table when it first connects to the project (open Realtime in the dashboard, or subscribe once); then run select queue_health.install_realtime_policy(); (queue_health.schedule() runs it too).';
+    return 'realtime_absent';
   end if;
-  drop policy if exists "Project members can receive Queue Health snapshots" on realtime.messages;
-  create policy "Project members can receive Queue Health snapshots"
-    on realtime.messages
-    for select
-    to authenticated
-    using (
-      realtime.messages.extension = 'broadcast'
-      and left((select realtime.topic()), 13) = 'queue_health:'
-      and realtime.messages.topic = (select realtime.topic())
-      and (select queue_health.is_member(substr((select realtime.topic()), 14)))
-    );
-  comment on policy "Project members can receive Queue Health snapshots" on realtime.messages is
-    'Admits a user to the private topic queue_health:<project_id> only when queue_health.is_member() says they belong to that project.';
-end
+  begin
+    -- Drop and create in one subtransaction: a refused create keeps the previous policy.
+    execute format('drop policy if exists %I on realtime.messages', v_name);
+    execute format($p$create policy %I on realtime.messages for select to authenticated using (
+        realtime.messages.extension = 'broadcast'
+        and left((select realtime.topic()), 13) = 'queue_health:'
+        and realtime.messages.topic = (select realtime.topic())
+        and (select queue_health.is_member(substr((select realtime.topic()), 14)))
+      )$p$, v_name);
+  exception when insufficient_privilege then
+    raise notice 'queue_health: % may not create policies on realtime.messages (%), so members cannot join queue_health:<project_id> topics yet.', current_user, sqlerrm
+      using hint = 'On Supabase, run select queue_health.install_realtime_policy(); as postgres from the SQL editor; elsewhere, as the owner of realtime.messages.';
+    return 'refused';
+  end;
+  begin
+    execute format('comment on policy %I on realtime.messages is %L', v_name,
+      'Admits a user to the private topic queue_health:<project_id> only when queue_health.is_member() says they belong to that project.');
+  exception when insufficient_privilege then
+    -- supautils before 3.3 lets postgres create policies on realtime.messages but not comment on
+    -- them; the policy's name says what it does.
+    null;
+  end;
+  return 'installed';
+end;
 $$;
+comment on function queue_health.install_realtime_policy() is 'Creates (or re-creates) the SELECT policy on realtime.messages that admits only a project''s members to the private topic queue_health:<project_id>. Never fails: returns installed, realtime_absent (Realtime has not created its table yet; a notice says what to do) or refused (no privilege; a notice says who can). Called by the migration and by schedule(); safe to run again.';
+revoke execute on function queue_health.install_realtime_policy() from public, anon, authenticated;
+grant execute on function queue_health.install_realtime_policy() to service_role;
+
+select queue_health.install_realtime_policy();
 
 -- Section: views and history (security invoker: the caller's RLS applies)
 

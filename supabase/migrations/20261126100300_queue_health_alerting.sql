@@ -1083,6 +1083,18 @@ $$;
 comment on function queue_health._flush_notifications(timestamptz) is 'Writes due notifications to the outbox, one per (project, channel) group, with Alertmanager''s group_wait / group_interval / repeat_interval; returns how many.';
 revoke execute on function queue_health._flush_notifications(timestamptz) from public, anon, authenticated;
 
+-- pg_net carries the dispatch to queue-alert (an HTTP POST sent after commit). On hosted Supabase
+-- postgres may enable it (supautils lists it among the privileged extensions); where it cannot be
+-- had, the install goes on and schedule() reports that alerts cannot leave the database.
+do $$
+begin
+  create extension if not exists pg_net;
+exception when others then
+  raise notice 'queue_health: pg_net could not be enabled (%): alerts are delivered only when queue-alert is invoked by other means.', sqlerrm
+    using hint = 'On Supabase: Database > Extensions > pg_net, then select queue_health.schedule(); see docs/install.md.';
+end
+$$;
+
 create function queue_health._dispatch(p_project_ids text[], p_evaluate boolean)
 returns text
 set search_path = ''

@@ -94,9 +94,8 @@ async function cleanup(admin: postgres.Sql, runIds: number[]) {
   await admin`delete from queue_health.queue where project_id in (${P_A}, ${P_B})`;
   await admin`delete from queue_health.project where id in (${P_A}, ${P_B})`;
   await admin`delete from auth.users where id in (${MEMBER}, ${ADMIN}, ${STRANGER})`;
-  await admin`delete from realtime.messages where topic in (${'queue_health:' + P_A}, ${
-    'queue_health:' + P_B
-  })`;
+  // realtime.messages is Realtime's: postgres may not delete from it (Realtime drops messages
+  // after 72 hours), so its rows stay; every run uses projects of its own.
   if (runIds.length) await admin`delete from queue_health.capture_run where id in ${admin(runIds)}`;
 }
 
@@ -543,7 +542,6 @@ Deno.test("the trigger's real Realtime payload parses with the exported schema",
     ]);
     assert.equal(snapshot.queues[0].depth_estimated, true);
   } finally {
-    await admin`delete from realtime.messages where topic = ${snapshotTopic(project)}`;
     await admin`delete from queue_health.metric where project_id = ${project}`;
     await admin`delete from queue_health.project where id = ${project}`;
     await admin.end();
