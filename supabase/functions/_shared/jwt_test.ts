@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import {
+  createLocalJWKSet,
+  type CryptoKey,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  SignJWT,
+  UnsecuredJWT,
+} from 'jose';
 import { createJwtVerifier, jwksUrlFor, signJwt } from './jwt.ts';
 
 const SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
@@ -50,4 +58,105 @@ Deno.test("jwksUrlFor() points at Supabase Auth's well-known JWKS", () => {
     jwksUrlFor('https://abc.supabase.co').href,
     'https://abc.supabase.co/auth/v1/.well-known/jwks.json',
   );
+});
+
+interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  jwk: JWK;
+}
+
+async function signingKey(kid: string): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } };
+}
+
+function es256(key: SigningKey, claims: Record<string, unknown> = { role: 'authenticated' }) {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'ES256', kid: key.kid })
+    .setExpirationTime('5m')
+    .sign(key.privateKey);
+}
+
+/** A JWKS endpoint on 127.0.0.1 (Supabase Auth's, in production) whose keys a test can rotate. */
+function jwksServer(keys: JWK[]) {
+  const state = { keys, fetches: 0 };
+  const server = Deno.serve({ hostname: '127.0.0.1', port: 0, onListen: () => {} }, () => {
+    state.fetches++;
+    return Response.json({ keys: state.keys });
+  });
+  return {
+    state,
+    url: `http://127.0.0.1:${server.addr.port}/auth/v1/.well-known/jwks.json`,
+    stop: () => server.shutdown(),
+  };
+}
+
+Deno.test('a key rotated in at the JWKS URL verifies once the cooldown since the last fetch passed', async () => {
+  const [k1, k2] = await Promise.all([signingKey('k1'), signingKey('k2')]);
+  const jwks = jwksServer([k1.jwk]);
+  try {
+    const verify = createJwtVerifier({ jwksUrl: jwks.url, jwksCooldownMs: 1_500 });
+    assert.equal((await verify(await es256(k1)))?.role, 'authenticated');
+    assert.equal(jwks.state.fetches, 1);
+
+    jwks.state.keys = [k1.jwk, k2.jwk]; // Auth publishes the new key and signs with it
+    // Within the cooldown an unknown kid is refused without hammering the endpoint …
+    assert.equal(await verify(await es256(k2)), null);
+    assert.equal(jwks.state.fetches, 1);
+    // … after it, the unknown kid makes the verifier fetch the set again, and the token verifies.
+    await new Promise((r) => setTimeout(r, 1_600));
+    assert.equal((await verify(await es256(k2)))?.role, 'authenticated');
+    assert.equal(jwks.state.fetches, 2);
+    // Known kids are served from the refreshed cache.
+    assert.equal((await verify(await es256(k1)))?.role, 'authenticated');
+    assert.equal(jwks.state.fetches, 2);
+  } finally {
+    await jwks.stop();
+  }
+});
+
+Deno.test('an inline JWKS is tried first and an unknown kid falls through to the JWKS URL', async () => {
+  const [inline, published, unknown] = await Promise.all([
+    signingKey('inline'),
+    signingKey('published'),
+    signingKey('unknown'),
+  ]);
+  const jwks = jwksServer([published.jwk]);
+  try {
+    const verify = createJwtVerifier({
+      jwks: createLocalJWKSet({ keys: [inline.jwk] }),
+      jwksUrl: jwks.url,
+      jwksCooldownMs: 0,
+    });
+    assert.equal((await verify(await es256(inline)))?.role, 'authenticated');
+    assert.equal(jwks.state.fetches, 0, 'a key known inline needs no fetch');
+    assert.equal((await verify(await es256(published)))?.role, 'authenticated');
+    assert.equal(jwks.state.fetches, 1);
+    assert.equal(await verify(await es256(unknown)), null);
+    // A token naming the inline kid but signed by another key does not fall through.
+    const forged = await new SignJWT({ role: 'service_role' })
+      .setProtectedHeader({ alg: 'ES256', kid: 'inline' })
+      .setExpirationTime('5m')
+      .sign(unknown.privateKey);
+    assert.equal(await verify(forged), null);
+  } finally {
+    await jwks.stop();
+  }
+});
+
+Deno.test('without a secret, HS256 tokens go to the fallback; with one, never', async () => {
+  const seen: string[] = [];
+  const hs256Fallback = (token: string) => {
+    seen.push(token);
+    return Promise.resolve({ role: 'authenticated', sub: 'via-fallback' });
+  };
+  const token = await signJwt({ role: 'authenticated', sub: 'u1' }, SECRET);
+  const viaFallback = createJwtVerifier({ hs256Fallback });
+  assert.equal((await viaFallback(token))?.sub, 'via-fallback');
+  assert.deepEqual(seen, [token]);
+  const withSecret = createJwtVerifier({ secret: SECRET, hs256Fallback });
+  assert.equal((await withSecret(token))?.sub, 'u1');
+  assert.equal(await withSecret(await signJwt({ role: 'anon' }, SECRET + '-other')), null);
+  assert.deepEqual(seen, [token], 'a configured secret decides alone');
 });

@@ -1,8 +1,9 @@
 /**
- * Who may call queue-alert: the service role (its key, or any JWT with `role: service_role` that
- * verifies against the project's HS256 secret or its published signing keys), or a caller presenting the dedicated secret
- * (`QUEUE_ALERT_SECRET`) in `x-queue-health-secret` or as the Bearer token. Everything else is
- * refused.
+ * Who may call queue-alert: the service role — its legacy key (`SUPABASE_SERVICE_ROLE_KEY`), any of
+ * the project's secret keys (`SUPABASE_SECRET_KEYS`, `sb_secret_…`), or any JWT with
+ * `role: service_role` that verifies against the project's HS256 secret or its signing keys (JWKS)
+ * — or a caller presenting the dedicated secret (`QUEUE_ALERT_SECRET`) in `x-queue-health-secret`
+ * or as the Bearer token. Everything else is refused.
  * @module
  */
 import type { JwtVerifier } from '../_shared/jwt.ts';
@@ -11,6 +12,8 @@ import type { JwtVerifier } from '../_shared/jwt.ts';
 export interface AuthConfig {
   /** `SUPABASE_SERVICE_ROLE_KEY`: accepted as is. */
   serviceRoleKey?: string;
+  /** The `sb_secret_…` keys of `SUPABASE_SECRET_KEYS`: each accepted as is. */
+  secretKeys?: readonly string[];
   /** Verifies Supabase JWTs (`_shared/jwt.ts`); a valid one with `role: service_role` passes. */
   verifyJwt?: JwtVerifier;
   /** `QUEUE_ALERT_SECRET`. */
@@ -39,7 +42,12 @@ export async function constantTimeEqual(a: string, b: string): Promise<boolean> 
 }
 
 /** How the caller was recognised, or null. */
-export type AuthResult = 'service_role_key' | 'service_role_jwt' | 'secret' | null;
+export type AuthResult =
+  | 'service_role_key'
+  | 'secret_key'
+  | 'service_role_jwt'
+  | 'secret'
+  | null;
 
 /** Decides whether `req` may run queue-alert. */
 export async function authorize(req: Request, config: AuthConfig): Promise<AuthResult> {
@@ -53,6 +61,12 @@ export async function authorize(req: Request, config: AuthConfig): Promise<AuthR
   if (config.serviceRoleKey && (await constantTimeEqual(token, config.serviceRoleKey))) {
     return 'service_role_key';
   }
+  // Every key is compared (no early exit), so the time taken does not tell which one matched.
+  let secretKey = false;
+  for (const key of config.secretKeys ?? []) {
+    if (await constantTimeEqual(token, key)) secretKey = true;
+  }
+  if (secretKey) return 'secret_key';
   // The database's dispatch (pg_net) sends its configured key as a Bearer token, which may be
   // this secret rather than the service role key.
   if (config.alertSecret && (await constantTimeEqual(token, config.alertSecret))) return 'secret';

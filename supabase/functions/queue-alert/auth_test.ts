@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { SignJWT } from 'jose';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createJwtVerifier } from '../_shared/jwt.ts';
 import { authorize, constantTimeEqual } from './auth.ts';
 
@@ -67,4 +67,47 @@ Deno.test('constantTimeEqual() compares strings of any length', async () => {
   assert.equal(await constantTimeEqual('abc', 'abc'), true);
   assert.equal(await constantTimeEqual('abc', 'abd'), false);
   assert.equal(await constantTimeEqual('abc', 'abcd'), false);
+});
+
+Deno.test('any key of SUPABASE_SECRET_KEYS is the service role; a near miss is not', async () => {
+  const config = { secretKeys: ['sb_secret_aaaaaaaaaaaa', 'sb_secret_bbbbbbbbbbbb'] };
+  assert.equal(
+    await authorize(req({ authorization: 'Bearer sb_secret_bbbbbbbbbbbb' }), config),
+    'secret_key',
+  );
+  assert.equal(
+    await authorize(req({ authorization: 'Bearer sb_secret_aaaaaaaaaaaa' }), config),
+    'secret_key',
+  );
+  assert.equal(
+    await authorize(req({ authorization: 'Bearer sb_secret_aaaaaaaaaaa' }), config),
+    null,
+  );
+  assert.equal(
+    await authorize(req({ 'x-queue-health-secret': 'sb_secret_aaaaaaaaaaaa' }), config),
+    null,
+  );
+  assert.equal(await authorize(req({ authorization: 'Bearer ' }), config), null);
+});
+
+Deno.test('a service_role JWT signed with an asymmetric key of the JWKS is accepted, others not', async () => {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'es', alg: 'ES256' };
+  const config = { verifyJwt: createJwtVerifier({ jwks: createLocalJWKSet({ keys: [jwk] }) }) };
+  const es256 = (role: string) =>
+    new SignJWT({ role }).setProtectedHeader({ alg: 'ES256', kid: 'es' }).setExpirationTime('5m')
+      .sign(privateKey);
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${await es256('service_role')}` }), config),
+    'service_role_jwt',
+  );
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${await es256('authenticated')}` }), config),
+    null,
+  );
+  // No HS256 secret configured: an HS256 service_role token is not accepted.
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${await sign('service_role')}` }), config),
+    null,
+  );
 });

@@ -3,14 +3,18 @@
  * (`queue_health.claim_notifications`, `for update skip locked` with a lease), send each to its
  * channel, and mark it sent, failed with the next attempt, or dead.
  *
- * `POST` (or `GET`, for cron pings) `/functions/v1/queue-alert` with the service role key or JWT
- * as Bearer token, or the `x-queue-health-secret` header. Optional JSON body:
- * `{limit?: 1..100, evaluate?: boolean}`. Answers `{evaluated, claimed, sent, failed, dead,
- * errors, duration_ms}`.
+ * `POST` (or `GET`, for cron pings) `/functions/v1/queue-alert` with a service-role credential as
+ * Bearer token (see auth.ts), or the `x-queue-health-secret` header. Optional JSON body:
+ * `{limit?: 1..100, evaluate?: boolean, reason?: string, wait?: boolean}`. Answers `{evaluated,
+ * claimed, sent, failed, dead, errors, duration_ms}` when the run is over — except for the
+ * database's own dispatch (`reason: 'dispatch'`, sent through pg_net, whose default timeout is
+ * 5 s) and `?async=1`: those get `202 {accepted: true}` at once and the run goes on in the
+ * background (`EdgeRuntime.waitUntil` on Supabase), unless the body says `wait: true`.
  * @module
  */
 import { Resend } from 'resend';
 import { z } from 'zod';
+import { apiKeysOf, inlineJwksOf, jsonText } from '../_shared/api_keys.ts';
 import { getSql, type Sql } from '../_shared/db.ts';
 import { EnvError, type EnvSource, readEnv } from '../_shared/env.ts';
 import { createJwtVerifier, jwksUrlFor, type JwtVerifier } from '../_shared/jwt.ts';
@@ -21,6 +25,9 @@ import { type Claimed, claimedSchema, describeZodError, parsePayload } from './p
 import { backoffMs } from './retry.ts';
 import { type EmailClient, type EmailClientFactory, errorText, send, SharedPacer } from './send.ts';
 
+/** The largest `QUEUE_ALERT_BUDGET_MS`, under the free plan's 150 s wall clock. */
+export const MAX_BUDGET_MS = 120_000;
+
 /** Environment variables queue-alert reads. */
 export const envShape = {
   SUPABASE_DB_URL: z.string().regex(/^postgres(ql)?:\/\//, {
@@ -28,13 +35,18 @@ export const envShape = {
   }),
   SUPABASE_URL: z.url({ error: 'must be an http(s) URL', protocol: /^https?$/ }).optional(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().min(1).optional(),
+  SUPABASE_SECRET_KEYS: jsonText.optional(),
+  SUPABASE_JWKS: jsonText.optional(),
   SUPABASE_JWT_SECRET: z.string().min(32, { error: 'must have at least 32 characters' }).optional(),
   QUEUE_ALERT_SECRET: z.string().min(16, { error: 'must have at least 16 characters' }).optional(),
   RESEND_API_KEY: z.string().min(1).optional(),
   RESEND_BASE_URL: z.url({ error: 'must be an http(s) URL', protocol: /^https?$/ }).optional(),
   RESEND_FROM: z.string().min(3).optional(),
   QUEUE_ALERT_BATCH_SIZE: z.coerce.number().int().min(1).max(100).default(10),
-  QUEUE_ALERT_BUDGET_MS: z.coerce.number().int().min(1000).max(300_000).default(20_000),
+  QUEUE_ALERT_BUDGET_MS: z.coerce.number().int().min(1000).max(MAX_BUDGET_MS, {
+    error: `must be at most ${MAX_BUDGET_MS} ms: an Edge Function is stopped after 150 s ` +
+      '(wall clock, free plan), and a run should end well before',
+  }).default(20_000),
   QUEUE_ALERT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   QUEUE_ALERT_LEASE_S: z.coerce.number().int().min(10).max(3600).default(120),
   QUEUE_ALERT_SLACK_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
@@ -45,18 +57,33 @@ export const envShape = {
 export type QueueAlertEnv = z.infer<z.ZodObject<typeof envShape>>;
 
 /**
- * Reads and checks the environment. At least one way to authenticate callers must be set.
+ * Reads and checks the environment. At least one way to recognise callers must be set: a
+ * service-role key (legacy or `sb_secret_…`), the HS256 secret, signing keys, or the dedicated
+ * secret.
  * @throws {EnvError} naming the variable.
  */
 export function readQueueAlertEnv(source?: EnvSource): QueueAlertEnv {
   const env = readEnv(envShape, source);
-  if (!env.SUPABASE_SERVICE_ROLE_KEY && !env.SUPABASE_JWT_SECRET && !env.QUEUE_ALERT_SECRET) {
+  const secretKeys = apiKeysOf('SUPABASE_SECRET_KEYS', env.SUPABASE_SECRET_KEYS);
+  const jwks = inlineJwksOf('SUPABASE_JWKS', env.SUPABASE_JWKS);
+  if (
+    secretKeys.length === 0 && !env.SUPABASE_SERVICE_ROLE_KEY && !env.SUPABASE_JWT_SECRET &&
+    !jwks && !env.QUEUE_ALERT_SECRET
+  ) {
     throw new EnvError(
-      'SUPABASE_SERVICE_ROLE_KEY',
-      'environment variable SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_JWT_SECRET or QUEUE_ALERT_SECRET) is required but not set',
+      'SUPABASE_SECRET_KEYS',
+      'environment variable SUPABASE_SECRET_KEYS or SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_JWT_SECRET, SUPABASE_JWKS, QUEUE_ALERT_SECRET) is required to recognise callers but none is set',
     );
   }
   return env;
+}
+
+/** `EdgeRuntime.waitUntil` where the global exists (Supabase edge-runtime), else undefined. */
+export function edgeRuntimeWaitUntil(): ((promise: Promise<unknown>) => void) | undefined {
+  const runtime = (globalThis as { EdgeRuntime?: { waitUntil?: unknown } }).EdgeRuntime;
+  if (!runtime || typeof runtime.waitUntil !== 'function') return undefined;
+  const waitUntil = runtime.waitUntil as (promise: Promise<unknown>) => void;
+  return (promise) => waitUntil.call(runtime, promise);
 }
 
 /** Everything queue-alert depends on; tests replace any of it. */
@@ -77,6 +104,12 @@ export interface Deps {
   random: () => number;
   /** Log sink. */
   logger: Logger;
+  /**
+   * Keeps the instance alive for a run that outlives its response (the database's dispatch).
+   * Defaults to `EdgeRuntime.waitUntil` where that exists; elsewhere (Deno) the run simply goes on
+   * after the response. Tests pass a hook to await it.
+   */
+  waitUntil: (promise: Promise<unknown>) => void;
 }
 
 /** The summary queue-alert answers with. */
@@ -96,6 +129,8 @@ const bodySchema = z
   .object({
     limit: z.number({ error: "'limit' must be a number" }).int().min(1).max(100).optional(),
     evaluate: z.boolean({ error: "'evaluate' must be a boolean" }).optional(),
+    reason: z.string({ error: "'reason' must be a string" }).optional(),
+    wait: z.boolean({ error: "'wait' must be a boolean" }).optional(),
   })
   .loose();
 
@@ -130,16 +165,21 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
   const fetchFn = overrides.fetch ?? ((input, init) => fetch(input, init));
   const random = overrides.random ?? Math.random;
   const emailClient = overrides.resend ?? defaultResend;
+  const waitUntil = overrides.waitUntil ?? edgeRuntimeWaitUntil() ?? (() => {});
   let env: QueueAlertEnv | null = null;
   let verifyJwt: JwtVerifier | undefined;
+  let secretKeys: string[] = [];
 
   return async (req: Request): Promise<Response> => {
     if (!env) {
       try {
         env = readQueueAlertEnv(overrides.env);
-        verifyJwt = env.SUPABASE_JWT_SECRET || env.SUPABASE_URL
+        secretKeys = apiKeysOf('SUPABASE_SECRET_KEYS', env.SUPABASE_SECRET_KEYS);
+        const jwks = inlineJwksOf('SUPABASE_JWKS', env.SUPABASE_JWKS);
+        verifyJwt = env.SUPABASE_JWT_SECRET || jwks || env.SUPABASE_URL
           ? createJwtVerifier({
             secret: env.SUPABASE_JWT_SECRET,
+            jwks,
             jwksUrl: env.SUPABASE_URL ? jwksUrlFor(env.SUPABASE_URL).href : undefined,
           })
           : undefined;
@@ -156,6 +196,7 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
     }
     const who = await authorize(req, {
       serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,
+      secretKeys,
       verifyJwt,
       alertSecret: env.QUEUE_ALERT_SECRET,
     });
@@ -183,19 +224,33 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
     }
 
     const sql = overrides.sql ?? getSql(env.SUPABASE_DB_URL);
-    try {
-      const summary = await run(sql, env, input, {
-        logger,
-        now,
-        sleep,
-        fetch: fetchFn,
-        random,
-        emailClient,
+    // pg_net gives up after 5 s (its default) while a run may take QUEUE_ALERT_BUDGET_MS: the
+    // database's dispatch gets its answer at once. Claimed rows are leased, so a run cut short
+    // (the worker killed) only delays them until the lease ends.
+    const background = input.wait !== true &&
+      (input.reason === 'dispatch' || url.searchParams.get('async') === '1');
+    const mode = background ? 'background' : 'request';
+    const started = run(sql, env, input, {
+      logger,
+      now,
+      sleep,
+      fetch: fetchFn,
+      random,
+      emailClient,
+    })
+      .then((summary) => {
+        logger.info('run', { ...summary, evaluated: undefined, caller: who, mode });
+        return summary;
       });
-      logger.info('run', { ...summary, evaluated: undefined, caller: who });
-      return json(200, summary);
+    if (background) {
+      // Never rejects: a failure is logged here, as there is no response left to carry it.
+      waitUntil(started.catch((e) => logger.error('run_failed', { error: errorText(e), mode })));
+      return json(202, { accepted: true });
+    }
+    try {
+      return json(200, await started);
     } catch (e) {
-      logger.error('run_failed', { error: errorText(e) });
+      logger.error('run_failed', { error: errorText(e), mode });
       return json(500, { error: 'internal', message: errorText(e) });
     }
   };

@@ -10,7 +10,7 @@ import postgres from 'postgres';
 import { type Received, type Receivers, startReceivers } from '../../../local/receivers/server.ts';
 import { databaseUrl } from '../../../local/test/db.ts';
 import { createLogger } from '../_shared/log.ts';
-import { createHandler, type Deps } from './handler.ts';
+import { createHandler, type Deps, MAX_BUDGET_MS } from './handler.ts';
 import { alert, payload } from './test_fixtures.ts';
 
 const JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
@@ -40,6 +40,7 @@ interface World {
       body?: unknown;
       deps?: Partial<Deps>;
       env?: Record<string, string>;
+      query?: string;
     },
   ): Promise<{ status: number; body: Record<string, unknown> }>;
 }
@@ -76,7 +77,7 @@ async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
         ...opts.deps,
       });
       const res = await handler(
-        new Request('http://127.0.0.1:54321/functions/v1/queue-alert', {
+        new Request(`http://127.0.0.1:54321/functions/v1/queue-alert${opts.query ?? ''}`, {
           method: 'POST',
           headers: opts.headers ?? { authorization: `Bearer ${SERVICE_ROLE_KEY}` },
           body: JSON.stringify(opts.body ?? { evaluate: false }),
@@ -689,5 +690,154 @@ Deno.test('rows whose lease would end before their pacing turn are handed back u
     await w.call({ env, body: { evaluate: false, limit: 5 } });
     assert.equal(w.r.received('slack').length, 5);
     for (const id of ids) assert.equal((await row(w, id)).status, 'sent');
+  });
+});
+
+/** A fetch that holds every request until `open()` is called, then passes it on. */
+function gatedFetch() {
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  let waiting = 0;
+  const fetchFn: typeof fetch = async (input, init) => {
+    waiting++;
+    await gate;
+    return await fetch(input, init);
+  };
+  return { fetch: fetchFn, open: () => open(), waiting: () => waiting };
+}
+
+Deno.test("the database's dispatch is answered 202 at once; the run finishes in the background", async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/dispatch` });
+    const id = await notification(w, ch);
+    const gated = gatedFetch();
+    const background: Promise<unknown>[] = [];
+    // The body queue_health._dispatch() sends through pg_net.
+    const pending = w.call({
+      body: { reason: 'dispatch', project_ids: [w.project], evaluate: false },
+      deps: { fetch: gated.fetch, waitUntil: (p) => background.push(p) },
+    });
+    // pg_net would give up after 5 s; a response that waits for the held delivery never comes.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const res = await Promise.race([
+      pending,
+      new Promise<null>((r) => (timer = setTimeout(() => r(null), 3_000))),
+    ]);
+    clearTimeout(timer);
+    if (res === null) {
+      gated.open();
+      await pending;
+      assert.fail('the dispatch was answered only after the run');
+    }
+    assert.equal(res.status, 202);
+    assert.deepEqual(res.body, { accepted: true });
+    assert.equal(background.length, 1, 'the run was handed to waitUntil');
+    // Answered while the delivery is still held: the response did not wait for the run.
+    while (gated.waiting() === 0) await new Promise((r) => setTimeout(r, 10));
+    assert.equal((await row(w, id)).status, 'sending');
+    gated.open();
+    await Promise.all(background);
+    assert.equal((await row(w, id)).status, 'sent');
+    assert.equal(w.r.received('slack').length, 1);
+    const run = w.logs.map((l) => JSON.parse(l)).find((l) => l.event === 'run');
+    assert.equal(run?.mode, 'background');
+    assert.equal(run?.sent, 1);
+  });
+});
+
+Deno.test('?async=1 is answered 202 too; wait: true and calls without a reason get the summary', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/modes` });
+    const background: Promise<unknown>[] = [];
+    const deps = { waitUntil: (p: Promise<unknown>) => background.push(p) };
+
+    const first = await notification(w, ch);
+    const queued = await w.call({ query: '?async=1', deps });
+    assert.equal(queued.status, 202);
+    await Promise.all(background);
+    assert.equal((await row(w, first)).status, 'sent');
+
+    const second = await notification(w, ch);
+    const waited = await w.call({
+      body: { reason: 'dispatch', wait: true, evaluate: false },
+      deps,
+    });
+    assert.equal(waited.status, 200);
+    assert.equal(waited.body.sent, 1);
+    assert.equal((await row(w, second)).status, 'sent');
+
+    const plain = await w.call({ body: { evaluate: false }, deps });
+    assert.equal(plain.status, 200);
+    assert.equal(typeof plain.body.claimed, 'number');
+    assert.equal(background.length, 1, 'only the ?async=1 call ran in the background');
+
+    const unauthorized = await w.call({
+      headers: { authorization: 'Bearer nope' },
+      body: { reason: 'dispatch' },
+      deps,
+    });
+    assert.equal(unauthorized.status, 401, 'a dispatch is authorised before it is accepted');
+    const invalid = await w.call({ body: { reason: 'dispatch', limit: 0 }, deps });
+    assert.equal(invalid.status, 400, 'and validated');
+  });
+});
+
+Deno.test('on Supabase edge-runtime the background run is handed to EdgeRuntime.waitUntil', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'email', { to: ['edge@example.com'] }, null);
+    const id = await notification(w, ch);
+    const handed: Promise<unknown>[] = [];
+    const g = globalThis as { EdgeRuntime?: unknown };
+    g.EdgeRuntime = { waitUntil: (p: Promise<unknown>) => handed.push(p) };
+    try {
+      const res = await w.call({ body: { reason: 'dispatch', evaluate: false } });
+      assert.equal(res.status, 202);
+    } finally {
+      delete g.EdgeRuntime;
+    }
+    assert.equal(handed.length, 1);
+    await Promise.all(handed);
+    assert.equal((await row(w, id)).status, 'sent');
+  });
+});
+
+Deno.test('QUEUE_ALERT_BUDGET_MS above 120 s is refused with a message naming it', async () => {
+  await withWorld(async (w) => {
+    const over = await w.call({ env: { QUEUE_ALERT_BUDGET_MS: String(MAX_BUDGET_MS + 1) } });
+    assert.equal(over.status, 500);
+    assert.match(String(over.body.message), /QUEUE_ALERT_BUDGET_MS/);
+    assert.match(String(over.body.message), /120000/);
+    const max = await w.call({ env: { QUEUE_ALERT_BUDGET_MS: String(MAX_BUDGET_MS) } });
+    assert.equal(max.status, 200);
+  });
+});
+
+Deno.test('with only SUPABASE_SECRET_KEYS set, every sb_secret_ key is the service role', async () => {
+  await withWorld(async (w) => {
+    const ch = await channel(w, 'slack', {}, { url: `${w.r.url}/slack/T/B/secretkeys` });
+    const id = await notification(w, ch);
+    const env = {
+      SUPABASE_SERVICE_ROLE_KEY: '',
+      SUPABASE_JWT_SECRET: '',
+      QUEUE_ALERT_SECRET: '',
+      SUPABASE_SECRET_KEYS: JSON.stringify({
+        default: 'sb_secret_default_0123456789',
+        ci: 'sb_secret_ci_0123456789',
+      }),
+    };
+    for (const token of ['sb_secret_default_012345678', SERVICE_ROLE_KEY, ALERT_SECRET]) {
+      const res = await w.call({ env, headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.status, 401, token.slice(0, 12));
+    }
+    assert.equal((await row(w, id)).status, 'pending');
+    const ci = await w.call({ env, headers: { authorization: 'Bearer sb_secret_ci_0123456789' } });
+    assert.equal(ci.status, 200);
+    assert.equal((await row(w, id)).status, 'sent');
+    const byDefault = await w.call({
+      env,
+      headers: { authorization: 'Bearer sb_secret_default_0123456789' },
+    });
+    assert.equal(byDefault.status, 200);
+    assert.ok(w.logs.some((l) => JSON.parse(l).caller === 'secret_key'));
   });
 });

@@ -3,6 +3,7 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { closeAllSql } from '../_shared/db.ts';
 import { EnvError } from '../_shared/env.ts';
 import { signJwt } from '../_shared/jwt.ts';
+import { createLogger } from '../_shared/log.ts';
 import { depsFromEnv } from './config.ts';
 
 const SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
@@ -85,6 +86,36 @@ Deno.test('depsFromEnv() accepts the project API keys as they are', async () => 
     assert.equal(deps.staticKeys.get('sb_publishable_abc'), 'anon');
     assert.equal(deps.staticKeys.get('sb_secret_xyz'), 'service_role');
     assert.equal(deps.staticKeys.get('legacy.service.key'), 'service_role');
+  } finally {
+    await closeAllSql();
+  }
+});
+
+Deno.test('depsFromEnv() warns once when HS256 tokens will be verified by Auth, or cannot be', async () => {
+  try {
+    const lines: string[] = [];
+    const logger = createLogger({ fn: 'queue-health' }, (line) => lines.push(line));
+    const warned = new Set<string>();
+    const viaAuth = { SUPABASE_DB_URL: DB, SUPABASE_URL: 'https://example.supabase.co' };
+    depsFromEnv(viaAuth, { logger, warned });
+    depsFromEnv(viaAuth, { logger, warned });
+    const events = () => lines.map((l) => JSON.parse(l)).map((l) => `${l.level} ${l.event}`);
+    assert.deepEqual(events(), ['warn hs256_tokens_verified_by_auth']);
+    assert.match(JSON.parse(lines[0]).message, /QUEUE_HEALTH_JWT_SECRET/);
+
+    lines.length = 0;
+    depsFromEnv({ ...viaAuth, QUEUE_HEALTH_JWT_SECRET: SECRET }, { logger, warned: new Set() });
+    assert.deepEqual(events(), [], 'nothing to say with a secret');
+
+    depsFromEnv({
+      SUPABASE_DB_URL: DB,
+      SUPABASE_JWKS: '{"keys": []}',
+      QUEUE_HEALTH_JWKS_URL: 'https://x.example/jwks',
+    }, {
+      logger,
+      warned,
+    });
+    assert.deepEqual(events(), ['warn hs256_tokens_refused']);
   } finally {
     await closeAllSql();
   }

@@ -9,8 +9,11 @@ import { databaseUrl } from '../../../local/test/db.ts';
 import { signJwt } from '../_shared/jwt.ts';
 import { createLogger } from '../_shared/log.ts';
 import { createJwtVerifier } from '../_shared/jwt.ts';
+import { closeAllSql } from '../_shared/db.ts';
+import { depsFromEnv } from './config.ts';
 import { parseExposition } from './exposition_parser.ts';
 import { createHandler, databaseReason, routeOf, wantsPrometheus } from './handler.ts';
+import { startAuthServer } from './test_auth_server.ts';
 
 const SECRET = Deno.env.get('SUPABASE_JWT_SECRET') ||
   'super-secret-jwt-token-with-at-least-32-characters-long';
@@ -199,6 +202,57 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
       assert.equal(history.res.status, 200);
       assert.deepEqual((history.body as unknown as { series: unknown[] }).series, []);
     });
+
+    await t.step(
+      'configured as hosted (new API keys, no HS256 secret): sb_secret_ is the service role, sb_publishable_ is anon, user tokens are checked by Auth',
+      async () => {
+        // Supabase Auth holds the HS256 secret; the function does not.
+        const auth = startAuthServer(SECRET);
+        const hostedLines: string[] = [];
+        try {
+          const hosted = createHandler({
+            ...depsFromEnv({
+              SUPABASE_DB_URL: databaseUrl(),
+              SUPABASE_URL: auth.url,
+              SUPABASE_SECRET_KEYS: JSON.stringify({ default: `sb_secret_${sfx}` }),
+              SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: `sb_publishable_${sfx}` }),
+            }, {
+              logger: createLogger({ fn: 'queue-health' }, (l) => hostedLines.push(l)),
+              warned: new Set(),
+            }),
+            sql,
+            evaluateEveryMs: 0,
+          });
+          const secretKey = await call(hosted, `?queue=*_${sfx}`, `sb_secret_${sfx}`);
+          assert.equal(secretKey.res.status, 200);
+          assert.deepEqual(projectsOf(secretKey.body), [P_A, P_B]);
+          const publishable = await call(hosted, `?queue=*_${sfx}`, undefined, {
+            apikey: `sb_publishable_${sfx}`,
+          });
+          assert.equal(publishable.res.status, 200);
+          assert.deepEqual(publishable.body.queues, []);
+          const member = await call(hosted, `?queue=*_${sfx}`, await user(MEMBER), {
+            apikey: `sb_publishable_${sfx}`,
+          });
+          assert.equal(member.res.status, 200);
+          assert.deepEqual(projectsOf(member.body), [P_A]);
+          assert.equal(auth.calls.length, 1);
+          assert.equal(auth.calls[0].apikey, `sb_publishable_${sfx}`);
+          const wrong = await signJwt(
+            { role: 'authenticated', sub: MEMBER, aud: 'authenticated' },
+            SECRET + '-not-this-one',
+          );
+          assert.equal((await call(hosted, '', wrong)).res.status, 401);
+          assert.equal((await call(hosted, '', `sb_secret_${sfx}x`)).res.status, 401);
+          const startup = hostedLines.map((l) => JSON.parse(l).event)
+            .filter((e) => e.startsWith('hs256_'));
+          assert.deepEqual(startup, ['hs256_tokens_verified_by_auth']);
+        } finally {
+          await auth.stop();
+          await closeAllSql();
+        }
+      },
+    );
 
     await t.step(
       'forged, expired, wrong-secret and missing credentials get a bare 401',
