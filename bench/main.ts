@@ -33,6 +33,7 @@ import { liveLatency } from './scenarios/live_latency.ts';
 import { storage } from './scenarios/storage.ts';
 import { readPaths } from './scenarios/read_paths.ts';
 import { delivery } from './scenarios/delivery.ts';
+import { realtimeCost } from './scenarios/realtime_cost.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -44,6 +45,7 @@ const SCENARIOS: [number, string, (ctx: Context) => Promise<void>][] = [
   [5, 'storage', storage],
   [6, 'read paths', readPaths],
   [7, 'delivery throughput', delivery],
+  [8, 'realtime cost', realtimeCost],
 ];
 
 function arg(name: string): string | undefined {

@@ -21,6 +21,7 @@ import {
   jwtSecondsLeft,
   queueKey,
   ratesOf,
+  snapshotQueues,
   sparklinePath,
   statusRank,
 } from './format.js';
@@ -71,6 +72,8 @@ function timeEl(iso, prefix = '') {
  * @property {string | null} captured_at
  * @property {Record<string, any>} metrics
  * @property {any[]} reasons
+ * @property {string | null} reportAt captured_at of the report's row: the fields a slim snapshot
+ *   does not carry (ready, in flight, delayed, dead-lettered) are from then
  */
 
 const state = {
@@ -369,6 +372,7 @@ function onReport(report) {
       captured_at: q.captured_at,
       metrics: { ...q.metrics },
       reasons: q.reasons ?? [],
+      reportAt: q.captured_at,
     };
     state.queues.set(id, row);
     addSparkPoint(id, row.captured_at, row.metrics.depth);
@@ -379,15 +383,17 @@ function onReport(report) {
 }
 
 /**
- * A Realtime snapshot: update the numbers at once (status, alerts and channels follow with the
- * report live.js re-reads right after).
+ * A Realtime snapshot (slim v2 or full v1): update the numbers it carries at once. Status, alerts,
+ * channels, new queues and (from a slim one) the ready / in flight / delayed breakdown follow with
+ * the next read of the report, at most a minute later (live.js).
  * @param {any} payload
  */
 function onSnapshot(payload) {
-  if (!payload || payload.v !== 1 || !Array.isArray(payload.queues)) return;
+  const queues = snapshotQueues(payload);
+  if (!queues) return;
   if (state.project && payload.project_id !== state.project) return;
   state.updatedAt = Date.now();
-  for (const q of payload.queues) {
+  for (const q of queues) {
     // Payloads name the schema (older ones did not: then match on source and name, if unique).
     const row = typeof q.source_schema === 'string'
       ? state.queues.get(`${payload.project_id}/${q.source}/${q.source_schema}/${q.queue}`)
@@ -396,7 +402,7 @@ function onSnapshot(payload) {
           r.key === queueKey(payload.project_id, q.source, q.queue)
         ),
       );
-    if (!row) continue; // a new queue: the report re-read after the snapshot adds it
+    if (!row) continue; // a new queue: the next read of the report adds it
     const prev = row.captured_at ? Date.parse(row.captured_at) : NaN;
     const at = Date.parse(payload.captured_at);
     if (Number.isFinite(prev) && at <= prev) continue;
@@ -414,7 +420,8 @@ function onSnapshot(payload) {
         'dead_lettered',
         'depth_estimated',
       ]
-    ) row.metrics[f] = q[f];
+    ) if (f in q) row.metrics[f] = q[f];
+    if ('ready' in q) row.reportAt = null; // a full payload: the breakdown is current
     Object.assign(row.metrics, ratesOf(q, interval), { interval_s: interval });
     row.captured_at = new Date(at).toISOString();
     addSparkPoint(row.id, row.captured_at, q.depth);
@@ -695,7 +702,9 @@ function updateRow(tr, q, showProject) {
     m.depth,
     `ready ${formatCount(m.ready)} · in flight ${formatCount(m.in_flight)} · delayed ${
       formatCount(m.delayed)
-    }${m.depth_estimated ? ' (estimated)' : ''}`,
+    }${q.reportAt && q.reportAt !== q.captured_at ? ` (${formatRelative(q.reportAt)})` : ''}${
+      m.depth_estimated ? ' (estimated)' : ''
+    }`,
   );
   setCell(tr, 'age', formatDuration(m.oldest_ready_age_s), m.oldest_ready_age_s);
   setCell(

@@ -233,3 +233,58 @@ export function jwtSecondsLeft(token, now = Date.now()) {
     return null;
   }
 }
+
+/**
+ * The order of a queue's fields in a slim Realtime snapshot (payload version 2); the same list as
+ * SLIM_QUEUE_FIELDS in supabase/functions/_shared/realtime_payload.ts.
+ */
+export const SLIM_QUEUE_FIELDS = Object.freeze([
+  'source',
+  'source_schema',
+  'queue',
+  'depth',
+  'oldest_ready_age_s',
+  'enqueued',
+  'completed',
+  'failed',
+  'depth_estimated',
+]);
+
+/**
+ * The queues of a Realtime snapshot payload as objects: version 1 (full: every field of the row)
+ * or 2 (slim: only SLIM_QUEUE_FIELDS, the others absent). Null for anything else.
+ * @param {any} payload
+ * @returns {Record<string, any>[] | null}
+ */
+export function snapshotQueues(payload) {
+  if (!payload || !Array.isArray(payload.queues)) return null;
+  if (payload.v === 1) return payload.queues;
+  if (payload.v !== 2) return null;
+  return payload.queues.filter((/** @type {unknown} */ q) => Array.isArray(q)).map(
+    (/** @type {unknown[]} */ q) =>
+      Object.fromEntries(SLIM_QUEUE_FIELDS.map((f, i) => [f, q[i] ?? null])),
+  );
+}
+
+/** In Realtime mode the report (status, alerts, channels, new queues) is re-read this often. */
+export const REPORT_EVERY_MS = 60_000;
+
+/**
+ * How long to wait before the next read of the health report, or null for "not while the tab is
+ * hidden". Realtime mode (and while joining it): every REPORT_EVERY_MS (snapshots keep the
+ * numbers current in between); otherwise every `pollSeconds`. After failures the wait doubles, up to 15 s for fast polling
+ * (never below the mode's own interval).
+ * @param {{mode: string, hidden: boolean, pollSeconds: number, failures: number, sinceLastMs: number}} s
+ * @returns {number | null}
+ */
+export function nextReportDelay(s) {
+  if (s.hidden) return null;
+  // Joining Realtime after a good first read: nothing to poll for meanwhile (a failed join falls
+  // back to polling).
+  const slow = s.mode === 'realtime' || (s.mode === 'connecting' && s.failures === 0);
+  const base = slow ? REPORT_EVERY_MS : s.pollSeconds * 1000;
+  const wait = s.failures
+    ? Math.min(Math.max(base, 15_000), base * 2 ** Math.min(s.failures, 3))
+    : base;
+  return Math.max(0, wait - Math.max(0, s.sinceLastMs));
+}

@@ -2,13 +2,17 @@
 /// <reference lib="dom" />
 /**
  * Keeps the page up to date. Realtime first: subscribes to the private broadcast channel
- * `queue_health:<project_id>` (event `snapshot`) of each shown project and re-reads the health
- * report shortly after each snapshot (status, alerts and channels are decided in SQL, not in the
- * payload). Where Realtime is switched off or cannot be joined, polls the function every
- * `pollSeconds`. Says which mode it is in through `onMode`.
+ * `queue_health:<project_id>` (event `snapshot`) of each shown project, whose snapshots carry the
+ * numbers the queue table shows, and re-reads the health report (status, alerts and channels are
+ * decided in SQL, not in the payload) at most every REPORT_EVERY_MS (60 s), not after each
+ * snapshot: every read is an Edge Function invocation. Where Realtime is switched off or cannot be
+ * joined, polls the function every `pollSeconds`. While the tab is hidden it reads nothing (the
+ * snapshots still arrive); on becoming visible it reads once if a read is due. Says which mode it
+ * is in through `onMode`.
  * @module
  */
 import { ApiError } from './api.js';
+import { nextReportDelay } from './format.js';
 
 /**
  * @typedef {'connecting' | 'realtime' | 'polling' | 'offline'} Mode
@@ -31,8 +35,6 @@ import { ApiError } from './api.js';
 
 /** How long to wait for a channel to be joined before polling instead. */
 const JOIN_TIMEOUT_MS = 8000;
-/** In Realtime mode, the report is still re-read this often (alerts, stale queues). */
-const REALTIME_REFRESH_MS = 30_000;
 /** After Realtime failed, try it again this much later (polling meanwhile). */
 const REALTIME_RETRY_MS = 60_000;
 
@@ -49,15 +51,16 @@ export function startLive(o) {
   let pollTimer;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let retryTimer;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  let debounceTimer;
   /** @type {any[]} */
   let channels = [];
   let inFlight = false;
   let again = false;
   let failures = 0;
-  let lastFetch = 0;
+  /** When the last read started (ms): the next is timed from it. */
+  let lastAttempt = 0;
   let generation = 0;
+
+  const hidden = () => document.visibilityState === 'hidden';
 
   /** @param {Mode} m @param {string} detail */
   function setMode(m, detail) {
@@ -69,18 +72,21 @@ export function startLive(o) {
     return `polling every ${o.config.pollSeconds} s`;
   }
 
-  /** Reads the report once (never two at a time; a call while one runs queues one more). */
+  /**
+   * Reads the report once (never two at a time; a call while one runs queues one more). Not while
+   * the tab is hidden: becoming visible reads it when due.
+   */
   async function fetchOnce() {
-    if (stopped) return;
+    if (stopped || hidden()) return;
     if (inFlight) {
       again = true;
       return;
     }
     inFlight = true;
+    lastAttempt = Date.now();
     const gen = generation;
     try {
       const report = await o.api.health(o.project());
-      lastFetch = Date.now();
       if (stopped || gen !== generation) return;
       failures = 0;
       o.onReport(report);
@@ -106,23 +112,22 @@ export function startLive(o) {
     }
   }
 
+  /** Times the next read (none while hidden: the visibilitychange handler resumes). */
   function schedulePoll() {
     clearTimeout(pollTimer);
     if (stopped) return;
-    const base = mode === 'realtime' ? REALTIME_REFRESH_MS : o.config.pollSeconds * 1000;
-    const backoff = failures ? Math.min(15_000, base * 2 ** Math.min(failures, 3)) : base;
-    const wait = document.hidden && mode !== 'realtime' ? Math.max(backoff, 15_000) : backoff;
+    const wait = nextReportDelay({
+      mode,
+      hidden: hidden(),
+      pollSeconds: o.config.pollSeconds,
+      failures,
+      sinceLastMs: Date.now() - lastAttempt,
+    });
+    if (wait === null) return;
     pollTimer = setTimeout(async () => {
       await fetchOnce();
       schedulePoll();
     }, wait);
-  }
-
-  /** After a snapshot: re-read the report soon, at most every 2 s. */
-  function refreshSoon() {
-    clearTimeout(debounceTimer);
-    const wait = Math.max(300, 2000 - (Date.now() - lastFetch));
-    debounceTimer = setTimeout(fetchOnce, wait);
   }
 
   async function unsubscribe() {
@@ -191,7 +196,6 @@ export function startLive(o) {
       ch.on('broadcast', { event: 'snapshot' }, (/** @type {any} */ msg) => {
         if (stopped || gen !== generation) return;
         o.onSnapshot(msg.payload);
-        refreshSoon();
       });
       ch.subscribe((/** @type {string} */ status, /** @type {Error | undefined} */ err) => {
         if (stopped || gen !== generation) return;
@@ -220,19 +224,28 @@ export function startLive(o) {
       });
       channels.push(ch);
     }
-    // Poll until joined, so the page is never without data.
+    // Until joined: read again only if the first read failed (nextReportDelay).
     schedulePoll();
   }
 
+  /** Hidden: stop the timer. Visible: read now if a read is due, else when it is. */
+  let started = false;
   const onVisible = () => {
-    if (!document.hidden) {
-      fetchOnce();
-      schedulePoll();
+    if (stopped) return;
+    if (!started) {
+      if (!hidden()) start();
+      return;
     }
+    schedulePoll();
   };
   document.addEventListener('visibilitychange', onVisible);
 
-  fetchOnce().then(() => subscribe());
+  /** The first read and the subscription, once the tab is visible. */
+  function start() {
+    started = true;
+    fetchOnce().then(() => subscribe());
+  }
+  if (!hidden()) start();
 
   return {
     get mode() {
@@ -248,7 +261,6 @@ export function startLive(o) {
       stopped = true;
       clearTimeout(pollTimer);
       clearTimeout(retryTimer);
-      clearTimeout(debounceTimer);
       document.removeEventListener('visibilitychange', onVisible);
       await unsubscribe();
     },

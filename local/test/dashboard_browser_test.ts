@@ -41,6 +41,29 @@ interface BrowserWindow {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A read of the health report (an Edge Function invocation), not of history. */
+const isReportRead = (url: string) => new URL(url).pathname === '/functions/v1/queue-health';
+
+/**
+ * Makes the page's tab hidden or visible as the browser does when a tab goes to the background:
+ * document.visibilityState / document.hidden, then a `visibilitychange` event. (Headless Chromium
+ * keeps every page visible, whatever is in front.)
+ */
+function setHidden(page: { evaluate<A>(fn: (a: A) => void, arg: A): Promise<void> }, h: boolean) {
+  return page.evaluate((hide: boolean) => {
+    const doc = globalThis as unknown as {
+      document: { dispatchEvent(e: unknown): void };
+      Event: new (type: string) => unknown;
+    };
+    Object.defineProperty(doc.document, 'visibilityState', {
+      configurable: true,
+      get: () => (hide ? 'hidden' : 'visible'),
+    });
+    Object.defineProperty(doc.document, 'hidden', { configurable: true, get: () => hide });
+    doc.document.dispatchEvent(new doc.Event('visibilitychange'));
+  }, h);
+}
+
 /** Rejects when `ms` pass first, naming what was awaited. */
 function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -130,6 +153,10 @@ Deno.test({
 
       const page = browser.pages()[0] ?? await browser.newPage();
       page.on('pageerror', (e) => pageErrors.push(e.message));
+      const pollReads: number[] = [];
+      page.on('request', (r) => {
+        if (isReportRead(r.url())) pollReads.push(Date.now());
+      });
       page.on('console', (m) => {
         if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
       });
@@ -250,6 +277,10 @@ Deno.test({
       started.push({ stop: () => realtime.close() });
       const live = await browser.newPage();
       live.on('pageerror', (e) => pageErrors.push(`(realtime page) ${e.message}`));
+      const liveReads: number[] = [];
+      live.on('request', (r) => {
+        if (isReportRead(r.url())) liveReads.push(Date.now());
+      });
       live.on('console', (m) => {
         if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
       });
@@ -314,6 +345,57 @@ Deno.test({
       assert.equal(await live.locator('#mode').getAttribute('data-mode'), 'realtime');
       assert.match(String(await live.locator('#mode-text').textContent()), /Realtime/);
       await live.screenshot({ path: join(artifactsDir(), 'dashboard-realtime.png') });
+
+      // Over Realtime the numbers come from the (slim) snapshots: more captures within the minute
+      // show on the page with no further read of the report.
+      let depthShown = depthNow;
+      for (let i = 0; i < 3; i++) {
+        await boss.insert(testQueue, Array.from({ length: 10 }, (_, j) => ({ data: { j } })));
+        await capture();
+        depthShown = (await expected()).depth;
+        await within(
+          SHOW_WITHIN_MS,
+          `the Realtime page to show depth ${depthShown}`,
+          live.waitForFunction(
+            ({ sel, depth }) =>
+              (globalThis as unknown as { document: BrowserDocument }).document.querySelector(sel)
+                ?.querySelector('[data-field="depth"]')?.getAttribute('data-value') ===
+                String(depth),
+            { sel: rowOf(testQueue, after.project), depth: depthShown },
+            { polling: 20, timeout: SHOW_WITHIN_MS },
+          ),
+        );
+      }
+      assert.equal(depthShown, depthNow + 30);
+      const gaps = liveReads.slice(1).map((t, i) => t - liveReads[i]);
+      assert.ok(liveReads.length >= 1, 'the Realtime page read the report once to start');
+      assert.ok(
+        gaps.every((g) => g >= 59_000),
+        `the Realtime page read the report at most once a minute: reads ${
+          liveReads.map((t) => t - liveReads[0]).join(', ')
+        } ms after the first, over 4 snapshots`,
+      );
+
+      // A hidden tab reads nothing (the polling page, which otherwise reads every 2.5 s), and
+      // reads once on becoming visible.
+      const visibleFrom = Date.now();
+      await sleep(5500);
+      const visibleReads = pollReads.filter((t) => t >= visibleFrom).length;
+      assert.ok(visibleReads >= 2, `the visible polling page read ${visibleReads} times in 5.5 s`);
+      await setHidden(page, true);
+      const hiddenFrom = Date.now();
+      await sleep(7000);
+      const hiddenReads = pollReads.filter((t) => t >= hiddenFrom).length;
+      assert.equal(hiddenReads, 0, 'the hidden page made no report request in 7 s');
+      await setHidden(page, false);
+      const shownAt = Date.now();
+      await within(
+        5000,
+        'a read once the tab is visible again',
+        (async () => {
+          while (!pollReads.some((t) => t >= shownAt)) await sleep(50);
+        })(),
+      );
 
       assert.deepEqual(pageErrors, [], 'no uncaught errors on the pages');
 

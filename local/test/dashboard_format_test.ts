@@ -14,10 +14,15 @@ import {
   formatRate,
   formatRelative,
   jwtSecondsLeft,
+  nextReportDelay,
   ratesOf,
+  REPORT_EVERY_MS,
+  SLIM_QUEUE_FIELDS,
+  snapshotQueues,
   sparklinePath,
   statusRank,
 } from '../../dashboard/format.js';
+import { SLIM_QUEUE_FIELDS as PAYLOAD_SLIM_FIELDS } from '../../supabase/functions/_shared/realtime_payload.ts';
 import { historyColumns } from '../../dashboard/charts.js';
 
 Deno.test('counts are exact below 10 000 and compact above, with units for jobs', () => {
@@ -177,4 +182,56 @@ Deno.test('config: config.json next to the page wins over the local stack’s', 
   assert.equal(cfg.supabaseUrl, 'https://abc.supabase.co');
   assert.equal(cfg.anonKey, 'override');
   assert.deepEqual(cfg.sources, ['config.json', 'URL parameters']);
+});
+
+Deno.test('the page reads slim (v2) and full (v1) snapshots, and ignores other versions', () => {
+  assert.deepEqual(
+    [...SLIM_QUEUE_FIELDS],
+    [...PAYLOAD_SLIM_FIELDS],
+    'the same field order as the payload contract',
+  );
+  const envelope = { project_id: 'acme', captured_at: '2026-11-26T12:00:00Z', part: 1, parts: 1 };
+  assert.deepEqual(
+    snapshotQueues({
+      v: 2,
+      ...envelope,
+      queues: [['pgmq', 'pgmq', 'emails', 7, 12.5, 10, 8, 1, false]],
+    }),
+    [{
+      source: 'pgmq',
+      source_schema: 'pgmq',
+      queue: 'emails',
+      depth: 7,
+      oldest_ready_age_s: 12.5,
+      enqueued: 10,
+      completed: 8,
+      failed: 1,
+      depth_estimated: false,
+    }],
+  );
+  const full = { source: 'pgmq', source_schema: 'pgmq', queue: 'emails', depth: 7, ready: 4 };
+  assert.deepEqual(snapshotQueues({ v: 1, ...envelope, queues: [full] }), [full]);
+  assert.equal(snapshotQueues({ v: 3, ...envelope, queues: [] }), null);
+  assert.equal(snapshotQueues(null), null);
+});
+
+Deno.test('over Realtime the report is re-read once a minute, polling every pollSeconds, never while hidden', () => {
+  const s = { mode: 'realtime', hidden: false, pollSeconds: 2.5, failures: 0, sinceLastMs: 0 };
+  assert.equal(REPORT_EVERY_MS, 60_000);
+  assert.equal(nextReportDelay(s), 60_000);
+  assert.equal(nextReportDelay({ ...s, sinceLastMs: 45_000 }), 15_000, 'timed from the last read');
+  assert.equal(nextReportDelay({ ...s, sinceLastMs: 600_000 }), 0, 'overdue: now');
+  assert.equal(nextReportDelay({ ...s, hidden: true }), null, 'hidden: no read at all');
+  assert.equal(nextReportDelay({ ...s, failures: 2 }), 60_000, 'a failure never reads sooner');
+  const polling = { ...s, mode: 'polling' };
+  assert.equal(nextReportDelay(polling), 2500);
+  assert.equal(nextReportDelay({ ...polling, failures: 1 }), 5000, 'backs off after a failure');
+  assert.equal(nextReportDelay({ ...polling, failures: 5 }), 15_000, 'up to 15 s');
+  assert.equal(nextReportDelay({ ...polling, hidden: true }), null);
+  assert.equal(nextReportDelay({ ...s, mode: 'connecting' }), 60_000, 'joining: no extra reads');
+  assert.equal(
+    nextReportDelay({ ...s, mode: 'connecting', failures: 1 }),
+    5000,
+    'joining after a failed read: polls',
+  );
 });

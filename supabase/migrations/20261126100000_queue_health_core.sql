@@ -562,6 +562,7 @@ create table queue_health.settings (
   critical_oldest_ready_age_s double precision not null default 300,
   warning_error_rate double precision not null default 0.05,
   stale_after_intervals int not null default 3,
+  realtime_payload text not null default 'slim',
   constraint settings_single_row check (id),
   constraint settings_retention_positive check (
     raw_retention >= interval '2 hours' and rollup_1m_retention > interval '0'
@@ -571,6 +572,7 @@ create table queue_health.settings (
   constraint settings_exact_count_limit_non_negative check (exact_count_limit >= 0),
   constraint settings_window_read_limit_positive check (window_read_limit >= 1),
   constraint settings_unchanged_reread_interval_non_negative check (unchanged_reread_interval >= interval '0'),
+  constraint settings_realtime_payload_known check (realtime_payload in ('slim', 'full', 'off')),
   constraint settings_thresholds_ordered check (
     warning_oldest_ready_age_s <= critical_oldest_ready_age_s
     and warning_error_rate between 0 and 1 and stale_after_intervals >= 1)
@@ -592,12 +594,14 @@ comment on column queue_health.settings.warning_oldest_ready_age_s is 'queue_sta
 comment on column queue_health.settings.critical_oldest_ready_age_s is 'queue_status shows critical when the oldest ready message is at least this old, seconds.';
 comment on column queue_health.settings.warning_error_rate is 'queue_status shows warning when failed / (completed + failed) of the latest snapshot reaches this (0..1).';
 comment on column queue_health.settings.stale_after_intervals is 'A queue''s snapshot (and the monitor) is stale when older than this many capture intervals.';
+comment on column queue_health.settings.realtime_payload is 'What each capture broadcasts to Realtime (every broadcast is also stored in realtime.messages, ~3 days on hosted Supabase): slim (payload v2: per queue its ids and the gauges the dashboard shows), full (payload v1: the whole per-queue row), off (nothing; dashboards poll). docs/realtime.md has the bytes of each.';
 comment on constraint settings_single_row on queue_health.settings is 'Only the row with id = true may exist.';
 comment on constraint settings_retention_positive on queue_health.settings is 'Retention periods are positive; raw rows live at least 2 hours so the hourly rollup, computed from raw rows, always finds them.';
 comment on constraint settings_capture_interval_positive on queue_health.settings is 'Captures run at most once a second.';
 comment on constraint settings_exact_count_limit_non_negative on queue_health.settings is 'The exact-count bound is zero or more.';
 comment on constraint settings_window_read_limit_positive on queue_health.settings is 'At least one job is read per window.';
 comment on constraint settings_unchanged_reread_interval_non_negative on queue_health.settings is 'The re-read interval of unchanged queues is zero (always read) or more.';
+comment on constraint settings_realtime_payload_known on queue_health.settings is 'The Realtime payload is slim, full or off.';
 comment on constraint settings_thresholds_ordered on queue_health.settings is 'The warning age is at most the critical age; the error rate is a fraction; stale needs at least one interval.';
 
 insert into queue_health.settings default values;

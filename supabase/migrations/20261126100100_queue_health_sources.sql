@@ -70,9 +70,13 @@ begin
   -- up by itself a capture or so later. The exception is a statement that commits as it goes and
   -- has not ended (a procedure or DO block consuming in a loop, a long pg_cron job): its writes
   -- are visible and its statistics are not, for as long as it runs. The re-read interval is for
-  -- that case: it applies while some session (other than this one) has been running one
+  -- that case: it applies while some client session (other than this one) has been running one
   -- statement for longer than it, or when the activity of others cannot be seen (no
   -- pg_read_all_stats); otherwise unchanged queues are re-read five times less often, a backstop.
+  -- Only client backends and pg_cron's job workers (backend_type 'pg_cron', where jobs run in
+  -- background workers) write queues: walsenders (hosted Realtime keeps one streaming all the
+  -- time, 'active' since it connected), autovacuum, the pg_cron launcher and other background
+  -- processes do not count.
   -- (Real time, not p_now: it is about the sessions running now. The function behind
   -- pg_stat_activity, without the view's joins: planned in 0.03 ms instead of 0.6.)
   if current_setting('track_counts') <> 'on' or v_interval <= interval '0' then
@@ -81,14 +85,15 @@ begin
   if exists (
        select from pg_catalog.pg_stat_get_activity(null) a
        where a.pid <> pg_catalog.pg_backend_pid()
+         and a.backend_type in ('client backend', 'pg_cron')
          and ((a.state = 'active' and a.query_start < pg_catalog.now() - v_interval)
-              or (a.backend_type = 'client backend' and a.state is null))) then
+              or a.state is null)) then
     return v_interval;
   end if;
   return v_interval * 5;
 end;
 $$;
-comment on function queue_health._reread_interval(jsonb) is 'How long a queue that shows no change may repeat its snapshot without being read: settings.unchanged_reread_interval while another session runs a statement longer than that (or others'' activity cannot be seen), five times it otherwise; 0 (always read) with the setting at 0 or track_counts off.';
+comment on function queue_health._reread_interval(jsonb) is 'How long a queue that shows no change may repeat its snapshot without being read: settings.unchanged_reread_interval while another client session (a client backend or a pg_cron job worker; not a walsender, autovacuum or other background process) runs a statement longer than that (or others'' activity cannot be seen), five times it otherwise; 0 (always read) with the setting at 0 or track_counts off.';
 revoke execute on function queue_health._reread_interval(jsonb) from public;
 grant execute on function queue_health._reread_interval(jsonb) to service_role;
 

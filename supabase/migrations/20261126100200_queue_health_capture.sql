@@ -840,15 +840,26 @@ language plpgsql
 as $$
 declare
   v_message record;
+  v_mode text;
 begin
   if pg_catalog.to_regprocedure('realtime.send(jsonb, text, text, boolean)') is null then
     return null;
   end if;
   begin
+    -- Every broadcast is also a row of realtime.messages, which hosted Realtime keeps for about
+    -- three days: settings.realtime_payload says how much of each snapshot goes out.
+    select s.realtime_payload into v_mode from queue_health.settings s where s.id;
+    v_mode := coalesce(v_mode, 'slim');
+    if v_mode = 'off' then
+      return null;
+    end if;
     -- One message per project per statement, split into parts of at most ~60 000 bytes of queue
-    -- rows each (plus one row and the envelope), which keeps every message under 64 KiB. A capture
-    -- inserts one snapshot; a bulk load of history (several captured_at) broadcasts only each
-    -- project's latest snapshot.
+    -- items each (plus one item and the envelope), which keeps every message under 64 KiB. A
+    -- capture inserts one snapshot; a bulk load of history (several captured_at) broadcasts only
+    -- each project's latest snapshot. Slim (payload v2): each queue is the array [source,
+    -- source_schema, queue, depth, oldest_ready_age_s, enqueued, completed, failed,
+    -- depth_estimated] (realtime_payload.ts, SLIM_QUEUE_FIELDS). Full (v1): each queue is an
+    -- object with every gauge and count of the row.
     for v_message in
       with latest as (
         select n.*, max(n.captured_at) over (partition by n.project_id) as latest_at
@@ -856,21 +867,30 @@ begin
       ),
       item as (
         select n.project_id, n.captured_at,
-          jsonb_build_object('source', n.source, 'source_schema', n.source_schema,
-            'queue', n.queue_name, 'depth', n.depth, 'ready', n.ready, 'in_flight', n.in_flight,
-            'delayed', n.delayed, 'oldest_ready_age_s', n.oldest_ready_age_s,
-            'enqueued', n.enqueued, 'completed', n.completed, 'failed', n.failed,
-            'dead_lettered', n.dead_lettered, 'depth_estimated', n.depth_estimated) as queue,
-          -- The item's size as JSON text, without printing the object (jsonb to text costs ~15 µs
-          -- an item): the keys and punctuation (197 bytes) and a boolean (at most 5), the names as
-          -- JSON strings, each count as jsonb prints it (null: 4), and the separator: never less
-          -- than the printed size.
-          202 + octet_length(to_json(n.source)::text) + octet_length(to_json(n.source_schema)::text)
+          case when v_mode = 'full' then
+            jsonb_build_object('source', n.source, 'source_schema', n.source_schema,
+              'queue', n.queue_name, 'depth', n.depth, 'ready', n.ready, 'in_flight', n.in_flight,
+              'delayed', n.delayed, 'oldest_ready_age_s', n.oldest_ready_age_s,
+              'enqueued', n.enqueued, 'completed', n.completed, 'failed', n.failed,
+              'dead_lettered', n.dead_lettered, 'depth_estimated', n.depth_estimated)
+          else
+            jsonb_build_array(n.source, n.source_schema, n.queue_name, n.depth,
+              n.oldest_ready_age_s, n.enqueued, n.completed, n.failed, n.depth_estimated)
+          end as queue,
+          -- The item's size as JSON text, without printing it (jsonb to text costs ~15 us an
+          -- item): the punctuation (full: the keys too, 197 bytes; slim: brackets and ", ", 18)
+          -- and a boolean (at most 5), the names as JSON strings, each number as jsonb prints it
+          -- (null: 4), and the separator: never less than the printed size.
+          case when v_mode = 'full' then 202 else 23 end
+            + octet_length(to_json(n.source)::text) + octet_length(to_json(n.source_schema)::text)
             + octet_length(to_json(n.queue_name)::text)
-            + coalesce(length(n.depth::text), 4) + coalesce(length(n.ready::text), 4)
-            + coalesce(length(n.in_flight::text), 4) + coalesce(length(n.delayed::text), 4)
+            + coalesce(length(n.depth::text), 4)
             + coalesce(length(n.enqueued::text), 4) + coalesce(length(n.completed::text), 4)
-            + coalesce(length(n.failed::text), 4) + coalesce(length(n.dead_lettered::text), 4)
+            + coalesce(length(n.failed::text), 4)
+            + case when v_mode = 'full' then
+                coalesce(length(n.ready::text), 4) + coalesce(length(n.in_flight::text), 4)
+                + coalesce(length(n.delayed::text), 4) + coalesce(length(n.dead_lettered::text), 4)
+              else 0 end
             -- a float's digits as jsonb prints them (shortest exact, positional) are at most its
             -- float8 text or its positional numeric text, give or take an exponent's digits
             + coalesce(greatest(length(n.oldest_ready_age_s::text),
@@ -897,7 +917,8 @@ begin
       order by c.project_id, c.chunk
     loop
       perform realtime.send(
-        jsonb_build_object('v', 1, 'project_id', v_message.project_id,
+        jsonb_build_object('v', case when v_mode = 'full' then 1 else 2 end,
+          'project_id', v_message.project_id,
           'captured_at', v_message.captured_at, 'part', v_message.part, 'parts', v_message.parts,
           'queues', v_message.queues),
         'snapshot', 'queue_health:' || v_message.project_id, true);
@@ -909,7 +930,7 @@ begin
   return null;
 end;
 $$;
-comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows (each project''s latest captured_at) with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB). Payload {v: 1, project_id, captured_at, part, parts, queues: [...]}. Never fails the insert.';
+comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows (each project''s latest captured_at) with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB), as settings.realtime_payload says: slim (default) {v: 2, project_id, captured_at, part, parts, queues: [[source, source_schema, queue, depth, oldest_ready_age_s, enqueued, completed, failed, depth_estimated], ...]}, full {v: 1, ..., queues: [{source, source_schema, queue, depth, ready, in_flight, delayed, oldest_ready_age_s, enqueued, completed, failed, dead_lettered, depth_estimated}, ...]}, off: nothing. Never fails the insert.';
 revoke execute on function queue_health._broadcast_snapshot() from public, anon, authenticated;
 
 create trigger metric_broadcast_snapshot

@@ -563,41 +563,55 @@ Deno.test('queue-health answers 503 with a short reason when the database is dow
   }
 });
 
-Deno.test("the trigger's real Realtime payload parses with the exported schema", async () => {
-  const { parseRealtimeSnapshot, snapshotTopic } = await import('../_shared/realtime_payload.ts');
+Deno.test("the trigger's real Realtime payload parses with the exported schema, slim and full", async () => {
+  const { parseRealtimeSnapshot, snapshotQueues, snapshotTopic } = await import(
+    '../_shared/realtime_payload.ts'
+  );
   const admin = postgres(databaseUrl(), { max: 1, onnotice: () => {}, prepare: false });
   const project = `api_${sfx}_rt`;
+  const rollback = new Error('rollback');
   try {
     await admin`select queue_health.ensure_partitions(now())`;
-    await admin`insert into queue_health.project (id, name) values (${project}, 'RT')`;
-    await admin.begin(async (tx) => {
-      await tx`set local role service_role`;
-      await tx`select set_config('request.jwt.claims', '{"role":"service_role"}', true)`;
-      await tx`
-        insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name,
-          ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s, enqueued,
-          completed, failed, retried, dead_lettered, interval_s)
-        values
-          (now(), ${project}, 'pgmq', 'pgmq', 'rt_a', 4, 1, 0, 5, false, 2.5, 3, 2, 0, 0, 0, 10),
-          (now(), ${project}, 'pgboss', 'pgboss', 'rt_b', 0, 0, 2, 2, true, null, 0, 0, 0, 0, 1, null)`;
-    });
-    const rows = await admin<{ payload: unknown; event: string; private: boolean }[]>`
-      select payload, event, private from realtime.messages where topic = ${
-      snapshotTopic(project)
-    }`;
-    assert.equal(rows.length, 1);
-    assert.equal(rows[0].event, 'snapshot');
-    assert.equal(rows[0].private, true);
-    const snapshot = parseRealtimeSnapshot(rows[0].payload);
-    assert.equal(snapshot.project_id, project);
-    assert.deepEqual(snapshot.queues.map((q) => [q.source, q.queue, q.depth]), [
-      ['pgboss', 'rt_b', 2],
-      ['pgmq', 'rt_a', 5],
-    ]);
-    assert.equal(snapshot.queues[0].depth_estimated, true);
+    for (const [mode, version] of [['slim', 2], ['full', 1]] as const) {
+      // Each mode in a transaction of its own that is rolled back: the setting is installation-wide.
+      await admin.begin(async (tx) => {
+        await tx`insert into queue_health.project (id, name) values (${project}, 'RT')`;
+        await tx`update queue_health.settings set realtime_payload = ${mode}`;
+        await tx`set local role service_role`;
+        await tx`select set_config('request.jwt.claims', '{"role":"service_role"}', true)`;
+        await tx`
+          insert into queue_health.metric (captured_at, project_id, source, source_schema,
+            queue_name, ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s,
+            enqueued, completed, failed, retried, dead_lettered, interval_s)
+          values
+            (now(), ${project}, 'pgmq', 'pgmq', 'rt_a', 4, 1, 0, 5, false, 2.5, 3, 2, 0, 0, 0, 10),
+            (now(), ${project}, 'pgboss', 'pgboss', 'rt_b', 0, 0, 2, 2, true, null, 0, 0, 0, 0, 1, null)`;
+        await tx`reset role`;
+        const rows = await tx<{ payload: unknown; event: string; private: boolean }[]>`
+          select payload, event, private from realtime.messages where topic = ${
+          snapshotTopic(project)
+        }`;
+        assert.equal(rows.length, 1, mode);
+        assert.equal(rows[0].event, 'snapshot');
+        assert.equal(rows[0].private, true);
+        const snapshot = parseRealtimeSnapshot(rows[0].payload);
+        assert.equal(snapshot.v, version, `${mode} payloads are version ${version}`);
+        assert.equal(snapshot.project_id, project);
+        const queues = snapshotQueues(snapshot);
+        assert.deepEqual(
+          queues.map((q) => [q.source, q.queue, q.depth, q.oldest_ready_age_s, q.enqueued]),
+          [['pgboss', 'rt_b', 2, null, 0], ['pgmq', 'rt_a', 5, 2.5, 3]],
+          mode,
+        );
+        assert.equal(queues[0].depth_estimated, true);
+        // The slim form leaves out what the dashboard's table does not show.
+        assert.equal(queues[0].dead_lettered, mode === 'full' ? 1 : undefined, mode);
+        throw rollback;
+      }).catch((e) => {
+        if (e !== rollback) throw e;
+      });
+    }
   } finally {
-    await admin`delete from queue_health.metric where project_id = ${project}`;
-    await admin`delete from queue_health.project where id = ${project}`;
     await admin.end();
   }
 });

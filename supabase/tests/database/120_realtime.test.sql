@@ -1,8 +1,9 @@
 -- Realtime: each insert into metric broadcasts one message per project (split under 64 KiB) to
--- the private topic queue_health:<project_id>; only that project's members may receive it; a
--- failing broadcast never fails the insert.
+-- the private topic queue_health:<project_id>, slim (v2, the default), full (v1) or not at all as
+-- settings.realtime_payload says; only that project's members may receive it; a failing broadcast
+-- never fails the insert.
 begin;
-select plan(19);
+select plan(33);
 
 -- The rows below are stamped 2026-11-26: make sure that day's partition exists whenever this runs.
 select queue_health.ensure_partitions('2026-11-26 12:00:00+00', 0);
@@ -25,14 +26,24 @@ create temporary view fx_messages as
   select m.* from realtime.messages m where not exists (select 1 from fx_seen s where s.id = m.id);
 insert into fx_seen select id from realtime.messages where topic like 'queue_health:%' on conflict do nothing;
 
--- Section: one message per project per statement
-insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name,
-  ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s, enqueued, completed,
-  failed, retried, dead_lettered)
-values
-  ('2026-11-26 12:00:00+00', 'acme', 'pgmq', 'pgmq', 'emails', 4, 1, 2, 7, false, 12.5, 10, 8, 1, 0, 0),
-  ('2026-11-26 12:00:00+00', 'acme', 'pgboss', 'pgboss', 'reports', 0, 0, 0, 0, false, null, 0, 0, 0, 0, 0),
-  ('2026-11-26 12:00:00+00', 'globex', 'pgmq', 'pgmq', 'orders', 1, 0, 0, 1, true, 1, 1, 0, 0, 0, 0);
+-- Section: the setting
+select is((select realtime_payload from queue_health.settings), 'slim', 'the payload is slim by default');
+select throws_ok(
+  $$ update queue_health.settings set realtime_payload = 'fat' $$, '23514', null,
+  'realtime_payload is slim, full or off');
+
+-- Section: one message per project per statement (full: payload v1)
+update queue_health.settings set realtime_payload = 'full';
+create function pg_temp.insert_three(p_at timestamptz) returns void language sql as $$
+  insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name,
+    ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s, enqueued, completed,
+    failed, retried, dead_lettered)
+  values
+    (p_at, 'acme', 'pgmq', 'pgmq', 'emails', 4, 1, 2, 7, false, 12.5, 10, 8, 1, 0, 0),
+    (p_at, 'acme', 'pgboss', 'pgboss', 'reports', 0, 0, 0, 0, false, null, 0, 0, 0, 0, 3),
+    (p_at, 'globex', 'pgmq', 'pgmq', 'orders', 1, 0, 0, 1, true, 1, 1, 0, 0, 0, 0)
+$$;
+select pg_temp.insert_three('2026-11-26 12:00:00+00');
 
 select results_eq(
   $$ select topic, event, private, extension from fx_messages
@@ -43,19 +54,40 @@ select results_eq(
 select is(
   (select payload - 'queues' - 'id' from fx_messages where topic = 'queue_health:acme'),
   '{"v": 1, "project_id": "acme", "captured_at": "2026-11-26T12:00:00+00:00", "part": 1, "parts": 1}'::jsonb,
-  'the envelope carries v, project_id, captured_at, part and parts');
+  'full: the envelope carries v 1, project_id, captured_at, part and parts');
 select is(
   (select payload -> 'queues' -> 0 from fx_messages where topic = 'queue_health:acme'),
   '{"source": "pgboss", "source_schema": "pgboss", "queue": "reports", "depth": 0, "ready": 0,
     "in_flight": 0, "delayed": 0, "oldest_ready_age_s": null, "enqueued": 0, "completed": 0,
-    "failed": 0, "dead_lettered": 0, "depth_estimated": false}'::jsonb,
-  'each queue is a compact row with the contract''s fields');
+    "failed": 0, "dead_lettered": 3, "depth_estimated": false}'::jsonb,
+  'full: each queue is an object with every field of the row');
 select is(
   (select jsonb_array_length(payload -> 'queues') from fx_messages where topic = 'queue_health:acme'),
   2, 'the acme message holds both acme queues');
 select is(
   (select payload -> 'queues' -> 0 ->> 'queue' from fx_messages where topic = 'queue_health:globex'),
   'orders', 'the globex message holds only the globex queue');
+
+-- Section: slim (payload v2, the default)
+update queue_health.settings set realtime_payload = 'slim';
+insert into fx_seen select id from realtime.messages where topic like 'queue_health:%' on conflict do nothing;
+select pg_temp.insert_three('2026-11-26 12:00:05+00');
+select is(
+  (select count(*)::int from fx_messages where topic like 'queue_health:%'), 2,
+  'slim: one message per project too');
+select is(
+  (select payload - 'queues' - 'id' from fx_messages where topic = 'queue_health:acme'),
+  '{"v": 2, "project_id": "acme", "captured_at": "2026-11-26T12:00:05+00:00", "part": 1, "parts": 1}'::jsonb,
+  'slim: the envelope carries v 2');
+select is(
+  (select payload -> 'queues' from fx_messages where topic = 'queue_health:acme'),
+  '[["pgboss", "pgboss", "reports", 0, null, 0, 0, 0, false],
+    ["pgmq", "pgmq", "emails", 7, 12.5, 10, 8, 1, false]]'::jsonb,
+  'slim: each queue is [source, source_schema, queue, depth, oldest_ready_age_s, enqueued, completed, failed, depth_estimated]');
+select is(
+  (select payload -> 'queues' -> 0 from fx_messages where topic = 'queue_health:globex'),
+  '["pgmq", "pgmq", "orders", 1, 1, 1, 0, 0, true]'::jsonb,
+  'slim: the globex message holds only the globex queue');
 
 -- Section: the Realtime Authorization policy, checked the way Realtime checks a join
 create function pg_temp.can_join(p_user text, p_topic text) returns boolean language plpgsql as $$
@@ -85,6 +117,51 @@ select is(
 select tests.clear_authentication();
 select set_config('realtime.topic', '', true);
 
+-- Section: off
+update queue_health.settings set realtime_payload = 'off';
+insert into fx_seen select id from realtime.messages where topic like 'queue_health:%' on conflict do nothing;
+select pg_temp.insert_three('2026-11-26 12:00:06+00');
+select is((select count(*)::int from fx_messages where topic like 'queue_health:%'), 0,
+  'off: nothing is broadcast (and nothing stored in realtime.messages)');
+select is((select count(*)::int from queue_health.metric where captured_at = '2026-11-26 12:00:06+00'), 3,
+  'off: the snapshot rows are stored as ever');
+
+-- Section: bytes per queue, 100 queues with varied numbers, as realtime.messages stores them
+-- (pg_column_size of the stored payload: compressed once the row passes ~2 kB) and as jsonb
+-- before storage.
+create temporary table fx_bytes (mode text primary key, stored_per_queue numeric, raw_per_queue numeric)
+  on commit drop;
+create function pg_temp.measure(p_mode text, p_at timestamptz) returns void language plpgsql as $$
+begin
+  update queue_health.settings set realtime_payload = p_mode;
+  insert into fx_seen select id from realtime.messages where topic = 'queue_health:bytes' on conflict do nothing;
+  insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name,
+    ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s, enqueued, completed,
+    failed, retried, dead_lettered)
+  select p_at, 'bytes', 'pgmq', 'pgmq', 'queue_' || lpad(i::text, 3, '0'),
+    (i * 7919) % 500, (i * 104729) % 40, (i * 31) % 7,
+    (i * 7919) % 500 + (i * 104729) % 40 + (i * 31) % 7, false,
+    round(((i * 2654435761) % 100000) / 1000.0, 3)::float8, (i * 613) % 300, (i * 577) % 290,
+    (i * 13) % 5, 0, (i * 3) % 2
+  from generate_series(1, 100) i;
+  insert into fx_bytes
+  select p_mode, pg_column_size(m.payload) / 100.0, pg_column_size(m.payload::text::jsonb) / 100.0
+  from fx_messages m where m.topic = 'queue_health:bytes';
+end $$;
+select pg_temp.measure('slim', '2026-11-26 12:01:00+00');
+select pg_temp.measure('full', '2026-11-26 12:01:10+00');
+select cmp_ok((select raw_per_queue from fx_bytes where mode = 'slim'), '<=', 120::numeric,
+  'slim: at most 120 bytes a queue before compression');
+select cmp_ok((select raw_per_queue from fx_bytes where mode = 'full'), '>=', 300::numeric,
+  'full: 300 bytes a queue or more before compression');
+select cmp_ok((select stored_per_queue from fx_bytes where mode = 'slim'), '<=', 25::numeric,
+  'slim: at most 25 bytes a queue as stored (100 queues: compressed)');
+select cmp_ok(
+  (select stored_per_queue from fx_bytes where mode = 'slim'), '<',
+  (select 0.7 * stored_per_queue from fx_bytes where mode = 'full'),
+  'slim stores under 70 % of full''s bytes at 100 queues');
+update queue_health.settings set realtime_payload = 'slim';
+
 -- Section: splitting under 64 KiB
 insert into fx_seen select id from realtime.messages where topic like 'queue_health:%' on conflict do nothing;
 insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name, depth, ready, in_flight, delayed)
@@ -97,23 +174,38 @@ select is(
   (select max(octet_length(payload::text)) < 65536 from fx_messages where topic = 'queue_health:acme'),
   true, 'every part is under 64 KiB');
 -- The split is sized without printing each item: names that JSON escapes to several bytes a
--- character, the largest counts and ages that print longer as jsonb numbers than as floats.
-insert into fx_seen select id from realtime.messages where topic = 'queue_health:odd' on conflict do nothing;
-insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name, depth, ready,
-  in_flight, delayed, enqueued, completed, failed, dead_lettered, oldest_ready_age_s, depth_estimated)
-select '2026-11-26 12:00:10+00', 'odd', 'pgboss', 'pg"boss' || chr(9), 'q' || i || repeat('"' || chr(1) || 'ü\', 10),
-  9223372036854775807, 9223372036854775807, 9223372036854775807, 9223372036854775807, 9223372036854775807,
-  9223372036854775807, 9223372036854775807, 9223372036854775807,
-  case when i % 2 = 0 then 1e-7 else 123456789.123456789 end, i % 3 = 0
-from generate_series(1, 900) i;
+-- character, the largest counts and ages that print longer as jsonb numbers than as floats; in
+-- both forms.
+create function pg_temp.insert_odd(p_mode text, p_at timestamptz) returns void language sql as $$
+  update queue_health.settings set realtime_payload = p_mode;
+  insert into fx_seen select id from realtime.messages where topic = 'queue_health:odd' on conflict do nothing;
+  insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name, depth, ready,
+    in_flight, delayed, enqueued, completed, failed, dead_lettered, oldest_ready_age_s, depth_estimated)
+  select p_at, 'odd', 'pgboss', 'pg"boss' || chr(9), p_mode || i || repeat('"' || chr(1) || 'ü\', 10),
+    9223372036854775807, 9223372036854775807, 9223372036854775807, 9223372036854775807, 9223372036854775807,
+    9223372036854775807, 9223372036854775807, 9223372036854775807,
+    case when i % 2 = 0 then 1e-7 else 123456789.123456789 end, i % 3 = 0
+  from generate_series(1, case when p_mode = 'full' then 900 else 1500 end) i;
+$$;
+select pg_temp.insert_odd('slim', '2026-11-26 12:00:10+00');
 select is(
   (select bool_and(octet_length(payload::text) < 65536) and count(*) > 1
      from fx_messages where topic = 'queue_health:odd'),
-  true, 'queues whose names and numbers print long are split under 64 KiB too');
+  true, 'slim: queues whose names and numbers print long are split under 64 KiB too');
+select is(
+  (select count(*)::int from fx_messages m, jsonb_array_elements(m.payload -> 'queues') q
+    where m.topic = 'queue_health:odd'),
+  1500, 'and every queue is in one of the parts');
+select pg_temp.insert_odd('full', '2026-11-26 12:00:11+00');
+select is(
+  (select bool_and(octet_length(payload::text) < 65536) and count(*) > 1
+     from fx_messages where topic = 'queue_health:odd'),
+  true, 'full: queues whose names and numbers print long are split under 64 KiB too');
 select is(
   (select count(*)::int from fx_messages m, jsonb_array_elements(m.payload -> 'queues') q
     where m.topic = 'queue_health:odd'),
   900, 'and every queue is in one of the parts');
+update queue_health.settings set realtime_payload = 'slim';
 select is(
   (select array_agg((payload ->> 'part')::int order by (payload ->> 'part')::int)
      = array(select generate_series(1, max((payload ->> 'parts')::int)))
@@ -132,7 +224,7 @@ from generate_series(0, 99) i;
 select is((select count(*)::int from fx_messages where topic = 'queue_health:acme'), 1,
   'inserting 100 snapshots of history at once sends one message');
 select is(
-  (select (payload ->> 'captured_at') || ' depth ' || (payload -> 'queues' -> 0 ->> 'depth')
+  (select (payload ->> 'captured_at') || ' depth ' || (payload -> 'queues' -> 0 ->> 3)
    from fx_messages where topic = 'queue_health:acme'),
   '2026-11-26T13:16:30+00:00 depth 99', 'and it carries the latest snapshot');
 
