@@ -53,8 +53,14 @@ export async function changedMigrations(): Promise<string[]> {
   return [...edited, ...inserted.map((n) => `${n} (new, sorts before ${last})`)];
 }
 
-/** Runs `supabase migration up` against the database. */
-export async function applyMigrations(url = databaseUrl()): Promise<void> {
+/**
+ * Runs `supabase migration up` against the database. `stamp: false` leaves the stack's record of
+ * applied migrations alone (for a database other than the stack's own).
+ */
+export async function applyMigrations(
+  url = databaseUrl(),
+  { stamp = true }: { stamp?: boolean } = {},
+): Promise<void> {
   if (!existsSync(SUPABASE_BIN)) {
     throw new StackError(`The Supabase CLI is missing (${SUPABASE_BIN}); run 'npm install'.`);
   }
@@ -69,6 +75,7 @@ export async function applyMigrations(url = databaseUrl()): Promise<void> {
     throw new StackError(`supabase migration up failed:\n${out}`);
   }
   const applied = out.split('\n').filter((l) => /Applying migration/i.test(l));
+  if (!stamp) return;
   if (applied.length) log.ok(`applied ${applied.length} migration(s)`);
   await Deno.mkdir(join(paths.migrationsStamp, '..'), { recursive: true }).catch(() => {});
   await Deno.writeTextFile(paths.migrationsStamp, JSON.stringify(await migrationHashes(), null, 2));
