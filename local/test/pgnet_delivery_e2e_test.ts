@@ -207,3 +207,34 @@ Deno.test('a Slack 429 with Retry-After: 5 is retried through pg_net within 15 s
     console.log(JSON.stringify({ event: 'pgnet_e2e_retry', gap_ms: gap }));
   });
 });
+
+Deno.test('schedule_alerting() warns with the Vault steps while pg_net has no queue-alert URL or key', async () => {
+  const db = await createPrivateDatabase('qh_pgnet_mode');
+  const notices: postgres.Notice[] = [];
+  const sql = postgres(db.url, { max: 1, onnotice: (n) => notices.push(n) });
+  try {
+    await installPgNet(db);
+    await applyProject(db);
+    notices.length = 0;
+    const [{ r }] = await sql<{ r: { dispatch: { mode: string; fix: string } } }[]>`
+      select queue_health.schedule_alerting() as r`;
+    assert.equal(r.dispatch.mode, 'not_configured');
+    const warning = notices.find((n) => n.severity === 'WARNING');
+    assert.ok(warning, `a WARNING is raised: got ${JSON.stringify(notices)}`);
+    assert.match(String(warning.message), /alerts cannot leave the database.*not_configured/);
+    assert.match(String(warning.message), /URL and key are not configured/);
+    assert.match(String(warning.hint), /select vault\.create_secret\('https:\/\/<project-ref>/);
+    assert.match(String(warning.hint), /'queue_health_alert_key'\)/);
+
+    await sql`insert into queue_health.dispatch_settings (queue_alert_url, queue_alert_key)
+              values ('https://ref.example.test/functions/v1/queue-alert', 'sb_secret_x')`;
+    notices.length = 0;
+    const [{ r: ok }] = await sql<{ r: { dispatch: { mode: string } } }[]>`
+      select queue_health.schedule_alerting() as r`;
+    assert.equal(ok.dispatch.mode, 'http');
+    assert.deepEqual(notices.filter((n) => n.severity === 'WARNING'), [], 'no warning once set');
+  } finally {
+    await sql.end({ timeout: 2 });
+    await db.drop();
+  }
+});

@@ -1769,9 +1769,11 @@ begin
     raise warning 'queue_health: alerts cannot leave the database (dispatch mode %): %', v_dispatch ->> 'mode',
       case v_dispatch ->> 'mode'
         when 'notify' then 'pg_net is not installed, so notifications are only announced with NOTIFY queue_health_dispatch, which nothing listens to on hosted Supabase'
-        else 'pg_net is installed but the queue-alert ' || concat_ws(' and ',
-               case when not (v_dispatch -> 'url_configured')::boolean then 'URL' end,
-               case when not (v_dispatch -> 'key_configured')::boolean then 'key' end) || ' is not configured'
+        else 'pg_net is installed but the queue-alert ' ||
+          case when not (v_dispatch -> 'url_configured')::boolean and not (v_dispatch -> 'key_configured')::boolean
+                 then 'URL and key are'
+               when not (v_dispatch -> 'url_configured')::boolean then 'URL is'
+               else 'key is' end || ' not configured, so notifications are only announced with NOTIFY'
       end
       using hint = v_dispatch ->> 'fix';
   end if;
