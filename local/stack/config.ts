@@ -100,3 +100,18 @@ export function withSslDisabled(url: string): string {
 
 export const API_URL = `http://127.0.0.1:${API_PORT}`;
 export const RECEIVERS_URL = `http://127.0.0.1:${RECEIVERS_PORT}`;
+
+/**
+ * How the local stack's database wakes queue-alert (QH_DISPATCH): 'pg_net' (the default, as on
+ * hosted Supabase: net.http_post, sent by the pg_net stand-in's worker) or 'notify' (the older
+ * local-only path: NOTIFY queue_health_dispatch, which the functions server LISTENs to).
+ */
+export function dispatchMode(): 'pg_net' | 'notify' {
+  const raw = Deno.env.get('QH_DISPATCH') ?? '';
+  if (raw === '' || raw === 'pg_net') return 'pg_net';
+  if (raw === 'notify') return 'notify';
+  throw new Error(`QH_DISPATCH must be 'pg_net' or 'notify': got '${raw}'`);
+}
+
+/** URL of queue-alert on the local functions server. */
+export const QUEUE_ALERT_URL = `${API_URL}/functions/v1/queue-alert`;

@@ -60,6 +60,16 @@ export async function bootstrapPlatform(url = databaseUrl()): Promise<void> {
       );
     }
     throw e;
+  }
+}
+
+/** Runs local/stack/sql/hosted_platform.sql in the database of `superuserUrl`, as that superuser. */
+export async function applyPlatformSql(superuserUrl: string): Promise<void> {
+  const sql = connect(superuserUrl);
+  try {
+    await sql.unsafe(
+      await Deno.readTextFile(join(ROOT, 'local', 'stack', 'sql', 'hosted_platform.sql')),
+    );
   } finally {
     await sql.end({ timeout: 1 });
   }
@@ -93,8 +103,14 @@ export async function changedMigrations(): Promise<string[]> {
   return [...edited, ...inserted.map((n) => `${n} (new, sorts before ${last})`)];
 }
 
-/** Runs `supabase migration up` against the database. */
-export async function applyMigrations(url = databaseUrl()): Promise<void> {
+/**
+ * Runs `supabase migration up` against the database. `stamp: false` leaves the stack's record of
+ * applied migrations alone (for a database other than the stack's own).
+ */
+export async function applyMigrations(
+  url = databaseUrl(),
+  { stamp = true }: { stamp?: boolean } = {},
+): Promise<void> {
   if (!existsSync(SUPABASE_BIN)) {
     throw new StackError(`The Supabase CLI is missing (${SUPABASE_BIN}); run 'npm install'.`);
   }
@@ -109,6 +125,7 @@ export async function applyMigrations(url = databaseUrl()): Promise<void> {
     throw new StackError(`supabase migration up failed:\n${out}`);
   }
   const applied = out.split('\n').filter((l) => /Applying migration/i.test(l));
+  if (!stamp) return;
   if (applied.length) log.ok(`applied ${applied.length} migration(s)`);
   await Deno.mkdir(join(paths.migrationsStamp, '..'), { recursive: true }).catch(() => {});
   await Deno.writeTextFile(paths.migrationsStamp, JSON.stringify(await migrationHashes(), null, 2));

@@ -5,16 +5,29 @@
  * - serves the live dashboard (dashboard/) at http://127.0.0.1:54321/, and a Realtime stand-in at
  *   /realtime/v1/websocket so it updates live on each snapshot;
  * - runs the local Resend / Slack / webhook receivers on 127.0.0.1:54324;
- * - stands in for pg_net: on NOTIFY queue_health_dispatch it invokes queue-alert.
+ * - runs the pg_net stand-in's worker (pg_net_worker.ts), which sends what the database queued
+ *   with net.http_post — queue-alert calls included — as pg_net's background worker does;
+ * - provides `EdgeRuntime.waitUntil` as the edge runtime does (work that outlives a response).
  *
- * QH_SERVER_MODE=test turns the dispatcher off so tests drive queue-alert themselves.
+ * QH_DISPATCH=notify (dev mode only) also runs the older local dispatcher: on NOTIFY
+ * queue_health_dispatch it invokes queue-alert. QH_SERVER_MODE=test never runs it, so tests
+ * drive queue-alert themselves.
  */
 import { existsSync } from 'node:fs';
 import { extname, join, normalize } from 'node:path';
-import { API_PORT, API_URL, databaseUrl, RECEIVERS_PORT, ROOT } from './config.ts';
+import {
+  API_PORT,
+  API_URL,
+  databaseUrl,
+  dispatchMode,
+  RECEIVERS_PORT,
+  ROOT,
+  usesExternalDatabase,
+} from './config.ts';
 import { functionEnv } from './env.ts';
 import { connect } from './postgres.ts';
 import { startDispatcher } from './dispatcher.ts';
+import { startPgNetWorker } from './pg_net_worker.ts';
 import { createLocalRealtime } from '../dashboard/realtime_local.ts';
 
 type Handler = (req: Request) => Response | Promise<Response>;
@@ -22,6 +35,15 @@ type Handler = (req: Request) => Response | Promise<Response>;
 const mode = Deno.env.get('QH_SERVER_MODE') ?? 'dev';
 const env = await functionEnv();
 for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
+
+// The edge runtime's EdgeRuntime.waitUntil(promise): keeps the worker alive until the promise
+// settles after the response is sent. A Deno server lives on anyway; only failures are logged.
+const runtime = globalThis as { EdgeRuntime?: { waitUntil(p: Promise<unknown>): void } };
+runtime.EdgeRuntime ??= {
+  waitUntil: (p: Promise<unknown>) => {
+    p.catch((e) => jsonLine({ event: 'background_task_failed', error: String(e) }));
+  },
+};
 
 // The local Realtime stand-in: the dashboard joins queue_health:<project> over a WebSocket.
 const realtime = await createLocalRealtime({
@@ -144,8 +166,18 @@ setInterval(() => {
     .catch((e) => jsonLine({ event: 'realtime_cleanup_failed', error: String(e) }));
 }, 10 * 60_000);
 
-// The pg_net stand-in: capture() / the sweep NOTIFY after writing notifications.
-if (mode !== 'test') {
+// The pg_net stand-in's worker, on the stack's own cluster only: a DATABASE_URL database has its
+// own pg_net (or none), whose queue is not ours to take.
+if (!usesExternalDatabase()) {
+  await startPgNetWorker(databaseUrl(), {
+    onRound: (r) => jsonLine({ event: 'pg_net_round', ...r }),
+    onError: (e) => jsonLine({ event: 'pg_net_round_failed', error: String(e) }),
+  });
+  jsonLine({ event: 'pg_net_worker', wakes_on: 'pg_net_wake' });
+}
+
+// The older local path, on request only (QH_DISPATCH=notify): NOTIFY queue_health_dispatch.
+if (mode !== 'test' && dispatchMode() === 'notify') {
   await startDispatcher(connect(databaseUrl(), 2), {
     functionsUrl: API_URL,
     serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY,

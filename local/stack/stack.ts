@@ -8,7 +8,9 @@ import {
   API_URL,
   databaseUrl,
   DB_PORT,
+  dispatchMode,
   paths,
+  QUEUE_ALERT_URL,
   RECEIVERS_URL,
   redactUrl,
   ROOT,
@@ -18,7 +20,15 @@ import { localKeys } from './keys.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { log, StackError } from './log.ts';
 import { applyMigrations, bootstrapPlatform, changedMigrations } from './migrate.ts';
-import { isReachable, postmasterPid, startCluster, stopCluster, wipeCluster } from './postgres.ts';
+import {
+  connect,
+  isReachable,
+  postmasterPid,
+  startCluster,
+  stopCluster,
+  wipeCluster,
+} from './postgres.ts';
+import { ensurePgNetExtensionFiles } from './pg_net.ts';
 import {
   cmdline,
   ensureDebianPackages,
@@ -35,7 +45,10 @@ const MODE_FILE = join(paths.run, 'functions.mode');
 
 /** Options for `up`. */
 export interface UpOptions {
-  /** 'dev' runs the dispatcher (NOTIFY → queue-alert); 'test' leaves queue-alert to the tests. */
+  /**
+   * 'dev' configures dispatch (database → pg_net → queue-alert); 'test' leaves queue-alert to the
+   * tests. Both run the pg_net stand-in's worker.
+   */
   serverMode?: 'dev' | 'test';
 }
 
@@ -57,9 +70,10 @@ function serverPid(): number | null {
 async function startServer(mode: 'dev' | 'test'): Promise<void> {
   const pid = serverPid();
   const currentMode = existsSync(MODE_FILE) ? Deno.readTextFileSync(MODE_FILE).trim() : '';
-  if (pid && currentMode === mode && (await serverAnswers())) return;
+  const wanted = `${mode}:${dispatchMode()}`;
+  if (pid && currentMode === wanted && (await serverAnswers())) return;
   if (pid) {
-    log.step(`restarting the functions server (mode ${currentMode || '?'} → ${mode})`);
+    log.step(`restarting the functions server (mode ${currentMode || '?'} → ${wanted})`);
     await stopProcess(pid);
   }
   const owner = await portOwner(API_PORT);
@@ -77,7 +91,7 @@ async function startServer(mode: 'dev' | 'test'): Promise<void> {
     cwd: ROOT,
     env: { QH_SERVER_MODE: mode },
   });
-  await Deno.writeTextFile(MODE_FILE, mode);
+  await Deno.writeTextFile(MODE_FILE, wanted);
   try {
     await waitFor(serverAnswers, `the functions server on ${API_URL}`, 60_000);
   } catch (e) {
@@ -88,6 +102,30 @@ async function startServer(mode: 'dev' | 'test'): Promise<void> {
     throw new StackError(`${(e as Error).message}\nLast lines of ${paths.serverLog}:\n${tail}`);
   }
   log.ok(`functions server up (${mode} mode)`);
+}
+
+/**
+ * Dev mode: points dispatch at the local queue-alert with the service-role key, as a user does
+ * with the Vault secrets queue_health_alert_url / queue_health_alert_key on hosted Supabase, so
+ * alerts go database → pg_net → queue-alert. Test mode and QH_DISPATCH=notify: removes that
+ * setting again (tests drive queue-alert themselves; notify means NOTIFY only).
+ */
+async function configureDispatch(mode: 'dev' | 'test'): Promise<void> {
+  const sql = connect(databaseUrl());
+  try {
+    if (mode === 'dev' && dispatchMode() === 'pg_net') {
+      const keys = await localKeys();
+      await sql`
+        insert into queue_health.dispatch_settings (id, queue_alert_url, queue_alert_key)
+        values (true, ${QUEUE_ALERT_URL}, ${keys.serviceRole})
+        on conflict (id) do update
+          set queue_alert_url = excluded.queue_alert_url, queue_alert_key = excluded.queue_alert_key`;
+    } else {
+      await sql`delete from queue_health.dispatch_settings where queue_alert_url = ${QUEUE_ALERT_URL}`;
+    }
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
 
 /** Brings everything up; idempotent. */
@@ -104,7 +142,12 @@ export async function up(opts: UpOptions = {}): Promise<void> {
         `Run 'npm run stack -- reset' to rebuild the database from scratch.`,
     );
   }
+  // pg_net is available to `create extension` as on Supabase; the alerting migration creates it.
+  if (!usesExternalDatabase() && (await ensurePgNetExtensionFiles()) === 'installed') {
+    log.ok('pg_net stand-in made available as an extension');
+  }
   await applyMigrations();
+  if (!usesExternalDatabase()) await configureDispatch(opts.serverMode ?? 'dev');
   await buildDashboard(); // vendors supabase-js and uPlot into dashboard/vendor (git-ignored)
   await startServer(opts.serverMode ?? 'dev');
 }

@@ -756,6 +756,9 @@ begin
   return jsonb_build_object(
     'alerting', v_alerting,
     'realtime_policy', v_realtime_policy,
+    -- How alerts leave the database (http, notify or not_configured): schedule_alerting() has
+    -- warned already when they cannot.
+    'dispatch_mode', v_alerting -> 'dispatch' ->> 'mode',
     'pg_cron_version', v_version,
     'seconds_schedules', v_choice.seconds_supported,
     'requested_interval', p_interval,
@@ -765,7 +768,7 @@ begin
     'jobs', v_jobs);
 end;
 $$;
-comment on function queue_health.schedule(interval) is 'Creates or updates the pg_cron jobs queue-health-capture (under a minute: every minute, run_captures() capturing every p_interval in one session; else capture() every p_interval in whole minutes, rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention) and queue-health-cron-cleanup (daily), plus the alerting jobs of schedule_alerting() when present. Sets settings.capture_interval to the interval chosen and returns what it chose. Fails if pg_cron is not installed.';
+comment on function queue_health.schedule(interval) is 'Creates or updates the pg_cron jobs queue-health-capture (under a minute: every minute, run_captures() capturing every p_interval in one session; else capture() every p_interval in whole minutes, rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention) and queue-health-cron-cleanup (daily), plus the alerting jobs of schedule_alerting() when present. Sets settings.capture_interval to the interval chosen and returns what it chose, with dispatch_mode: http (alerts leave through pg_net), notify (no pg_net) or not_configured (pg_net without the queue-alert URL or key); schedule_alerting() raises a WARNING with the fix when they cannot leave. Fails if pg_cron is not installed.';
 revoke execute on function queue_health.schedule(interval) from public, anon, authenticated;
 grant execute on function queue_health.schedule(interval) to service_role;
 

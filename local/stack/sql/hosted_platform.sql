@@ -99,6 +99,38 @@ begin
 end
 $$;
 
+-- Section: pg_net (init-scripts/00000000000003-post-setup.sql: when pg_net is created, an event
+-- trigger makes net.http_get / net.http_post security definer with search_path net and grants
+-- them, and usage on schema net, to postgres, anon, authenticated, service_role and
+-- supabase_functions_admin only)
+create or replace function extensions.grant_pg_net_access()
+  returns event_trigger
+  language plpgsql
+  as $$
+  begin
+    if not exists (select 1 from pg_event_trigger_ddl_commands() c
+                     join pg_extension e on c.objid = e.oid where e.extname = 'pg_net') then
+      return;
+    end if;
+    grant usage on schema net to supabase_functions_admin, postgres, anon, authenticated, service_role;
+    alter function net.http_get(text, jsonb, jsonb, integer) security definer set search_path = net;
+    alter function net.http_post(text, jsonb, jsonb, jsonb, integer) security definer set search_path = net;
+    revoke all on function net.http_get(text, jsonb, jsonb, integer),
+      net.http_post(text, jsonb, jsonb, jsonb, integer) from public;
+    grant execute on function net.http_get(text, jsonb, jsonb, integer),
+      net.http_post(text, jsonb, jsonb, jsonb, integer)
+      to supabase_functions_admin, postgres, anon, authenticated, service_role;
+  end;
+  $$;
+do $$
+begin
+  if not exists (select 1 from pg_event_trigger where evtname = 'issue_pg_net_access') then
+    create event trigger issue_pg_net_access on ddl_command_end when tag in ('CREATE EXTENSION')
+      execute function extensions.grant_pg_net_access();
+  end if;
+end
+$$;
+
 -- Section: auth (init-scripts/00000000000001-auth-schema.sql, 20211124212715_update-auth-owner,
 -- 20211115181400_update-auth-permissions, 20250421084701_revoke_admin_roles_from_postgres)
 do $$

@@ -49,6 +49,13 @@ export const envShape = {
   }).default(20_000),
   QUEUE_ALERT_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   QUEUE_ALERT_LEASE_S: z.coerce.number().int().min(10).max(3600).default(120),
+  /**
+   * A retry that this run scheduled at most this many seconds ahead (a 429 with `Retry-After: 5`,
+   * say) is dispatched again when due, by a background task of this invocation, instead of at the
+   * next minute's sweep. 0 turns it off. Needs `EdgeRuntime.waitUntil` (the edge runtime and the
+   * local stack provide it).
+   */
+  QUEUE_ALERT_FOLLOW_UP_S: z.coerce.number().int().min(0).max(60).default(30),
   QUEUE_ALERT_SLACK_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   QUEUE_ALERT_RESEND_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(500),
 };
@@ -112,6 +119,9 @@ export interface Deps {
   waitUntil: (promise: Promise<unknown>) => void;
 }
 
+/** How long after a retry is due its follow-up dispatch runs (the row must be due by then). */
+const FOLLOW_UP_MARGIN_MS = 250;
+
 /** The summary queue-alert answers with. */
 export interface Summary {
   /** What `evaluate_alerts()` returned; null when skipped or absent; `{error}` when it failed. */
@@ -165,10 +175,42 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
   const fetchFn = overrides.fetch ?? ((input, init) => fetch(input, init));
   const random = overrides.random ?? Math.random;
   const emailClient = overrides.resend ?? defaultResend;
-  const waitUntil = overrides.waitUntil ?? edgeRuntimeWaitUntil() ?? (() => {});
+  // Where neither the caller nor the runtime keeps the instance alive, a background run simply
+  // goes on after the response, and follow-ups of retries are left to the sweep.
+  const runtimeWaitUntil = overrides.waitUntil ?? edgeRuntimeWaitUntil();
+  const waitUntil = runtimeWaitUntil ?? (() => {});
   let env: QueueAlertEnv | null = null;
   let verifyJwt: JwtVerifier | undefined;
   let secretKeys: string[] = [];
+  /** When this instance's pending follow-up dispatch runs (ms since the epoch), if any. */
+  let followUpAt: number | null = null;
+
+  /**
+   * After a run whose soonest retry is due at `dueAt`: when that is within QUEUE_ALERT_FOLLOW_UP_S,
+   * waits (in the background) until it is due, then asks the database to dispatch what is due
+   * (queue_health.dispatch_due(): pg_net, else NOTIFY), which invokes queue-alert afresh. One
+   * timer per instance unless an earlier retry needs its own; no loop: each follow-up is one call.
+   */
+  const scheduleFollowUp = (sql: Sql, cfg: QueueAlertEnv, dueAt: number) => {
+    if (!runtimeWaitUntil || cfg.QUEUE_ALERT_FOLLOW_UP_S === 0) return;
+    const wait = Math.max(0, dueAt - now().getTime()) + FOLLOW_UP_MARGIN_MS;
+    if (wait > cfg.QUEUE_ALERT_FOLLOW_UP_S * 1000 + FOLLOW_UP_MARGIN_MS) return;
+    if (followUpAt !== null && followUpAt <= dueAt + FOLLOW_UP_MARGIN_MS) return;
+    const at = now().getTime() + wait;
+    followUpAt = at;
+    logger.info('follow_up_scheduled', { due_at: new Date(dueAt).toISOString(), wait_ms: wait });
+    runtimeWaitUntil((async () => {
+      await sleep(wait);
+      if (followUpAt === at) followUpAt = null;
+      try {
+        const [{ result }] = await sql<{ result: unknown }[]>`
+          select queue_health.dispatch_due(p_now => ${now()}::timestamptz) as result`;
+        logger.info('follow_up', { result });
+      } catch (e) {
+        logger.error('follow_up_failed', { error: errorText(e) });
+      }
+    })());
+  };
 
   return async (req: Request): Promise<Response> => {
     if (!env) {
@@ -238,8 +280,9 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
       random,
       emailClient,
     })
-      .then((summary) => {
+      .then(({ summary, nextRetryAt }) => {
         logger.info('run', { ...summary, evaluated: undefined, caller: who, mode });
+        if (nextRetryAt !== null) scheduleFollowUp(sql, env!, nextRetryAt);
         return summary;
       });
     if (background) {
@@ -285,7 +328,7 @@ async function run(
   env: QueueAlertEnv,
   input: z.infer<typeof bodySchema>,
   deps: RunDeps,
-): Promise<Summary> {
+): Promise<{ summary: Summary; nextRetryAt: number | null }> {
   const started = deps.now().getTime();
   const summary: Summary = {
     evaluated: null,
@@ -322,6 +365,8 @@ async function run(
     resendIntervalMs: env.QUEUE_ALERT_RESEND_INTERVAL_MS,
   };
   const batch = input.limit ?? env.QUEUE_ALERT_BATCH_SIZE;
+  /** The soonest retry this run scheduled (ms since the epoch). */
+  let nextRetryAt: number | null = null;
   const leaseMs = env.QUEUE_ALERT_LEASE_S * 1000;
 
   while (deps.now().getTime() - started < env.QUEUE_ALERT_BUDGET_MS) {
@@ -337,14 +382,19 @@ async function run(
     const results = await Promise.all(
       rows.map((raw) => deliver(sql, raw, sendDeadline, ctx, deps)),
     );
-    for (const r of results) summary[r.result]++;
+    for (const r of results) {
+      summary[r.result]++;
+      if (r.nextAttemptAt !== null && (nextRetryAt === null || r.nextAttemptAt < nextRetryAt)) {
+        nextRetryAt = r.nextAttemptAt;
+      }
+    }
     if (rows.length < batch) break;
     // Some rows could not get a turn within their lease: the lanes are full, let the next
     // invocation continue rather than claim (and spend an attempt of) the same rows again.
     if (results.some((r) => r.released)) break;
   }
   summary.duration_ms = deps.now().getTime() - started;
-  return summary;
+  return { summary, nextRetryAt };
 }
 
 type RowResult = 'sent' | 'failed' | 'dead' | 'errors';
@@ -355,7 +405,7 @@ async function deliver(
   sendDeadline: number,
   ctx: Parameters<typeof send>[2],
   deps: RunDeps,
-): Promise<{ result: RowResult; released: boolean }> {
+): Promise<{ result: RowResult; released: boolean; nextAttemptAt: number | null }> {
   const id = String(raw.id);
   const t0 = deps.now().getTime();
   let row: Claimed | null = null;
@@ -410,7 +460,7 @@ async function deliver(
       outcome: outcome.status,
       error: errorText(e),
     });
-    return { result: 'errors', released: false };
+    return { result: 'errors', released: false, nextAttemptAt: null };
   }
   deps.logger.info('delivery', {
     notification_id: id,
@@ -428,5 +478,6 @@ async function deliver(
   return {
     result: status === 'sent' ? 'sent' : status === 'dead' ? 'dead' : 'failed',
     released: outcome.status === 'retry' && outcome.released === true,
+    nextAttemptAt: status === 'failed' && nextAttemptAt ? nextAttemptAt.getTime() : null,
   };
 }
