@@ -182,8 +182,7 @@ async function demoRunning(dir: string, output: () => string): Promise<number> {
 }
 
 Deno.test({
-  name:
-    'the functions pid file names the listener; down stops it when stale, after kill -9, never a stranger',
+  name: "the pid file names the listener; down stops a stale or killed server, no one else's",
   async fn() {
     const dir = await state();
     const f = files(dir);
@@ -215,9 +214,34 @@ Deno.test({
       const after = await stack('status', dir);
       assert.equal(after.code, 1);
       assert.match(apiLine(after.stdout), /DOWN$/);
-      const down2 = await stack('down', dir);
-      assert.equal(down2.code, 0, down2.stderr);
-      assert.match(down2.stderr, /PostgreSQL stopped/);
+
+      // The same checkout's server for another state folder (as the test runner's stack is)
+      // listening on this stack's API port is not ours either.
+      const other = await Deno.makeTempDir({ prefix: 'qh-lifecycle-other-' });
+      const otherServer = new Deno.Command(Deno.execPath(), {
+        args: ['run', '-A', '--quiet', SERVER],
+        env: { ...env(dir), QH_STATE_DIR: other, QH_SERVER_MODE: 'test' },
+        cwd: ROOT,
+        stdin: 'null',
+        stdout: 'null',
+        stderr: 'null',
+      }).spawn();
+      try {
+        await until(
+          "the other folder's server to listen",
+          async () => (await portOwner(API_PORT))?.pid === otherServer.pid,
+          30_000,
+        );
+        const down2 = await stack('down', dir);
+        assert.equal(down2.code, 0, down2.stderr);
+        assert.match(down2.stderr, /PostgreSQL stopped/);
+        assert.match(down2.stderr, /not this stack's functions server; left running/);
+        assert.ok(isAlive(otherServer.pid), "the other folder's server still runs");
+      } finally {
+        otherServer.kill('SIGKILL');
+        await otherServer.status;
+        await Deno.remove(other, { recursive: true });
+      }
       for (const port of PORTS) assert.equal(await portOwner(port), null, `port ${port}`);
 
       // A stranger on the API port, named by both pid files: left alone, and said so.

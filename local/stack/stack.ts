@@ -85,22 +85,6 @@ interface ServerProcess {
   foundBy: 'pid file' | 'port';
 }
 
-/**
- * The functions server of this stack: the process the pid file names, if it runs this checkout's
- * local/stack/server.ts; else the process listening on the API port, if it runs that script (a
- * server whose pid file went stale or was never written). Null when neither: a process that runs
- * something else is never taken for ours, whatever its pid or port.
- */
-async function findServer(): Promise<ServerProcess | null> {
-  const pid = readPid(paths.serverPid);
-  if (pid && runsDenoScript(pid, SERVER_SCRIPT)) return { pid, foundBy: 'pid file' };
-  const owner = await portOwner(API_PORT);
-  if (owner?.pid && runsDenoScript(owner.pid, SERVER_SCRIPT)) {
-    return { pid: owner.pid, foundBy: 'port' };
-  }
-  return null;
-}
-
 /** The state folder a process of this checkout was started for (its QH_STATE_DIR or default). */
 function stateDirOf(pid: number): string {
   const env = processEnv(pid);
@@ -109,6 +93,28 @@ function stateDirOf(pid: number): string {
     cwd = Deno.readLinkSync(`/proc/${pid}/cwd`);
   } catch { /* gone */ }
   return resolve(cwd, env.QH_STATE_DIR || defaultStateDir(ROOT));
+}
+
+/**
+ * True when `pid` is this stack's functions server: this checkout's local/stack/server.ts, started
+ * for this state folder (the test runner's stack runs the same script for another folder).
+ */
+function isOurServer(pid: number): boolean {
+  return runsDenoScript(pid, SERVER_SCRIPT) && stateDirOf(pid) === STATE_DIR;
+}
+
+/**
+ * The functions server of this stack: the process the pid file names, if it is ours
+ * (isOurServer); else the process listening on the API port, if it is (a server whose pid file
+ * went stale or was never written). Null when neither: any other process is never taken for ours,
+ * whatever its pid or port.
+ */
+async function findServer(): Promise<ServerProcess | null> {
+  const pid = readPid(paths.serverPid);
+  if (pid && isOurServer(pid)) return { pid, foundBy: 'pid file' };
+  const owner = await portOwner(API_PORT);
+  if (owner?.pid && isOurServer(owner.pid)) return { pid: owner.pid, foundBy: 'port' };
+  return null;
 }
 
 /** True when `pid` is an `npm start` (main.ts start) of this checkout and this state folder. */
@@ -209,7 +215,7 @@ async function stopServer(): Promise<boolean> {
     if (found.foundBy === 'port') {
       log.warn(
         `the functions server's pid file is stale: stopping pid ${found.pid}, which listens on ` +
-          `port ${API_PORT} and runs ${SERVER_SCRIPT}`,
+          `port ${API_PORT} and runs ${SERVER_SCRIPT} for ${STATE_DIR}`,
       );
     }
     await stopProcess(found.pid);
@@ -265,8 +271,8 @@ export async function status(): Promise<boolean> {
   let api = srvUp ? 'up' : 'DOWN';
   if (srvUp) {
     const pid = health?.pid ?? srv?.pid;
-    if (pid && !runsDenoScript(pid, SERVER_SCRIPT)) {
-      api += ` (pid ${pid}, not this checkout's server)`;
+    if (pid && !isOurServer(pid)) {
+      api += ` (pid ${pid}, not this stack's server: ${cmdline(pid).slice(0, 120)})`;
     } else if (pid) {
       api += ` (pid ${pid}${srv?.foundBy === 'port' ? '; its pid file is stale' : ''})`;
     }
