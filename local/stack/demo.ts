@@ -6,7 +6,7 @@
 import { PgBoss } from 'pg-boss-12';
 import { API_URL, databaseUrl, paths, RECEIVERS_URL } from './config.ts';
 import { localKeys, userAccessToken } from './keys.ts';
-import { log } from './log.ts';
+import { log, say, StackError } from './log.ts';
 import { connect } from './postgres.ts';
 
 /** The demo's pg-boss schema. */
@@ -157,26 +157,156 @@ export async function startDemoWorkload(
   };
 }
 
-/** `npm start`: runs the demo until Ctrl-C, then stops everything the stack started. */
-export async function runDemo(): Promise<number> {
-  const sql = connect(databaseUrl(), 2);
-  const { token } = await seedDemo(sql);
-  let scheduled = '';
-  if (await exists(sql, 'queue_health.schedule(interval)')) {
-    try {
-      const [{ schedule }] = await sql`select queue_health.schedule('10 seconds') as schedule`;
-      scheduled = `${schedule.capture_schedule}: ${
-        schedule.jobs.find((j: { name: string }) => j.name === 'queue-health-capture')?.command
-      } (captures every ${schedule.capture_interval})`;
-    } catch (e) {
-      log.warn(`schedule() failed: ${(e as Error).message}`);
+/** The signals that end `npm start`: Ctrl-C, `kill` (and `npm run stack -- down`), a closed terminal. */
+const STOP_SIGNALS: Deno.Signal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Runs `fn`; a failure or a hang past `timeoutMs` is reported and swallowed, so that the next
+ * step of a shutdown runs whatever this one did.
+ */
+async function attempt(what: string, fn: () => unknown, timeoutMs = 20_000): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      Promise.resolve().then(fn),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`timed out after ${timeoutMs / 1000} s`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } catch (e) {
+    log.warn(`${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Removes every pg_cron job of the monitor (queue_health.unschedule()), on a connection of its own. */
+async function unscheduleJobs(): Promise<void> {
+  const sql = connect(databaseUrl(), 1);
+  try {
+    if (await exists(sql, 'queue_health.unschedule()')) await sql`select queue_health.unschedule()`;
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+}
+
+/**
+ * `npm start`: brings the stack up, runs the demo until SIGINT (Ctrl-C), SIGTERM or SIGHUP, then
+ * unschedules the monitor's pg_cron jobs and stops everything the stack started.
+ *
+ * The shutdown does not depend on stdout or stderr — after Ctrl-C on `npm start | tee log` both
+ * are a pipe whose reader is gone — nor on any step before it: output is best effort (log.ts),
+ * each step's failure is reported and the next runs. A signal during `up` stops it at its next
+ * step and then stops what it started. A failing `up` leaves the stack as it is, to look at; a
+ * failure after it stops the stack too.
+ */
+export async function runStart(): Promise<number> {
+  const { down, runningDemo, up } = await import('./stack.ts');
+  const other = runningDemo();
+  if (other) {
+    throw new StackError(
+      `npm start already runs for this stack (pid ${other}). Stop it with Ctrl-C there, or ` +
+        `'npm run stack -- down'.`,
+    );
+  }
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals === 1) stop.abort(new StackError('interrupted'));
+    else if (signals === 2) log.warn('still stopping the stack ... (once more to quit at once)');
+    else {
+      log.fail(`quit before the stack was stopped: 'npm run stack -- down' stops it`);
+      Deno.exit(130);
+    }
+  };
+  for (const sig of STOP_SIGNALS) Deno.addSignalListener(sig, onSignal);
+  // A stray error in the workload (a pg-boss timer, a dropped connection) must not end the
+  // process without the shutdown: report it and go on.
+  const onError = (e: ErrorEvent) => {
+    e.preventDefault();
+    log.warn(`demo: ${e.message}`);
+  };
+  const onRejection = (e: PromiseRejectionEvent) => {
+    e.preventDefault();
+    log.warn(`demo: ${e.reason instanceof Error ? e.reason.message : String(e.reason)}`);
+  };
+  globalThis.addEventListener('error', onError);
+  globalThis.addEventListener('unhandledrejection', onRejection);
+
+  await Deno.mkdir(paths.run, { recursive: true });
+  await Deno.writeTextFile(paths.demoPid, `${Deno.pid}\n`);
+  try {
+    await up({ signal: stop.signal });
+  } catch (e) {
+    if (!stop.signal.aborted) {
+      await Deno.remove(paths.demoPid).catch(() => {});
+      throw e;
     }
   }
+
+  let demo: DemoWorkload | null = null;
+  let ticker: ReturnType<typeof setInterval> | undefined;
+  let failure: unknown = null;
+  try {
+    if (!stop.signal.aborted) {
+      demo = await runDemo(stop.signal);
+      const workload = demo;
+      ticker = setInterval(() => {
+        const s = workload.stats();
+        say(
+          `${
+            new Date().toISOString().slice(11, 19)
+          }  sent ${s.sent}  done ${s.done}  failed ${s.failed}`,
+        );
+      }, 15_000);
+      await new Promise((resolve) => {
+        if (stop.signal.aborted) resolve(null);
+        else stop.signal.addEventListener('abort', resolve, { once: true });
+      });
+    }
+  } catch (e) {
+    failure = e;
+  } finally {
+    say('\nstopping the demo and the stack ...');
+    clearInterval(ticker);
+    await attempt('unscheduling the pg_cron jobs', unscheduleJobs);
+    if (demo) await attempt('stopping the demo workload', () => demo?.stop());
+    await Deno.remove(paths.demoPid).catch(() => {});
+    await attempt('stopping the stack', () => down(), 180_000);
+  }
+  if (failure) throw failure;
+  return 0;
+}
+
+/** Seeds the demo user, schedules the captures, starts the workload and prints where things are. */
+async function runDemo(signal: AbortSignal): Promise<DemoWorkload> {
+  const sql = connect(databaseUrl(), 2);
+  let token: string;
+  let scheduled = '';
+  try {
+    ({ token } = await seedDemo(sql));
+    if (await exists(sql, 'queue_health.schedule(interval)')) {
+      try {
+        const [{ schedule }] = await sql`select queue_health.schedule('10 seconds') as schedule`;
+        scheduled = `${schedule.capture_schedule}: ${
+          schedule.jobs.find((j: { name: string }) => j.name === 'queue-health-capture')?.command
+        } (captures every ${schedule.capture_interval})`;
+      } catch (e) {
+        log.warn(`schedule() failed: ${(e as Error).message}`);
+      }
+    }
+  } finally {
+    await sql.end({ timeout: 2 });
+  }
+  signal.throwIfAborted();
   // pg_cron captures every 10 s once scheduled; the demo captures itself only when it is not.
   const demo = await startDemoWorkload({ captureEverySeconds: scheduled ? 0 : 5 });
-  await Deno.writeTextFile(paths.demoPid, `${Deno.pid}\n`);
   const keys = await localKeys();
-  console.log(`
+  say(`
 Queue Health is running with a demo workload on real pg-boss queues (schema '${DEMO_SCHEMA}').
 
   Dashboard        ${API_URL}/            (sign in with the access token below)
@@ -193,31 +323,5 @@ ${scheduled ? `\n  pg_cron schedule: ${scheduled}\n` : ''}
 Queues: emails (healthy), webhooks (25 % failures, retries, dead letters), reports (slow consumer,
 growing backlog), thumbnails (no consumer: stalls and alerts). Ctrl-C stops everything.
 `);
-  const { down } = await import('./stack.ts');
-  const stopAll = async () => {
-    console.log('\nstopping the demo and the stack ...');
-    await demo.stop();
-    if (await exists(sql, 'queue_health.unschedule()')) {
-      await sql`select queue_health.unschedule()`.catch(() => {});
-    }
-    await sql.end({ timeout: 2 });
-    await Deno.remove(paths.demoPid).catch(() => {});
-    await down();
-  };
-  const stopped = new Promise<void>((resolve) => {
-    const on = () => stopAll().finally(resolve);
-    Deno.addSignalListener('SIGINT', on);
-    Deno.addSignalListener('SIGTERM', on);
-  });
-  const ticker = setInterval(() => {
-    const s = demo.stats();
-    console.log(
-      `${
-        new Date().toISOString().slice(11, 19)
-      }  sent ${s.sent}  done ${s.done}  failed ${s.failed}`,
-    );
-  }, 15_000);
-  await stopped;
-  clearInterval(ticker);
-  return 0;
+  return demo;
 }

@@ -21,9 +21,8 @@ async function main(args: string[]): Promise<number> {
       await status();
       return 0;
     case 'start': {
-      const { runDemo } = await import('./demo.ts');
-      await up();
-      return await runDemo();
+      const { runStart } = await import('./demo.ts');
+      return await runStart();
     }
     default:
       console.error(`usage: npm run stack -- up|down|status|reset   (got '${cmd}')`);

@@ -262,11 +262,17 @@ export async function startCluster(): Promise<'started' | 'running' | 'external'
   return 'started';
 }
 
-/** Stops the cluster if it runs. */
+/**
+ * Stops the cluster if it runs. A cluster that another caller stopped meanwhile (`down` while
+ * `npm start` stops the stack itself) is not an error.
+ */
 export async function stopCluster(): Promise<boolean> {
   if (usesExternalDatabase() || !postmasterPid()) return false;
   const r = await pgCommand('pg_ctl', ['-D', paths.pgData, '-m', 'fast', '-w', '-t', '60', 'stop']);
-  if (r.code !== 0) throw new StackError(`pg_ctl stop failed: ${r.stderr || r.stdout}`);
+  if (r.code !== 0) {
+    if (!postmasterPid()) return true;
+    throw new StackError(`pg_ctl stop failed: ${r.stderr || r.stdout}`);
+  }
   return true;
 }
 

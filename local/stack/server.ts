@@ -20,6 +20,7 @@ import {
   API_URL,
   databaseUrl,
   dispatchMode,
+  paths,
   RECEIVERS_PORT,
   ROOT,
   usesExternalDatabase,
@@ -117,7 +118,9 @@ async function route(req: Request): Promise<Response> {
     }
   }
   if (url.pathname === '/realtime/v1/websocket') return realtime.handle(req);
-  if (url.pathname === '/_stack/health') return Response.json({ ok: true, mode });
+  if (url.pathname === '/_stack/health') {
+    return Response.json({ ok: true, mode, dispatch: dispatchMode(), pid: Deno.pid });
+  }
   if (url.pathname === '/_stack/config.json') {
     // What the dashboard needs to talk to this stack (public values only).
     return Response.json({
@@ -133,7 +136,18 @@ async function route(req: Request): Promise<Response> {
   return await serveStatic(url.pathname);
 }
 
-Deno.serve({ hostname: '127.0.0.1', port: API_PORT, onListen: () => {} }, async (req) => {
+// Once it holds the port, this process names itself in the pid file: `down` stops the process
+// that listens, whatever started it (a wrapper, a shell, another deno).
+const onListen = () => {
+  try {
+    Deno.mkdirSync(paths.run, { recursive: true });
+    Deno.writeTextFileSync(paths.serverPid, `${Deno.pid}\n`);
+  } catch (e) {
+    jsonLine({ event: 'pid_file_failed', file: paths.serverPid, error: String(e) });
+  }
+};
+
+Deno.serve({ hostname: '127.0.0.1', port: API_PORT, onListen }, async (req) => {
   const started = performance.now();
   const res = await route(req);
   const path = new URL(req.url).pathname;

@@ -1,8 +1,7 @@
 /**
  * The local stack's operations: up, down, status, reset. See docs/development.md.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   API_PORT,
   API_URL,
@@ -14,11 +13,13 @@ import {
   RECEIVERS_URL,
   redactUrl,
   ROOT,
+  STATE_DIR,
   usesExternalDatabase,
 } from './config.ts';
 import { localKeys } from './keys.ts';
 import { buildDashboard } from '../dashboard/build.ts';
-import { log, StackError } from './log.ts';
+import { log, say, StackError } from './log.ts';
+import { defaultStateDir } from './state_dir.ts';
 import { applyMigrations, bootstrapPlatform, changedMigrations } from './migrate.ts';
 import {
   connect,
@@ -32,16 +33,26 @@ import { ensurePgNetExtensionFiles } from './pg_net.ts';
 import {
   cmdline,
   ensureDebianPackages,
-  isAlive,
+  findProcesses,
   portOwner,
+  processArgs,
+  processEnv,
   readPid,
+  runsDenoScript,
   spawnDetached,
   stopProcess,
   waitFor,
 } from './system.ts';
 
-const DENO = join(ROOT, 'node_modules', '.bin', 'deno');
-const MODE_FILE = join(paths.run, 'functions.mode');
+/**
+ * The Deno binary this process runs on. `npm start` / `npm run stack` reach us through
+ * node_modules/.bin/deno, a node wrapper that spawns the real binary; spawning the server through
+ * that wrapper again would put the wrapper's pid in the pid file, and stopping it would orphan the
+ * real server that holds the port.
+ */
+const DENO = Deno.execPath();
+const SERVER_SCRIPT = join(ROOT, 'local', 'stack', 'server.ts');
+const MAIN_SCRIPT = join(ROOT, 'local', 'stack', 'main.ts');
 
 /** Options for `up`. */
 export interface UpOptions {
@@ -50,31 +61,111 @@ export interface UpOptions {
    * tests. Both run the pg_net stand-in's worker.
    */
   serverMode?: 'dev' | 'test';
+  /** Aborting it makes `up` stop at its next step (Ctrl-C during `npm start`). */
+  signal?: AbortSignal;
 }
 
-async function serverAnswers(): Promise<boolean> {
+/** What /_stack/health answers. */
+interface Health {
+  ok: boolean;
+  mode?: string;
+  /** How the server wakes queue-alert: 'pg_net' (its worker) or 'notify' (QH_DISPATCH=notify). */
+  dispatch?: string;
+  /** The server's own pid (servers from before it was reported leave it out). */
+  pid?: number;
+}
+
+async function serverHealth(): Promise<Health | null> {
   try {
     const res = await fetch(`${API_URL}/_stack/health`, { signal: AbortSignal.timeout(1000) });
-    await res.body?.cancel();
-    return res.ok;
+    if (!res.ok) {
+      await res.body?.cancel();
+      return null;
+    }
+    const body = await res.json();
+    return body && typeof body === 'object' ? body as Health : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
-function serverPid(): number | null {
-  const pid = readPid(paths.serverPid);
-  return pid && isAlive(pid) ? pid : null;
+async function serverAnswers(): Promise<boolean> {
+  return (await serverHealth())?.ok === true;
 }
 
-async function startServer(mode: 'dev' | 'test'): Promise<void> {
-  const pid = serverPid();
-  const currentMode = existsSync(MODE_FILE) ? Deno.readTextFileSync(MODE_FILE).trim() : '';
-  const wanted = `${mode}:${dispatchMode()}`;
-  if (pid && currentMode === wanted && (await serverAnswers())) return;
-  if (pid) {
-    log.step(`restarting the functions server (mode ${currentMode || '?'} → ${wanted})`);
-    await stopProcess(pid);
+/** This checkout's functions server, and how it was found. */
+interface ServerProcess {
+  pid: number;
+  /** 'port' when the pid file is stale or missing and the process was found by the API port. */
+  foundBy: 'pid file' | 'port';
+}
+
+/** The state folder a process of this checkout was started for (its QH_STATE_DIR or default). */
+function stateDirOf(pid: number): string {
+  const env = processEnv(pid);
+  let cwd = '/';
+  try {
+    cwd = Deno.readLinkSync(`/proc/${pid}/cwd`);
+  } catch { /* gone */ }
+  return resolve(cwd, env.QH_STATE_DIR || defaultStateDir(ROOT));
+}
+
+/**
+ * True when `pid` is this stack's functions server: this checkout's local/stack/server.ts, started
+ * for this state folder (the test runner's stack runs the same script for another folder).
+ */
+function isOurServer(pid: number): boolean {
+  return runsDenoScript(pid, SERVER_SCRIPT) && stateDirOf(pid) === STATE_DIR;
+}
+
+/**
+ * The functions server of this stack: the process the pid file names, if it is ours
+ * (isOurServer); else the process listening on the API port, if it is (a server whose pid file
+ * went stale or was never written). Null when neither: any other process is never taken for ours,
+ * whatever its pid or port.
+ */
+async function findServer(): Promise<ServerProcess | null> {
+  const pid = readPid(paths.serverPid);
+  if (pid && isOurServer(pid)) return { pid, foundBy: 'pid file' };
+  const owner = await portOwner(API_PORT);
+  if (owner?.pid && isOurServer(owner.pid)) return { pid: owner.pid, foundBy: 'port' };
+  return null;
+}
+
+/** True when `pid` is an `npm start` (main.ts start) of this checkout and this state folder. */
+function isOurDemo(pid: number): boolean {
+  return pid !== Deno.pid && runsDenoScript(pid, MAIN_SCRIPT) &&
+    processArgs(pid).includes('start') && stateDirOf(pid) === STATE_DIR;
+}
+
+/**
+ * The running demo (`npm start`) of this stack, never this process: the one its pid file names,
+ * else one found among the running processes (a pid file deleted or never written).
+ */
+export function runningDemo(): number | null {
+  const pid = readPid(paths.demoPid);
+  if (pid && isOurDemo(pid)) return pid;
+  return findProcesses(isOurDemo)[0] ?? null;
+}
+
+async function startServer(mode: 'dev' | 'test', signal?: AbortSignal): Promise<void> {
+  const found = await findServer();
+  const health = await serverHealth();
+  if (
+    found && health?.ok && health.mode === mode && health.dispatch === dispatchMode() &&
+    (health.pid ?? found.pid) === found.pid
+  ) {
+    if (found.foundBy === 'port') {
+      await Deno.writeTextFile(paths.serverPid, `${found.pid}\n`);
+      log.warn(`the functions server's pid file was stale; it now names pid ${found.pid}`);
+    }
+    return;
+  }
+  if (found) {
+    log.step(
+      `restarting the functions server (pid ${found.pid}, mode ${health?.mode ?? '?'} → ${mode})`,
+    );
+    await stopProcess(found.pid);
   }
   const owner = await portOwner(API_PORT);
   if (owner) {
@@ -85,16 +176,17 @@ async function startServer(mode: 'dev' | 'test'): Promise<void> {
     );
   }
   log.step(`starting the functions server on ${API_URL}`);
-  await spawnDetached(DENO, ['run', '-A', '--quiet', join(ROOT, 'local', 'stack', 'server.ts')], {
+  // The server also writes its own pid to the pid file once it listens.
+  await spawnDetached(DENO, ['run', '-A', '--quiet', SERVER_SCRIPT], {
     logFile: paths.serverLog,
     pidFile: paths.serverPid,
     cwd: ROOT,
-    env: { QH_SERVER_MODE: mode },
+    env: { QH_SERVER_MODE: mode, QH_STATE_DIR: STATE_DIR },
   });
-  await Deno.writeTextFile(MODE_FILE, wanted);
   try {
-    await waitFor(serverAnswers, `the functions server on ${API_URL}`, 60_000);
+    await waitFor(serverAnswers, `the functions server on ${API_URL}`, 60_000, signal);
   } catch (e) {
+    if (signal?.aborted) throw e;
     let tail = '';
     try {
       tail = Deno.readTextFileSync(paths.serverLog).split('\n').slice(-20).join('\n');
@@ -130,11 +222,15 @@ async function configureDispatch(mode: 'dev' | 'test'): Promise<void> {
 
 /** Brings everything up; idempotent. */
 export async function up(opts: UpOptions = {}): Promise<void> {
+  const interrupted = () => opts.signal?.throwIfAborted();
   await Deno.mkdir(paths.logs, { recursive: true });
   await Deno.mkdir(paths.run, { recursive: true });
   if (!usesExternalDatabase()) await ensureDebianPackages();
+  interrupted();
   await startCluster();
+  interrupted();
   await bootstrapPlatform();
+  interrupted();
   const changed = await changedMigrations();
   if (changed.length) {
     log.warn(
@@ -148,25 +244,54 @@ export async function up(opts: UpOptions = {}): Promise<void> {
   }
   await applyMigrations();
   if (!usesExternalDatabase()) await configureDispatch(opts.serverMode ?? 'dev');
+  interrupted();
   await buildDashboard(); // vendors supabase-js and uPlot into dashboard/vendor (git-ignored)
-  await startServer(opts.serverMode ?? 'dev');
+  interrupted();
+  await startServer(opts.serverMode ?? 'dev', opts.signal);
 }
 
+/**
+ * Stops this stack's functions server, found by its pid file or, when that is stale or missing,
+ * by the API port (findServer). A process on the API port that is not our server is left alone.
+ */
 async function stopServer(): Promise<boolean> {
-  const pid = serverPid();
-  if (!pid) return false;
-  await stopProcess(pid);
+  let stopped = false;
+  for (let i = 0; i < 3; i++) {
+    const found = await findServer();
+    if (!found) break;
+    if (found.foundBy === 'port') {
+      log.warn(
+        `the functions server's pid file is stale: stopping pid ${found.pid}, which listens on ` +
+          `port ${API_PORT} and runs ${SERVER_SCRIPT} for ${STATE_DIR}`,
+      );
+    }
+    await stopProcess(found.pid);
+    stopped = true;
+  }
   await Deno.remove(paths.serverPid).catch(() => {});
-  return true;
+  const owner = await portOwner(API_PORT);
+  if (owner) {
+    log.warn(
+      `port ${API_PORT} is taken by ${owner.what}, which is not this stack's functions server; ` +
+        `left running`,
+    );
+  }
+  return stopped;
 }
 
-/** Stops everything the stack started. */
+/**
+ * Stops everything the stack started, whatever state its pid files are in: the demo (`npm start`,
+ * which stops the rest itself when it can), the functions server, PostgreSQL.
+ */
 export async function down(): Promise<void> {
-  const demo = readPid(paths.demoPid);
-  if (demo && isAlive(demo)) {
-    await stopProcess(demo);
+  const demo = runningDemo();
+  if (demo) {
+    log.step(`stopping the demo (pid ${demo})`);
+    // SIGTERM: the demo unschedules its pg_cron jobs and stops the stack; give it the time.
+    await stopProcess(demo, 30_000, { group: false });
     log.ok('demo stopped');
   }
+  await Deno.remove(paths.demoPid).catch(() => {});
   if (await stopServer()) log.ok('functions server stopped');
   if (await stopCluster()) log.ok('PostgreSQL stopped');
   log.ok('stack is down');
@@ -180,17 +305,33 @@ export async function reset(opts: UpOptions = {}): Promise<void> {
   await up(opts);
 }
 
-/** Prints URLs, keys and what runs. */
+/** Prints URLs, keys and what runs; true when the database and the functions server answer. */
 export async function status(): Promise<boolean> {
   const keys = await localKeys();
   const db = databaseUrl();
   const dbUp = await isReachable(db);
   const pg = postmasterPid();
-  const srv = serverPid();
-  const srvUp = await serverAnswers();
-  const demo = readPid(paths.demoPid);
-  const line = (k: string, v: string) => console.log(`${k.padEnd(22)} ${v}`);
-  console.log('Queue Health local stack');
+  const health = await serverHealth();
+  const srvUp = health?.ok === true;
+  const srv = await findServer();
+  const demo = runningDemo();
+  let api = srvUp ? 'up' : 'DOWN';
+  if (srvUp) {
+    const pid = health?.pid ?? srv?.pid;
+    if (pid && !isOurServer(pid)) {
+      api += ` (pid ${pid}, not this stack's server: ${cmdline(pid).slice(0, 120)})`;
+    } else if (pid) {
+      api += ` (pid ${pid}${srv?.foundBy === 'port' ? '; its pid file is stale' : ''})`;
+    }
+  } else {
+    if (srv) api += ` (pid ${srv.pid} runs but does not answer)`;
+    else {
+      const owner = await portOwner(API_PORT);
+      if (owner) api += ` (port ${API_PORT} taken by ${owner.what})`;
+    }
+  }
+  const line = (k: string, v: string) => say(`${k.padEnd(22)} ${v}`);
+  say('Queue Health local stack');
   line(
     'Database',
     `${redactUrl(db)}  ${dbUp ? 'up' : 'DOWN'}${
@@ -198,10 +339,7 @@ export async function status(): Promise<boolean> {
     }`,
   );
   line('DB URL', db);
-  line(
-    'API (functions)',
-    `${API_URL}/functions/v1/<name>  ${srvUp ? 'up' : 'DOWN'}${srv ? ` (pid ${srv})` : ''}`,
-  );
+  line('API (functions)', `${API_URL}/functions/v1/<name>  ${api}`);
   line('queue-health', `${API_URL}/functions/v1/queue-health`);
   line('queue-alert', `${API_URL}/functions/v1/queue-alert`);
   line('Dashboard', `${API_URL}/`);
@@ -209,7 +347,7 @@ export async function status(): Promise<boolean> {
     'Receivers',
     `${RECEIVERS_URL}/_received  (Resend: /resend, Slack: /slack, webhooks: /webhook)`,
   );
-  line('Demo workload', demo && isAlive(demo) ? `running (pid ${demo})` : 'not running');
+  line('Demo workload', demo ? `running (pid ${demo})` : 'not running');
   line('anon key', keys.anon);
   line('service_role key', keys.serviceRole);
   line('Logs', paths.logs);

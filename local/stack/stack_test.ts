@@ -24,11 +24,18 @@ async function tempStateDir(): Promise<string> {
   return dir;
 }
 
+/** Free ports for every port setting, so that no test reaches a stack that is not its own. */
+const isolatedPorts = () => ({
+  QH_DB_PORT: String(freePort()),
+  QH_API_PORT: String(freePort()),
+  QH_RECEIVERS_PORT: String(freePort()),
+});
+
 /** Runs `main.ts <cmd>` with an isolated state folder and ports; returns exit code and stderr. */
 async function stack(cmd: string, env: Record<string, string>) {
   const out = await new Deno.Command(DENO, {
     args: ['run', '-A', '--quiet', join(ROOT, 'local', 'stack', 'main.ts'), cmd],
-    env: { NO_COLOR: '1', DATABASE_URL: '', ...env },
+    env: { NO_COLOR: '1', DATABASE_URL: '', ...isolatedPorts(), ...env },
     cwd: ROOT,
     stdout: 'piped',
     stderr: 'piped',

@@ -2,6 +2,7 @@
  * Operating-system helpers: running commands, checking and installing Debian packages, processes.
  */
 import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { log, StackError } from './log.ts';
 
 /** The Debian packages the stack needs, and the file that shows each is installed. */
@@ -162,6 +163,66 @@ export function cmdline(pid: number): string {
   }
 }
 
+/** The arguments a process was started with, [] when it is gone or cannot be read. */
+export function processArgs(pid: number): string[] {
+  try {
+    const raw = Deno.readTextFileSync(`/proc/${pid}/cmdline`);
+    return raw.endsWith('\0') ? raw.slice(0, -1).split('\0') : raw.split('\0');
+  } catch {
+    return [];
+  }
+}
+
+function readLink(path: string): string {
+  try {
+    return Deno.readLinkSync(path).replace(/ \(deleted\)$/, '');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * True when `pid` is a live Deno process running `script` (an absolute path): one of its
+ * arguments, resolved against the process's working folder, is that file. The node wrapper that
+ * node_modules/.bin/deno is (it spawns the real deno binary) does not count: it does not hold the
+ * ports, and stopping it would leave the real process running.
+ */
+export function runsDenoScript(pid: number, script: string): boolean {
+  if (!isAlive(pid)) return false;
+  if (!basename(readLink(`/proc/${pid}/exe`)).startsWith('deno')) return false;
+  const cwd = readLink(`/proc/${pid}/cwd`) || '/';
+  return processArgs(pid).slice(1).some((a) => !a.startsWith('-') && resolve(cwd, a) === script);
+}
+
+/** The environment a process was started with ({} when it cannot be read). */
+export function processEnv(pid: number): Record<string, string> {
+  try {
+    const env: Record<string, string> = {};
+    for (const entry of Deno.readTextFileSync(`/proc/${pid}/environ`).split('\0')) {
+      const i = entry.indexOf('=');
+      if (i > 0) env[entry.slice(0, i)] = entry.slice(i + 1);
+    }
+    return env;
+  } catch {
+    return {};
+  }
+}
+
+/** The pids of the live processes for which `match` is true (via /proc). */
+export function findProcesses(match: (pid: number) => boolean): number[] {
+  const found: number[] = [];
+  try {
+    for (const e of Deno.readDirSync('/proc')) {
+      if (!/^\d+$/.test(e.name)) continue;
+      const pid = Number(e.name);
+      try {
+        if (isAlive(pid) && match(pid)) found.push(pid);
+      } catch { /* gone meanwhile */ }
+    }
+  } catch { /* no /proc: nothing found */ }
+  return found;
+}
+
 /** Reads a pid file; null when absent or unparseable. */
 export function readPid(file: string): number | null {
   try {
@@ -193,7 +254,11 @@ export async function portOwner(
   return { pid, what: pid ? `${name} (pid ${pid})` : name };
 }
 
-/** Starts a long-running process in its own session, detached, with output to a log file. */
+/**
+ * Starts a long-running process in its own session, detached, with output to a log file. setsid
+ * and sh both exec into `cmd`, so the pid returned (and written to the pid file) is the process
+ * that runs `cmd` itself — pass the real binary, not a wrapper that spawns it.
+ */
 export async function spawnDetached(
   cmd: string,
   args: string[],
@@ -215,31 +280,53 @@ export async function spawnDetached(
   return child.pid;
 }
 
-/** Sends SIGTERM to a process group, then SIGKILL after a grace period. */
-export async function stopProcess(pid: number, graceMs = 5000): Promise<void> {
+/**
+ * Sends SIGTERM, then SIGKILL after a grace period; resolves once the process is gone (or after
+ * the SIGKILL). With `group` (the default) the signals go to the process group the pid leads, as
+ * spawnDetached starts one (setsid), so its children go too; a pid that leads no group gets them
+ * alone.
+ */
+export async function stopProcess(
+  pid: number,
+  graceMs = 5000,
+  opts: { group?: boolean } = {},
+): Promise<void> {
   const signal = (sig: Deno.Signal) => {
-    try {
-      Deno.kill(-pid, sig); // the whole session/process group (spawnDetached uses setsid)
-    } catch {
+    if (opts.group ?? true) {
       try {
-        Deno.kill(pid, sig);
-      } catch { /* already gone */ }
+        Deno.kill(-pid, sig);
+        return;
+      } catch { /* leads no group: the process alone */ }
     }
+    try {
+      Deno.kill(pid, sig);
+    } catch { /* already gone */ }
   };
   signal('SIGTERM');
   const deadline = Date.now() + graceMs;
   while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (isAlive(pid)) signal('SIGKILL');
+  if (isAlive(pid)) {
+    signal('SIGKILL');
+    const killDeadline = Date.now() + 2000;
+    while (isAlive(pid) && Date.now() < killDeadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
-/** Waits until `check` resolves true, polling; throws with `what` after the timeout. */
+/**
+ * Waits until `check` resolves true, polling; throws with `what` after the timeout, or the
+ * signal's reason once it is aborted.
+ */
 export async function waitFor(
   check: () => Promise<boolean>,
   what: string,
   timeoutMs = 30_000,
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    signal?.throwIfAborted();
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 200));
   }
