@@ -1,6 +1,7 @@
 /**
  * The local stack's operations: up, down, status, reset. See docs/development.md.
  */
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   API_PORT,
@@ -49,8 +50,19 @@ import {
  * node_modules/.bin/deno, a node wrapper that spawns the real binary; spawning the server through
  * that wrapper again would put the wrapper's pid in the pid file, and stopping it would orphan the
  * real server that holds the port.
+ *
+ * On the first run after `npm install` the deno package links its native binary into
+ * node_modules/deno/deno while we already run, so /proc/self/exe can name a path that is gone
+ * ("… (deleted)"); the package's own copy of the binary is then the one to spawn.
  */
-const DENO = Deno.execPath();
+const DENO = denoBinary();
+
+function denoBinary(): string {
+  const packaged = join(ROOT, 'node_modules', 'deno', 'deno');
+  const self = Deno.execPath().replace(/ \(deleted\)$/, '');
+  if (existsSync(self) && !Deno.execPath().endsWith(' (deleted)')) return self;
+  return existsSync(packaged) ? packaged : self;
+}
 const SERVER_SCRIPT = join(ROOT, 'local', 'stack', 'server.ts');
 const MAIN_SCRIPT = join(ROOT, 'local', 'stack', 'main.ts');
 
