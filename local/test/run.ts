@@ -187,6 +187,10 @@ async function main(): Promise<number> {
     await prepareDatabase();
   } catch (e) {
     log.fail(e instanceof StackError ? e.message : `setting up failed: ${(e as Error).stack}`);
+    // Leave nothing running: a half-started test stack would hold its ports for the next run.
+    if (!usesExternalDatabase() && !Deno.args.includes('--keep')) {
+      await down().catch((err) => log.warn(`stopping the test stack: ${err.message}`));
+    }
     console.log('\n0 passed, 1 failed');
     return 1;
   }
