@@ -1854,8 +1854,8 @@ begin
       from queue_health.notification n
       join ranked r on r.id = n.id
      -- still due when locked (another worker may have claimed and sent it meanwhile)
-     where (n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
-        or (n.status = 'sending' and n.lease_until < p_now)
+     where ((n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
+            or (n.status = 'sending' and n.lease_until < p_now))
        and r.turn <= v_cap
      order by r.turn, r.next_attempt_at, r.created_at
      limit p_limit
