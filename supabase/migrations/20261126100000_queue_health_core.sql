@@ -563,6 +563,14 @@ create table queue_health.settings (
   warning_error_rate double precision not null default 0.05,
   stale_after_intervals int not null default 3,
   realtime_payload text not null default 'slim',
+  max_rules_per_project int not null default 200,
+  max_channels_per_project int not null default 50,
+  max_silences_per_project int not null default 500,
+  min_group_interval interval not null default '10 seconds',
+  min_repeat_interval interval not null default '1 minute',
+  max_alert_interval interval not null default '30 days',
+  alert_evaluation_budget interval not null default '5 seconds',
+  claim_per_project_limit int not null default 20,
   constraint settings_single_row check (id),
   constraint settings_retention_positive check (
     raw_retention >= interval '2 hours' and rollup_1m_retention > interval '0'
@@ -573,6 +581,15 @@ create table queue_health.settings (
   constraint settings_window_read_limit_positive check (window_read_limit >= 1),
   constraint settings_unchanged_reread_interval_non_negative check (unchanged_reread_interval >= interval '0'),
   constraint settings_realtime_payload_known check (realtime_payload in ('slim', 'full', 'off')),
+  constraint settings_quotas_positive check (
+    max_rules_per_project >= 1 and max_channels_per_project >= 1 and max_silences_per_project >= 1
+    and claim_per_project_limit >= 1),
+  constraint settings_alert_intervals_ordered check (
+    min_group_interval >= interval '0' and min_repeat_interval >= interval '0'
+    and max_alert_interval >= greatest(min_group_interval, min_repeat_interval, interval '1 minute')
+    and max_alert_interval <= interval '366 days'),
+  constraint settings_alert_evaluation_budget_positive check (
+    alert_evaluation_budget >= interval '100 milliseconds' and alert_evaluation_budget <= interval '10 minutes'),
   constraint settings_thresholds_ordered check (
     warning_oldest_ready_age_s <= critical_oldest_ready_age_s
     and warning_error_rate between 0 and 1 and stale_after_intervals >= 1)
@@ -595,6 +612,17 @@ comment on column queue_health.settings.critical_oldest_ready_age_s is 'queue_st
 comment on column queue_health.settings.warning_error_rate is 'queue_status shows warning when failed / (completed + failed) of the latest snapshot reaches this (0..1).';
 comment on column queue_health.settings.stale_after_intervals is 'A queue''s snapshot (and the monitor) is stale when older than this many capture intervals.';
 comment on column queue_health.settings.realtime_payload is 'What each capture broadcasts to Realtime (every broadcast is also stored in realtime.messages, ~3 days on hosted Supabase): slim (payload v2: per queue its ids and the gauges the dashboard shows), full (payload v1: the whole per-queue row), off (nothing; dashboards poll). docs/realtime.md has the bytes of each.';
+comment on column queue_health.settings.max_rules_per_project is 'Quota: at most this many alert rules per project (SQLSTATE 54000 past it). docs/alerts.md "Quotas and bounds".';
+comment on column queue_health.settings.max_channels_per_project is 'Quota: at most this many channels per project (SQLSTATE 54000 past it).';
+comment on column queue_health.settings.max_silences_per_project is 'Quota: at most this many silences per project that have not ended yet (SQLSTATE 54000 past it).';
+comment on column queue_health.settings.min_group_interval is 'Tenants (project admins) may not set group_interval (rule or project default) below this; the operator (service role, postgres) may.';
+comment on column queue_health.settings.min_repeat_interval is 'Tenants may not set repeat_interval (rule or project default) below this; the operator may.';
+comment on column queue_health.settings.max_alert_interval is 'No one may set group_wait, group_interval, repeat_interval, for_duration or keep_firing_for above this (windows are bounded by raw_retention instead).';
+comment on column queue_health.settings.alert_evaluation_budget is 'Time budget of one alert evaluation: projects are evaluated one at a time, and those not started within the budget are deferred to the next evaluation (first in line then), which the result and capture_run say.';
+comment on column queue_health.settings.claim_per_project_limit is 'claim_notifications() hands at most this many rows of one project to one claim (rows are taken round-robin across projects, then channels).';
+comment on constraint settings_quotas_positive on queue_health.settings is 'Quotas and the per-project claim cap are at least 1.';
+comment on constraint settings_alert_intervals_ordered on queue_health.settings is 'Minimums are not negative; the maximum is at least the minimums and a minute, and at most 366 days (so now() + it never leaves the timestamp range).';
+comment on constraint settings_alert_evaluation_budget_positive on queue_health.settings is 'The evaluation budget is between 100 ms and 10 minutes.';
 comment on constraint settings_single_row on queue_health.settings is 'Only the row with id = true may exist.';
 comment on constraint settings_retention_positive on queue_health.settings is 'Retention periods are positive; raw rows live at least 2 hours so the hourly rollup, computed from raw rows, always finds them.';
 comment on constraint settings_capture_interval_positive on queue_health.settings is 'Captures run at most once a second.';

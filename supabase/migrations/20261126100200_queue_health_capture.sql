@@ -515,6 +515,31 @@ begin
              error = coalesce(r.error, 'alert evaluation failed: ' || v_error)
        where r.id = v_run_id;
     end;
+    -- Evaluation isolates projects: those that failed, or that the evaluation budget deferred, are
+    -- recorded against their project (project_id in errors), so only its members see them.
+    if jsonb_array_length(coalesce(v_alerts -> 'failed', '[]'::jsonb)) > 0
+       or jsonb_array_length(coalesce(v_alerts -> 'deferred', '[]'::jsonb)) > 0 then
+      v_errors := v_errors || coalesce((
+        select jsonb_agg(jsonb_build_object('source', 'alerting', 'source_schema', null, 'queue_name', null,
+                 'project_id', f ->> 'project_id', 'error', 'alert evaluation failed: ' || (f ->> 'error')))
+          from jsonb_array_elements(v_alerts -> 'failed') f), '[]'::jsonb)
+        || coalesce((
+        select jsonb_agg(jsonb_build_object('source', 'alerting', 'source_schema', null, 'queue_name', null,
+                 'project_id', d #>> '{}',
+                 'error', 'alert evaluation deferred: the evaluation budget (settings.alert_evaluation_budget) ran out'))
+          from jsonb_array_elements(v_alerts -> 'deferred') d), '[]'::jsonb);
+      v_status := case when v_status = 'ok' then 'partial'::queue_health.capture_run_status else v_status end;
+      update queue_health.capture_run r
+         set errors = v_errors, status = v_status,
+             error = coalesce(r.error, concat_ws('; ',
+               case when jsonb_array_length(v_alerts -> 'failed') > 0 then
+                 'alert evaluation failed for ' || jsonb_array_length(v_alerts -> 'failed') || ' project(s); first: '
+                 || (v_alerts -> 'failed' -> 0 ->> 'project_id') || ': ' || (v_alerts -> 'failed' -> 0 ->> 'error') end,
+               case when jsonb_array_length(v_alerts -> 'deferred') > 0 then
+                 'alert evaluation budget exceeded: ' || jsonb_array_length(v_alerts -> 'deferred')
+                 || ' project(s) deferred' end))
+       where r.id = v_run_id;
+    end if;
     v_duration_ms := extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000;
     update queue_health.capture_run r
        set duration_ms = v_duration_ms, finished_at = p_now + v_duration_ms * interval '1 millisecond'
@@ -1059,6 +1084,74 @@ comment on column queue_health.queue_status.fail_rate is 'Messages failed per se
 comment on column queue_health.queue_status.error_rate is 'failed / (completed + failed) in the last interval; null when both are 0.';
 comment on column queue_health.queue_status.status is 'ok, warning, critical or stale (see the view comment).';
 
+-- capture_run.error and .errors hold queue names and SQL error text from every project's queues:
+-- tenants do not read them (no column privilege); these functions give each caller the part
+-- that concerns the projects they belong to.
+
+create function queue_health._sees_all_capture_errors()
+returns boolean
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  -- The operator: the service role (JWT or role), or a session that set no role (the owner,
+  -- connected directly). A tenant's session always runs as a role it set (authenticated).
+  select coalesce((select auth.role()) = 'service_role', false)
+      or coalesce(current_setting('role', true), 'none') in ('service_role', 'none')
+$$;
+comment on function queue_health._sees_all_capture_errors() is 'True for the operator (service role, or the owner connected without set role), who sees every capture error; tenants see only their projects''.';
+revoke execute on function queue_health._sees_all_capture_errors() from public, anon, authenticated;
+
+create function queue_health.capture_run_errors(p_run_id bigint)
+returns jsonb
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  -- An error belongs to the project named in it (alerting) or to its queue's project; errors of
+  -- no project (a whole source failed) are shown to tenants without their text.
+  select coalesce(jsonb_agg(
+           case when queue_health._sees_all_capture_errors() or x.project_id is not null then x.e
+                else jsonb_build_object('source', x.e -> 'source', 'source_schema', null, 'queue_name', null,
+                                        'error', 'capture error outside your projects (details: operator only)')
+           end order by x.ord), '[]'::jsonb)
+    from (
+      select e.value as e, e.ordinality as ord, coalesce(e.value ->> 'project_id', q.project_id) as project_id
+        from queue_health.capture_run r
+       cross join lateral jsonb_array_elements(r.errors) with ordinality e
+        left join queue_health.queue q
+          on q.source = e.value ->> 'source' and q.source_schema = e.value ->> 'source_schema'
+         and q.queue_name = e.value ->> 'queue_name'
+       where r.id = p_run_id
+    ) x
+   where queue_health._sees_all_capture_errors()
+      or x.project_id is null
+      or x.project_id = any (queue_health.member_project_ids())
+$$;
+comment on function queue_health.capture_run_errors(bigint) is 'The errors of capture run p_run_id the caller may see: all of them for the operator (service role, owner); for a tenant those of queues and projects they are a member of, and errors of no project without their text. [{source, source_schema, queue_name, project_id?, error}].';
+revoke execute on function queue_health.capture_run_errors(bigint) from public, anon, authenticated;
+grant execute on function queue_health.capture_run_errors(bigint) to authenticated, service_role;
+
+create function queue_health.capture_run_error(p_run_id bigint)
+returns text
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  select case
+    when queue_health._sees_all_capture_errors() then (select r.error from queue_health.capture_run r where r.id = p_run_id)
+    else (select case when jsonb_array_length(v.e) > 0 then
+                   jsonb_array_length(v.e) || ' error(s); first: ' || (v.e -> 0 ->> 'error') end
+            from (select queue_health.capture_run_errors(p_run_id) as e) v)
+  end
+$$;
+comment on function queue_health.capture_run_error(bigint) is 'Summary of what went wrong in capture run p_run_id, as the caller may see it: capture_run.error for the operator; for a tenant, a count and the first of capture_run_errors() (null when none concerns them).';
+revoke execute on function queue_health.capture_run_error(bigint) from public, anon, authenticated;
+grant execute on function queue_health.capture_run_error(bigint) to authenticated, service_role;
+
 create view queue_health.capture_status
 with (security_invoker = true)
 as
@@ -1069,7 +1162,7 @@ select
   last_run.duration_ms as last_run_duration_ms,
   last_run.queues as last_run_queues,
   last_run.rows as last_run_rows,
-  last_run.error as last_run_error,
+  queue_health.capture_run_error(last_run.id) as last_run_error,
   last_ok.started_at as last_success_at,
   extract(epoch from now() - last_ok.started_at)::float8 as lag_s,
   (select count(*) from queue_health.capture_run r
@@ -1078,19 +1171,25 @@ select
     where r.started_at > now() - interval '1 hour' and r.status = 'skipped') as skipped_last_hour,
   s.capture_interval,
   coalesce(now() - last_ok.started_at <= s.capture_interval * s.stale_after_intervals
-    and last_run.status <> 'error', false) as healthy
+    and last_run.status <> 'error', false) as healthy,
+  coalesce(now() - last_ok.started_at <= s.capture_interval * s.stale_after_intervals
+    and last_run.status <> 'error', false) as captures_healthy
 from queue_health.settings s
 left join lateral (
-  select * from queue_health.capture_run r where r.status <> 'skipped' order by r.started_at desc, r.id desc limit 1
+  select r.id, r.started_at, r.status, r.duration_ms, r.queues, r.rows
+    from queue_health.capture_run r where r.status <> 'skipped' order by r.started_at desc, r.id desc limit 1
 ) last_run on true
 left join lateral (
-  select * from queue_health.capture_run r where r.status in ('ok', 'partial') order by r.started_at desc, r.id desc limit 1
+  select r.started_at
+    from queue_health.capture_run r where r.status in ('ok', 'partial') order by r.started_at desc, r.id desc limit 1
 ) last_ok on true;
 comment on view queue_health.capture_status is 'Is the monitor itself healthy: the last (non-skipped) capture, the last successful one (ok or partial), lag in seconds, errors and skips in the last hour. healthy = a successful capture within stale_after_intervals capture intervals and the last run not an error. RLS applies (members of any project).';
 comment on column queue_health.capture_status.lag_s is 'Seconds since the last successful capture.';
 comment on column queue_health.capture_status.errors_last_hour is 'Captures with status error or partial in the last hour.';
 comment on column queue_health.capture_status.skipped_last_hour is 'Captures skipped because another was running, in the last hour.';
-comment on column queue_health.capture_status.healthy is 'True when captures are succeeding on schedule.';
+comment on column queue_health.capture_status.healthy is 'True when captures are succeeding on schedule (and, once alerting is installed, no project the caller can see has failing alert evaluation).';
+comment on column queue_health.capture_status.captures_healthy is 'True when captures are succeeding on schedule.';
+comment on column queue_health.capture_status.last_run_error is 'What went wrong in the last run, as the caller may see it (queue_health.capture_run_error()): everything for the operator, only their projects'' errors for a tenant.';
 
 create function queue_health.queue_history(
   p_queue text,
@@ -1274,8 +1373,12 @@ revoke all on queue_health.project, queue_health.project_member, queue_health.pr
   from public, anon, authenticated;
 grant select on queue_health.project, queue_health.project_member, queue_health.project_queue_map,
   queue_health.queue, queue_health.metric, queue_health.metric_1m, queue_health.metric_1h,
-  queue_health.rollup_watermark, queue_health.capture_run, queue_health.settings,
+  queue_health.rollup_watermark, queue_health.settings,
   queue_health.queue_status, queue_health.capture_status
+  to authenticated;
+-- Not error / errors: they hold every project's queue names and SQL errors (capture_run_errors()
+-- gives a tenant their own).
+grant select (id, started_at, finished_at, duration_ms, queues, rows, status) on queue_health.capture_run
   to authenticated;
 grant update (name) on queue_health.project to authenticated;
 grant insert, update (role), delete on queue_health.project_member to authenticated;

@@ -354,8 +354,127 @@ create index notification_due_idx on queue_health.notification (next_attempt_at)
 create index notification_lease_idx on queue_health.notification (lease_until) where status = 'sending';
 create index notification_channel_idx on queue_health.notification (channel_id, created_at desc);
 create index notification_project_idx on queue_health.notification (project_id, created_at desc);
+-- claim_notifications(): each project's oldest due rows, read per project (fair claiming).
+create index notification_project_due_idx on queue_health.notification (project_id, next_attempt_at, created_at)
+  where status in ('pending', 'failed');
+create index notification_project_lease_idx on queue_health.notification (project_id, lease_until)
+  where status = 'sending';
 
 -- Section: validation (messages name the field)
+
+create function queue_health._settings()
+returns queue_health.settings
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  select s from queue_health.settings s where s.id
+$$;
+comment on function queue_health._settings() is 'The settings row, for validation triggers that run as a caller who may not read it.';
+revoke execute on function queue_health._settings() from public, anon, authenticated;
+grant execute on function queue_health._settings() to authenticated, service_role;
+
+create function queue_health._check_interval(
+  p_field text, p_value interval, p_min interval, p_max interval, p_min_setting text, p_max_setting text)
+returns void
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  if p_value is not null and (p_value < p_min or p_value > p_max) then
+    raise exception '% must be between % and %: got %', p_field, p_min, p_max, p_value
+      using errcode = 'check_violation',
+            hint = format('The bounds are queue_health.settings.%s and .%s (the operator sets them).',
+                          coalesce(p_min_setting, '(none)'), p_max_setting);
+  end if;
+end;
+$$;
+comment on function queue_health._check_interval(text, interval, interval, interval, text, text) is 'Raises check_violation naming the field, the bounds and the settings behind them when p_value (not null) lies outside [p_min, p_max].';
+revoke execute on function queue_health._check_interval(text, interval, interval, interval, text, text) from public, anon;
+grant execute on function queue_health._check_interval(text, interval, interval, interval, text, text) to authenticated, service_role;
+
+create function queue_health._is_tenant()
+returns boolean
+stable
+set search_path = ''
+language sql
+as $$
+  -- The operator is the owner (postgres) or the service role, both members of service_role on
+  -- Supabase; everyone else (authenticated users, project admins) is a tenant.
+  select not pg_catalog.pg_has_role(current_user, 'service_role', 'member')
+$$;
+comment on function queue_health._is_tenant() is 'True when the current role is a tenant (not the service role, nor a member of it such as postgres): tenants are held to the minimum notification intervals.';
+revoke execute on function queue_health._is_tenant() from public, anon;
+grant execute on function queue_health._is_tenant() to authenticated, service_role;
+
+create function queue_health._enforce_quota()
+returns trigger
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_settings queue_health.settings := queue_health._settings();
+  v_limit int;
+  v_setting text;
+  v_what text;
+  v_count bigint;
+begin
+  if tg_op = 'UPDATE' and new.project_id is not distinct from old.project_id then
+    return new;
+  end if;
+  -- A user who may not write to the project is refused by RLS right after this trigger: the
+  -- project's quota is none of their business.
+  if current_setting('role', true) in ('authenticated', 'anon')
+     and not queue_health.is_member(new.project_id, 'admin') then
+    return new;
+  end if;
+  -- One writer per (table, project) at a time, so concurrent inserts cannot both pass the count.
+  perform pg_advisory_xact_lock(hashtextextended('queue_health.quota/' || tg_table_name || '/' || new.project_id, 0));
+  case tg_table_name
+    when 'alert_rule' then
+      v_limit := v_settings.max_rules_per_project;
+      v_setting := 'max_rules_per_project';
+      v_what := 'alert rules';
+      select count(*) into v_count from queue_health.alert_rule r where r.project_id = new.project_id;
+    when 'channel' then
+      v_limit := v_settings.max_channels_per_project;
+      v_setting := 'max_channels_per_project';
+      v_what := 'channels';
+      select count(*) into v_count from queue_health.channel c where c.project_id = new.project_id;
+    when 'silence' then
+      v_limit := v_settings.max_silences_per_project;
+      v_setting := 'max_silences_per_project';
+      v_what := 'silences that have not ended';
+      select count(*) into v_count from queue_health.silence x
+       where x.project_id = new.project_id and x.ends_at > now();
+    else
+      raise exception '_enforce_quota() is not meant for table %', tg_table_name;
+  end case;
+  if v_count >= v_limit then
+    raise exception 'project % has reached its quota of % % (queue_health.settings.%)',
+      new.project_id, v_limit, v_what, v_setting
+      using errcode = 'program_limit_exceeded',
+            hint = format('Delete %s the project no longer needs, or ask the operator to raise queue_health.settings.%s.',
+                          v_what, v_setting);
+  end if;
+  return new;
+end;
+$$;
+comment on function queue_health._enforce_quota() is 'Per-project quotas (settings.max_rules_per_project, max_channels_per_project, max_silences_per_project): refuses a row past its project''s quota with SQLSTATE 54000 (program_limit_exceeded), naming the quota and the setting.';
+revoke execute on function queue_health._enforce_quota() from public, anon, authenticated;
+
+create trigger alert_rule_quota
+  before insert or update of project_id on queue_health.alert_rule
+  for each row execute function queue_health._enforce_quota();
+create trigger channel_quota
+  before insert or update of project_id on queue_health.channel
+  for each row execute function queue_health._enforce_quota();
+create trigger silence_quota
+  before insert or update of project_id on queue_health.silence
+  for each row execute function queue_health._enforce_quota();
 
 create function queue_health._validate_alert_rule()
 returns trigger
@@ -370,6 +489,8 @@ declare
   v_builtins constant text[] := array[
     'stalled', 'growing_backlog', 'failure_rate', 'dead_letters', 'no_data', 'monitor_stale'];
   v_bad uuid;
+  v_settings queue_health.settings;
+  v_tenant boolean;
 begin
   if new.name is null or length(btrim(new.name)) = 0 or length(new.name) > 200 then
     raise exception 'alert_rule.name must be 1 to 200 characters: got %', coalesce(quote_literal(new.name), 'null')
@@ -445,6 +566,24 @@ begin
     raise exception 'alert_rule.runbook_url must start with http:// or https://: got %', quote_literal(new.runbook_url)
       using errcode = 'check_violation';
   end if;
+  -- Bounds (issue 19): no interval a tenant sets may push a timestamp out of range or make
+  -- notifications repeat every few seconds.
+  v_settings := queue_health._settings();
+  v_tenant := queue_health._is_tenant();
+  perform queue_health._check_interval('alert_rule.window_duration', new.window_duration,
+    interval '1 second', v_settings.raw_retention, null, 'raw_retention');
+  perform queue_health._check_interval('alert_rule.for_duration', new.for_duration,
+    interval '0', v_settings.max_alert_interval, null, 'max_alert_interval');
+  perform queue_health._check_interval('alert_rule.keep_firing_for', new.keep_firing_for,
+    interval '0', v_settings.max_alert_interval, null, 'max_alert_interval');
+  perform queue_health._check_interval('alert_rule.group_wait', new.group_wait,
+    interval '0', v_settings.max_alert_interval, null, 'max_alert_interval');
+  perform queue_health._check_interval('alert_rule.group_interval', new.group_interval,
+    case when v_tenant then v_settings.min_group_interval else interval '1 microsecond' end,
+    v_settings.max_alert_interval, 'min_group_interval', 'max_alert_interval');
+  perform queue_health._check_interval('alert_rule.repeat_interval', new.repeat_interval,
+    case when v_tenant then v_settings.min_repeat_interval else interval '1 microsecond' end,
+    v_settings.max_alert_interval, 'min_repeat_interval', 'max_alert_interval');
   if new.channel_ids is not null then
     select c.id into v_bad
       from unnest(new.channel_ids) as c(id)
@@ -466,6 +605,33 @@ revoke execute on function queue_health._validate_alert_rule() from public, anon
 create trigger alert_rule_validate
   before insert or update on queue_health.alert_rule
   for each row execute function queue_health._validate_alert_rule();
+
+create function queue_health._validate_project_alert_settings()
+returns trigger
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_settings queue_health.settings := queue_health._settings();
+  v_tenant boolean := queue_health._is_tenant();
+begin
+  perform queue_health._check_interval('project_alert_settings.group_wait', new.group_wait,
+    interval '0', v_settings.max_alert_interval, null, 'max_alert_interval');
+  perform queue_health._check_interval('project_alert_settings.group_interval', new.group_interval,
+    case when v_tenant then v_settings.min_group_interval else interval '1 microsecond' end,
+    v_settings.max_alert_interval, 'min_group_interval', 'max_alert_interval');
+  perform queue_health._check_interval('project_alert_settings.repeat_interval', new.repeat_interval,
+    case when v_tenant then v_settings.min_repeat_interval else interval '1 microsecond' end,
+    v_settings.max_alert_interval, 'min_repeat_interval', 'max_alert_interval');
+  return new;
+end;
+$$;
+comment on function queue_health._validate_project_alert_settings() is 'Bounds a project''s notification timing: group_wait within [0, max_alert_interval], group_interval and repeat_interval within [min_group_interval / min_repeat_interval (tenants only), max_alert_interval]; the message names the field and the setting.';
+revoke execute on function queue_health._validate_project_alert_settings() from public, anon, authenticated;
+
+create trigger project_alert_settings_validate
+  before insert or update on queue_health.project_alert_settings
+  for each row execute function queue_health._validate_project_alert_settings();
 
 create function queue_health._validate_channel()
 returns trigger
@@ -631,7 +797,7 @@ $$;
 comment on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) is 'Fills an annotation template ({{rule}}, {{queue}}, {{source}}, {{value}}, {{threshold}}, {{severity}}, {{condition}}, {{project}}); project-level alerts render {{queue}} as ''all queues''.';
 revoke execute on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) from public, anon, authenticated;
 
-create function queue_health._alert_readings(p_now timestamptz, p_only_monitor boolean)
+create function queue_health._alert_readings(p_now timestamptz, p_only_monitor boolean, p_project_id text default null)
 returns table (
   rule_id uuid, source text, source_schema text, queue_name text, value double precision,
   eligible boolean, forced boolean, active boolean)
@@ -667,7 +833,8 @@ declare
   -- raw retention, two or three days of them) are pruned when the plan starts.
   v_max_window interval := coalesce((
       select max(r.window_duration) from queue_health.alert_rule r
-       where r.enabled and r.window_duration is not null), interval '0');
+       where r.enabled and r.window_duration is not null
+         and (p_project_id is null or r.project_id = p_project_id)), interval '0');
   -- The probes' constant lower bounds, as variables (parameters of the statement): the generic
   -- plan prunes the partitions older than them once, when it starts, instead of per probe.
   v_recent timestamptz := p_now - v_lookback;
@@ -813,6 +980,7 @@ begin
              limit 1) mid on true
          where l.captured_at is not null) w on true
      where not p_only_monitor and rs.rule_ids is not null
+       and (p_project_id is null or q.project_id = p_project_id)
   ),
   reading as (
     select r.id as rule_id, p.source, p.source_schema, p.queue_name, r.comparator, r.threshold, v.value,
@@ -900,6 +1068,7 @@ begin
     select r.id, '*', '*', '*', r.comparator, r.threshold, v_monitor, case when v_monitor is not null then true end, false
       from queue_health.alert_rule r
      where r.enabled and r.condition = 'monitor_stale'
+       and (p_project_id is null or r.project_id = p_project_id)
   )
   select rd.rule_id, rd.source, rd.source_schema, rd.queue_name, rd.value, rd.eligible, rd.forced,
          coalesce(rd.eligible and (rd.forced or case rd.comparator
@@ -913,8 +1082,8 @@ begin
     from reading rd;
 end;
 $$;
-comment on function queue_health._alert_readings(timestamptz, boolean) is 'What every enabled rule (or only the monitor_stale rules) reads at p_now for every queue its selector matches: value, eligible (the condition''s preconditions hold; null: no recent snapshot, state unknown), forced (no_data on a dropped queue) and active (the condition holds). One row per (rule, queue), and one (rule, ''*'', ''*'', ''*'') row per monitor_stale rule.';
-revoke execute on function queue_health._alert_readings(timestamptz, boolean) from public, anon, authenticated;
+comment on function queue_health._alert_readings(timestamptz, boolean, text) is 'What every enabled rule of p_project_id (null: of every project; or only the monitor_stale rules) reads at p_now for every queue its selector matches: value, eligible (the condition''s preconditions hold; null: no recent snapshot, state unknown), forced (no_data on a dropped queue) and active (the condition holds). One row per (rule, queue), and one (rule, ''*'', ''*'', ''*'') row per monitor_stale rule.';
+revoke execute on function queue_health._alert_readings(timestamptz, boolean, text) from public, anon, authenticated;
 
 create function queue_health._is_silenced(
   p_alert queue_health.alert, p_rule queue_health.alert_rule, p_now timestamptz)
@@ -938,7 +1107,7 @@ revoke execute on function queue_health._is_silenced(queue_health.alert, queue_h
 
 -- Section: notifications (grouping, as Alertmanager)
 
-create function queue_health._flush_notifications(p_now timestamptz)
+create function queue_health._flush_notifications(p_now timestamptz, p_project_id text default null)
 returns integer
 set search_path = ''
 language plpgsql
@@ -966,7 +1135,7 @@ begin
   for v_ch in
     select c.*
       from queue_health.channel c
-     where c.enabled
+     where c.enabled and (p_project_id is null or c.project_id = p_project_id)
        and (exists (select 1 from queue_health.notification_group g where g.channel_id = c.id)
             or exists (
               select 1
@@ -1080,8 +1249,8 @@ begin
   return v_count;
 end;
 $$;
-comment on function queue_health._flush_notifications(timestamptz) is 'Writes due notifications to the outbox, one per (project, channel) group, with Alertmanager''s group_wait / group_interval / repeat_interval; returns how many.';
-revoke execute on function queue_health._flush_notifications(timestamptz) from public, anon, authenticated;
+comment on function queue_health._flush_notifications(timestamptz, text) is 'Writes due notifications to the outbox, one per (project, channel) group of p_project_id (null: every project), with Alertmanager''s group_wait / group_interval / repeat_interval; returns how many.';
+revoke execute on function queue_health._flush_notifications(timestamptz, text) from public, anon, authenticated;
 
 -- pg_net carries the dispatch to queue-alert (an HTTP POST sent after commit). On hosted Supabase
 -- postgres may enable it (supautils lists it among the privileged extensions); where it cannot be
@@ -1241,31 +1410,59 @@ revoke execute on function queue_health._dispatch(text[], boolean) from public, 
 
 -- Section: evaluation
 
-create function queue_health._evaluate(p_now timestamptz, p_only_monitor boolean)
+create table queue_health.alert_evaluation (
+  project_id text primary key references queue_health.project (id) on delete cascade,
+  failing boolean not null default false,
+  failures int not null default 0,
+  last_error text,
+  last_error_at timestamptz,
+  recovered_at timestamptz,
+  deferred_at timestamptz,
+  constraint alert_evaluation_error_when_failing check (not failing or last_error is not null)
+);
+comment on table queue_health.alert_evaluation is 'Per project: whether its alert evaluation (or notification flush) is failing, and whether it was deferred by the evaluation budget. Each project is evaluated on its own, so one project''s failure is recorded here and the others proceed. A project that never failed nor was deferred has no row.';
+comment on column queue_health.alert_evaluation.project_id is 'The project.';
+comment on column queue_health.alert_evaluation.failing is 'True from a failed evaluation until the next full evaluation of the project succeeds.';
+comment on column queue_health.alert_evaluation.failures is 'Failed evaluations in a row (0 once one succeeds).';
+comment on column queue_health.alert_evaluation.last_error is 'The last failure''s message (visible to the project''s members only).';
+comment on column queue_health.alert_evaluation.last_error_at is 'p_now of the last failure.';
+comment on column queue_health.alert_evaluation.recovered_at is 'p_now of the first successful evaluation after a failure or deferral.';
+comment on column queue_health.alert_evaluation.deferred_at is 'Set when the evaluation budget ran out before this project (it goes first next time); cleared once it is evaluated.';
+comment on constraint alert_evaluation_error_when_failing on queue_health.alert_evaluation is 'A failing project says why.';
+
+create function queue_health._record_alerting_failure(p_project_id text, p_error text, p_now timestamptz)
+returns void
+set search_path = ''
+language sql
+as $$
+  insert into queue_health.alert_evaluation as e (project_id, failing, failures, last_error, last_error_at)
+  values (p_project_id, true, 1, left(coalesce(p_error, 'unknown error'), 1000), p_now)
+  on conflict (project_id) do update
+    set failing = true, failures = e.failures + 1, last_error = excluded.last_error,
+        last_error_at = excluded.last_error_at;
+$$;
+comment on function queue_health._record_alerting_failure(text, text, timestamptz) is 'Marks a project''s alerting as failing (alert_evaluation), with the error.';
+revoke execute on function queue_health._record_alerting_failure(text, text, timestamptz) from public, anon, authenticated;
+
+create function queue_health._evaluate_project(p_now timestamptz, p_only_monitor boolean, p_project_id text)
 returns jsonb
 set search_path = ''
 set jit = off  -- like _alert_readings: JIT compiles longer than these statements run
 language plpgsql
 as $$
--- Set-based: one statement reads every rule's value for every queue (_alert_readings), one
--- statement moves the alerts that change and records their transitions. Quiet alerts (condition
--- false, state inactive or resolved) are filtered out before any write, so a healthy monitor
--- writes nothing here.
+-- Set-based within the project: one statement reads every rule's value for every queue
+-- (_alert_readings), one statement moves the alerts that change and records their transitions.
+-- Quiet alerts (condition false, state inactive or resolved) are filtered out before any write,
+-- so a healthy monitor writes nothing here.
 declare
-  v_started timestamptz := clock_timestamp();
   v_rules integer;
   v_transitions integer;
   v_notifications integer;
-  v_projects text[];
-  v_dispatch text;
 begin
-  -- One evaluation at a time (capture, queue-alert and the cron job all call this): the alert and
-  -- group rows are read-modify-written.
-  perform pg_advisory_xact_lock(hashtext('queue_health.evaluate_alerts'));
-
   select count(*) into v_rules
     from queue_health.alert_rule r
-   where r.enabled and (not p_only_monitor or r.condition = 'monitor_stale');
+   where r.project_id = p_project_id
+     and r.enabled and (not p_only_monitor or r.condition = 'monitor_stale');
 
   -- The state machine, as Prometheus: condition true: inactive/resolved -> pending (started_at =
   -- p_now), pending -> firing once p_now - started_at >= for (so with for = 0 in the same
@@ -1273,14 +1470,15 @@ begin
   -- been false for keep_firing_for (counted from keep_firing_since, the first false evaluation),
   -- then resolved. Alerts of disabled rules end: pending -> inactive, firing -> resolved at once.
   with reading as (
-    select * from queue_health._alert_readings(p_now, p_only_monitor)
+    select * from queue_health._alert_readings(p_now, p_only_monitor, p_project_id)
   ),
   -- The alerts of the rules evaluated now, and the pending/firing alerts of disabled rules.
   current_alert as (
     select a.*, r.enabled
       from queue_health.alert a
       join queue_health.alert_rule r on r.id = a.rule_id
-     where (not p_only_monitor or r.condition = 'monitor_stale')
+     where a.project_id = p_project_id
+       and (not p_only_monitor or r.condition = 'monitor_stale')
        and (r.enabled or a.state in ('pending', 'firing'))
   ),
   -- A queue that stopped matching its rule (dropped, renamed, selector changed) has an alert and no
@@ -1364,7 +1562,86 @@ begin
    where n.new_state <> n.state;
   get diagnostics v_transitions = row_count;
 
-  v_notifications := queue_health._flush_notifications(p_now);
+  v_notifications := queue_health._flush_notifications(p_now, p_project_id);
+  return jsonb_build_object('rules', v_rules, 'transitions', v_transitions, 'notifications', v_notifications);
+end;
+$$;
+comment on function queue_health._evaluate_project(timestamptz, boolean, text) is 'One project''s evaluation: its enabled rules (or only its monitor_stale rules), state transitions and outbox. Returns {rules, transitions, notifications}.';
+revoke execute on function queue_health._evaluate_project(timestamptz, boolean, text) from public, anon, authenticated;
+
+create function queue_health._evaluate(p_now timestamptz, p_only_monitor boolean)
+returns jsonb
+set search_path = ''
+language plpgsql
+as $$
+-- Project by project, each in its own exception block (a subtransaction): a project whose
+-- evaluation fails (a bad value, a rule from before the bounds existed) is recorded in
+-- alert_evaluation and rolled back alone; the others proceed. Projects not started within
+-- settings.alert_evaluation_budget are deferred, and go first next time.
+declare
+  v_started timestamptz := clock_timestamp();
+  v_budget interval := coalesce((queue_health._settings()).alert_evaluation_budget, interval '5 seconds');
+  v_project text;
+  v_part jsonb;
+  v_t timestamptz;
+  v_error text;
+  v_rules integer := 0;
+  v_transitions integer := 0;
+  v_notifications integer := 0;
+  v_evaluated integer := 0;
+  v_failed jsonb := '[]'::jsonb;
+  v_deferred text[] := '{}'::text[];
+  v_project_ms jsonb := '{}'::jsonb;
+  v_projects text[];
+  v_dispatch text;
+begin
+  -- One evaluation at a time (capture, queue-alert and the cron job all call this): the alert and
+  -- group rows are read-modify-written.
+  perform pg_advisory_xact_lock(hashtext('queue_health.evaluate_alerts'));
+
+  for v_project in
+    select p.id
+      from queue_health.project p
+      left join queue_health.alert_evaluation e on e.project_id = p.id
+     where exists (select 1 from queue_health.alert_rule r where r.project_id = p.id)
+        or exists (select 1 from queue_health.notification_group g where g.project_id = p.id)
+     order by e.deferred_at is null, e.deferred_at, p.id
+  loop
+    if clock_timestamp() - v_started > v_budget then
+      v_deferred := v_deferred || v_project;
+      continue;
+    end if;
+    v_t := clock_timestamp();
+    begin
+      v_part := queue_health._evaluate_project(p_now, p_only_monitor, v_project);
+      v_rules := v_rules + (v_part ->> 'rules')::int;
+      v_transitions := v_transitions + (v_part ->> 'transitions')::int;
+      v_notifications := v_notifications + (v_part ->> 'notifications')::int;
+      v_evaluated := v_evaluated + 1;
+      if not p_only_monitor then
+        update queue_health.alert_evaluation e
+           set failing = false, failures = 0, deferred_at = null, recovered_at = p_now
+         where e.project_id = v_project and (e.failing or e.deferred_at is not null);
+      end if;
+    exception when others then
+      get stacked diagnostics v_error = message_text;
+      raise warning 'queue_health: alert evaluation of project % failed: %', v_project, v_error;
+      v_failed := v_failed || jsonb_build_array(jsonb_build_object('project_id', v_project, 'error', v_error));
+      perform queue_health._record_alerting_failure(v_project, v_error, p_now);
+    end;
+    v_project_ms := v_project_ms || jsonb_build_object(v_project,
+      round((extract(epoch from clock_timestamp() - v_t) * 1000)::numeric, 3));
+  end loop;
+
+  if cardinality(v_deferred) > 0 then
+    raise warning 'queue_health: alert evaluation budget (%) exceeded: % project(s) deferred to the next evaluation',
+      v_budget, cardinality(v_deferred)
+      using hint = 'Raise queue_health.settings.alert_evaluation_budget, or look at what the evaluated projects cost (project_ms).';
+    insert into queue_health.alert_evaluation as e (project_id, deferred_at)
+    select d.id, p_now from unnest(v_deferred) d(id)
+    on conflict (project_id) do update set deferred_at = coalesce(e.deferred_at, excluded.deferred_at);
+  end if;
+
   if v_notifications > 0 then
     select array_agg(distinct g.project_id order by g.project_id) into v_projects
       from queue_health.notification_group g
@@ -1380,10 +1657,14 @@ begin
     'firing', (select count(*) from queue_health.alert a where a.state = 'firing'),
     'notifications', v_notifications,
     'dispatch', coalesce(v_dispatch, 'none'),
+    'projects', v_evaluated,
+    'failed', v_failed,
+    'deferred', to_jsonb(v_deferred),
+    'project_ms', v_project_ms,
     'duration_ms', round((extract(epoch from clock_timestamp() - v_started) * 1000)::numeric, 3));
 end;
 $$;
-comment on function queue_health._evaluate(timestamptz, boolean) is 'The body of evaluate_alerts(): every enabled rule (or only monitor_stale rules), state transitions, outbox, dispatch.';
+comment on function queue_health._evaluate(timestamptz, boolean) is 'The body of evaluate_alerts(): each project with rules or notification groups on its own (_evaluate_project in an exception block; a failure is recorded in alert_evaluation and returned in failed), within settings.alert_evaluation_budget (the rest is returned in deferred), then dispatch.';
 revoke execute on function queue_health._evaluate(timestamptz, boolean) from public, anon, authenticated;
 
 create function queue_health.evaluate_alerts(p_now timestamptz default now())
@@ -1396,7 +1677,7 @@ begin
   return queue_health._evaluate(p_now, false);
 end;
 $$;
-comment on function queue_health.evaluate_alerts(timestamptz) is 'Evaluates every enabled alert rule at p_now against the latest metrics, moves alerts through inactive/pending/firing/resolved (recorded in alert_event), writes due notifications to the outbox in the same transaction and dispatches them. Returns {evaluated_at, rules, transitions, pending, firing, notifications, dispatch, duration_ms}. Called by capture(), queue-alert and pg_cron.';
+comment on function queue_health.evaluate_alerts(timestamptz) is 'Evaluates every enabled alert rule at p_now against the latest metrics, moves alerts through inactive/pending/firing/resolved (recorded in alert_event), writes due notifications to the outbox in the same transaction and dispatches them. Each project is evaluated on its own: one that fails is recorded in alert_evaluation and listed in failed, the others proceed; projects past settings.alert_evaluation_budget are listed in deferred and go first next time. Returns {evaluated_at, rules, transitions, pending, firing, notifications, dispatch, projects, failed: [{project_id, error}], deferred: [project_id], project_ms: {project_id: ms}, duration_ms}. Called by capture(), queue-alert and pg_cron.';
 revoke execute on function queue_health.evaluate_alerts(timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.evaluate_alerts(timestamptz) to service_role;
 
@@ -1454,13 +1735,29 @@ set search_path = ''
 language plpgsql
 as $$
 declare
-  v_flushed integer;
+  v_flushed integer := 0;
   v_dead integer;
   v_projects text[];
   v_dispatch text;
+  v_project text;
+  v_error text;
+  v_failed jsonb := '[]'::jsonb;
 begin
   perform pg_advisory_xact_lock(hashtext('queue_health.evaluate_alerts'));
-  v_flushed := queue_health._flush_notifications(p_now);
+  -- Project by project, each in its own subtransaction: one project's failure is recorded
+  -- against it (alert_evaluation) and the others' groups are still flushed.
+  for v_project in
+    select distinct c.project_id from queue_health.channel c where c.enabled order by c.project_id
+  loop
+    begin
+      v_flushed := v_flushed + queue_health._flush_notifications(p_now, v_project);
+    exception when others then
+      get stacked diagnostics v_error = message_text;
+      raise warning 'queue_health: notification flush of project % failed: %', v_project, v_error;
+      v_failed := v_failed || jsonb_build_array(jsonb_build_object('project_id', v_project, 'error', v_error));
+      perform queue_health._record_alerting_failure(v_project, v_error, p_now);
+    end;
+  end loop;
 
   -- A row whose lease expired on its last allowed attempt will not be retried.
   update queue_health.notification n
@@ -1480,7 +1777,7 @@ begin
   delete from queue_health.alert a
    where a.state in ('inactive', 'resolved') and a.last_evaluated_at < p_now - interval '90 days';
 
-  return jsonb_build_object('flushed', v_flushed, 'dead', v_dead,
+  return jsonb_build_object('flushed', v_flushed, 'dead', v_dead, 'failed', v_failed,
                             'due_projects', coalesce(to_jsonb(v_projects), '[]'::jsonb), 'dispatch', v_dispatch);
 end;
 $$;
@@ -1498,6 +1795,8 @@ returns table (
 set search_path = ''
 language plpgsql
 as $$
+declare
+  v_cap int;
 begin
   if p_limit is null or p_limit < 1 then
     raise exception 'p_limit must be at least 1: got %', coalesce(p_limit::text, 'null') using errcode = 'invalid_parameter_value';
@@ -1512,36 +1811,52 @@ begin
          last_error_at = p_now
    where n.status = 'sending' and n.lease_until < p_now and n.attempts >= n.max_attempts;
 
-  -- Round-robin across channels: each channel's oldest due row first, then each one's second, ...
-  -- A burst for one Slack webhook (paced at one message a second) then fills a batch with one row
-  -- of its own, not with all of them, and the other channels' messages are not held behind it
-  -- until it drains. Ranked among the oldest 1 000 due rows, so a backlog costs a bounded read.
+  -- Round-robin across projects first, then across each project's channels: a project's first
+  -- row goes before any project's second, and within a project each channel's oldest before any
+  -- channel's second. A project with a thousand channels or a huge backlog then takes one turn
+  -- per round like every other, and at most settings.claim_per_project_limit rows per claim.
+  -- Candidates are read per project (each project's oldest due rows, an index range), so one
+  -- project's backlog cannot crowd the others out of the candidates either.
+  v_cap := least(p_limit, coalesce((queue_health._settings()).claim_per_project_limit, p_limit));
   return query
   with candidate as (
-    select c.id, c.channel_id, c.next_attempt_at, c.created_at
-      from (
-        select n.id, n.channel_id, n.next_attempt_at, n.created_at
-          from queue_health.notification n
-         where n.status in ('pending', 'failed') and n.next_attempt_at <= p_now
-        union all
-        select n.id, n.channel_id, n.next_attempt_at, n.created_at
-          from queue_health.notification n
-         where n.status = 'sending' and n.lease_until < p_now) c
-     order by c.next_attempt_at, c.created_at
-     limit 1000
+    select c.id, c.project_id, c.channel_id, c.next_attempt_at, c.created_at
+      from queue_health.project p
+     cross join lateral (
+       select x.id, x.project_id, x.channel_id, x.next_attempt_at, x.created_at
+         from (
+           (select n.id, n.project_id, n.channel_id, n.next_attempt_at, n.created_at
+              from queue_health.notification n
+             where n.project_id = p.id and n.status in ('pending', 'failed') and n.next_attempt_at <= p_now
+             order by n.next_attempt_at, n.created_at
+             limit v_cap * 4)
+           union all
+           (select n.id, n.project_id, n.channel_id, n.next_attempt_at, n.created_at
+              from queue_health.notification n
+             where n.project_id = p.id and n.status = 'sending' and n.lease_until < p_now
+             order by n.lease_until
+             limit v_cap * 4)) x
+        order by x.next_attempt_at, x.created_at
+        limit v_cap * 4) c
+  ),
+  by_channel as (
+    select c.*, row_number() over (partition by c.channel_id order by c.next_attempt_at, c.created_at) as channel_turn
+      from candidate c
   ),
   ranked as (
-    select c.id, c.next_attempt_at, c.created_at,
-           row_number() over (partition by c.channel_id order by c.next_attempt_at, c.created_at) as turn
-      from candidate c
+    select b.id, b.next_attempt_at, b.created_at,
+           row_number() over (partition by b.project_id
+                              order by b.channel_turn, b.next_attempt_at, b.created_at) as turn
+      from by_channel b
   ),
   due as (
     select n.id
       from queue_health.notification n
       join ranked r on r.id = n.id
      -- still due when locked (another worker may have claimed and sent it meanwhile)
-     where (n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
-        or (n.status = 'sending' and n.lease_until < p_now)
+     where ((n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
+            or (n.status = 'sending' and n.lease_until < p_now))
+       and r.turn <= v_cap
      order by r.turn, r.next_attempt_at, r.created_at
      limit p_limit
      for update of n skip locked
@@ -1554,7 +1869,7 @@ begin
   returning n.id, n.project_id, n.channel_id, c.kind, c.config, s.secret, n.payload, n.attempts, n.max_attempts;
 end;
 $$;
-comment on function queue_health.claim_notifications(int, interval, timestamptz) is 'queue-alert: claims up to p_limit due notifications (pending/failed with next_attempt_at <= p_now, or sending with an expired lease), round-robin across channels (each channel''s oldest first), with FOR UPDATE SKIP LOCKED, marks them sending with attempts + 1 and lease_until = p_now + p_lease, and returns them with the channel''s kind, config and secret. Service role only: the only function that returns secrets.';
+comment on function queue_health.claim_notifications(int, interval, timestamptz) is 'queue-alert: claims up to p_limit due notifications (pending/failed with next_attempt_at <= p_now, or sending with an expired lease), round-robin across projects, then across each project''s channels (each one''s oldest first), at most settings.claim_per_project_limit per project, with FOR UPDATE SKIP LOCKED, marks them sending with attempts + 1 and lease_until = p_now + p_lease, and returns them with the channel''s kind, config and secret. Service role only: the only function that returns secrets.';
 revoke execute on function queue_health.claim_notifications(int, interval, timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.claim_notifications(int, interval, timestamptz) to service_role;
 
@@ -1846,6 +2161,7 @@ alter table queue_health.alert enable row level security;
 alter table queue_health.alert_event enable row level security;
 alter table queue_health.notification_group enable row level security;
 alter table queue_health.notification enable row level security;
+alter table queue_health.alert_evaluation enable row level security;
 
 -- Rules, channels, silences, project alert settings: members read, admins write.
 create policy "Alert rules are visible to project members" on queue_health.alert_rule
@@ -1895,6 +2211,8 @@ create policy "Alert events are visible to project members" on queue_health.aler
   for select to authenticated using ((select queue_health.is_member(project_id)));
 create policy "Notification groups are visible to project members" on queue_health.notification_group
   for select to authenticated using ((select queue_health.is_member(project_id)));
+create policy "Evaluation failures are visible to project members" on queue_health.alert_evaluation
+  for select to authenticated using (project_id = any ((select queue_health.member_project_ids())::text[]));
 create policy "Notifications are visible to project members" on queue_health.notification
   for select to authenticated using ((select queue_health.is_member(project_id)));
 
@@ -1920,3 +2238,53 @@ grant select, insert, update, delete on queue_health.project_alert_settings, que
   queue_health.send_pace
   to service_role;
 grant select on queue_health.channel_health to service_role;
+
+revoke all on queue_health.alert_evaluation from public, anon, authenticated;
+grant select on queue_health.alert_evaluation to authenticated;
+grant select, insert, update, delete on queue_health.alert_evaluation to service_role;
+
+-- Section: the monitor's health includes alerting
+-- capture_status (capture migration) learns whether alert evaluation is failing, per project the
+-- caller can see: the monitor is not healthy while alerting is broken.
+create or replace view queue_health.capture_status
+with (security_invoker = true)
+as
+select
+  last_run.id as last_run_id,
+  last_run.started_at as last_run_at,
+  last_run.status as last_run_status,
+  last_run.duration_ms as last_run_duration_ms,
+  last_run.queues as last_run_queues,
+  last_run.rows as last_run_rows,
+  queue_health.capture_run_error(last_run.id) as last_run_error,
+  last_ok.started_at as last_success_at,
+  extract(epoch from now() - last_ok.started_at)::float8 as lag_s,
+  (select count(*) from queue_health.capture_run r
+    where r.started_at > now() - interval '1 hour' and r.status in ('error', 'partial')) as errors_last_hour,
+  (select count(*) from queue_health.capture_run r
+    where r.started_at > now() - interval '1 hour' and r.status = 'skipped') as skipped_last_hour,
+  s.capture_interval,
+  coalesce(now() - last_ok.started_at <= s.capture_interval * s.stale_after_intervals
+    and last_run.status <> 'error', false) and ae.failing = 0 as healthy,
+  coalesce(now() - last_ok.started_at <= s.capture_interval * s.stale_after_intervals
+    and last_run.status <> 'error', false) as captures_healthy,
+  ae.failing as alerting_failing_projects,
+  ae.first_error as alerting_error
+from queue_health.settings s
+-- alert_evaluation has RLS: a tenant counts only the projects they belong to
+cross join lateral (
+  select count(*) filter (where e.failing) as failing,
+         min(e.project_id || ': ' || e.last_error) filter (where e.failing) as first_error
+    from queue_health.alert_evaluation e
+) ae
+left join lateral (
+  select r.id, r.started_at, r.status, r.duration_ms, r.queues, r.rows
+    from queue_health.capture_run r where r.status <> 'skipped' order by r.started_at desc, r.id desc limit 1
+) last_run on true
+left join lateral (
+  select r.started_at
+    from queue_health.capture_run r where r.status in ('ok', 'partial') order by r.started_at desc, r.id desc limit 1
+) last_ok on true;
+comment on column queue_health.capture_status.alerting_failing_projects is 'Projects the caller can see whose alert evaluation is failing (queue_health.alert_evaluation); healthy is false while it is above 0.';
+comment on column queue_health.capture_status.alerting_error is 'The first of those projects and its error (project_id: message).';
+

@@ -51,12 +51,18 @@ export interface QueueHealth {
   reasons: Reason[];
 }
 
-/** The monitor's own health (is capture running?). */
+/** The monitor's own health: is capture running, and is alert evaluation working? */
 export interface MonitorHealth {
-  /** ok when captures succeed on schedule; stale when not; unknown when not readable. */
-  status: 'ok' | 'stale' | 'unknown';
+  /**
+   * ok when captures succeed on schedule and alerting works; stale when captures do not;
+   * failing when alert evaluation fails for a project the caller can see; unknown when not
+   * readable.
+   */
+  status: 'ok' | 'stale' | 'failing' | 'unknown';
   /** When the last capture ran. */
   last_capture_at: string | null;
+  /** ok, partial or error. */
+  last_run_status: string | null;
   /** When the last successful capture ran. */
   last_success_at: string | null;
   /** Seconds since the last successful capture. */
@@ -65,8 +71,8 @@ export interface MonitorHealth {
   last_duration_ms: number | null;
   /** Failed captures in the last hour. */
   errors_last_hour: number | null;
-  /** capture_status as the database reports it. */
-  detail: Row | null;
+  /** Alert evaluation: failing when it fails for a project the caller can see. */
+  alerting: { status: 'ok' | 'failing' | 'unknown'; failing_projects: number | null };
 }
 
 /** The body of `GET /queue-health`. */
@@ -173,28 +179,38 @@ function reason(a: Row): Reason {
   };
 }
 
-/** Reads the monitor's freshness out of a queue_health.capture_status row. */
+/**
+ * Reads the monitor's health out of the whitelisted capture_status fields. Only named fields are
+ * copied: error text and anything else in the row never reach the response.
+ */
 export function monitorHealth(row: Row | null): MonitorHealth {
   if (!row) {
     return {
       status: 'unknown',
       last_capture_at: null,
+      last_run_status: null,
       last_success_at: null,
       lag_s: null,
       last_duration_ms: null,
       errors_last_hour: null,
-      detail: null,
+      alerting: { status: 'unknown', failing_projects: null },
     };
   }
-  const healthy = pick(row, 'healthy');
+  const failing = num(row.alerting_failing_projects);
+  const alerting: MonitorHealth['alerting'] = {
+    status: failing === null ? 'unknown' : failing > 0 ? 'failing' : 'ok',
+    failing_projects: failing,
+  };
+  const captures = row.healthy === true;
   return {
-    status: healthy === true ? 'ok' : 'stale',
-    last_capture_at: iso(pick(row, 'last_run_at', 'last_started_at', 'last_capture_at')),
-    last_success_at: iso(pick(row, 'last_success_at', 'last_ok_at', 'last_successful_at')),
-    lag_s: num(pick(row, 'lag_s', 'lag_seconds', 'lag')),
-    last_duration_ms: num(pick(row, 'last_run_duration_ms', 'last_duration_ms', 'duration_ms')),
-    errors_last_hour: num(pick(row, 'errors_last_hour', 'errors_1h', 'error_count_1h')),
-    detail: row,
+    status: !captures ? 'stale' : alerting.status === 'failing' ? 'failing' : 'ok',
+    last_capture_at: iso(row.last_run_at),
+    last_run_status: str(row.last_run_status),
+    last_success_at: iso(row.last_success_at),
+    lag_s: num(row.lag_s),
+    last_duration_ms: num(pick(row, 'last_run_duration_ms', 'last_duration_ms')),
+    errors_last_hour: num(row.errors_last_hour),
+    alerting,
   };
 }
 
@@ -244,7 +260,7 @@ export function buildReport(rows: HealthRows, checkedAt: Date): HealthReport {
   });
 
   const monitor = monitorHealth(rows.monitor);
-  if (monitor.status === 'stale') {
+  if (monitor.status === 'stale' || monitor.status === 'failing') {
     healthy = false;
     status = worse(status, 'stale');
   }

@@ -208,7 +208,7 @@ export function renderPrometheus(report: HealthReport): string {
   const m = report.monitor;
   out.declare(
     'queue_health_monitor_up',
-    '1 when captures run on schedule, 0 when the monitor is stale (absent when not readable).',
+    '1 when captures run on schedule and alert evaluation works for the projects in view, 0 when the monitor is stale or alerting fails (absent when not readable).',
   );
   out.declare(
     'queue_health_last_capture_age_seconds',

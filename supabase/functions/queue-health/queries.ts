@@ -114,7 +114,10 @@ export interface HealthRows {
   queues: Row[];
   /** Firing alerts. */
   alerts: Row[];
-  /** The queue_health.capture_status row; null when not readable by the caller. */
+  /**
+   * Whitelisted fields of queue_health.capture_status (no error text) plus
+   * `alerting_failing_projects`; null when not readable by the caller.
+   */
   monitor: Row | null;
   /** queue_health.channel_health rows; null when alerting is not installed. */
   channels: Row[] | null;
@@ -191,17 +194,41 @@ export async function readHealth(
     onSkip,
   );
 
+  // Only the monitor's freshness fields: capture_status also carries error text, which is the
+  // operator's (and a scrape token runs as the service role).
   const monitor = await optionalPart(
     tx,
     'monitor',
     async (sp) => {
       const rows = await sp<{ row: Row }[]>`
-      select to_jsonb(c) as row from queue_health.capture_status c limit 1`;
+      select jsonb_build_object(
+               'last_run_at', c.last_run_at, 'last_run_status', c.last_run_status,
+               'last_success_at', c.last_success_at, 'lag_s', c.lag_s,
+               'last_run_duration_ms', c.last_run_duration_ms, 'errors_last_hour', c.errors_last_hour,
+               'healthy', coalesce(to_jsonb(c) -> 'captures_healthy', to_jsonb(c) -> 'healthy')) as row
+      from queue_health.capture_status c limit 1`;
       return rows[0]?.row ?? null;
     },
     null,
     onSkip,
   );
+  // Projects (within the filters, and the caller's RLS) whose alert evaluation is failing.
+  const alerting = await optionalPart<number | null>(
+    tx,
+    'alerting',
+    async (sp) => {
+      const [row] = await sp<{ failing: number }[]>`
+      select count(*)::int as failing
+      from queue_health.alert_evaluation e
+      where e.failing
+        and (${project}::text is null or e.project_id = ${project})
+        and (${forced}::text is null or e.project_id = ${forced})`;
+      return row?.failing ?? 0;
+    },
+    null,
+    onSkip,
+  );
+  if (monitor) monitor.alerting_failing_projects = alerting;
 
   const channels = await optionalPart<Row[] | null>(
     tx,

@@ -1,0 +1,127 @@
+/**
+ * Issue 19, finding 6, measured on the real database: a project at every quota (200 rules with
+ * windows as long as raw retention, 50 channels, 500 silences, 10 000 due notifications) does not
+ * make another project's alert evaluation or delivery claim more than 2x slower. Medians of
+ * several runs; every loop is bounded. Times below 1 ms count as 1 ms (timer noise).
+ */
+import assert from 'node:assert/strict';
+import postgres from 'postgres';
+import { databaseUrl } from './db.ts';
+
+const RUNS = 7;
+const sfx = crypto.randomUUID().replace(/-/g, '').slice(0, 8);
+const VICTIM = `fair_${sfx}_v`;
+const HOSTILE = `fair_${sfx}_h`;
+const HOSTILE_ADMIN = crypto.randomUUID();
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+Deno.test("a project at every quota does not make another project's evaluation or claims 2x slower", async () => {
+  const sql = postgres(databaseUrl(), { max: 2, onnotice: () => {}, prepare: false });
+  try {
+    await sql`select queue_health.ensure_partitions(now())`;
+    await sql`insert into auth.users (id, email) values (${HOSTILE_ADMIN}, ${`fair-${sfx}@example.test`})`;
+    await sql`insert into queue_health.project (id, name) values (${VICTIM}, 'Victim'), (${HOSTILE}, 'Hostile')`;
+    await sql`insert into queue_health.project_member (project_id, user_id, role)
+              values (${HOSTILE}, ${HOSTILE_ADMIN}, 'admin')`;
+    // Ten queues each, with two hours of one-a-minute snapshots.
+    for (const p of [VICTIM, HOSTILE]) {
+      await sql`insert into queue_health.queue (source, source_schema, queue_name, project_id)
+                select 'pgmq', 'pgmq', ${p} || '_q' || i, ${p} from generate_series(1, 10) i`;
+      await sql`
+        insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name,
+          ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s, enqueued, completed,
+          failed, retried, dead_lettered, interval_s, cum_enqueued, cum_completed, cum_failed,
+          cum_retried, cum_dead_lettered, cum_interval_s, cum_idle)
+        select date_trunc('minute', now()) - make_interval(mins => m), ${p}, 'pgmq', 'pgmq',
+               ${p} || '_q' || i, 5, 1, 0, 6, false, 3, 2, 2, 0, 0, 0, 60,
+               2 * (120 - m), 2 * (120 - m), 0, 0, 0, 60 * (120 - m), 0
+          from generate_series(1, 10) i, generate_series(0, 119) m`;
+    }
+    const [{ id: victimChannel }] = await sql<{ id: string }[]>`
+      insert into queue_health.channel (project_id, name, kind, config)
+      values (${VICTIM}, 'hook', 'webhook', '{"url": "https://hooks.example.test/v"}') returning id`;
+    await sql`update queue_health.notification set status = 'dead', lease_until = null
+               where status in ('pending', 'failed', 'sending')`;
+    await sql`insert into queue_health.notification (project_id, channel_id, group_key, payload, next_attempt_at)
+              values (${VICTIM}, ${victimChannel}, 'v', '{"v": 1}', now())`;
+
+    const measure = async () => {
+      const evalMs: number[] = [];
+      const claimMs: number[] = [];
+      let victimClaimed = 0;
+      for (let i = 0; i < RUNS; i++) {
+        const [{ r }] = await sql<{ r: { project_ms: Record<string, number> } }[]>`
+          select queue_health.evaluate_alerts(now()) as r`;
+        evalMs.push(Math.max(Number(r.project_ms[VICTIM]), 1));
+        // Claim as queue-alert does, then roll back so every run sees the same backlog.
+        await sql.begin(async (tx) => {
+          await tx`set local role service_role`;
+          const t0 = performance.now();
+          const rows = await tx<{ project_id: string }[]>`
+            select project_id from queue_health.claim_notifications(20, interval '2 minutes', now() + interval '1 second')`;
+          claimMs.push(Math.max(performance.now() - t0, 1));
+          if (rows.some((row) => row.project_id === VICTIM)) victimClaimed += 1;
+          throw new Error('rollback');
+        }).catch((e) => {
+          if (!(e instanceof Error) || e.message !== 'rollback') throw e;
+        });
+      }
+      return { evalMs: median(evalMs), claimMs: median(claimMs), victimClaimed };
+    };
+
+    const before = await measure();
+
+    // The hostile project fills every quota, as its admin.
+    await sql.begin(async (tx) => {
+      await tx`set local role authenticated`;
+      await tx`select set_config('request.jwt.claims', ${
+        JSON.stringify({ role: 'authenticated', sub: HOSTILE_ADMIN })
+      }, true)`;
+      await tx`
+        insert into queue_health.alert_rule (project_id, name, condition, threshold, window_duration, queue_pattern)
+        select ${HOSTILE}, 'h' || i,
+               (array['failure_rate', 'stalled', 'growing_backlog', 'enqueued', 'error_rate'])[1 + i % 5],
+               0.5, make_interval(hours => 48) - make_interval(mins => i), '%'
+          from generate_series(1, 195) i`;
+      await tx`insert into queue_health.channel (project_id, name, kind, config)
+               select ${HOSTILE}, 'c' || i, 'webhook', '{"url": "https://hooks.example.test/h"}'
+                 from generate_series(1, 50) i`;
+      await tx`insert into queue_health.silence (project_id, queue_pattern, ends_at, comment)
+               select ${HOSTILE}, 'nothing_' || i, now() + interval '1 day', 'fill'
+                 from generate_series(1, 500) i`;
+      await assert.rejects(
+        tx.savepoint((sp) =>
+          sp`insert into queue_health.alert_rule (project_id, name, condition) values (${HOSTILE}, 'one more', 'depth')`
+        ),
+        /quota of 200 alert rules/,
+      );
+    });
+    // And a backlog of 10 000 due notifications over its 50 channels, older than the victim's.
+    await sql`
+      insert into queue_health.notification (project_id, channel_id, group_key, payload, next_attempt_at, created_at)
+      select ${HOSTILE}, c.id, 'h', '{"v": 1}', now() - interval '1 hour', now() - interval '1 hour'
+        from queue_health.channel c cross join generate_series(1, 200)
+       where c.project_id = ${HOSTILE}`;
+    // What autovacuum does after a bulk insert (a real backlog builds up over minutes).
+    await sql`analyze queue_health.notification`;
+
+    const after = await measure();
+    console.log(JSON.stringify({ before, after }));
+    assert.equal(after.victimClaimed, RUNS, "the victim's notification is in every first claim");
+    assert.ok(
+      after.evalMs <= 2 * before.evalMs,
+      `evaluation ${before.evalMs} -> ${after.evalMs} ms`,
+    );
+    assert.ok(
+      after.claimMs <= 2 * before.claimMs,
+      `claim ${before.claimMs} -> ${after.claimMs} ms`,
+    );
+  } finally {
+    await sql`delete from queue_health.metric where project_id in (${VICTIM}, ${HOSTILE})`;
+    await sql`delete from queue_health.queue where project_id in (${VICTIM}, ${HOSTILE})`;
+    await sql`delete from queue_health.project where id in (${VICTIM}, ${HOSTILE})`;
+    await sql`delete from auth.users where id = ${HOSTILE_ADMIN}`;
+    await sql.end();
+  }
+});
