@@ -3,14 +3,20 @@
  * dashboard's live mode without Docker: a Phoenix-protocol WebSocket (serializer vsn 2.0.0, text
  * frames) at `/realtime/v1/websocket` that supabase-js joins like the real one.
  *
- * - `phx_join` of a private channel is authorised the way Realtime does it: the access token is
- *   verified with the project's JWT secret, then, in a transaction that is rolled back, a
- *   broadcast row for the topic is inserted and selected as the caller's role with
- *   `request.jwt.claims` and `realtime.topic` set, so the SELECT policies on
- *   `realtime.messages` decide. Public channels are joined without a check.
+ * - `phx_join` of a private channel (`config.private: true`) is authorised the way Realtime does
+ *   it: the access token is verified with the project's JWT secret, then, in a transaction that
+ *   is rolled back, a broadcast row for the topic is inserted and selected as the caller's role
+ *   with `request.jwt.claims`, `request.jwt.claim.sub`/`role` and `realtime.topic` set, so the
+ *   SELECT policies on `realtime.messages` decide. Public channels are joined without a check.
  * - Messages come from the local `realtime.send()` (local/stack/sql/hosted_platform.sql), which
- *   inserts into `realtime.messages` and NOTIFYs `realtime:broadcast` with the row's id; every
- *   socket joined to that topic gets `{type: 'broadcast', event, payload}`.
+ *   inserts into `realtime.messages` and NOTIFYs `realtime:broadcast` with the row's id. As in
+ *   hosted Realtime, where a private and a public channel of the same name are two different
+ *   topics, a private message (the row's `private`) reaches only sockets whose private join was
+ *   authorised, a public one only public joins; each gets `{type: 'broadcast', event, payload}`.
+ *   Topic and privacy are read from the row, not from the notification.
+ * - A WebSocket upgrade whose `Origin` is not one of `allowedOrigins` is refused with 403, so a
+ *   web page on another origin in the developer's browser cannot connect. A request without
+ *   `Origin` is not from a browser page and is let through (as `curl` or a server would be).
  *
  * Not implemented: presence, postgres_changes, client-sent broadcasts (answered ok, dropped),
  * re-checking authorisation on token refresh beyond verifying the new token.
@@ -27,14 +33,46 @@ export interface LocalRealtimeOptions {
   jwtSecret: string;
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
   port?: number;
+  /**
+   * Origins (`scheme://host:port`) whose pages may open a WebSocket. {@link startLocalRealtime}
+   * always adds its own origin; {@link createLocalRealtime} allows only what is listed here.
+   */
+  allowedOrigins?: string[];
+}
+
+/**
+ * The origins allowed to connect: `own` (the server's own, with `localhost` and `127.0.0.1`
+ * spellings of it) plus the comma-separated `QH_REALTIME_ALLOWED_ORIGINS` list.
+ */
+export function realtimeOrigins(own: string, extra = ''): string[] {
+  const u = new URL(own);
+  const spellings = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname)
+    ? ['127.0.0.1', 'localhost', '[::1]'].map((h) => `${u.protocol}//${h}:${u.port}`)
+    : [u.origin];
+  const listed = extra.split(',').map((o) => o.trim()).filter(Boolean).map((o) => {
+    try {
+      return new URL(o).origin;
+    } catch {
+      throw new Error(
+        `'QH_REALTIME_ALLOWED_ORIGINS' must list origins like http://host:port: got ${o}`,
+      );
+    }
+  });
+  return [...new Set([...spellings, ...listed])];
 }
 
 /** The stand-in as a request handler, to mount in a server of one's own. */
 export interface LocalRealtimeHandler {
   /** Answers `/realtime/v1/websocket` (the WebSocket upgrade); anything else gets 404. */
   handle(req: Request): Response;
-  /** Counters: sockets open, joins accepted and refused, messages relayed. */
-  stats(): { sockets: number; joined: number; refused: number; relayed: number };
+  /** Counters: sockets open, joins accepted and refused, messages relayed, origins refused. */
+  stats(): {
+    sockets: number;
+    joined: number;
+    refused: number;
+    relayed: number;
+    originRefused: number;
+  };
   /** Closes every socket and the database listener. */
   close(): Promise<void>;
 }
@@ -50,8 +88,8 @@ type Frame = [string | null, string | null, string, string, Record<string, unkno
 interface Client {
   socket: WebSocket;
   token: string | null;
-  /** topic (without the `realtime:` prefix) → join_ref */
-  joined: Map<string, string | null>;
+  /** topic (without the `realtime:` prefix) → its join: ref, and whether private (authorised) */
+  joined: Map<string, { ref: string | null; private: boolean }>;
 }
 
 class Rollback extends Error {}
@@ -60,11 +98,20 @@ class Rollback extends Error {}
  * Starts the stand-in on its own port on 127.0.0.1 (`opts.port`, default a free one).
  */
 export async function startLocalRealtime(opts: LocalRealtimeOptions): Promise<LocalRealtime> {
-  const rt = await createLocalRealtime(opts);
+  let handle: (req: Request) => Response = () => new Response('starting', { status: 503 });
   const server = Deno.serve(
     { hostname: '127.0.0.1', port: opts.port ?? 0, onListen: () => {} },
-    (req) => rt.handle(req),
+    (req) => handle(req),
   );
+  const own = realtimeOrigins(`http://127.0.0.1:${server.addr.port}`);
+  const rt = await createLocalRealtime({
+    ...opts,
+    allowedOrigins: [...own, ...(opts.allowedOrigins ?? [])],
+  }).catch(async (e) => {
+    await server.shutdown();
+    throw e;
+  });
+  handle = rt.handle;
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
     stats: rt.stats,
@@ -90,13 +137,24 @@ export async function createLocalRealtime(
   });
   const key = new TextEncoder().encode(opts.jwtSecret);
   const clients = new Set<Client>();
-  const counts = { joined: 0, refused: 0, relayed: 0 };
+  const counts = { joined: 0, refused: 0, relayed: 0, originRefused: 0 };
+  const allowedOrigins = new Set(opts.allowedOrigins ?? []);
 
   const send = (c: Client, frame: Frame) => {
     if (c.socket.readyState === WebSocket.OPEN) c.socket.send(JSON.stringify(frame));
   };
   const reply = (c: Client, f: Frame, status: 'ok' | 'error', response: Record<string, unknown>) =>
     send(c, [f[0], f[1], f[2], 'phx_reply', { status, response }]);
+
+  /** null when the token is signed with the project's secret, else why not. */
+  async function verifies(token: string): Promise<string | null> {
+    try {
+      await jwtVerify(token, key, { algorithms: ['HS256'] });
+      return null;
+    } catch (e) {
+      return `Unauthorized: ${(e as Error).message}`;
+    }
+  }
 
   /** Whether the token's holder may receive broadcasts on `topic` (RLS decides). */
   async function authorise(token: string | null, topic: string): Promise<string | null> {
@@ -119,6 +177,8 @@ export async function createLocalRealtime(
         // role is one of two fixed names (checked above).
         await tx.unsafe(`set local role ${role}`);
         await tx`select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true),
+                        set_config('request.jwt.claim.sub', ${String(claims.sub ?? '')}, true),
+                        set_config('request.jwt.claim.role', ${role}, true),
                         set_config('realtime.topic', ${topic}, true)`;
         const rows = await tx`select 1 from realtime.messages where id = ${id}`;
         allowed = rows.length > 0;
@@ -140,27 +200,31 @@ export async function createLocalRealtime(
       case 'phx_join': {
         const token = (payload.access_token as string | undefined) ?? c.token;
         if (token) c.token = token;
-        const config = (payload.config ?? {}) as { private?: boolean };
-        const refusal = config.private ? await authorise(token, topic) : null;
+        const config = (payload.config ?? {}) as { private?: unknown };
+        const isPrivate = config.private === true;
+        const refusal = isPrivate ? await authorise(token, topic) : null;
         if (refusal) {
           counts.refused++;
+          c.joined.delete(topic);
           return reply(c, f, 'error', { reason: refusal });
         }
         counts.joined++;
-        c.joined.set(topic, f[0]);
+        c.joined.set(topic, { ref: f[0], private: isPrivate });
         return reply(c, f, 'ok', { postgres_changes: [] });
       }
       case 'access_token': {
         const token = payload.access_token as string | undefined;
         if (token) {
-          try {
-            await jwtVerify(token, key, { algorithms: ['HS256'] });
-            c.token = token;
-          } catch {
+          // A private join is authorised again for the new token, as Realtime re-checks its
+          // policies when the token changes; a public join only needs a valid token.
+          const join = c.joined.get(topic);
+          const refusal = join?.private ? await authorise(token, topic) : await verifies(token);
+          if (refusal) {
             c.joined.delete(topic);
             send(c, [f[0], null, topicFull, 'phx_close', {}]);
             return;
           }
+          c.token = token;
         }
         return reply(c, f, 'ok', {});
       }
@@ -181,6 +245,13 @@ export async function createLocalRealtime(
     if (req.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       return new Response('expected a WebSocket upgrade', { status: 426 });
     }
+    // Browsers always send Origin on a WebSocket upgrade; any page the developer has open could
+    // otherwise connect to 127.0.0.1 (WebSockets are not subject to CORS).
+    const origin = req.headers.get('origin');
+    if (origin !== null && !allowedOrigins.has(origin)) {
+      counts.originRefused++;
+      return new Response(`origin not allowed: ${origin}`, { status: 403 });
+    }
     const { socket, response } = Deno.upgradeWebSocket(req);
     const client: Client = { socket, token: null, joined: new Map() };
     socket.onopen = () => clients.add(client);
@@ -200,22 +271,26 @@ export async function createLocalRealtime(
   };
 
   const listener = await sql.listen('realtime:broadcast', async (raw) => {
-    let note: { id: string; topic: string; event: string };
+    let note: { id: string };
     try {
       note = JSON.parse(raw);
+      if (typeof note?.id !== 'string') return;
     } catch {
       return;
     }
-    const targets = [...clients].filter((c) => c.joined.has(note.topic));
-    if (targets.length === 0) return;
-    const [row] = await sql`select payload from realtime.messages where id = ${note.id}`.catch(
-      () => [],
-    );
+    // Anyone may pg_notify this channel: topic, privacy and payload come from the row.
+    const [row] = await sql`
+      select topic, event, private, payload from realtime.messages
+      where id = ${note.id}::uuid and extension = 'broadcast'`.catch(() => []);
     if (!row) return;
-    for (const c of targets) {
-      send(c, [c.joined.get(note.topic) ?? null, null, `realtime:${note.topic}`, 'broadcast', {
+    const isPrivate = row.private === true;
+    for (const c of clients) {
+      const join = c.joined.get(row.topic);
+      // A private message reaches only authorised private joins; a public one only public joins.
+      if (!join || join.private !== isPrivate) continue;
+      send(c, [join.ref, null, `realtime:${row.topic}`, 'broadcast', {
         type: 'broadcast',
-        event: note.event,
+        event: row.event,
         payload: row.payload,
       }]);
       counts.relayed++;

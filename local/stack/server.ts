@@ -29,7 +29,7 @@ import { functionEnv } from './env.ts';
 import { connect } from './postgres.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { startPgNetWorker } from './pg_net_worker.ts';
-import { createLocalRealtime } from '../dashboard/realtime_local.ts';
+import { createLocalRealtime, realtimeOrigins } from '../dashboard/realtime_local.ts';
 
 type Handler = (req: Request) => Response | Promise<Response>;
 
@@ -47,9 +47,11 @@ runtime.EdgeRuntime ??= {
 };
 
 // The local Realtime stand-in: the dashboard joins queue_health:<project> over a WebSocket.
+// Only the stack's own pages (and QH_REALTIME_ALLOWED_ORIGINS) may open its WebSocket.
 const realtime = await createLocalRealtime({
   databaseUrl: databaseUrl(),
   jwtSecret: env.SUPABASE_JWT_SECRET,
+  allowedOrigins: realtimeOrigins(API_URL, Deno.env.get('QH_REALTIME_ALLOWED_ORIGINS') ?? ''),
 });
 
 const FUNCTIONS_DIR = join(ROOT, 'supabase', 'functions');

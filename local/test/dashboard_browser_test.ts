@@ -273,7 +273,12 @@ Deno.test({
 
       // Live over Realtime: the same page joined to the private channel queue_health:<project>
       // through the local Realtime stand-in, fed by the capture trigger's realtime.send().
-      const realtime = await startLocalRealtime({ databaseUrl: url, jwtSecret: JWT_SECRET });
+      // The page is served by the stack (API_URL), another origin than this stand-in's.
+      const realtime = await startLocalRealtime({
+        databaseUrl: url,
+        jwtSecret: JWT_SECRET,
+        allowedOrigins: [new URL(API_URL).origin],
+      });
       started.push({ stop: () => realtime.close() });
       const live = await browser.newPage();
       live.on('pageerror', (e) => pageErrors.push(`(realtime page) ${e.message}`));
