@@ -72,6 +72,9 @@ async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
           RESEND_FROM: 'Queue Health <alerts@example.com>',
           QUEUE_ALERT_SLACK_INTERVAL_MS: '0',
           QUEUE_ALERT_RESEND_INTERVAL_MS: '0',
+          // The receivers listen on loopback over http.
+          QUEUE_ALERT_ALLOW_PRIVATE_URLS: 'true',
+          QUEUE_ALERT_SLACK_HOSTS: '127.0.0.1',
           ...opts.env,
         },
         ...opts.deps,
