@@ -169,13 +169,17 @@ Deno.test('a token without exp is refused: HS256, asymmetric, and never handed t
   assert.equal(await verify(await noExp({ role: 'service_role' })), null, 'HS256 without exp');
   assert.equal(
     await verify(
-      await new SignJWT({ role: 'service_role', exp: 'never' as unknown as number }).setProtectedHeader({ alg: 'HS256' })
+      await new SignJWT({ role: 'service_role', exp: 'never' as unknown as number })
+        .setProtectedHeader({ alg: 'HS256' })
         .sign(new TextEncoder().encode(SECRET)),
     ),
     null,
     'a non-numeric exp',
   );
-  assert.equal((await verify(await signJwt({ role: 'service_role' }, SECRET)))?.role, 'service_role');
+  assert.equal(
+    (await verify(await signJwt({ role: 'service_role' }, SECRET)))?.role,
+    'service_role',
+  );
 
   const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
   const jwks = createLocalJWKSet({
