@@ -52,6 +52,9 @@ export async function serveFunctions(
     SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
     RESEND_API_KEY: 're_local_test',
     RESEND_FROM: 'Queue Health <alerts@queue-health.local>',
+    // The receivers listen on loopback over http.
+    QUEUE_ALERT_ALLOW_PRIVATE_URLS: 'true',
+    QUEUE_ALERT_SLACK_HOSTS: '127.0.0.1',
     ...env,
   };
   for (const [k, v] of Object.entries(all)) Deno.env.set(k, v);

@@ -15,5 +15,8 @@ export async function functionEnv(): Promise<Record<string, string>> {
     RESEND_BASE_URL: Deno.env.get('RESEND_BASE_URL') ?? `${RECEIVERS_URL}/resend`,
     RESEND_FROM: Deno.env.get('RESEND_FROM') ?? 'Queue Health <alerts@queue-health.local>',
     QUEUE_HEALTH_DASHBOARD_URL: `${API_URL}/`,
+    // The local receivers (Slack, webhooks) listen on loopback over http: allowed here only.
+    QUEUE_ALERT_ALLOW_PRIVATE_URLS: 'true',
+    QUEUE_ALERT_SLACK_HOSTS: '127.0.0.1',
   };
 }

@@ -341,6 +341,9 @@ Deno.test('a pg-boss queue that backs up and stalls alerts Slack and email once,
         // The outbox is shared: rows other tests left behind are claimed too. Keep a round short
         // even if one of their endpoints hangs.
         QUEUE_ALERT_TIMEOUT_MS: '2000',
+        // The receivers listen on loopback over http.
+        QUEUE_ALERT_ALLOW_PRIVATE_URLS: 'true',
+        QUEUE_ALERT_SLACK_HOSTS: '127.0.0.1',
       },
     });
     /** What the local dispatcher does on NOTIFY: POST {} to queue-alert (evaluate, deliver). */

@@ -57,7 +57,12 @@ async function withWorld(
     const selfUrl = `http://127.0.0.1:${server.addr.port}`;
     handler = createHandler({
       sql: fnSql,
-      env: env({ dbUrl: db.url, receiversUrl: receivers.url, selfUrl }),
+      env: {
+        // The receivers listen on loopback over http.
+        QUEUE_ALERT_ALLOW_PRIVATE_URLS: 'true',
+        QUEUE_ALERT_SLACK_HOSTS: '127.0.0.1',
+        ...env({ dbUrl: db.url, receiversUrl: receivers.url, selfUrl }),
+      },
       waitUntil: (p) => tasks.push(p),
       logger: createLogger({ fn: 'queue-alert' }, () => {}),
     });

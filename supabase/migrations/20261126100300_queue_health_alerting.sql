@@ -85,7 +85,7 @@ comment on column queue_health.channel.id is 'Channel id; rules list these in al
 comment on column queue_health.channel.project_id is 'The project the channel belongs to; only its rules can use it.';
 comment on column queue_health.channel.name is 'Name shown in notifications and channel_health; unique per project.';
 comment on column queue_health.channel.kind is 'email (Resend), slack (incoming webhook) or webhook (signed JSON POST).';
-comment on column queue_health.channel.config is 'Non-secret settings: email {"to": [..], "from": ".."}; webhook {"url": "https://.."}; slack {} (its URL is a secret).';
+comment on column queue_health.channel.config is 'Non-secret settings: email {"to": [..] (at most settings.max_email_recipients), "from": "..", "reply_to": ".."} (queue-alert uses from/reply_to only when the operator lists them, else RESEND_FROM and none); webhook {"url": "https://.."}; slack {} (its URL is a secret).';
 comment on column queue_health.channel.enabled is 'Disabled channels get no new notifications.';
 comment on column queue_health.channel.created_at is 'When the channel was created.';
 comment on column queue_health.channel.created_by is 'The user who created it (auth.uid()), null for the service role.';
@@ -633,6 +633,25 @@ create trigger project_alert_settings_validate
   before insert or update on queue_health.project_alert_settings
   for each row execute function queue_health._validate_project_alert_settings();
 
+alter table queue_health.settings
+  add column max_email_recipients int not null default 50,
+  add constraint settings_max_email_recipients_range check (max_email_recipients between 1 and 50);
+comment on column queue_health.settings.max_email_recipients is 'Most recipients an email channel may list (1-50; 50 is also Resend''s limit per email). Checked when a channel is created or changed.';
+comment on constraint settings_max_email_recipients_range on queue_health.settings is 'An email channel lists 1 to 50 recipients at most: Resend takes no more per email.';
+
+create function queue_health._max_email_recipients()
+returns int
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  select coalesce((select s.max_email_recipients from queue_health.settings s where s.id), 50);
+$$;
+comment on function queue_health._max_email_recipients() is 'settings.max_email_recipients, for the channel trigger, whoever writes the channel (a definer: the limit holds even where RLS hides settings from the writer).';
+revoke execute on function queue_health._max_email_recipients() from public, anon;
+grant execute on function queue_health._max_email_recipients() to authenticated, service_role;
+
 create function queue_health._validate_channel()
 returns trigger
 set search_path = ''
@@ -640,6 +659,8 @@ language plpgsql
 as $$
 declare
   v_to jsonb;
+  v_max int;
+  v_key text;
 begin
   if new.name is null or length(btrim(new.name)) = 0 or length(new.name) > 200 then
     raise exception 'channel.name must be 1 to 200 characters: got %', coalesce(quote_literal(new.name), 'null')
@@ -664,6 +685,23 @@ begin
       raise exception 'channel.config.to must be a non-empty array of email addresses for an email channel'
         using errcode = 'check_violation';
     end if;
+    v_max := queue_health._max_email_recipients();
+    if jsonb_array_length(v_to) > v_max then
+      raise exception 'channel.config.to lists % recipients: at most % (queue_health.settings.max_email_recipients)',
+        jsonb_array_length(v_to), v_max
+        using errcode = 'check_violation';
+    end if;
+    -- The sender and reply-to are the operator's (queue-alert uses one only when the operator
+    -- lists it); a channel may name one, as a single address without line breaks.
+    foreach v_key in array array['from', 'reply_to'] loop
+      if new.config ? v_key and (jsonb_typeof(new.config -> v_key) <> 'string'
+          or length(new.config ->> v_key) > 320
+          or new.config ->> v_key ~ '[\r\n,;]'
+          or new.config ->> v_key !~ '^([^<>@]*<)?[^@\s<>]+@[^@\s<>]+>?$') then
+        raise exception 'channel.config.% must be one email address ("a@b" or "Name <a@b>")', v_key
+          using errcode = 'check_violation';
+      end if;
+    end loop;
   end if;
   if new.kind = 'webhook' and coalesce(new.config ->> 'url', '') !~ '^https?://' then
     raise exception 'channel.config.url must be an http(s) URL for a webhook channel'
@@ -677,7 +715,7 @@ begin
   return new;
 end;
 $$;
-comment on function queue_health._validate_channel() is 'Refuses invalid channels, and secrets in channel.config, with a message naming the field.';
+comment on function queue_health._validate_channel() is 'Refuses invalid channels (an email channel with more than settings.max_email_recipients recipients, or a malformed from/reply_to, among them), and secrets in channel.config, with a message naming the field.';
 revoke execute on function queue_health._validate_channel() from public, anon, authenticated;
 
 create trigger channel_validate

@@ -5,7 +5,8 @@
  * local stack uses) or, with asymmetric signing keys, publishes the public keys at
  * `<SUPABASE_URL>/auth/v1/.well-known/jwks.json`. The verifier accepts HS256 tokens against the
  * secret (or, without one, through a fallback such as Supabase Auth) and ES256/RS256/EdDSA tokens
- * against the JWKS, and nothing else (`alg: none` included).
+ * against the JWKS, and nothing else (`alg: none` included). Every token must carry `exp`: one
+ * without it would be valid forever, and Supabase issues none such (its API keys expire too).
  *
  * Key rotation: the remote JWKS is cached (10 min) and, when a token names a `kid` the cached set
  * lacks, fetched again at once unless it was fetched less than `jwksCooldownMs` (30 s) ago — that
@@ -16,6 +17,7 @@
  */
 import {
   createRemoteJWKSet,
+  decodeJwt,
   decodeProtectedHeader,
   errors,
   type JWTPayload,
@@ -87,8 +89,8 @@ export function fallThroughJwks(first: JWTVerifyGetKey, then: JWTVerifyGetKey): 
 }
 
 /**
- * Creates a verifier. It never throws: a forged, expired, malformed or wrongly signed token, or
- * an unreachable JWKS, all resolve to `null`, so callers answer one generic 401.
+ * Creates a verifier. It never throws: a forged, expired, malformed or wrongly signed token, one
+ * without `exp`, or an unreachable JWKS, all resolve to `null`, so callers answer one generic 401.
  */
 export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const secret = options.secret ? new TextEncoder().encode(options.secret) : undefined;
@@ -108,10 +110,13 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   return async (token: string) => {
     try {
       const { alg } = decodeProtectedHeader(token);
+      // Checked before any key is used, so the fallback (Supabase Auth) never sees such a token.
+      if (typeof decodeJwt(token).exp !== 'number') return null;
       if (alg === 'HS256' && secret) {
         const { payload } = await jwtVerify(token, secret, {
           algorithms: ['HS256'],
           clockTolerance,
+          requiredClaims: ['exp'],
         });
         return payload as JwtClaims;
       }
@@ -120,6 +125,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         const { payload } = await jwtVerify(token, jwks, {
           algorithms: ASYMMETRIC,
           clockTolerance,
+          requiredClaims: ['exp'],
         });
         return payload as JwtClaims;
       }

@@ -160,3 +160,49 @@ Deno.test('without a secret, HS256 tokens go to the fallback; with one, never', 
   assert.equal(await withSecret(await signJwt({ role: 'anon' }, SECRET + '-other')), null);
   assert.deepEqual(seen, [token], 'a configured secret decides alone');
 });
+
+Deno.test('a token without exp is refused: HS256, asymmetric, and never handed to the fallback', async () => {
+  const noExp = (claims: Record<string, unknown>) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt()
+      .sign(new TextEncoder().encode(SECRET));
+  const verify = createJwtVerifier({ secret: SECRET });
+  assert.equal(await verify(await noExp({ role: 'service_role' })), null, 'HS256 without exp');
+  assert.equal(
+    await verify(
+      await new SignJWT({ role: 'service_role', exp: 'never' as unknown as number })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode(SECRET)),
+    ),
+    null,
+    'a non-numeric exp',
+  );
+  assert.equal(
+    (await verify(await signJwt({ role: 'service_role' }, SECRET)))?.role,
+    'service_role',
+  );
+
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwks = createLocalJWKSet({
+    keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }],
+  });
+  const viaJwks = createJwtVerifier({ jwks });
+  const es = (exp?: number) => {
+    const t = new SignJWT({ role: 'service_role' }).setProtectedHeader({ alg: 'ES256', kid: 'k1' });
+    return (exp ? t.setExpirationTime(exp) : t).sign(privateKey);
+  };
+  assert.equal(await viaJwks(await es()), null, 'ES256 without exp');
+  assert.equal(
+    (await viaJwks(await es(Math.floor(Date.now() / 1000) + 60)))?.role,
+    'service_role',
+  );
+
+  const seen: string[] = [];
+  const fallback = createJwtVerifier({
+    hs256Fallback: (token) => {
+      seen.push(token);
+      return Promise.resolve({ role: 'authenticated', sub: 'x' });
+    },
+  });
+  assert.equal(await fallback(await noExp({ role: 'authenticated', sub: 'x' })), null);
+  assert.deepEqual(seen, [], 'the fallback never saw it');
+});

@@ -7,7 +7,8 @@ const jwtSecret = 'super-secret-jwt-token-with-at-least-32-characters-long';
 const verifyJwt = createJwtVerifier({ secret: jwtSecret });
 const key = new TextEncoder().encode(jwtSecret);
 const sign = (role: string, secret = key) =>
-  new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(secret);
+  new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h')
+    .sign(secret);
 
 const req = (headers: Record<string, string>) =>
   new Request('http://x/functions/v1/queue-alert', { method: 'POST', headers });
@@ -26,10 +27,17 @@ Deno.test('the service role key, a service_role JWT and the dedicated secret are
     'tampered token',
   );
   const fresh = await new SignJWT({ role: 'service_role', sub: 'x' })
-    .setProtectedHeader({ alg: 'HS256' }).sign(key);
+    .setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(key);
   assert.equal(
     await authorize(req({ authorization: `Bearer ${fresh}` }), config),
     'service_role_jwt',
+  );
+  const forever = await new SignJWT({ role: 'service_role', sub: 'x' })
+    .setProtectedHeader({ alg: 'HS256' }).sign(key);
+  assert.equal(
+    await authorize(req({ authorization: `Bearer ${forever}` }), config),
+    null,
+    'a service_role JWT without exp is refused',
   );
   assert.equal(
     await authorize(req({ 'x-queue-health-secret': 'a-dedicated-secret-123' }), config),

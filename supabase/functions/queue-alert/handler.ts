@@ -15,15 +15,36 @@
 import { Resend } from 'resend';
 import { z } from 'zod';
 import { apiKeysOf, inlineJwksOf, jsonText } from '../_shared/api_keys.ts';
+import { BodyTooLarge, readBodyLimited } from '../_shared/body.ts';
 import { getSql, type Sql } from '../_shared/db.ts';
 import { EnvError, type EnvSource, readEnv } from '../_shared/env.ts';
 import { createJwtVerifier, jwksUrlFor, type JwtVerifier } from '../_shared/jwt.ts';
 import { createLogger, type Logger } from '../_shared/log.ts';
 import { authorize } from './auth.ts';
 import type { Outcome } from './classify.ts';
+import {
+  type DestinationPolicy,
+  parseHostList,
+  type Resolver,
+  resolveWithDns,
+  SLACK_WEBHOOK_HOSTS,
+} from './destination.ts';
 import { type Claimed, claimedSchema, describeZodError, parsePayload } from './payload.ts';
 import { backoffMs } from './retry.ts';
 import { type EmailClient, type EmailClientFactory, errorText, send, SharedPacer } from './send.ts';
+
+const hostList = z.string().transform((text, ctx) => {
+  try {
+    return parseHostList(text);
+  } catch (e) {
+    ctx.issues.push({ code: 'custom', message: (e as Error).message, input: text });
+    return z.NEVER;
+  }
+});
+
+const addressList = z.string().transform((text) =>
+  text.split(',').map((a) => a.trim()).filter(Boolean)
+);
 
 /** The largest `QUEUE_ALERT_BUDGET_MS`, under the free plan's 150 s wall clock. */
 export const MAX_BUDGET_MS = 120_000;
@@ -58,6 +79,21 @@ export const envShape = {
   QUEUE_ALERT_FOLLOW_UP_S: z.coerce.number().int().min(0).max(60).default(30),
   QUEUE_ALERT_SLACK_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   QUEUE_ALERT_RESEND_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(500),
+  /**
+   * Lets Slack and webhook channels reach private, loopback and link-local addresses over plain
+   * http: for the local stack and tests, never for a deployment that serves tenants.
+   */
+  QUEUE_ALERT_ALLOW_PRIVATE_URLS: z.enum(['true', 'false', '1', '0'], {
+    error: "must be 'true' or 'false'",
+  }).default('false').transform((v) => v === 'true' || v === '1'),
+  /** Hosts (`host` or `host:port`, comma-separated) the operator trusts: private or http alike. */
+  QUEUE_ALERT_ALLOWED_HOSTS: hostList.default([]),
+  /** Hosts Slack channels may post to besides Slack's own (`hooks.slack.com`). */
+  QUEUE_ALERT_SLACK_HOSTS: hostList.default([]),
+  /** Senders a channel's `config.from` may name besides RESEND_FROM; comma-separated. */
+  QUEUE_ALERT_EMAIL_FROM_ALLOWED: addressList.default([]),
+  /** Reply-to addresses a channel's `config.reply_to` may name; comma-separated. */
+  QUEUE_ALERT_EMAIL_REPLY_TO_ALLOWED: addressList.default([]),
 };
 
 /** Validated queue-alert environment. */
@@ -85,6 +121,15 @@ export function readQueueAlertEnv(source?: EnvSource): QueueAlertEnv {
   return env;
 }
 
+/** Where Slack and webhook channels may send, from the environment. */
+export function destinationPolicy(env: QueueAlertEnv): DestinationPolicy {
+  return {
+    allowPrivate: env.QUEUE_ALERT_ALLOW_PRIVATE_URLS,
+    trustedHosts: env.QUEUE_ALERT_ALLOWED_HOSTS,
+    slackHosts: [...SLACK_WEBHOOK_HOSTS, ...env.QUEUE_ALERT_SLACK_HOSTS],
+  };
+}
+
 /** `EdgeRuntime.waitUntil` where the global exists (Supabase edge-runtime), else undefined. */
 export function edgeRuntimeWaitUntil(): ((promise: Promise<unknown>) => void) | undefined {
   const runtime = (globalThis as { EdgeRuntime?: { waitUntil?: unknown } }).EdgeRuntime;
@@ -109,6 +154,8 @@ export interface Deps {
   resend: EmailClientFactory;
   /** `[0, 1)` source for backoff jitter. */
   random: () => number;
+  /** Resolves Slack and webhook hosts for the destination check; defaults to `Deno.resolveDns`. */
+  resolveDns: Resolver;
   /** Log sink. */
   logger: Logger;
   /**
@@ -137,12 +184,26 @@ export interface Summary {
 
 const bodySchema = z
   .object({
-    limit: z.number({ error: "'limit' must be a number" }).int().min(1).max(100).optional(),
+    limit: z.number({ error: "'limit' must be a number" })
+      .int({ error: "'limit' must be a whole number" })
+      .min(1, { error: "'limit' must be between 1 and 100" })
+      .max(100, { error: "'limit' must be between 1 and 100" })
+      .optional(),
     evaluate: z.boolean({ error: "'evaluate' must be a boolean" }).optional(),
     reason: z.string({ error: "'reason' must be a string" }).optional(),
     wait: z.boolean({ error: "'wait' must be a boolean" }).optional(),
-  })
+  }, { error: 'body must be a JSON object' })
   .loose();
+
+/**
+ * True for errors of the database connection or server (postgres.js: a SQLSTATE, or a Node-style
+ * system code such as ECONNREFUSED, or CONNECT_TIMEOUT): answered 503 with no detail.
+ */
+export function isDatabaseError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' &&
+    (/^[0-9A-Z]{5}$/.test(code) || /^(E[A-Z]+|CONNECT_TIMEOUT|CONNECTION_\w+)$/.test(code));
+}
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
@@ -175,6 +236,7 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
   const fetchFn = overrides.fetch ?? ((input, init) => fetch(input, init));
   const random = overrides.random ?? Math.random;
   const emailClient = overrides.resend ?? defaultResend;
+  const resolveDns = overrides.resolveDns ?? resolveWithDns;
   // Where neither the caller nor the runtime keeps the instance alive, a background run simply
   // goes on after the response, and follow-ups of retries are left to the sweep.
   const runtimeWaitUntil = overrides.waitUntil ?? edgeRuntimeWaitUntil();
@@ -249,7 +311,14 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
 
     let input: z.infer<typeof bodySchema> = {};
     if (req.method === 'POST') {
-      const text = await req.text();
+      let text: string;
+      try {
+        text = await readBodyLimited(req);
+      } catch (e) {
+        if (!(e instanceof BodyTooLarge)) throw e;
+        logger.warn('body_too_large', { limit: e.limit, caller: who });
+        return json(413, { error: 'payload_too_large', message: e.message });
+      }
       if (text.trim() !== '') {
         let raw: unknown;
         try {
@@ -279,6 +348,7 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
       fetch: fetchFn,
       random,
       emailClient,
+      resolveDns,
     })
       .then(({ summary, nextRetryAt }) => {
         logger.info('run', { ...summary, evaluated: undefined, caller: who, mode });
@@ -293,8 +363,11 @@ export function createHandler(overrides: Partial<Deps> = {}): (req: Request) => 
     try {
       return json(200, await started);
     } catch (e) {
+      // The detail (host:port of the database, SQL errors) is the operator's: the log has it.
       logger.error('run_failed', { error: errorText(e), mode });
-      return json(500, { error: 'internal', message: errorText(e) });
+      return isDatabaseError(e)
+        ? json(503, { error: 'database_unavailable' }, { 'retry-after': '5' })
+        : json(500, { error: 'internal' });
     }
   };
 }
@@ -306,6 +379,7 @@ interface RunDeps {
   fetch: typeof fetch;
   random: () => number;
   emailClient: EmailClientFactory;
+  resolveDns: Resolver;
 }
 
 async function evaluate(sql: Sql, now: Date, logger: Logger): Promise<unknown> {
@@ -363,6 +437,11 @@ async function run(
     timeoutMs: env.QUEUE_ALERT_TIMEOUT_MS,
     slackIntervalMs: env.QUEUE_ALERT_SLACK_INTERVAL_MS,
     resendIntervalMs: env.QUEUE_ALERT_RESEND_INTERVAL_MS,
+    destinations: destinationPolicy(env),
+    resolve: deps.resolveDns,
+    logger: deps.logger,
+    emailFromAllowed: env.QUEUE_ALERT_EMAIL_FROM_ALLOWED,
+    emailReplyToAllowed: env.QUEUE_ALERT_EMAIL_REPLY_TO_ALLOWED,
   };
   const batch = input.limit ?? env.QUEUE_ALERT_BATCH_SIZE;
   /** The soonest retry this run scheduled (ms since the epoch). */

@@ -11,7 +11,7 @@ import { type Received, type Receivers, startReceivers } from '../../../local/re
 import { databaseUrl } from '../../../local/test/db.ts';
 import { createLogger } from '../_shared/log.ts';
 import { createHandler, type Deps, MAX_BUDGET_MS } from './handler.ts';
-import { alert, payload } from './test_fixtures.ts';
+import { alert, loopbackListener, payload } from './test_fixtures.ts';
 
 const JWT_SECRET = 'super-secret-jwt-token-with-at-least-32-characters-long';
 const ALERT_SECRET = 'queue-alert-test-secret';
@@ -72,6 +72,9 @@ async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
           RESEND_FROM: 'Queue Health <alerts@example.com>',
           QUEUE_ALERT_SLACK_INTERVAL_MS: '0',
           QUEUE_ALERT_RESEND_INTERVAL_MS: '0',
+          // The receivers listen on loopback over http.
+          QUEUE_ALERT_ALLOW_PRIVATE_URLS: 'true',
+          QUEUE_ALERT_SLACK_HOSTS: '127.0.0.1',
           ...opts.env,
         },
         ...opts.deps,
@@ -582,7 +585,14 @@ Deno.test('bad requests: invalid body 400, other paths 404, other methods 405, b
   await withWorld(async (w) => {
     const bad = await w.call({ body: { limit: 0 } });
     assert.equal(bad.status, 400);
-    assert.match(String(bad.body.message), /limit/);
+    assert.equal(bad.body.message, "'limit' must be between 1 and 100");
+    const text = await w.call({ body: { limit: 'ten' } });
+    assert.equal(text.body.message, "'limit' must be a number");
+    const fraction = await w.call({ body: { limit: 1.5 } });
+    assert.equal(fraction.body.message, "'limit' must be a whole number");
+    const array = await w.call({ body: [1] });
+    assert.equal(array.status, 400);
+    assert.equal(array.body.message, 'body must be a JSON object');
     const handler = createHandler({ sql: w.sql, env: { SUPABASE_DB_URL: databaseUrl() } });
     const misconfigured = await handler(
       new Request('http://x/functions/v1/queue-alert', { method: 'POST' }),
@@ -840,4 +850,165 @@ Deno.test('with only SUPABASE_SECRET_KEYS set, every sb_secret_ key is the servi
     assert.equal(byDefault.status, 200);
     assert.ok(w.logs.some((l) => JSON.parse(l).caller === 'secret_key'));
   });
+});
+
+Deno.test('a webhook at a private address is dead with a generic last_error; nothing arrives', async () => {
+  const v4 = loopbackListener('127.0.0.1');
+  const v6 = loopbackListener('::1');
+  try {
+    await withWorld(async (w) => {
+      const strict = { QUEUE_ALERT_ALLOW_PRIVATE_URLS: 'false', QUEUE_ALERT_SLACK_HOSTS: '' };
+      const hook = await channel(w, 'webhook', { url: `https://127.0.0.1:${v4.port}/probe` }, {
+        signing_secret: SIGNING_SECRET,
+      });
+      const mapped = await channel(
+        w,
+        'webhook',
+        { url: `https://[::ffff:127.0.0.1]:${v4.port}/probe` },
+        { signing_secret: SIGNING_SECRET },
+      );
+      const slack = await channel(w, 'slack', {}, {
+        url: `https://[::1]:${v6.port}/services/T/B/${SLACK_TOKEN}`,
+      });
+      const ids = [
+        await notification(w, hook),
+        await notification(w, mapped),
+        await notification(w, slack),
+      ];
+      const res = await w.call({ env: strict });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.dead, 3);
+      assert.equal(v4.connections + v6.connections, 0, 'nothing reached the listeners');
+      for (const id of ids) {
+        const r = await row(w, id);
+        assert.equal(r.status, 'dead');
+        assert.equal(r.attempts, 1);
+        assert.match(r.last_error ?? '', /^destination refused: /);
+        assert.ok(!(r.last_error ?? '').includes(String(v4.port)), 'no port in last_error');
+      }
+      const health = await w.sql<{ last_error: string }[]>`
+        select last_error from queue_health.channel_health where channel_id in (${hook}, ${mapped})`;
+      assert.deepEqual(health.map((h) => h.last_error), [
+        'destination refused: private address',
+        'destination refused: private address',
+      ]);
+      // Slack: not a Slack host at all (the allow-list is empty), so that is what it says.
+      assert.equal(
+        (await row(w, ids[2])).last_error,
+        'destination refused: not a Slack webhook host',
+      );
+      const refused = w.logs.map((l) => JSON.parse(l)).filter((l) =>
+        l.event === 'destination_refused'
+      );
+      assert.ok(
+        refused.some((l) =>
+          l.channel_id === hook && l.host === '127.0.0.1' && l.why === 'loopback'
+        ),
+        "the operator's log has the host and why",
+      );
+      assert.ok(!w.logs.join('\n').includes(SLACK_TOKEN), 'the Slack URL is never logged');
+    });
+  } finally {
+    await v4.close();
+    await v6.close();
+  }
+});
+
+Deno.test("an email is sent from the operator's address whatever from/reply_to the channel sets", async () => {
+  await withWorld(async (w) => {
+    // As a channel written before senders were the operator's: a from and reply_to of its own.
+    const ch = await channel(w, 'email', {
+      to: ['oncall@example.com'],
+      from: 'IT Security <security@example.com>',
+      reply_to: 'attacker@evil.example',
+    }, null);
+    const id = await notification(w, ch);
+    assert.equal((await w.call()).status, 200);
+    const [email] = w.r.received('resend');
+    const body = email.body as Record<string, unknown>;
+    assert.equal(body.from, 'Queue Health <alerts@example.com>', 'RESEND_FROM, not the channel');
+    assert.equal(body.reply_to ?? body.replyTo, undefined, 'no reply-to');
+    assert.equal((await row(w, id)).status, 'sent');
+    const events = w.logs.map((l) => JSON.parse(l).event);
+    assert.ok(events.includes('email_from_ignored') && events.includes('email_reply_to_ignored'));
+
+    // A sender and reply-to the operator lists are used.
+    const listed = await channel(w, 'email', {
+      to: ['oncall@example.com'],
+      from: 'Ops <ops@example.com>',
+      reply_to: 'oncall@example.com',
+    }, null);
+    await notification(w, listed);
+    await w.call({
+      env: {
+        QUEUE_ALERT_EMAIL_FROM_ALLOWED: 'ops@example.com, Ops <ops@example.com>',
+        QUEUE_ALERT_EMAIL_REPLY_TO_ALLOWED: 'oncall@example.com',
+      },
+    });
+    const second = w.r.received('resend')[1].body as Record<string, unknown>;
+    assert.equal(second.from, 'Ops <ops@example.com>');
+    assert.equal(second.reply_to, 'oncall@example.com');
+  });
+});
+
+Deno.test('queue-alert refuses a 300 MB body with 413 after reading at most 64 KiB', async () => {
+  await withWorld(async (w) => {
+    let pulled = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled >= 300 * 1024 * 1024) return controller.close();
+        pulled += 64 * 1024;
+        controller.enqueue(new Uint8Array(64 * 1024).fill(32));
+      },
+    });
+    const handler = createHandler({
+      sql: w.sql,
+      logger: createLogger({}, () => {}),
+      env: { SUPABASE_DB_URL: databaseUrl(), QUEUE_ALERT_SECRET: ALERT_SECRET },
+    });
+    const res = await handler(
+      new Request('http://x/functions/v1/queue-alert', {
+        method: 'POST',
+        headers: { 'x-queue-health-secret': ALERT_SECRET, 'content-length': '2' },
+        body: stream,
+      }),
+    );
+    assert.equal(res.status, 413);
+    assert.match((await res.json()).message, /at most 65536 bytes/);
+    assert.ok(pulled <= 192 * 1024, `read ${pulled} bytes`);
+  });
+});
+
+Deno.test('with the database down queue-alert answers 503 without its address', async () => {
+  const sql = postgres('postgres://postgres:postgres@127.0.0.1:1/postgres', {
+    max: 1,
+    connect_timeout: 2,
+    prepare: false,
+    onnotice: () => {},
+  });
+  const logs: string[] = [];
+  try {
+    const handler = createHandler({
+      sql,
+      logger: createLogger({ fn: 'queue-alert' }, (line) => logs.push(line)),
+      env: {
+        SUPABASE_DB_URL: 'postgres://postgres:postgres@127.0.0.1:1/postgres',
+        QUEUE_ALERT_SECRET: ALERT_SECRET,
+      },
+    });
+    const res = await handler(
+      new Request('http://x/functions/v1/queue-alert', {
+        method: 'POST',
+        headers: { 'x-queue-health-secret': ALERT_SECRET },
+        body: '{}',
+      }),
+    );
+    assert.equal(res.status, 503);
+    const text = await res.text();
+    assert.deepEqual(JSON.parse(text), { error: 'database_unavailable' });
+    assert.ok(!/127\.0\.0\.1|ECONNREFUSED|:1\b/.test(text), text);
+    assert.match(logs.join('\n'), /ECONNREFUSED/, 'the operator still sees why');
+  } finally {
+    await sql.end();
+  }
 });

@@ -4,7 +4,7 @@
  * @module
  */
 import { sha256Hex } from '../_shared/hash.ts';
-import { redactUrls } from '../_shared/log.ts';
+import { type Logger, redactUrls } from '../_shared/log.ts';
 import {
   classifyResend,
   classifySlack,
@@ -21,6 +21,12 @@ import {
   slackSecretSchema,
   webhookTargetSchema,
 } from './payload.ts';
+import {
+  type DestinationPolicy,
+  DestinationRefused,
+  guardedFetch,
+  type Resolver,
+} from './destination.ts';
 import { renderEmail, renderSlack, renderWebhook } from './render.ts';
 import { parseRetryAfter } from './retry.ts';
 import { signWebhook } from './signature.ts';
@@ -146,6 +152,16 @@ export interface SendContext {
   resendIntervalMs: number;
   /** Clock time (ms) after which a send must not start: the claim's lease could end mid-send. */
   deadlineMs?: number;
+  /** Where Slack and webhook requests may go (destination.ts). */
+  destinations: DestinationPolicy;
+  /** Resolves host names for the destination check. */
+  resolve: Resolver;
+  /** Where a refused destination's detail goes (the operator's log); tenants see less. */
+  logger?: Logger;
+  /** Senders the operator allows for email (`RESEND_FROM` is always allowed). */
+  emailFromAllowed?: readonly string[];
+  /** Reply-to addresses the operator allows for email. */
+  emailReplyToAllowed?: readonly string[];
 }
 
 /** The outcome for a row handed back unsent because its lease would end before its turn. */
@@ -191,6 +207,18 @@ export async function withTimeout<T>(
   }
 }
 
+/** The outcome of a refused destination: dead, with the generic reason; the detail is logged. */
+function refused(e: DestinationRefused, row: Claimed, ctx: SendContext): Outcome {
+  ctx.logger?.warn('destination_refused', {
+    notification_id: row.id,
+    channel_id: row.channel_id,
+    project_id: row.project_id,
+    reason: e.message,
+    ...e.detail,
+  });
+  return { status: 'dead', httpStatus: null, error: e.message };
+}
+
 async function readBody(res: Response): Promise<string> {
   try {
     return (await res.text()).slice(0, 2000);
@@ -199,18 +227,63 @@ async function readBody(res: Response): Promise<string> {
   }
 }
 
-/** Sends an email through the resend SDK with the notification id as Idempotency-Key. */
+/** Resend's limit of recipients per email, and so queue-alert's (settings can only lower it). */
+export const MAX_EMAIL_RECIPIENTS = 50;
+
+/** True when `value` is one of `allowed` (compared trimmed, case-insensitively). */
+function listed(value: string, allowed: readonly (string | undefined)[]): boolean {
+  const v = value.trim().toLowerCase();
+  return allowed.some((a) => a !== undefined && a.trim().toLowerCase() === v);
+}
+
+/**
+ * Sends an email through the resend SDK with the notification id as Idempotency-Key. The sender
+ * and reply-to are the operator's: `RESEND_FROM`, or a channel's `from`/`reply_to` only when the
+ * operator lists it (`QUEUE_ALERT_EMAIL_FROM_ALLOWED`, `QUEUE_ALERT_EMAIL_REPLY_TO_ALLOWED`);
+ * anything else a channel carries is ignored and logged.
+ */
 export async function sendEmail(row: Claimed, p: Payload, ctx: SendContext): Promise<Outcome> {
   const config = emailConfigSchema.safeParse(row.config);
   if (!config.success) {
     return { status: 'dead', httpStatus: null, error: describeZodError(config.error) };
   }
-  const from = config.data.from ?? ctx.resendFrom;
+  const wanted = config.data.from;
+  const fromAllowed = wanted !== undefined &&
+    listed(wanted, [ctx.resendFrom, ...(ctx.emailFromAllowed ?? [])]);
+  const from = fromAllowed ? wanted : ctx.resendFrom;
+  if (wanted !== undefined && !fromAllowed) {
+    ctx.logger?.warn('email_from_ignored', {
+      notification_id: row.id,
+      channel_id: row.channel_id,
+      project_id: row.project_id,
+      from: wanted,
+    });
+  }
   if (!from) {
     return {
       status: 'dead',
       httpStatus: null,
-      error: "email channel has no sender: set 'config.from' or RESEND_FROM",
+      error: 'email has no sender: the operator sets RESEND_FROM',
+    };
+  }
+  const replyTo = config.data.reply_to !== undefined &&
+      listed(config.data.reply_to, ctx.emailReplyToAllowed ?? [])
+    ? config.data.reply_to
+    : undefined;
+  if (config.data.reply_to !== undefined && replyTo === undefined) {
+    ctx.logger?.warn('email_reply_to_ignored', {
+      notification_id: row.id,
+      channel_id: row.channel_id,
+      project_id: row.project_id,
+      reply_to: config.data.reply_to,
+    });
+  }
+  if (config.data.to.length > MAX_EMAIL_RECIPIENTS) {
+    return {
+      status: 'dead',
+      httpStatus: null,
+      error: `email channel has ${config.data.to.length} recipients: at most ` +
+        `${MAX_EMAIL_RECIPIENTS}`,
     };
   }
   if (!ctx.resendApiKey) {
@@ -234,7 +307,7 @@ export async function sendEmail(row: Claimed, p: Payload, ctx: SendContext): Pro
           subject: email.subject,
           html: email.html,
           text: email.text,
-          ...(config.data.reply_to ? { replyTo: config.data.reply_to } : {}),
+          ...(replyTo ? { replyTo } : {}),
           headers: { 'X-Queue-Health-Notification': row.id },
         },
         { idempotencyKey: row.id, signal },
@@ -267,13 +340,12 @@ export async function sendSlack(row: Claimed, p: Payload, ctx: SendContext): Pro
   if (!(await takeTurn(ctx, `slack:${secret.data.url}`, ctx.slackIntervalMs))) return RELEASED;
   try {
     const { res, text } = await withTimeout(ctx.timeoutMs, async (signal) => {
-      const res = await ctx.fetch(secret.data.url, {
+      const res = await guardedFetch(secret.data.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json; charset=utf-8' },
         body,
-        redirect: 'manual',
         signal,
-      });
+      }, { kind: 'slack', policy: ctx.destinations, resolve: ctx.resolve, fetch: ctx.fetch });
       return { res, text: await readBody(res) };
     });
     return classifySlack(
@@ -282,6 +354,7 @@ export async function sendSlack(row: Claimed, p: Payload, ctx: SendContext): Pro
       parseRetryAfter(res.headers.get('retry-after'), ctx.now()),
     );
   } catch (e) {
+    if (e instanceof DestinationRefused) return refused(e, row, ctx);
     return {
       status: 'retry',
       httpStatus: null,
@@ -313,7 +386,7 @@ export async function sendWebhook(row: Claimed, p: Payload, ctx: SendContext): P
   );
   try {
     const { res, text } = await withTimeout(ctx.timeoutMs, async (signal) => {
-      const res = await ctx.fetch(target.data.url, {
+      const res = await guardedFetch(target.data.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -321,9 +394,8 @@ export async function sendWebhook(row: Claimed, p: Payload, ctx: SendContext): P
           ...signed,
         },
         body,
-        redirect: 'manual',
         signal,
-      });
+      }, { kind: 'webhook', policy: ctx.destinations, resolve: ctx.resolve, fetch: ctx.fetch });
       return { res, text: await readBody(res) };
     });
     const providerId = WEBHOOK_ID_HEADERS.map((h) => res.headers.get(h)).find(Boolean) ?? null;
@@ -334,6 +406,7 @@ export async function sendWebhook(row: Claimed, p: Payload, ctx: SendContext): P
       providerId ? clip(providerId, 200) : null,
     );
   } catch (e) {
+    if (e instanceof DestinationRefused) return refused(e, row, ctx);
     return {
       status: 'retry',
       httpStatus: null,

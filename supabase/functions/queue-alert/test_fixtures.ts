@@ -1,5 +1,6 @@
 /**
- * Payloads for queue-alert tests, shaped as `queue_health.evaluate_alerts()` writes them.
+ * Payloads for queue-alert tests, shaped as `queue_health.evaluate_alerts()` writes them, and a
+ * loopback listener that records connections (SSRF tests).
  * @module
  */
 
@@ -43,5 +44,53 @@ export function payload(
     alerts,
     dashboard_url: 'https://dash.example.com/acme',
     ...overrides,
+  };
+}
+
+/**
+ * A TCP listener on loopback that counts every connection (an HTTP request, a TLS hello, anything)
+ * and answers each with `response`'s status line and headers, then closes it.
+ */
+export function loopbackListener(hostname: '127.0.0.1' | '::1', response = 'HTTP/1.1 200 OK\r\n') {
+  const server = Deno.listen({ hostname, port: 0 });
+  let connections = 0;
+  const open = new Set<Deno.Conn>();
+  const done = (async () => {
+    for await (const conn of server) {
+      connections++;
+      open.add(conn);
+      (async () => {
+        try {
+          await conn.read(new Uint8Array(65536));
+          await conn.write(
+            new TextEncoder().encode(
+              `${response}content-length: 0\r\nconnection: close\r\n\r\n`,
+            ),
+          );
+        } catch {
+          // a TLS hello or a reset: counted all the same
+        } finally {
+          open.delete(conn);
+          try {
+            conn.close();
+          } catch { /* already closed */ }
+        }
+      })();
+    }
+  })();
+  return {
+    port: server.addr.port,
+    get connections() {
+      return connections;
+    },
+    async close() {
+      server.close();
+      for (const c of open) {
+        try {
+          c.close();
+        } catch { /* already closed */ }
+      }
+      await done.catch(() => {});
+    },
   };
 }

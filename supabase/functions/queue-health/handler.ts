@@ -9,6 +9,7 @@
  * - `GET /history?queue=…` — series for charts.
  * @module
  */
+import { BodyTooLarge, readBodyLimited } from '../_shared/body.ts';
 import type { Sql } from '../_shared/db.ts';
 import type { JwtVerifier } from '../_shared/jwt.ts';
 import { createLogger, type Logger } from '../_shared/log.ts';
@@ -238,6 +239,8 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
         if (req.method === 'OPTIONS') {
           return new Response(null, { status: 204, headers: CORS_HEADERS });
         }
+        // No route takes a body: one is read (and dropped) only up to the limit, never whole.
+        if (req.body) await readBodyLimited(req);
         caller = await db(() =>
           resolveCaller(req, url, {
             verifyJwt: d.verifyJwt,
@@ -255,7 +258,9 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
         return json(404, { error: 'not found' });
       })();
     } catch (error) {
-      if (error instanceof ParamError) {
+      if (error instanceof BodyTooLarge) {
+        response = json(413, { error: 'payload too large', message: error.message });
+      } else if (error instanceof ParamError) {
         response = json(400, {
           error: 'invalid parameter',
           parameter: error.parameter,

@@ -296,6 +296,14 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
         [`/history?queue=${ORDERS}&from=yesterday`, 'from'],
         [`/history?queue=${ORDERS}&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z`, 'from'],
         [`/history?queue=${ORDERS}&range=2w`, 'range'],
+        // Hostile dates: once 503 "database unavailable" (Postgres refused the year) or silently
+        // moved (30 February became 2 March).
+        [`/history?queue=${ORDERS}&to=+010000-01-01T00:00:00Z`, 'to'],
+        [`/history?queue=${ORDERS}&to=%2B010000-01-01T00:00:00Z`, 'to'],
+        [`/history?queue=${ORDERS}&to=-000001-01-01T00:00:00Z`, 'to'],
+        [`/history?queue=${ORDERS}&from=2026-02-30&to=2026-03-05T00:00:00Z`, 'from'],
+        [`/history?queue=${ORDERS}&from=1970-01-01T00:00:00Z`, 'from'],
+        [`/history?queue=${ORDERS}&to=2026-11-26T10:00:00`, 'to'],
       ];
       for (const [path, parameter] of cases) {
         const { res, body } = await call(handler, path, token);
@@ -558,6 +566,55 @@ Deno.test('queue-health answers 503 with a short reason when the database is dow
     const scrape = await handler(get('', { authorization: `Bearer qhst_${'1'.repeat(64)}` }));
     assert.equal(scrape.status, 503, 'a token that cannot be checked is not called invalid');
     await scrape.body?.cancel();
+  } finally {
+    await sql.end();
+  }
+});
+
+/** A request body of `total` bytes made on demand; `pulled()` says how many were read. */
+function hugeBody(total: number, chunk = 64 * 1024) {
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (sent >= total) return controller.close();
+      sent += chunk;
+      controller.enqueue(new Uint8Array(chunk));
+    },
+  });
+  return { stream, pulled: () => sent };
+}
+
+Deno.test('a 300 MB body is refused with 413 after reading at most the limit, whatever Content-Length says', async () => {
+  const sql = postgres('postgres://postgres:postgres@127.0.0.1:1/postgres', {
+    max: 1,
+    connect_timeout: 2,
+    prepare: false,
+  });
+  const handler = createHandler({
+    sql,
+    verifyJwt: createJwtVerifier({ secret: SECRET }),
+    logger: createLogger({}, () => {}),
+    evaluateEveryMs: 0,
+  });
+  try {
+    for (const declared of [undefined, '10']) {
+      const body = hugeBody(300 * 1024 * 1024);
+      const res = await handler(
+        new Request(BASE, {
+          method: 'POST',
+          body: body.stream,
+          headers: declared ? { 'content-length': declared } : {},
+        } as RequestInit),
+      );
+      assert.equal(res.status, 413, `content-length ${declared}`);
+      assert.match((await res.json()).message, /at most 65536 bytes/);
+      assert.ok(body.pulled() <= 192 * 1024, `read ${body.pulled()} bytes, not 300 MB`);
+    }
+    const declared = await handler(
+      new Request(BASE, { method: 'POST', body: 'x', headers: { 'content-length': '314572800' } }),
+    );
+    assert.equal(declared.status, 413, 'an honest Content-Length over the limit');
+    await declared.body?.cancel();
   } finally {
     await sql.end();
   }

@@ -72,10 +72,63 @@ const MAX_RANGE_MS = 400 * 24 * 3600 * 1000;
 const DURATION = /^(\d+)(m|h|d)$/;
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** The years a `from`/`to` may name: Queue Health has no data outside them. */
+export const YEAR_RANGE = { min: 2000, max: 2100 } as const;
+
+/**
+ * ISO 8601 / RFC 3339: a date, or a date-time with seconds optional and a zone required. A space
+ * for the offset's sign is a `+` that the query string decoded (`+02:00` unencoded in a URL).
+ */
+const ISO_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?([Zz]|[+\- ]\d{2}:?\d{2}))?$/;
+
+/**
+ * Parses an ISO 8601 timestamp strictly: a real calendar date (no 30 February rolled into March),
+ * hours 0-23, minutes and seconds 0-59, a zone (`Z` or `±hh:mm`) whenever a time is given, a
+ * four-digit year within {@link YEAR_RANGE}. A bare date is midnight UTC. Returns the Date, or a
+ * message saying what is wrong (without the parameter's name).
+ */
+export function parseTimestamp(text: string): Date | string {
+  const m = ISO_TIMESTAMP.exec(text);
+  if (!m) return 'must be an ISO 8601 timestamp with a zone, e.g. 2026-11-26T10:00:00Z';
+  const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', zone = 'Z'] = m;
+  const year = Number(y);
+  if (year < YEAR_RANGE.min || year > YEAR_RANGE.max) {
+    return `must be a date between the years ${YEAR_RANGE.min} and ${YEAR_RANGE.max}: got ${y}`;
+  }
+  const month = Number(mo);
+  const day = Number(d);
+  const daysInMonth = month >= 1 && month <= 12
+    ? new Date(Date.UTC(year, month, 0)).getUTCDate()
+    : 0;
+  if (daysInMonth === 0) return `must have a month 01-12: got ${mo}`;
+  if (day < 1 || day > daysInMonth) {
+    return `must be a real calendar date: ${y}-${mo} has no day ${d}`;
+  }
+  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) {
+    return `must have a time 00:00:00-23:59:59: got ${h}:${mi}:${sec}`;
+  }
+  let offsetMin = 0;
+  if (zone !== 'Z' && zone !== 'z') {
+    const zm = /^([+\- ])(\d{2}):?(\d{2})$/.exec(zone)!;
+    if (Number(zm[2]) > 23 || Number(zm[3]) > 59) return `must have a zone offset within ±23:59`;
+    offsetMin = (zm[1] === '-' ? -1 : 1) * (Number(zm[2]) * 60 + Number(zm[3]));
+  }
+  const ms = Number((frac + '000').slice(0, 3));
+  return new Date(
+    Date.UTC(year, month - 1, day, Number(h), Number(mi), Number(sec), ms) - offsetMin * 60_000,
+  );
+}
+
 const timestamp = (name: string) =>
-  z.string().refine((s) => !Number.isNaN(Date.parse(s)), {
-    error: `'${name}' must be an ISO 8601 timestamp, e.g. 2026-11-26T10:00:00Z`,
-  }).transform((s) => new Date(s));
+  z.string().transform((s, ctx) => {
+    const parsed = parseTimestamp(s);
+    if (typeof parsed === 'string') {
+      ctx.issues.push({ code: 'custom', message: `'${name}' ${parsed}`, input: s });
+      return z.NEVER;
+    }
+    return parsed;
+  });
 
 const historySchema = z.object({
   queue: z.string({ error: "'queue' is required: the queue's name" }).min(1, "'queue' is required")

@@ -4,6 +4,7 @@ import {
   ParamError,
   parseHealthParams,
   parseHistoryParams,
+  parseTimestamp,
   resolutionFor,
 } from './params.ts';
 
@@ -94,4 +95,42 @@ Deno.test('likePattern() turns * and ? into LIKE wildcards and escapes the rest'
   assert.equal(likePattern('email*'), 'email%');
   assert.equal(likePattern('job_?'), 'job\\__');
   assert.equal(likePattern('100%\\'), '100\\%\\\\');
+});
+
+Deno.test('parseTimestamp() wants real calendar dates, a zone, and years 2000-2100', () => {
+  assert.equal(
+    (parseTimestamp('2026-11-26T10:00:00.5+02:00') as Date).toISOString(),
+    '2026-11-26T08:00:00.500Z',
+  );
+  assert.equal((parseTimestamp('2024-02-29') as Date).toISOString(), '2024-02-29T00:00:00.000Z');
+  assert.equal(
+    (parseTimestamp('2026-11-26T10:00:00 02:00') as Date).toISOString(),
+    '2026-11-26T08:00:00.000Z',
+    "a '+' the query string turned into a space",
+  );
+  const refused: [string, RegExp][] = [
+    ['2026-02-30', /2026-02 has no day 30/],
+    ['2025-02-29', /2025-02 has no day 29/],
+    ['2026-04-31T00:00:00Z', /no day 31/],
+    ['2026-13-01', /month 01-12/],
+    ['2026-01-01T24:00:00Z', /00:00:00-23:59:59/],
+    ['2026-01-01T23:59:60Z', /00:00:00-23:59:59/],
+    ['1999-12-31T23:59:59Z', /between the years 2000 and 2100: got 1999/],
+    ['2101-01-01', /got 2101/],
+    ['+010000-01-01T00:00:00Z', /ISO 8601/],
+    ['-000001-01-01T00:00:00Z', /ISO 8601/],
+    ['2026-11-26T10:00:00', /with a zone/],
+    ['Thu, 26 Nov 2026 10:00:00 GMT', /ISO 8601/],
+    ['1764150000000', /ISO 8601/],
+    ['2026-11-26T10:00:00+25:00', /zone offset/],
+  ];
+  for (const [text, why] of refused) {
+    const got = parseTimestamp(text);
+    assert.equal(typeof got, 'string', text);
+    assert.match(got as string, why, text);
+  }
+  assert.equal(
+    paramOf(() => parseHistoryParams(q('queue=a&from=2026-02-30&to=2026-03-05T00:00:00Z'), NOW)),
+    'from',
+  );
 });
