@@ -58,10 +58,32 @@ import {
 const DENO = denoBinary();
 
 function denoBinary(): string {
-  const packaged = join(ROOT, 'node_modules', 'deno', 'deno');
-  const self = Deno.execPath().replace(/ \(deleted\)$/, '');
-  if (existsSync(self) && !Deno.execPath().endsWith(' (deleted)')) return self;
-  return existsSync(packaged) ? packaged : self;
+  const self = Deno.execPath();
+  if (!self.endsWith(' (deleted)') && existsSync(self)) return self;
+  // The native binary the npm packages ship (@deno/<platform>), at the top of node_modules or in
+  // Deno's own node_modules/.deno layout; the node shim in .bin as the last resort.
+  const modules = join(ROOT, 'node_modules');
+  const candidates = [join(modules, 'deno', 'deno')];
+  for (const dir of [join(modules, '@deno'), join(modules, '.deno')]) {
+    if (!existsSync(dir)) continue;
+    for (const e of Deno.readDirSync(dir)) {
+      candidates.push(join(dir, e.name, 'deno'));
+      if (e.name.startsWith('@deno+')) {
+        candidates.push(
+          join(
+            dir,
+            e.name,
+            'node_modules',
+            '@deno',
+            e.name.slice(6).replace(/@[^@]*$/, ''),
+            'deno',
+          ),
+        );
+      }
+    }
+  }
+  return candidates.find((c) => existsSync(c) && Deno.statSync(c).isFile) ??
+    join(modules, '.bin', 'deno');
 }
 const SERVER_SCRIPT = join(ROOT, 'local', 'stack', 'server.ts');
 const MAIN_SCRIPT = join(ROOT, 'local', 'stack', 'main.ts');
