@@ -1410,9 +1410,9 @@ begin
   return queue_health._evaluate(now(), true);
 end;
 $$;
-comment on function queue_health.evaluate_monitor_stale() is 'Evaluates only the monitor_stale rules, at now() (no time travel for callers): the dead man''s switch that must run when captures do not. Safe for any signed-in caller; queue-health calls it on every request.';
+comment on function queue_health.evaluate_monitor_stale() is 'Evaluates only the monitor_stale rules, at now() (no time travel for callers): the dead man''s switch that must run when captures do not. Service role only (it takes the evaluation lock captures wait on and dispatches every project''s notifications); queue-health calls it as the service role, at most every QUEUE_HEALTH_EVALUATE_EVERY_MS.';
 revoke execute on function queue_health.evaluate_monitor_stale() from public, anon, authenticated;
-grant execute on function queue_health.evaluate_monitor_stale() to authenticated, service_role;
+grant execute on function queue_health.evaluate_monitor_stale() to service_role;
 
 create function queue_health._due_projects(p_now timestamptz default now())
 returns text[]
