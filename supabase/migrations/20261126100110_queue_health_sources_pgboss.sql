@@ -635,7 +635,9 @@ create function queue_health._sample_pgboss_queue(
 )
 returns queue_health.sample
 volatile
-security definer
+-- Runs as its caller: it reads the schema it is given, so as a security definer function it
+-- would let whoever may call it read any schema's queue and job tables as the owner. Called by
+-- _sample_pgboss() (security definer) for the schemas it discovered.
 set search_path = ''
 -- lock_timeout (500ms) is set once by _sample_pgboss() for the whole call: set here, per queue,
 -- its save and restore would cost more than sampling a small queue.
