@@ -177,6 +177,8 @@ comment on column queue_health.project_queue_map.queue_pattern is 'SQL LIKE patt
 comment on column queue_health.project_queue_map.priority is 'Lower numbers are tried first.';
 comment on column queue_health.project_queue_map.created_at is 'When the rule was added.';
 comment on constraint project_queue_map_source on queue_health.project_queue_map is 'source is null (any) or one of the known sources.';
+-- The foreign key's index: a project's rules for its members' reads (RLS) and its deletion.
+create index project_queue_map_project_idx on queue_health.project_queue_map (project_id);
 
 -- Section: membership decision (the one place; an installation may replace this function)
 

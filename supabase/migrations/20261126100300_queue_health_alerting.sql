@@ -206,6 +206,8 @@ comment on constraint silence_ends_after_start on queue_health.silence is 'silen
 comment on constraint silence_comment_present on queue_health.silence is 'silence.comment must say why.';
 
 create index silence_project_window_idx on queue_health.silence (project_id, ends_at);
+-- The foreign key's index: deleting a rule deletes its silences (without it, a scan per rule).
+create index silence_rule_idx on queue_health.silence (rule_id);
 
 -- Section: alert state
 
@@ -309,6 +311,9 @@ comment on column queue_health.notification_group.flush_at is 'No notification b
 comment on column queue_health.notification_group.last_sent_at is 'When the group last produced a notification.';
 comment on column queue_health.notification_group.last_firing is 'Alert ids reported firing in the last notification.';
 comment on column queue_health.notification_group.created_at is 'When the group got its first alert.';
+-- The foreign key's index: members read their projects' groups (RLS), a project's deletion
+-- deletes them.
+create index notification_group_project_idx on queue_health.notification_group (project_id);
 
 create table queue_health.notification (
   id uuid primary key default gen_random_uuid(),
@@ -1088,7 +1093,13 @@ revoke execute on function queue_health._flush_notifications(timestamptz) from p
 -- had, the install goes on and schedule() reports that alerts cannot leave the database.
 do $$
 begin
-  create extension if not exists pg_net;
+  -- In schema extensions, as the dashboard enables it: in public (the default) the security
+  -- advisor warns (extension_in_public). Its functions are in schema net either way.
+  if pg_catalog.to_regnamespace('extensions') is not null then
+    create extension if not exists pg_net with schema extensions;
+  else
+    create extension if not exists pg_net;
+  end if;
 exception when others then
   raise notice 'queue_health: pg_net could not be enabled (%): alerts are delivered only when queue-alert is invoked by other means.', sqlerrm
     using hint = 'On Supabase: Database > Extensions > pg_net, then select queue_health.schedule(); see docs/install.md.';
