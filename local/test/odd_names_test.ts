@@ -119,17 +119,34 @@ Deno.test('pgmq sampler counts queues with quotes, spaces, unicode, 47 chars and
   }
 });
 
-/** Queue names each pg-boss version accepts (v12 allows only [A-Za-z0-9_.\-/]). */
+/** A table that the hostile queue name below would drop if it were ever run as SQL. */
+const CANARY = `qh_canary_${suffix}`;
+
+/**
+ * Queue names each pg-boss version accepts (v12 allows only [A-Za-z0-9_.\-/]); v10 and v11 also
+ * get names that broke the statement while it was patched by text replacement (`$4` became the
+ * schema's literal inside a quoted name), and v10 one that would inject if quoted wrongly.
+ */
 function pgBossNames(version: PgBossVersion): string[] {
   const strict = ['select', 'order', `a.b-c/${suffix}`, `l${suffix}`.padEnd(47, 'x')];
-  return version === 12 ? strict : [...strict, `we"ird q ü ${suffix}`, `with space ${suffix}`];
+  if (version === 12) return strict;
+  const odd = [
+    ...strict,
+    `we"ird q ü ${suffix}`,
+    `with space ${suffix}`,
+    `a$4b ${suffix}`,
+    `x$1 ${suffix}`,
+  ];
+  // pg-boss 11's own createQueue() puts the name in its SQL between quotes: only v10 takes a quote.
+  return version === 10 ? [...odd, `'; drop table public.${CANARY}; --`] : odd;
 }
 
 for (const version of [10, 11, 12] as const) {
-  Deno.test(`pg-boss v${version} sampler counts odd queue names, and an odd schema name`, async () => {
+  Deno.test(`pg-boss v${version} sampler counts odd and hostile queue names, and a schema named with $4`, async () => {
     const sql = connect();
     const schema = `qh_test_odd_v${version}_${suffix}`;
-    const odd = `qh test "odd" ü ${version} ${suffix}`;
+    const odd = `qh test "odd" $4 ü ${version} ${suffix}`;
+    await sql`create table if not exists public.${sql(CANARY)} ()`;
     const pb = await startPgBoss(version, { schema, fresh: true });
     let renamed = false;
     try {
@@ -161,6 +178,19 @@ for (const version of [10, 11, 12] as const) {
       await sql`alter schema ${sql(schema)} rename to ${sql(odd)}`;
       renamed = true;
       check(await sample(sql, '_sample_pgboss', await dbNow(sql)), odd);
+
+      // The per-queue statement (the fallback when the schema's fails), which names the queue
+      // as a constant: every name is sampled as itself.
+      const perQueue = await sql<Sample[]>`
+        select (queue_health._sample_pgboss_queue(s.schema_name, s.layout, n.name,
+                  clock_timestamp(), 10000, interval '2 minutes', null, 2000)).*
+          from queue_health._pgboss_schemas(array[]::text[]) s
+         cross join unnest(${names}::text[]) n(name)
+         where s.schema_name = ${odd}`;
+      check(perQueue, odd);
+      const [{ canary }] = await sql<{ canary: boolean }[]>`
+        select to_regclass(${'public.' + CANARY}) is not null as canary`;
+      assert.ok(canary, 'no queue name was run as SQL');
     } finally {
       if (renamed) await sql`alter schema ${sql(odd)} rename to ${sql(schema)}`;
       await pb.stop({ dropSchema: true });
@@ -168,6 +198,7 @@ for (const version of [10, 11, 12] as const) {
         await sql`delete from queue_health.metric where source = 'pgboss' and source_schema = ${name}`;
         await sql`delete from queue_health.queue where source = 'pgboss' and source_schema = ${name}`;
       }
+      await sql`drop table if exists public.${sql(CANARY)}`;
       await sql.end();
     }
   });

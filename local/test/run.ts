@@ -3,7 +3,8 @@
  * server in test mode), then runs every check and test suite and ends with one line
  * `N passed, N failed`.
  *
- * Steps: deno fmt --check, deno lint, deno check, supabase db lint, pgTAP (pg_prove over
+ * Steps: deno fmt --check, deno lint, deno check, supabase db lint, supabase db advisors (no
+ * WARN/ERROR on queue_health objects), pgTAP (pg_prove over
  * supabase/tests/database), Deno tests (*_test.ts), and the quick benchmark run.
  * `npm test -- --only=pgtap,deno` runs a subset; `--keep` leaves the test stack running after.
  */
@@ -23,6 +24,7 @@ import { log, StackError } from '../stack/log.ts';
 import { connect } from '../stack/postgres.ts';
 import { down, reset, up } from '../stack/stack.ts';
 import { ensureDebianPackages } from '../stack/system.ts';
+import { z } from 'zod';
 
 const DENO = join(ROOT, 'node_modules', '.bin', 'deno');
 const SUPABASE = join(ROOT, 'node_modules', '.bin', 'supabase');
@@ -128,6 +130,75 @@ async function prepareDatabase(): Promise<void> {
   }
 }
 
+/**
+ * Security-advisor findings on queue_health objects that stay, each explained in
+ * docs/security-advisors.md (`<lint name>:<schema>.<object>`).
+ */
+const ADVISOR_ACCEPTED = new Set(['function_search_path_mutable:queue_health.run_captures']);
+
+const advisorReport = z.object({
+  results: z.array(
+    z.object({
+      name: z.string(),
+      level: z.enum(['INFO', 'WARN', 'ERROR']),
+      detail: z.string(),
+      metadata: z.object({ schema: z.string().optional(), name: z.string().optional() })
+        .passthrough().nullish(),
+    }).passthrough(),
+  ),
+});
+
+/**
+ * Supabase's security and performance advisor (`supabase db advisors`, the pinned CLI): fails on
+ * any WARN or ERROR about an object in schema queue_health that is not in ADVISOR_ACCEPTED (other
+ * schemas' findings, pg-boss's or the platform's, are not ours); prints queue_health's INFO items.
+ */
+async function advisors() {
+  const out = await new Deno.Command(SUPABASE, {
+    args: [
+      'db',
+      'advisors',
+      '--db-url',
+      withSslDisabled(databaseUrl()),
+      '--type',
+      'all',
+      '--level',
+      'info',
+      '--output-format',
+      'json',
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: '1' },
+    stdin: 'null',
+    stdout: 'piped',
+    stderr: 'piped',
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    await Deno.stderr.write(out.stderr);
+    return { passed: 0, failed: 1, note: `supabase db advisors exited ${out.code}` };
+  }
+  const parsed = advisorReport.safeParse(JSON.parse(text.slice(text.indexOf('{'))));
+  if (!parsed.success) {
+    return { passed: 0, failed: 1, note: `advisor output: ${parsed.error.issues[0]?.message}` };
+  }
+  const ours = parsed.data.results.filter((r) => r.metadata?.schema === 'queue_health');
+  const blocking = ours.filter((r) =>
+    r.level !== 'INFO' && !ADVISOR_ACCEPTED.has(`${r.name}:queue_health.${r.metadata?.name}`)
+  );
+  for (const r of ours) {
+    const mark = blocking.includes(r) ? '✗' : r.level === 'INFO' ? '·' : '✓ accepted';
+    console.log(`${mark} ${r.level} ${r.name}: ${r.detail}`);
+  }
+  console.log(
+    `${ours.length} finding(s) on queue_health, ${blocking.length} WARN/ERROR not accepted; ` +
+      `${parsed.data.results.length - ours.length} on other schemas (not ours)`,
+  );
+  return blocking.length
+    ? { passed: 0, failed: 1, note: `${blocking.length} WARN/ERROR on queue_health objects` }
+    : { passed: 1, failed: 0 };
+}
+
 async function pgTap() {
   const dir = join(ROOT, 'supabase', 'tests', 'database');
   const files = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith('.sql')).map((e) =>
@@ -224,6 +295,7 @@ async function main(): Promise<number> {
         'error',
       ]),
   );
+  await step('advisors', advisors);
   await step('pgtap', pgTap);
   await step('deno', denoTests);
   if (existsSync(join(ROOT, 'bench', 'main.ts'))) {

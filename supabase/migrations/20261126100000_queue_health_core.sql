@@ -177,6 +177,8 @@ comment on column queue_health.project_queue_map.queue_pattern is 'SQL LIKE patt
 comment on column queue_health.project_queue_map.priority is 'Lower numbers are tried first.';
 comment on column queue_health.project_queue_map.created_at is 'When the rule was added.';
 comment on constraint project_queue_map_source on queue_health.project_queue_map is 'source is null (any) or one of the known sources.';
+-- The foreign key's index: a project's rules for its members' reads (RLS) and its deletion.
+create index project_queue_map_project_idx on queue_health.project_queue_map (project_id);
 
 -- Section: membership decision (the one place; an installation may replace this function)
 
@@ -200,7 +202,7 @@ as $$
     )
 $$;
 comment on function queue_health.is_member(text, queue_health.member_role) is 'True when the caller (auth.uid() / auth.role() from the JWT) is the service role or a member of the project with at least p_min_role. The single place membership is decided: to use your own membership tables, create or replace this function with the same signature.';
-revoke execute on function queue_health.is_member(text, queue_health.member_role) from public;
+revoke execute on function queue_health.is_member(text, queue_health.member_role) from public, anon, authenticated;
 grant execute on function queue_health.is_member(text, queue_health.member_role) to authenticated, service_role;
 
 create function queue_health.is_member_of_any(p_min_role queue_health.member_role default 'viewer')
@@ -213,7 +215,7 @@ as $$
   select exists (select 1 from queue_health.project p where queue_health.is_member(p.id, p_min_role))
 $$;
 comment on function queue_health.is_member_of_any(queue_health.member_role) is 'True when queue_health.is_member() admits the caller to at least one project: the gate for data that belongs to no project (capture runs, settings).';
-revoke execute on function queue_health.is_member_of_any(queue_health.member_role) from public;
+revoke execute on function queue_health.is_member_of_any(queue_health.member_role) from public, anon, authenticated;
 grant execute on function queue_health.is_member_of_any(queue_health.member_role) to authenticated, service_role;
 
 create function queue_health.member_project_ids(p_min_role queue_health.member_role default 'viewer')
@@ -228,7 +230,7 @@ as $$
   where queue_health.is_member(p.id, p_min_role)
 $$;
 comment on function queue_health.member_project_ids(queue_health.member_role) is 'The projects queue_health.is_member() admits the caller to, as an array. Policies on large tables use project_id = any ((select queue_health.member_project_ids())::text[]) so membership is decided once per query (per project), not once per row.';
-revoke execute on function queue_health.member_project_ids(queue_health.member_role) from public;
+revoke execute on function queue_health.member_project_ids(queue_health.member_role) from public, anon, authenticated;
 grant execute on function queue_health.member_project_ids(queue_health.member_role) to authenticated, service_role;
 
 -- Section: metrics (raw, partitioned by day on captured_at)

@@ -33,26 +33,8 @@ begin
 end;
 $$;
 comment on function queue_health._source_settings() is 'The settings the samplers use (exact_count_limit, window_read_limit, unchanged_reread_interval, excluded_pgboss_schemas, pgboss_cache_max_age) from queue_health.settings, with the documented defaults when the table or a column is absent.';
-revoke execute on function queue_health._source_settings() from public;
+revoke execute on function queue_health._source_settings() from public, anon, authenticated;
 grant execute on function queue_health._source_settings() to service_role;
-
-create function queue_health._table_fingerprint(p_rel oid, p_relfilenode oid)
-returns text
-volatile
-language sql
-as $$
-  -- A plain table's statistics fingerprint (docs/metrics.md): its relfilenode, which TRUNCATE and
-  -- rewrites change, and its count of inserted, updated and deleted rows, this session's not yet
-  -- reported ones included. No SET clause, so that it is inlined into the samplers' statements.
-  select p_relfilenode::text || ':' || (
-      pg_catalog.pg_stat_get_tuples_inserted(p_rel) + pg_catalog.pg_stat_get_tuples_updated(p_rel)
-    + pg_catalog.pg_stat_get_tuples_deleted(p_rel)
-    + pg_catalog.pg_stat_get_xact_tuples_inserted(p_rel) + pg_catalog.pg_stat_get_xact_tuples_updated(p_rel)
-    + pg_catalog.pg_stat_get_xact_tuples_deleted(p_rel))::text
-$$;
-comment on function queue_health._table_fingerprint(oid, oid) is 'The statistics fingerprint the samplers compare to tell an unchanged queue table: relfilenode and the count of rows inserted, updated and deleted (published and this session''s).';
-revoke execute on function queue_health._table_fingerprint(oid, oid) from public;
-grant execute on function queue_health._table_fingerprint(oid, oid) to service_role;
 
 create function queue_health._reread_interval(p_settings jsonb)
 returns interval
@@ -94,58 +76,37 @@ begin
 end;
 $$;
 comment on function queue_health._reread_interval(jsonb) is 'How long a queue that shows no change may repeat its snapshot without being read: settings.unchanged_reread_interval while another client session (a client backend or a pg_cron job worker; not a walsender, autovacuum or other background process) runs a statement longer than that (or others'' activity cannot be seen), five times it otherwise; 0 (always read) with the setting at 0 or track_counts off.';
-revoke execute on function queue_health._reread_interval(jsonb) from public;
+revoke execute on function queue_health._reread_interval(jsonb) from public, anon, authenticated;
 grant execute on function queue_health._reread_interval(jsonb) to service_role;
 
-create function queue_health._planner_rows(p_query text)
+create function queue_health._planner_rows(p_rel regclass)
 returns bigint
 volatile
-security definer
 set search_path = ''
 language plpgsql
 as $$
 declare
   v_plan jsonb;
 begin
-  -- The planner's row estimate for a query (what Supabase Studio does for big tables): costs
-  -- planning only, and is as good as the table statistics (ANALYZE / autovacuum).
-  execute 'explain (format json) ' || p_query into v_plan;
+  -- The planner's row estimate for a table (what Supabase Studio does for big tables): costs
+  -- planning only, and is as good as the table statistics (ANALYZE / autovacuum). It runs as its
+  -- caller (the samplers, security definer themselves) and takes a table, never SQL text: the
+  -- statement is built here, the table's name quoted by regclass.
+  execute format('explain (format json) select 1 from %s', p_rel) into v_plan;
   return round((v_plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric)::bigint;
 end;
 $$;
-comment on function queue_health._planner_rows(text) is 'Row count the planner estimates for p_query (EXPLAIN, not executed). p_query must be built with format(%I/%L) by the caller.';
-revoke execute on function queue_health._planner_rows(text) from public;
-grant execute on function queue_health._planner_rows(text) to service_role;
+comment on function queue_health._planner_rows(regclass) is 'Row count the planner estimates for the table p_rel (EXPLAIN of select 1 from it, not executed); runs as its caller, who must be allowed to read the table.';
+revoke execute on function queue_health._planner_rows(regclass) from public, anon, authenticated;
+grant execute on function queue_health._planner_rows(regclass) to service_role;
 
 -- Section: pgmq
-
--- Two helpers without SET clauses, so that the planner inlines them into the statements that use
--- them (a function with SET is called row by row). Every name in them is schema-qualified or in
--- pg_catalog; only service_role may call them directly.
-
-create function queue_health._pgmq_leaf_density(p_relid oid, p_reltuples real, p_relpages integer)
-returns numeric
-volatile
-language sql
-as $$
-  -- The planner's method without planning: tuples per page from the last ANALYZE/VACUUM times the
-  -- pages the table has now. Null while it was never analyzed (reltuples = -1); 0 when it was
-  -- analyzed empty and still is.
-  select case
-           when p_reltuples < 0 then null
-           when p_relpages > 0 then p_reltuples / p_relpages
-             * (pg_catalog.pg_relation_size(p_relid) / pg_catalog.current_setting('block_size')::numeric)
-           when pg_catalog.pg_relation_size(p_relid) = 0 then 0
-         end
-$$;
-comment on function queue_health._pgmq_leaf_density(oid, real, integer) is 'Estimated row count of one plain table from its pg_class reltuples and relpages and its current size; null while never analyzed.';
-revoke execute on function queue_health._pgmq_leaf_density(oid, real, integer) from public;
-grant execute on function queue_health._pgmq_leaf_density(oid, real, integer) to service_role;
 
 create function queue_health._pgmq_table_facts(p_rel regclass, p_queue_name text)
 returns table (has_vt_index boolean, has_id_index boolean, has_last_read_at boolean,
   archive regclass, density bigint)
 stable
+set search_path = ''
 language sql
 as $$
   -- What reading a queue table needs to know of it: which indexes it has (standard and unlogged
@@ -159,7 +120,13 @@ as $$
       -- to_regnamespace: this is created before (or without) pgmq.
       where ac.relnamespace = pg_catalog.to_regnamespace('pgmq') and ac.relname = 'a_' || lower(p_queue_name)
         and ac.relkind in ('r', 'p')),
-    (select round(queue_health._pgmq_leaf_density(c.oid, c.reltuples, c.relpages))::bigint
+    -- The planner's method without planning: tuples per page from the last ANALYZE/VACUUM times
+    -- the pages the table has now. Null while it was never analyzed (reltuples = -1); 0 when it
+    -- was analyzed empty and still is (as in _pgmq_density()).
+    (select round(case when c.reltuples < 0 then null
+                       when c.relpages > 0 then c.reltuples / c.relpages
+                         * (pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::numeric)
+                       when pg_catalog.pg_relation_size(c.oid) = 0 then 0 end)::bigint
        from pg_catalog.pg_class c where c.oid = p_rel and c.relkind = 'r')
   from (select coalesce(bool_or(a.attname = 'vt'), false) as has_vt_index,
                coalesce(bool_or(a.attname = 'msg_id'), false) as has_id_index
@@ -168,7 +135,7 @@ as $$
          where i.indrelid = p_rel and i.indpred is null) ix
 $$;
 comment on function queue_health._pgmq_table_facts(regclass, text) is 'The catalog facts reading a pgmq queue table needs: its vt and msg_id indexes, last_read_at column, archive table and density (plain tables).';
-revoke execute on function queue_health._pgmq_table_facts(regclass, text) from public;
+revoke execute on function queue_health._pgmq_table_facts(regclass, text) from public, anon, authenticated;
 grant execute on function queue_health._pgmq_table_facts(regclass, text) to service_role;
 
 create function queue_health._pgmq_density(p_rel regclass)
@@ -186,12 +153,17 @@ as $$
           union all
           select t.relid from pg_catalog.pg_partition_tree(p_rel) t where t.isleaf) t
    cross join lateral (
-         select queue_health._pgmq_leaf_density(c.oid, c.reltuples, c.relpages) as density
+         -- Each leaf as in _pgmq_table_facts(): tuples per page of the last ANALYZE/VACUUM times
+         -- its pages now; null while never analyzed.
+         select case when c.reltuples < 0 then null
+                     when c.relpages > 0 then c.reltuples / c.relpages
+                       * (pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::numeric)
+                     when pg_catalog.pg_relation_size(c.oid) = 0 then 0 end as density
            from pg_catalog.pg_class c
           where c.oid = t.relid and c.relkind = 'r' offset 0) c
 $$;
 comment on function queue_health._pgmq_density(regclass) is 'Estimated row count of a (partitioned) table in O(1): reltuples/relpages of the last ANALYZE times its current pages; null while never analyzed.';
-revoke execute on function queue_health._pgmq_density(regclass) from public;
+revoke execute on function queue_health._pgmq_density(regclass) from public, anon, authenticated;
 grant execute on function queue_health._pgmq_density(regclass) to service_role;
 
 create function queue_health._may_prepare()
@@ -233,11 +205,14 @@ create function queue_health._sample_pgmq_queue(
 )
 returns queue_health.sample
 volatile
--- Neither security definer nor SET clauses: called once per queue by _sample_pgmq(), which is
--- security definer with search_path = '' and lock_timeout = 500ms (a queue table locked by a
--- concurrent DROP/ALTER costs this queue its sample, not the whole capture). Saving and restoring
--- those settings on every call would cost a fifth of what repeating an unchanged queue costs.
--- Every name here is schema-qualified or in pg_catalog; only service_role may call it directly.
+-- Not security definer, and no lock_timeout of its own: called once per queue that changed by
+-- _sample_pgmq(), which is security definer with search_path = '' and lock_timeout = 500ms (a
+-- queue table locked by a concurrent DROP/ALTER costs this queue its sample, not the whole
+-- capture); unchanged queues never reach it. search_path is set all the same (the same value as
+-- the caller's, so the prepared statements below keep their plans), so that a direct caller's
+-- search_path cannot change what its names mean. Every name here is schema-qualified or in
+-- pg_catalog; only service_role may call it directly.
+set search_path = ''
 language plpgsql
 as $$
 -- The table, its sequence, its statistics fingerprint and (from _sample_pgmq()) its indexes,
@@ -489,7 +464,7 @@ begin
             v_range := v_max_id - v_min_id + 1;
           end if;
           v_total := greatest(coalesce(v_range,
-            queue_health._planner_rows(format('select 1 from %s', p_rel)), 0), v_counted);
+            queue_health._planner_rows(p_rel), 0), v_counted);
           v_pct := least(100, 100.0 * 1000 / greatest(v_total, 1))::real;
           execute format(
             'select count(*), count(*) filter (where vt <= $1),
@@ -605,7 +580,7 @@ begin
 end;
 $$;
 comment on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint, boolean) is 'Samples one pgmq queue by reading its table (see docs/metrics.md), from the catalog facts _sample_pgmq() read for it. Returns null when the queue no longer exists, a sample with error set when sampling failed; never raises.';
-revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint, boolean) from public;
+revoke execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint, boolean) from public, anon, authenticated;
 grant execute on function queue_health._sample_pgmq_queue(text, regclass, regclass, bigint, bigint, text, timestamptz, bigint, jsonb, boolean, boolean, boolean, regclass, bigint, boolean) to service_role;
 
 create function queue_health._sample_pgmq(p_now timestamptz default now())
@@ -654,7 +629,14 @@ declare
   v_check text := $q$
     with f as (
       select m.name, c.oid as rel,
-        case when c.relkind = 'r' then queue_health._table_fingerprint(c.oid, c.relfilenode) end
+        -- The statistics fingerprint (its relfilenode and its count of rows inserted, updated
+        -- and deleted, this session's not yet reported ones included), written out here rather
+        -- than as a function: a function is inlined only without a SET clause.
+        case when c.relkind = 'r' then c.relfilenode::text || ':' || (
+            pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
+          + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
+          + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
+          + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text end
           as fingerprint,
         -- The previous cursor as stored (its time: cursor.at, else last_seen_at); the read queues
         -- get it with that time merged in (prev, below), the others do not need to.
@@ -797,5 +779,5 @@ begin
 end;
 $$;
 comment on function queue_health._sample_pgmq(timestamptz) is 'One sample per pgmq queue (pgmq.meta), or none when pgmq is absent. Cost O(queues): index-bounded counts, exact up to settings.exact_count_limit, estimated above (depth_estimated); a queue unchanged since the previous capture is not read (settings.unchanged_reread_interval). Never raises for one queue.';
-revoke execute on function queue_health._sample_pgmq(timestamptz) from public;
+revoke execute on function queue_health._sample_pgmq(timestamptz) from public, anon, authenticated;
 grant execute on function queue_health._sample_pgmq(timestamptz) to service_role;

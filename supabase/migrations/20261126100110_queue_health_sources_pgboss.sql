@@ -89,7 +89,7 @@ begin
 end;
 $$;
 comment on function queue_health._pgboss_schemas(text[]) is 'The pg-boss schemas in this database (tables version, job and queue), minus p_excluded (default: settings.excluded_pgboss_schemas), with which optional columns and indexes they have (layout).';
-revoke execute on function queue_health._pgboss_schemas(text[]) from public;
+revoke execute on function queue_health._pgboss_schemas(text[]) from public, anon, authenticated;
 grant execute on function queue_health._pgboss_schemas(text[]) to service_role;
 
 create function queue_health._histogram_fraction_le(p_bounds timestamptz[], p_x timestamptz)
@@ -116,7 +116,7 @@ as $$
   end
 $$;
 comment on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) is 'Share of a pg_stats histogram (bounds) at or below p_x, linearly interpolated within its bucket; null without a histogram.';
-revoke execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) from public;
+revoke execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) from public, anon, authenticated;
 grant execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) to service_role;
 
 create function queue_health._pgboss_sample_sql(
@@ -139,6 +139,11 @@ declare
   -- partitioned indexes' relation cache entries and the partition expansion), most of all in a
   -- new session: ~13 instead of ~22-38 ms cold at 1 000 queues.
   v_job text := format('%I.%I', p_schema, coalesce(p_table, 'job'));
+  -- The queue each probe reads: the statement's queue row (b.name), or with p_queue that queue's
+  -- name as a constant, so that the planner prunes job's partitions at plan time. Like every
+  -- name and value below, it enters the text once, through format(), where it belongs: the text
+  -- is never edited after (a queue named a$4b or x' or ... stays a literal).
+  v_queue text := case when p_queue is null then 'b.name' else format('%L', p_queue) end;
   v_parent text := format('%I.job', p_schema);
   v_which text := '';
   v_v12 boolean := p_layout ? 'job.blocked';
@@ -157,6 +162,10 @@ declare
   v_rel text := 'null::text';
   v_est text;
   v_st text := '';
+  -- One gauge's big-queue test (below), for format() with the gauge's name.
+  v_big constant text := $f$case when $2 > 0 and r.cursor -> 'counts' ->> %1$L in ('cache', 'statistics')
+          and jsonb_typeof(r.cursor -> %1$L) = 'number'
+        then (r.cursor ->> %1$L)::numeric >= 2 * $2 else false end$f$;
   v_big_ready text;
   v_big_delayed text;
   v_big_in_flight text;
@@ -165,7 +174,8 @@ declare
   v_sql text;
 begin
   -- The statement's parameters: $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age,
-  -- $4 the schema's name (in the text as a constant at the end: see there; callers still pass it),
+  -- $4 the schema's name (unused: the text holds it as a constant, see below; callers still
+  -- pass it),
   -- $5 one queue's name (used only with p_queue), $6 window_read_limit, $7
   -- how long an unchanged queue may go unread (_reread_interval(); 0: read every queue). b is the
   -- queue's row in <schema>.queue, r its registry row (previous cursor), f and u the unchanged
@@ -180,37 +190,37 @@ begin
   if v_v12 then
     v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
         from (select j.start_after from %1$s j
-        where j.name = b.name and j.state in ('created', 'retry') and not j.blocked
-          and j.start_after <= $1 limit $2) c)$f$, v_job);
+        where j.name = %2$s and j.state in ('created', 'retry') and not j.blocked
+          and j.start_after <= $1 limit $2) c)$f$, v_job, v_queue);
     -- The delayed count's smallest start_after among unblocked jobs is when the next one falls
     -- due (blocked ones wait for a write that unblocks them).
     v_delayed := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count from (
-        (select j.start_after from %1$s j where j.name = b.name and j.state in ('created', 'retry')
+        (select j.start_after from %1$s j where j.name = %2$s and j.state in ('created', 'retry')
            and not j.blocked and j.start_after > $1)
         union all
-        (select null::timestamptz from %1$s j where j.name = b.name and j.state in ('created', 'retry')
+        (select null::timestamptz from %1$s j where j.name = %2$s and j.state in ('created', 'retry')
            and j.blocked)
-        limit $2) c)$f$, v_job);
+        limit $2) c)$f$, v_job, v_queue);
     -- Oldest ready job: the smallest start_after the ready count saw, when it saw them all;
     -- otherwise the first entry per state of the (name, state, blocked, start_after) index.
     v_oldest := format($f$least(
-        (select j.start_after from %1$s j where j.name = b.name and j.state = 'created'
+        (select j.start_after from %1$s j where j.name = %2$s and j.state = 'created'
            and not j.blocked and j.start_after <= $1 order by j.start_after limit 1),
-        (select j.start_after from %1$s j where j.name = b.name and j.state = 'retry'
-           and not j.blocked and j.start_after <= $1 order by j.start_after limit 1))$f$, v_job);
+        (select j.start_after from %1$s j where j.name = %2$s and j.state = 'retry'
+           and not j.blocked and j.start_after <= $1 order by j.start_after limit 1))$f$, v_job, v_queue);
   else
     v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
         from (select j.start_after from %1$s j
-        where j.name = b.name and j.state < 'active' and j.start_after <= $1 limit $2) c)$f$, v_job);
+        where j.name = %2$s and j.state < 'active' and j.start_after <= $1 limit $2) c)$f$, v_job, v_queue);
     v_delayed := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
         from (select j.start_after from %1$s j
-        where j.name = b.name and j.state < 'active' and j.start_after > $1 limit $2) c)$f$, v_job);
+        where j.name = %2$s and j.state < 'active' and j.start_after > $1 limit $2) c)$f$, v_job, v_queue);
     -- Oldest ready job: as for v12, or the first entry of the (name, start_after) fetch index.
-    v_oldest := format($f$(select j.start_after from %1$s j where j.name = b.name
-        and j.state < 'active' and j.start_after <= $1 order by j.start_after limit 1)$f$, v_job);
+    v_oldest := format($f$(select j.start_after from %1$s j where j.name = %2$s
+        and j.state < 'active' and j.start_after <= $1 order by j.start_after limit 1)$f$, v_job, v_queue);
   end if;
   v_in_flight := format($f$(select count(*) from (select 1 from %1$s j
-      where j.name = b.name and j.state = 'active' limit $2) c)$f$, v_job);
+      where j.name = %2$s and j.state = 'active' limit $2) c)$f$, v_job, v_queue);
 
   -- pg-boss 11+ caches counts per queue in its queue row (its monitor, about every minute).
   if v_has_cache then
@@ -248,11 +258,9 @@ begin
   end if;
   -- A gauge was estimated (cache or statistics, not counted exactly) at the previous snapshot,
   -- at no less than twice the bound (the values are in the cursor from v2 on).
-  v_big_ready := $f$case when $2 > 0 and r.cursor -> 'counts' ->> 'ready' in ('cache', 'statistics')
-          and jsonb_typeof(r.cursor -> 'ready') = 'number'
-        then (r.cursor ->> 'ready')::numeric >= 2 * $2 else false end$f$;
-  v_big_delayed := replace(v_big_ready, '''ready''', '''delayed''');
-  v_big_in_flight := replace(v_big_ready, '''ready''', '''in_flight''');
+  v_big_ready := format(v_big, 'ready');
+  v_big_delayed := format(v_big, 'delayed');
+  v_big_in_flight := format(v_big, 'in_flight');
 
   if p_layout ? 'index.created_on' and p_layout ? 'index.completed_on' then
     -- v12: created since the previous snapshot, the newest $6 (window_read_limit) through
@@ -263,7 +271,7 @@ begin
           f.wait, f.run, l.n + f.retried, l.full or f.full)::queue_health._pgboss_window
       from (select count(*) as n, min(s.created_on) as first
             from (select j.created_on from %1$s j
-                  where j.name = b.name and j.created_on > p.prev_at and j.created_on <= $1
+                  where j.name = %2$s and j.created_on > p.prev_at and j.created_on <= $1
                   order by j.created_on desc limit $6) s) e,
            -- Finished in the window (completed, failed, and cancelled, which also sets
            -- completed_on), the newest $6, read once for the counts, the percentiles and the
@@ -285,7 +293,7 @@ begin
             from (select j.name, j.state, j.created_on, j.started_on, j.completed_on, j.dead_letter,
                          j.retry_count
                   from %1$s j
-                  where j.name = b.name and j.completed_on > p.prev_at and j.completed_on <= $1
+                  where j.name = %2$s and j.completed_on > p.prev_at and j.completed_on <= $1
                   order by j.completed_on desc limit $6) s) f,
            -- Retry attempts started in the window: among the jobs finished in it (above) and the
            -- queue's live jobs (active, retry), of which at most least($2, 1000) are read (heap
@@ -299,8 +307,8 @@ begin
                                       and s1.started_on <= $1) as n,
                    count(*) >= least($2, 1000) or k.skip_in_flight as full
               from (select j.retry_count, j.started_on from %1$s j
-                    where j.name = b.name and j.state in ('active', 'retry')
-                      and not k.skip_in_flight limit least($2, 1000)) s1) l)$f$, v_job);
+                    where j.name = %2$s and j.state in ('active', 'retry')
+                      and not k.skip_in_flight limit least($2, 1000)) s1) l)$f$, v_job, v_queue);
     -- Above the bound: created and finished extrapolated from the time the counted rows span
     -- (below), retried stays at the bound; each listed in cursor.capped.
     v_capped := $f$pg_catalog.array_remove(array[
@@ -328,9 +336,9 @@ begin
           false
         )::queue_health._pgboss_window
       from %1$s j
-      where j.name = b.name
+      where j.name = %2$s
         and (j.created_on > p.prev_at or j.completed_on > p.prev_at or j.started_on > p.prev_at))$f$,
-      v_job);
+      v_job, v_queue);
     v_capped := $f$'{}'::text[]$f$;
   end if;
 
@@ -347,11 +355,17 @@ begin
      and p_layout ? 'index.completed_on' then
     -- The table's name: p_table's, a constant (the fingerprint is then computed once for all
     -- its queues), else each queue's.
-    v_fingerprint := format($f$(select queue_health._table_fingerprint(c.oid, c.relfilenode)
+    -- The statistics fingerprint as pgmq's (_sample_pgmq()): relfilenode and the count of rows
+    -- inserted, updated and deleted, this session's not yet reported ones included.
+    v_fingerprint := format($f$(select c.relfilenode::text || ':' || (
+          pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
+        + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
+        + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
+        + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text
       from pg_catalog.pg_class c
-      where c.relnamespace = pg_catalog.to_regnamespace(pg_catalog.quote_ident($4))
-        and c.relname = %s and c.relkind = 'r')$f$,
-      coalesce(quote_literal(p_table), 'b.table_name::text'));
+      where c.relnamespace = pg_catalog.to_regnamespace(pg_catalog.quote_ident(%2$L))
+        and c.relname = %1$s and c.relkind = 'r')$f$,
+      case when p_table is null then 'b.table_name::text' else format('%L', p_table) end, p_schema);
     v_unchanged := format($f$($7 > interval '0' and jsonb_typeof(r.cursor) = 'object'
         and r.cursor ->> 'v' = '2'
         and r.cursor ?& array['read_at', 'fingerprint', 'oldest', 'next_due', 'counts']
@@ -362,10 +376,10 @@ begin
         and $1 - (r.cursor ->> 'read_at')::timestamptz < $7
         and coalesce((r.cursor ->> 'next_due')::timestamptz, 'infinity') > $1
         and r.cursor ->> 'fingerprint' = f.fingerprint
-        and not exists (select 1 from %1$s j where j.name = b.name
+        and not exists (select 1 from %1$s j where j.name = %2$s
                           and j.created_on > (r.cursor ->> 'read_at')::timestamptz)
-        and not exists (select 1 from %1$s j where j.name = b.name
-                          and j.completed_on > (r.cursor ->> 'read_at')::timestamptz))$f$, v_job);
+        and not exists (select 1 from %1$s j where j.name = %2$s
+                          and j.completed_on > (r.cursor ->> 'read_at')::timestamptz))$f$, v_job, v_queue);
   end if;
 
   -- Which queues: those of p_table, or those not in p_other_than (the rest, through job).
@@ -373,6 +387,10 @@ begin
     v_which := format(' and b.table_name::text = %L', p_table);
   elsif p_other_than is not null then
     v_which := format(' and b.table_name::text <> %L', p_other_than);
+  end if;
+  if p_queue is not null then
+    -- One queue (the fallback): its row of <schema>.queue, by the parameter $5.
+    v_which := v_which || ' and b.name = $5::text';
   end if;
 
   if p_statistics then
@@ -419,7 +437,7 @@ begin
           max(s.null_frac) filter (where s.attname = 'start_after') as start_null_frac,
           max(s.histogram_bounds::text) filter (where s.attname = 'start_after') as start_bounds
         from pg_catalog.pg_stats s
-        where s.schemaname = $4 and s.tablename = c.relname and not s.inherited
+        where s.schemaname = %2$L and s.tablename = c.relname and not s.inherited
           and s.attname in ('name', 'state', 'blocked', 'start_after')) ps
       cross join lateral (
         select case when ps.has_state then coalesce(sum(u.f) filter (where u.v in ('created', 'retry')), 0) end,
@@ -436,12 +454,12 @@ begin
         from unnest(ps.start_vals::timestamptz[], ps.start_freqs) u(v, f)) sa(f_le)
       where i.inhparent = %1$L::regclass
     )
-  $st$, v_parent);
+  $st$, v_parent, p_schema);
   end if;
 
   v_sql := format($sql$
     %19$s
-    select 'pgboss'::text, $4::text, b.name::text,
+    select 'pgboss'::text, %23$L::text, b.name::text,
       v.ready, v.in_flight, v.delayed, v.ready + v.in_flight + v.delayed, v.estimated,
       coalesce(greatest(extract(epoch from $1 - o.oldest)::float8, 0), 0),
       case when x.prev_at is null or u.unchanged then 0::bigint
@@ -476,7 +494,7 @@ begin
       null::text
     from %1$I.queue b
     left join queue_health.queue r
-      on r.source = 'pgboss' and r.source_schema = $4 and r.queue_name = b.name
+      on r.source = 'pgboss' and r.source_schema = %23$L and r.queue_name = b.name
     cross join lateral (
       -- The queue's start, evaluated per queue, in order. b.name is part of it so that the
       -- planner's cache of a lateral subquery's results (Memoize, keyed by what it refers to)
@@ -591,23 +609,18 @@ begin
   $sql$,
     p_schema, v_job, v_cache_age, v_cache_fresh, v_ready, v_delayed, v_in_flight, v_oldest,
     v_window, v_capped, v_rel, v_cache_ready, v_cache_delayed, v_cache_active,
-    v_big_ready, v_big_delayed, v_big_in_flight, v_est, v_st, v_fingerprint, v_unchanged, v_which);
-  if p_queue is not null then
-    -- One queue (the fallback): its name as a constant in every probe, so that the planner prunes
-    -- job's partitions at plan time and the statement locks and reads only this queue's.
-    v_sql := replace(v_sql, 'j.name = b.name', 'j.name = ' || quote_literal(p_queue));
-    v_sql := replace(v_sql, 'order by b.name', 'and b.name = $5::text order by b.name');
-  end if;
-  -- The schema's name as a constant ($4 stays a declared parameter, unused): the statement is
-  -- one schema's, and _sample_pgboss() runs it as a prepared statement with a generic plan, which
-  -- would otherwise estimate the schema's queues (and their registry rows) from a parameter and
-  -- join a thousand of them by nested loops (2-3x slower than planned with the constant).
-  v_sql := replace(v_sql, '$4', quote_literal(p_schema));
+    v_big_ready, v_big_delayed, v_big_in_flight, v_est, v_st, v_fingerprint, v_unchanged, v_which,
+    -- The schema's name as a constant (%23$L; $4 stays a declared parameter, unused): the
+    -- statement is one schema's, and _sample_pgboss() runs it as a prepared statement with a
+    -- generic plan, which would otherwise estimate the schema's queues (and their registry rows)
+    -- from a parameter and join a thousand of them by nested loops (2-3x slower than planned with
+    -- the constant).
+    p_schema);
   return v_sql;
 end;
 $$;
 comment on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema (unused: the text names it), $5 the one queue (with p_queue), $6 window_read_limit, $7 re-read interval of unchanged queues, 0 to read all), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too); with p_table, for the queues whose queue.table_name is p_table, reading that table directly; with p_other_than, for the queues in any other table, through job.';
-revoke execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) from public;
+revoke execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) from public, anon, authenticated;
 grant execute on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) to service_role;
 
 create function queue_health._sample_pgboss_queue(
@@ -622,7 +635,9 @@ create function queue_health._sample_pgboss_queue(
 )
 returns queue_health.sample
 volatile
-security definer
+-- Runs as its caller: it reads the schema it is given, so as a security definer function it
+-- would let whoever may call it read any schema's queue and job tables as the owner. Called by
+-- _sample_pgboss() (security definer) for the schemas it discovered.
 set search_path = ''
 -- lock_timeout (500ms) is set once by _sample_pgboss() for the whole call: set here, per queue,
 -- its save and restore would cost more than sampling a small queue.
@@ -658,7 +673,7 @@ exception
 end;
 $$;
 comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) is 'Samples one pg-boss queue with its schema''s statement (_pgboss_sample_sql). Returns a sample with error set when sampling failed, null (or a sample with source null) when the queue or its schema vanished; never raises.';
-revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) from public;
+revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) from public, anon, authenticated;
 grant execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) to service_role;
 
 create function queue_health._sample_pgboss(p_now timestamptz default now())
@@ -864,5 +879,5 @@ begin
 end;
 $$;
 comment on function queue_health._sample_pgboss(timestamptz) is 'One sample per queue of every pg-boss schema (v10, v11, v12) except settings.excluded_pgboss_schemas: one statement per schema (_pgboss_sample_sql), queue by queue if that fails. Cost O(queues) for the gauges (index-bounded, exact up to settings.exact_count_limit, pg-boss''s fresh cache or the table statistics above it); never raises for one queue.';
-revoke execute on function queue_health._sample_pgboss(timestamptz) from public;
+revoke execute on function queue_health._sample_pgboss(timestamptz) from public, anon, authenticated;
 grant execute on function queue_health._sample_pgboss(timestamptz) to service_role;

@@ -1280,10 +1280,13 @@ begin
 end;
 $$;
 comment on function queue_health.queue_history(text, timestamptz, timestamptz, text) is 'History of one queue (optionally one source) over [p_from, p_to): raw snapshots for ranges up to 6 hours, 1-minute buckets up to 7 days, else 1-hour buckets. In buckets, gauges are averages, oldest_ready_age_s the maximum and counts sums. Security invoker: RLS applies.';
-revoke execute on function queue_health.queue_history(text, timestamptz, timestamptz, text) from public, anon;
+revoke execute on function queue_health.queue_history(text, timestamptz, timestamptz, text) from public, anon, authenticated;
 grant execute on function queue_health.queue_history(text, timestamptz, timestamptz, text) to authenticated, service_role;
 
 -- Section: RLS policies (policies named as sentences; helper calls wrapped in (select ...))
+-- The service role has BYPASSRLS, so no policy applies to it: none is written for it (a
+-- "using (true)" policy to service_role would do nothing and suggest that RLS guards it). What
+-- it may touch is decided by the grants below.
 -- Small tables ask is_member() per row; the large ones (queue, metric, rollups) compare with the
 -- caller's project list, computed once per query by member_project_ids() (which asks is_member()).
 
@@ -1294,9 +1297,6 @@ create policy "Project admins can rename their project"
   on queue_health.project for update to authenticated
   using ((select queue_health.is_member(id, 'admin')))
   with check ((select queue_health.is_member(id, 'admin')));
-create policy "The service role can manage projects"
-  on queue_health.project for all to service_role using (true) with check (true);
-
 create policy "Members can see who belongs to their projects"
   on queue_health.project_member for select to authenticated
   using ((select queue_health.is_member(project_id)));
@@ -1310,60 +1310,33 @@ create policy "Project admins can change members' roles"
 create policy "Project admins can remove members"
   on queue_health.project_member for delete to authenticated
   using ((select queue_health.is_member(project_id, 'admin')));
-create policy "The service role can manage members"
-  on queue_health.project_member for all to service_role using (true) with check (true);
-
 -- Mapping rules decide which project sees a queue, so an admin of one project must not be able to
 -- pull another project's queues into theirs: members read their project's rules, only the
 -- service role writes them.
 create policy "Queue mappings are visible to members of the target project"
   on queue_health.project_queue_map for select to authenticated
   using ((select queue_health.is_member(project_id)));
-create policy "The service role can manage queue mappings"
-  on queue_health.project_queue_map for all to service_role using (true) with check (true);
-
 create policy "Queues are visible to members of their project"
   on queue_health.queue for select to authenticated
   using (project_id = any ((select queue_health.member_project_ids())::text[]));
-create policy "The service role can manage queues"
-  on queue_health.queue for all to service_role using (true) with check (true);
-
 create policy "Metrics are visible to members of the queue's project"
   on queue_health.metric for select to authenticated
   using (project_id = any ((select queue_health.member_project_ids())::text[]));
-create policy "The service role can manage metrics"
-  on queue_health.metric for all to service_role using (true) with check (true);
-
 create policy "Minute rollups are visible to members of the queue's project"
   on queue_health.metric_1m for select to authenticated
   using (project_id = any ((select queue_health.member_project_ids())::text[]));
-create policy "The service role can manage minute rollups"
-  on queue_health.metric_1m for all to service_role using (true) with check (true);
-
 create policy "Hour rollups are visible to members of the queue's project"
   on queue_health.metric_1h for select to authenticated
   using (project_id = any ((select queue_health.member_project_ids())::text[]));
-create policy "The service role can manage hour rollups"
-  on queue_health.metric_1h for all to service_role using (true) with check (true);
-
 create policy "Rollup progress is visible to members of any project"
   on queue_health.rollup_watermark for select to authenticated
   using ((select queue_health.is_member_of_any()));
-create policy "The service role can manage rollup progress"
-  on queue_health.rollup_watermark for all to service_role using (true) with check (true);
-
 create policy "Capture runs are visible to members of any project"
   on queue_health.capture_run for select to authenticated
   using ((select queue_health.is_member_of_any()));
-create policy "The service role can manage capture runs"
-  on queue_health.capture_run for all to service_role using (true) with check (true);
-
 create policy "Settings are visible to members of any project"
   on queue_health.settings for select to authenticated
   using ((select queue_health.is_member_of_any()));
-create policy "The service role can change settings"
-  on queue_health.settings for all to service_role using (true) with check (true);
-
 -- Section: table privileges (closed by default; RLS narrows what is granted)
 
 revoke all on queue_health.project, queue_health.project_member, queue_health.project_queue_map,

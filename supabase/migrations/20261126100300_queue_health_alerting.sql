@@ -206,6 +206,8 @@ comment on constraint silence_ends_after_start on queue_health.silence is 'silen
 comment on constraint silence_comment_present on queue_health.silence is 'silence.comment must say why.';
 
 create index silence_project_window_idx on queue_health.silence (project_id, ends_at);
+-- The foreign key's index: deleting a rule deletes its silences (without it, a scan per rule).
+create index silence_rule_idx on queue_health.silence (rule_id);
 
 -- Section: alert state
 
@@ -309,6 +311,9 @@ comment on column queue_health.notification_group.flush_at is 'No notification b
 comment on column queue_health.notification_group.last_sent_at is 'When the group last produced a notification.';
 comment on column queue_health.notification_group.last_firing is 'Alert ids reported firing in the last notification.';
 comment on column queue_health.notification_group.created_at is 'When the group got its first alert.';
+-- The foreign key's index: members read their projects' groups (RLS), a project's deletion
+-- deletes them.
+create index notification_group_project_idx on queue_health.notification_group (project_id);
 
 create table queue_health.notification (
   id uuid primary key default gen_random_uuid(),
@@ -1295,7 +1300,13 @@ revoke execute on function queue_health._flush_notifications(timestamptz, text) 
 -- had, the install goes on and schedule() reports that alerts cannot leave the database.
 do $$
 begin
-  create extension if not exists pg_net;
+  -- In schema extensions, as the dashboard enables it: in public (the default) the security
+  -- advisor warns (extension_in_public). Its functions are in schema net either way.
+  if pg_catalog.to_regnamespace('extensions') is not null then
+    create extension if not exists pg_net with schema extensions;
+  else
+    create extension if not exists pg_net;
+  end if;
 exception when others then
   raise notice 'queue_health: pg_net could not be enabled (%): alerts are delivered only when queue-alert is invoked by other means.', sqlerrm
     using hint = 'On Supabase: Database > Extensions > pg_net, then select queue_health.schedule(); see docs/install.md.';
@@ -1729,9 +1740,9 @@ begin
   return queue_health._evaluate(now(), true);
 end;
 $$;
-comment on function queue_health.evaluate_monitor_stale() is 'Evaluates only the monitor_stale rules, at now() (no time travel for callers): the dead man''s switch that must run when captures do not. Safe for any signed-in caller; queue-health calls it on every request.';
+comment on function queue_health.evaluate_monitor_stale() is 'Evaluates only the monitor_stale rules, at now() (no time travel for callers): the dead man''s switch that must run when captures do not. Service role only (it takes the evaluation lock captures wait on and dispatches every project''s notifications); queue-health calls it as the service role, at most every QUEUE_HEALTH_EVALUATE_EVERY_MS.';
 revoke execute on function queue_health.evaluate_monitor_stale() from public, anon, authenticated;
-grant execute on function queue_health.evaluate_monitor_stale() to authenticated, service_role;
+grant execute on function queue_health.evaluate_monitor_stale() to service_role;
 
 create function queue_health._due_projects(p_now timestamptz default now())
 returns text[]

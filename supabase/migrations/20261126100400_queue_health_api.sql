@@ -70,7 +70,7 @@ end;
 $$;
 comment on function queue_health.create_scrape_token(text, text, timestamptz) is
   'Creates a Prometheus scrape token for a project (project admins and the service role); returns the plaintext once.';
-revoke execute on function queue_health.create_scrape_token(text, text, timestamptz) from public, anon;
+revoke execute on function queue_health.create_scrape_token(text, text, timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.create_scrape_token(text, text, timestamptz) to authenticated, service_role;
 
 create function queue_health.revoke_scrape_token(p_id uuid, p_now timestamptz default now())
@@ -96,7 +96,7 @@ end;
 $$;
 comment on function queue_health.revoke_scrape_token(uuid, timestamptz) is
   'Revokes a scrape token (project admins and the service role); true when it was active until now.';
-revoke execute on function queue_health.revoke_scrape_token(uuid, timestamptz) from public, anon;
+revoke execute on function queue_health.revoke_scrape_token(uuid, timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.revoke_scrape_token(uuid, timestamptz) to authenticated, service_role;
 
 create function queue_health.scrape_token_project(p_token_hash text, p_now timestamptz default now())
@@ -164,7 +164,7 @@ as $$
 $$;
 comment on function queue_health.alert_summary(queue_health.alert_rule, queue_health.alert) is
   'The one-line summary of an alert: its rule''s summary template filled with the alert''s values.';
-revoke execute on function queue_health.alert_summary(queue_health.alert_rule, queue_health.alert) from public, anon;
+revoke execute on function queue_health.alert_summary(queue_health.alert_rule, queue_health.alert) from public, anon, authenticated;
 grant execute on function queue_health.alert_summary(queue_health.alert_rule, queue_health.alert) to authenticated, service_role;
 
 create view queue_health.firing_alert
@@ -210,5 +210,5 @@ comment on column queue_health.firing_alert.last_evaluated_at is 'When the alert
 comment on column queue_health.firing_alert.summary is 'One-line summary (the rule''s template, filled in).';
 comment on column queue_health.firing_alert.runbook_url is 'Where to read what to do.';
 
-revoke all on queue_health.firing_alert from public, anon;
+revoke all on queue_health.firing_alert from public, anon, authenticated;
 grant select on queue_health.firing_alert to authenticated, service_role;

@@ -50,7 +50,8 @@ update queue_health.alert_rule set threshold = 1 where id = '24000000-0000-0000-
 select throws_ok($$ select * from queue_health.channel_secret $$, '42501', null, 'viewer: cannot read channel secrets');
 select throws_ok($$ select queue_health.evaluate_alerts(now() + interval '1 day') $$, '42501', null,
   'viewer: cannot run evaluate_alerts() (it takes p_now)');
-select lives_ok($$ select queue_health.evaluate_monitor_stale() $$, 'viewer: may run evaluate_monitor_stale() (at now())');
+select throws_ok($$ select queue_health.evaluate_monitor_stale() $$, '42501', null,
+  'viewer: cannot run evaluate_monitor_stale() (it takes the evaluation lock and flushes every project)');
 
 -- Section: an admin of A
 select tests.authenticate_as((select id from fx where label = 'admin_a'));
