@@ -12,6 +12,9 @@ const RUNS = 7;
 const sfx = crypto.randomUUID().replace(/-/g, '').slice(0, 8);
 const VICTIM = `fair_${sfx}_v`;
 const HOSTILE = `fair_${sfx}_h`;
+// A project with an ordinary backlog, so that every claim, before and after, takes a full batch:
+// the comparison is then of the hostile project's quota-sized backlog, not of 1 row vs 20.
+const NEIGHBOUR = `fair_${sfx}_n`;
 const HOSTILE_ADMIN = crypto.randomUUID();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -21,7 +24,8 @@ Deno.test("a project at every quota does not make another project's evaluation o
   try {
     await sql`select queue_health.ensure_partitions(now())`;
     await sql`insert into auth.users (id, email) values (${HOSTILE_ADMIN}, ${`fair-${sfx}@example.test`})`;
-    await sql`insert into queue_health.project (id, name) values (${VICTIM}, 'Victim'), (${HOSTILE}, 'Hostile')`;
+    await sql`insert into queue_health.project (id, name)
+              values (${VICTIM}, 'Victim'), (${HOSTILE}, 'Hostile'), (${NEIGHBOUR}, 'Neighbour')`;
     await sql`insert into queue_health.project_member (project_id, user_id, role)
               values (${HOSTILE}, ${HOSTILE_ADMIN}, 'admin')`;
     // Ten queues each, with two hours of one-a-minute snapshots.
@@ -45,6 +49,12 @@ Deno.test("a project at every quota does not make another project's evaluation o
                where status in ('pending', 'failed', 'sending')`;
     await sql`insert into queue_health.notification (project_id, channel_id, group_key, payload, next_attempt_at)
               values (${VICTIM}, ${victimChannel}, 'v', '{"v": 1}', now())`;
+    const [{ id: neighbourChannel }] = await sql<{ id: string }[]>`
+      insert into queue_health.channel (project_id, name, kind, config)
+      values (${NEIGHBOUR}, 'hook', 'webhook', '{"url": "https://hooks.example.test/n"}') returning id`;
+    await sql`insert into queue_health.notification (project_id, channel_id, group_key, payload, next_attempt_at)
+              select ${NEIGHBOUR}, ${neighbourChannel}, 'n', '{"v": 1}', now() - interval '1 minute'
+                from generate_series(1, 40)`;
 
     const measure = async () => {
       const evalMs: number[] = [];
@@ -120,7 +130,7 @@ Deno.test("a project at every quota does not make another project's evaluation o
   } finally {
     await sql`delete from queue_health.metric where project_id in (${VICTIM}, ${HOSTILE})`;
     await sql`delete from queue_health.queue where project_id in (${VICTIM}, ${HOSTILE})`;
-    await sql`delete from queue_health.project where id in (${VICTIM}, ${HOSTILE})`;
+    await sql`delete from queue_health.project where id in (${VICTIM}, ${HOSTILE}, ${NEIGHBOUR})`;
     await sql`delete from auth.users where id = ${HOSTILE_ADMIN}`;
     await sql.end();
   }

@@ -1846,6 +1846,7 @@ language plpgsql
 as $$
 declare
   v_cap int;
+  v_order uuid[];
 begin
   if p_limit is null or p_limit < 1 then
     raise exception 'p_limit must be at least 1: got %', coalesce(p_limit::text, 'null') using errcode = 'invalid_parameter_value';
@@ -1867,7 +1868,9 @@ begin
   -- Candidates are read per project (each project's oldest due rows, an index range), so one
   -- project's backlog cannot crowd the others out of the candidates either.
   v_cap := least(p_limit, coalesce((queue_health._settings()).claim_per_project_limit, p_limit));
-  return query
+  -- The turn order is computed first, into an array: joined in the same statement, the planner
+  -- (which cannot tell how few rows the per-project reads return) hashed the whole outbox to find
+  -- them, so one project's 10 000-row backlog made every claim read 10 000 rows.
   with candidate as (
     select c.id, c.project_id, c.channel_id, c.next_attempt_at, c.created_at
       from queue_health.project p
@@ -1897,16 +1900,21 @@ begin
            row_number() over (partition by b.project_id
                               order by b.channel_turn, b.next_attempt_at, b.created_at) as turn
       from by_channel b
-  ),
-  due as (
+  )
+  select array_agg(r.id order by r.turn, r.next_attempt_at, r.created_at) into v_order
+    from (select * from ranked r where r.turn <= v_cap
+           order by r.turn, r.next_attempt_at, r.created_at
+           limit p_limit * 4) r;
+
+  return query
+  with due as (
     select n.id
-      from queue_health.notification n
-      join ranked r on r.id = n.id
+      from unnest(v_order) with ordinality o(id, ord)
+      join queue_health.notification n on n.id = o.id
      -- still due when locked (another worker may have claimed and sent it meanwhile)
      where ((n.status in ('pending', 'failed') and n.next_attempt_at <= p_now)
             or (n.status = 'sending' and n.lease_until < p_now))
-       and r.turn <= v_cap
-     order by r.turn, r.next_attempt_at, r.created_at
+     order by o.ord
      limit p_limit
      for update of n skip locked
   )

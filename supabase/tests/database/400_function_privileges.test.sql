@@ -92,7 +92,16 @@ select is(
     'queue_health.create_scrape_token(text,text,timestamp with time zone)',
     'queue_health.revoke_scrape_token(uuid,timestamp with time zone)',
     -- firing_alert's summary column (the view filters by membership).
-    'queue_health.alert_summary(queue_health.alert_rule,queue_health.alert)'
+    'queue_health.alert_summary(queue_health.alert_rule,queue_health.alert)',
+    -- Called by the validation triggers that run as the tenant writing a rule or channel: the
+    -- operator's settings and pure comparisons.
+    'queue_health._settings()',
+    'queue_health._is_tenant()',
+    'queue_health._check_interval(text,interval,interval,interval,text,text)',
+    'queue_health._max_email_recipients()',
+    -- Capture errors of the caller's own projects only (definer, filtered inside).
+    'queue_health.capture_run_errors(bigint)',
+    'queue_health.capture_run_error(bigint)'
   ]::text[]) f),
   'authenticated executes exactly the allow-listed queue_health functions');
 

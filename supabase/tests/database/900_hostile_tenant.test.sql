@@ -79,6 +79,9 @@ insert into queue_health.scrape_token (id, project_id, name, token_hash, token_p
   ('90000000-0000-0000-0000-0000000000f1', 'hostile_p', 'p-prom', encode(sha256('qhst_hostile_p'::bytea), 'hex'), 'qhst_hostile'),
   ('90000000-0000-0000-0000-0000000000f2', 'hostile_q', 'q-prom', encode(sha256('qhst_hostile_q'::bytea), 'hex'), 'qhst_hostile');
 -- The newest capture run failed on one of P's queues: its error text names the queue.
+insert into queue_health.alert_evaluation (project_id, failing, failures, last_error, last_error_at) values
+  ('hostile_p', true, 1, 'evaluation failed for hostile_p_jobs', now()),
+  ('hostile_q', true, 1, 'evaluation failed for hostile_q_jobs', now());
 insert into queue_health.capture_run (started_at, finished_at, duration_ms, queues, rows, status, error, errors)
 values (now() + interval '1 second', now() + interval '1 second', 1, 2, 1, 'partial',
   '1 error(s); first: relation "pgmq.q_hostile_p_jobs" does not exist',
@@ -96,6 +99,7 @@ create temporary table hostile_relation (relname text primary key, kind text not
 insert into hostile_relation values
   ('alert', 'project', 'project_id = %1$L', 'alert state per rule and queue'),
   ('alert_event', 'project', 'project_id = %1$L', 'alert state history'),
+  ('alert_evaluation', 'project', 'project_id = %1$L', 'a project''s failing alert evaluation (its error text)'),
   ('alert_rule', 'project', 'project_id = %1$L', 'rules, writable by P''s admins'),
   -- Runs are shared by all projects; P's part is any error text naming P's queues (finding 8).
   ('capture_run', 'project', 'strpos(coalesce(error, '''') || errors::text, %2$L) > 0', 'capture runs: errors name queues'),
@@ -150,7 +154,25 @@ insert into hostile_function values
   ('create_scrape_token', 'authenticated', 'select count(*) from queue_health.create_scrape_token(%1$L)', 'refused',
    'admins of the project only (checked inside)'),
   ('revoke_scrape_token', 'authenticated', 'select not queue_health.revoke_scrape_token(%4$L::uuid)', 'true',
-   'admins of the token''s project only; "no such token" and "not yours" look the same');
+   'admins of the token''s project only; "no such token" and "not yours" look the same'),
+  -- Called by the validation triggers, which run as the tenant writing a rule or channel: they
+  -- read only the operator's settings (the same for every project) or compare their arguments.
+  ('_settings', 'authenticated', 'select (queue_health._settings()).id', 'true',
+   'the operator''s settings row, the same for every project'),
+  ('_is_tenant', 'authenticated', 'select queue_health._is_tenant() is not null', 'true',
+   'answers "is the caller a tenant?" for the caller only'),
+  ('_check_interval', 'authenticated',
+   'select count(*) = 1 from (select queue_health._check_interval(''probe'', interval ''1 minute'', interval ''0'', interval ''1 hour'', null, null)) x',
+   'true', 'compares its arguments; reads nothing'),
+  ('_max_email_recipients', 'authenticated', 'select queue_health._max_email_recipients() between 1 and 50', 'true',
+   'a global setting'),
+  -- Capture errors, scoped to the caller's projects (issue 19 finding 8).
+  ('capture_run_errors', 'authenticated',
+   'select not exists (select 1 from queue_health.capture_run r, jsonb_array_elements(queue_health.capture_run_errors(r.id)) e where strpos(e.value::text, %2$L) > 0)',
+   'true', 'the errors of the caller''s own projects only'),
+  ('capture_run_error', 'authenticated',
+   'select not exists (select 1 from queue_health.capture_run r where strpos(coalesce(queue_health.capture_run_error(r.id), ''''), %2$L) > 0)',
+   'true', 'a summary of capture_run_errors(), the caller''s projects only');
   -- Deliberately absent: evaluate_monitor_stale() (issue 19 finding 2: it takes the evaluation
   -- lock and flushes every project's notifications, so it is the service role's only).
 
