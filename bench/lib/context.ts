@@ -127,10 +127,15 @@ export interface Context {
 }
 
 /** A postgres.js client for the bench: NOTICEs silenced, named so it shows in pg_stat_activity. */
-export function connectTo(url: string, max = 2, name = 'qhbench'): Sql {
+export function connectTo(
+  url: string,
+  max = 2,
+  name = 'qhbench',
+  onNotice: (message: string) => void = () => {},
+): Sql {
   return postgres(url, {
     max,
-    onnotice: () => {},
+    onnotice: (n) => onNotice(String(n.message)),
     connection: { application_name: name },
     idle_timeout: 30,
     connect_timeout: 10,

@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  connectTo,
   type Context,
   dropBenchPgmqQueues,
   ensureBenchProject,
@@ -166,14 +167,16 @@ async function runnerSessions(
     // Back to back, a minute each, as pg_cron starts them (a session ends after its last capture).
     const start = first + i * sessionMs;
     await sleep(Math.max(0, start - Date.now()));
-    const conn = ctx.connect(1, 'qhbench-runner');
+    const notices: string[] = [];
+    const conn = connectTo(ctx.url, 1, 'qhbench-runner', (m) => notices.push(m));
     try {
-      const [{ pid, t0 }] = await conn<{ pid: number; t0: Date }[]>`
-        select pg_backend_pid() as pid, clock_timestamp() as t0`;
-      const call = conn<{ captures: number; failed: number }[]>`
-        call queue_health.run_captures(
-          p_until => to_timestamp(${(start + sessionMs) / 1000}),
-          p_interval => ${`${intervalMs / 1000} seconds`}::interval)`.execute();
+      const [{ pid, t0, cmd }] = await conn<{ pid: number; t0: Date; cmd: string }[]>`
+        select pg_backend_pid() as pid, clock_timestamp() as t0,
+               queue_health.run_captures_command(
+                 p_until => to_timestamp(${(start + sessionMs) / 1000}),
+                 p_interval => ${`${intervalMs / 1000} seconds`}::interval) as cmd`;
+      // The block the pg_cron job runs; its last notice counts the captures that failed outright.
+      const call = conn.unsafe(cmd).execute();
       let prev = 0;
       const cpus: number[] = [];
       for (let k = 1; k < slots; k++) {
@@ -185,7 +188,10 @@ async function runnerSessions(
           prev = cpu;
         }
       }
-      const [{ failed }] = await call;
+      await call;
+      const counts = /(\d+) capture\(s\), (\d+) failed/.exec(notices.at(-1) ?? '');
+      if (!counts) throw new Error(`the capture loop ended without its counts: ${notices.at(-1)}`);
+      const failed = Number(counts[2]);
       const cpu = cpuOk ? await processCpuMs(pid) : null;
       if (cpu === null) cpuOk = false;
       else cpus.push(cpu - prev);

@@ -132,9 +132,9 @@ async function prepareDatabase(): Promise<void> {
 
 /**
  * Security-advisor findings on queue_health objects that stay, each explained in
- * docs/security-advisors.md (`<lint name>:<schema>.<object>`).
+ * docs/security-advisors.md (`<lint name>:<schema>.<object>`). None at present.
  */
-const ADVISOR_ACCEPTED = new Set(['function_search_path_mutable:queue_health.run_captures']);
+const ADVISOR_ACCEPTED = new Set<string>();
 
 const advisorReport = z.object({
   results: z.array(

@@ -1,6 +1,6 @@
 /**
- * `queue_health.run_captures()`: the procedure the `queue-health-capture` pg_cron job runs every
- * minute for intervals under a minute. One session captures every interval, each capture its own
+ * `queue_health.run_captures_command()`: the block the `queue-health-capture` pg_cron job runs
+ * every minute for intervals under a minute. One session captures every interval, each capture its own
  * committed transaction; a capture that fails outright is counted and the next tick goes on; and
  * under the real pg_cron (1.4 here: no seconds schedules) `schedule('10 seconds')` captures every
  * 10 s, and the runner stops when the job changes. Runs against the real database (env
@@ -26,21 +26,46 @@ async function runsSince(sql: Sql, since: Date): Promise<Run[]> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Runs the capture loop as the pg_cron job does (the block run_captures_command() returns) for
+ * `seconds` at `interval`, on `sql`, whose notices go to `notices`; returns the counts its last
+ * notice reports.
+ */
+async function runCaptures(
+  sql: Sql,
+  notices: string[],
+  seconds: number,
+  interval = '1 second',
+): Promise<{ captures: number; failed: number }> {
+  const [{ cmd }] = await sql<{ cmd: string }[]>`
+    select queue_health.run_captures_command(
+      p_until => clock_timestamp() + make_interval(secs => ${seconds}),
+      p_interval => ${interval}::interval) as cmd`;
+  await sql.unsafe(cmd);
+  const last = notices.findLast((n) => /queue_health\.run_captures: \d+ capture/.test(n));
+  const m = /(\d+) capture\(s\), (\d+) failed/.exec(last ?? '');
+  if (!m) throw new Error(`no final notice from the capture loop: ${JSON.stringify(notices)}`);
+  return { captures: Number(m[1]), failed: Number(m[2]) };
+}
+
 Deno.test('run_captures() captures every interval on whole seconds, committing each capture as it goes', async () => {
-  const runner = connect({ max: 1, applicationName: 'qh-run-captures' });
+  const notices: string[] = [];
+  const runner = connect({
+    max: 1,
+    applicationName: 'qh-run-captures',
+    onNotice: (m) => notices.push(m),
+  });
   const observer = connect({ max: 1 });
   try {
     const [{ t0 }] = await observer<{ t0: Date }[]>`select clock_timestamp() as t0`;
-    const call = runner<{ captures: number; failed: number }[]>`
-      call queue_health.run_captures(
-        p_until => clock_timestamp() + interval '3.6 seconds', p_interval => '1 second')`.execute();
+    const call = runCaptures(runner, notices, 3.6);
     // Seen from another session while the procedure still runs: each capture is committed.
     let seenWhileRunning = 0;
     for (let i = 0; i < 40 && seenWhileRunning < 2; i++) {
       await sleep(100);
       seenWhileRunning = (await runsSince(observer, t0)).length;
     }
-    const [{ captures, failed }] = await call;
+    const { captures, failed } = await call;
     assert.ok(
       seenWhileRunning >= 2,
       `2 captures visible before the call returned, saw ${seenWhileRunning}`,
@@ -84,9 +109,7 @@ Deno.test('run_captures() stops starting captures before statement_timeout would
     // Asked for 10 s of captures under a 3 s statement_timeout: it must end on its own, in time.
     // (One connection: the SET holds for the call.)
     await sql`set statement_timeout = '3s'`;
-    const [{ captures, failed }] = await sql<{ captures: number; failed: number }[]>`
-      call queue_health.run_captures(
-        p_until => clock_timestamp() + interval '10 seconds', p_interval => '1 second')`;
+    const { captures, failed } = await runCaptures(sql, warnings, 10);
     await sql`reset statement_timeout`;
     const ms = performance.now() - started;
     assert.ok(ms < 3_000, `returned before the timeout: ${Math.round(ms)} ms`);
@@ -128,9 +151,7 @@ Deno.test('run_captures() counts a capture that fails outright, warns, and captu
     });
     try {
       const [{ t0 }] = await sql<{ t0: Date }[]>`select clock_timestamp() as t0`;
-      const [{ captures, failed }] = await listen<{ captures: number; failed: number }[]>`
-        call queue_health.run_captures(
-          p_until => clock_timestamp() + interval '2.6 seconds', p_interval => '1 second')`;
+      const { captures, failed } = await runCaptures(listen, warnings, 2.6);
       assert.equal(failed, 1, 'the injected failure is counted');
       assert.ok(captures >= 1, `the next ticks captured: ${captures}`);
       assert.equal(

@@ -585,7 +585,7 @@ begin
     -- session in six (at 10 s) pays that. It also works on pg_cron before 1.5.
     schedule := '* * * * *';
     capture_interval := ceil(v_seconds)::int * interval '1 second';
-    command := 'call queue_health.run_captures(p_cron_job => ''queue-health-capture'')';
+    command := queue_health.run_captures_command(p_cron_job => 'queue-health-capture');
   else
     -- Whole minutes, rounded up to a divisor of 60 so that '*/N' fires at even intervals.
     v_minutes := (select min(d) from unnest(array[1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60]) d
@@ -598,7 +598,7 @@ begin
   return next;
 end;
 $$;
-comment on function queue_health._capture_cron_schedule(interval, text) is 'The pg_cron job for capturing every p_interval: under a minute, every minute ''call queue_health.run_captures(...)'' (one session capturing every interval, whole seconds rounded up, on any pg_cron version); a minute or more, ''select queue_health.capture()'' on a cron expression of whole minutes (rounded up to a divisor of 60). Also reports whether that pg_cron version has seconds schedules.';
+comment on function queue_health._capture_cron_schedule(interval, text) is 'The pg_cron job for capturing every p_interval: under a minute, every minute the block of run_captures_command() (one session capturing every interval, whole seconds rounded up, on any pg_cron version); a minute or more, ''select queue_health.capture()'' on a cron expression of whole minutes (rounded up to a divisor of 60). Also reports whether that pg_cron version has seconds schedules.';
 revoke execute on function queue_health._capture_cron_schedule(interval, text) from public, anon, authenticated;
 grant execute on function queue_health._capture_cron_schedule(interval, text) to service_role;
 
@@ -617,35 +617,25 @@ end;
 $$;
 comment on function queue_health._capture_interval() is 'settings.capture_interval (10 s when unset): how often run_captures() captures, and the unit of the no_data and monitor_stale thresholds.';
 revoke execute on function queue_health._capture_interval() from public, anon, authenticated;
--- run_captures() runs as its caller (service_role may call it).
+-- run_captures_step() runs as its caller (service_role may run it).
 grant execute on function queue_health._capture_interval() to service_role;
 
--- A procedure, not a function: it commits after every capture (each is its own transaction, as
--- from pg_cron) and between its waits. Procedures that commit can have neither SECURITY DEFINER
--- nor a SET clause, so every name below is schema-qualified; capture() itself is the security
--- definer function it always was.
-create procedure queue_health.run_captures(
-  p_until timestamptz default null,
-  p_interval interval default null,
-  p_cron_job text default null,
-  inout captures int default 0,
-  inout failed int default 0)
+-- Captures under a minute run in one session a minute, each capture its own transaction, with a
+-- commit between the waits too (a waiting statement holds a snapshot, which would hold back vacuum
+-- on the queues). Only a top-level block can commit, and a routine that commits may not carry
+-- `set search_path` (which Supabase's advisor requires of every function), so the loop is a DO
+-- block (run_captures_command()) around two functions that do the work: run_captures_start()
+-- and run_captures_step(), one step a transaction.
+
+create function queue_health.run_captures_start(
+  p_until timestamptz default null, p_interval interval default null, p_cron_job text default null)
+returns jsonb
+volatile
+set search_path = ''
 language plpgsql
 as $$
 declare
-  v_until timestamptz := coalesce(p_until,
-    pg_catalog.date_trunc('minute', pg_catalog.clock_timestamp()) + interval '1 minute');
   v_timeout interval := pg_catalog.current_setting('statement_timeout')::interval;
-  v_timeout_at timestamptz;
-  v_interval interval;
-  v_step float8;
-  v_tick timestamptz;
-  v_last_tick timestamptz;
-  v_started timestamptz;
-  v_longest interval := interval '0';
-  v_wait float8;
-  v_scheduled boolean;
-  v_error text;
 begin
   if p_interval is not null and (p_interval < interval '1 second' or p_interval > interval '1 hour') then
     raise exception 'p_interval must be between 1 second and 1 hour: got %', p_interval using errcode = '22023';
@@ -654,80 +644,135 @@ begin
     -- So that pg_stat_activity says what this long statement is.
     perform pg_catalog.set_config('application_name', 'queue_health.run_captures', false);
   end if;
-  -- statement_timeout counts from the CALL: stop starting captures before it would cancel one.
-  if v_timeout > interval '0' then
-    v_timeout_at := pg_catalog.statement_timestamp() + v_timeout;
-  end if;
-  captures := 0;
-  failed := 0;
-  -- Fails at once, before any capture, when called inside a transaction block (where a
-  -- procedure cannot commit): 'invalid transaction termination'.
-  commit;
-
-  loop
-    v_interval := coalesce(p_interval, queue_health._capture_interval());
-    v_step := greatest(ceil(extract(epoch from v_interval)), 1);
-    -- Ticks are whole multiples of the interval since the epoch, so captures stay evenly spaced
-    -- across runs. A tick up to a second old still counts (pg_cron starts a job a few
-    -- milliseconds after the minute); ticks missed while a slow capture ran are skipped.
-    v_tick := pg_catalog.to_timestamp(
-      ceil((extract(epoch from pg_catalog.clock_timestamp()) - 1) / v_step) * v_step);
-    if v_last_tick is not null and v_tick <= v_last_tick then
-      v_tick := pg_catalog.to_timestamp(
-        (floor(extract(epoch from v_last_tick) / v_step) + 1) * v_step);
-    end if;
-    exit when v_tick >= v_until;
-    if v_timeout_at is not null
-       and v_tick + greatest(interval '1 second', 2 * v_longest) >= v_timeout_at then
-      -- The captures stop until the next run: say why, where the server log and psql show it.
-      raise warning 'queue_health.run_captures: statement_timeout (%) ends this run before %, % capture(s) short',
-        pg_catalog.current_setting('statement_timeout'), v_until,
-        ceil(extract(epoch from v_until - v_tick) / v_step)::int
-        using hint = 'Captures stop until the next run of the job. Set statement_timeout to 0 (or over a minute) for the role that runs it, e.g. alter role postgres set statement_timeout = 0.';
-      exit;
-    end if;
-
-    -- Wait in steps of at most a second, committing after each: a waiting statement holds a
-    -- snapshot, which would hold back vacuum on the queues for as long as it waits.
-    loop
-      v_wait := extract(epoch from v_tick - pg_catalog.clock_timestamp());
-      exit when v_wait <= 0;
-      perform pg_catalog.pg_sleep(least(v_wait, 1));
-      commit;
-    end loop;
-
-    if p_cron_job is not null then
-      -- schedule() with a minute or more, or unschedule(): the job no longer runs this procedure,
-      -- so this session stops too instead of capturing until the minute ends.
-      v_scheduled := false;
-      if pg_catalog.to_regclass('cron.job') is not null then
-        execute format('select exists (select from %I.job j where j.jobname = $1 and j.active and j.command like $2)', 'cron')
-          into v_scheduled using p_cron_job, '%queue_health.run_captures%';
-      end if;
-      exit when not v_scheduled;
-    end if;
-
-    v_last_tick := v_tick;
-    v_started := pg_catalog.clock_timestamp();
-    begin
-      -- This transaction began when the wait's last step committed, at the tick: now() is it.
-      perform queue_health.capture();
-      captures := captures + 1;
-    exception when others then
-      -- capture() records a failing source in capture_run itself; this is anything else (the
-      -- run could not even be recorded). The next tick tries again.
-      get stacked diagnostics v_error = message_text;
-      failed := failed + 1;
-      raise warning 'queue_health.run_captures: capture at % failed: %', v_tick, v_error;
-    end;
-    commit;
-    v_longest := greatest(v_longest, pg_catalog.clock_timestamp() - v_started);
-  end loop;
+  return jsonb_build_object(
+    'until', coalesce(p_until, pg_catalog.date_trunc('minute', pg_catalog.clock_timestamp()) + interval '1 minute'),
+    'interval', p_interval,
+    'cron_job', p_cron_job,
+    -- statement_timeout counts from the block's start: stop starting captures before it would
+    -- cancel one.
+    'timeout_at', case when v_timeout > interval '0' then pg_catalog.statement_timestamp() + v_timeout end,
+    'last_tick', null,
+    'longest_s', 0,
+    'captures', 0,
+    'failed', 0,
+    'done', false);
 end;
 $$;
-comment on procedure queue_health.run_captures(timestamptz, interval, text, int, int) is 'Captures every p_interval (default settings.capture_interval), on whole multiples of it, until p_until (default: the end of the current minute), each capture its own transaction, in this one session. What the queue-health-capture pg_cron job runs every minute for intervals under a minute (p_cron_job names that job: the procedure stops when the job is removed, paused or no longer runs it). Stops before statement_timeout would cancel a capture. Call it on its own, not inside a transaction block; returns the captures made and failed.';
-revoke execute on procedure queue_health.run_captures(timestamptz, interval, text, int, int) from public, anon, authenticated;
-grant execute on procedure queue_health.run_captures(timestamptz, interval, text, int, int) to service_role;
+comment on function queue_health.run_captures_start(timestamptz, interval, text) is 'The state run_captures_step() starts from: capture every p_interval (default settings.capture_interval) until p_until (default: the end of the current minute); p_cron_job names the pg_cron job that runs it (the run stops when the job is removed, paused or changed). Validates p_interval.';
+revoke execute on function queue_health.run_captures_start(timestamptz, interval, text) from public, anon, authenticated;
+grant execute on function queue_health.run_captures_start(timestamptz, interval, text) to service_role;
+
+create function queue_health.run_captures_step(p_state jsonb)
+returns jsonb
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_until timestamptz := (p_state ->> 'until')::timestamptz;
+  v_timeout_at timestamptz := (p_state ->> 'timeout_at')::timestamptz;
+  v_last_tick timestamptz := (p_state ->> 'last_tick')::timestamptz;
+  v_longest interval := make_interval(secs => coalesce((p_state ->> 'longest_s')::float8, 0));
+  v_cron_job text := p_state ->> 'cron_job';
+  v_interval interval := coalesce((p_state ->> 'interval')::interval, queue_health._capture_interval());
+  v_step float8 := greatest(ceil(extract(epoch from v_interval)), 1);
+  v_tick timestamptz;
+  v_wait float8;
+  v_scheduled boolean;
+  v_started timestamptz;
+  v_error text;
+  v_done jsonb;
+begin
+  if (p_state ->> 'done')::boolean then
+    return p_state;
+  end if;
+  v_done := p_state || jsonb_build_object('done', true);
+  -- Ticks are whole multiples of the interval since the epoch, so captures stay evenly spaced
+  -- across runs. A tick up to a second old still counts (pg_cron starts a job a few milliseconds
+  -- after the minute); ticks missed while a slow capture ran are skipped.
+  v_tick := pg_catalog.to_timestamp(
+    ceil((extract(epoch from pg_catalog.clock_timestamp()) - 1) / v_step) * v_step);
+  if v_last_tick is not null and v_tick <= v_last_tick then
+    v_tick := pg_catalog.to_timestamp((floor(extract(epoch from v_last_tick) / v_step) + 1) * v_step);
+  end if;
+  if v_tick >= v_until then
+    return v_done;
+  end if;
+  if v_timeout_at is not null and v_tick + greatest(interval '1 second', 2 * v_longest) >= v_timeout_at then
+    -- The captures stop until the next run: say why, where the server log and psql show it.
+    raise warning 'queue_health.run_captures: statement_timeout (%) ends this run before %, % capture(s) short',
+      pg_catalog.current_setting('statement_timeout'), v_until,
+      ceil(extract(epoch from v_until - v_tick) / v_step)::int
+      using hint = 'Captures stop until the next run of the job. Set statement_timeout to 0 (or over a minute) for the role that runs it, e.g. alter role postgres set statement_timeout = 0.';
+    return v_done;
+  end if;
+
+  -- Wait in steps of at most a second; the block commits after each step.
+  v_wait := extract(epoch from v_tick - pg_catalog.clock_timestamp());
+  if v_wait > 0 then
+    perform pg_catalog.pg_sleep(least(v_wait, 1));
+    return p_state;
+  end if;
+
+  if v_cron_job is not null then
+    -- schedule() with a minute or more, or unschedule(): the job no longer runs this loop, so
+    -- this session stops too instead of capturing until the minute ends.
+    v_scheduled := false;
+    if pg_catalog.to_regclass('cron.job') is not null then
+      execute format('select exists (select from %I.job j where j.jobname = $1 and j.active and j.command like $2)', 'cron')
+        into v_scheduled using v_cron_job, '%queue_health.run_captures_step%';
+    end if;
+    if not v_scheduled then
+      return v_done;
+    end if;
+  end if;
+
+  v_started := pg_catalog.clock_timestamp();
+  begin
+    -- This transaction began when the wait's last step committed, at the tick: now() is it.
+    perform queue_health.capture();
+    p_state := p_state || jsonb_build_object('captures', (p_state ->> 'captures')::int + 1);
+  exception when others then
+    -- capture() records a failing source in capture_run itself; this is anything else (the run
+    -- could not even be recorded). The next tick tries again.
+    get stacked diagnostics v_error = message_text;
+    p_state := p_state || jsonb_build_object('failed', (p_state ->> 'failed')::int + 1);
+    raise warning 'queue_health.run_captures: capture at % failed: %', v_tick, v_error;
+  end;
+  return p_state || jsonb_build_object(
+    'last_tick', v_tick,
+    'longest_s', extract(epoch from greatest(v_longest, pg_catalog.clock_timestamp() - v_started)));
+end;
+$$;
+comment on function queue_health.run_captures_step(jsonb) is 'One step of a capture run (see run_captures_command()): waits up to a second for the next tick, or captures at it; returns the state with done = true when the run is over (p_until reached, statement_timeout near, or the pg_cron job no longer runs it). Its caller commits between steps.';
+revoke execute on function queue_health.run_captures_step(jsonb) from public, anon, authenticated;
+grant execute on function queue_health.run_captures_step(jsonb) to service_role;
+
+create function queue_health.run_captures_command(
+  p_until timestamptz default null, p_interval interval default null, p_cron_job text default null)
+returns text
+stable
+set search_path = ''
+language sql
+as $body$
+  -- The first commit fails at once inside a transaction block (where nothing may commit):
+  -- 'invalid transaction termination', before any capture. The last notice gives the counts.
+  select format($f$do $run$
+declare
+  s jsonb := queue_health.run_captures_start(%L, %L, %L);
+begin
+  loop
+    commit;
+    s := queue_health.run_captures_step(s);
+    exit when (s ->> 'done')::boolean;
+  end loop;
+  raise notice 'queue_health.run_captures: %% capture(s), %% failed', s ->> 'captures', s ->> 'failed';
+end
+$run$$f$, p_until, p_interval, p_cron_job)
+$body$;
+comment on function queue_health.run_captures_command(timestamptz, interval, text) is 'The statement that captures every p_interval (default settings.capture_interval), on whole multiples of it, until p_until (default: the end of the current minute), each capture its own transaction, in one session: a DO block looping over run_captures_step() with a commit between steps. What the queue-health-capture pg_cron job runs every minute for intervals under a minute. Run it on its own, not inside a transaction block; its last notice says how many captures it made and how many failed.';
+revoke execute on function queue_health.run_captures_command(timestamptz, interval, text) from public, anon, authenticated;
+grant execute on function queue_health.run_captures_command(timestamptz, interval, text) to service_role;
 
 create function queue_health.schedule(p_interval interval default '10 seconds')
 returns jsonb
@@ -789,7 +834,7 @@ begin
     'requested_interval', p_interval,
     'capture_interval', v_choice.capture_interval,
     'capture_schedule', v_choice.schedule,
-    'mode', case when v_choice.command like 'call %' then 'runner' else 'minutes' end,
+    'mode', case when v_choice.command like 'do %' then 'runner' else 'minutes' end,
     'jobs', v_jobs);
 end;
 $$;

@@ -9,7 +9,7 @@ select plan(32);
 select results_eq(
   $$ select schedule, capture_interval, seconds_supported, command from queue_health._capture_cron_schedule('10 seconds', '1.6.4') $$,
   $$ values ('* * * * *'::text, '10 seconds'::interval, true,
-             'call queue_health.run_captures(p_cron_job => ''queue-health-capture'')'::text) $$,
+             queue_health.run_captures_command(p_cron_job => 'queue-health-capture')) $$,
   '10 s on pg_cron 1.6: a job every minute whose session captures every 10 s (seconds schedules reported)');
 select results_eq(
   $$ select schedule, capture_interval from queue_health._capture_cron_schedule('2.5 seconds', '1.5') $$,
@@ -18,7 +18,7 @@ select results_eq(
 select results_eq(
   $$ select schedule, capture_interval, seconds_supported, command from queue_health._capture_cron_schedule('10 seconds', '1.4-1') $$,
   $$ values ('* * * * *'::text, '10 seconds'::interval, false,
-             'call queue_health.run_captures(p_cron_job => ''queue-health-capture'')'::text) $$,
+             queue_health.run_captures_command(p_cron_job => 'queue-health-capture')) $$,
   'pg_cron 1.4 (no seconds schedules) captures every 10 s too, through the same job');
 select results_eq(
   $$ select schedule, capture_interval, command from queue_health._capture_cron_schedule('90 seconds', '1.6') $$,
@@ -42,11 +42,11 @@ select throws_ok(
 -- Section: run_captures() checks (its captures are tested in local/test/run_captures_test.ts:
 -- it commits, which a pgTAP transaction cannot)
 select throws_ok(
-  $$ call queue_health.run_captures(p_interval => '0.5 seconds') $$,
+  $$ select queue_health.run_captures_start(p_interval => '0.5 seconds') $$,
   '22023', 'p_interval must be between 1 second and 1 hour: got 00:00:00.5',
-  'run_captures() refuses an interval under a second, naming p_interval');
+  'run_captures_start() refuses an interval under a second, naming p_interval');
 select throws_ok(
-  $$ call queue_health.run_captures(p_until => clock_timestamp() + interval '5 seconds') $$,
+  $$ do $b$ begin execute queue_health.run_captures_command(p_until => clock_timestamp() + interval '5 seconds'); end $b$ $$,
   '2D000', 'invalid transaction termination',
   'run_captures() inside a transaction block fails at once (it commits after every capture)');
 select is(
@@ -87,8 +87,8 @@ begin
     'the dead man''s switch runs on its own job, not inside capture()');
   return next is(
     (select command from cron.job where jobname = 'queue-health-capture'),
-    'call queue_health.run_captures(p_cron_job => ''queue-health-capture'')',
-    'the capture job calls run_captures(), naming itself');
+    queue_health.run_captures_command(p_cron_job => 'queue-health-capture'),
+    'the capture job runs the run_captures_command() block, naming itself');
   return next is(
     (select command from cron.job where jobname = 'queue-health-maintenance'), 'select queue_health.maintain()',
     'the maintenance job calls maintain() (partitions, rollups, retention)');
