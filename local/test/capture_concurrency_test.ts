@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
+import { rolledBack } from './rollback.ts';
 
 interface CaptureSummary {
   run_id: number;
@@ -16,9 +17,6 @@ interface CaptureSummary {
   duration_ms: number;
   skipped: boolean;
 }
-
-/** Thrown to roll back a postgres.js transaction on purpose. */
-class RollbackSignal extends Error {}
 
 /** A promise with its resolve function, to hand control between two connections. */
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -32,16 +30,6 @@ async function capture(sql: Sql): Promise<CaptureSummary> {
   const [{ summary }] = await sql<{ summary: CaptureSummary }[]>`
     select queue_health.capture() as summary`;
   return summary;
-}
-
-/** Runs `body` in a transaction that is always rolled back. */
-async function rolledBack(sql: Sql, body: (tx: Sql) => Promise<void>): Promise<void> {
-  await sql.begin(async (tx) => {
-    await body(tx as unknown as Sql);
-    throw new RollbackSignal();
-  }).catch((e) => {
-    if (!(e instanceof RollbackSignal)) throw e;
-  });
 }
 
 Deno.test('capture() records a skipped run and returns at once while another capture holds the lock', async () => {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
+import { rolledBack } from './rollback.ts';
 import { createPgmqQueue, loadPgmqFixture } from './fixture.ts';
 import { commonApi, type PgBossVersion, startPgBoss } from './pgboss.ts';
 import type { Sample as FullSample } from './sample.ts';
@@ -25,9 +26,6 @@ type Sample = Pick<
   | 'error'
 >;
 
-/** Thrown to roll back a postgres.js transaction on purpose. */
-class RollbackSignal extends Error {}
-
 /** The database clock as text (microseconds kept). */
 async function dbNow(sql: Sql): Promise<string> {
   const [{ now }] = await sql<{ now: string }[]>`select clock_timestamp()::text as now`;
@@ -44,7 +42,7 @@ async function sample(
   previous: (Sample & { source: string })[] = [],
 ): Promise<(Sample & { source: string })[]> {
   let rows: (Sample & { source: string })[] = [];
-  await sql.begin(async (tx) => {
+  await rolledBack(sql, async (tx) => {
     for (const s of previous) {
       await tx`
         insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor)
@@ -55,9 +53,6 @@ async function sample(
     rows = fn === '_sample_pgmq'
       ? await tx`select * from queue_health._sample_pgmq(${now}::text::timestamptz)`
       : await tx`select * from queue_health._sample_pgboss(${now}::text::timestamptz)`;
-    throw new RollbackSignal();
-  }).catch((e) => {
-    if (!(e instanceof RollbackSignal)) throw e;
   });
   return rows;
 }

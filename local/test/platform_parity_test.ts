@@ -8,18 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql, superuserUrl } from './db.ts';
-
-class RollbackSignal extends Error {}
-
-/** Runs `body` as postgres in a transaction that is always rolled back. */
-async function rolledBack(sql: Sql, body: (tx: Sql) => Promise<void>): Promise<void> {
-  await sql.begin(async (tx) => {
-    await body(tx as unknown as Sql);
-    throw new RollbackSignal();
-  }).catch((e) => {
-    if (!(e instanceof RollbackSignal)) throw e;
-  });
-}
+import { rolledBack } from './rollback.ts';
 
 /** Asserts that `statement`, run as postgres in a rolled-back transaction, fails with `code`. */
 async function refused(sql: Sql, statement: string, code = '42501'): Promise<void> {

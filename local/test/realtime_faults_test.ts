@@ -8,19 +8,15 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql, superuserUrl } from './db.ts';
-
-class RollbackSignal extends Error {}
+import { rolledBack } from './rollback.ts';
 
 async function asPostgresAfter(setup: string, body: (tx: Sql) => Promise<void>): Promise<void> {
   const sql = connect({ url: superuserUrl(), max: 1 });
   try {
-    await sql.begin(async (tx) => {
+    await rolledBack(sql, async (tx) => {
       await tx.unsafe(setup);
       await tx`set local role postgres`;
       await body(tx as unknown as Sql);
-      throw new RollbackSignal();
-    }).catch((e) => {
-      if (!(e instanceof RollbackSignal)) throw e;
     });
   } finally {
     await sql.end();

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
+import { rolledBack } from './rollback.ts';
 import { commonApi, PG_BOSS_VERSIONS, type PgBossVersion, startPgBoss } from './pgboss.ts';
 import { assertCounts, type Sample } from './sample.ts';
 
@@ -43,7 +44,7 @@ async function samplePgBoss(
   prepare?: (tx: Sql) => Promise<unknown>,
 ): Promise<Map<string, Sample>> {
   let rows: Sample[] = [];
-  await sql.begin(async (tx) => {
+  await rolledBack(sql, async (tx) => {
     if (settings.exact_count_limit !== undefined) {
       await tx`update queue_health.settings set exact_count_limit = ${settings.exact_count_limit}`;
     }
@@ -62,9 +63,6 @@ async function samplePgBoss(
     rows = await tx<Sample[]>`
       select * from queue_health._sample_pgboss(${now}::text::timestamptz)
       where source_schema = ${schema}`;
-    throw new RollbackSignal();
-  }).catch((e) => {
-    if (!(e instanceof RollbackSignal)) throw e;
   });
   return new Map(rows.map((r) => [r.queue_name, r]));
 }
@@ -254,7 +252,7 @@ for (const version of PG_BOSS_VERSIONS) {
           }
         }
         // Settings changes stay inside this transaction: other tests never see them.
-        await sql.begin(async (tx) => {
+        await rolledBack(sql, async (tx) => {
           // The gauges' bound, and v12's per-window read bound for the counts since the previous
           // snapshot.
           await tx`update queue_health.settings set exact_count_limit = 3, window_read_limit = 3`;
@@ -310,9 +308,6 @@ for (const version of PG_BOSS_VERSIONS) {
             (stale.cursor as { counts: Record<string, string> }).counts.ready,
             'statistics',
           );
-          throw new RollbackSignal();
-        }).catch((e) => {
-          if (!(e instanceof RollbackSignal)) throw e;
         });
       } finally {
         await pb.stop({ dropSchema: true });
@@ -593,16 +588,13 @@ for (const version of PG_BOSS_VERSIONS) {
   );
 }
 
-/** Thrown to roll back a postgres.js transaction on purpose. */
-class RollbackSignal extends Error {}
-
 Deno.test('pg-boss sampler skips excluded schemas (Supabase Storage keeps one in pgboss_v10)', async () => {
   const sql = connect();
   const schema = uniqueSchema(12);
   const pb = await startPgBoss(12, { schema, fresh: true });
   try {
     await commonApi(pb).createQueue('hidden');
-    await sql.begin(async (tx) => {
+    await rolledBack(sql, async (tx) => {
       const before = await tx<Sample[]>`
         select * from queue_health._sample_pgboss() where source_schema = ${schema}`;
       assert.equal(before.length, 1);
@@ -611,9 +603,6 @@ Deno.test('pg-boss sampler skips excluded schemas (Supabase Storage keeps one in
       const after = await tx<Sample[]>`
         select * from queue_health._sample_pgboss() where source_schema = ${schema}`;
       assert.equal(after.length, 0);
-      throw new RollbackSignal();
-    }).catch((e) => {
-      if (!(e instanceof RollbackSignal)) throw e;
     });
   } finally {
     await pb.stop({ dropSchema: true });

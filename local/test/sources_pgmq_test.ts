@@ -8,21 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
+import { rolledBack } from './rollback.ts';
 import { createPgmqQueue, loadPgmqFixture, type PgmqLayout } from './fixture.ts';
 import { assertCounts as assertSampleCounts, type Expected, type Sample } from './sample.ts';
-
-/** Thrown to roll back a postgres.js transaction on purpose. */
-class RollbackSignal extends Error {}
-
-/** Runs `body` in a transaction that is always rolled back. */
-async function inRolledBackTransaction(sql: Sql, body: (tx: Sql) => Promise<void>) {
-  await sql.begin(async (tx) => {
-    await body(tx as unknown as Sql);
-    throw new RollbackSignal();
-  }).catch((e) => {
-    if (!(e instanceof RollbackSignal)) throw e;
-  });
-}
 
 /** The database clock as text (microseconds kept), to pass as the sampler's p_now. */
 async function dbNow(sql: Sql): Promise<string> {
@@ -44,7 +32,7 @@ async function samplePgmq(
   settings: { exact_count_limit?: number; unchanged_reread_interval?: string } = {},
 ): Promise<Map<string, Sample>> {
   let rows: Sample[] = [];
-  await inRolledBackTransaction(sql, async (tx) => {
+  await rolledBack(sql, async (tx) => {
     if (settings.exact_count_limit !== undefined) {
       await tx`update queue_health.settings set exact_count_limit = ${settings.exact_count_limit}`;
     }
