@@ -9,7 +9,7 @@
  */
 import postgres from 'postgres';
 import { applyMigrations, applyPlatformSql } from '../stack/migrate.ts';
-import { databaseUrl, superuserUrl as platformSuperuserUrl } from './db.ts';
+import { databaseUrl, superuserUrl } from './db.ts';
 
 /** A private database; `drop()` it in a `finally`. */
 export interface PrivateDatabase {
@@ -26,11 +26,6 @@ export function urlFor(url: string, name: string): string {
   const u = new URL(url);
   u.pathname = `/${name}`;
   return u.toString();
-}
-
-/** The platform superuser's URL (QH_SUPERUSER_URL, set by npm test). */
-export function superuserUrl(): string {
-  return platformSuperuserUrl();
 }
 
 /** Creates an empty database named `<prefix>_<random>`. */

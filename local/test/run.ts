@@ -41,6 +41,12 @@ const results: StepResult[] = [];
 const only = Deno.args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const wanted = (name: string) => !only || only.includes(name);
 
+/** QH_SUPERUSER_URL for the test and bench processes (the platform superuser, when there is one). */
+function superuserEnv(): Record<string, string> {
+  const url = superuserUrl();
+  return url ? { QH_SUPERUSER_URL: url } : {};
+}
+
 /** Runs a command, streaming its output, and returns its exit code and full output. */
 async function stream(
   cmd: string,
@@ -233,7 +239,7 @@ async function denoTests() {
     '--quiet',
   ], {
     DATABASE_URL: databaseUrl(),
-    ...(superuserUrl() ? { QH_SUPERUSER_URL: superuserUrl()! } : {}),
+    ...superuserEnv(),
     QH_TEST_ARTIFACTS: join(ROOT, '.test-artifacts'),
     ...(await functionEnv()),
   });
@@ -304,7 +310,7 @@ async function main(): Promise<number> {
       () =>
         check(DENO, ['run', '-A', '--quiet', 'bench/main.ts', '--quick'], {
           DATABASE_URL: databaseUrl(),
-          ...(superuserUrl() ? { QH_SUPERUSER_URL: superuserUrl()! } : {}),
+          ...superuserEnv(),
         }),
     );
   }

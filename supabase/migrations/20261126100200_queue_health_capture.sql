@@ -1197,44 +1197,8 @@ comment on function queue_health.capture_run_error(bigint) is 'Summary of what w
 revoke execute on function queue_health.capture_run_error(bigint) from public, anon, authenticated;
 grant execute on function queue_health.capture_run_error(bigint) to authenticated, service_role;
 
-create view queue_health.capture_status
-with (security_invoker = true)
-as
-select
-  last_run.id as last_run_id,
-  last_run.started_at as last_run_at,
-  last_run.status as last_run_status,
-  last_run.duration_ms as last_run_duration_ms,
-  last_run.queues as last_run_queues,
-  last_run.rows as last_run_rows,
-  queue_health.capture_run_error(last_run.id) as last_run_error,
-  last_ok.started_at as last_success_at,
-  extract(epoch from now() - last_ok.started_at)::float8 as lag_s,
-  (select count(*) from queue_health.capture_run r
-    where r.started_at > now() - interval '1 hour' and r.status in ('error', 'partial')) as errors_last_hour,
-  (select count(*) from queue_health.capture_run r
-    where r.started_at > now() - interval '1 hour' and r.status = 'skipped') as skipped_last_hour,
-  s.capture_interval,
-  coalesce(now() - last_ok.started_at <= s.capture_interval * s.stale_after_intervals
-    and last_run.status <> 'error', false) as healthy,
-  coalesce(now() - last_ok.started_at <= s.capture_interval * s.stale_after_intervals
-    and last_run.status <> 'error', false) as captures_healthy
-from queue_health.settings s
-left join lateral (
-  select r.id, r.started_at, r.status, r.duration_ms, r.queues, r.rows
-    from queue_health.capture_run r where r.status <> 'skipped' order by r.started_at desc, r.id desc limit 1
-) last_run on true
-left join lateral (
-  select r.started_at
-    from queue_health.capture_run r where r.status in ('ok', 'partial') order by r.started_at desc, r.id desc limit 1
-) last_ok on true;
-comment on view queue_health.capture_status is 'Is the monitor itself healthy: the last (non-skipped) capture, the last successful one (ok or partial), lag in seconds, errors and skips in the last hour. healthy = a successful capture within stale_after_intervals capture intervals and the last run not an error. RLS applies (members of any project).';
-comment on column queue_health.capture_status.lag_s is 'Seconds since the last successful capture.';
-comment on column queue_health.capture_status.errors_last_hour is 'Captures with status error or partial in the last hour.';
-comment on column queue_health.capture_status.skipped_last_hour is 'Captures skipped because another was running, in the last hour.';
-comment on column queue_health.capture_status.healthy is 'True when captures are succeeding on schedule (and, once alerting is installed, no project the caller can see has failing alert evaluation).';
-comment on column queue_health.capture_status.captures_healthy is 'True when captures are succeeding on schedule.';
-comment on column queue_health.capture_status.last_run_error is 'What went wrong in the last run, as the caller may see it (queue_health.capture_run_error()): everything for the operator, only their projects'' errors for a tenant.';
+-- capture_status, the monitor's own health, is defined by the alerting migration: it includes
+-- whether alert evaluation is failing (queue_health.alert_evaluation).
 
 create function queue_health.queue_history(
   p_queue text,
@@ -1387,12 +1351,12 @@ create policy "Settings are visible to members of any project"
 revoke all on queue_health.project, queue_health.project_member, queue_health.project_queue_map,
   queue_health.queue, queue_health.metric, queue_health.metric_1m, queue_health.metric_1h,
   queue_health.rollup_watermark, queue_health.capture_run, queue_health.settings,
-  queue_health.queue_status, queue_health.capture_status
+  queue_health.queue_status
   from public, anon, authenticated;
 grant select on queue_health.project, queue_health.project_member, queue_health.project_queue_map,
   queue_health.queue, queue_health.metric, queue_health.metric_1m, queue_health.metric_1h,
   queue_health.rollup_watermark, queue_health.settings,
-  queue_health.queue_status, queue_health.capture_status
+  queue_health.queue_status
   to authenticated;
 -- Not error / errors: they hold every project's queue names and SQL errors (capture_run_errors()
 -- gives a tenant their own).
@@ -1404,5 +1368,5 @@ grant all on queue_health.project, queue_health.project_member, queue_health.pro
   queue_health.queue, queue_health.metric, queue_health.metric_1m, queue_health.metric_1h,
   queue_health.rollup_watermark, queue_health.capture_run, queue_health.settings
   to service_role;
-grant select on queue_health.queue_status, queue_health.capture_status to service_role;
+grant select on queue_health.queue_status to service_role;
 grant usage on all sequences in schema queue_health to service_role;

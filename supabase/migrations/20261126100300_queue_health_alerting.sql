@@ -2300,10 +2300,10 @@ revoke all on queue_health.alert_evaluation from public, anon, authenticated;
 grant select on queue_health.alert_evaluation to authenticated;
 grant select, insert, update, delete on queue_health.alert_evaluation to service_role;
 
--- Section: the monitor's health includes alerting
--- capture_status (capture migration) learns whether alert evaluation is failing, per project the
--- caller can see: the monitor is not healthy while alerting is broken.
-create or replace view queue_health.capture_status
+-- Section: the monitor's own health
+-- Captures on schedule, and alert evaluation not failing for any project the caller can see: the
+-- monitor is not healthy while alerting is broken.
+create view queue_health.capture_status
 with (security_invoker = true)
 as
 select
@@ -2342,6 +2342,15 @@ left join lateral (
   select r.started_at
     from queue_health.capture_run r where r.status in ('ok', 'partial') order by r.started_at desc, r.id desc limit 1
 ) last_ok on true;
+comment on view queue_health.capture_status is 'Is the monitor itself healthy: the last (non-skipped) capture, the last successful one (ok or partial), lag in seconds, errors and skips in the last hour. healthy = a successful capture within stale_after_intervals capture intervals and the last run not an error. RLS applies (members of any project).';
+comment on column queue_health.capture_status.lag_s is 'Seconds since the last successful capture.';
+comment on column queue_health.capture_status.errors_last_hour is 'Captures with status error or partial in the last hour.';
+comment on column queue_health.capture_status.skipped_last_hour is 'Captures skipped because another was running, in the last hour.';
+comment on column queue_health.capture_status.healthy is 'True when captures are succeeding on schedule and no project the caller can see has failing alert evaluation.';
+comment on column queue_health.capture_status.captures_healthy is 'True when captures are succeeding on schedule.';
+comment on column queue_health.capture_status.last_run_error is 'What went wrong in the last run, as the caller may see it (queue_health.capture_run_error()): everything for the operator, only their projects'' errors for a tenant.';
 comment on column queue_health.capture_status.alerting_failing_projects is 'Projects the caller can see whose alert evaluation is failing (queue_health.alert_evaluation); healthy is false while it is above 0.';
 comment on column queue_health.capture_status.alerting_error is 'The first of those projects and its error (project_id: message).';
+revoke all on queue_health.capture_status from public, anon, authenticated;
+grant select on queue_health.capture_status to authenticated, service_role;
 

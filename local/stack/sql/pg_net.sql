@@ -133,12 +133,11 @@ comment on function net.wait_until_running() is 'waits until the worker is runni
 
 -- Section: the request functions (API: public)
 
-create function net.http_get(
-  url text,
-  params jsonb default '{}'::jsonb,
-  headers jsonb default '{}'::jsonb,
-  timeout_milliseconds int default 5000
-)
+-- What every request function does once it has checked its arguments: the URL with its query
+-- parameters encoded, one row in the queue, and a wake-up for the worker at commit. It can do no
+-- more than inserting into net.http_request_queue, which pg_net grants to PUBLIC anyway.
+create function net._enqueue(
+  p_method text, p_url text, p_params jsonb, p_headers jsonb, p_body jsonb, p_timeout_milliseconds int)
 returns bigint
 language plpgsql
 as $$
@@ -148,14 +147,29 @@ declare
 begin
   select coalesce(array_agg(net._urlencode_string(key) || '=' || net._urlencode_string(value)), '{}')
     into v_params
-    from jsonb_each_text(params);
+    from jsonb_each_text(p_params);
 
-  insert into net.http_request_queue (method, url, headers, timeout_milliseconds)
-  values ('GET', net._encode_url_with_params_array(url, v_params), headers, timeout_milliseconds)
+  insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
+  values (p_method, net._encode_url_with_params_array(p_url, v_params), p_headers,
+          convert_to(p_body::text, 'UTF8'), p_timeout_milliseconds)
   returning id into v_id;
 
   perform net.wake();
   return v_id;
+end
+$$;
+
+create function net.http_get(
+  url text,
+  params jsonb default '{}'::jsonb,
+  headers jsonb default '{}'::jsonb,
+  timeout_milliseconds int default 5000
+)
+returns bigint
+language plpgsql
+as $$
+begin
+  return net._enqueue('GET', url, params, headers, null, timeout_milliseconds);
 end
 $$;
 
@@ -170,8 +184,6 @@ returns bigint
 language plpgsql
 as $$
 declare
-  v_id bigint;
-  v_params text[];
   v_content_type text;
 begin
   -- Any JSON body is accepted (object, array, scalar); only the content type is checked.
@@ -188,17 +200,7 @@ begin
     raise exception 'Content-Type header must be "application/json"';
   end if;
 
-  select coalesce(array_agg(net._urlencode_string(key) || '=' || net._urlencode_string(value)), '{}')
-    into v_params
-    from jsonb_each_text(params);
-
-  insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  values ('POST', net._encode_url_with_params_array(url, v_params), headers,
-          convert_to(body::text, 'UTF8'), timeout_milliseconds)
-  returning id into v_id;
-
-  perform net.wake();
-  return v_id;
+  return net._enqueue('POST', url, params, headers, body, timeout_milliseconds);
 end
 $$;
 
@@ -212,21 +214,8 @@ create function net.http_delete(
 returns bigint
 language plpgsql
 as $$
-declare
-  v_id bigint;
-  v_params text[];
 begin
-  select coalesce(array_agg(net._urlencode_string(key) || '=' || net._urlencode_string(value)), '{}')
-    into v_params
-    from jsonb_each_text(params);
-
-  insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
-  values ('DELETE', net._encode_url_with_params_array(url, v_params), headers,
-          convert_to(body::text, 'UTF8'), timeout_milliseconds)
-  returning id into v_id;
-
-  perform net.wake();
-  return v_id;
+  return net._enqueue('DELETE', url, params, headers, body, timeout_milliseconds);
 end
 $$;
 
