@@ -216,17 +216,22 @@ Deno.test('a Slack 429 with Retry-After: 5 is retried through pg_net within 15 s
   });
 });
 
-Deno.test('schedule_alerting() warns with the Vault steps while pg_net has no queue-alert URL or key', async () => {
+Deno.test('schedule() warns with the Vault steps while pg_net has no queue-alert URL or key', async () => {
   const db = await createPrivateDatabase('qh_pgnet_mode');
   const notices: postgres.Notice[] = [];
   const sql = postgres(db.url, { max: 1, onnotice: (n) => notices.push(n) });
+  // pg_cron lives in the cluster's cron.database_name only, so schedule() ends here by saying
+  // pg_cron is missing: the dispatch warning comes before that.
+  const schedule = () =>
+    sql`select queue_health.schedule()`.then(() => null, (e: { code?: string }) => e.code);
   try {
     await installPgNet(db);
     await applyProject(db);
     notices.length = 0;
-    const [{ r }] = await sql<{ r: { dispatch: { mode: string; fix: string } } }[]>`
-      select queue_health.schedule_alerting() as r`;
-    assert.equal(r.dispatch.mode, 'not_configured');
+    assert.equal(await schedule(), '55000', 'schedule() fails on the missing pg_cron');
+    const [{ mode }] = await sql<{ mode: string }[]>`
+      select queue_health.dispatch_mode() ->> 'mode' as mode`;
+    assert.equal(mode, 'not_configured');
     const warning = notices.find((n) => n.severity === 'WARNING');
     assert.ok(warning, `a WARNING is raised: got ${JSON.stringify(notices)}`);
     assert.match(String(warning.message), /alerts cannot leave the database.*not_configured/);
@@ -237,9 +242,10 @@ Deno.test('schedule_alerting() warns with the Vault steps while pg_net has no qu
     await sql`insert into queue_health.dispatch_settings (queue_alert_url, queue_alert_key)
               values ('https://ref.example.test/functions/v1/queue-alert', 'sb_secret_x')`;
     notices.length = 0;
-    const [{ r: ok }] = await sql<{ r: { dispatch: { mode: string } } }[]>`
-      select queue_health.schedule_alerting() as r`;
-    assert.equal(ok.dispatch.mode, 'http');
+    assert.equal(await schedule(), '55000', 'schedule() still fails on the missing pg_cron');
+    const [{ mode: ok }] = await sql<{ mode: string }[]>`
+      select queue_health.dispatch_mode() ->> 'mode' as mode`;
+    assert.equal(ok, 'http');
     assert.deepEqual(notices.filter((n) => n.severity === 'WARNING'), [], 'no warning once set');
   } finally {
     await sql.end({ timeout: 2 });

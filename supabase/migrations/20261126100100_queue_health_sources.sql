@@ -13,26 +13,20 @@ returns jsonb
 stable
 security definer
 set search_path = ''
-language plpgsql
+language sql
 as $$
-declare
-  v_row jsonb;
-begin
-  -- Read through to_jsonb so that a settings table without one of these columns still works.
-  if to_regclass('queue_health.settings') is not null then
-    execute 'select to_jsonb(s) from queue_health.settings s limit 1' into v_row;
-  end if;
-  v_row := coalesce(v_row, '{}'::jsonb);
-  return jsonb_build_object(
-    'exact_count_limit', coalesce((v_row ->> 'exact_count_limit')::bigint, 10000),
-    'window_read_limit', coalesce((v_row ->> 'window_read_limit')::bigint, 2000),
-    'unchanged_reread_interval', coalesce(v_row ->> 'unchanged_reread_interval', '1 minute'),
-    'excluded_pgboss_schemas', coalesce(v_row -> 'excluded_pgboss_schemas', '["pgboss_v10"]'::jsonb),
-    'pgboss_cache_max_age', coalesce(v_row ->> 'pgboss_cache_max_age', '2 minutes')
-  );
-end;
+  -- The settings row's columns; the documented defaults when the row is missing.
+  select jsonb_build_object(
+    'exact_count_limit', coalesce(s.exact_count_limit, 10000),
+    'window_read_limit', coalesce(s.window_read_limit, 2000),
+    'unchanged_reread_interval', coalesce(s.unchanged_reread_interval::text, '1 minute'),
+    'excluded_pgboss_schemas', coalesce(to_jsonb(s.excluded_pgboss_schemas), '["pgboss_v10"]'::jsonb),
+    'pgboss_cache_max_age', coalesce(s.pgboss_cache_max_age::text, '2 minutes')
+  )
+  from (select) one
+  left join queue_health.settings s on s.id
 $$;
-comment on function queue_health._source_settings() is 'The settings the samplers use (exact_count_limit, window_read_limit, unchanged_reread_interval, excluded_pgboss_schemas, pgboss_cache_max_age) from queue_health.settings, with the documented defaults when the table or a column is absent.';
+comment on function queue_health._source_settings() is 'The settings the samplers use (exact_count_limit, window_read_limit, unchanged_reread_interval, excluded_pgboss_schemas, pgboss_cache_max_age) from queue_health.settings, with the documented defaults when its row is missing.';
 revoke execute on function queue_health._source_settings() from public, anon, authenticated;
 grant execute on function queue_health._source_settings() to service_role;
 

@@ -1,6 +1,8 @@
 -- Queue Health: capture, partitions, rollups, retention, scheduling, Realtime, views, RLS.
--- Depends on 20261126100000_queue_health_core.sql. The samplers (20261126100100) and alerting
--- (20261126100300) are optional: capture() looks them up by signature at run time.
+-- Depends on 20261126100000_queue_health_core.sql. capture() calls the samplers (20261126100100,
+-- 20261126100110) and evaluate_alerts() (20261126100300) directly; plpgsql resolves them when it
+-- runs, so they may be created by the later migrations. schedule() owns every pg_cron job,
+-- the alerting ones included (_cron_jobs()).
 
 -- Section: partitions of queue_health.metric (one per UTC day, named metric_pYYYYMMDD)
 
@@ -256,6 +258,372 @@ grant execute on function queue_health.cleanup_cron_history(timestamptz) to serv
 
 -- Section: capture
 
+-- capture() is a short list of named steps, each a function below. The steps run as capture()'s
+-- owner (security invoker, called from a security definer function) and nobody else may call
+-- them.
+
+create function queue_health._capture_error(p_source text, p_error text)
+returns jsonb
+immutable
+set search_path = ''
+language sql
+as $$
+  select jsonb_build_array(jsonb_build_object(
+    'source', p_source, 'source_schema', null, 'queue_name', null, 'error', p_error))
+$$;
+comment on function queue_health._capture_error(text, text) is 'A capture_run.errors entry (a one-element array) for an error of a whole source (pgmq, pgboss, alerting, or null for the capture itself): no schema or queue.';
+revoke execute on function queue_health._capture_error(text, text) from public, anon, authenticated;
+
+create function queue_health._capture_skipped(p_now timestamptz, p_started timestamptz)
+returns jsonb
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_duration_ms double precision := extract(epoch from pg_catalog.clock_timestamp() - p_started) * 1000;
+  v_run_id bigint;
+begin
+  insert into queue_health.capture_run (started_at, finished_at, duration_ms, status, error)
+  values (p_now, p_now + v_duration_ms * interval '1 millisecond', v_duration_ms, 'skipped',
+    'another capture was running')
+  returning id into v_run_id;
+  return jsonb_build_object('run_id', v_run_id, 'status', 'skipped', 'queues', 0, 'rows', 0,
+    'duration_ms', v_duration_ms, 'skipped', true);
+end;
+$$;
+comment on function queue_health._capture_skipped(timestamptz, timestamptz) is 'capture() step: records a skipped capture_run (another capture holds the lock) and returns capture()''s answer for it.';
+revoke execute on function queue_health._capture_skipped(timestamptz, timestamptz) from public, anon, authenticated;
+
+create function queue_health._capture_ensure_partitions(p_now timestamptz)
+returns void
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_today date := (p_now at time zone 'UTC')::date;
+begin
+  -- Cheap check on every run; creates partitions only when today's or the next is missing.
+  if pg_catalog.to_regclass(format('queue_health.%I', queue_health._metric_partition_name(v_today))) is null
+    or pg_catalog.to_regclass(format('queue_health.%I', queue_health._metric_partition_name(v_today + 1))) is null then
+    perform queue_health.ensure_partitions(p_now);
+  end if;
+end;
+$$;
+comment on function queue_health._capture_ensure_partitions(timestamptz) is 'capture() step: creates the metric partitions (ensure_partitions) when the one of p_now''s UTC day or of the next day is missing.';
+revoke execute on function queue_health._capture_ensure_partitions(timestamptz) from public, anon, authenticated;
+
+create function queue_health._capture_sample_sources(
+  p_now timestamptz,
+  out samples queue_health.sample[],
+  out ok_sources text[],
+  out failed_sources int,
+  out errors jsonb)
+returns record
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_error text;
+begin
+  samples := '{}';
+  ok_sources := '{}';
+  failed_sources := 0;
+  errors := '[]';
+  -- Each source in its own exception block (a subtransaction), so a failing source costs only
+  -- its own queues. A source that is not installed is no failure: its sampler returns no rows.
+  begin
+    samples := samples || coalesce(
+      (select pg_catalog.array_agg(s) from queue_health._sample_pgmq(p_now) s), '{}');
+    ok_sources := ok_sources || 'pgmq'::text;
+  exception when others then
+    get stacked diagnostics v_error = message_text;
+    failed_sources := failed_sources + 1;
+    errors := errors || queue_health._capture_error('pgmq', v_error);
+  end;
+  begin
+    samples := samples || coalesce(
+      (select pg_catalog.array_agg(s) from queue_health._sample_pgboss(p_now) s), '{}');
+    ok_sources := ok_sources || 'pgboss'::text;
+  exception when others then
+    get stacked diagnostics v_error = message_text;
+    failed_sources := failed_sources + 1;
+    errors := errors || queue_health._capture_error('pgboss', v_error);
+  end;
+  -- Then the queues a sampler could not read (the rest of its source went on).
+  errors := errors || coalesce((
+    select jsonb_agg(jsonb_build_object('source', x.source, 'source_schema', x.source_schema,
+      'queue_name', x.queue_name, 'error', x.error) order by x.source, x.source_schema, x.queue_name)
+    from unnest(samples) x
+    where x.error is not null), '[]'::jsonb);
+end;
+$$;
+comment on function queue_health._capture_sample_sources(timestamptz) is 'capture() step: runs the samplers _sample_pgmq(p_now) and _sample_pgboss(p_now), each in its own subtransaction. Returns their samples, the sources that ran, how many failed, and the errors: one per failed source, then one per queue sample with an error.';
+revoke execute on function queue_health._capture_sample_sources(timestamptz) from public, anon, authenticated;
+
+create function queue_health._capture_store(
+  p_now timestamptz,
+  p_samples queue_health.sample[],
+  out stored_rows int,
+  out sampled_queues int,
+  out unchanged_queues int)
+returns record
+volatile
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- Registry and metric rows in one statement: every CTE sees the registry as it was before
+  -- this statement, so interval_s comes from the previous last_seen_at.
+  with s as (
+    select distinct on (x.source, x.source_schema, x.queue_name)
+      x.*,
+      coalesce((
+        select pm.project_id
+        from queue_health.project_queue_map pm
+        where (pm.source is null or pm.source = x.source)
+          and x.queue_name like pm.queue_pattern
+        order by pm.priority, pm.id
+        limit 1), 'default') as project_id
+    from unnest(p_samples) x
+    where x.source in ('pgmq', 'pgboss') and x.source_schema is not null and x.queue_name is not null
+    order by x.source, x.source_schema, x.queue_name, (x.error is null) desc
+  ),
+  prev as (
+    select s.*, q.last_seen_at as prev_seen_at, i.interval_s,
+           coalesce(t.cum_enqueued, 0) + coalesce(s.enqueued, 0) as cum_enqueued,
+           coalesce(t.cum_completed, 0) + coalesce(s.completed, 0) as cum_completed,
+           coalesce(t.cum_failed, 0) + coalesce(s.failed, 0) as cum_failed,
+           coalesce(t.cum_retried, 0) + coalesce(s.retried, 0) as cum_retried,
+           coalesce(t.cum_dead_lettered, 0) + coalesce(s.dead_lettered, 0) as cum_dead_lettered,
+           coalesce(t.cum_interval_s, 0) + coalesce(i.interval_s, 0) as cum_interval_s,
+           coalesce(t.cum_idle, 0) + case when coalesce(s.ready, 0) = 0 and coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
+           -- whether this row will be the queue's newest
+           case when q.totals_at < p_now then true
+                else not coalesce(queue_health._newest_snapshot_at(
+                       s.source, s.source_schema, s.queue_name, 'infinity') >= p_now, false)
+           end as newest
+    from s
+    left join queue_health.queue q
+      on q.source = s.source and q.source_schema = s.source_schema and q.queue_name = s.queue_name
+    cross join lateral (
+      select case when q.last_seen_at is not null
+        then greatest(0, extract(epoch from p_now - q.last_seen_at))::float8 end as interval_s) i
+    -- The running totals (metric.cum_*) before this row. The registry keeps those of the
+    -- queue's newest row (at totals_at); when they are not current (a new queue, a row inserted
+    -- other than by capture, or a capture at an earlier p_now), the newest row before p_now is
+    -- read. Both probes of metric are functions called only then: in this statement they would
+    -- be planned over every partition on every capture (each a new session under pg_cron).
+    left join lateral (
+      select q.cum_enqueued, q.cum_completed, q.cum_failed, q.cum_retried, q.cum_dead_lettered,
+             q.cum_interval_s, q.cum_idle
+      where q.totals_at < p_now
+      union all
+      select b.cum_enqueued, b.cum_completed, b.cum_failed, b.cum_retried, b.cum_dead_lettered,
+             b.cum_interval_s, b.cum_idle
+        from queue_health._metric_totals_before(s.source, s.source_schema, s.queue_name, p_now) b
+       where not coalesce(q.totals_at < p_now, false)) t on true
+  ),
+  new_metric as (
+    insert into queue_health.metric (
+      captured_at, project_id, source, source_schema, queue_name,
+      ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s,
+      enqueued, completed, failed, retried, dead_lettered,
+      wait_p50_ms, wait_p95_ms, run_p50_ms, run_p95_ms, sample_ms, interval_s,
+      cum_enqueued, cum_completed, cum_failed, cum_retried, cum_dead_lettered, cum_interval_s, cum_idle)
+    select
+      p_now, p.project_id, p.source, p.source_schema, p.queue_name,
+      p.ready, p.in_flight, p.delayed, p.depth, coalesce(p.depth_estimated, false),
+      p.oldest_ready_age_s,
+      p.enqueued, p.completed, p.failed, p.retried, p.dead_lettered,
+      p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms, p.interval_s,
+      p.cum_enqueued, p.cum_completed, p.cum_failed, p.cum_retried, p.cum_dead_lettered,
+      p.cum_interval_s, p.cum_idle
+    from prev p
+    where p.error is null
+    returning 1
+  ),
+  seen as (
+    insert into queue_health.queue as q (source, source_schema, queue_name, project_id, cursor,
+      first_seen_at, last_seen_at, totals_at, ready, in_flight, delayed, depth, oldest_ready_age_s,
+      enqueued, completed, failed, retried, dead_lettered, wait_p50_ms, wait_p95_ms, run_p50_ms,
+      run_p95_ms, sample_ms, interval_s, cum_enqueued, cum_completed, cum_failed, cum_retried,
+      cum_dead_lettered, cum_interval_s, cum_idle)
+    select p.source, p.source_schema, p.queue_name, p.project_id, p.cursor, p_now, p_now,
+      case when p.newest then p_now end, p.ready, p.in_flight, p.delayed, p.depth,
+      p.oldest_ready_age_s, p.enqueued, p.completed, p.failed, p.retried, p.dead_lettered,
+      p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms, p.interval_s,
+      p.cum_enqueued, p.cum_completed, p.cum_failed, p.cum_retried,
+      p.cum_dead_lettered, p.cum_interval_s, p.cum_idle
+    from prev p
+    where p.error is null
+    on conflict (source, source_schema, queue_name) do update set
+      project_id = excluded.project_id, cursor = excluded.cursor,
+      last_seen_at = greatest(q.last_seen_at, excluded.last_seen_at),
+      dropped_at = null, totals_at = excluded.totals_at,
+      ready = excluded.ready, in_flight = excluded.in_flight, delayed = excluded.delayed,
+      depth = excluded.depth, oldest_ready_age_s = excluded.oldest_ready_age_s,
+      enqueued = excluded.enqueued, completed = excluded.completed, failed = excluded.failed,
+      retried = excluded.retried, dead_lettered = excluded.dead_lettered,
+      wait_p50_ms = excluded.wait_p50_ms, wait_p95_ms = excluded.wait_p95_ms,
+      run_p50_ms = excluded.run_p50_ms, run_p95_ms = excluded.run_p95_ms,
+      sample_ms = excluded.sample_ms, interval_s = excluded.interval_s,
+      cum_enqueued = excluded.cum_enqueued, cum_completed = excluded.cum_completed,
+      cum_failed = excluded.cum_failed, cum_retried = excluded.cum_retried,
+      cum_dead_lettered = excluded.cum_dead_lettered, cum_interval_s = excluded.cum_interval_s,
+      cum_idle = excluded.cum_idle
+    returning 1
+  ),
+  -- A queue whose sample failed still exists: register it, keep its cursor and last_seen_at
+  -- (the next good sample's deltas and interval run from the last good one).
+  seen_failed as (
+    insert into queue_health.queue as q (source, source_schema, queue_name, project_id,
+      first_seen_at, last_seen_at)
+    select s.source, s.source_schema, s.queue_name, s.project_id, p_now, p_now
+    from s
+    where s.error is not null
+    on conflict (source, source_schema, queue_name) do update set
+      project_id = excluded.project_id,
+      dropped_at = null
+    returning 1
+  )
+  select (select count(*) from new_metric), (select count(*) from s),
+         -- Queues the samplers found unchanged and did not read (docs/metrics.md).
+         (select count(*) from s where s.error is null and (s.cursor ->> 'read_at')::timestamptz < p_now)
+    into stored_rows, sampled_queues, unchanged_queues;
+end;
+$$;
+comment on function queue_health._capture_store(timestamptz, queue_health.sample[]) is 'capture() step: in one statement, writes one metric row stamped p_now per sample without error (with its interval and running totals) and upserts the queue registry (project from project_queue_map, cursor, gauges; a queue whose sample failed is registered and keeps its cursor). Returns the rows stored, the queues sampled and how many of them the samplers found unchanged and did not read.';
+revoke execute on function queue_health._capture_store(timestamptz, queue_health.sample[]) from public, anon, authenticated;
+
+create function queue_health._capture_mark_dropped(
+  p_now timestamptz, p_samples queue_health.sample[], p_ok_sources text[])
+returns void
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_seen jsonb;
+begin
+  -- Queues that a source which ran successfully no longer returns are gone (dropped or renamed).
+  -- The samples' keys as a jsonb object, whose ? is a binary search: an anti-join against the
+  -- array itself is planned for ten samples and rescans them per queue, which grows with the
+  -- square of the number of queues (docs/benchmarks.md).
+  select jsonb_object_agg(jsonb_build_array(x.source, x.source_schema, x.queue_name)::text, true)
+    into v_seen
+    from unnest(p_samples) x;
+  update queue_health.queue q
+     set dropped_at = greatest(p_now, q.first_seen_at)
+   where q.source = any (p_ok_sources)
+     and q.dropped_at is null
+     and not coalesce(v_seen ? jsonb_build_array(q.source, q.source_schema, q.queue_name)::text, false);
+end;
+$$;
+comment on function queue_health._capture_mark_dropped(timestamptz, queue_health.sample[], text[]) is 'capture() step: sets dropped_at (p_now) on the queues of the sources in p_ok_sources (those that ran) that p_samples no longer contains.';
+revoke execute on function queue_health._capture_mark_dropped(timestamptz, queue_health.sample[], text[]) from public, anon, authenticated;
+
+create function queue_health._capture_record_run(
+  p_now timestamptz, p_started timestamptz, p_queues int, p_rows int,
+  p_status queue_health.capture_run_status, p_error text, p_errors jsonb)
+returns bigint
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_duration_ms double precision := extract(epoch from pg_catalog.clock_timestamp() - p_started) * 1000;
+  v_run_id bigint;
+begin
+  insert into queue_health.capture_run (started_at, finished_at, duration_ms, queues, rows,
+    status, error, errors)
+  values (p_now, p_now + v_duration_ms * interval '1 millisecond', v_duration_ms, p_queues, p_rows,
+    p_status, p_error, p_errors)
+  returning id into v_run_id;
+  return v_run_id;
+end;
+$$;
+comment on function queue_health._capture_record_run(timestamptz, timestamptz, int, int, queue_health.capture_run_status, text, jsonb) is 'capture() step: inserts the capture_run row (started at p_now, its duration so far since p_started) and returns its id.';
+revoke execute on function queue_health._capture_record_run(timestamptz, timestamptz, int, int, queue_health.capture_run_status, text, jsonb) from public, anon, authenticated;
+
+create function queue_health._capture_alert_errors(p_alerts jsonb)
+returns table (errors jsonb, summary text)
+immutable
+set search_path = ''
+language sql
+as $$
+  -- Evaluation isolates projects: those that failed, or that the evaluation budget deferred, are
+  -- recorded against their project (project_id in errors), so only its members see them.
+  select
+    coalesce((
+      select jsonb_agg(jsonb_build_object('source', 'alerting', 'source_schema', null, 'queue_name', null,
+               'project_id', f ->> 'project_id', 'error', 'alert evaluation failed: ' || (f ->> 'error')))
+        from jsonb_array_elements(p_alerts -> 'failed') f), '[]'::jsonb)
+    || coalesce((
+      select jsonb_agg(jsonb_build_object('source', 'alerting', 'source_schema', null, 'queue_name', null,
+               'project_id', d #>> '{}',
+               'error', 'alert evaluation deferred: the evaluation budget (settings.alert_evaluation_budget) ran out'))
+        from jsonb_array_elements(p_alerts -> 'deferred') d), '[]'::jsonb),
+    concat_ws('; ',
+      case when jsonb_array_length(p_alerts -> 'failed') > 0 then
+        'alert evaluation failed for ' || jsonb_array_length(p_alerts -> 'failed') || ' project(s); first: '
+        || (p_alerts -> 'failed' -> 0 ->> 'project_id') || ': ' || (p_alerts -> 'failed' -> 0 ->> 'error') end,
+      case when jsonb_array_length(p_alerts -> 'deferred') > 0 then
+        'alert evaluation budget exceeded: ' || jsonb_array_length(p_alerts -> 'deferred')
+        || ' project(s) deferred' end)
+  where jsonb_array_length(coalesce(p_alerts -> 'failed', '[]'::jsonb)) > 0
+     or jsonb_array_length(coalesce(p_alerts -> 'deferred', '[]'::jsonb)) > 0
+$$;
+comment on function queue_health._capture_alert_errors(jsonb) is 'capture() step: from evaluate_alerts()''s answer, the capture_run.errors entries of the projects whose evaluation failed or was deferred (with their project_id) and a one-line summary for capture_run.error; no row when there are none.';
+revoke execute on function queue_health._capture_alert_errors(jsonb) from public, anon, authenticated;
+
+create function queue_health._capture_evaluate_alerts(
+  p_now timestamptz,
+  p_run_id bigint,
+  p_errors jsonb,
+  p_status queue_health.capture_run_status,
+  out run_errors jsonb,
+  out run_status queue_health.capture_run_status,
+  out alerts jsonb)
+returns record
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_error text;
+  v_project_errors record;
+begin
+  run_errors := p_errors;
+  run_status := p_status;
+  begin
+    alerts := queue_health.evaluate_alerts(p_now);
+  exception when others then
+    get stacked diagnostics v_error = message_text;
+    raise warning 'queue_health.evaluate_alerts failed: %', v_error;
+    alerts := jsonb_build_object('error', v_error);
+    run_errors := run_errors || queue_health._capture_error('alerting', v_error);
+    run_status := case when run_status = 'ok' then 'partial'::queue_health.capture_run_status else run_status end;
+    update queue_health.capture_run r
+       set errors = run_errors, status = run_status,
+           error = coalesce(r.error, 'alert evaluation failed: ' || v_error)
+     where r.id = p_run_id;
+  end;
+  select * into v_project_errors from queue_health._capture_alert_errors(alerts);
+  if found then
+    run_errors := run_errors || v_project_errors.errors;
+    run_status := case when run_status = 'ok' then 'partial'::queue_health.capture_run_status else run_status end;
+    update queue_health.capture_run r
+       set errors = run_errors, status = run_status, error = coalesce(r.error, v_project_errors.summary)
+     where r.id = p_run_id;
+  end if;
+end;
+$$;
+comment on function queue_health._capture_evaluate_alerts(timestamptz, bigint, jsonb, queue_health.capture_run_status) is 'capture() step: calls evaluate_alerts(p_now) in its own subtransaction and records on capture run p_run_id what went wrong (the whole evaluation, or some projects). Returns the run''s errors (p_errors and those), its status (p_status, partial instead of ok when something went wrong) and evaluate_alerts()''s answer (alerts; {error} when it failed).';
+revoke execute on function queue_health._capture_evaluate_alerts(timestamptz, bigint, jsonb, queue_health.capture_run_status) from public, anon, authenticated;
+
 create function queue_health.capture(p_now timestamptz default now())
 returns jsonb
 volatile
@@ -265,219 +633,36 @@ language plpgsql
 as $$
 declare
   v_started timestamptz := pg_catalog.clock_timestamp();
-  v_today date := (p_now at time zone 'UTC')::date;
-  v_source record;
-  v_part queue_health.sample[];
-  v_samples queue_health.sample[] := '{}'::queue_health.sample[];
-  v_ok_sources text[] := '{}'::text[];
-  v_failed_sources int := 0;
+  v_sources record;
+  v_stored record;
+  v_evaluated record;
   v_errors jsonb := '[]'::jsonb;
   v_error text;
   v_queues int := 0;
   v_rows int := 0;
   v_unchanged int := 0;
-  v_seen jsonb;
   v_status queue_health.capture_run_status;
   v_run_id bigint;
-  v_alerts jsonb;
   v_duration_ms double precision;
 begin
   -- Transaction-scoped lock: a capture that starts while another is still running (a slow run,
   -- or pg_cron firing again) records a skipped run and returns instead of queueing up behind it.
   if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('queue_health.capture', 0)) then
-    v_duration_ms := extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000;
-    insert into queue_health.capture_run (started_at, finished_at, duration_ms, status, error)
-    values (p_now, p_now + v_duration_ms * interval '1 millisecond', v_duration_ms, 'skipped',
-      'another capture was running')
-    returning id into v_run_id;
-    return jsonb_build_object('run_id', v_run_id, 'status', 'skipped', 'queues', 0, 'rows', 0,
-      'duration_ms', v_duration_ms, 'skipped', true);
+    return queue_health._capture_skipped(p_now, v_started);
   end if;
 
   begin
-    -- Cheap check on every run; creates partitions only when today's or the next is missing.
-    if pg_catalog.to_regclass(format('queue_health.%I', queue_health._metric_partition_name(v_today))) is null
-      or pg_catalog.to_regclass(format('queue_health.%I', queue_health._metric_partition_name(v_today + 1))) is null then
-      perform queue_health.ensure_partitions(p_now);
-    end if;
-
-    -- Sources: looked up at run time, each in its own exception block (a subtransaction), so a
-    -- missing or failing source costs only its own queues.
-    for v_source in
-      select * from (values
-        ('pgmq', 'queue_health._sample_pgmq(timestamptz)'),
-        ('pgboss', 'queue_health._sample_pgboss(timestamptz)')) as s (source, signature)
-    loop
-      continue when pg_catalog.to_regprocedure(v_source.signature) is null;
-      begin
-        execute format(
-          'select coalesce(pg_catalog.array_agg(s), ''{}'') from %s($1) s',
-          pg_catalog.to_regprocedure(v_source.signature)::regproc)
-          into v_part using p_now;
-        v_samples := v_samples || v_part;
-        v_ok_sources := v_ok_sources || v_source.source::text;
-      exception when others then
-        get stacked diagnostics v_error = message_text;
-        v_failed_sources := v_failed_sources + 1;
-        v_errors := v_errors || jsonb_build_array(jsonb_build_object(
-          'source', v_source.source, 'source_schema', null, 'queue_name', null, 'error', v_error));
-      end;
-    end loop;
-
-    v_errors := v_errors || coalesce((
-      select jsonb_agg(jsonb_build_object('source', x.source, 'source_schema', x.source_schema,
-        'queue_name', x.queue_name, 'error', x.error) order by x.source, x.source_schema, x.queue_name)
-      from unnest(v_samples) x
-      where x.error is not null), '[]'::jsonb);
-
-    -- Registry and metric rows in one statement: every CTE sees the registry as it was before
-    -- this statement, so interval_s comes from the previous last_seen_at.
-    with s as (
-      select distinct on (x.source, x.source_schema, x.queue_name)
-        x.*,
-        coalesce((
-          select pm.project_id
-          from queue_health.project_queue_map pm
-          where (pm.source is null or pm.source = x.source)
-            and x.queue_name like pm.queue_pattern
-          order by pm.priority, pm.id
-          limit 1), 'default') as project_id
-      from unnest(v_samples) x
-      where x.source in ('pgmq', 'pgboss') and x.source_schema is not null and x.queue_name is not null
-      order by x.source, x.source_schema, x.queue_name, (x.error is null) desc
-    ),
-    prev as (
-      select s.*, q.last_seen_at as prev_seen_at, i.interval_s,
-             coalesce(t.cum_enqueued, 0) + coalesce(s.enqueued, 0) as cum_enqueued,
-             coalesce(t.cum_completed, 0) + coalesce(s.completed, 0) as cum_completed,
-             coalesce(t.cum_failed, 0) + coalesce(s.failed, 0) as cum_failed,
-             coalesce(t.cum_retried, 0) + coalesce(s.retried, 0) as cum_retried,
-             coalesce(t.cum_dead_lettered, 0) + coalesce(s.dead_lettered, 0) as cum_dead_lettered,
-             coalesce(t.cum_interval_s, 0) + coalesce(i.interval_s, 0) as cum_interval_s,
-             coalesce(t.cum_idle, 0) + case when coalesce(s.ready, 0) = 0 and coalesce(s.in_flight, 0) = 0 then 1 else 0 end as cum_idle,
-             -- whether this row will be the queue's newest
-             case when q.totals_at < p_now then true
-                  else not coalesce(queue_health._newest_snapshot_at(
-                         s.source, s.source_schema, s.queue_name, 'infinity') >= p_now, false)
-             end as newest
-      from s
-      left join queue_health.queue q
-        on q.source = s.source and q.source_schema = s.source_schema and q.queue_name = s.queue_name
-      cross join lateral (
-        select case when q.last_seen_at is not null
-          then greatest(0, extract(epoch from p_now - q.last_seen_at))::float8 end as interval_s) i
-      -- The running totals (metric.cum_*) before this row. The registry keeps those of the
-      -- queue's newest row (at totals_at); when they are not current (a new queue, a row inserted
-      -- other than by capture, or a capture at an earlier p_now), the newest row before p_now is
-      -- read. Both probes of metric are functions called only then: in this statement they would
-      -- be planned over every partition on every capture (each a new session under pg_cron).
-      left join lateral (
-        select q.cum_enqueued, q.cum_completed, q.cum_failed, q.cum_retried, q.cum_dead_lettered,
-               q.cum_interval_s, q.cum_idle
-        where q.totals_at < p_now
-        union all
-        select b.cum_enqueued, b.cum_completed, b.cum_failed, b.cum_retried, b.cum_dead_lettered,
-               b.cum_interval_s, b.cum_idle
-          from queue_health._metric_totals_before(s.source, s.source_schema, s.queue_name, p_now) b
-         where not coalesce(q.totals_at < p_now, false)) t on true
-    ),
-    new_metric as (
-      insert into queue_health.metric (
-        captured_at, project_id, source, source_schema, queue_name,
-        ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s,
-        enqueued, completed, failed, retried, dead_lettered,
-        wait_p50_ms, wait_p95_ms, run_p50_ms, run_p95_ms, sample_ms, interval_s,
-        cum_enqueued, cum_completed, cum_failed, cum_retried, cum_dead_lettered, cum_interval_s, cum_idle)
-      select
-        p_now, p.project_id, p.source, p.source_schema, p.queue_name,
-        p.ready, p.in_flight, p.delayed, p.depth, coalesce(p.depth_estimated, false),
-        p.oldest_ready_age_s,
-        p.enqueued, p.completed, p.failed, p.retried, p.dead_lettered,
-        p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms, p.interval_s,
-        p.cum_enqueued, p.cum_completed, p.cum_failed, p.cum_retried, p.cum_dead_lettered,
-        p.cum_interval_s, p.cum_idle
-      from prev p
-      where p.error is null
-      returning 1
-    ),
-    seen as (
-      insert into queue_health.queue as q (source, source_schema, queue_name, project_id, cursor,
-        first_seen_at, last_seen_at, totals_at, ready, in_flight, delayed, depth, oldest_ready_age_s,
-        enqueued, completed, failed, retried, dead_lettered, wait_p50_ms, wait_p95_ms, run_p50_ms,
-        run_p95_ms, sample_ms, interval_s, cum_enqueued, cum_completed, cum_failed, cum_retried,
-        cum_dead_lettered, cum_interval_s, cum_idle)
-      select p.source, p.source_schema, p.queue_name, p.project_id, p.cursor, p_now, p_now,
-        case when p.newest then p_now end, p.ready, p.in_flight, p.delayed, p.depth,
-        p.oldest_ready_age_s, p.enqueued, p.completed, p.failed, p.retried, p.dead_lettered,
-        p.wait_p50_ms, p.wait_p95_ms, p.run_p50_ms, p.run_p95_ms, p.sample_ms, p.interval_s,
-        p.cum_enqueued, p.cum_completed, p.cum_failed, p.cum_retried,
-        p.cum_dead_lettered, p.cum_interval_s, p.cum_idle
-      from prev p
-      where p.error is null
-      on conflict (source, source_schema, queue_name) do update set
-        project_id = excluded.project_id,
-        cursor = excluded.cursor,
-        last_seen_at = greatest(q.last_seen_at, excluded.last_seen_at),
-        dropped_at = null,
-        totals_at = excluded.totals_at,
-        ready = excluded.ready,
-        in_flight = excluded.in_flight,
-        delayed = excluded.delayed,
-        depth = excluded.depth,
-        oldest_ready_age_s = excluded.oldest_ready_age_s,
-        enqueued = excluded.enqueued,
-        completed = excluded.completed,
-        failed = excluded.failed,
-        retried = excluded.retried,
-        dead_lettered = excluded.dead_lettered,
-        wait_p50_ms = excluded.wait_p50_ms,
-        wait_p95_ms = excluded.wait_p95_ms,
-        run_p50_ms = excluded.run_p50_ms,
-        run_p95_ms = excluded.run_p95_ms,
-        sample_ms = excluded.sample_ms,
-        interval_s = excluded.interval_s,
-        cum_enqueued = excluded.cum_enqueued,
-        cum_completed = excluded.cum_completed,
-        cum_failed = excluded.cum_failed,
-        cum_retried = excluded.cum_retried,
-        cum_dead_lettered = excluded.cum_dead_lettered,
-        cum_interval_s = excluded.cum_interval_s,
-        cum_idle = excluded.cum_idle
-      returning 1
-    ),
-    -- A queue whose sample failed still exists: register it, keep its cursor and last_seen_at
-    -- (the next good sample's deltas and interval run from the last good one).
-    seen_failed as (
-      insert into queue_health.queue as q (source, source_schema, queue_name, project_id,
-        first_seen_at, last_seen_at)
-      select s.source, s.source_schema, s.queue_name, s.project_id, p_now, p_now
-      from s
-      where s.error is not null
-      on conflict (source, source_schema, queue_name) do update set
-        project_id = excluded.project_id,
-        dropped_at = null
-      returning 1
-    )
-    select (select count(*) from new_metric), (select count(*) from s),
-           -- Queues the samplers found unchanged and did not read (docs/metrics.md).
-           (select count(*) from s where s.error is null and (s.cursor ->> 'read_at')::timestamptz < p_now)
-      into v_rows, v_queues, v_unchanged;
-
-    -- Queues that a source which ran successfully no longer returns are gone (dropped or renamed).
-    -- The samples' keys as a jsonb object, whose ? is a binary search: an anti-join against the
-    -- array itself is planned for ten samples and rescans them per queue (a third of a second at
-    -- 1000 queues).
-    select jsonb_object_agg(jsonb_build_array(x.source, x.source_schema, x.queue_name)::text, true)
-      into v_seen
-      from unnest(v_samples) x;
-    update queue_health.queue q
-       set dropped_at = greatest(p_now, q.first_seen_at)
-     where q.source = any (v_ok_sources)
-       and q.dropped_at is null
-       and not coalesce(v_seen ? jsonb_build_array(q.source, q.source_schema, q.queue_name)::text, false);
+    perform queue_health._capture_ensure_partitions(p_now);
+    select * into v_sources from queue_health._capture_sample_sources(p_now);
+    v_errors := v_sources.errors;
+    select * into v_stored from queue_health._capture_store(p_now, v_sources.samples);
+    v_rows := v_stored.stored_rows;
+    v_queues := v_stored.sampled_queues;
+    v_unchanged := v_stored.unchanged_queues;
+    perform queue_health._capture_mark_dropped(p_now, v_sources.samples, v_sources.ok_sources);
 
     v_status := case
-      when v_failed_sources > 0 and cardinality(v_ok_sources) = 0 then 'error'
+      when v_sources.failed_sources > 0 and cardinality(v_sources.ok_sources) = 0 then 'error'
       when jsonb_array_length(v_errors) > 0 then 'partial'
       else 'ok' end::queue_health.capture_run_status;
     v_error := case when v_status <> 'ok' then
@@ -489,69 +674,24 @@ begin
     v_status := 'error';
     v_rows := 0;
     v_queues := 0;
-    v_errors := jsonb_build_array(jsonb_build_object('source', null, 'source_schema', null,
-      'queue_name', null, 'error', v_error));
+    v_errors := queue_health._capture_error(null, v_error);
   end;
 
+  v_run_id := queue_health._capture_record_run(p_now, v_started, v_queues, v_rows, v_status, v_error, v_errors);
+  select * into v_evaluated from queue_health._capture_evaluate_alerts(p_now, v_run_id, v_errors, v_status);
+  v_errors := v_evaluated.run_errors;
+  v_status := v_evaluated.run_status;
   v_duration_ms := extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000;
-  insert into queue_health.capture_run (started_at, finished_at, duration_ms, queues, rows,
-    status, error, errors)
-  values (p_now, p_now + v_duration_ms * interval '1 millisecond', v_duration_ms, v_queues, v_rows,
-    v_status, v_error, v_errors)
-  returning id into v_run_id;
-
-  if pg_catalog.to_regprocedure('queue_health.evaluate_alerts(timestamptz)') is not null then
-    begin
-      execute 'select queue_health.evaluate_alerts($1)' into v_alerts using p_now;
-    exception when others then
-      get stacked diagnostics v_error = message_text;
-      raise warning 'queue_health.evaluate_alerts failed: %', v_error;
-      v_alerts := jsonb_build_object('error', v_error);
-      v_errors := v_errors || jsonb_build_array(jsonb_build_object('source', 'alerting',
-        'source_schema', null, 'queue_name', null, 'error', v_error));
-      v_status := case when v_status = 'ok' then 'partial'::queue_health.capture_run_status else v_status end;
-      update queue_health.capture_run r
-         set errors = v_errors, status = v_status,
-             error = coalesce(r.error, 'alert evaluation failed: ' || v_error)
-       where r.id = v_run_id;
-    end;
-    -- Evaluation isolates projects: those that failed, or that the evaluation budget deferred, are
-    -- recorded against their project (project_id in errors), so only its members see them.
-    if jsonb_array_length(coalesce(v_alerts -> 'failed', '[]'::jsonb)) > 0
-       or jsonb_array_length(coalesce(v_alerts -> 'deferred', '[]'::jsonb)) > 0 then
-      v_errors := v_errors || coalesce((
-        select jsonb_agg(jsonb_build_object('source', 'alerting', 'source_schema', null, 'queue_name', null,
-                 'project_id', f ->> 'project_id', 'error', 'alert evaluation failed: ' || (f ->> 'error')))
-          from jsonb_array_elements(v_alerts -> 'failed') f), '[]'::jsonb)
-        || coalesce((
-        select jsonb_agg(jsonb_build_object('source', 'alerting', 'source_schema', null, 'queue_name', null,
-                 'project_id', d #>> '{}',
-                 'error', 'alert evaluation deferred: the evaluation budget (settings.alert_evaluation_budget) ran out'))
-          from jsonb_array_elements(v_alerts -> 'deferred') d), '[]'::jsonb);
-      v_status := case when v_status = 'ok' then 'partial'::queue_health.capture_run_status else v_status end;
-      update queue_health.capture_run r
-         set errors = v_errors, status = v_status,
-             error = coalesce(r.error, concat_ws('; ',
-               case when jsonb_array_length(v_alerts -> 'failed') > 0 then
-                 'alert evaluation failed for ' || jsonb_array_length(v_alerts -> 'failed') || ' project(s); first: '
-                 || (v_alerts -> 'failed' -> 0 ->> 'project_id') || ': ' || (v_alerts -> 'failed' -> 0 ->> 'error') end,
-               case when jsonb_array_length(v_alerts -> 'deferred') > 0 then
-                 'alert evaluation budget exceeded: ' || jsonb_array_length(v_alerts -> 'deferred')
-                 || ' project(s) deferred' end))
-       where r.id = v_run_id;
-    end if;
-    v_duration_ms := extract(epoch from pg_catalog.clock_timestamp() - v_started) * 1000;
-    update queue_health.capture_run r
-       set duration_ms = v_duration_ms, finished_at = p_now + v_duration_ms * interval '1 millisecond'
-     where r.id = v_run_id;
-  end if;
+  update queue_health.capture_run r
+     set duration_ms = v_duration_ms, finished_at = p_now + v_duration_ms * interval '1 millisecond'
+   where r.id = v_run_id;
 
   return jsonb_build_object('run_id', v_run_id, 'status', v_status, 'queues', v_queues,
     'rows', v_rows, 'unchanged', v_unchanged, 'duration_ms', v_duration_ms, 'skipped', false, 'errors', v_errors,
-    'alerts', v_alerts);
+    'alerts', v_evaluated.alerts);
 end;
 $$;
-comment on function queue_health.capture(timestamptz) is 'Takes one snapshot of every queue: runs the available samplers (queue_health._sample_pgmq/_sample_pgboss), updates the queue registry (project from project_queue_map, dropped_at for vanished queues, cursors), writes one metric row per queue stamped p_now, records a capture_run, then calls queue_health.evaluate_alerts(p_now) if it exists. One transaction; an overlapping call records a skipped run. Returns {run_id, status, queues, rows, duration_ms, skipped, errors, alerts}.';
+comment on function queue_health.capture(timestamptz) is 'Takes one snapshot of every queue: runs the samplers (queue_health._sample_pgmq/_sample_pgboss), updates the queue registry (project from project_queue_map, dropped_at for vanished queues, cursors), writes one metric row per queue stamped p_now, records a capture_run, then calls queue_health.evaluate_alerts(p_now). One transaction; an overlapping call records a skipped run. Returns {run_id, status, queues, rows, duration_ms, skipped, errors, alerts}.';
 revoke execute on function queue_health.capture(timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.capture(timestamptz) to service_role;
 
@@ -581,8 +721,8 @@ begin
   if v_seconds < 60 then
     -- Under a minute: a job every minute whose session captures every interval until the
     -- minute ends (run_captures). pg_cron starts a new session for every run, and a new session
-    -- plans every statement of a capture again (about two thirds of its CPU); this way one
-    -- session in six (at 10 s) pays that. It also works on pg_cron before 1.5.
+    -- plans every statement of a capture again (most of its CPU, docs/benchmarks.md); this way
+    -- one session in six (at 10 s) pays that. It also works on pg_cron before 1.5.
     schedule := '* * * * *';
     capture_interval := ceil(v_seconds)::int * interval '1 second';
     command := queue_health.run_captures_command(p_cron_job => 'queue-health-capture');
@@ -774,6 +914,39 @@ comment on function queue_health.run_captures_command(timestamptz, interval, tex
 revoke execute on function queue_health.run_captures_command(timestamptz, interval, text) from public, anon, authenticated;
 grant execute on function queue_health.run_captures_command(timestamptz, interval, text) to service_role;
 
+create function queue_health._cron_jobs(p_interval interval default null)
+returns table (name text, schedule text, command text)
+stable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_schedule text;
+  v_command text;
+begin
+  if p_interval is not null then
+    select c.schedule, c.command into v_schedule, v_command
+      from queue_health._capture_cron_schedule(p_interval, null) c;
+  end if;
+  -- Every pg_cron job of the monitor, in the order schedule() creates them.
+  --   queue-health-capture        captures (see _capture_cron_schedule);
+  --   queue-health-maintenance    partitions ahead, rollups, retention;
+  --   queue-health-cron-cleanup   pg_cron's own run history;
+  --   queue-health-alert-sweep    flushes waiting groups and re-dispatches due notifications;
+  --   queue-health-monitor-stale  evaluates monitor_stale, which capture() cannot when it is not
+  --                               running (so it runs on its own job, every minute).
+  return query values
+    ('queue-health-capture'::text, v_schedule, v_command),
+    ('queue-health-maintenance', '*/5 * * * *', 'select queue_health.maintain()'),
+    ('queue-health-cron-cleanup', '17 3 * * *', 'select queue_health.cleanup_cron_history()'),
+    ('queue-health-alert-sweep', '* * * * *', 'select queue_health.sweep_notifications()'),
+    ('queue-health-monitor-stale', '* * * * *', 'select queue_health.evaluate_monitor_stale()');
+end;
+$$;
+comment on function queue_health._cron_jobs(interval) is 'The one list of the monitor''s pg_cron jobs: name, schedule and command of each, the capture job''s for capturing every p_interval (null schedule and command when p_interval is null: the names are what unschedule() needs). schedule() creates them, unschedule() removes them.';
+revoke execute on function queue_health._cron_jobs(interval) from public, anon, authenticated;
+grant execute on function queue_health._cron_jobs(interval) to service_role;
+
 create function queue_health.schedule(p_interval interval default '10 seconds')
 returns jsonb
 volatile
@@ -787,9 +960,24 @@ declare
   v_job record;
   v_jobs jsonb := '[]'::jsonb;
   v_job_id bigint;
-  v_alerting jsonb;
+  v_dispatch jsonb := queue_health.dispatch_mode();
   v_realtime_policy text;
 begin
+  -- How alerts leave the database: say first when they cannot (also where pg_cron is missing,
+  -- which is reported next), with the fix as hint.
+  if v_dispatch ->> 'mode' <> 'http' then
+    raise warning 'queue_health: alerts cannot leave the database (dispatch mode %): %', v_dispatch ->> 'mode',
+      case v_dispatch ->> 'mode'
+        when 'notify' then 'pg_net is not installed, so notifications are only announced with NOTIFY queue_health_dispatch, which nothing listens to on hosted Supabase'
+        else 'pg_net is installed but the queue-alert ' ||
+          case when not (v_dispatch -> 'url_configured')::boolean and not (v_dispatch -> 'key_configured')::boolean
+                 then 'URL and key are'
+               when not (v_dispatch -> 'url_configured')::boolean then 'URL is'
+               else 'key is' end || ' not configured, so notifications are only announced with NOTIFY'
+      end
+      using hint = v_dispatch ->> 'fix';
+  end if;
+
   select e.extversion into v_version from pg_catalog.pg_extension e where e.extname = 'pg_cron';
   if v_version is null then
     raise exception 'queue_health.schedule() needs the pg_cron extension, which is not installed in database %', current_database()
@@ -798,15 +986,9 @@ begin
   end if;
   select * into v_choice from queue_health._capture_cron_schedule(p_interval, v_version);
 
-  for v_job in
-    select * from (values
-      ('queue-health-capture', v_choice.schedule, v_choice.command),
-      ('queue-health-maintenance', '*/5 * * * *', 'select queue_health.maintain()'),
-      ('queue-health-cron-cleanup', '17 3 * * *', 'select queue_health.cleanup_cron_history()'))
-      as j (name, schedule, command)
-  loop
-    -- cron.schedule(name, ...) updates the job of that name when it exists. Dynamic SQL because
-    -- the cron schema may not exist when this migration is applied (or linted).
+  for v_job in select * from queue_health._cron_jobs(p_interval) loop
+    -- cron.schedule(name, ...) creates the current user's job of that name, or updates it. Dynamic
+    -- SQL because the cron schema may not exist when this migration is applied (or linted).
     execute format('select %I.schedule($1, $2, $3)', 'cron') into v_job_id using v_job.name, v_job.schedule, v_job.command;
     v_jobs := v_jobs || jsonb_build_array(jsonb_build_object('jobid', v_job_id, 'name', v_job.name,
       'schedule', v_job.schedule, 'command', v_job.command));
@@ -814,21 +996,15 @@ begin
 
   update queue_health.settings s set capture_interval = v_choice.capture_interval where s.id;
 
-  -- The alerting migration (applied after this one) adds its own jobs: the outbox sweep and the
-  -- monitor_stale check, which must run even when captures stop. Dynamic, as it may be absent.
-  if pg_catalog.to_regprocedure('queue_health.schedule_alerting()') is not null then
-    execute 'select queue_health.schedule_alerting()' into v_alerting;
-  end if;
-
   -- Realtime may have created realtime.messages since the install: (re)install the policy.
   v_realtime_policy := queue_health.install_realtime_policy();
 
   return jsonb_build_object(
-    'alerting', v_alerting,
     'realtime_policy', v_realtime_policy,
-    -- How alerts leave the database (http, notify or not_configured): schedule_alerting() has
-    -- warned already when they cannot.
-    'dispatch_mode', v_alerting -> 'dispatch' ->> 'mode',
+    -- How alerts leave the database (http, notify or not_configured), warned about above when
+    -- they cannot; dispatch is dispatch_mode() in full (with the fix).
+    'dispatch_mode', v_dispatch ->> 'mode',
+    'dispatch', v_dispatch,
     'pg_cron_version', v_version,
     'seconds_schedules', v_choice.seconds_supported,
     'requested_interval', p_interval,
@@ -838,7 +1014,7 @@ begin
     'jobs', v_jobs);
 end;
 $$;
-comment on function queue_health.schedule(interval) is 'Creates or updates the pg_cron jobs queue-health-capture (under a minute: every minute, run_captures() capturing every p_interval in one session; else capture() every p_interval in whole minutes, rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention) and queue-health-cron-cleanup (daily), plus the alerting jobs of schedule_alerting() when present. Sets settings.capture_interval to the interval chosen and returns what it chose, with dispatch_mode: http (alerts leave through pg_net), notify (no pg_net) or not_configured (pg_net without the queue-alert URL or key); schedule_alerting() raises a WARNING with the fix when they cannot leave. Fails if pg_cron is not installed.';
+comment on function queue_health.schedule(interval) is 'Creates or updates every pg_cron job of _cron_jobs(): queue-health-capture (under a minute: every minute, run_captures() capturing every p_interval in one session; else capture() every p_interval in whole minutes, rounded up), queue-health-maintenance (every 5 minutes: partitions, rollups, retention), queue-health-cron-cleanup (daily), queue-health-alert-sweep and queue-health-monitor-stale (every minute). Sets settings.capture_interval to the interval chosen and returns what it chose, with dispatch_mode: http (alerts leave through pg_net), notify (no pg_net) or not_configured (pg_net without the queue-alert URL or key), and dispatch (dispatch_mode() in full); raises a WARNING with the fix when alerts cannot leave. Fails if pg_cron is not installed.';
 revoke execute on function queue_health.schedule(interval) from public, anon, authenticated;
 grant execute on function queue_health.schedule(interval) to service_role;
 
@@ -850,29 +1026,31 @@ set search_path = ''
 language plpgsql
 as $$
 declare
-  v_name text;
+  v_job record;
   v_removed text[] := '{}'::text[];
   v_exists boolean;
-  v_alerting integer;
 begin
   if pg_catalog.to_regclass('cron.job') is null then
     return jsonb_build_object('unscheduled', '[]'::jsonb, 'note', 'pg_cron is not installed');
   end if;
-  foreach v_name in array array['queue-health-capture', 'queue-health-maintenance', 'queue-health-cron-cleanup'] loop
+  -- pg_cron keys a named job by (jobname, username): cron.schedule(name, …) creates or updates
+  -- the current user's job of that name, and cron.unschedule(name) finds only the current user's
+  -- (and raises for any other). schedule() and unschedule() both run as their owner (security
+  -- definer; postgres on hosted Supabase), so the jobs schedule() made are the owner's and this
+  -- removes exactly those. A job of the same name scheduled by another role is not ours, and
+  -- cron.unschedule(name) could not remove it anyway: hence username = current_user.
+  for v_job in select j.name from queue_health._cron_jobs() j loop
     execute format('select exists (select 1 from %I.job j where j.jobname = $1 and j.username = current_user)', 'cron')
-      into v_exists using v_name;
+      into v_exists using v_job.name;
     if v_exists then
-      execute format('select %I.unschedule($1)', 'cron') using v_name;
-      v_removed := v_removed || v_name;
+      execute format('select %I.unschedule($1)', 'cron') using v_job.name;
+      v_removed := v_removed || v_job.name;
     end if;
   end loop;
-  if pg_catalog.to_regprocedure('queue_health.unschedule_alerting()') is not null then
-    execute 'select queue_health.unschedule_alerting()' into v_alerting;
-  end if;
-  return jsonb_build_object('unscheduled', to_jsonb(v_removed), 'alerting_jobs_removed', v_alerting);
+  return jsonb_build_object('unscheduled', to_jsonb(v_removed));
 end;
 $$;
-comment on function queue_health.unschedule() is 'Removes the pg_cron jobs that queue_health.schedule() created (and the alerting jobs); returns {"unscheduled": [names], "alerting_jobs_removed": n}. Safe to call when they do not exist.';
+comment on function queue_health.unschedule() is 'Removes the pg_cron jobs of _cron_jobs() that schedule() created (those of the current user, the owner); returns {"unscheduled": [names]}. Safe to call when they do not exist, or without pg_cron.';
 revoke execute on function queue_health.unschedule() from public, anon, authenticated;
 grant execute on function queue_health.unschedule() to service_role;
 

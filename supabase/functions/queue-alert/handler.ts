@@ -171,7 +171,7 @@ const FOLLOW_UP_MARGIN_MS = 250;
 
 /** The summary queue-alert answers with. */
 export interface Summary {
-  /** What `evaluate_alerts()` returned; null when skipped or absent; `{error}` when it failed. */
+  /** What `evaluate_alerts()` returned; null when skipped; `{error}` when it failed. */
   evaluated: unknown;
   claimed: number;
   sent: number;
@@ -383,9 +383,6 @@ interface RunDeps {
 }
 
 async function evaluate(sql: Sql, now: Date, logger: Logger): Promise<unknown> {
-  const [{ present }] = await sql<{ present: boolean }[]>`
-    select to_regprocedure('queue_health.evaluate_alerts(timestamptz)') is not null as present`;
-  if (!present) return null;
   try {
     const [{ summary }] = await sql<{ summary: unknown }[]>`
       select queue_health.evaluate_alerts(p_now => ${now}) as summary`;

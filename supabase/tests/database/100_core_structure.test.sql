@@ -72,7 +72,10 @@ select is(
    where p.pronamespace = 'queue_health'::regnamespace
      and p.proname in ('is_member', 'is_member_of_any', 'member_project_ids', '_capture_cron_schedule', 'ensure_partitions', 'rollup',
        'apply_retention', 'maintain', 'cleanup_cron_history', 'capture', 'schedule',
-       'unschedule', '_broadcast_snapshot', '_metric_partition_name', 'queue_history')
+       'unschedule', '_cron_jobs', '_broadcast_snapshot', '_metric_partition_name', 'queue_history',
+       '_capture_error', '_capture_skipped', '_capture_ensure_partitions', '_capture_sample_sources',
+       '_capture_store', '_capture_mark_dropped', '_capture_record_run', '_capture_alert_errors',
+       '_capture_evaluate_alerts')
      and obj_description(p.oid, 'pg_proc') is null),
   '{}'::text[],
   'every core function has a comment'

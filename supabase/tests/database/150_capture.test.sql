@@ -1,15 +1,19 @@
 -- capture(): with no sources, with sources standing in for the samplers (so the registry,
 -- cursors, dropped queues, intervals and errors are checked against known samples), with a
--- failing source, and with alert evaluation.
+-- failing source, and with alert evaluation. capture() calls the samplers and evaluate_alerts()
+-- directly: the stand-ins replace them (create or replace) inside this test's transaction.
 begin;
 select plan(32);
 set local timezone = 'UTC';
 select queue_health.ensure_partitions('2032-05-01 00:00:00+00', 0);
 
--- Section: no sources at all
-drop function if exists queue_health._sample_pgmq(timestamptz);
-drop function if exists queue_health._sample_pgboss(timestamptz);
-drop function if exists queue_health.evaluate_alerts(timestamptz);
+-- Section: no sources at all (samplers that find no queue, an evaluation that answers nothing)
+create or replace function queue_health._sample_pgmq(p_now timestamptz default now())
+returns setof queue_health.sample language sql as $$ select (null::queue_health.sample).* where false $$;
+create or replace function queue_health._sample_pgboss(p_now timestamptz default now())
+returns setof queue_health.sample language sql as $$ select (null::queue_health.sample).* where false $$;
+create or replace function queue_health.evaluate_alerts(p_now timestamptz default now())
+returns jsonb language sql as $$ select null::jsonb $$;
 
 select is(
   queue_health.capture('2032-05-01 10:00:00+00') - 'run_id' - 'duration_ms',
@@ -27,11 +31,11 @@ select ok(
 -- Section: stand-in samplers that return whatever fx_samples holds
 create temporary table fx_samples of queue_health.sample;
 create temporary table fx_alert_calls (p_now timestamptz);
-create function queue_health._sample_pgmq(p_now timestamptz default now())
+create or replace function queue_health._sample_pgmq(p_now timestamptz default now())
 returns setof queue_health.sample language sql as $$
   select * from pg_temp.fx_samples where source = 'pgmq'
 $$;
-create function queue_health._sample_pgboss(p_now timestamptz default now())
+create or replace function queue_health._sample_pgboss(p_now timestamptz default now())
 returns setof queue_health.sample language plpgsql as $$
 begin
   if exists (select 1 from pg_temp.fx_samples where source = 'pgboss' and queue_name = 'explode') then
@@ -144,21 +148,22 @@ select is(
 select ok(
   (select dropped_at is null from queue_health.queue where queue_name = 'reports'),
   'the queues of a source that failed are not marked dropped');
-drop function queue_health._sample_pgmq(timestamptz);
+create or replace function queue_health._sample_pgmq(p_now timestamptz default now())
+returns setof queue_health.sample language plpgsql as $$ begin raise exception 'pgmq schema vanished'; end $$;
 select queue_health.capture('2032-05-01 10:01:10+00');
 select is(
   (select status::text || ': ' || error from queue_health.capture_run
    where started_at = '2032-05-01 10:01:10+00'),
-  'error: 1 error(s); first: pg-boss schema vanished',
+  'error: 2 error(s); first: pgmq schema vanished',
   'when every source fails the run is an error, with the reason');
 delete from fx_samples where queue_name = 'explode';
-create function queue_health._sample_pgmq(p_now timestamptz default now())
+create or replace function queue_health._sample_pgmq(p_now timestamptz default now())
 returns setof queue_health.sample language sql as $$
   select * from pg_temp.fx_samples where source = 'pgmq'
 $$;
 
 -- Section: alert evaluation
-create function queue_health.evaluate_alerts(p_now timestamptz default now())
+create or replace function queue_health.evaluate_alerts(p_now timestamptz default now())
 returns jsonb language plpgsql as $$
 begin
   insert into pg_temp.fx_alert_calls values (p_now);
@@ -178,7 +183,8 @@ select is(
 select is(
   (select error from queue_health.capture_run where started_at = '2032-05-01 10:01:30+00'),
   'alert evaluation failed: rule table missing', 'and the run says why');
-drop function queue_health.evaluate_alerts(timestamptz);
+create or replace function queue_health.evaluate_alerts(p_now timestamptz default now())
+returns jsonb language sql as $$ select null::jsonb $$;
 
 -- Section: the transaction-scoped lock
 select is(

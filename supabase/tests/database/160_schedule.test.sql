@@ -114,8 +114,9 @@ begin
   return next is(v_result ->> 'mode', 'minutes', 'schedule() reports the minutes mode');
 
   return next is(queue_health.unschedule() -> 'unscheduled',
-    '["queue-health-capture", "queue-health-maintenance", "queue-health-cron-cleanup"]'::jsonb,
-    'unschedule() removes the three capture jobs and names them');
+    '["queue-health-capture", "queue-health-maintenance", "queue-health-cron-cleanup",
+      "queue-health-alert-sweep", "queue-health-monitor-stale"]'::jsonb,
+    'unschedule() removes the capture and alerting jobs and names them');
   return next is((select count(*)::int from cron.job where jobname like 'queue-health-%'), 0,
     'no queue-health job is left');
 

@@ -15,10 +15,11 @@ create function pg_temp.t(p_minute int) returns timestamptz language sql immutab
   as $$ select timestamptz '2032-06-01 12:00:00+00' + p_minute * interval '1 minute' $$;
 
 -- Section: rows written by capture() (stand-in sampler), then directly, then by capture() again
-drop function if exists queue_health._sample_pgmq(timestamptz);
-drop function if exists queue_health._sample_pgboss(timestamptz);
+-- capture() calls both samplers: pgmq finds no queue, pg-boss returns fx_samples.
+create or replace function queue_health._sample_pgmq(p_now timestamptz default now())
+returns setof queue_health.sample language sql as $$ select (null::queue_health.sample).* where false $$;
 create temporary table fx_samples of queue_health.sample;
-create function queue_health._sample_pgboss(p_now timestamptz default now())
+create or replace function queue_health._sample_pgboss(p_now timestamptz default now())
 returns setof queue_health.sample language sql as $$ select * from pg_temp.fx_samples $$;
 
 create function pg_temp.capture_at(p_minute int) returns void language plpgsql as $$

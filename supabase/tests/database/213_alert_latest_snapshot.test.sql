@@ -18,10 +18,11 @@ insert into queue_health.alert_rule (project_id, name, condition, comparator, th
 create function pg_temp.t(p_seconds int) returns timestamptz language sql immutable
   as $$ select timestamptz '2033-03-01 12:00:00+00' + p_seconds * interval '1 second' $$;
 
-drop function if exists queue_health._sample_pgmq(timestamptz);
-drop function if exists queue_health._sample_pgboss(timestamptz);
+-- capture() calls both samplers: pgmq finds no queue, pg-boss returns fx_samples.
+create or replace function queue_health._sample_pgmq(p_now timestamptz default now())
+returns setof queue_health.sample language sql as $$ select (null::queue_health.sample).* where false $$;
 create temporary table fx_samples of queue_health.sample;
-create function queue_health._sample_pgboss(p_now timestamptz default now())
+create or replace function queue_health._sample_pgboss(p_now timestamptz default now())
 returns setof queue_health.sample language sql as $$ select * from pg_temp.fx_samples $$;
 
 create function pg_temp.capture_at(p_seconds int, p_depth bigint) returns void language plpgsql as $$

@@ -1,4 +1,4 @@
--- How alerts leave the database, as schedule() / schedule_alerting() / dispatch_mode() report
+-- How alerts leave the database, as schedule() / dispatch_mode() report
 -- it: http (pg_net with the queue-alert URL and key), not_configured (pg_net without them) or
 -- notify (no pg_net: NOTIFY only, which nothing hears on hosted Supabase), and the fix for each.
 begin;
@@ -37,16 +37,20 @@ select is(queue_health.dispatch_mode() - 'fix' - 'pg_net' - 'mode' - 'alerts_lea
 select is(queue_health.dispatch_mode() ->> 'mode',
   case when queue_health._has_pg_net() then 'http' else 'notify' end,
   'URL and key configured: http with pg_net, still notify without');
-select is((queue_health.schedule_alerting() -> 'dispatch' ->> 'mode'), queue_health.dispatch_mode() ->> 'mode',
-  'schedule_alerting() reports the dispatch mode');
-select is((queue_health.schedule_alerting() -> 'dispatch' ->> 'fix') is null,
+select to_regnamespace('cron') is not null as has_cron \gset
+\if :has_cron
+select is((queue_health.schedule() -> 'dispatch' ->> 'mode'), queue_health.dispatch_mode() ->> 'mode',
+  'schedule() reports the dispatch mode in full');
+select is((queue_health.schedule() -> 'dispatch' ->> 'fix') is null,
   queue_health._has_pg_net(), 'a fix is reported exactly when alerts cannot leave');
+\else
+select skip('pg_cron is not installed here', 2);
+\endif
 select vault.create_secret('https://vault.example.test/functions/v1/queue-alert', 'queue_health_alert_url');
 select is(queue_health.dispatch_mode() ->> 'url_source', 'vault',
   'a Vault secret takes precedence over dispatch_settings');
 
 -- Section: schedule() (needs pg_cron)
-select to_regnamespace('cron') is not null as has_cron \gset
 \if :has_cron
 select is(queue_health.schedule() ->> 'dispatch_mode', queue_health.dispatch_mode() ->> 'mode',
   'schedule() reports the dispatch mode');
