@@ -5,11 +5,11 @@
  * @module
  */
 import assert from 'node:assert/strict';
-import postgres from 'postgres';
+import { connect, type Sql } from '../test/db.ts';
 import { createPrivateDatabase, installPgNet, type PrivateDatabase } from '../test/private_db.ts';
+import { rolledBack } from '../test/rollback.ts';
+import { sleep, waitFor } from '../test/wait.ts';
 import { startPgNetWorker } from './pg_net_worker.ts';
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface Hit {
   path: string;
@@ -48,41 +48,16 @@ function startTarget(delayMs: (path: string) => number = () => 0) {
 }
 
 async function withNet(
-  fn: (db: PrivateDatabase, sql: postgres.Sql) => Promise<void>,
+  fn: (db: PrivateDatabase, sql: Sql) => Promise<void>,
 ): Promise<void> {
   const db = await createPrivateDatabase('qh_pgnet');
-  const sql = postgres(db.url, { max: 3, onnotice: () => {} });
+  const sql = connect({ url: db.url, max: 3 });
   try {
     await installPgNet(db);
     await fn(db, sql);
   } finally {
     await sql.end({ timeout: 2 });
     await db.drop();
-  }
-}
-
-const ROLLBACK = new Error('roll back');
-
-/** Runs `fn` in a transaction that is then rolled back. */
-async function rolledBack(
-  sql: postgres.Sql,
-  fn: (tx: postgres.TransactionSql) => Promise<void>,
-): Promise<void> {
-  await sql.begin(async (tx) => {
-    await fn(tx);
-    throw ROLLBACK;
-  }).catch((e) => {
-    if (e !== ROLLBACK) throw e;
-  });
-}
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | null>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
   }
 }
 
@@ -107,7 +82,7 @@ Deno.test('pg_net stand-in sends a request only once its transaction commits, ne
         open.release();
       }
       const committedAt = Date.now();
-      const hit = await until(
+      const hit = await waitFor(
         'the committed request',
         3_000,
         () => Promise.resolve(target.hits.find((h) => h.path === '/open') ?? null),
@@ -119,7 +94,7 @@ Deno.test('pg_net stand-in sends a request only once its transaction commits, ne
       assert.equal(hit.method, 'POST');
       assert.equal(hit.headers['content-type'], 'application/json');
       assert.deepEqual(JSON.parse(hit.body), { n: 2 });
-      const [res] = await until('the response row', 3_000, async () => {
+      const [res] = await waitFor('the response row', 3_000, async () => {
         const rows = await sql`select * from net._http_response where id = ${id}::bigint`;
         return rows.length ? rows : null;
       });
@@ -148,7 +123,7 @@ Deno.test('pg_net stand-in times a slow receiver out at the 5 s default, as pg_n
       const [{ id }] = await sql<{ id: string }[]>`
         select net.http_post(${target.url + '/slow'})::text as id`;
       const t0 = Date.now();
-      const [res] = await until('the timed-out response', 9_000, async () => {
+      const [res] = await waitFor('the timed-out response', 9_000, async () => {
         const rows = await sql`select * from net._http_response where id = ${id}::bigint`;
         return rows.length ? rows : null;
       });
@@ -182,7 +157,7 @@ Deno.test('pg_net stand-in takes at most batch_size requests a round and deletes
       onRound: (r) => rounds.push(r.sent),
     });
     try {
-      const rows = await until('six responses', 10_000, async () => {
+      const rows = await waitFor('six responses', 10_000, async () => {
         const rows = await sql`select * from net._http_response where id > 0 order by id`;
         return rows.length === 6 ? rows : null;
       });

@@ -25,8 +25,9 @@ import { createLogger } from '../../supabase/functions/_shared/log.ts';
 import { createHandler } from '../../supabase/functions/queue-alert/handler.ts';
 import { type Received, type Receivers, startReceivers } from '../receivers/server.ts';
 import { API_URL, RECEIVERS_URL } from '../stack/config.ts';
-import { databaseUrl } from './db.ts';
+import { connect, databaseUrl } from './db.ts';
 import { type StartedPgBoss, startPgBoss } from './pgboss.ts';
+import { sleep } from './wait.ts';
 
 type Sql = postgres.Sql;
 
@@ -54,8 +55,6 @@ const RESEND_KEY = 're_e2e_test';
 /** application_name of this file's connections (its own LISTEN is not the stack's dispatcher). */
 const APPLICATION_NAME = 'queue-health-alerts-e2e';
 const ALERT_SECRET = `e2e-${crypto.randomUUID()}`;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A fresh id for this run: `e2e_` + 10 lower-case hex digits. */
 function uniqueId(): string {
@@ -227,12 +226,7 @@ async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
   const project = id;
   const queue = `${id}_orders`;
   const schema = `qh_test_${id}`;
-  const sql = postgres(databaseUrl(), {
-    max: 4,
-    prepare: false,
-    onnotice: () => {},
-    connection: { application_name: APPLICATION_NAME },
-  });
+  const sql = connect({ max: 4, prepare: false, applicationName: APPLICATION_NAME });
   const receivers = await startReceivers({ resendApiKey: RESEND_KEY });
   let pb: StartedPgBoss<12> | null = null;
   try {

@@ -20,6 +20,7 @@ import { API_URL, JWT_SECRET, ROOT } from '../stack/config.ts';
 import { DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
 import { connect, databaseUrl } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
+import { sleep } from './wait.ts';
 
 /** The whole test must finish within this. */
 const TEST_BUDGET_MS = 150_000;
@@ -38,8 +39,6 @@ interface BrowserDocument {
 interface BrowserWindow {
   scrollTo(x: number, y: number): void;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A read of the health report (an Edge Function invocation), not of history. */
 const isReportRead = (url: string) => new URL(url).pathname === '/functions/v1/queue-health';

@@ -61,6 +61,11 @@ export interface ConnectOptions {
   applicationName?: string;
   /** Called with the message of each NOTICE or WARNING the server sends (default: ignored). */
   onNotice?: (message: string) => void;
+  /**
+   * Whether postgres.js prepares its statements (default true). `false` as the Edge Functions
+   * connect (through the transaction pooler), for clients handed to a function's handler.
+   */
+  prepare?: boolean;
 }
 
 /** A postgres.js client as returned by {@link connect}. */
@@ -83,6 +88,7 @@ export type Sql = postgres.Sql;
 export function connect(options: ConnectOptions = {}): Sql {
   return postgres(options.url ?? databaseUrl(), {
     max: options.max ?? 2,
+    prepare: options.prepare ?? true,
     onnotice: (notice) => options.onNotice?.(String(notice.message)),
     connection: { application_name: options.applicationName ?? 'queue-health-test' },
   });

@@ -7,12 +7,11 @@
  * queue's name, not its values — the capture error that names P's queue included.
  */
 import assert from 'node:assert/strict';
-import postgres from 'postgres';
 import { createHandler as createAlertHandler } from '../../supabase/functions/queue-alert/handler.ts';
 import { createHandler as createHealthHandler } from '../../supabase/functions/queue-health/handler.ts';
 import { createJwtVerifier, signJwt } from '../../supabase/functions/_shared/jwt.ts';
 import { createLogger } from '../../supabase/functions/_shared/log.ts';
-import { databaseUrl } from './db.ts';
+import { connect, databaseUrl, type Sql } from './db.ts';
 
 const SECRET = Deno.env.get('SUPABASE_JWT_SECRET') ||
   'super-secret-jwt-token-with-at-least-32-characters-long';
@@ -54,7 +53,7 @@ async function callers(): Promise<[string, Record<string, string>][]> {
   ];
 }
 
-async function seed(sql: postgres.Sql): Promise<number> {
+async function seed(sql: Sql): Promise<number> {
   await sql`select queue_health.ensure_partitions(now())`;
   await sql`insert into auth.users (id, email)
             select id, id || '@hostile.test' from unnest(${Object.values(users)}::uuid[]) id`;
@@ -86,7 +85,7 @@ async function seed(sql: postgres.Sql): Promise<number> {
   return Number(id);
 }
 
-async function cleanup(sql: postgres.Sql, runId: number | null) {
+async function cleanup(sql: Sql, runId: number | null) {
   await sql`delete from queue_health.metric where project_id in (${P}, ${Q})`;
   await sql`delete from queue_health.queue where project_id in (${P}, ${Q})`;
   await sql`delete from queue_health.project where id in (${P}, ${Q})`;
@@ -108,8 +107,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const sql = postgres(databaseUrl(), { max: 3, onnotice: () => {}, prepare: false });
-    const handlerSql = postgres(databaseUrl(), { max: 3, onnotice: () => {}, prepare: false });
+    const sql = connect({ max: 3, prepare: false });
+    const handlerSql = connect({ max: 3, prepare: false });
     const lines: string[] = [];
     const health = createHealthHandler({
       sql: handlerSql,

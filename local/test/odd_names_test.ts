@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
+import { dbNow } from './clock.ts';
 import { rolledBack } from './rollback.ts';
 import { createPgmqQueue, loadPgmqFixture } from './fixture.ts';
 import { commonApi, type PgBossVersion, startPgBoss } from './pgboss.ts';
@@ -25,12 +26,6 @@ type Sample = Pick<
   | 'cursor'
   | 'error'
 >;
-
-/** The database clock as text (microseconds kept). */
-async function dbNow(sql: Sql): Promise<string> {
-  const [{ now }] = await sql<{ now: string }[]>`select clock_timestamp()::text as now`;
-  return now;
-}
 
 /**
  * Runs a sampler with `previous` cursors in the registry, in a rolled-back transaction.

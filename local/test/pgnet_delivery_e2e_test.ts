@@ -20,8 +20,9 @@ import {
   installPgNet,
   type PrivateDatabase,
 } from './private_db.ts';
+import { connect } from './db.ts';
+import { sleep, waitFor } from './wait.ts';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const PROJECT = 'pgnet_e2e';
 
 interface World {
@@ -40,8 +41,8 @@ async function withWorld(
   fn: (w: World) => Promise<void>,
 ): Promise<void> {
   const db = await createPrivateDatabase('qh_pgnet_e2e');
-  const sql = postgres(db.url, { max: 3, onnotice: () => {} });
-  const fnSql = postgres(db.url, { max: 3, prepare: false, onnotice: () => {} });
+  const sql = connect({ url: db.url, max: 3 });
+  const fnSql = connect({ url: db.url, max: 3, prepare: false });
   const receivers = await startReceivers();
   const tasks: Promise<unknown>[] = [];
   let server: Deno.HttpServer<Deno.NetAddr> | null = null;
@@ -123,16 +124,6 @@ async function assertNoListener(w: World): Promise<void> {
      where datname = current_database() and pid <> pg_backend_pid()
        and query ilike '%listen%queue_health_dispatch%'`;
   assert.equal(n, 0, 'nothing LISTENs on queue_health_dispatch');
-}
-
-async function waitFor<T>(what: string, ms: number, probe: () => T | null): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== null) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 Deno.test('an alert reaches Slack through pg_net alone, with an sb_secret_ key', async () => {

@@ -7,8 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { connect, databaseUrl } from './db.ts';
+import { sleep } from './wait.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SETTINGS = { unchanged_reread_interval: '1 second' };
 
 Deno.test('a streaming walsender is no reason to re-read unchanged queues sooner; a long client statement is', async () => {

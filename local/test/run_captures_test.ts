@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
+import { sleep } from './wait.ts';
 
 interface Run {
   id: number;
@@ -23,8 +24,6 @@ async function runsSince(sql: Sql, since: Date): Promise<Run[]> {
     select id::int, started_at, status::text from queue_health.capture_run
     where started_at >= ${since} and status <> 'skipped' order by started_at`;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Runs the capture loop as the pg_cron job does (the block run_captures_command() returns) for

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
+import { dbNow, later } from './clock.ts';
 import { rolledBack } from './rollback.ts';
 import { commonApi, PG_BOSS_VERSIONS, type PgBossVersion, startPgBoss } from './pgboss.ts';
 import { assertCounts, type Sample } from './sample.ts';
@@ -19,12 +20,6 @@ function percentileCont(values: number[], p: number): number | null {
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
-}
-
-/** The database clock as text (microseconds kept), to pass as the sampler's p_now. */
-async function dbNow(sql: Sql): Promise<string> {
-  const [{ now }] = await sql<{ now: string }[]>`select clock_timestamp()::text as now`;
-  return now;
 }
 
 /** Cursors as capture() would have stored them, kept by the test. */
@@ -667,13 +662,6 @@ Deno.test('pg-boss v10 queue deleted while it is being sampled: no exception, ot
 /** A sample's gauges, as numbers. */
 function gauges(s: Sample) {
   return { ready: Number(s.ready), in_flight: Number(s.in_flight), delayed: Number(s.delayed) };
-}
-
-/** The database clock `seconds` after `t` (text, microseconds kept): a later p_now. */
-async function later(sql: Sql, t: string, seconds: number): Promise<string> {
-  const [{ at }] = await sql<{ at: string }[]>`
-    select (${t}::text::timestamptz + ${seconds} * interval '1 second')::text as at`;
-  return at;
 }
 
 Deno.test(

@@ -8,15 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { connect, type Sql } from './db.ts';
+import { dbNow, later } from './clock.ts';
 import { rolledBack } from './rollback.ts';
 import { createPgmqQueue, loadPgmqFixture, type PgmqLayout } from './fixture.ts';
 import { assertCounts as assertSampleCounts, type Expected, type Sample } from './sample.ts';
-
-/** The database clock as text (microseconds kept), to pass as the sampler's p_now. */
-async function dbNow(sql: Sql): Promise<string> {
-  const [{ now }] = await sql<{ now: string }[]>`select clock_timestamp()::text as now`;
-  return now;
-}
 
 /**
  * Runs the pgmq sampler at p_now for the given queues, after putting `previous` samples' cursors
@@ -53,13 +48,6 @@ async function samplePgmq(
       where queue_name = any(${queues}::text[])`;
   });
   return new Map(rows.map((r) => [r.queue_name, r]));
-}
-
-/** `t` plus `seconds`, computed by the database (microseconds kept). */
-async function later(sql: Sql, t: string, seconds: number): Promise<string> {
-  const [{ at }] = await sql<{ at: string }[]>`
-    select (${t}::text::timestamptz + make_interval(secs => ${seconds}))::text as at`;
-  return at;
 }
 
 /** Ground truth from a full read of the queue table (what the sampler must not do). */

@@ -7,8 +7,7 @@
  * the outbox rows it reads (pg_stat_xact_user_tables), which no machine's noise changes.
  */
 import assert from 'node:assert/strict';
-import postgres from 'postgres';
-import { databaseUrl } from './db.ts';
+import { connect } from './db.ts';
 
 const RUNS = 9;
 const FLOOR_MS = 3;
@@ -23,7 +22,7 @@ const HOSTILE_ADMIN = crypto.randomUUID();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 Deno.test("a project at every quota does not make another project's evaluation or claims 2x slower", async () => {
-  const sql = postgres(databaseUrl(), { max: 2, onnotice: () => {}, prepare: false });
+  const sql = connect({ max: 2, prepare: false });
   try {
     await sql`select queue_health.ensure_partitions(now())`;
     await sql`insert into auth.users (id, email) values (${HOSTILE_ADMIN}, ${`fair-${sfx}@example.test`})`;

@@ -19,6 +19,7 @@ import { BodyTooLarge, readBodyLimited } from '../_shared/body.ts';
 import { getSql, type Sql } from '../_shared/db.ts';
 import { EnvError, type EnvSource, readEnv } from '../_shared/env.ts';
 import { createJwtVerifier, jwksUrlFor, type JwtVerifier } from '../_shared/jwt.ts';
+import { json } from '../_shared/json.ts';
 import { createLogger, type Logger } from '../_shared/log.ts';
 import { authorize } from './auth.ts';
 import type { Outcome } from './classify.ts';
@@ -203,13 +204,6 @@ export function isDatabaseError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' &&
     (/^[0-9A-Z]{5}$/.test(code) || /^(E[A-Z]+|CONNECT_TIMEOUT|CONNECTION_\w+)$/.test(code));
-}
-
-function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
-  });
 }
 
 /** The path after `/queue-alert`, or the whole path when served at the root. */

@@ -8,7 +8,7 @@ import { createHmac } from 'node:crypto';
 import { SignJWT } from 'jose';
 import postgres from 'postgres';
 import { type Received, type Receivers, startReceivers } from '../../../local/receivers/server.ts';
-import { databaseUrl } from '../../../local/test/db.ts';
+import { connect, databaseUrl } from '../../../local/test/db.ts';
 import { createLogger } from '../_shared/log.ts';
 import { createHandler, type Deps, MAX_BUDGET_MS } from './handler.ts';
 import { alert, loopbackListener, payload } from './test_fixtures.ts';
@@ -48,7 +48,7 @@ interface World {
 let counter = 0;
 
 async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
-  const sql = postgres(databaseUrl(), { max: 4, prepare: false, onnotice: () => {} });
+  const sql = connect({ max: 4, prepare: false });
   const r = await startReceivers({ resendApiKey: RESEND_KEY });
   const project = `qa_test_${Date.now().toString(36)}_${++counter}`;
   const logs: string[] = [];

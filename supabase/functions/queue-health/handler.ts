@@ -12,6 +12,7 @@
 import { BodyTooLarge, readBodyLimited } from '../_shared/body.ts';
 import type { Sql } from '../_shared/db.ts';
 import type { JwtVerifier } from '../_shared/jwt.ts';
+import { json } from '../_shared/json.ts';
 import { createLogger, type Logger } from '../_shared/log.ts';
 import { type Caller, type DbRole, describeCaller, resolveCaller } from './auth.ts';
 import { depsFromEnv } from './config.ts';
@@ -62,17 +63,8 @@ export const CORS_HEADERS: Record<string, string> = {
   'access-control-max-age': '86400',
 };
 
-function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), {
-    status,
-    headers: {
-      ...CORS_HEADERS,
-      'content-type': 'application/json; charset=utf-8',
-      'cache-control': 'no-store',
-      ...extra,
-    },
-  });
-}
+/** Headers of every answer but OPTIONS: CORS, and never cached. */
+const ANSWER_HEADERS: Record<string, string> = { ...CORS_HEADERS, 'cache-control': 'no-store' };
 
 /** A database failure, answered 503 with `reason`. */
 class DatabaseError extends Error {
@@ -175,19 +167,19 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
     if (prometheus) {
       return new Response(renderPrometheus(report), {
         status: 200,
-        headers: {
-          ...CORS_HEADERS,
-          'content-type': PROMETHEUS_CONTENT_TYPE,
-          'cache-control': 'no-store',
-        },
+        headers: { ...ANSWER_HEADERS, 'content-type': PROMETHEUS_CONTENT_TYPE },
       });
     }
-    return json(report.healthy ? 200 : 503, report);
+    return json(report.healthy ? 200 : 503, report, ANSWER_HEADERS);
   }
 
   async function history(url: URL, caller: Caller): Promise<Response> {
     if (caller.kind === 'scrape_token') {
-      return json(403, { error: 'forbidden', message: 'scrape tokens read health only' });
+      return json(
+        403,
+        { error: 'forbidden', message: 'scrape tokens read health only' },
+        ANSWER_HEADERS,
+      );
     }
     const p = parseHistoryParams(url.searchParams, d.now());
     const onSkip = (part: string, code: string) =>
@@ -226,7 +218,7 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
       to: p.to.toISOString(),
       resolution,
       series: [...series.values()].map(({ key, points }) => ({ ...key, points })),
-    });
+    }, ANSWER_HEADERS);
   }
 
   return async (req: Request): Promise<Response> => {
@@ -248,32 +240,43 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
             lookupScrapeToken: (hash) => lookupScrapeToken(d.sql, hash),
           })
         );
-        if (!caller) return json(401, { error: 'unauthorized' });
+        if (!caller) return json(401, { error: 'unauthorized' }, ANSWER_HEADERS);
         if (req.method !== 'GET' && req.method !== 'HEAD') {
-          return json(405, { error: 'method not allowed' }, { allow: 'GET, HEAD, OPTIONS' });
+          return json(405, { error: 'method not allowed' }, {
+            ...ANSWER_HEADERS,
+            allow: 'GET, HEAD, OPTIONS',
+          });
         }
         const route = routeOf(url.pathname);
         if (route === '') return await health(req, url, caller);
         if (route === '/history') return await history(url, caller);
-        return json(404, { error: 'not found' });
+        return json(404, { error: 'not found' }, ANSWER_HEADERS);
       })();
     } catch (error) {
       if (error instanceof BodyTooLarge) {
-        response = json(413, { error: 'payload too large', message: error.message });
+        response = json(
+          413,
+          { error: 'payload too large', message: error.message },
+          ANSWER_HEADERS,
+        );
       } else if (error instanceof ParamError) {
         response = json(400, {
           error: 'invalid parameter',
           parameter: error.parameter,
           message: error.message,
-        });
+        }, ANSWER_HEADERS);
       } else if (error instanceof DatabaseError) {
         d.logger.error('database error', { reason: error.reason, code: error.code });
-        response = json(503, { error: 'database unavailable', reason: error.reason });
+        response = json(
+          503,
+          { error: 'database unavailable', reason: error.reason },
+          ANSWER_HEADERS,
+        );
       } else {
         d.logger.error('unexpected error', {
           error: error instanceof Error ? error.name : typeof error,
         });
-        response = json(500, { error: 'internal error' });
+        response = json(500, { error: 'internal error' }, ANSWER_HEADERS);
       }
     }
     if (req.method === 'HEAD' && response.body) {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import postgres from 'postgres';
-import { databaseUrl } from '../../../local/test/db.ts';
+import { connect, databaseUrl } from '../../../local/test/db.ts';
 import { signJwt } from '../_shared/jwt.ts';
 import { createLogger } from '../_shared/log.ts';
 import { createJwtVerifier } from '../_shared/jwt.ts';
@@ -34,8 +34,8 @@ type Json = Record<string, unknown> & {
 };
 
 function setup() {
-  const admin = postgres(databaseUrl(), { max: 3, onnotice: () => {}, prepare: false });
-  const sql = postgres(databaseUrl(), { max: 3, onnotice: () => {}, prepare: false });
+  const admin = connect({ max: 3, prepare: false });
+  const sql = connect({ max: 3, prepare: false });
   const lines: string[] = [];
   const logger = createLogger({ fn: 'queue-health' }, (line) => lines.push(line));
   const handler = createHandler({
@@ -624,7 +624,7 @@ Deno.test("the trigger's real Realtime payload parses with the exported schema, 
   const { parseRealtimeSnapshot, snapshotQueues, snapshotTopic } = await import(
     '../_shared/realtime_payload.ts'
   );
-  const admin = postgres(databaseUrl(), { max: 1, onnotice: () => {}, prepare: false });
+  const admin = connect({ max: 1, prepare: false });
   const project = `api_${sfx}_rt`;
   const rollback = new Error('rollback');
   try {

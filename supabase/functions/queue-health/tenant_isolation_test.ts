@@ -6,8 +6,7 @@
  * those who can see that project, and only for them.
  */
 import assert from 'node:assert/strict';
-import postgres from 'postgres';
-import { databaseUrl } from '../../../local/test/db.ts';
+import { connect } from '../../../local/test/db.ts';
 import { closeAllSql } from '../_shared/db.ts';
 import { createJwtVerifier, signJwt } from '../_shared/jwt.ts';
 import { createLogger } from '../_shared/log.ts';
@@ -26,8 +25,8 @@ const B_ERROR = `relation "pgmq.q_${SECRET_QUEUE}" does not exist`;
 const B_ALERT_ERROR = `b-only evaluation failure ${sfx}`;
 
 Deno.test('capture errors and alerting failures stay within their project', async (t) => {
-  const admin = postgres(databaseUrl(), { max: 2, onnotice: () => {}, prepare: false });
-  const sql = postgres(databaseUrl(), { max: 3, onnotice: () => {}, prepare: false });
+  const admin = connect({ max: 2, prepare: false });
+  const sql = connect({ max: 3, prepare: false });
   const handler = createHandler({
     sql,
     verifyJwt: createJwtVerifier({ secret: SECRET }),
