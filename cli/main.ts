@@ -72,7 +72,9 @@ export function parseArgs(argv: string[]): Args {
       command = a;
       continue;
     }
-    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [flag, inline] = a.includes('=')
+      ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]
+      : [a, undefined];
     const spec = OPTIONS[flag];
     if (!spec) throw new UsageError(`unknown option: ${flag}`);
     let value: string | undefined;
@@ -183,8 +185,10 @@ function installOrUpgrade(args: Args): number {
   const plan = makePlan(project, pkg);
   const rel = relative(process.cwd(), project.root);
   const where = rel === '' ? '.' : rel.startsWith('..') ? project.root : rel;
-  if (args.command === 'install' && plan.installedVersion &&
-    compareVersions(plan.installedVersion, pkg.version) < 0) {
+  if (
+    args.command === 'install' && plan.installedVersion &&
+    compareVersions(plan.installedVersion, pkg.version) < 0
+  ) {
     throw new UserError(
       `Queue Health ${plan.installedVersion} is installed in ${where}; this is ${pkg.version}. ` +
         'Run `queue-health upgrade` to move to it.',
@@ -203,7 +207,9 @@ function installOrUpgrade(args: Args): number {
   for (const n of plan.notes) console.log(`note: ${n}`);
   if (!plan.changes.length) {
     console.log(
-      `Queue Health ${pkg.version} is already ${args.command === 'upgrade' ? 'current' : 'installed'} ` +
+      `Queue Health ${pkg.version} is already ${
+        args.command === 'upgrade' ? 'current' : 'installed'
+      } ` +
         `in ${where}: nothing to change.`,
     );
     return 0;
@@ -213,7 +219,9 @@ function installOrUpgrade(args: Args): number {
   applyChanges(project, plan.changes);
   const migrations = plan.changes.filter((c) => c.path.startsWith(join('supabase', 'migrations')));
   console.log(
-    `\nQueue Health ${pkg.version} ${args.command === 'install' ? 'installed' : 'upgraded'} in ${where}` +
+    `\nQueue Health ${pkg.version} ${
+      args.command === 'install' ? 'installed' : 'upgraded'
+    } in ${where}` +
       ` (${migrations.length} new migration(s)).\n`,
   );
   console.log(nextSteps());
@@ -255,7 +263,9 @@ async function status(args: Args): Promise<number> {
     if (!version) console.log('Files:     not installed (no Queue Health migrations)');
     else {
       console.log(
-        `Files:     ${version} (${installed.length} migration(s), newest ${installed.at(-1)!.name})`,
+        `Files:     ${version} (${installed.length} migration(s), newest ${
+          installed.at(-1)!.name
+        })`,
       );
       const plan = makePlan(project, pkg);
       for (const m of plan.edited) console.log(`  edited:  supabase/migrations/${m.name}`);

@@ -97,13 +97,15 @@ export function findProject(dir: string | undefined): Project {
   try {
     config = parseConfig(configText);
   } catch (e) {
-    throw new UserError(`${configPath} is not valid TOML, so it was left alone:\n${
-      (e as Error).message
-    }`);
+    throw new UserError(
+      `${configPath} is not valid TOML, so it was left alone:\n${(e as Error).message}`,
+    );
   }
   const functions = config.functions;
   if (functions !== undefined && (typeof functions !== 'object' || Array.isArray(functions))) {
-    throw new UserError(`${configPath}: \`functions\` is not a table; Supabase expects [functions.<name>]`);
+    throw new UserError(
+      `${configPath}: \`functions\` is not a table; Supabase expects [functions.<name>]`,
+    );
   }
   const migrations = join(root, 'supabase', 'migrations');
   if (existsSync(migrations) && !statSync(migrations).isDirectory()) {
@@ -206,10 +208,14 @@ export function functionFiles(pkg: Package): string[] {
     const rel = relative(pkg.root, abs);
     if (seen.has(rel)) return;
     if (relative(base, abs).startsWith('..')) {
-      throw new Error(`the package is broken: ${rel} is imported but is outside supabase/functions`);
+      throw new Error(
+        `the package is broken: ${rel} is imported but is outside supabase/functions`,
+      );
     }
     seen.add(rel);
-    for (const spec of relativeImports(readFileSync(abs, 'utf8'))) visit(resolve(dirname(abs), spec));
+    for (const spec of relativeImports(readFileSync(abs, 'utf8'))) {
+      visit(resolve(dirname(abs), spec));
+    }
   };
   for (const name of Object.keys(FUNCTIONS)) {
     visit(join(base, name, 'index.ts'));
@@ -322,7 +328,9 @@ function configChanges(project: Project, plan: Plan): void {
   } catch (e) {
     throw new UserError(
       `Adding [functions.*] blocks to ${project.configPath} would make it invalid TOML ` +
-        `(${(e as Error).message}); add them by hand:\n${add.map((n) => `[functions.${n}]\nverify_jwt = false`).join('\n')}`,
+        `(${(e as Error).message}); add them by hand:\n${
+          add.map((n) => `[functions.${n}]\nverify_jwt = false`).join('\n')
+        }`,
     );
   }
   const afterFunctions = { ...(after.functions as Record<string, unknown>) };
@@ -335,7 +343,9 @@ function configChanges(project: Project, plan: Plan): void {
   const rest = { ...after, functions: afterFunctions };
   const expected = { ...project.config, functions: project.config.functions ?? {} };
   if (!isDeepStrictEqual(rest, expected)) {
-    throw new UserError(`adding [functions.*] to ${project.configPath} would change other settings`);
+    throw new UserError(
+      `adding [functions.*] to ${project.configPath} would change other settings`,
+    );
   }
   plan.changes.push({
     action: 'append',

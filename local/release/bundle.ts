@@ -37,7 +37,9 @@ export function topLevel(sql: string): string {
     else if (sql[i] === "'" || sql[i] === '"') {
       const q = sql[i];
       end = i + 1;
-      while (end < sql.length && !(sql[end] === q && sql[end + 1] !== q)) end += sql[end] === q ? 2 : 1;
+      while (end < sql.length && !(sql[end] === q && sql[end + 1] !== q)) {
+        end += sql[end] === q ? 2 : 1;
+      }
       end += 1;
     } else {
       const tag = /^\$([A-Za-z_][A-Za-z_0-9]*)?\$/.exec(sql.slice(i, i + 64));
@@ -115,7 +117,9 @@ export function writeBundles(l: Layout, out: string): string[] {
     `queue_health--${version}.sql`,
     bundleText(
       l,
-      `Queue Health ${version}${released ? '' : ' (unreleased build)'}: the whole schema in one file.`,
+      `Queue Health ${version}${
+        released ? '' : ' (unreleased build)'
+      }: the whole schema in one file.`,
       full,
       released,
     ),

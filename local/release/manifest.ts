@@ -14,7 +14,13 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { compareVersions, type Manifest, manifestVersions, migrationNames, sha256 } from '../../cli/lib.ts';
+import {
+  compareVersions,
+  type Manifest,
+  manifestVersions,
+  migrationNames,
+  sha256,
+} from '../../cli/lib.ts';
 
 /** Where the files of a checkout are. */
 export interface Layout {
@@ -70,7 +76,10 @@ export function checkManifest(manifest: Manifest, files: Record<string, string>)
 }
 
 /** Files newer than the last release: the work that the next release will freeze. */
-export function unreleased(manifest: Manifest | undefined, files: Record<string, string>): string[] {
+export function unreleased(
+  manifest: Manifest | undefined,
+  files: Record<string, string>,
+): string[] {
   const released = new Set(
     Object.values(manifest?.versions ?? {}).flatMap((v) => Object.keys(v.files)),
   );
@@ -107,7 +116,8 @@ function main(args: string[]): number {
   const manifest = readManifest(l);
   const files = currentFiles(l);
   if (args.includes('--release')) {
-    const version = (JSON.parse(readFileSync(l.packageJson, 'utf8')) as { version: string }).version;
+    const version =
+      (JSON.parse(readFileSync(l.packageJson, 'utf8')) as { version: string }).version;
     let next: Manifest;
     try {
       next = release(manifest, version, files, args.includes('--replace'));
@@ -117,7 +127,9 @@ function main(args: string[]): number {
     }
     const text = JSON.stringify(next, null, 2) + '\n';
     if (existsSync(l.manifest) && readFileSync(l.manifest, 'utf8') === text) {
-      console.log(`manifest: ${version} already recorded with these ${Object.keys(files).length} files`);
+      console.log(
+        `manifest: ${version} already recorded with these ${Object.keys(files).length} files`,
+      );
     } else {
       writeFileSync(l.manifest, text);
       console.log(`manifest: recorded ${version}: ${Object.keys(files).length} files`);
