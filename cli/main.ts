@@ -152,6 +152,17 @@ function refuseEditedOrConflicting(plan: Plan, pkg: Package): void {
         'and put your change in a migration of your own (`supabase migration new`).',
     );
   }
+  for (const name of plan.handCopied) {
+    lines.push(
+      `  supabase/migrations/${name} is a Queue Health migration copied without this CLI.`,
+    );
+  }
+  if (plan.handCopied.length) {
+    lines.push(
+      '  Installing next to it would create every object twice, and the CLI cannot adopt such ' +
+        'files yet; see "When it refuses" in docs/cli.md.',
+    );
+  }
   for (const path of plan.conflicts) {
     lines.push(`  ${path} exists and is not the file Queue Health wrote there (edited, or yours).`);
   }
@@ -270,8 +281,9 @@ async function status(args: Args): Promise<number> {
       const plan = makePlan(project, pkg);
       for (const m of plan.edited) console.log(`  edited:  supabase/migrations/${m.name}`);
       for (const p of plan.conflicts) console.log(`  differs: ${p}`);
+      for (const n of plan.handCopied) console.log(`  copied by hand: supabase/migrations/${n}`);
       const pending = plan.changes.length;
-      if (plan.edited.length || plan.conflicts.length) {
+      if (plan.edited.length || plan.conflicts.length || plan.handCopied.length) {
         console.log('           local edits above: install/upgrade refuse until they are resolved');
       } else if (compareVersions(version, pkg.version) < 0 || pending) {
         console.log(`           ${pending} change(s) pending: run \`queue-health upgrade\``);

@@ -236,6 +236,8 @@ export interface Plan {
   conflicts: string[];
   /** Notes to print (nothing to act on). */
   notes: string[];
+  /** Project migrations without the header that are Queue Health's (same name or content). */
+  handCopied: string[];
 }
 
 function readLock(project: Project): Lock | undefined {
@@ -251,10 +253,18 @@ function readLock(project: Project): Lock | undefined {
 function migrationChanges(project: Project, pkg: Package, plan: Plan, nowMs: number): void {
   const dir = join(project.root, 'supabase', 'migrations');
   const existing = existsSync(dir) ? migrationNames(dir) : [];
-  const have = new Set(plan.installed.map((m) => m.source));
-  const missing = migrationNames(join(pkg.root, 'supabase', 'migrations')).filter((s) =>
-    !have.has(s)
+  const sources = migrationNames(join(pkg.root, 'supabase', 'migrations'));
+  const sourceHashes = new Set(
+    sources.map((s) => sha256(readFileSync(join(pkg.root, 'supabase', 'migrations', s), 'utf8'))),
   );
+  const ours = new Set(plan.installed.map((m) => m.name));
+  for (const name of existing.filter((n) => !ours.has(n))) {
+    if (sources.includes(name) || sourceHashes.has(sha256(readFileSync(join(dir, name), 'utf8')))) {
+      plan.handCopied.push(name);
+    }
+  }
+  const have = new Set(plan.installed.map((m) => m.source));
+  const missing = sources.filter((s) => !have.has(s));
   const names = newMigrationNames(existing, missing, nowMs);
   missing.forEach((source, i) => {
     const body = readFileSync(join(pkg.root, 'supabase', 'migrations', source), 'utf8');
@@ -365,6 +375,7 @@ export function makePlan(project: Project, pkg: Package, nowMs = Date.now()): Pl
     edited: installed.filter((m) => m.actual !== m.sha256),
     conflicts: [],
     notes: [],
+    handCopied: [],
   };
   migrationChanges(project, pkg, plan, nowMs);
   functionChanges(project, pkg, plan, readLock(project));
