@@ -84,8 +84,11 @@ Deno.test('manifest: records releases, and fails when a released file changes', 
     const edited = await script('manifest.ts', ['--root', root]);
     assert.equal(edited.code, 1, edited.text);
     assert.match(edited.text, /1\.0\.0: 20260101000100_b\.sql changed after its release/);
-    const refused = await script('manifest.ts', ['--root', root, '--release', '--replace']);
-    assert.equal(refused.code, 1, 'a release cannot unfreeze an older one');
+    setVersion(root, '1.1.0');
+    const refused = await script('manifest.ts', ['--root', root, '--release']);
+    assert.equal(refused.code, 1, 'a new release cannot unfreeze an older one');
+    assert.match(refused.text, /20260101000100_b\.sql changed after its release/);
+    setVersion(root, '1.0.0');
     writeFileSync(b, 'create table b (id int);\n');
 
     // The same version with other files is refused without --replace.
