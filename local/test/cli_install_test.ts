@@ -338,6 +338,16 @@ Deno.test('queue-health CLI from the packed tarball: install, apply, capture, st
         'project_id = "x"\n[api\n',
       );
       assert.equal(existsSync(join(empty, 'supabase', 'migrations')), false);
+      const copied = await tempDir('qh_by_hand_');
+      await Deno.mkdir(join(copied, 'supabase', 'migrations'), { recursive: true });
+      await Deno.writeTextFile(join(copied, 'supabase', 'config.toml'), 'project_id = "x"\n');
+      await Deno.copyFile(
+        join(ROOT, 'supabase', 'migrations', PACKAGE_MIGRATIONS[0]),
+        join(copied, 'supabase', 'migrations', `20250101000000_${PACKAGE_MIGRATIONS[0].slice(15)}`),
+      );
+      const byHand = await npx(tarball, ['install', '--dir', copied]);
+      assert.equal(byHand.code, 1);
+      assert.match(byHand.stderr, /is a Queue Health migration copied without this CLI/);
       for (
         const args of [['install', '--force'], ['instal'], ['status', '--dry-run'], [
           'install',
