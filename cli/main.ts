@@ -80,7 +80,9 @@ export function parseArgs(argv: string[]): Args {
     let value: string | undefined;
     if (spec.value) {
       value = inline ?? argv[++i];
-      if (value === undefined || value === '') throw new UsageError(`${flag} needs a value`);
+      if (value === undefined || value === '' || (inline === undefined && value.startsWith('--'))) {
+        throw new UsageError(`${flag} needs a value`);
+      }
     } else if (inline !== undefined) throw new UsageError(`${flag} takes no value`);
     if (flag === '--dir') args.dir = value;
     if (flag === '--db-url') args.dbUrl = value;
