@@ -185,10 +185,15 @@ Deno.test('bundle of this checkout installs Queue Health as postgres in one tran
     const sql2 = connect({ url: bad.url, max: 1 });
     try {
       await assert.rejects(() => sql2.unsafe(broken), /division by zero/);
-      const [{ schema }] = await sql2`select to_regnamespace('queue_health') is not null as schema`;
+    } finally {
+      await sql2.end(); // its session is left in the failed transaction, as an editor's would be
+    }
+    const sql3 = connect({ url: bad.url, max: 1 });
+    try {
+      const [{ schema }] = await sql3`select to_regnamespace('queue_health') is not null as schema`;
       assert.equal(schema, false);
     } finally {
-      await sql2.end();
+      await sql3.end();
     }
   } finally {
     await good.drop();
