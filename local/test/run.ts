@@ -281,6 +281,7 @@ async function main(): Promise<number> {
       check(DENO, [
         'check',
         'supabase/functions',
+        'cli',
         'local',
         ...(existsSync(join(ROOT, 'bench')) ? ['bench'] : []),
       ]),
@@ -302,6 +303,8 @@ async function main(): Promise<number> {
       ]),
   );
   await step('advisors', advisors);
+  // Released migrations are frozen: fails when a file listed in the manifest changed.
+  await step('manifest', () => check(DENO, ['run', '-A', '--quiet', 'local/release/manifest.ts']));
   await step('pgtap', pgTap);
   await step('deno', denoTests);
   if (existsSync(join(ROOT, 'bench', 'main.ts'))) {
