@@ -840,60 +840,174 @@ $$;
 comment on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) is 'Fills an annotation template ({{rule}}, {{queue}}, {{source}}, {{value}}, {{threshold}}, {{severity}}, {{condition}}, {{project}}); project-level alerts render {{queue}} as ''all queues''.';
 revoke execute on function queue_health._render(text, queue_health.alert_rule, queue_health.alert) from public, anon, authenticated;
 
-create function queue_health._alert_readings(p_now timestamptz, p_only_monitor boolean, p_project_id text default null)
-returns table (
-  rule_id uuid, source text, source_schema text, queue_name text, value double precision,
-  eligible boolean, forced boolean, active boolean)
-stable
+-- The alert readings: one statement for every (rule, queue), composed from the builders below
+-- (_alert_sql_*: each returns one named part of its text) and run by _alert_readings(). Its
+-- parameters, in every part: $1 p_now, $2 p_only_monitor, $3 p_project_id, $4 the capture
+-- interval, $5 the look-back, $6 p_now - look-back, $7 the oldest time any window's probes read.
+
+create function queue_health._alert_sql_rules_of_queue()
+returns text
+immutable
 set search_path = ''
--- The planner's cost for this statement (thousands of index probes) passes jit_above_cost, and
--- compiling it takes longer (~250 ms) than running it (a few ms per 100 queues).
-set jit = off
--- One plan per session, kept: custom plans (the default for a statement with parameters) plan it
--- again on every call, ~4-6 ms; the capture runner calls it every 10 s for a minute in one
--- session. The generic plan prunes the metric partitions when it starts instead of when it is
--- planned (a new session's first call: +2-5 ms; every later one: -3-5 ms, 100 queues).
-set plan_cache_mode = force_generic_plan
-language plpgsql
+language sql
 as $$
--- One statement for every (rule, queue): a handful of index probes per queue, no function call per
--- pair. It runs queue by queue: each queue's latest snapshot is read once and shared by all the
--- rules that watch it, and each distinct window of those rules is summed once. Every read is an
--- index range on metric (queue_name, source, source_schema, captured_at) bounded in time, so
--- partitions outside [p_now - window - look-back, p_now] are pruned.
--- The per-queue work sits in laterals and arrays rather than in CTEs joined to each other: the
--- planner cannot estimate how many queues a selector matches (it guesses 1 row) and would join
--- such CTEs by nested loops, quadratic in the number of queues.
-#variable_conflict use_column
-declare
-  v_interval interval := queue_health._capture_interval();
-  -- Like Prometheus' look-back: a snapshot older than max(5 min, 3 capture intervals) is no data.
-  -- Unlike Prometheus, no data is not recovery: the reading is unknown (eligible null) and the
-  -- alert keeps its state; no_data and monitor_stale are the rules that report the silence.
-  v_lookback interval := greatest(interval '5 minutes', v_interval * 3);
-  -- The longest window of the enabled rules: with it, the probes for the snapshot before a
-  -- window have a constant lower bound, and the partitions older than every window (with 48 h of
-  -- raw retention, two or three days of them) are pruned when the plan starts.
-  v_max_window interval := coalesce((
-      select max(r.window_duration) from queue_health.alert_rule r
-       where r.enabled and r.window_duration is not null
-         and (p_project_id is null or r.project_id = p_project_id)), interval '0');
-  -- The probes' constant lower bounds, as variables (parameters of the statement): the generic
-  -- plan prunes the partitions older than them once, when it starts, instead of per probe.
-  v_recent timestamptz := p_now - v_lookback;
-  v_windows_since timestamptz := p_now - v_max_window - v_lookback;
-  -- monitor_stale: capture intervals since the last ok/partial capture finished; null (unknown)
-  -- before the first one, on a fresh installation whose capture_status says it never captured.
-  v_monitor double precision := extract(epoch from p_now - (
-      select coalesce(c.finished_at, c.started_at)
-        from queue_health.capture_run c
-       where c.status::text in ('ok', 'partial') and c.started_at <= p_now
-       order by c.started_at desc
-       limit 1))
-    / extract(epoch from v_interval);
-begin
-  return query
-  with probe as materialized (
+  -- The enabled rules whose selector matches queue q (no_data also watches dropped queues), and
+  -- what they need read: the latest snapshot, the newest snapshot however old, the windows.
+  select $sql$
+     select array_agg(r.id) as rule_ids,
+            bool_or(r.condition <> 'no_data') as needs_latest,
+            bool_or(r.condition = 'snapshot_age_s') as needs_any_snapshot,
+            -- the distinct windows to sum, and those that also need the snapshot before them
+            array_agg(distinct r.window_duration) filter (
+              where r.window_duration is not null
+                and r.condition in ('enqueued', 'completed', 'failed', 'retried', 'dead_lettered',
+                                    'dead_letters', 'enqueue_rate', 'complete_rate', 'fail_rate',
+                                    'error_rate', 'failure_rate', 'stalled', 'growing_backlog')) as windows,
+            array_agg(distinct r.window_duration) filter (
+              where r.window_duration is not null and r.condition = 'growing_backlog') as mid_windows
+       from queue_health.alert_rule r
+      where r.project_id = q.project_id and r.enabled and r.condition <> 'monitor_stale'
+        and (q.dropped_at is null or r.condition = 'no_data')
+        and (r.source is null or q.source = r.source)
+        and (r.source_schema is null or q.source_schema = r.source_schema)
+        and (r.queue_name is null or q.queue_name = r.queue_name)
+        and (r.queue_pattern is null or q.queue_name like r.queue_pattern)
+        and q.labels @> r.labels
+  $sql$
+$$;
+comment on function queue_health._alert_sql_rules_of_queue() is 'Part of the alert readings'' statement: the enabled rules matching queue q (rs), with the windows they sum.';
+revoke execute on function queue_health._alert_sql_rules_of_queue() from public, anon, authenticated;
+
+create function queue_health._alert_sql_latest_snapshot()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- The newest snapshot within the look-back: the registry's copy of the queue's newest row
+  -- (totals_at, kept by capture()) when that row is at or before p_now, else read from metric
+  -- (an evaluation at an earlier p_now, rows inserted other than by capture).
+  select $sql$
+      select q.totals_at as captured_at, q.ready, q.in_flight, q.delayed, q.depth,
+             q.oldest_ready_age_s, q.enqueued, q.completed, q.failed, q.retried, q.dead_lettered,
+             q.wait_p50_ms, q.wait_p95_ms, q.run_p50_ms, q.run_p95_ms, q.sample_ms, q.interval_s,
+             q.cum_enqueued, q.cum_completed, q.cum_failed, q.cum_retried, q.cum_dead_lettered,
+             q.cum_interval_s, q.cum_idle
+       where rs.needs_latest and q.totals_at <= $1 and q.totals_at > $6
+      union all
+      (select m.captured_at, m.ready, m.in_flight, m.delayed, m.depth,
+              m.oldest_ready_age_s, m.enqueued, m.completed, m.failed, m.retried, m.dead_lettered,
+              m.wait_p50_ms, m.wait_p95_ms, m.run_p50_ms, m.run_p95_ms, m.sample_ms, m.interval_s,
+              m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
+              m.cum_interval_s, m.cum_idle
+         from queue_health.metric m
+        where rs.needs_latest and not coalesce(q.totals_at <= $1, false)
+          and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+          and m.captured_at <= $1 and m.captured_at > $6
+        order by m.captured_at desc
+        limit 1)
+  $sql$
+$$;
+comment on function queue_health._alert_sql_latest_snapshot() is 'Part of the alert readings'' statement: queue q''s newest snapshot within the look-back (l), from the registry or metric.';
+revoke execute on function queue_health._alert_sql_latest_snapshot() from public, anon, authenticated;
+
+create function queue_health._alert_sql_window_sums()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- Per distinct window of the queue's rules (sums[i] for windows[i]), from the running totals
+  -- (metric.cum_*): a sum over (p_now - window, p_now] is the latest snapshot's total minus the
+  -- total of the snapshot before the window (b); three index probes per window, however many
+  -- snapshots it holds. b, within the look-back, is also the snapshot stalled / growing_backlog
+  -- compare with. Without b (the queue is younger than the window, or retention removed older
+  -- rows) the base is the window's oldest row's total before its own values (o).
+  select $sql$
+      select array_agg(row(t.covered,
+                           case when t.covered and l.enqueued is not null then l.cum_enqueued - t.base_enqueued end,
+                           case when t.covered and l.completed is not null then l.cum_completed - t.base_completed end,
+                           case when t.covered and l.failed is not null then l.cum_failed - t.base_failed end,
+                           case when t.covered and l.retried is not null then l.cum_retried - t.base_retried end,
+                           case when t.covered and l.dead_lettered is not null then l.cum_dead_lettered - t.base_dead_lettered end,
+                           case when t.covered then l.cum_interval_s - t.base_interval_s end,
+                           case when t.covered then l.cum_idle - t.base_idle end,
+                           case when t.covered then coalesce(mid.cum_completed, t.base_completed) - t.base_completed else 0 end,
+                           case when t.covered then l.cum_completed - coalesce(mid.cum_completed, t.base_completed) else 0 end,
+                           coalesce(b.captured_at > $1 - d.window_duration - $5, false),
+                           case when b.captured_at > $1 - d.window_duration - $5 then b.depth end
+                          )::queue_health.alert_window
+                       order by d.i) as sums
+        from unnest(rs.windows) with ordinality as d(window_duration, i)
+        left join lateral (
+          select m.captured_at, m.depth, m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried,
+                 m.cum_dead_lettered, m.cum_interval_s, m.cum_idle
+            from queue_health.metric m
+           where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+             and m.captured_at <= $1 - d.window_duration
+             -- Within the look-back before the window: an older b would only give the sums'
+             -- base, which o gives as well (the running totals before o's own counts are those
+             -- of the row before it). The last two bounds are implied, but constants: the
+             -- planner prunes the partitions ahead of p_now and those older than every window
+             -- before planning them.
+             and m.captured_at > $1 - d.window_duration - $5
+             and m.captured_at <= $1
+             and m.captured_at > $7
+           order by m.captured_at desc
+           limit 1) b on true
+        left join lateral (
+          select m.cum_enqueued - coalesce(m.enqueued, 0) as cum_enqueued,
+                 m.cum_completed - coalesce(m.completed, 0) as cum_completed,
+                 m.cum_failed - coalesce(m.failed, 0) as cum_failed,
+                 m.cum_retried - coalesce(m.retried, 0) as cum_retried,
+                 m.cum_dead_lettered - coalesce(m.dead_lettered, 0) as cum_dead_lettered,
+                 m.cum_interval_s - coalesce(m.interval_s, 0) as cum_interval_s,
+                 m.cum_idle - case when coalesce(m.ready, 0) = 0 and coalesce(m.in_flight, 0) = 0 then 1 else 0 end as cum_idle
+            from queue_health.metric m
+           where b.captured_at is null and l.captured_at > $1 - d.window_duration
+             and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+             and m.captured_at > $1 - d.window_duration and m.captured_at <= $1
+             and m.captured_at > $7 -- implied, a constant (as in b)
+           order by m.captured_at
+           limit 1) o on true
+       cross join lateral (
+         select l.captured_at > $1 - d.window_duration as covered,
+                coalesce(b.cum_enqueued, o.cum_enqueued) as base_enqueued,
+                coalesce(b.cum_completed, o.cum_completed) as base_completed,
+                coalesce(b.cum_failed, o.cum_failed) as base_failed,
+                coalesce(b.cum_retried, o.cum_retried) as base_retried,
+                coalesce(b.cum_dead_lettered, o.cum_dead_lettered) as base_dead_lettered,
+                coalesce(b.cum_interval_s, o.cum_interval_s) as base_interval_s,
+                coalesce(b.cum_idle, o.cum_idle) as base_idle) t
+        -- growing_backlog: completions up to the window's midpoint
+        left join lateral (
+          select m.cum_completed
+            from queue_health.metric m
+           where d.window_duration = any (rs.mid_windows) and t.covered
+             and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
+             and m.captured_at <= $1 - d.window_duration / 2
+             and m.captured_at > $1 - d.window_duration
+             and m.captured_at <= $1 and m.captured_at > $7 -- as in b
+           order by m.captured_at desc
+           limit 1) mid on true
+       where l.captured_at is not null
+  $sql$
+$$;
+comment on function queue_health._alert_sql_window_sums() is 'Part of the alert readings'' statement: queue q''s sums over each distinct window of its rules (w.sums, one queue_health.alert_window per rs.windows), from the running totals.';
+revoke execute on function queue_health._alert_sql_window_sums() from public, anon, authenticated;
+
+create function queue_health._alert_sql_probes()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- Queue by queue: each queue's latest snapshot is read once and shared by all the rules that
+  -- watch it, and each distinct window of those rules is summed once. The per-queue work sits in
+  -- laterals and arrays rather than in CTEs joined to each other: the planner cannot estimate how
+  -- many queues a selector matches (it guesses 1 row) and would join such CTEs by nested loops,
+  -- quadratic in the number of queues.
+  select format($sql$
     select q.source, q.source_schema, q.queue_name, q.last_seen_at, q.dropped_at, rs.rule_ids,
            l.captured_at, l.ready, l.in_flight, l.delayed, l.depth, l.oldest_ready_age_s, l.enqueued,
            l.completed, l.failed, l.retried, l.dead_lettered, l.wait_p50_ms, l.wait_p95_ms,
@@ -901,162 +1015,31 @@ begin
            -- snapshot_age_s: the newest snapshot, however old
            -- (a function, planned only when called: rarely, and its probe spans every partition)
            case when l.captured_at is null and rs.needs_any_snapshot
-                then queue_health._newest_snapshot_at(q.source, q.source_schema, q.queue_name, p_now)
+                then queue_health._newest_snapshot_at(q.source, q.source_schema, q.queue_name, $1)
            else l.captured_at end as snapshot_at,
            rs.windows, w.sums
       from queue_health.queue q
-      -- the enabled rules whose selector matches the queue (no_data also watches dropped queues)
-     cross join lateral (
-       select array_agg(r.id) as rule_ids,
-              bool_or(r.condition <> 'no_data') as needs_latest,
-              bool_or(r.condition = 'snapshot_age_s') as needs_any_snapshot,
-              -- the distinct windows to sum, and those that also need the snapshot before them
-              array_agg(distinct r.window_duration) filter (
-                where r.window_duration is not null
-                  and r.condition in ('enqueued', 'completed', 'failed', 'retried', 'dead_lettered',
-                                      'dead_letters', 'enqueue_rate', 'complete_rate', 'fail_rate',
-                                      'error_rate', 'failure_rate', 'stalled', 'growing_backlog')) as windows,
-              array_agg(distinct r.window_duration) filter (
-                where r.window_duration is not null and r.condition = 'growing_backlog') as mid_windows
-         from queue_health.alert_rule r
-        where r.project_id = q.project_id and r.enabled and r.condition <> 'monitor_stale'
-          and (q.dropped_at is null or r.condition = 'no_data')
-          and (r.source is null or q.source = r.source)
-          and (r.source_schema is null or q.source_schema = r.source_schema)
-          and (r.queue_name is null or q.queue_name = r.queue_name)
-          and (r.queue_pattern is null or q.queue_name like r.queue_pattern)
-          and q.labels @> r.labels) rs
-      -- the newest snapshot within the look-back: the registry's copy of the queue's newest row
-      -- (totals_at, kept by capture()) when that row is at or before p_now, else read from metric
-      -- (an evaluation at an earlier p_now, rows inserted other than by capture)
-      left join lateral (
-        select q.totals_at as captured_at, q.ready, q.in_flight, q.delayed, q.depth,
-               q.oldest_ready_age_s, q.enqueued, q.completed, q.failed, q.retried, q.dead_lettered,
-               q.wait_p50_ms, q.wait_p95_ms, q.run_p50_ms, q.run_p95_ms, q.sample_ms, q.interval_s,
-               q.cum_enqueued, q.cum_completed, q.cum_failed, q.cum_retried, q.cum_dead_lettered,
-               q.cum_interval_s, q.cum_idle
-         where rs.needs_latest and q.totals_at <= p_now and q.totals_at > v_recent
-        union all
-        (select m.captured_at, m.ready, m.in_flight, m.delayed, m.depth,
-                m.oldest_ready_age_s, m.enqueued, m.completed, m.failed, m.retried, m.dead_lettered,
-                m.wait_p50_ms, m.wait_p95_ms, m.run_p50_ms, m.run_p95_ms, m.sample_ms, m.interval_s,
-                m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried, m.cum_dead_lettered,
-                m.cum_interval_s, m.cum_idle
-           from queue_health.metric m
-          where rs.needs_latest and not coalesce(q.totals_at <= p_now, false)
-            and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
-            and m.captured_at <= p_now and m.captured_at > v_recent
-          order by m.captured_at desc
-          limit 1)) l on true
-      -- per distinct window of the queue's rules (sums[i] for windows[i]), from the running totals
-      -- (metric.cum_*): a sum over (p_now - window, p_now] is the latest snapshot's total minus the
-      -- total of the snapshot before the window (b); three index probes per window, however many
-      -- snapshots it holds. b, within the look-back, is also the snapshot stalled / growing_backlog
-      -- compare with. Without b (the queue is younger than the window, or retention removed older
-      -- rows) the base is the window's oldest row's total before its own values (o).
-      left join lateral (
-        select array_agg(row(t.covered,
-                             case when t.covered and l.enqueued is not null then l.cum_enqueued - t.base_enqueued end,
-                             case when t.covered and l.completed is not null then l.cum_completed - t.base_completed end,
-                             case when t.covered and l.failed is not null then l.cum_failed - t.base_failed end,
-                             case when t.covered and l.retried is not null then l.cum_retried - t.base_retried end,
-                             case when t.covered and l.dead_lettered is not null then l.cum_dead_lettered - t.base_dead_lettered end,
-                             case when t.covered then l.cum_interval_s - t.base_interval_s end,
-                             case when t.covered then l.cum_idle - t.base_idle end,
-                             case when t.covered then coalesce(mid.cum_completed, t.base_completed) - t.base_completed else 0 end,
-                             case when t.covered then l.cum_completed - coalesce(mid.cum_completed, t.base_completed) else 0 end,
-                             coalesce(b.captured_at > p_now - d.window_duration - v_lookback, false),
-                             case when b.captured_at > p_now - d.window_duration - v_lookback then b.depth end
-                            )::queue_health.alert_window
-                         order by d.i) as sums
-          from unnest(rs.windows) with ordinality as d(window_duration, i)
-          left join lateral (
-            select m.captured_at, m.depth, m.cum_enqueued, m.cum_completed, m.cum_failed, m.cum_retried,
-                   m.cum_dead_lettered, m.cum_interval_s, m.cum_idle
-              from queue_health.metric m
-             where m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
-               and m.captured_at <= p_now - d.window_duration
-               -- Within the look-back before the window: an older b would only give the sums'
-               -- base, which o gives as well (the running totals before o's own counts are those
-               -- of the row before it). The last two bounds are implied, but constants: the
-               -- planner prunes the partitions ahead of p_now and those older than every window
-               -- before planning them.
-               and m.captured_at > p_now - d.window_duration - v_lookback
-               and m.captured_at <= p_now
-               and m.captured_at > v_windows_since
-             order by m.captured_at desc
-             limit 1) b on true
-          left join lateral (
-            select m.cum_enqueued - coalesce(m.enqueued, 0) as cum_enqueued,
-                   m.cum_completed - coalesce(m.completed, 0) as cum_completed,
-                   m.cum_failed - coalesce(m.failed, 0) as cum_failed,
-                   m.cum_retried - coalesce(m.retried, 0) as cum_retried,
-                   m.cum_dead_lettered - coalesce(m.dead_lettered, 0) as cum_dead_lettered,
-                   m.cum_interval_s - coalesce(m.interval_s, 0) as cum_interval_s,
-                   m.cum_idle - case when coalesce(m.ready, 0) = 0 and coalesce(m.in_flight, 0) = 0 then 1 else 0 end as cum_idle
-              from queue_health.metric m
-             where b.captured_at is null and l.captured_at > p_now - d.window_duration
-               and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
-               and m.captured_at > p_now - d.window_duration and m.captured_at <= p_now
-               and m.captured_at > v_windows_since -- implied, a constant (as in b)
-             order by m.captured_at
-             limit 1) o on true
-         cross join lateral (
-           select l.captured_at > p_now - d.window_duration as covered,
-                  coalesce(b.cum_enqueued, o.cum_enqueued) as base_enqueued,
-                  coalesce(b.cum_completed, o.cum_completed) as base_completed,
-                  coalesce(b.cum_failed, o.cum_failed) as base_failed,
-                  coalesce(b.cum_retried, o.cum_retried) as base_retried,
-                  coalesce(b.cum_dead_lettered, o.cum_dead_lettered) as base_dead_lettered,
-                  coalesce(b.cum_interval_s, o.cum_interval_s) as base_interval_s,
-                  coalesce(b.cum_idle, o.cum_idle) as base_idle) t
-          -- growing_backlog: completions up to the window's midpoint
-          left join lateral (
-            select m.cum_completed
-              from queue_health.metric m
-             where d.window_duration = any (rs.mid_windows) and t.covered
-               and m.queue_name = q.queue_name and m.source = q.source and m.source_schema = q.source_schema
-               and m.captured_at <= p_now - d.window_duration / 2
-               and m.captured_at > p_now - d.window_duration
-               and m.captured_at <= p_now and m.captured_at > v_windows_since -- as in b
-             order by m.captured_at desc
-             limit 1) mid on true
-         where l.captured_at is not null) w on true
-     where not p_only_monitor and rs.rule_ids is not null
-       and (p_project_id is null or q.project_id = p_project_id)
-  ),
-  reading as (
-    select r.id as rule_id, p.source, p.source_schema, p.queue_name, r.comparator, r.threshold, v.value,
-           case
-             when r.condition = 'no_data' then true
-             when r.condition = 'snapshot_age_s' then v.value is not null
-             when p.captured_at is null then null
-             when r.condition in ('error_rate', 'failure_rate') then
-               v.value is not null and x.finished >= greatest(r.min_volume, 1)
-             when r.condition = 'stalled' then
-               -- Work waiting (ready + in flight; delayed jobs are not due) at every snapshot of
-               -- the window, nothing completed in it, and the queue was already observed when the
-               -- window began.
-               coalesce((x.w).covered and coalesce((x.w).completed, 0) = 0 and (x.w).first_found, false)
-             when r.condition = 'growing_backlog' then
-               -- Depth grew from the window's start to now, while completions in the second half
-               -- of the window did not exceed those in the first half.
-               coalesce(v.value is not null and (x.w).completed_second <= (x.w).completed_first, false)
-             when r.condition in ('ready', 'in_flight', 'delayed', 'depth', 'oldest_ready_age_s',
-                                  'wait_p50_ms', 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms', 'sample_ms',
-                                  'enqueued', 'completed', 'failed', 'retried', 'dead_lettered',
-                                  'dead_letters', 'enqueue_rate', 'complete_rate', 'fail_rate') then
-               v.value is not null
-             else false
-           end as eligible,
-           r.condition = 'no_data' and coalesce(p.dropped_at <= p_now, false) as forced
-      from probe p
-     cross join lateral unnest(p.rule_ids) as pr(id)
-      join queue_health.alert_rule r on r.id = pr.id
-     cross join lateral (
-       -- w: the sums over the rule's window; count: what a count, rate or error rate
-       -- reads (the window's sum, else the latest snapshot's); seconds: the time it covers;
-       -- finished: jobs completed or failed in it
+     cross join lateral (%s) rs
+      left join lateral (%s) l on true
+      left join lateral (%s) w on true
+     where not $2 and rs.rule_ids is not null
+       and ($3 is null or q.project_id = $3)
+  $sql$, queue_health._alert_sql_rules_of_queue(), queue_health._alert_sql_latest_snapshot(),
+    queue_health._alert_sql_window_sums())
+$$;
+comment on function queue_health._alert_sql_probes() is 'Part of the alert readings'' statement: one row per queue watched by an enabled rule (probe), with its rules, latest snapshot and window sums.';
+revoke execute on function queue_health._alert_sql_probes() from public, anon, authenticated;
+
+create function queue_health._alert_sql_window_count()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- x: for rule r on probe p, w: the sums over the rule's window; count: what a count, rate or
+  -- error rate reads (the window's sum, else the latest snapshot's); seconds: the time it covers;
+  -- finished: jobs completed or failed in it.
+  select $sql$
        select ix.w,
               case when r.window_duration is null then
                 case when r.condition in ('enqueued', 'enqueue_rate') then p.enqueued::float8
@@ -1078,12 +1061,25 @@ begin
                    else (coalesce((ix.w).completed, 0) + coalesce((ix.w).failed, 0))::float8
               end as finished
          from (select p.sums[array_position(p.windows, r.window_duration)] as w) ix
-     ) x
-     cross join lateral (
+  $sql$
+$$;
+comment on function queue_health._alert_sql_window_count() is 'Part of the alert readings'' statement: for rule r on queue p, the window''s sums and what a count, rate or error rate reads (x: w, count, seconds, finished).';
+revoke execute on function queue_health._alert_sql_window_count() from public, anon, authenticated;
+
+create function queue_health._alert_sql_value()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- v: what rule r reads on queue p, by condition family: the built-in silences (no_data,
+  -- snapshot_age_s), the latest snapshot's gauges, the counts and rates of x, and the built-ins
+  -- stalled and growing_backlog.
+  select $sql$
        select case
            when r.condition = 'no_data' then
-             (extract(epoch from p_now - p.last_seen_at) / extract(epoch from v_interval))::float8
-           when r.condition = 'snapshot_age_s' then extract(epoch from p_now - p.snapshot_at)::float8
+             (extract(epoch from $1 - p.last_seen_at) / extract(epoch from $4))::float8
+           when r.condition = 'snapshot_age_s' then extract(epoch from $1 - p.snapshot_at)::float8
            when p.captured_at is null then null
            when r.condition = 'ready' then p.ready::float8
            when r.condition = 'in_flight' then p.in_flight::float8
@@ -1105,13 +1101,99 @@ begin
                   when (x.w).covered then 0 end
            when r.condition = 'growing_backlog' and (x.w).first_found then (p.depth - (x.w).first_depth)::float8
          end as value
-     ) v
-    union all
-    -- monitor_stale: one project-level reading
-    select r.id, '*', '*', '*', r.comparator, r.threshold, v_monitor, case when v_monitor is not null then true end, false
+  $sql$
+$$;
+comment on function queue_health._alert_sql_value() is 'Part of the alert readings'' statement: the value rule r reads on queue p (v), per condition.';
+revoke execute on function queue_health._alert_sql_value() from public, anon, authenticated;
+
+create function queue_health._alert_sql_eligible()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- Whether the condition's preconditions hold for rule r on queue p (null: no recent snapshot,
+  -- the state is unknown).
+  select $sql$
+           case
+             when r.condition = 'no_data' then true
+             when r.condition = 'snapshot_age_s' then v.value is not null
+             when p.captured_at is null then null
+             when r.condition in ('error_rate', 'failure_rate') then
+               v.value is not null and x.finished >= greatest(r.min_volume, 1)
+             when r.condition = 'stalled' then
+               -- Work waiting (ready + in flight; delayed jobs are not due) at every snapshot of
+               -- the window, nothing completed in it, and the queue was already observed when the
+               -- window began.
+               coalesce((x.w).covered and coalesce((x.w).completed, 0) = 0 and (x.w).first_found, false)
+             when r.condition = 'growing_backlog' then
+               -- Depth grew from the window's start to now, while completions in the second half
+               -- of the window did not exceed those in the first half.
+               coalesce(v.value is not null and (x.w).completed_second <= (x.w).completed_first, false)
+             when r.condition in ('ready', 'in_flight', 'delayed', 'depth', 'oldest_ready_age_s',
+                                  'wait_p50_ms', 'wait_p95_ms', 'run_p50_ms', 'run_p95_ms', 'sample_ms',
+                                  'enqueued', 'completed', 'failed', 'retried', 'dead_lettered',
+                                  'dead_letters', 'enqueue_rate', 'complete_rate', 'fail_rate') then
+               v.value is not null
+             else false
+           end
+  $sql$
+$$;
+comment on function queue_health._alert_sql_eligible() is 'Part of the alert readings'' statement: whether rule r''s preconditions hold on queue p (null: unknown).';
+revoke execute on function queue_health._alert_sql_eligible() from public, anon, authenticated;
+
+create function queue_health._alert_sql_monitor_stale()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- monitor_stale: one project-level reading per rule, capture intervals since the last ok/partial
+  -- capture finished; null (unknown) before the first one, on a fresh installation whose
+  -- capture_status says it never captured.
+  select $sql$
+    select r.id, '*', '*', '*', r.comparator, r.threshold, m.value,
+           case when m.value is not null then true end, false
       from queue_health.alert_rule r
+     cross join (
+       select (extract(epoch from $1 - (
+                 select coalesce(c.finished_at, c.started_at)
+                   from queue_health.capture_run c
+                  where c.status::text in ('ok', 'partial') and c.started_at <= $1
+                  order by c.started_at desc
+                  limit 1))
+               / extract(epoch from $4))::float8 as value) m
      where r.enabled and r.condition = 'monitor_stale'
-       and (p_project_id is null or r.project_id = p_project_id)
+       and ($3 is null or r.project_id = $3)
+  $sql$
+$$;
+comment on function queue_health._alert_sql_monitor_stale() is 'Part of the alert readings'' statement: the monitor_stale rules'' project-level readings.';
+revoke execute on function queue_health._alert_sql_monitor_stale() from public, anon, authenticated;
+
+create function queue_health._alert_sql_readings()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- One statement for every (rule, queue): a handful of index probes per queue, no function call
+  -- per pair. Every read is an index range on metric (queue_name, source, source_schema,
+  -- captured_at) bounded in time, so partitions outside [p_now - window - look-back, p_now] are
+  -- pruned.
+  select format($sql$
+  select array_agg(t::queue_health.alert_reading) from (
+  with probe as materialized (%s),
+  reading as (
+    select r.id as rule_id, p.source, p.source_schema, p.queue_name, r.comparator, r.threshold, v.value,
+           %s as eligible,
+           r.condition = 'no_data' and coalesce(p.dropped_at <= $1, false) as forced
+      from probe p
+     cross join lateral unnest(p.rule_ids) as pr(id)
+      join queue_health.alert_rule r on r.id = pr.id
+     cross join lateral (%s) x
+     cross join lateral (%s) v
+    union all
+    %s
   )
   select rd.rule_id, rd.source, rd.source_schema, rd.queue_name, rd.value, rd.eligible, rd.forced,
          coalesce(rd.eligible and (rd.forced or case rd.comparator
@@ -1122,7 +1204,82 @@ begin
            when '==' then rd.value = rd.threshold
            when '!=' then rd.value <> rd.threshold
          end), false)
-    from reading rd;
+    from reading rd
+  ) t
+  $sql$, queue_health._alert_sql_probes(), queue_health._alert_sql_eligible(),
+    queue_health._alert_sql_window_count(), queue_health._alert_sql_value(),
+    queue_health._alert_sql_monitor_stale())
+$$;
+comment on function queue_health._alert_sql_readings() is 'The alert readings'' statement (run by _alert_readings()): value, eligible, forced and active for every enabled rule and every queue it matches, as one array of queue_health.alert_reading. Parameters: $1 p_now, $2 p_only_monitor, $3 p_project_id, $4 capture interval, $5 look-back, $6 p_now - look-back, $7 lower bound of every window''s probes.';
+revoke execute on function queue_health._alert_sql_readings() from public, anon, authenticated;
+
+create type queue_health.alert_reading as (
+  rule_id uuid, source text, source_schema text, queue_name text, value double precision,
+  eligible boolean, forced boolean, active boolean);
+comment on type queue_health.alert_reading is 'One row of _alert_readings(): what one rule reads on one queue (''*'' for a project-level rule) at one time.';
+
+create function queue_health._alert_readings(p_now timestamptz, p_only_monitor boolean, p_project_id text default null)
+returns table (
+  rule_id uuid, source text, source_schema text, queue_name text, value double precision,
+  eligible boolean, forced boolean, active boolean)
+-- Volatile: it prepares its statement, which a stable function may not.
+volatile
+set search_path = ''
+-- The planner's cost for this statement (thousands of index probes) passes jit_above_cost, and
+-- compiling it takes far longer than running it.
+set jit = off
+-- One plan per session, kept: custom plans (the default for a statement with parameters) plan it
+-- again on every call; the capture runner calls it every 10 s for a minute in one session. The
+-- generic plan prunes the metric partitions when it starts instead of when it is planned (a new
+-- session's first call costs a little more, every later one less).
+set plan_cache_mode = force_generic_plan
+language plpgsql
+as $$
+declare
+  -- The statement's name, from its text: immutable, so computed when this line is first planned
+  -- in the session, not on every call.
+  v_name text := 'queue_health_' || md5(queue_health._alert_sql_readings());
+  v_interval interval := queue_health._capture_interval();
+  -- Like Prometheus' look-back: a snapshot older than max(5 min, 3 capture intervals) is no data.
+  -- Unlike Prometheus, no data is not recovery: the reading is unknown (eligible null) and the
+  -- alert keeps its state; no_data and monitor_stale are the rules that report the silence.
+  v_lookback interval := greatest(interval '5 minutes', v_interval * 3);
+  -- The longest window of the enabled rules: with it, the probes for the snapshot before a
+  -- window have a constant lower bound, and the partitions older than every window (with 48 h of
+  -- raw retention, two or three days of them) are pruned when the plan starts.
+  v_max_window interval := coalesce((
+      select max(r.window_duration) from queue_health.alert_rule r
+       where r.enabled and r.window_duration is not null
+         and (p_project_id is null or r.project_id = p_project_id)), interval '0');
+  -- The probes' constant lower bounds, as parameters of the statement: the generic plan prunes
+  -- the partitions older than them once, when it starts, instead of per probe.
+  v_recent timestamptz := p_now - v_lookback;
+  v_windows_since timestamptz := p_now - v_max_window - v_lookback;
+  v_args text;
+  v_rows queue_health.alert_reading[];
+begin
+  -- Prepared once per session under a name derived from its text, as the samplers' statements
+  -- (_may_prepare()), and run with EXECUTE, which cannot take USING parameters: they go in as
+  -- literals (exact: timestamps and intervals print and read back in the same session's
+  -- settings). A statement the session does not hold (its first call, after DISCARD ALL /
+  -- DEALLOCATE) is prepared when EXECUTE says so; past the session's limit it is planned on every
+  -- call. The rows come back as one array: EXECUTE of a prepared statement cannot feed RETURN
+  -- QUERY.
+  v_args := format('%L, %L, %L, %L, %L, %L, %L',
+    p_now, p_only_monitor, p_project_id, v_interval, v_lookback, v_recent, v_windows_since);
+  begin
+    execute format('execute %I(%s)', v_name, v_args) into v_rows;
+  exception when invalid_sql_statement_name then
+    if queue_health._may_prepare() then
+      execute format('prepare %I (timestamptz, boolean, text, interval, interval, timestamptz, timestamptz) as %s',
+        v_name, queue_health._alert_sql_readings());
+      execute format('execute %I(%s)', v_name, v_args) into v_rows;
+    else
+      execute queue_health._alert_sql_readings() into v_rows
+        using p_now, p_only_monitor, p_project_id, v_interval, v_lookback, v_recent, v_windows_since;
+    end if;
+  end;
+  return query select * from unnest(v_rows);
 end;
 $$;
 comment on function queue_health._alert_readings(timestamptz, boolean, text) is 'What every enabled rule of p_project_id (null: of every project; or only the monitor_stale rules) reads at p_now for every queue its selector matches: value, eligible (the condition''s preconditions hold; null: no recent snapshot, state unknown), forced (no_data on a dropped queue) and active (the condition holds). One row per (rule, queue), and one (rule, ''*'', ''*'', ''*'') row per monitor_stale rule.';
@@ -1149,6 +1306,50 @@ comment on function queue_health._is_silenced(queue_health.alert, queue_health.a
 revoke execute on function queue_health._is_silenced(queue_health.alert, queue_health.alert_rule, timestamptz) from public, anon, authenticated;
 
 -- Section: notifications (grouping, as Alertmanager)
+
+create function queue_health._notification_payload(
+  p_id uuid, p_channel queue_health.channel, p_firing uuid[], p_resolved uuid[], p_now timestamptz)
+returns jsonb
+stable
+set search_path = ''
+language sql
+as $$
+  -- Firing alerts first, then by severity (highest first), queue and rule name.
+  select jsonb_build_object(
+           'v', 1,
+           'notification_id', p_id,
+           'project_id', p_channel.project_id,
+           'channel', jsonb_build_object('id', p_channel.id, 'name', p_channel.name, 'kind', p_channel.kind),
+           'status', case when cardinality(p_firing) > 0 then 'firing' else 'resolved' end,
+           'severity', max(r.severity)::text,
+           'counts', jsonb_build_object('firing', cardinality(p_firing), 'resolved', cardinality(p_resolved)),
+           'alerts', jsonb_agg(jsonb_build_object(
+             'alert_id', a.id,
+             'rule_id', r.id,
+             'rule_name', r.name,
+             'condition', r.condition,
+             'severity', r.severity,
+             'state', case when a.id = any (p_firing) then 'firing' else 'resolved' end,
+             'source', nullif(a.source, '*'),
+             'source_schema', nullif(a.source_schema, '*'),
+             'queue', nullif(a.queue_name, '*'),
+             'value', a.value,
+             'threshold', r.threshold,
+             'started_at', a.started_at,
+             'fired_at', a.fired_at,
+             'resolved_at', case when a.id = any (p_firing) then null else coalesce(a.resolved_at, p_now) end,
+             'summary', queue_health._render(
+               coalesce(r.summary, '{{rule}}: {{condition}} is {{value}} on {{queue}} (threshold {{threshold}})'), r, a),
+             'runbook_url', queue_health._render(r.runbook_url, r, a))
+             order by (a.id = any (p_firing)) desc, r.severity desc, a.queue_name, r.name),
+           'dashboard_url', (select s.dashboard_url from queue_health.project_alert_settings s
+                              where s.project_id = p_channel.project_id))
+    from queue_health.alert a
+    join queue_health.alert_rule r on r.id = a.rule_id
+   where a.id = any (p_firing || p_resolved)
+$$;
+comment on function queue_health._notification_payload(uuid, queue_health.channel, uuid[], uuid[], timestamptz) is 'The payload (v1) of notification p_id to p_channel: its firing alerts p_firing and resolved alerts p_resolved, each with its rule, rendered summary and runbook link.';
+revoke execute on function queue_health._notification_payload(uuid, queue_health.channel, uuid[], uuid[], timestamptz) from public, anon, authenticated;
 
 create function queue_health._flush_notifications(p_now timestamptz, p_project_id text default null)
 returns integer
@@ -1247,39 +1448,7 @@ begin
     end if;
 
     v_id := gen_random_uuid();
-    select jsonb_build_object(
-             'v', 1,
-             'notification_id', v_id,
-             'project_id', v_ch.project_id,
-             'channel', jsonb_build_object('id', v_ch.id, 'name', v_ch.name, 'kind', v_ch.kind),
-             'status', case when cardinality(v_firing) > 0 then 'firing' else 'resolved' end,
-             'severity', max(r.severity)::text,
-             'counts', jsonb_build_object('firing', cardinality(v_firing), 'resolved', cardinality(v_resolved)),
-             'alerts', jsonb_agg(jsonb_build_object(
-               'alert_id', a.id,
-               'rule_id', r.id,
-               'rule_name', r.name,
-               'condition', r.condition,
-               'severity', r.severity,
-               'state', case when a.id = any (v_firing) then 'firing' else 'resolved' end,
-               'source', nullif(a.source, '*'),
-               'source_schema', nullif(a.source_schema, '*'),
-               'queue', nullif(a.queue_name, '*'),
-               'value', a.value,
-               'threshold', r.threshold,
-               'started_at', a.started_at,
-               'fired_at', a.fired_at,
-               'resolved_at', case when a.id = any (v_firing) then null else coalesce(a.resolved_at, p_now) end,
-               'summary', queue_health._render(
-                 coalesce(r.summary, '{{rule}}: {{condition}} is {{value}} on {{queue}} (threshold {{threshold}})'), r, a),
-               'runbook_url', queue_health._render(r.runbook_url, r, a))
-               order by (a.id = any (v_firing)) desc, r.severity desc, a.queue_name, r.name),
-             'dashboard_url', (select s.dashboard_url from queue_health.project_alert_settings s
-                                where s.project_id = v_ch.project_id))
-      into v_payload
-      from queue_health.alert a
-      join queue_health.alert_rule r on r.id = a.rule_id
-     where a.id = any (v_firing || v_resolved);
+    v_payload := queue_health._notification_payload(v_id, v_ch, v_firing, v_resolved, p_now);
 
     insert into queue_health.notification (id, project_id, channel_id, group_key, payload, next_attempt_at, created_at)
     values (v_id, v_ch.project_id, v_ch.id, v_g.group_key, v_payload, p_now, p_now);
