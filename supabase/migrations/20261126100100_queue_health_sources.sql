@@ -550,11 +550,25 @@ comment on function queue_health._pgmq_sql_count_archived(regclass) is 'SQL text
 revoke execute on function queue_health._pgmq_sql_count_archived(regclass) from public, anon, authenticated;
 grant execute on function queue_health._pgmq_sql_count_archived(regclass) to service_role;
 
--- The per-queue steps. Each counting step returns the same state (ready, waiting, in_flight,
--- delayed, redelivered, in_flight_vt_max, oldest_vt, next_vt, exact, scanned, scan), which
--- _sample_pgmq_queue() turns into the sample and its cursor. They run as their caller, with its
--- lock_timeout and plan_cache_mode (_sample_pgmq() sets both), and with its search_path, so the
--- prepared statements keep their plans.
+-- The per-queue steps. The counting steps pass one state along (queue_health._pgmq_count_state),
+-- which _sample_pgmq_queue() turns into the sample and its cursor. They run as their caller,
+-- with its lock_timeout and plan_cache_mode (_sample_pgmq() sets both), and with its
+-- search_path, so the prepared statements keep their plans.
+
+create type queue_health._pgmq_count_state as (
+  ready bigint,
+  waiting bigint,                 -- vt > now: in flight or delayed
+  in_flight bigint,
+  delayed bigint,
+  redelivered bigint,             -- in flight with read_ct > 1, read since the previous snapshot
+  in_flight_vt_max timestamptz,
+  oldest_vt timestamptz,          -- the first ready message's vt
+  next_vt timestamptz,            -- the first waiting message's vt: the next to become visible
+  exact boolean,
+  scanned bigint,                 -- rows read in physical order (tables without a vt index)
+  scan text                       -- 'vt_index', 'bounded_rows' or 'estimate' (the cursor's scan)
+);
+comment on type queue_health._pgmq_count_state is 'What counting one pgmq queue table found, passed between the counting steps of _sample_pgmq_queue() (_pgmq_count_messages() and the functions it calls).';
 
 create function queue_health._pgmq_count_sent(p_seq regclass, p_seq_start bigint,
   p_seq_increment bigint)
@@ -585,14 +599,14 @@ grant execute on function queue_health._pgmq_count_sent(regclass, bigint, bigint
 
 create function queue_health._pgmq_count_by_vt(
   p_rel regclass, p_has_last_read_at boolean, p_now timestamptz, p_limit bigint,
-  p_prev_at timestamptz, p_prev_vt_max timestamptz,
-  out ready bigint, out waiting bigint, out in_flight bigint, out delayed bigint,
-  out redelivered bigint, out in_flight_vt_max timestamptz, out oldest_vt timestamptz,
-  out next_vt timestamptz, out exact boolean, out scanned bigint, out scan text)
+  p_prev_at timestamptz, p_prev_vt_max timestamptz)
+returns queue_health._pgmq_count_state
 volatile
 set search_path = ''
 language plpgsql
 as $$
+declare
+  c queue_health._pgmq_count_state;
 begin
   -- Two statements, each planned cheaply (one statement with lateral parts costs more to plan
   -- than these two together; docs/benchmarks.md). One budget for the whole queue: ready
@@ -601,24 +615,25 @@ begin
   -- entry: depth is exact exactly while the queue holds fewer than p_limit messages, and only
   -- then is the waiting part's split into in flight and delayed (read_ct is in the heap) exact.
   -- The first waiting entry is the next message to become visible.
-  scan := 'vt_index';
-  execute queue_health._pgmq_sql_count_ready(p_rel) using p_now, p_limit into ready, oldest_vt;
+  c.scan := 'vt_index';
+  execute queue_health._pgmq_sql_count_ready(p_rel) using p_now, p_limit into c.ready, c.oldest_vt;
   if p_limit = 0 then
-    execute queue_health._pgmq_sql_first_vt(p_rel, true) using p_now into oldest_vt;
+    execute queue_health._pgmq_sql_first_vt(p_rel, true) using p_now into c.oldest_vt;
   end if;
   execute queue_health._pgmq_sql_count_waiting(p_rel, p_has_last_read_at)
-    using p_now, greatest(p_limit - ready, 0) + 1, p_prev_at, p_prev_vt_max
-    into waiting, next_vt, in_flight, redelivered, in_flight_vt_max;
-  exact := ready + waiting < p_limit;
-  if exact then
-    delayed := waiting - in_flight;
+    using p_now, greatest(p_limit - c.ready, 0) + 1, p_prev_at, p_prev_vt_max
+    into c.waiting, c.next_vt, c.in_flight, c.redelivered, c.in_flight_vt_max;
+  c.exact := c.ready + c.waiting < p_limit;
+  if c.exact then
+    c.delayed := c.waiting - c.in_flight;
   else
-    waiting := least(waiting, greatest(p_limit - ready, 0));
-    if next_vt is null then
+    c.waiting := least(c.waiting, greatest(p_limit - c.ready, 0));
+    if c.next_vt is null then
       -- Ready filled the budget: the next to become visible is one more probe.
-      execute queue_health._pgmq_sql_first_vt(p_rel, false) using p_now into next_vt;
+      execute queue_health._pgmq_sql_first_vt(p_rel, false) using p_now into c.next_vt;
     end if;
   end if;
+  return c;
 end;
 $$;
 comment on function queue_health._pgmq_count_by_vt(regclass, boolean, timestamptz, bigint, timestamptz, timestamptz) is 'Counts a pgmq queue table with a vt index up to p_limit messages (ready first, then waiting): exact below the bound; above it, what was counted, for _pgmq_estimate_above_limit().';
@@ -627,28 +642,29 @@ grant execute on function queue_health._pgmq_count_by_vt(regclass, boolean, time
 
 create function queue_health._pgmq_count_bounded_rows(
   p_rel regclass, p_has_last_read_at boolean, p_now timestamptz, p_limit bigint,
-  p_prev_at timestamptz, p_prev_vt_max timestamptz,
-  out ready bigint, out waiting bigint, out in_flight bigint, out delayed bigint,
-  out redelivered bigint, out in_flight_vt_max timestamptz, out oldest_vt timestamptz,
-  out next_vt timestamptz, out exact boolean, out scanned bigint, out scan text)
+  p_prev_at timestamptz, p_prev_vt_max timestamptz)
+returns queue_health._pgmq_count_state
 volatile
 set search_path = ''
 language plpgsql
 as $$
+declare
+  c queue_health._pgmq_count_state;
 begin
   -- No vt index (pg_partman-partitioned queues): look at no more than p_limit rows in physical
   -- order. Exact when the table holds fewer rows than that.
-  scan := 'bounded_rows';
+  c.scan := 'bounded_rows';
   execute queue_health._pgmq_sql_count_rows(p_rel, p_has_last_read_at)
     using p_now, p_limit, p_prev_at, p_prev_vt_max
-    into scanned, ready, in_flight, redelivered, in_flight_vt_max, oldest_vt, next_vt;
-  exact := scanned < p_limit;
-  waiting := scanned - ready;
-  delayed := waiting - in_flight;
-  if not exact then
+    into c.scanned, c.ready, c.in_flight, c.redelivered, c.in_flight_vt_max, c.oldest_vt, c.next_vt;
+  c.exact := c.scanned < p_limit;
+  c.waiting := c.scanned - c.ready;
+  c.delayed := c.waiting - c.in_flight;
+  if not c.exact then
     -- The rows not read may become visible at any time: never treat this queue as unchanged.
-    next_vt := p_now;
+    c.next_vt := p_now;
   end if;
+  return c;
 end;
 $$;
 comment on function queue_health._pgmq_count_bounded_rows(regclass, boolean, timestamptz, bigint, timestamptz, timestamptz) is 'Counts at most p_limit rows of a pgmq queue table without a vt index, in physical order: exact below the bound; above it, what was counted, for _pgmq_estimate_above_limit().';
@@ -657,10 +673,8 @@ grant execute on function queue_health._pgmq_count_bounded_rows(regclass, boolea
 
 create function queue_health._pgmq_estimate_directly(
   p_rel regclass, p_has_last_read_at boolean, p_density bigint, p_now timestamptz,
-  p_limit bigint, p_prev_at timestamptz, p_prev_vt_max timestamptz, p_prepare boolean,
-  out ready bigint, out waiting bigint, out in_flight bigint, out delayed bigint,
-  out redelivered bigint, out in_flight_vt_max timestamptz, out oldest_vt timestamptz,
-  out next_vt timestamptz, out exact boolean, out scanned bigint, out scan text)
+  p_limit bigint, p_prev_at timestamptz, p_prev_vt_max timestamptz, p_prepare boolean)
+returns queue_health._pgmq_count_state
 volatile
 set search_path = ''
 language plpgsql
@@ -680,10 +694,11 @@ declare
   v_s_ready bigint;
   v_s_in_flight bigint;
   v_s_redelivered bigint;
+  c queue_health._pgmq_count_state;
 begin
   -- A queue (with both indexes) that was far above the bound at the previous snapshot and still
-  -- is by its density, estimated in one statement without counting up to the bound first. Every
-  -- output stays null (the caller counts instead) when the msg_id range says it has shrunk
+  -- is by its density, estimated in one statement without counting up to the bound first.
+  -- Returns null (the caller counts instead) when the msg_id range says it has shrunk
   -- meanwhile, or the sample is empty.
   if p_prepare then
     -- Parsing and planning this statement cost about as much as running it. Prepared once per
@@ -697,54 +712,52 @@ begin
     v_args := format('%L, %L, %L, %L, %L', p_now, v_pct, p_prev_at, p_prev_vt_max, v_seed);
     begin
       execute format('execute %I(%s)', v_name, v_args)
-        into v_min_id, v_max_id, oldest_vt, next_vt,
-          v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, in_flight_vt_max;
+        into v_min_id, v_max_id, c.oldest_vt, c.next_vt,
+          v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, c.in_flight_vt_max;
     exception when invalid_sql_statement_name then
       execute format('prepare %I (timestamptz, real, timestamptz, timestamptz, float8) as %s',
         v_name, v_stmt);
       execute format('execute %I(%s)', v_name, v_args)
-        into v_min_id, v_max_id, oldest_vt, next_vt,
-          v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, in_flight_vt_max;
+        into v_min_id, v_max_id, c.oldest_vt, c.next_vt,
+          v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, c.in_flight_vt_max;
     end;
   else
     execute v_stmt
       using p_now, v_pct, p_prev_at, p_prev_vt_max, v_seed
-      into v_min_id, v_max_id, oldest_vt, next_vt,
-        v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, in_flight_vt_max;
+      into v_min_id, v_max_id, c.oldest_vt, c.next_vt,
+        v_s_all, v_s_ready, v_s_in_flight, v_s_redelivered, c.in_flight_vt_max;
   end if;
   v_total := least(v_max_id - v_min_id + 1, p_density);
-  if v_total >= 2 * p_limit and v_s_all > 0 then
-    scan := 'estimate';
-    exact := false;
-    ready := round(v_total::numeric * v_s_ready / v_s_all)::bigint;
-    in_flight := round(v_total::numeric * v_s_in_flight / v_s_all)::bigint;
-    redelivered := round(v_total::numeric * v_s_redelivered / v_s_all)::bigint;
-    delayed := greatest(v_total - ready - in_flight, 0);
-  else
-    oldest_vt := null;
-    next_vt := null;
-    in_flight_vt_max := null;
+  if not (v_total >= 2 * p_limit and v_s_all > 0) then
+    return null;
   end if;
+  c.scan := 'estimate';
+  c.exact := false;
+  c.ready := round(v_total::numeric * v_s_ready / v_s_all)::bigint;
+  c.in_flight := round(v_total::numeric * v_s_in_flight / v_s_all)::bigint;
+  c.redelivered := round(v_total::numeric * v_s_redelivered / v_s_all)::bigint;
+  c.delayed := greatest(v_total - c.ready - c.in_flight, 0);
+  return c;
 end;
 $$;
-comment on function queue_health._pgmq_estimate_directly(regclass, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, boolean) is 'Estimates a big pgmq queue table (density p_density) in one statement, a prepared statement of the session when p_prepare; every output null (scan too) when the queue no longer looks big.';
+comment on function queue_health._pgmq_estimate_directly(regclass, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, boolean) is 'Estimates a big pgmq queue table (density p_density) in one statement, a prepared statement of the session when p_prepare; null when the queue no longer looks big.';
 revoke execute on function queue_health._pgmq_estimate_directly(regclass, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, boolean) from public, anon, authenticated;
 grant execute on function queue_health._pgmq_estimate_directly(regclass, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, boolean) to service_role;
 
 create function queue_health._pgmq_estimate_above_limit(
   p_rel regclass, p_has_vt_index boolean, p_has_id_index boolean, p_has_last_read_at boolean,
   p_density bigint, p_now timestamptz, p_limit bigint, p_prev_at timestamptz,
-  p_prev_vt_max timestamptz,
-  inout ready bigint, inout waiting bigint, inout in_flight bigint, inout delayed bigint,
-  inout redelivered bigint, inout in_flight_vt_max timestamptz, inout oldest_vt timestamptz,
-  inout next_vt timestamptz, inout exact boolean, inout scanned bigint, inout scan text)
+  p_prev_vt_max timestamptz, p_count queue_health._pgmq_count_state)
+returns queue_health._pgmq_count_state
 volatile
 set search_path = ''
 language plpgsql
 as $$
 declare
+  c queue_health._pgmq_count_state := p_count;
   v_density bigint := coalesce(p_density, queue_health._pgmq_density(p_rel));
-  v_counted bigint := case when p_has_vt_index then ready + waiting else scanned end;
+  v_counted bigint := case when p_has_vt_index then p_count.ready + p_count.waiting
+                           else p_count.scanned end;
   v_seed float8 := floor(extract(epoch from p_now) / 3600);
   v_pct real;
   v_min_id bigint;
@@ -786,42 +799,43 @@ begin
   end if;
   if p_has_vt_index then
     -- The waiting messages were only counted: what we know of them comes from the sample.
-    in_flight := 0;
-    redelivered := 0;
-    in_flight_vt_max := v_s_vt_max;
+    c.in_flight := 0;
+    c.redelivered := 0;
+    c.in_flight_vt_max := v_s_vt_max;
   end if;
   if v_s_all = 0 then
     -- An empty block sample (tiny tables): use the rows counted above.
-    v_s_all := ready + waiting;
-    v_s_ready := ready;
-    v_s_in_flight := in_flight;
-    v_s_redelivered := redelivered;
+    v_s_all := c.ready + c.waiting;
+    v_s_ready := c.ready;
+    v_s_in_flight := c.in_flight;
+    v_s_redelivered := c.redelivered;
   end if;
-  if p_has_vt_index and ready < p_limit then
+  if p_has_vt_index and c.ready < p_limit then
     -- ready is exact; the rest are waiting, split by the sample.
-    waiting := greatest(v_total - ready, waiting);
+    c.waiting := greatest(v_total - c.ready, c.waiting);
     if v_s_all - v_s_ready > 0 then
-      in_flight := round(waiting::numeric * v_s_in_flight / (v_s_all - v_s_ready))::bigint;
-      redelivered := round(waiting::numeric * v_s_redelivered / (v_s_all - v_s_ready))::bigint;
+      c.in_flight := round(c.waiting::numeric * v_s_in_flight / (v_s_all - v_s_ready))::bigint;
+      c.redelivered := round(c.waiting::numeric * v_s_redelivered / (v_s_all - v_s_ready))::bigint;
     end if;
-    delayed := waiting - in_flight;
+    c.delayed := c.waiting - c.in_flight;
   else
-    ready := greatest(round(v_total::numeric * v_s_ready / greatest(v_s_all, 1))::bigint, ready);
-    in_flight := round(v_total::numeric * v_s_in_flight / greatest(v_s_all, 1))::bigint;
-    redelivered := greatest(redelivered,
+    c.ready := greatest(round(v_total::numeric * v_s_ready / greatest(v_s_all, 1))::bigint, c.ready);
+    c.in_flight := round(v_total::numeric * v_s_in_flight / greatest(v_s_all, 1))::bigint;
+    c.redelivered := greatest(c.redelivered,
       round(v_total::numeric * v_s_redelivered / greatest(v_s_all, 1))::bigint);
-    delayed := greatest(v_total - ready - in_flight, 0);
+    c.delayed := greatest(v_total - c.ready - c.in_flight, 0);
   end if;
+  return c;
 end;
 $$;
-comment on function queue_health._pgmq_estimate_above_limit(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, bigint, bigint, bigint, bigint, bigint, timestamptz, timestamptz, timestamptz, boolean, bigint, text) is 'Completes the count of a pgmq queue table above the bound: estimates its total (msg_id range, density or the planner) and splits what was not counted by a block sample. Takes and returns the counting state.';
-revoke execute on function queue_health._pgmq_estimate_above_limit(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, bigint, bigint, bigint, bigint, bigint, timestamptz, timestamptz, timestamptz, boolean, bigint, text) from public, anon, authenticated;
-grant execute on function queue_health._pgmq_estimate_above_limit(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, bigint, bigint, bigint, bigint, bigint, timestamptz, timestamptz, timestamptz, boolean, bigint, text) to service_role;
+comment on function queue_health._pgmq_estimate_above_limit(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, queue_health._pgmq_count_state) is 'Completes the count p_count of a pgmq queue table above the bound: estimates its total (msg_id range, density or the planner) and splits what was not counted by a block sample.';
+revoke execute on function queue_health._pgmq_estimate_above_limit(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, queue_health._pgmq_count_state) from public, anon, authenticated;
+grant execute on function queue_health._pgmq_estimate_above_limit(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, timestamptz, timestamptz, queue_health._pgmq_count_state) to service_role;
 
 create function queue_health._pgmq_count_messages(
   p_rel regclass, p_has_vt_index boolean, p_has_id_index boolean, p_has_last_read_at boolean,
   p_density bigint, p_now timestamptz, p_limit bigint, p_prev jsonb, p_prepare boolean)
-returns record
+returns queue_health._pgmq_count_state
 volatile
 set search_path = ''
 language plpgsql
@@ -830,7 +844,7 @@ declare
   v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
   v_prev_vt_max timestamptz := coalesce((p_prev ->> 'in_flight_vt_max')::timestamptz, v_prev_at, '-infinity');
   v_density bigint := p_density;
-  v_count record;
+  c queue_health._pgmq_count_state;
 begin
   -- A queue that was far above the bound at the previous snapshot and still is by its
   -- statistics is estimated straight away (_pgmq_estimate_directly()); one that has meanwhile
@@ -842,31 +856,28 @@ begin
      and (p_prev ->> 'depth')::bigint >= 2 * p_limit then
     v_density := coalesce(v_density, queue_health._pgmq_density(p_rel));
     if v_density >= 2 * p_limit then
-      v_count := queue_health._pgmq_estimate_directly(p_rel, p_has_last_read_at, v_density,
+      c := queue_health._pgmq_estimate_directly(p_rel, p_has_last_read_at, v_density,
         p_now, p_limit, v_prev_at, v_prev_vt_max, p_prepare);
-      if v_count.scan is not null then
-        return v_count;
+      if c.scan is not null then
+        return c;
       end if;
     end if;
   end if;
   if p_has_vt_index then
-    v_count := queue_health._pgmq_count_by_vt(p_rel, p_has_last_read_at, p_now, p_limit,
+    c := queue_health._pgmq_count_by_vt(p_rel, p_has_last_read_at, p_now, p_limit,
       v_prev_at, v_prev_vt_max);
   else
-    v_count := queue_health._pgmq_count_bounded_rows(p_rel, p_has_last_read_at, p_now, p_limit,
+    c := queue_health._pgmq_count_bounded_rows(p_rel, p_has_last_read_at, p_now, p_limit,
       v_prev_at, v_prev_vt_max);
   end if;
-  if not v_count.exact then
-    v_count := queue_health._pgmq_estimate_above_limit(p_rel, p_has_vt_index, p_has_id_index,
-      p_has_last_read_at, v_density, p_now, p_limit, v_prev_at, v_prev_vt_max,
-      v_count.ready, v_count.waiting, v_count.in_flight, v_count.delayed, v_count.redelivered,
-      v_count.in_flight_vt_max, v_count.oldest_vt, v_count.next_vt, v_count.exact,
-      v_count.scanned, v_count.scan);
+  if not c.exact then
+    c := queue_health._pgmq_estimate_above_limit(p_rel, p_has_vt_index, p_has_id_index,
+      p_has_last_read_at, v_density, p_now, p_limit, v_prev_at, v_prev_vt_max, c);
   end if;
-  return v_count;
+  return c;
 end;
 $$;
-comment on function queue_health._pgmq_count_messages(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, jsonb, boolean) is 'Counts (up to p_limit) or estimates (above it) the messages of a pgmq queue table by state, from its catalog facts and previous cursor p_prev; returns the counting state of _pgmq_count_by_vt() (ready, waiting, in_flight, delayed, redelivered, in_flight_vt_max, oldest_vt, next_vt, exact, scanned, scan).';
+comment on function queue_health._pgmq_count_messages(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, jsonb, boolean) is 'Counts (up to p_limit) or estimates (above it) the messages of a pgmq queue table by state, from its catalog facts and previous cursor p_prev.';
 revoke execute on function queue_health._pgmq_count_messages(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, jsonb, boolean) from public, anon, authenticated;
 grant execute on function queue_health._pgmq_count_messages(regclass, boolean, boolean, boolean, bigint, timestamptz, bigint, jsonb, boolean) to service_role;
 
@@ -915,7 +926,7 @@ declare
   v_has_last_read_at boolean := coalesce(p_has_last_read_at, false);
   v_archive regclass := p_archive;
   v_density bigint := p_density;
-  v_count record;  -- the counting state (_pgmq_count_messages())
+  v_count queue_health._pgmq_count_state;
   v_sent bigint;
   v_archived bigint;
   v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
