@@ -105,9 +105,9 @@ grant execute on function queue_health._planner_rows(regclass) to service_role;
 -- The statements that read pgmq's tables are written by the builders below, one per probe: each
 -- takes the table (a regclass, quoted by its output) and what changes the text (the queue's
 -- columns), and returns the SQL text; values go in as parameters ($1 ...), never into the text.
--- _sample_pgmq() runs the check and read statements; the per-queue steps (_pgmq_count_by_vt(),
--- _pgmq_count_bounded_rows(), _pgmq_estimate_directly(), _pgmq_estimate_above_limit()) run the
--- others. All run with search_path = '', so a table's name is always schema-qualified.
+-- _sample_pgmq() runs the check and read statements; _sample_pgmq_queue() and its steps
+-- (_pgmq_count_messages(), _pgmq_count_bounded_rows(), _pgmq_estimate_directly(),
+-- _pgmq_estimate_above_limit()) run the others. All run with search_path = '', so a table's name is always schema-qualified.
 
 create function queue_health._pgmq_sql_table_facts()
 returns text
@@ -364,23 +364,44 @@ comment on function queue_health._pgmq_sql_sequence_state(regclass) is 'SQL text
 revoke execute on function queue_health._pgmq_sql_sequence_state(regclass) from public, anon, authenticated;
 grant execute on function queue_health._pgmq_sql_sequence_state(regclass) to service_role;
 
-create function queue_health._pgmq_sql_count_ready(p_rel regclass)
-returns text
+create function queue_health._pgmq_sql_count_by_vt(p_rel regclass, p_has_last_read_at boolean)
+returns text[]
 stable
 set search_path = ''
 language plpgsql
 as $$
 begin
-  -- The ready messages (vt <= $1) through the vt index, at most $2 of them: index-only and in vt
-  -- order, so the first is the longest-ready message (exact at any size). Returns count, min(vt).
-  return format(
+  -- The count through the vt index: two statements, each planned cheaply (one statement with
+  -- lateral parts costs more to plan than these two together; docs/benchmarks.md), built by one
+  -- call: every queue read runs them, and each call of a function with a SET clause costs more
+  -- than the format() it makes.
+  -- [1] the ready messages (vt <= $1), at most $2 of them: index-only and in vt order, so the
+  --     first is the longest-ready message (exact at any size); returns count, min(vt).
+  -- [2] the waiting messages (vt > $1), at most $2: count, first vt, in flight (read before),
+  --     redelivered since the previous snapshot and the latest in-flight vt. A redelivery is a
+  --     read of a message that had been read before (read_ct > 1 while in flight); it started
+  --     since the previous snapshot when last_read_at (pgmq 1.10+) is later than that snapshot
+  --     ($3), without last_read_at when its vt is later than the latest in-flight vt seen then
+  --     ($4; exact while a queue's consumers use one visibility timeout). Only the columns
+  --     needed are read: never message, headers, ...
+  return array[
+    format(
     'select count(*), min(vt) from (select vt from %s where vt <= $1 order by vt limit $2) s',
-    p_rel);
+      p_rel),
+    format(
+          'select count(*), min(vt),
+                  count(*) filter (where read_ct > 0),
+                  count(*) filter (where read_ct > 1 and %s),
+                  max(vt) filter (where read_ct > 0)
+             from (select %s from %s where vt > $1 order by vt limit $2) s',
+      case when p_has_last_read_at then 'last_read_at > $3' else 'vt > $4' end,
+      case when p_has_last_read_at then 'read_ct, vt, last_read_at' else 'read_ct, vt' end,
+      p_rel)];
 end;
 $$;
-comment on function queue_health._pgmq_sql_count_ready(regclass) is 'SQL text: count and first vt of at most $2 ready messages ($1 now) of the queue table p_rel, through its vt index.';
-revoke execute on function queue_health._pgmq_sql_count_ready(regclass) from public, anon, authenticated;
-grant execute on function queue_health._pgmq_sql_count_ready(regclass) to service_role;
+comment on function queue_health._pgmq_sql_count_by_vt(regclass, boolean) is 'SQL texts of the count of the queue table p_rel through its vt index ($1 now, $2 the budget, $3/$4 the previous snapshot): [1] count and first vt of the ready messages, [2] count, first vt, in flight, redelivered and latest in-flight vt of the waiting ones.';
+revoke execute on function queue_health._pgmq_sql_count_by_vt(regclass, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgmq_sql_count_by_vt(regclass, boolean) to service_role;
 
 create function queue_health._pgmq_sql_first_vt(p_rel regclass, p_ready boolean)
 returns text
@@ -399,35 +420,6 @@ comment on function queue_health._pgmq_sql_first_vt(regclass, boolean) is 'SQL t
 revoke execute on function queue_health._pgmq_sql_first_vt(regclass, boolean) from public, anon, authenticated;
 grant execute on function queue_health._pgmq_sql_first_vt(regclass, boolean) to service_role;
 
-create function queue_health._pgmq_sql_count_waiting(p_rel regclass, p_has_last_read_at boolean)
-returns text
-stable
-set search_path = ''
-language plpgsql
-as $$
-begin
-  -- The waiting messages (vt > $1) through the vt index, at most $2: count, first vt, in flight
-  -- (read before), redelivered since the previous snapshot and the latest in-flight vt. A
-  -- redelivery is a read of a message that had been read before (read_ct > 1 while in flight);
-  -- it started since the previous snapshot when last_read_at (pgmq 1.10+) is later than that
-  -- snapshot ($3), without last_read_at when its vt is later than the latest in-flight vt seen
-  -- then ($4; exact while a queue's consumers use one visibility timeout). Only the columns
-  -- needed are read: never message, headers, ...
-  return format(
-          'select count(*), min(vt),
-                  count(*) filter (where read_ct > 0),
-                  count(*) filter (where read_ct > 1 and %s),
-                  max(vt) filter (where read_ct > 0)
-             from (select %s from %s where vt > $1 order by vt limit $2) s',
-    case when p_has_last_read_at then 'last_read_at > $3' else 'vt > $4' end,
-    case when p_has_last_read_at then 'read_ct, vt, last_read_at' else 'read_ct, vt' end,
-    p_rel);
-end;
-$$;
-comment on function queue_health._pgmq_sql_count_waiting(regclass, boolean) is 'SQL text: count, first vt, in flight, redelivered since the previous snapshot ($3 its time, $4 its latest in-flight vt) and latest in-flight vt of at most $2 waiting messages ($1 now) of the queue table p_rel, through its vt index.';
-revoke execute on function queue_health._pgmq_sql_count_waiting(regclass, boolean) from public, anon, authenticated;
-grant execute on function queue_health._pgmq_sql_count_waiting(regclass, boolean) to service_role;
-
 create function queue_health._pgmq_sql_count_rows(p_rel regclass, p_has_last_read_at boolean)
 returns text
 stable
@@ -436,7 +428,7 @@ language plpgsql
 as $$
 begin
   -- Without a vt index (pg_partman-partitioned queues): at most $2 rows in physical order, split
-  -- as _pgmq_sql_count_waiting() splits its rows. Returns scanned, ready, in flight,
+  -- as _pgmq_sql_count_by_vt() splits the waiting ones. Returns scanned, ready, in flight,
   -- redelivered, latest in-flight vt, first ready vt, first waiting vt.
   return format(
           'select count(*), count(*) filter (where vt <= $1),
@@ -569,76 +561,6 @@ create type queue_health._pgmq_count_state as (
   scan text                       -- 'vt_index', 'bounded_rows' or 'estimate' (the cursor's scan)
 );
 comment on type queue_health._pgmq_count_state is 'What counting one pgmq queue table found, passed between the counting steps of _sample_pgmq_queue() (_pgmq_count_messages() and the functions it calls).';
-
-create function queue_health._pgmq_count_sent(p_seq regclass, p_seq_start bigint,
-  p_seq_increment bigint)
-returns bigint
-volatile
-set search_path = ''
-language plpgsql
-as $$
-declare
-  v_last_value bigint;
-  v_is_called boolean := true;
-begin
-  -- Messages ever sent: the msg_id identity sequence (respecting is_called, start and step).
-  if p_seq is null then
-    return null;
-  end if;
-  v_last_value := pg_catalog.pg_sequence_last_value(p_seq);
-  if v_last_value is null then
-    -- Never called (or reset with is_called false): last_value is the next value to hand out.
-    execute queue_health._pgmq_sql_sequence_state(p_seq) into v_last_value, v_is_called;
-  end if;
-  return (v_last_value - p_seq_start) / p_seq_increment + case when v_is_called then 1 else 0 end;
-end;
-$$;
-comment on function queue_health._pgmq_count_sent(regclass, bigint, bigint) is 'How many messages a pgmq queue was ever sent, from its msg_id sequence p_seq (start and step as given); null without a sequence.';
-revoke execute on function queue_health._pgmq_count_sent(regclass, bigint, bigint) from public, anon, authenticated;
-grant execute on function queue_health._pgmq_count_sent(regclass, bigint, bigint) to service_role;
-
-create function queue_health._pgmq_count_by_vt(
-  p_rel regclass, p_has_last_read_at boolean, p_now timestamptz, p_limit bigint,
-  p_prev_at timestamptz, p_prev_vt_max timestamptz)
-returns queue_health._pgmq_count_state
-volatile
-set search_path = ''
-language plpgsql
-as $$
-declare
-  c queue_health._pgmq_count_state;
-begin
-  -- Two statements, each planned cheaply (one statement with lateral parts costs more to plan
-  -- than these two together; docs/benchmarks.md). One budget for the whole queue: ready
-  -- messages are counted through the vt index (the first is the longest-ready message: exact at
-  -- any size), then the waiting ones (vt > now) with what ready left of the budget, plus one
-  -- entry: depth is exact exactly while the queue holds fewer than p_limit messages, and only
-  -- then is the waiting part's split into in flight and delayed (read_ct is in the heap) exact.
-  -- The first waiting entry is the next message to become visible.
-  c.scan := 'vt_index';
-  execute queue_health._pgmq_sql_count_ready(p_rel) using p_now, p_limit into c.ready, c.oldest_vt;
-  if p_limit = 0 then
-    execute queue_health._pgmq_sql_first_vt(p_rel, true) using p_now into c.oldest_vt;
-  end if;
-  execute queue_health._pgmq_sql_count_waiting(p_rel, p_has_last_read_at)
-    using p_now, greatest(p_limit - c.ready, 0) + 1, p_prev_at, p_prev_vt_max
-    into c.waiting, c.next_vt, c.in_flight, c.redelivered, c.in_flight_vt_max;
-  c.exact := c.ready + c.waiting < p_limit;
-  if c.exact then
-    c.delayed := c.waiting - c.in_flight;
-  else
-    c.waiting := least(c.waiting, greatest(p_limit - c.ready, 0));
-    if c.next_vt is null then
-      -- Ready filled the budget: the next to become visible is one more probe.
-      execute queue_health._pgmq_sql_first_vt(p_rel, false) using p_now into c.next_vt;
-    end if;
-  end if;
-  return c;
-end;
-$$;
-comment on function queue_health._pgmq_count_by_vt(regclass, boolean, timestamptz, bigint, timestamptz, timestamptz) is 'Counts a pgmq queue table with a vt index up to p_limit messages (ready first, then waiting): exact below the bound; above it, what was counted, for _pgmq_estimate_above_limit().';
-revoke execute on function queue_health._pgmq_count_by_vt(regclass, boolean, timestamptz, bigint, timestamptz, timestamptz) from public, anon, authenticated;
-grant execute on function queue_health._pgmq_count_by_vt(regclass, boolean, timestamptz, bigint, timestamptz, timestamptz) to service_role;
 
 create function queue_health._pgmq_count_bounded_rows(
   p_rel regclass, p_has_last_read_at boolean, p_now timestamptz, p_limit bigint,
@@ -844,13 +766,16 @@ declare
   v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
   v_prev_vt_max timestamptz := coalesce((p_prev ->> 'in_flight_vt_max')::timestamptz, v_prev_at, '-infinity');
   v_density bigint := p_density;
+  v_sql text[];
   c queue_health._pgmq_count_state;
 begin
   -- A queue that was far above the bound at the previous snapshot and still is by its
   -- statistics is estimated straight away (_pgmq_estimate_directly()); one that has meanwhile
-  -- shrunk is counted as any other: up to the bound (_pgmq_count_by_vt(), or
-  -- _pgmq_count_bounded_rows() without a vt index), and estimated above it
-  -- (_pgmq_estimate_above_limit()).
+  -- shrunk is counted as any other: up to the bound (through the vt index here, or
+  -- _pgmq_count_bounded_rows() without one), and estimated above it
+  -- (_pgmq_estimate_above_limit()). The common case, a queue below the bound with a vt index,
+  -- is written here rather than as a step of its own: it runs for every queue read, and every
+  -- call of a function with a SET clause (each step and builder) adds to each queue's cost.
   if p_has_vt_index and p_has_id_index and p_limit > 0
      and not coalesce((p_prev ->> 'exact')::boolean, true)
      and (p_prev ->> 'depth')::bigint >= 2 * p_limit then
@@ -864,8 +789,29 @@ begin
     end if;
   end if;
   if p_has_vt_index then
-    c := queue_health._pgmq_count_by_vt(p_rel, p_has_last_read_at, p_now, p_limit,
-      v_prev_at, v_prev_vt_max);
+    -- One budget for the whole queue: ready messages are counted through the vt index, then the
+    -- waiting ones with what ready left of the budget, plus one entry: depth is exact exactly
+    -- while the queue holds fewer than p_limit messages, and only then is the waiting part's
+    -- split into in flight and delayed (read_ct is in the heap) exact. The first waiting entry
+    -- is the next message to become visible.
+    v_sql := queue_health._pgmq_sql_count_by_vt(p_rel, p_has_last_read_at);
+    c.scan := 'vt_index';
+    execute v_sql[1] using p_now, p_limit into c.ready, c.oldest_vt;
+    if p_limit = 0 then
+      execute queue_health._pgmq_sql_first_vt(p_rel, true) using p_now into c.oldest_vt;
+    end if;
+    execute v_sql[2] using p_now, greatest(p_limit - c.ready, 0) + 1, v_prev_at, v_prev_vt_max
+      into c.waiting, c.next_vt, c.in_flight, c.redelivered, c.in_flight_vt_max;
+    c.exact := c.ready + c.waiting < p_limit;
+    if c.exact then
+      c.delayed := c.waiting - c.in_flight;
+    else
+      c.waiting := least(c.waiting, greatest(p_limit - c.ready, 0));
+      if c.next_vt is null then
+        -- Ready filled the budget: the next to become visible is one more probe.
+        execute queue_health._pgmq_sql_first_vt(p_rel, false) using p_now into c.next_vt;
+      end if;
+    end if;
   else
     c := queue_health._pgmq_count_bounded_rows(p_rel, p_has_last_read_at, p_now, p_limit,
       v_prev_at, v_prev_vt_max);
@@ -927,6 +873,8 @@ declare
   v_archive regclass := p_archive;
   v_density bigint := p_density;
   v_count queue_health._pgmq_count_state;
+  v_last_value bigint;
+  v_is_called boolean := true;
   v_sent bigint;
   v_archived bigint;
   v_prev_at timestamptz := (p_prev ->> 'at')::timestamptz;
@@ -937,7 +885,15 @@ begin
   v_sample.source_schema := 'pgmq';
   v_sample.queue_name := p_queue_name;
   begin
-    v_sent := queue_health._pgmq_count_sent(p_seq, p_seq_start, p_seq_increment);
+    -- Messages ever sent: the msg_id identity sequence (respecting is_called, start and step).
+    if p_seq is not null then
+      v_last_value := pg_catalog.pg_sequence_last_value(p_seq);
+      if v_last_value is null then
+        -- Never called (or reset with is_called false): last_value is the next value to hand out.
+        execute queue_health._pgmq_sql_sequence_state(p_seq) into v_last_value, v_is_called;
+      end if;
+      v_sent := (v_last_value - p_seq_start) / p_seq_increment + case when v_is_called then 1 else 0 end;
+    end if;
     if p_has_vt_index is null then
       select f.has_vt_index, f.has_id_index, f.has_last_read_at, f.archive, f.density
         into v_has_vt_index, v_has_id_index, v_has_last_read_at, v_archive, v_density
