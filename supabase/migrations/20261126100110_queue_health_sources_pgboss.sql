@@ -222,20 +222,17 @@ begin
   if not p_layout ? 'queue.monitor_on' then
     return case p_part when 'age' then 'null::numeric' when 'fresh' then 'false' else 'null::bigint' end;
   end if;
-  case p_part
-    when 'age' then
-      return 'extract(epoch from $1 - b.monitor_on)';
-    when 'fresh' then
-      return '(b.monitor_on is not null and extract(epoch from $1 - b.monitor_on) <= extract(epoch from $3))';
-    when 'ready' then
-      return case when p_layout ? 'queue.ready_count' then 'b.ready_count::bigint'
-        else 'b.queued_count::bigint - b.deferred_count::bigint' end;
-    when 'delayed' then
-      return 'b.deferred_count::bigint'
-        || case when p_layout ? 'queue.blocked_count' then ' + coalesce(b.blocked_count, 0)::bigint' else '' end;
-    when 'in_flight' then
-      return 'b.active_count::bigint';
-  end case;
+  if p_part not in ('age', 'fresh', 'ready', 'delayed', 'in_flight') then
+    raise exception 'unknown part of the pg-boss counts cache: %', p_part;
+  end if;
+  return case p_part
+    when 'age' then 'extract(epoch from $1 - b.monitor_on)'
+    when 'fresh' then '(b.monitor_on is not null and extract(epoch from $1 - b.monitor_on) <= extract(epoch from $3))'
+    when 'ready' then case when p_layout ? 'queue.ready_count' then 'b.ready_count::bigint'
+      else 'b.queued_count::bigint - b.deferred_count::bigint' end
+    when 'delayed' then 'b.deferred_count::bigint'
+      || case when p_layout ? 'queue.blocked_count' then ' + coalesce(b.blocked_count, 0)::bigint' else '' end
+    else 'b.active_count::bigint' end;
 end;
 $$;
 comment on function queue_health._pgboss_sql_cache(jsonb, text) is 'Part of _pgboss_sample_sql: an expression over pg-boss''s counts cache in its queue row (p_part: age, fresh, ready, delayed or in_flight), for the schema''s layout; null (never fresh) without one (v10).';
@@ -964,16 +961,230 @@ comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timesta
 revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) from public, anon, authenticated;
 grant execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) to service_role;
 
+create function queue_health._pgboss_needs_statistics(p_schema text, p_limit bigint)
+returns boolean
+stable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The table statistics are read only for a gauge at the bound without a fresh pg-boss cache.
+  -- While no queue of the schema had a gauge of half the bound or more at its previous snapshot
+  -- (the registry's cursor), the statement is built without them, which saves most of its
+  -- planning; should a gauge reach the bound anyway (a queue that grew that fast since), the
+  -- full statement is run instead (_pgboss_sample_schema()), once: from then on the cursor says
+  -- so.
+  return exists (
+    select 1 from queue_health.queue q
+    where q.source = 'pgboss' and q.source_schema = p_schema and q.dropped_at is null
+      and jsonb_typeof(q.cursor) = 'object'
+      and (q.cursor ->> 'v' is distinct from '2'
+        or coalesce(greatest(
+             case when jsonb_typeof(q.cursor -> 'ready') = 'number' then (q.cursor ->> 'ready')::numeric end,
+             case when jsonb_typeof(q.cursor -> 'delayed') = 'number' then (q.cursor ->> 'delayed')::numeric end,
+             case when jsonb_typeof(q.cursor -> 'in_flight') = 'number' then (q.cursor ->> 'in_flight')::numeric end),
+           0) * 2 >= p_limit));
+end;
+$$;
+comment on function queue_health._pgboss_needs_statistics(text, bigint) is 'Whether the statement of the pg-boss schema p_schema needs the table statistics: some queue of it had a gauge of half of p_limit (exact_count_limit) or more at its previous snapshot, or a cursor before v2.';
+revoke execute on function queue_health._pgboss_needs_statistics(text, bigint) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_needs_statistics(text, bigint) to service_role;
+
+create function queue_health._pgboss_execute(
+  p_schema text,
+  p_sql text,
+  p_prepare boolean,
+  p_now timestamptz,
+  p_limit bigint,
+  p_max_age interval,
+  p_window_limit bigint,
+  p_reread interval
+)
+returns queue_health.sample[]
+volatile
+-- Runs as its caller (it runs the SQL text it is given): _sample_pgboss(), through
+-- _pgboss_sample_schema(), with the statement _pgboss_sample_sql() built.
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_sql text := format('select array_agg(t::queue_health.sample) from (%s) t', p_sql);
+  v_rows queue_health.sample[];
+  v_name text;
+  v_args text;
+begin
+  if not p_prepare then
+    execute v_sql into v_rows
+      using p_now, p_limit, p_max_age, p_schema, null::text, p_window_limit, p_reread;
+    return v_rows;
+  end if;
+  -- Prepared once per session (its text and the planner settings of _sample_pgboss() name it)
+  -- with a generic plan, executed on the session's later captures: planning it costs more than
+  -- it takes to run on idle queues. As for pgmq's big queues (_sample_pgmq_queue()), EXECUTE
+  -- takes the parameters as literals, and a statement the session no longer holds is prepared
+  -- again. Any other failure goes to the caller's queue-by-queue fallback, as before.
+  -- EXECUTE takes its snapshot before the plan's locks, which would wait behind a deleteQueue()
+  -- holding job and queue and then read as of before its commit (a deleted queue reported once
+  -- more). The locks first, then the snapshot, as a statement parsed here would: a schema locked
+  -- for longer than lock_timeout goes to the fallback, as before.
+  execute format('lock table only %I.job, %I.queue in access share mode', p_schema, p_schema);
+  v_name := 'queue_health_' || md5(v_sql || current_setting('enable_seqscan')
+    || current_setting('enable_bitmapscan'));
+  v_args := format('%L, %L, %L, %L, null, %L, %L', p_now, p_limit, p_max_age, p_schema,
+    p_window_limit, p_reread);
+  begin
+    execute format('execute %I(%s)', v_name, v_args) into v_rows;
+  exception when invalid_sql_statement_name then
+    execute format(
+      'prepare %I (timestamptz, bigint, interval, text, text, bigint, interval) as %s',
+      v_name, v_sql);
+    execute format('execute %I(%s)', v_name, v_args) into v_rows;
+  end;
+  return v_rows;
+end;
+$$;
+comment on function queue_health._pgboss_execute(text, text, boolean, timestamptz, bigint, interval, bigint, interval) is 'Runs a statement of _pgboss_sample_sql() for the pg-boss schema p_schema (with p_prepare, as a prepared statement of the session, after locking the schema''s job and queue tables) and returns its samples.';
+revoke execute on function queue_health._pgboss_execute(text, text, boolean, timestamptz, bigint, interval, bigint, interval) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_execute(text, text, boolean, timestamptz, bigint, interval, bigint, interval) to service_role;
+
+create function queue_health._pgboss_sample_schema(
+  p_schema text,
+  p_layout jsonb,
+  p_statistics boolean,
+  p_common text,
+  p_now timestamptz,
+  p_limit bigint,
+  p_max_age interval,
+  p_window_limit bigint,
+  p_reread interval,
+  p_prepare boolean
+)
+returns queue_health.sample[]
+volatile
+-- Runs as its caller: _sample_pgboss() (security definer), for a schema it discovered.
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_all queue_health.sample[] := '{}'::queue_health.sample[];
+  v_rows queue_health.sample[];
+  v_part_statistics boolean;
+  v_more boolean;
+begin
+  -- One statement per schema (prepared once per session: _pgboss_execute()): each queue costs
+  -- only its index probes. Collected into an array, so that a failure half-way returns nothing of
+  -- this schema twice. With p_common (job_common), two: its queues from it directly, then the
+  -- queues with a partition of their own (partition: true), if any, through job.
+  for v_part in 1 .. case when p_common is null then 1 else 2 end loop
+    if v_part = 2 then
+      execute format('select exists (select 1 from %I.queue b where b.table_name::text <> $1
+                        and left(b.name, 10) <> %L)', p_schema, '__pgboss__')
+        into v_more using p_common;
+      continue when not v_more;
+    end if;
+    -- Without the table statistics (p_statistics false) a gauge that reached the bound anyway
+    -- is reported as 'statistics' without an estimate: then the full statement, once.
+    v_part_statistics := p_statistics;
+    loop
+      v_rows := queue_health._pgboss_execute(p_schema,
+        queue_health._pgboss_sample_sql(p_schema, p_layout, null, v_part_statistics,
+          case when v_part = 1 then p_common end, case when v_part = 2 then p_common end),
+        p_prepare, p_now, p_limit, p_max_age, p_window_limit, p_reread);
+      exit when v_part_statistics or not exists (
+        select 1 from unnest(v_rows) t, jsonb_each_text(t.cursor -> 'counts') c
+        where c.value = 'statistics');
+      v_part_statistics := true;
+    end loop;
+    v_all := v_all || coalesce(v_rows, '{}');
+  end loop;
+  return v_all;
+end;
+$$;
+comment on function queue_health._pgboss_sample_schema(text, jsonb, boolean, text, timestamptz, bigint, interval, bigint, interval, boolean) is 'The samples of every queue of the pg-boss schema p_schema from its statement (_pgboss_sample_sql; with p_common, one for that table''s queues and one for the others), with the table statistics when p_statistics or when a gauge reached the bound without them. Raises when a statement fails (the caller then samples queue by queue).';
+revoke execute on function queue_health._pgboss_sample_schema(text, jsonb, boolean, text, timestamptz, bigint, interval, bigint, interval, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sample_schema(text, jsonb, boolean, text, timestamptz, bigint, interval, bigint, interval, boolean) to service_role;
+
+create function queue_health._pgboss_sample_each_queue(
+  p_schema text,
+  p_layout jsonb,
+  p_now timestamptz,
+  p_limit bigint,
+  p_max_age interval,
+  p_window_limit bigint
+)
+returns setof queue_health.sample
+volatile
+-- Runs as its caller: _sample_pgboss() (security definer), for a schema it discovered.
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_names text[];
+  v_prevs jsonb[];
+  v_sample queue_health.sample;
+  v_error text;
+begin
+  -- The fallback when the schema's statement failed: the same statement queue by queue
+  -- (_sample_pgboss_queue()), so one bad queue costs only itself.
+  begin
+    -- job itself (not its partitions) first: while it is locked (pg-boss creating or dropping a
+    -- queue's partition), every queue would wait for it in turn, so the schema is reported as
+    -- a whole instead (below).
+    execute format('lock table only %I.job in access share mode', p_schema);
+    -- pg-boss's own internal queues (__pgboss__send-it, ...) are not the user's queues.
+    -- The previous cursors of the schema's queues come with the list (one join).
+    execute format(
+      'select array_agg(b.name order by b.name),
+              array_agg(case when q.cursor is null or jsonb_typeof(q.cursor) <> %L then null
+                else jsonb_build_object(%L, q.last_seen_at) || q.cursor end order by b.name)
+         from %I.queue b
+         left join queue_health.queue q
+           on q.source = %L and q.source_schema = %L and q.queue_name = b.name
+        where left(b.name, 10) <> %L',
+      'object', 'at', p_schema, 'pgboss', p_schema, '__pgboss__')
+      into v_names, v_prevs;
+  exception when others then
+    v_error := sqlstate || ': ' || sqlerrm;
+    -- The schema was dropped between discovery and listing its queues: nothing to sample.
+    -- Otherwise (e.g. its queue or job table locked by deleteQueue()), its queues still exist: report
+    -- the ones the registry knows as errors so that capture() does not mark them dropped.
+    if to_regclass(format('%I.queue', p_schema)) is not null then
+      return query
+        select 'pgboss', q.source_schema, q.queue_name, null::bigint, null::bigint, null::bigint,
+          null::bigint, null::boolean, null::double precision, null::bigint, null::bigint,
+          null::bigint, null::bigint, null::bigint, null::double precision,
+          null::double precision, null::double precision, null::double precision,
+          null::double precision, q.cursor, v_error
+        from queue_health.queue q
+        where q.source = 'pgboss' and q.source_schema = p_schema
+          and q.dropped_at is null;
+    end if;
+    return;
+  end;
+  for i in 1 .. coalesce(cardinality(v_names), 0) loop
+    v_sample := queue_health._sample_pgboss_queue(
+      p_schema, p_layout, v_names[i], p_now, p_limit, p_max_age, v_prevs[i], p_window_limit);
+    if v_sample.source is not null then
+      return next v_sample;
+    end if;
+  end loop;
+end;
+$$;
+comment on function queue_health._pgboss_sample_each_queue(text, jsonb, timestamptz, bigint, interval, bigint) is 'The fallback of _sample_pgboss() for a pg-boss schema whose statement failed: one sample per queue (_sample_pgboss_queue), or, when the schema''s queues cannot be listed, an error row for each queue the registry knows.';
+revoke execute on function queue_health._pgboss_sample_each_queue(text, jsonb, timestamptz, bigint, interval, bigint) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sample_each_queue(text, jsonb, timestamptz, bigint, interval, bigint) to service_role;
+
 create function queue_health._sample_pgboss(p_now timestamptz default now())
 returns setof queue_health.sample
 volatile
 security definer
 set search_path = ''
 -- pg-boss's deleteQueue() locks the schema's queue table while it drops a partition: wait at most
--- this long for it (the schema's queues are then reported as errors, see below).
+-- this long for it (the schema's queues are then reported as errors, see
+-- _pgboss_sample_each_queue()).
 set lock_timeout = '500ms'
 -- The per-schema statement is big (a probe per gauge per partition of job) and its cost estimate
--- crosses jit_above_cost, yet it runs in milliseconds: JIT compiling it took seconds.
+-- crosses jit_above_cost, yet it runs fast: JIT compiling it cost far more than running it.
 set jit = off
 -- Every probe is bounded (limit exact_count_limit) and meant to stop there; a bitmap scan first
 -- collects every match (e.g. all 50 000 live jobs of a 1M-job queue for retried, or all of a v10
@@ -982,10 +1193,11 @@ set enable_bitmapscan = off
 -- The statement is planned for any queue (name = a parameter): the planner then takes a queue's
 -- jobs to be spread over the whole shared job_common, and a sequential scan that stops after
 -- exact_count_limit matches looks cheap; but a queue's jobs are clustered, so the scan reads every
--- other queue's first (seen: 124 ms per queue instead of 1 ms). Index scans only (but see v10).
+-- other queue's first (seen: far slower per queue than the index). Index scans only (but see
+-- v10).
 set enable_seqscan = off
 -- The per-schema statement is a prepared statement of the session: a generic plan from its first
--- execution on, planned once per session (see below).
+-- execution on, planned once per session (_pgboss_execute()).
 set plan_cache_mode = force_generic_plan
 language plpgsql
 as $$
@@ -996,22 +1208,10 @@ declare
   v_max_age interval := (v_settings ->> 'pgboss_cache_max_age')::interval;
   v_reread interval;
   v_schema record;
-  v_sql text;
-  v_rows queue_health.sample[];
-  v_names text[];
-  v_prevs jsonb[];
-  v_sample queue_health.sample;
-  v_error text;
-  v_listed boolean;
   v_statistics boolean;
-  v_part_statistics boolean;
   v_common text;
-  v_part int;
-  v_more boolean;
-  v_all queue_health.sample[];
   v_prepare boolean;
-  v_name text;
-  v_args text;
+  v_rows queue_health.sample[];
 begin
   -- No table named version anywhere: no pg-boss schema (one index probe; a pgmq-only database
   -- then never plans the discovery below, which a new session, as pg_cron's, would pay for).
@@ -1019,36 +1219,20 @@ begin
     return;
   end if;
   -- The statistics must be current, not what an earlier read in this transaction cached; how
-  -- long an unchanged queue may go without being read (v12 only, see _pgboss_sample_sql).
+  -- long an unchanged queue may go without being read (v12 only, see _pgboss_sql_unchanged).
   perform pg_catalog.pg_stat_clear_snapshot();
   v_reread := queue_health._reread_interval(v_settings);
-  -- Each schema's statement as a prepared statement of this session (below), while it may hold more.
+  -- Each schema's statement as a prepared statement of this session, while it may hold more.
   v_prepare := queue_health._may_prepare();
   for v_schema in select * from queue_health._pgboss_schemas(array(
       select jsonb_array_elements_text(v_settings -> 'excluded_pgboss_schemas'))) loop
-    -- One statement per schema, prepared once per session (below): each queue costs only its
-    -- index probes. Collected into an array first, so that a failure half-way returns nothing
-    -- of this schema twice.
-    -- The table statistics are read only for a gauge at the bound without a fresh pg-boss cache.
-    -- While no queue of the schema had a gauge of half the bound or more at its previous snapshot
-    -- (the registry's cursor), the statement is built without them, which saves most of its
-    -- planning; should a gauge reach the bound anyway (a queue that grew that fast since), the
-    -- full statement is run instead (below), once: from then on the cursor says so.
-    v_statistics := exists (
-      select 1 from queue_health.queue q
-      where q.source = 'pgboss' and q.source_schema = v_schema.schema_name and q.dropped_at is null
-        and jsonb_typeof(q.cursor) = 'object'
-        and (q.cursor ->> 'v' is distinct from '2'
-          or coalesce(greatest(
-               case when jsonb_typeof(q.cursor -> 'ready') = 'number' then (q.cursor ->> 'ready')::numeric end,
-               case when jsonb_typeof(q.cursor -> 'delayed') = 'number' then (q.cursor ->> 'delayed')::numeric end,
-               case when jsonb_typeof(q.cursor -> 'in_flight') = 'number' then (q.cursor ->> 'in_flight')::numeric end),
-             0) * 2 >= v_limit));
+    v_statistics := queue_health._pgboss_needs_statistics(v_schema.schema_name, v_limit);
     -- pg-boss 11 and 12 keep most queues in one partition, job_common (queue.table_name): its
     -- queues are sampled from it directly, which is cheaper to plan; the queues with a partition
     -- of their own (partition: true), if any, through job.
     v_common := case when v_schema.layout ? 'queue.table_name'
       and to_regclass(format('%I.job_common', v_schema.schema_name)) is not null then 'job_common' end;
+    -- Set here, not in a function called below (its own SET clause would undo them on return).
     -- v11 keeps its queues in one job_common with no index on state: in_flight and the counts
     -- since the previous snapshot read the queue's rows through the (name, id) key, which a bitmap
     -- scan does best (in page order). Restored when this function returns.
@@ -1061,108 +1245,15 @@ begin
     perform set_config('enable_seqscan',
       case when v_schema.layout ? 'queue.partition_name' then 'on' else 'off' end, true);
     begin
-      v_all := '{}';
-      for v_part in 1 .. case when v_common is null then 1 else 2 end loop
-        if v_part = 2 then
-          execute format('select exists (select 1 from %I.queue b where b.table_name::text <> $1
-                            and left(b.name, 10) <> %L)', v_schema.schema_name, '__pgboss__')
-            into v_more using v_common;
-          continue when not v_more;
-        end if;
-        v_part_statistics := v_statistics;
-        loop
-          v_sql := queue_health._pgboss_sample_sql(v_schema.schema_name, v_schema.layout, null,
-            v_part_statistics, case when v_part = 1 then v_common end,
-            case when v_part = 2 then v_common end);
-          v_sql := format('select array_agg(t::queue_health.sample) from (%s) t', v_sql);
-          if v_prepare then
-            -- Prepared once per session (its text and the planner settings above name it) with a
-            -- generic plan, executed on the session's later captures: planning it costs ~7-9 ms
-            -- warm and ~20 ms cold, more than it takes to run on idle queues. As for pgmq's big
-            -- queues (_sample_pgmq_queue()), EXECUTE takes the parameters as literals, and a
-            -- statement the session no longer holds is prepared again. Any other failure goes to
-            -- the queue-by-queue fallback below, as before.
-            -- EXECUTE takes its snapshot before the plan's locks, which would wait behind a
-            -- deleteQueue() holding job and queue and then read as of before its commit (a
-            -- deleted queue reported once more). The locks first, then the snapshot, as a
-            -- statement parsed here would: a schema locked for longer than lock_timeout goes to
-            -- the fallback below, as before.
-            execute format('lock table only %I.job, %I.queue in access share mode',
-              v_schema.schema_name, v_schema.schema_name);
-            v_name := 'queue_health_' || md5(v_sql || current_setting('enable_seqscan')
-              || current_setting('enable_bitmapscan'));
-            v_args := format('%L, %L, %L, %L, null, %L, %L', p_now, v_limit, v_max_age,
-              v_schema.schema_name, v_window_limit, v_reread);
-            begin
-              execute format('execute %I(%s)', v_name, v_args) into v_rows;
-            exception when invalid_sql_statement_name then
-              execute format(
-                'prepare %I (timestamptz, bigint, interval, text, text, bigint, interval) as %s',
-                v_name, v_sql);
-              execute format('execute %I(%s)', v_name, v_args) into v_rows;
-            end;
-          else
-            execute v_sql into v_rows
-              using p_now, v_limit, v_max_age, v_schema.schema_name, null::text, v_window_limit, v_reread;
-          end if;
-          exit when v_part_statistics or not exists (
-            select 1 from unnest(v_rows) t, jsonb_each_text(t.cursor -> 'counts') c
-            where c.value = 'statistics');
-          v_part_statistics := true;
-        end loop;
-        v_all := v_all || coalesce(v_rows, '{}');
-      end loop;
-      return query select * from unnest(v_all);
+      v_rows := queue_health._pgboss_sample_schema(v_schema.schema_name, v_schema.layout,
+        v_statistics, v_common, p_now, v_limit, v_max_age, v_window_limit, v_reread, v_prepare);
+      return query select * from unnest(v_rows);
       continue;
     exception when others then
       null; -- below: the same statement queue by queue, so one bad queue costs only itself
     end;
-
-    v_listed := false;
-    begin
-      -- job itself (not its partitions) first: while it is locked (pg-boss creating or dropping a
-      -- queue's partition), every queue would wait for it in turn, so the schema is reported as
-      -- a whole instead (below).
-      execute format('lock table only %I.job in access share mode', v_schema.schema_name);
-      -- pg-boss's own internal queues (__pgboss__send-it, ...) are not the user's queues.
-      -- The previous cursors of the schema's queues come with the list (one join).
-      execute format(
-        'select array_agg(b.name order by b.name),
-                array_agg(case when q.cursor is null or jsonb_typeof(q.cursor) <> %L then null
-                  else jsonb_build_object(%L, q.last_seen_at) || q.cursor end order by b.name)
-           from %I.queue b
-           left join queue_health.queue q
-             on q.source = %L and q.source_schema = %L and q.queue_name = b.name
-          where left(b.name, 10) <> %L',
-        'object', 'at', v_schema.schema_name, 'pgboss', v_schema.schema_name, '__pgboss__')
-        into v_names, v_prevs;
-      v_listed := true;
-    exception when others then
-      v_error := sqlstate || ': ' || sqlerrm;
-      -- The schema was dropped between discovery and listing its queues: nothing to sample.
-      -- Otherwise (e.g. its queue or job table locked by deleteQueue()), its queues still exist: report
-      -- the ones the registry knows as errors so that capture() does not mark them dropped.
-      if to_regclass(format('%I.queue', v_schema.schema_name)) is not null then
-        return query
-          select 'pgboss', q.source_schema, q.queue_name, null::bigint, null::bigint, null::bigint,
-            null::bigint, null::boolean, null::double precision, null::bigint, null::bigint,
-            null::bigint, null::bigint, null::bigint, null::double precision,
-            null::double precision, null::double precision, null::double precision,
-            null::double precision, q.cursor, v_error
-          from queue_health.queue q
-          where q.source = 'pgboss' and q.source_schema = v_schema.schema_name
-            and q.dropped_at is null;
-      end if;
-    end;
-    if v_listed then
-      for i in 1 .. coalesce(cardinality(v_names), 0) loop
-        v_sample := queue_health._sample_pgboss_queue(
-          v_schema.schema_name, v_schema.layout, v_names[i], p_now, v_limit, v_max_age, v_prevs[i], v_window_limit);
-        if v_sample.source is not null then
-          return next v_sample;
-        end if;
-      end loop;
-    end if;
+    return query select * from queue_health._pgboss_sample_each_queue(v_schema.schema_name,
+      v_schema.layout, p_now, v_limit, v_max_age, v_window_limit);
   end loop;
 end;
 $$;
