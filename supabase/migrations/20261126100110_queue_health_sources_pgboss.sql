@@ -330,7 +330,7 @@ begin
            -- Finished in the window (completed, failed, and cancelled, which also sets
            -- completed_on), the newest $6, read once for the counts, the percentiles and the
            -- retry attempts among them (state, dead_letter, retry_count are heap columns). The
-           -- percentiles sort date_part's float8: extract's numeric took twice as long.
+           -- percentiles sort date_part's float8: extract's numeric is slower to sort.
            (select count(*) as n,
               count(*) filter (where s.state = 'completed') as completed,
               count(*) filter (where s.state = 'failed') as failed,
@@ -671,7 +671,7 @@ begin
   end if;
   return format($f$cross join lateral (
       -- The statistics fingerprint of the queue's table, and whether the queue is unchanged
-      -- since it was last read (see v_unchanged): then no probe below runs.
+      -- since it was last read (_pgboss_sql_unchanged): then no probe below runs.
       select %1$s as fingerprint
       offset 0
     ) f
