@@ -42,8 +42,8 @@ returns table (schema_name text, layout jsonb)
 stable
 security definer
 set search_path = ''
--- Planned once per session and kept (a SQL function's statement is planned on every call, ~3-5 ms
--- each): the capture runner calls it every 10 s for a minute in one session.
+-- Planned once per session and kept (a SQL function's statement is planned on every call): the
+-- capture runner calls it every 10 s for a minute in one session.
 set plan_cache_mode = force_generic_plan
 language plpgsql
 as $$
@@ -119,155 +119,209 @@ comment on function queue_health._histogram_fraction_le(timestamptz[], timestamp
 revoke execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) from public, anon, authenticated;
 grant execute on function queue_health._histogram_fraction_le(timestamptz[], timestamptz) to service_role;
 
-create function queue_health._pgboss_sample_sql(
-  p_schema text,
-  p_layout jsonb,
-  p_queue text default null,
-  p_statistics boolean default true,
-  p_table text default null,
-  p_other_than text default null
-)
+-- The pg-boss statement, built from small named parts (one builder per probe and per lateral
+-- join, each returning SQL text), composed by _pgboss_sample_sql() at the end of this section.
+-- Every name and value enters the text once, through format() (%I, %L), where it belongs: no
+-- part is edited after it is built. The parts share two arguments: p_job, the relation the probes
+-- read (quoted: <schema>.job, or one of its partitions), and p_queue, the SQL expression of the
+-- queue they read (b.name, the statement's queue row, or one queue's name as a literal).
+
+create function queue_health._pgboss_sql_ready(p_job text, p_queue text, p_v12 boolean)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The ready count (a _pgboss_count: how many, and the smallest start_after among them), exact
+  -- up to $2 (exact_count_limit) rows through pg-boss's indexes (index-only). v10/v11: through
+  -- the fetch index (name, start_after) where state < 'active'. v12's (name, state, blocked,
+  -- start_after) index has the predicate state in (created, retry, active, failed), which the
+  -- planner cannot prove from state < 'active' (an enum range): there, name the two states so
+  -- that index is usable.
+  if p_v12 then
+    return format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
+        from (select j.start_after from %1$s j
+        where j.name = %2$s and j.state in ('created', 'retry') and not j.blocked
+          and j.start_after <= $1 limit $2) c)$f$, p_job, p_queue);
+  end if;
+  return format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
+        from (select j.start_after from %1$s j
+        where j.name = %2$s and j.state < 'active' and j.start_after <= $1 limit $2) c)$f$, p_job, p_queue);
+end;
+$$;
+comment on function queue_health._pgboss_sql_ready(text, text, boolean) is 'Part of _pgboss_sample_sql: the probe that counts a pg-boss queue''s ready jobs (up to exact_count_limit) and their smallest start_after; p_v12 for pg-boss 12''s blocked column and index.';
+revoke execute on function queue_health._pgboss_sql_ready(text, text, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_ready(text, text, boolean) to service_role;
+
+create function queue_health._pgboss_sql_delayed(p_job text, p_queue text, p_v12 boolean)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The delayed count, as the ready one (_pgboss_sql_ready). v12: deferred and blocked jobs, two
+  -- ranges of the (name, state, blocked, start_after) index; the smallest start_after among
+  -- unblocked jobs is when the next one falls due (blocked ones wait for a write that unblocks
+  -- them).
+  if p_v12 then
+    return format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count from (
+        (select j.start_after from %1$s j where j.name = %2$s and j.state in ('created', 'retry')
+           and not j.blocked and j.start_after > $1)
+        union all
+        (select null::timestamptz from %1$s j where j.name = %2$s and j.state in ('created', 'retry')
+           and j.blocked)
+        limit $2) c)$f$, p_job, p_queue);
+  end if;
+  return format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
+        from (select j.start_after from %1$s j
+        where j.name = %2$s and j.state < 'active' and j.start_after > $1 limit $2) c)$f$, p_job, p_queue);
+end;
+$$;
+comment on function queue_health._pgboss_sql_delayed(text, text, boolean) is 'Part of _pgboss_sample_sql: the probe that counts a pg-boss queue''s delayed (v12: also blocked) jobs up to exact_count_limit, with the smallest start_after of the unblocked ones.';
+revoke execute on function queue_health._pgboss_sql_delayed(text, text, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_delayed(text, text, boolean) to service_role;
+
+create function queue_health._pgboss_sql_oldest(p_job text, p_queue text, p_v12 boolean)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The oldest ready job's start_after when the ready count did not see them all: v12, the first
+  -- entry per state of the (name, state, blocked, start_after) index; v10/v11, the first entry of
+  -- the (name, start_after) fetch index.
+  if p_v12 then
+    return format($f$least(
+        (select j.start_after from %1$s j where j.name = %2$s and j.state = 'created'
+           and not j.blocked and j.start_after <= $1 order by j.start_after limit 1),
+        (select j.start_after from %1$s j where j.name = %2$s and j.state = 'retry'
+           and not j.blocked and j.start_after <= $1 order by j.start_after limit 1))$f$, p_job, p_queue);
+  end if;
+  return format($f$(select j.start_after from %1$s j where j.name = %2$s
+        and j.state < 'active' and j.start_after <= $1 order by j.start_after limit 1)$f$, p_job, p_queue);
+end;
+$$;
+comment on function queue_health._pgboss_sql_oldest(text, text, boolean) is 'Part of _pgboss_sample_sql: the probe that reads the start_after of a pg-boss queue''s oldest ready job from the first entries of its index.';
+revoke execute on function queue_health._pgboss_sql_oldest(text, text, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_oldest(text, text, boolean) to service_role;
+
+create function queue_health._pgboss_sql_cache(p_layout jsonb, p_part text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- pg-boss 11+ caches counts per queue in its queue row (b; its monitor refreshes them about
+  -- every minute). p_part: 'age' (seconds since monitor_on), 'fresh' (no older than $3,
+  -- pgboss_cache_max_age), or the cached value of the gauge 'ready', 'delayed' or 'in_flight'.
+  -- Without a cache (v10): null, and never fresh.
+  if not p_layout ? 'queue.monitor_on' then
+    return case p_part when 'age' then 'null::numeric' when 'fresh' then 'false' else 'null::bigint' end;
+  end if;
+  if p_part not in ('age', 'fresh', 'ready', 'delayed', 'in_flight') then
+    raise exception 'unknown part of the pg-boss counts cache: %', p_part;
+  end if;
+  return case p_part
+    when 'age' then 'extract(epoch from $1 - b.monitor_on)'
+    when 'fresh' then '(b.monitor_on is not null and extract(epoch from $1 - b.monitor_on) <= extract(epoch from $3))'
+    when 'ready' then case when p_layout ? 'queue.ready_count' then 'b.ready_count::bigint'
+      else 'b.queued_count::bigint - b.deferred_count::bigint' end
+    when 'delayed' then 'b.deferred_count::bigint'
+      || case when p_layout ? 'queue.blocked_count' then ' + coalesce(b.blocked_count, 0)::bigint' else '' end
+    else 'b.active_count::bigint' end;
+end;
+$$;
+comment on function queue_health._pgboss_sql_cache(jsonb, text) is 'Part of _pgboss_sample_sql: an expression over pg-boss''s counts cache in its queue row (p_part: age, fresh, ready, delayed or in_flight), for the schema''s layout; null (never fresh) without one (v10).';
+revoke execute on function queue_health._pgboss_sql_cache(jsonb, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_cache(jsonb, text) to service_role;
+
+create function queue_health._pgboss_sql_in_flight(p_job text, p_queue text, p_layout jsonb)
 returns text
 immutable
 set search_path = ''
 language plpgsql
 as $$
 declare
-  -- The probes read p_table (one partition of job, for the queues whose queue.table_name it is)
-  -- when given, else job itself (run-time partition pruning picks each queue's partition). A
-  -- partition planned directly costs a third of planning the partitioned job with it (the
-  -- partitioned indexes' relation cache entries and the partition expansion), most of all in a
-  -- new session: ~13 instead of ~22-38 ms cold at 1 000 queues.
-  v_job text := format('%I.%I', p_schema, coalesce(p_table, 'job'));
-  -- The queue each probe reads: the statement's queue row (b.name), or with p_queue that queue's
-  -- name as a constant, so that the planner prunes job's partitions at plan time. Like every
-  -- name and value below, it enters the text once, through format(), where it belongs: the text
-  -- is never edited after (a queue named a$4b or x' or ... stays a literal).
-  v_queue text := case when p_queue is null then 'b.name' else format('%L', p_queue) end;
-  v_parent text := format('%I.job', p_schema);
-  v_which text := '';
-  v_v12 boolean := p_layout ? 'job.blocked';
-  v_has_cache boolean := p_layout ? 'queue.monitor_on';
-  v_ready text;
-  v_delayed text;
-  v_in_flight text;
-  v_oldest text;
-  v_window text;
-  v_capped text;
-  v_cache_age text := 'null::numeric';
-  v_cache_fresh text := 'false';
-  v_cache_ready text := 'null::bigint';
-  v_cache_delayed text := 'null::bigint';
-  v_cache_active text := 'null::bigint';
-  v_rel text := 'null::text';
-  v_est text;
-  v_st text := '';
-  -- One gauge's big-queue test (below), for format() with the gauge's name.
-  v_big constant text := $f$case when $2 > 0 and r.cursor -> 'counts' ->> %1$L in ('cache', 'statistics')
-          and jsonb_typeof(r.cursor -> %1$L) = 'number'
-        then (r.cursor ->> %1$L)::numeric >= 2 * $2 else false end$f$;
-  v_big_ready text;
-  v_big_delayed text;
-  v_big_in_flight text;
-  v_fingerprint text := 'null::text';
-  v_unchanged text := 'false';
-  v_sql text;
+  v_count text := format($f$(select count(*) from (select 1 from %1$s j
+      where j.name = %2$s and j.state = 'active' limit $2) c)$f$, p_job, p_queue);
 begin
-  -- The statement's parameters: $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age,
-  -- $4 the schema's name (unused: the text holds it as a constant, see below; callers still
-  -- pass it),
-  -- $5 one queue's name (used only with p_queue), $6 window_read_limit, $7
-  -- how long an unchanged queue may go unread (_reread_interval(); 0: read every queue). b is the
-  -- queue's row in <schema>.queue, r its registry row (previous cursor), f and u the unchanged
-  -- check, x the queue's probes, e the estimate from the table statistics (only computed for a
-  -- queue that needs it), g the gauges, v the gauges reported.
-  --
-  -- Gauges, each counted exactly up to $2 rows through pg-boss's indexes (index-only): ready and
-  -- (v10/v11) delayed through the fetch index (name, start_after) where state < 'active'. v12's
-  -- (name, state, blocked, start_after) index has the predicate state in (created, retry, active,
-  -- failed), which the planner cannot prove from state < 'active' (an enum range): there, name
-  -- the two states so that index is usable; deferred and blocked are two ranges of it.
-  if v_v12 then
-    v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
-        from (select j.start_after from %1$s j
-        where j.name = %2$s and j.state in ('created', 'retry') and not j.blocked
-          and j.start_after <= $1 limit $2) c)$f$, v_job, v_queue);
-    -- The delayed count's smallest start_after among unblocked jobs is when the next one falls
-    -- due (blocked ones wait for a write that unblocks them).
-    v_delayed := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count from (
-        (select j.start_after from %1$s j where j.name = %2$s and j.state in ('created', 'retry')
-           and not j.blocked and j.start_after > $1)
-        union all
-        (select null::timestamptz from %1$s j where j.name = %2$s and j.state in ('created', 'retry')
-           and j.blocked)
-        limit $2) c)$f$, v_job, v_queue);
-    -- Oldest ready job: the smallest start_after the ready count saw, when it saw them all;
-    -- otherwise the first entry per state of the (name, state, blocked, start_after) index.
-    v_oldest := format($f$least(
-        (select j.start_after from %1$s j where j.name = %2$s and j.state = 'created'
-           and not j.blocked and j.start_after <= $1 order by j.start_after limit 1),
-        (select j.start_after from %1$s j where j.name = %2$s and j.state = 'retry'
-           and not j.blocked and j.start_after <= $1 order by j.start_after limit 1))$f$, v_job, v_queue);
-  else
-    v_ready := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
-        from (select j.start_after from %1$s j
-        where j.name = %2$s and j.state < 'active' and j.start_after <= $1 limit $2) c)$f$, v_job, v_queue);
-    v_delayed := format($f$(select row(count(*), min(c.start_after))::queue_health._pgboss_count
-        from (select j.start_after from %1$s j
-        where j.name = %2$s and j.state < 'active' and j.start_after > $1 limit $2) c)$f$, v_job, v_queue);
-    -- Oldest ready job: as for v12, or the first entry of the (name, start_after) fetch index.
-    v_oldest := format($f$(select j.start_after from %1$s j where j.name = %2$s
-        and j.state < 'active' and j.start_after <= $1 order by j.start_after limit 1)$f$, v_job, v_queue);
+  -- The in-flight (active) count, exact up to $2 rows. v11 has no index on state: finding its
+  -- active jobs scans the queue's retained jobs, so while the cache is fresh, take active_count
+  -- from it whatever its size (the count is then null).
+  if p_layout ? 'queue.monitor_on' and not p_layout ? 'job.blocked' then
+    return format('case when %s then null else %s end',
+      queue_health._pgboss_sql_cache(p_layout, 'fresh'), v_count);
   end if;
-  v_in_flight := format($f$(select count(*) from (select 1 from %1$s j
-      where j.name = %2$s and j.state = 'active' limit $2) c)$f$, v_job, v_queue);
+  return v_count;
+end;
+$$;
+comment on function queue_health._pgboss_sql_in_flight(text, text, jsonb) is 'Part of _pgboss_sample_sql: the probe that counts a pg-boss queue''s active jobs up to exact_count_limit (v11: not while its counts cache is fresh).';
+revoke execute on function queue_health._pgboss_sql_in_flight(text, text, jsonb) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_in_flight(text, text, jsonb) to service_role;
 
-  -- pg-boss 11+ caches counts per queue in its queue row (its monitor, about every minute).
-  if v_has_cache then
-    v_cache_age := 'extract(epoch from $1 - b.monitor_on)';
-    v_cache_fresh := '(b.monitor_on is not null and extract(epoch from $1 - b.monitor_on) <= extract(epoch from $3))';
-    v_cache_ready := case when p_layout ? 'queue.ready_count' then 'b.ready_count::bigint'
-      else 'b.queued_count::bigint - b.deferred_count::bigint' end;
-    v_cache_delayed := 'b.deferred_count::bigint'
-      || case when p_layout ? 'queue.blocked_count' then ' + coalesce(b.blocked_count, 0)::bigint' else '' end;
-    v_cache_active := 'b.active_count::bigint';
-    if not v_v12 then
-      -- v11 has no index on state: finding its active jobs scans the queue's retained jobs, so
-      -- while the cache is fresh, take active_count from it whatever its size.
-      v_in_flight := format('case when %s then null else %s end', v_cache_fresh, v_in_flight);
-    end if;
+create function queue_health._pgboss_sql_estimate(p_layout jsonb, p_statistics boolean)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  -- The table (partition of job) that holds the queue's jobs, whose statistics st has.
+  v_rel text := case when p_layout ? 'queue.table_name' then 'b.table_name::text'
+    when p_layout ? 'queue.partition_name' then 'b.partition_name::text' else 'null::text' end;
+begin
+  -- The table statistics' estimate of the queue's {ready, delayed, in flight} (st, see
+  -- _pgboss_sql_statistics). Without p_statistics the statement has no st and the estimate is
+  -- null: a gauge counted to the bound without a fresh cache is then reported at the bound with
+  -- 'statistics' in cursor.counts, and _sample_pgboss() runs the full statement instead.
+  if not p_statistics then
+    return 'null::float8[]';
   end if;
-  -- The table (partition of job) that holds the queue's jobs, for the statistics estimate.
-  if p_layout ? 'queue.table_name' then
-    v_rel := 'b.table_name::text';
-  elsif p_layout ? 'queue.partition_name' then
-    v_rel := 'b.partition_name::text';
-  end if;
-  -- The table statistics' estimate of the queue's {ready, delayed, in flight} (st, below).
-  -- Without p_statistics the statement has no st and the estimate is null: a gauge counted to the
-  -- bound without a fresh cache is then reported at the bound with 'statistics' in cursor.counts,
-  -- and _sample_pgboss() runs the full statement instead. st weighs on planning (pg_stats is a
-  -- view over five catalogs), most of all in a new session.
-  if p_statistics then
-    v_est := format($f$(select array[q.n * st.f_ready, q.n * st.f_delayed, q.n * st.f_active]
+  return format($f$(select array[q.n * st.f_ready, q.n * st.f_delayed, q.n * st.f_active]
                 from st cross join lateral (select st.rows_now
                   * coalesce(st.name_freqs[array_position(st.names, b.name::text)], st.name_other) as n) q
                 where st.rel = %s)$f$, v_rel);
-  else
-    v_est := 'null::float8[]';
-  end if;
-  -- A gauge was estimated (cache or statistics, not counted exactly) at the previous snapshot,
-  -- at no less than twice the bound (the values are in the cursor from v2 on).
-  v_big_ready := format(v_big, 'ready');
-  v_big_delayed := format(v_big, 'delayed');
-  v_big_in_flight := format(v_big, 'in_flight');
+end;
+$$;
+comment on function queue_health._pgboss_sql_estimate(jsonb, boolean) is 'Part of _pgboss_sample_sql: the table statistics'' estimate of a pg-boss queue''s {ready, delayed, in flight} (from st), or null without p_statistics.';
+revoke execute on function queue_health._pgboss_sql_estimate(jsonb, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_estimate(jsonb, boolean) to service_role;
 
-  if p_layout ? 'index.created_on' and p_layout ? 'index.completed_on' then
-    -- v12: created since the previous snapshot, the newest $6 (window_read_limit) through
-    -- (name, created_on); finished since then, the newest $6 through (name, completed_on); retry attempts started since then
-    -- (pg-boss bumps retry_count and stamps started_on each time it hands out a job that had been
-    -- started before).
-    v_window := format($f$(select row(e.n, e.first, f.n, f.completed, f.failed, f.dead, f.first,
+create function queue_health._pgboss_sql_big(p_gauge text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The gauge p_gauge was estimated (cache or statistics, not counted exactly) at the previous
+  -- snapshot (r.cursor), at no less than twice the bound (the values are in the cursor from v2
+  -- on): the first half of the big-queue shortcut (see _pgboss_sql_lateral_skip).
+  return format($f$case when $2 > 0 and r.cursor -> 'counts' ->> %1$L in ('cache', 'statistics')
+          and jsonb_typeof(r.cursor -> %1$L) = 'number'
+        then (r.cursor ->> %1$L)::numeric >= 2 * $2 else false end$f$, p_gauge);
+end;
+$$;
+comment on function queue_health._pgboss_sql_big(text) is 'Part of _pgboss_sample_sql: whether the gauge p_gauge (ready, delayed or in_flight) was estimated at twice exact_count_limit or more at the queue''s previous snapshot.';
+revoke execute on function queue_health._pgboss_sql_big(text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_big(text) to service_role;
+
+create function queue_health._pgboss_sql_window_indexed(p_job text, p_queue text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- v12 (a _pgboss_window): created since the previous snapshot, the newest $6
+  -- (window_read_limit) through (name, created_on); finished since then, the newest $6 through
+  -- (name, completed_on); retry attempts started since then (pg-boss bumps retry_count and stamps
+  -- started_on each time it hands out a job that had been started before).
+  return format($f$(select row(e.n, e.first, f.n, f.completed, f.failed, f.dead, f.first,
           f.wait, f.run, l.n + f.retried, l.full or f.full)::queue_health._pgboss_window
       from (select count(*) as n, min(s.created_on) as first
             from (select j.created_on from %1$s j
@@ -276,7 +330,7 @@ begin
            -- Finished in the window (completed, failed, and cancelled, which also sets
            -- completed_on), the newest $6, read once for the counts, the percentiles and the
            -- retry attempts among them (state, dead_letter, retry_count are heap columns). The
-           -- percentiles sort date_part's float8: extract's numeric took twice as long.
+           -- percentiles sort date_part's float8: extract's numeric is slower to sort.
            (select count(*) as n,
               count(*) filter (where s.state = 'completed') as completed,
               count(*) filter (where s.state = 'failed') as failed,
@@ -308,17 +362,24 @@ begin
                    count(*) >= least($2, 1000) or k.skip_in_flight as full
               from (select j.retry_count, j.started_on from %1$s j
                     where j.name = %2$s and j.state in ('active', 'retry')
-                      and not k.skip_in_flight limit least($2, 1000)) s1) l)$f$, v_job, v_queue);
-    -- Above the bound: created and finished extrapolated from the time the counted rows span
-    -- (below), retried stays at the bound; each listed in cursor.capped.
-    v_capped := $f$pg_catalog.array_remove(array[
-        case when (x.w).enqueued >= $6 and (x.w).enqueued_first < $1 then 'enqueued' end,
-        case when (x.w).finished >= $6 and (x.w).finished_first < $1 then 'finished' end,
-        case when (x.w).retried >= $6 or (x.w).retried_capped then 'retried' end], null)$f$;
-  else
-    -- v10/v11: no index on the timestamps, so any of these counts scans the queue's jobs (v10:
-    -- its partition; v11: its rows of job_common by the (name, id) key). Do it once, exactly.
-    v_window := format($f$(select row(
+                      and not k.skip_in_flight limit least($2, 1000)) s1) l)$f$, p_job, p_queue);
+end;
+$$;
+comment on function queue_health._pgboss_sql_window_indexed(text, text) is 'Part of _pgboss_sample_sql: what a pg-boss 12 queue did since its previous snapshot (created, finished, percentiles, retried), each read through its (name, created_on) or (name, completed_on) index up to window_read_limit rows.';
+revoke execute on function queue_health._pgboss_sql_window_indexed(text, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_window_indexed(text, text) to service_role;
+
+create function queue_health._pgboss_sql_window_scan(p_job text, p_queue text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- v10/v11 (a _pgboss_window): no index on the timestamps, so any of these counts scans the
+  -- queue's jobs (v10: its partition; v11: its rows of job_common by the (name, id) key). Do it
+  -- once, exactly.
+  return format($f$(select row(
           count(*) filter (where j.created_on > p.prev_at and j.created_on <= $1),
           null, null,
           count(*) filter (where j.state = 'completed' and j.completed_on > p.prev_at and j.completed_on <= $1),
@@ -337,27 +398,48 @@ begin
         )::queue_health._pgboss_window
       from %1$s j
       where j.name = %2$s
-        and (j.created_on > p.prev_at or j.completed_on > p.prev_at or j.started_on > p.prev_at))$f$,
-      v_job, v_queue);
-    v_capped := $f$'{}'::text[]$f$;
-  end if;
+        and (j.created_on > p.prev_at or j.completed_on > p.prev_at or j.started_on > p.prev_at))$f$, p_job, p_queue);
+end;
+$$;
+comment on function queue_health._pgboss_sql_window_scan(text, text) is 'Part of _pgboss_sample_sql: what a pg-boss 10 or 11 queue did since its previous snapshot, in one exact scan of its jobs.';
+revoke execute on function queue_health._pgboss_sql_window_scan(text, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_window_scan(text, text) to service_role;
 
-  -- Unchanged since the queue was last read (docs/metrics.md; v12, whose (name, created_on) and
-  -- (name, completed_on) indexes make the two probes below cheap): the same statistics
-  -- fingerprint of the queue's table (relfilenode and its count of inserted, updated and deleted
-  -- rows, this session's not yet reported ones included), no job created or finished since
-  -- (immediate, unlike the statistics, which a session publishes up to ~10 s late), no delayed job
-  -- due since, and read less than $7 ago (_reread_interval()). Such a queue repeats its previous
-  -- gauges without a count; its counts since then are read when it is next read (the window
-  -- starts at cursor.read_at), so a write the statistics had not shown yet is counted late, not
-  -- lost. $7 = 0: every queue is read.
-  if v_v12 and p_layout ? 'queue.table_name' and p_layout ? 'index.created_on'
-     and p_layout ? 'index.completed_on' then
-    -- The table's name: p_table's, a constant (the fingerprint is then computed once for all
-    -- its queues), else each queue's.
-    -- The statistics fingerprint as pgmq's (_sample_pgmq()): relfilenode and the count of rows
-    -- inserted, updated and deleted, this session's not yet reported ones included.
-    v_fingerprint := format($f$(select c.relfilenode::text || ':' || (
+create function queue_health._pgboss_sql_capped(p_layout jsonb)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- v12 (_pgboss_sql_window_indexed): above the bound, created and finished are extrapolated from
+  -- the time the counted rows span, retried stays at the bound; each listed in cursor.capped.
+  -- v10/v11 count exactly: nothing is capped.
+  if p_layout ?& array['index.created_on', 'index.completed_on'] then
+    return $f$pg_catalog.array_remove(array[
+        case when (x.w).enqueued >= $6 and (x.w).enqueued_first < $1 then 'enqueued' end,
+        case when (x.w).finished >= $6 and (x.w).finished_first < $1 then 'finished' end,
+        case when (x.w).retried >= $6 or (x.w).retried_capped then 'retried' end], null)$f$;
+  end if;
+  return $f$'{}'::text[]$f$;
+end;
+$$;
+comment on function queue_health._pgboss_sql_capped(jsonb) is 'Part of _pgboss_sample_sql: the names of the counts since the previous snapshot that reached window_read_limit (cursor.capped).';
+revoke execute on function queue_health._pgboss_sql_capped(jsonb) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_capped(jsonb) to service_role;
+
+create function queue_health._pgboss_sql_fingerprint(p_schema text, p_table text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The statistics fingerprint of the queue's table, as pgmq's (_sample_pgmq()): relfilenode and
+  -- the count of rows inserted, updated and deleted, this session's not yet reported ones
+  -- included. The table's name: p_table's, a constant (the fingerprint is then computed once for
+  -- all its queues), else each queue's.
+  return format($f$(select c.relfilenode::text || ':' || (
           pg_catalog.pg_stat_get_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_tuples_updated(c.oid)
         + pg_catalog.pg_stat_get_tuples_deleted(c.oid)
         + pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
@@ -365,8 +447,28 @@ begin
       from pg_catalog.pg_class c
       where c.relnamespace = pg_catalog.to_regnamespace(pg_catalog.quote_ident(%2$L))
         and c.relname = %1$s and c.relkind = 'r')$f$,
-      case when p_table is null then 'b.table_name::text' else format('%L', p_table) end, p_schema);
-    v_unchanged := format($f$($7 > interval '0' and jsonb_typeof(r.cursor) = 'object'
+    case when p_table is null then 'b.table_name::text' else format('%L', p_table) end, p_schema);
+end;
+$$;
+comment on function queue_health._pgboss_sql_fingerprint(text, text) is 'Part of _pgboss_sample_sql: the statistics fingerprint (relfilenode and row change counts) of the table that holds a pg-boss queue''s jobs.';
+revoke execute on function queue_health._pgboss_sql_fingerprint(text, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_fingerprint(text, text) to service_role;
+
+create function queue_health._pgboss_sql_unchanged(p_job text, p_queue text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- Unchanged since the queue was last read (docs/metrics.md): the same statistics fingerprint of
+  -- the queue's table (f.fingerprint), no job created or finished since (immediate, unlike the
+  -- statistics, which a session publishes up to ~10 s late), no delayed job due since, and read
+  -- less than $7 ago (_reread_interval()). Such a queue repeats its previous gauges without a
+  -- count; its counts since then are read when it is next read (the window starts at
+  -- cursor.read_at), so a write the statistics had not shown yet is counted late, not lost.
+  -- $7 = 0: every queue is read.
+  return format($f$($7 > interval '0' and jsonb_typeof(r.cursor) = 'object'
         and r.cursor ->> 'v' = '2'
         and r.cursor ?& array['read_at', 'fingerprint', 'oldest', 'next_due', 'counts']
         and jsonb_typeof(r.cursor -> 'ready') = 'number'
@@ -379,23 +481,24 @@ begin
         and not exists (select 1 from %1$s j where j.name = %2$s
                           and j.created_on > (r.cursor ->> 'read_at')::timestamptz)
         and not exists (select 1 from %1$s j where j.name = %2$s
-                          and j.completed_on > (r.cursor ->> 'read_at')::timestamptz))$f$, v_job, v_queue);
-  end if;
+                          and j.completed_on > (r.cursor ->> 'read_at')::timestamptz))$f$, p_job, p_queue);
+end;
+$$;
+comment on function queue_health._pgboss_sql_unchanged(text, text) is 'Part of _pgboss_sample_sql: whether a pg-boss 12 queue is unchanged since it was last read (fingerprint, no job created or finished, none due, re-read interval not reached).';
+revoke execute on function queue_health._pgboss_sql_unchanged(text, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_unchanged(text, text) to service_role;
 
-  -- Which queues: those of p_table, or those not in p_other_than (the rest, through job).
-  if p_table is not null then
-    v_which := format(' and b.table_name::text = %L', p_table);
-  elsif p_other_than is not null then
-    v_which := format(' and b.table_name::text <> %L', p_other_than);
-  end if;
-  if p_queue is not null then
-    -- One queue (the fallback): its row of <schema>.queue, by the parameter $5.
-    v_which := v_which || ' and b.name = $5::text';
-  end if;
-
-  if p_statistics then
-    v_st := format($st$
-    with st as materialized (
+create function queue_health._pgboss_sql_statistics(p_schema text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The statement's st: table statistics per partition of <schema>.job (read only for a queue
+  -- above the bound without a fresh cache, see _pgboss_sql_estimate). st weighs on planning
+  -- (pg_stats is a view over five catalogs), most of all in a new session, hence p_statistics.
+  return format($st$with st as materialized (
       -- Table statistics (ANALYZE / autovacuum) per partition of job, the planner's arithmetic
       -- without planning: rows now (reltuples scaled to the current size), each queue name's
       -- share (pg_stats most common values, else an equal share of the rest), and the shares of
@@ -453,13 +556,23 @@ begin
             * coalesce(queue_health._histogram_fraction_le(ps.start_bounds::timestamptz[], $1), 0.5) end
         from unnest(ps.start_vals::timestamptz[], ps.start_freqs) u(v, f)) sa(f_le)
       where i.inhparent = %1$L::regclass
-    )
-  $st$, v_parent, p_schema);
-  end if;
+    )$st$, format('%I.job', p_schema), p_schema);
+end;
+$$;
+comment on function queue_health._pgboss_sql_statistics(text) is 'Part of _pgboss_sample_sql: the with clause st, the table statistics (rows, queue name shares, state, blocked and start_after shares) of each partition of a pg-boss schema''s job table.';
+revoke execute on function queue_health._pgboss_sql_statistics(text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_statistics(text) to service_role;
 
-  v_sql := format($sql$
-    %19$s
-    select 'pgboss'::text, %23$L::text, b.name::text,
+create function queue_health._pgboss_sql_select(p_schema text, p_layout jsonb)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The statement's select list: one queue_health.sample per queue, from the gauges reported (v),
+  -- the counts since the previous snapshot (x, x2) and the next cursor.
+  return format($f$select 'pgboss'::text, %1$L::text, b.name::text,
       v.ready, v.in_flight, v.delayed, v.ready + v.in_flight + v.delayed, v.estimated,
       coalesce(greatest(extract(epoch from $1 - o.oldest)::float8, 0), 0),
       case when x.prev_at is null or u.unchanged then 0::bigint
@@ -490,11 +603,26 @@ begin
           case when k.skip_delayed then 'delayed' end,
           case when k.skip_in_flight then 'in_flight' end], null)),
         'cache_age_s', k.cache_age,
-        'capped', to_jsonb(case when x.prev_at is null then '{}'::text[] else %10$s end)) end,
-      null::text
-    from %1$I.queue b
+        'capped', to_jsonb(case when x.prev_at is null then '{}'::text[] else %2$s end)) end,
+      null::text$f$, p_schema, queue_health._pgboss_sql_capped(p_layout));
+end;
+$$;
+comment on function queue_health._pgboss_sql_select(text, jsonb) is 'Part of _pgboss_sample_sql: the select list (one queue_health.sample per pg-boss queue, with its next cursor).';
+revoke execute on function queue_health._pgboss_sql_select(text, jsonb) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_select(text, jsonb) to service_role;
+
+create function queue_health._pgboss_sql_from(p_schema text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The queues (b, <schema>.queue), their registry rows (r), each queue's start (q) and what the
+  -- previous snapshot says (p).
+  return format($f$from %1$I.queue b
     left join queue_health.queue r
-      on r.source = 'pgboss' and r.source_schema = %23$L and r.queue_name = b.name
+      on r.source = 'pgboss' and r.source_schema = %1$L and r.queue_name = b.name
     cross join lateral (
       -- The queue's start, evaluated per queue, in order. b.name is part of it so that the
       -- planner's cache of a lateral subquery's results (Memoize, keyed by what it refers to)
@@ -512,53 +640,131 @@ begin
           then coalesce((r.cursor ->> 'read_at')::timestamptz,
                         ((jsonb_build_object('at', r.last_seen_at) || r.cursor) ->> 'at')::timestamptz)
           end as prev_at,
-        %15$s as big_ready,
-        %16$s as big_delayed,
-        %17$s as big_in_flight
+        %2$s as big_ready,
+        %3$s as big_delayed,
+        %4$s as big_in_flight
       offset 0
-    ) p
-    cross join lateral (
+    ) p$f$, p_schema, queue_health._pgboss_sql_big('ready'),
+    queue_health._pgboss_sql_big('delayed'), queue_health._pgboss_sql_big('in_flight'));
+end;
+$$;
+comment on function queue_health._pgboss_sql_from(text) is 'Part of _pgboss_sample_sql: the from clause (a pg-boss schema''s queues, their registry rows and previous snapshot).';
+revoke execute on function queue_health._pgboss_sql_from(text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_from(text) to service_role;
+
+create function queue_health._pgboss_sql_lateral_unchanged(
+  p_schema text, p_layout jsonb, p_job text, p_queue text, p_table text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_fingerprint text := 'null::text';
+  v_unchanged text := 'false';
+begin
+  -- f and u: the unchanged check, for v12 only, whose (name, created_on) and (name,
+  -- completed_on) indexes make its two probes cheap, and whose queue rows name their table.
+  if p_layout ?& array['job.blocked', 'queue.table_name', 'index.created_on', 'index.completed_on'] then
+    v_fingerprint := queue_health._pgboss_sql_fingerprint(p_schema, p_table);
+    v_unchanged := queue_health._pgboss_sql_unchanged(p_job, p_queue);
+  end if;
+  return format($f$cross join lateral (
       -- The statistics fingerprint of the queue's table, and whether the queue is unchanged
-      -- since it was last read (see v_unchanged): then no probe below runs.
-      select %20$s as fingerprint
+      -- since it was last read (_pgboss_sql_unchanged): then no probe below runs.
+      select %1$s as fingerprint
       offset 0
     ) f
     cross join lateral (
-      select %21$s as unchanged
+      select %2$s as unchanged
       offset 0
-    ) u
-    cross join lateral (
+    ) u$f$, v_fingerprint, v_unchanged);
+end;
+$$;
+comment on function queue_health._pgboss_sql_lateral_unchanged(text, jsonb, text, text, text) is 'Part of _pgboss_sample_sql: the lateral joins f and u (the queue''s table fingerprint and whether the queue is unchanged since it was last read; never for v10/v11).';
+revoke execute on function queue_health._pgboss_sql_lateral_unchanged(text, jsonb, text, text, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_lateral_unchanged(text, jsonb, text, text, text) to service_role;
+
+create function queue_health._pgboss_sql_lateral_skip(p_layout jsonb, p_statistics boolean)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- k: the big-queue shortcut (which gauges are not counted).
+  return format($f$cross join lateral (
       -- The big-queue shortcut: a gauge far above the bound at the previous snapshot whose
       -- estimate now (pg-boss's fresh cache, else the table statistics) still says at least twice
       -- the bound is not counted; the estimate is its value (g). A queue that has shrunk since is
       -- counted as any other. The statistics are read here only for such a queue.
       select c.cache_age, c.cache_fresh, e0.est,
-        not u.unchanged and p.big_ready and coalesce(case when c.cache_fresh then %12$s else e0.est[1] end >= 2 * $2, false) as skip_ready,
-        not u.unchanged and p.big_delayed and coalesce(case when c.cache_fresh then %13$s else e0.est[2] end >= 2 * $2, false) as skip_delayed,
-        not u.unchanged and p.big_in_flight and coalesce(case when c.cache_fresh then %14$s else e0.est[3] end >= 2 * $2, false) as skip_in_flight
-      from (select %3$s as cache_age, %4$s as cache_fresh) c
+        not u.unchanged and p.big_ready and coalesce(case when c.cache_fresh then %1$s else e0.est[1] end >= 2 * $2, false) as skip_ready,
+        not u.unchanged and p.big_delayed and coalesce(case when c.cache_fresh then %2$s else e0.est[2] end >= 2 * $2, false) as skip_delayed,
+        not u.unchanged and p.big_in_flight and coalesce(case when c.cache_fresh then %3$s else e0.est[3] end >= 2 * $2, false) as skip_in_flight
+      from (select %4$s as cache_age, %5$s as cache_fresh) c
       cross join lateral (
         select case when not c.cache_fresh and not u.unchanged and (p.big_ready or p.big_delayed or p.big_in_flight)
-          then %18$s end as est
+          then %6$s end as est
         offset 0
       ) e0
       offset 0
-    ) k
-    cross join lateral (
+    ) k$f$,
+    queue_health._pgboss_sql_cache(p_layout, 'ready'), queue_health._pgboss_sql_cache(p_layout, 'delayed'),
+    queue_health._pgboss_sql_cache(p_layout, 'in_flight'), queue_health._pgboss_sql_cache(p_layout, 'age'),
+    queue_health._pgboss_sql_cache(p_layout, 'fresh'), queue_health._pgboss_sql_estimate(p_layout, p_statistics));
+end;
+$$;
+comment on function queue_health._pgboss_sql_lateral_skip(jsonb, boolean) is 'Part of _pgboss_sample_sql: the lateral join k (the big-queue shortcut: gauges far above exact_count_limit, by the cache or the statistics, are not counted).';
+revoke execute on function queue_health._pgboss_sql_lateral_skip(jsonb, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_lateral_skip(jsonb, boolean) to service_role;
+
+create function queue_health._pgboss_sql_lateral_probes(p_layout jsonb, p_job text, p_queue text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_v12 boolean := p_layout ? 'job.blocked';
+begin
+  -- x and x2: the probes, and the scale of the finished counts above the bound (v12).
+  return format($f$cross join lateral (
       -- The probes, each evaluated once per queue (offset 0); a skipped gauge's is not run (null).
       select p.prev_at, k.cache_fresh,
-        case when k.skip_ready or u.unchanged then null else %5$s end as rdy,
-        case when k.skip_delayed or u.unchanged then null else %6$s end as dly,
-        case when k.skip_in_flight or u.unchanged then null else %7$s end as in_flight_n,
-        case when p.prev_at is null or u.unchanged then null else %9$s end as w
+        case when k.skip_ready or u.unchanged then null else %1$s end as rdy,
+        case when k.skip_delayed or u.unchanged then null else %2$s end as dly,
+        case when k.skip_in_flight or u.unchanged then null else %3$s end as in_flight_n,
+        case when p.prev_at is null or u.unchanged then null else %4$s end as w
       offset 0
     ) x
     cross join lateral (
       select case when (x.w).finished >= $6 and (x.w).finished_first < $1
         then greatest(1, extract(epoch from $1 - x.prev_at) / extract(epoch from $1 - (x.w).finished_first))
         else 1 end as scale
-    ) x2
-    cross join lateral (
+    ) x2$f$,
+    queue_health._pgboss_sql_ready(p_job, p_queue, v_v12),
+    queue_health._pgboss_sql_delayed(p_job, p_queue, v_v12),
+    queue_health._pgboss_sql_in_flight(p_job, p_queue, p_layout),
+    case when p_layout ?& array['index.created_on', 'index.completed_on']
+      then queue_health._pgboss_sql_window_indexed(p_job, p_queue)
+      else queue_health._pgboss_sql_window_scan(p_job, p_queue) end);
+end;
+$$;
+comment on function queue_health._pgboss_sql_lateral_probes(jsonb, text, text) is 'Part of _pgboss_sample_sql: the lateral joins x and x2 (each probe of a pg-boss queue, run once per queue unless skipped).';
+revoke execute on function queue_health._pgboss_sql_lateral_probes(jsonb, text, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_lateral_probes(jsonb, text, text) to service_role;
+
+create function queue_health._pgboss_sql_lateral_gauges(p_layout jsonb, p_statistics boolean)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- n, e and g: the counts, the estimate above the bound, and the gauges with their source
+  -- (exact, cache or statistics).
+  return format($f$cross join lateral (
       -- The counts as the gauges see them: a skipped gauge as if it had reached the bound (its
       -- estimate is then at least twice that). in_flight null without a skip: v11's fresh cache.
       select case when k.skip_ready then $2 else (x.rdy).n end as ready_n,
@@ -567,32 +773,48 @@ begin
     ) n
     cross join lateral (
       select coalesce(k.est, case when not x.cache_fresh and (n.ready_n >= $2 or n.delayed_n >= $2 or n.in_flight_n >= $2)
-        then %18$s end) as est
+        then %1$s end) as est
       offset 0
     ) e
     cross join lateral (
       select
         case when n.ready_n < $2 then n.ready_n
-             when x.cache_fresh then greatest($2, %12$s)
+             when x.cache_fresh then greatest($2, %2$s)
              else greatest($2, round(e.est[1])::bigint) end as ready,
         case when n.ready_n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as ready_src,
         case when n.delayed_n < $2 then n.delayed_n
-             when x.cache_fresh then greatest($2, %13$s)
+             when x.cache_fresh then greatest($2, %3$s)
              else greatest($2, round(e.est[2])::bigint) end as delayed,
         case when n.delayed_n < $2 then 'exact' when x.cache_fresh then 'cache' else 'statistics' end as delayed_src,
-        case when n.in_flight_n is null then %14$s
+        case when n.in_flight_n is null then %4$s
              when n.in_flight_n < $2 then n.in_flight_n
-             when x.cache_fresh then greatest($2, %14$s)
+             when x.cache_fresh then greatest($2, %4$s)
              else greatest($2, round(e.est[3])::bigint) end as in_flight,
         case when n.in_flight_n is null then 'cache' when n.in_flight_n < $2 then 'exact'
              when x.cache_fresh then 'cache' else 'statistics' end as in_flight_src
-    ) g
-    cross join lateral (
+    ) g$f$, queue_health._pgboss_sql_estimate(p_layout, p_statistics),
+    queue_health._pgboss_sql_cache(p_layout, 'ready'), queue_health._pgboss_sql_cache(p_layout, 'delayed'),
+    queue_health._pgboss_sql_cache(p_layout, 'in_flight'));
+end;
+$$;
+comment on function queue_health._pgboss_sql_lateral_gauges(jsonb, boolean) is 'Part of _pgboss_sample_sql: the lateral joins n, e and g (each gauge exact up to exact_count_limit, else from the fresh cache or the table statistics).';
+revoke execute on function queue_health._pgboss_sql_lateral_gauges(jsonb, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_lateral_gauges(jsonb, boolean) to service_role;
+
+create function queue_health._pgboss_sql_lateral_reported(p_layout jsonb, p_job text, p_queue text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- o and v: the oldest ready job and the gauges reported (an unchanged queue's from its cursor).
+  return format($f$cross join lateral (
       -- The oldest ready job's start_after: the ready count's smallest when it saw every ready
       -- job; otherwise (more than the bound, or not counted at all: n null) the first entry of
       -- the index; an unchanged queue's from its cursor. Evaluated once (offset 0).
       select case when u.unchanged then (r.cursor ->> 'oldest')::timestamptz
-                  when (x.rdy).n < $2 then (x.rdy).first else %8$s end as oldest
+                  when (x.rdy).n < $2 then (x.rdy).first else %1$s end as oldest
       offset 0
     ) o
     cross join lateral (
@@ -603,20 +825,83 @@ begin
         case when u.unchanged
           then exists (select 1 from jsonb_each_text(r.cursor -> 'counts') c where c.value <> 'exact')
           else (g.ready_src <> 'exact' or g.delayed_src <> 'exact' or g.in_flight_src <> 'exact') end as estimated
-    ) v
-    where left(b.name, 10) <> '__pgboss__'%22$s
-    order by b.name
-  $sql$,
-    p_schema, v_job, v_cache_age, v_cache_fresh, v_ready, v_delayed, v_in_flight, v_oldest,
-    v_window, v_capped, v_rel, v_cache_ready, v_cache_delayed, v_cache_active,
-    v_big_ready, v_big_delayed, v_big_in_flight, v_est, v_st, v_fingerprint, v_unchanged, v_which,
-    -- The schema's name as a constant (%23$L; $4 stays a declared parameter, unused): the
-    -- statement is one schema's, and _sample_pgboss() runs it as a prepared statement with a
-    -- generic plan, which would otherwise estimate the schema's queues (and their registry rows)
-    -- from a parameter and join a thousand of them by nested loops (2-3x slower than planned with
-    -- the constant).
-    p_schema);
-  return v_sql;
+    ) v$f$,
+    queue_health._pgboss_sql_oldest(p_job, p_queue, p_layout ? 'job.blocked'));
+end;
+$$;
+comment on function queue_health._pgboss_sql_lateral_reported(jsonb, text, text) is 'Part of _pgboss_sample_sql: the lateral joins o and v (the oldest ready job, and the gauges reported: an unchanged queue''s previous ones).';
+revoke execute on function queue_health._pgboss_sql_lateral_reported(jsonb, text, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_lateral_reported(jsonb, text, text) to service_role;
+
+create function queue_health._pgboss_sql_where(p_table text, p_other_than text, p_queue text)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- Which queues: never pg-boss's own internal ones (__pgboss__send-it, ...); those of p_table,
+  -- or those not in p_other_than (the rest, through job); with p_queue, that one (the fallback):
+  -- its row of <schema>.queue, by the parameter $5.
+  return 'where left(b.name, 10) <> ''__pgboss__'''
+    || case when p_table is not null then format(' and b.table_name::text = %L', p_table)
+            when p_other_than is not null then format(' and b.table_name::text <> %L', p_other_than)
+            else '' end
+    || case when p_queue is not null then ' and b.name = $5::text' else '' end;
+end;
+$$;
+comment on function queue_health._pgboss_sql_where(text, text, text) is 'Part of _pgboss_sample_sql: the where clause (the user''s queues of p_table, or not of p_other_than, or the one queue p_queue).';
+revoke execute on function queue_health._pgboss_sql_where(text, text, text) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sql_where(text, text, text) to service_role;
+
+create function queue_health._pgboss_sample_sql(
+  p_schema text,
+  p_layout jsonb,
+  p_queue text default null,
+  p_statistics boolean default true,
+  p_table text default null,
+  p_other_than text default null
+)
+returns text
+immutable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  -- The probes read p_table (one partition of job, for the queues whose queue.table_name it is)
+  -- when given, else job itself (run-time partition pruning picks each queue's partition). A
+  -- partition planned directly costs much less than planning the partitioned job with it (the
+  -- partitioned indexes' relation cache entries and the partition expansion), most of all in a
+  -- new session.
+  v_job text := format('%I.%I', p_schema, coalesce(p_table, 'job'));
+  -- The queue each probe reads: the statement's queue row (b.name), or with p_queue that queue's
+  -- name as a constant, so that the planner prunes job's partitions at plan time.
+  v_queue text := case when p_queue is null then 'b.name' else format('%L', p_queue) end;
+begin
+  -- The statement's parameters: $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 the
+  -- schema's name (unused: the text holds it as a constant, see below; callers still pass it),
+  -- $5 one queue's name (used only with p_queue), $6 window_read_limit, $7 how long an unchanged
+  -- queue may go unread (_reread_interval(); 0: read every queue). b is the queue's row in
+  -- <schema>.queue, r its registry row (previous cursor), f and u the unchanged check, x the
+  -- queue's probes, e the estimate from the table statistics (only computed for a queue that
+  -- needs it), g the gauges, v the gauges reported.
+  --
+  -- The schema's name is a constant (%L; $4 stays a declared parameter, unused): the statement
+  -- is one schema's, and _sample_pgboss() runs it as a prepared statement with a generic plan,
+  -- which would otherwise estimate the schema's queues (and their registry rows) from a
+  -- parameter and join a thousand of them by nested loops (much slower than planned with the
+  -- constant).
+  return E'\n    '
+    || case when p_statistics then E'\n    ' || queue_health._pgboss_sql_statistics(p_schema) || E'\n  ' else '' end
+    || E'\n    ' || queue_health._pgboss_sql_select(p_schema, p_layout)
+    || E'\n    ' || queue_health._pgboss_sql_from(p_schema)
+    || E'\n    ' || queue_health._pgboss_sql_lateral_unchanged(p_schema, p_layout, v_job, v_queue, p_table)
+    || E'\n    ' || queue_health._pgboss_sql_lateral_skip(p_layout, p_statistics)
+    || E'\n    ' || queue_health._pgboss_sql_lateral_probes(p_layout, v_job, v_queue)
+    || E'\n    ' || queue_health._pgboss_sql_lateral_gauges(p_layout, p_statistics)
+    || E'\n    ' || queue_health._pgboss_sql_lateral_reported(p_layout, v_job, v_queue)
+    || E'\n    ' || queue_health._pgboss_sql_where(p_table, p_other_than, p_queue)
+    || E'\n    order by b.name\n  ';
 end;
 $$;
 comment on function queue_health._pgboss_sample_sql(text, jsonb, text, boolean, text, text) is 'The one statement that samples every queue of a pg-boss schema (parameters $1 p_now, $2 exact_count_limit, $3 pgboss_cache_max_age, $4 schema (unused: the text names it), $5 the one queue (with p_queue), $6 window_read_limit, $7 re-read interval of unchanged queues, 0 to read all), built from the schema''s layout (see _pgboss_schemas); with p_queue, the statement for that queue alone (its partition pruned at plan time; pass it as $5 too); with p_table, for the queues whose queue.table_name is p_table, reading that table directly; with p_other_than, for the queues in any other table, through job.';
@@ -676,16 +961,230 @@ comment on function queue_health._sample_pgboss_queue(text, jsonb, text, timesta
 revoke execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) from public, anon, authenticated;
 grant execute on function queue_health._sample_pgboss_queue(text, jsonb, text, timestamptz, bigint, interval, jsonb, bigint) to service_role;
 
+create function queue_health._pgboss_needs_statistics(p_schema text, p_limit bigint)
+returns boolean
+stable
+set search_path = ''
+language plpgsql
+as $$
+begin
+  -- The table statistics are read only for a gauge at the bound without a fresh pg-boss cache.
+  -- While no queue of the schema had a gauge of half the bound or more at its previous snapshot
+  -- (the registry's cursor), the statement is built without them, which saves most of its
+  -- planning; should a gauge reach the bound anyway (a queue that grew that fast since), the
+  -- full statement is run instead (_pgboss_sample_schema()), once: from then on the cursor says
+  -- so.
+  return exists (
+    select 1 from queue_health.queue q
+    where q.source = 'pgboss' and q.source_schema = p_schema and q.dropped_at is null
+      and jsonb_typeof(q.cursor) = 'object'
+      and (q.cursor ->> 'v' is distinct from '2'
+        or coalesce(greatest(
+             case when jsonb_typeof(q.cursor -> 'ready') = 'number' then (q.cursor ->> 'ready')::numeric end,
+             case when jsonb_typeof(q.cursor -> 'delayed') = 'number' then (q.cursor ->> 'delayed')::numeric end,
+             case when jsonb_typeof(q.cursor -> 'in_flight') = 'number' then (q.cursor ->> 'in_flight')::numeric end),
+           0) * 2 >= p_limit));
+end;
+$$;
+comment on function queue_health._pgboss_needs_statistics(text, bigint) is 'Whether the statement of the pg-boss schema p_schema needs the table statistics: some queue of it had a gauge of half of p_limit (exact_count_limit) or more at its previous snapshot, or a cursor before v2.';
+revoke execute on function queue_health._pgboss_needs_statistics(text, bigint) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_needs_statistics(text, bigint) to service_role;
+
+create function queue_health._pgboss_execute(
+  p_schema text,
+  p_sql text,
+  p_prepare boolean,
+  p_now timestamptz,
+  p_limit bigint,
+  p_max_age interval,
+  p_window_limit bigint,
+  p_reread interval
+)
+returns queue_health.sample[]
+volatile
+-- Runs as its caller (it runs the SQL text it is given): _sample_pgboss(), through
+-- _pgboss_sample_schema(), with the statement _pgboss_sample_sql() built.
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_sql text := format('select array_agg(t::queue_health.sample) from (%s) t', p_sql);
+  v_rows queue_health.sample[];
+  v_name text;
+  v_args text;
+begin
+  if not p_prepare then
+    execute v_sql into v_rows
+      using p_now, p_limit, p_max_age, p_schema, null::text, p_window_limit, p_reread;
+    return v_rows;
+  end if;
+  -- Prepared once per session (its text and the planner settings of _sample_pgboss() name it)
+  -- with a generic plan, executed on the session's later captures: planning it costs more than
+  -- it takes to run on idle queues. As for pgmq's big queues (_sample_pgmq_queue()), EXECUTE
+  -- takes the parameters as literals, and a statement the session no longer holds is prepared
+  -- again. Any other failure goes to the caller's queue-by-queue fallback, as before.
+  -- EXECUTE takes its snapshot before the plan's locks, which would wait behind a deleteQueue()
+  -- holding job and queue and then read as of before its commit (a deleted queue reported once
+  -- more). The locks first, then the snapshot, as a statement parsed here would: a schema locked
+  -- for longer than lock_timeout goes to the fallback, as before.
+  execute format('lock table only %I.job, %I.queue in access share mode', p_schema, p_schema);
+  v_name := 'queue_health_' || md5(v_sql || current_setting('enable_seqscan')
+    || current_setting('enable_bitmapscan'));
+  v_args := format('%L, %L, %L, %L, null, %L, %L', p_now, p_limit, p_max_age, p_schema,
+    p_window_limit, p_reread);
+  begin
+    execute format('execute %I(%s)', v_name, v_args) into v_rows;
+  exception when invalid_sql_statement_name then
+    execute format(
+      'prepare %I (timestamptz, bigint, interval, text, text, bigint, interval) as %s',
+      v_name, v_sql);
+    execute format('execute %I(%s)', v_name, v_args) into v_rows;
+  end;
+  return v_rows;
+end;
+$$;
+comment on function queue_health._pgboss_execute(text, text, boolean, timestamptz, bigint, interval, bigint, interval) is 'Runs a statement of _pgboss_sample_sql() for the pg-boss schema p_schema (with p_prepare, as a prepared statement of the session, after locking the schema''s job and queue tables) and returns its samples.';
+revoke execute on function queue_health._pgboss_execute(text, text, boolean, timestamptz, bigint, interval, bigint, interval) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_execute(text, text, boolean, timestamptz, bigint, interval, bigint, interval) to service_role;
+
+create function queue_health._pgboss_sample_schema(
+  p_schema text,
+  p_layout jsonb,
+  p_statistics boolean,
+  p_common text,
+  p_now timestamptz,
+  p_limit bigint,
+  p_max_age interval,
+  p_window_limit bigint,
+  p_reread interval,
+  p_prepare boolean
+)
+returns queue_health.sample[]
+volatile
+-- Runs as its caller: _sample_pgboss() (security definer), for a schema it discovered.
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_all queue_health.sample[] := '{}'::queue_health.sample[];
+  v_rows queue_health.sample[];
+  v_part_statistics boolean;
+  v_more boolean;
+begin
+  -- One statement per schema (prepared once per session: _pgboss_execute()): each queue costs
+  -- only its index probes. Collected into an array, so that a failure half-way returns nothing of
+  -- this schema twice. With p_common (job_common), two: its queues from it directly, then the
+  -- queues with a partition of their own (partition: true), if any, through job.
+  for v_part in 1 .. case when p_common is null then 1 else 2 end loop
+    if v_part = 2 then
+      execute format('select exists (select 1 from %I.queue b where b.table_name::text <> $1
+                        and left(b.name, 10) <> %L)', p_schema, '__pgboss__')
+        into v_more using p_common;
+      continue when not v_more;
+    end if;
+    -- Without the table statistics (p_statistics false) a gauge that reached the bound anyway
+    -- is reported as 'statistics' without an estimate: then the full statement, once.
+    v_part_statistics := p_statistics;
+    loop
+      v_rows := queue_health._pgboss_execute(p_schema,
+        queue_health._pgboss_sample_sql(p_schema, p_layout, null, v_part_statistics,
+          case when v_part = 1 then p_common end, case when v_part = 2 then p_common end),
+        p_prepare, p_now, p_limit, p_max_age, p_window_limit, p_reread);
+      exit when v_part_statistics or not exists (
+        select 1 from unnest(v_rows) t, jsonb_each_text(t.cursor -> 'counts') c
+        where c.value = 'statistics');
+      v_part_statistics := true;
+    end loop;
+    v_all := v_all || coalesce(v_rows, '{}');
+  end loop;
+  return v_all;
+end;
+$$;
+comment on function queue_health._pgboss_sample_schema(text, jsonb, boolean, text, timestamptz, bigint, interval, bigint, interval, boolean) is 'The samples of every queue of the pg-boss schema p_schema from its statement (_pgboss_sample_sql; with p_common, one for that table''s queues and one for the others), with the table statistics when p_statistics or when a gauge reached the bound without them. Raises when a statement fails (the caller then samples queue by queue).';
+revoke execute on function queue_health._pgboss_sample_schema(text, jsonb, boolean, text, timestamptz, bigint, interval, bigint, interval, boolean) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sample_schema(text, jsonb, boolean, text, timestamptz, bigint, interval, bigint, interval, boolean) to service_role;
+
+create function queue_health._pgboss_sample_each_queue(
+  p_schema text,
+  p_layout jsonb,
+  p_now timestamptz,
+  p_limit bigint,
+  p_max_age interval,
+  p_window_limit bigint
+)
+returns setof queue_health.sample
+volatile
+-- Runs as its caller: _sample_pgboss() (security definer), for a schema it discovered.
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_names text[];
+  v_prevs jsonb[];
+  v_sample queue_health.sample;
+  v_error text;
+begin
+  -- The fallback when the schema's statement failed: the same statement queue by queue
+  -- (_sample_pgboss_queue()), so one bad queue costs only itself.
+  begin
+    -- job itself (not its partitions) first: while it is locked (pg-boss creating or dropping a
+    -- queue's partition), every queue would wait for it in turn, so the schema is reported as
+    -- a whole instead (below).
+    execute format('lock table only %I.job in access share mode', p_schema);
+    -- pg-boss's own internal queues (__pgboss__send-it, ...) are not the user's queues.
+    -- The previous cursors of the schema's queues come with the list (one join).
+    execute format(
+      'select array_agg(b.name order by b.name),
+              array_agg(case when q.cursor is null or jsonb_typeof(q.cursor) <> %L then null
+                else jsonb_build_object(%L, q.last_seen_at) || q.cursor end order by b.name)
+         from %I.queue b
+         left join queue_health.queue q
+           on q.source = %L and q.source_schema = %L and q.queue_name = b.name
+        where left(b.name, 10) <> %L',
+      'object', 'at', p_schema, 'pgboss', p_schema, '__pgboss__')
+      into v_names, v_prevs;
+  exception when others then
+    v_error := sqlstate || ': ' || sqlerrm;
+    -- The schema was dropped between discovery and listing its queues: nothing to sample.
+    -- Otherwise (e.g. its queue or job table locked by deleteQueue()), its queues still exist: report
+    -- the ones the registry knows as errors so that capture() does not mark them dropped.
+    if to_regclass(format('%I.queue', p_schema)) is not null then
+      return query
+        select 'pgboss', q.source_schema, q.queue_name, null::bigint, null::bigint, null::bigint,
+          null::bigint, null::boolean, null::double precision, null::bigint, null::bigint,
+          null::bigint, null::bigint, null::bigint, null::double precision,
+          null::double precision, null::double precision, null::double precision,
+          null::double precision, q.cursor, v_error
+        from queue_health.queue q
+        where q.source = 'pgboss' and q.source_schema = p_schema
+          and q.dropped_at is null;
+    end if;
+    return;
+  end;
+  for i in 1 .. coalesce(cardinality(v_names), 0) loop
+    v_sample := queue_health._sample_pgboss_queue(
+      p_schema, p_layout, v_names[i], p_now, p_limit, p_max_age, v_prevs[i], p_window_limit);
+    if v_sample.source is not null then
+      return next v_sample;
+    end if;
+  end loop;
+end;
+$$;
+comment on function queue_health._pgboss_sample_each_queue(text, jsonb, timestamptz, bigint, interval, bigint) is 'The fallback of _sample_pgboss() for a pg-boss schema whose statement failed: one sample per queue (_sample_pgboss_queue), or, when the schema''s queues cannot be listed, an error row for each queue the registry knows.';
+revoke execute on function queue_health._pgboss_sample_each_queue(text, jsonb, timestamptz, bigint, interval, bigint) from public, anon, authenticated;
+grant execute on function queue_health._pgboss_sample_each_queue(text, jsonb, timestamptz, bigint, interval, bigint) to service_role;
+
 create function queue_health._sample_pgboss(p_now timestamptz default now())
 returns setof queue_health.sample
 volatile
 security definer
 set search_path = ''
 -- pg-boss's deleteQueue() locks the schema's queue table while it drops a partition: wait at most
--- this long for it (the schema's queues are then reported as errors, see below).
+-- this long for it (the schema's queues are then reported as errors, see
+-- _pgboss_sample_each_queue()).
 set lock_timeout = '500ms'
 -- The per-schema statement is big (a probe per gauge per partition of job) and its cost estimate
--- crosses jit_above_cost, yet it runs in milliseconds: JIT compiling it took seconds.
+-- crosses jit_above_cost, yet it runs fast: JIT compiling it cost far more than running it.
 set jit = off
 -- Every probe is bounded (limit exact_count_limit) and meant to stop there; a bitmap scan first
 -- collects every match (e.g. all 50 000 live jobs of a 1M-job queue for retried, or all of a v10
@@ -694,10 +1193,11 @@ set enable_bitmapscan = off
 -- The statement is planned for any queue (name = a parameter): the planner then takes a queue's
 -- jobs to be spread over the whole shared job_common, and a sequential scan that stops after
 -- exact_count_limit matches looks cheap; but a queue's jobs are clustered, so the scan reads every
--- other queue's first (seen: 124 ms per queue instead of 1 ms). Index scans only (but see v10).
+-- other queue's first (seen: far slower per queue than the index). Index scans only (but see
+-- v10).
 set enable_seqscan = off
 -- The per-schema statement is a prepared statement of the session: a generic plan from its first
--- execution on, planned once per session (see below).
+-- execution on, planned once per session (_pgboss_execute()).
 set plan_cache_mode = force_generic_plan
 language plpgsql
 as $$
@@ -708,22 +1208,10 @@ declare
   v_max_age interval := (v_settings ->> 'pgboss_cache_max_age')::interval;
   v_reread interval;
   v_schema record;
-  v_sql text;
-  v_rows queue_health.sample[];
-  v_names text[];
-  v_prevs jsonb[];
-  v_sample queue_health.sample;
-  v_error text;
-  v_listed boolean;
   v_statistics boolean;
-  v_part_statistics boolean;
   v_common text;
-  v_part int;
-  v_more boolean;
-  v_all queue_health.sample[];
   v_prepare boolean;
-  v_name text;
-  v_args text;
+  v_rows queue_health.sample[];
 begin
   -- No table named version anywhere: no pg-boss schema (one index probe; a pgmq-only database
   -- then never plans the discovery below, which a new session, as pg_cron's, would pay for).
@@ -731,36 +1219,20 @@ begin
     return;
   end if;
   -- The statistics must be current, not what an earlier read in this transaction cached; how
-  -- long an unchanged queue may go without being read (v12 only, see _pgboss_sample_sql).
+  -- long an unchanged queue may go without being read (v12 only, see _pgboss_sql_unchanged).
   perform pg_catalog.pg_stat_clear_snapshot();
   v_reread := queue_health._reread_interval(v_settings);
-  -- Each schema's statement as a prepared statement of this session (below), while it may hold more.
+  -- Each schema's statement as a prepared statement of this session, while it may hold more.
   v_prepare := queue_health._may_prepare();
   for v_schema in select * from queue_health._pgboss_schemas(array(
       select jsonb_array_elements_text(v_settings -> 'excluded_pgboss_schemas'))) loop
-    -- One statement per schema, prepared once per session (below): each queue costs only its
-    -- index probes. Collected into an array first, so that a failure half-way returns nothing
-    -- of this schema twice.
-    -- The table statistics are read only for a gauge at the bound without a fresh pg-boss cache.
-    -- While no queue of the schema had a gauge of half the bound or more at its previous snapshot
-    -- (the registry's cursor), the statement is built without them, which saves most of its
-    -- planning; should a gauge reach the bound anyway (a queue that grew that fast since), the
-    -- full statement is run instead (below), once: from then on the cursor says so.
-    v_statistics := exists (
-      select 1 from queue_health.queue q
-      where q.source = 'pgboss' and q.source_schema = v_schema.schema_name and q.dropped_at is null
-        and jsonb_typeof(q.cursor) = 'object'
-        and (q.cursor ->> 'v' is distinct from '2'
-          or coalesce(greatest(
-               case when jsonb_typeof(q.cursor -> 'ready') = 'number' then (q.cursor ->> 'ready')::numeric end,
-               case when jsonb_typeof(q.cursor -> 'delayed') = 'number' then (q.cursor ->> 'delayed')::numeric end,
-               case when jsonb_typeof(q.cursor -> 'in_flight') = 'number' then (q.cursor ->> 'in_flight')::numeric end),
-             0) * 2 >= v_limit));
+    v_statistics := queue_health._pgboss_needs_statistics(v_schema.schema_name, v_limit);
     -- pg-boss 11 and 12 keep most queues in one partition, job_common (queue.table_name): its
     -- queues are sampled from it directly, which is cheaper to plan; the queues with a partition
     -- of their own (partition: true), if any, through job.
     v_common := case when v_schema.layout ? 'queue.table_name'
       and to_regclass(format('%I.job_common', v_schema.schema_name)) is not null then 'job_common' end;
+    -- Set here, not in a function called below (its own SET clause would undo them on return).
     -- v11 keeps its queues in one job_common with no index on state: in_flight and the counts
     -- since the previous snapshot read the queue's rows through the (name, id) key, which a bitmap
     -- scan does best (in page order). Restored when this function returns.
@@ -773,108 +1245,15 @@ begin
     perform set_config('enable_seqscan',
       case when v_schema.layout ? 'queue.partition_name' then 'on' else 'off' end, true);
     begin
-      v_all := '{}';
-      for v_part in 1 .. case when v_common is null then 1 else 2 end loop
-        if v_part = 2 then
-          execute format('select exists (select 1 from %I.queue b where b.table_name::text <> $1
-                            and left(b.name, 10) <> %L)', v_schema.schema_name, '__pgboss__')
-            into v_more using v_common;
-          continue when not v_more;
-        end if;
-        v_part_statistics := v_statistics;
-        loop
-          v_sql := queue_health._pgboss_sample_sql(v_schema.schema_name, v_schema.layout, null,
-            v_part_statistics, case when v_part = 1 then v_common end,
-            case when v_part = 2 then v_common end);
-          v_sql := format('select array_agg(t::queue_health.sample) from (%s) t', v_sql);
-          if v_prepare then
-            -- Prepared once per session (its text and the planner settings above name it) with a
-            -- generic plan, executed on the session's later captures: planning it costs ~7-9 ms
-            -- warm and ~20 ms cold, more than it takes to run on idle queues. As for pgmq's big
-            -- queues (_sample_pgmq_queue()), EXECUTE takes the parameters as literals, and a
-            -- statement the session no longer holds is prepared again. Any other failure goes to
-            -- the queue-by-queue fallback below, as before.
-            -- EXECUTE takes its snapshot before the plan's locks, which would wait behind a
-            -- deleteQueue() holding job and queue and then read as of before its commit (a
-            -- deleted queue reported once more). The locks first, then the snapshot, as a
-            -- statement parsed here would: a schema locked for longer than lock_timeout goes to
-            -- the fallback below, as before.
-            execute format('lock table only %I.job, %I.queue in access share mode',
-              v_schema.schema_name, v_schema.schema_name);
-            v_name := 'queue_health_' || md5(v_sql || current_setting('enable_seqscan')
-              || current_setting('enable_bitmapscan'));
-            v_args := format('%L, %L, %L, %L, null, %L, %L', p_now, v_limit, v_max_age,
-              v_schema.schema_name, v_window_limit, v_reread);
-            begin
-              execute format('execute %I(%s)', v_name, v_args) into v_rows;
-            exception when invalid_sql_statement_name then
-              execute format(
-                'prepare %I (timestamptz, bigint, interval, text, text, bigint, interval) as %s',
-                v_name, v_sql);
-              execute format('execute %I(%s)', v_name, v_args) into v_rows;
-            end;
-          else
-            execute v_sql into v_rows
-              using p_now, v_limit, v_max_age, v_schema.schema_name, null::text, v_window_limit, v_reread;
-          end if;
-          exit when v_part_statistics or not exists (
-            select 1 from unnest(v_rows) t, jsonb_each_text(t.cursor -> 'counts') c
-            where c.value = 'statistics');
-          v_part_statistics := true;
-        end loop;
-        v_all := v_all || coalesce(v_rows, '{}');
-      end loop;
-      return query select * from unnest(v_all);
+      v_rows := queue_health._pgboss_sample_schema(v_schema.schema_name, v_schema.layout,
+        v_statistics, v_common, p_now, v_limit, v_max_age, v_window_limit, v_reread, v_prepare);
+      return query select * from unnest(v_rows);
       continue;
     exception when others then
       null; -- below: the same statement queue by queue, so one bad queue costs only itself
     end;
-
-    v_listed := false;
-    begin
-      -- job itself (not its partitions) first: while it is locked (pg-boss creating or dropping a
-      -- queue's partition), every queue would wait for it in turn, so the schema is reported as
-      -- a whole instead (below).
-      execute format('lock table only %I.job in access share mode', v_schema.schema_name);
-      -- pg-boss's own internal queues (__pgboss__send-it, ...) are not the user's queues.
-      -- The previous cursors of the schema's queues come with the list (one join).
-      execute format(
-        'select array_agg(b.name order by b.name),
-                array_agg(case when q.cursor is null or jsonb_typeof(q.cursor) <> %L then null
-                  else jsonb_build_object(%L, q.last_seen_at) || q.cursor end order by b.name)
-           from %I.queue b
-           left join queue_health.queue q
-             on q.source = %L and q.source_schema = %L and q.queue_name = b.name
-          where left(b.name, 10) <> %L',
-        'object', 'at', v_schema.schema_name, 'pgboss', v_schema.schema_name, '__pgboss__')
-        into v_names, v_prevs;
-      v_listed := true;
-    exception when others then
-      v_error := sqlstate || ': ' || sqlerrm;
-      -- The schema was dropped between discovery and listing its queues: nothing to sample.
-      -- Otherwise (e.g. its queue or job table locked by deleteQueue()), its queues still exist: report
-      -- the ones the registry knows as errors so that capture() does not mark them dropped.
-      if to_regclass(format('%I.queue', v_schema.schema_name)) is not null then
-        return query
-          select 'pgboss', q.source_schema, q.queue_name, null::bigint, null::bigint, null::bigint,
-            null::bigint, null::boolean, null::double precision, null::bigint, null::bigint,
-            null::bigint, null::bigint, null::bigint, null::double precision,
-            null::double precision, null::double precision, null::double precision,
-            null::double precision, q.cursor, v_error
-          from queue_health.queue q
-          where q.source = 'pgboss' and q.source_schema = v_schema.schema_name
-            and q.dropped_at is null;
-      end if;
-    end;
-    if v_listed then
-      for i in 1 .. coalesce(cardinality(v_names), 0) loop
-        v_sample := queue_health._sample_pgboss_queue(
-          v_schema.schema_name, v_schema.layout, v_names[i], p_now, v_limit, v_max_age, v_prevs[i], v_window_limit);
-        if v_sample.source is not null then
-          return next v_sample;
-        end if;
-      end loop;
-    end if;
+    return query select * from queue_health._pgboss_sample_each_queue(v_schema.schema_name,
+      v_schema.layout, p_now, v_limit, v_max_age, v_window_limit);
   end loop;
 end;
 $$;
