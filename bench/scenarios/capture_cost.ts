@@ -399,7 +399,11 @@ export async function captureCost(ctx: Context): Promise<void> {
   if (!hasPgBoss12) {
     ctx.report.skip(S, 'pgboss', 'local/test/pgboss.ts (pg-boss start helpers) is missing');
   } else if (!(await ctx.hasFunction('queue_health._sample_pgboss(timestamptz)'))) {
-    ctx.report.skip(S, 'pgboss', 'the pg-boss sampler is not installed (SOURCES migration 100110)');
+    ctx.report.skip(
+      S,
+      'pgboss',
+      'the pg-boss sampler is not installed (migration 100300_queue_health_source_pgboss)',
+    );
   } else {
     for (const [queues, messages] of ctx.sizes.pgbossGrid) {
       const kase = `pgboss ${queues} × ${sizeLabel(messages)}`;

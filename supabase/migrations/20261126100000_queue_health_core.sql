@@ -1,38 +1,12 @@
--- Queue Health: core schema.
--- Section: schema
+-- Queue Health: core. The schema, tenants (project, project_member, membership checks), the
+-- queue registry (queue, project_queue_map), installation settings, and the metric table with its
+-- daily partitions and running totals, each with its row-level security and grants.
+-- Data flows one way through the migrations that follow, in file order:
+-- sources -> capture -> metric -> maintenance / Realtime -> alert rules -> evaluation -> outbox ->
+-- dispatch; api holds every view, schedule every pg_cron job. docs/architecture.md lists each file.
 
 create schema if not exists queue_health;
 comment on schema queue_health is 'Queue Health: health monitoring for pgmq and pg-boss queues.';
-
--- Section: the contract between sources and capture
--- A source (pgmq, pg-boss) turns one queue system into rows of this type. capture() stores them.
-
-create type queue_health.sample as (
-  source text,                      -- 'pgmq' | 'pgboss'
-  source_schema text,               -- 'pgmq', or the pg-boss schema ('pgboss', 'pgboss_v10', ...)
-  queue_name text,
-  ready bigint,
-  in_flight bigint,
-  delayed bigint,
-  depth bigint,
-  depth_estimated boolean,
-  oldest_ready_age_s double precision,
-  enqueued bigint,
-  completed bigint,
-  failed bigint,
-  retried bigint,
-  dead_lettered bigint,
-  wait_p50_ms double precision,
-  wait_p95_ms double precision,
-  run_p50_ms double precision,
-  run_p95_ms double precision,
-  sample_ms double precision,
-  cursor jsonb,                     -- the source's state for the next delta; stored in queue.cursor
-  error text                        -- set when sampling this queue failed (other columns null)
-);
-comment on type queue_health.sample is 'One queue''s sample as a source returns it; capture() turns samples into metric rows.';
-
--- Section: queue registry
 
 create table queue_health.queue (
   id bigint generated always as identity primary key,
@@ -110,8 +84,6 @@ comment on column queue_health.queue.first_seen_at is 'When a capture first saw 
 comment on column queue_health.queue.last_seen_at is 'captured_at of the latest capture that sampled this queue.';
 comment on column queue_health.queue.dropped_at is 'When a source that ran successfully stopped reporting this queue; null while it exists (cleared if it comes back).';
 
--- Section: projects and membership
-
 create type queue_health.member_role as enum ('viewer', 'admin');
 comment on type queue_health.member_role is 'Role of a user in a project, in ascending order of rights: viewer reads, admin also manages members.';
 
@@ -141,8 +113,8 @@ comment on column queue_health.project_member.project_id is 'The project.';
 comment on column queue_health.project_member.user_id is 'The Supabase Auth user (auth.users.id, the JWT sub).';
 comment on column queue_health.project_member.role is 'viewer: read the project''s data; admin: also manage its members.';
 comment on column queue_health.project_member.created_at is 'When the membership was granted.';
-create index project_member_user_id_idx on queue_health.project_member (user_id);
 
+create index project_member_user_id_idx on queue_health.project_member (user_id);
 alter table queue_health.queue
   alter column project_id set default 'default',
   add constraint queue_project_id_fkey foreign key (project_id)
@@ -154,7 +126,9 @@ comment on constraint queue_source_check on queue_health.queue is 'source is one
 comment on constraint queue_seen_order on queue_health.queue is 'A queue is last seen no earlier than it was first seen.';
 comment on constraint queue_dropped_after_first_seen on queue_health.queue is 'A queue can only be dropped after it was first seen.';
 comment on constraint queue_labels_object on queue_health.queue is 'labels is a json object (key/value pairs), never an array or scalar.';
+
 create index queue_project_id_idx on queue_health.queue (project_id);
+
 -- Every capture updates every queue's row (cursor, last_seen_at): leave room on each page so those
 -- are HOT updates, and vacuum the small, busy table often.
 alter table queue_health.queue set (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
@@ -177,10 +151,9 @@ comment on column queue_health.project_queue_map.queue_pattern is 'SQL LIKE patt
 comment on column queue_health.project_queue_map.priority is 'Lower numbers are tried first.';
 comment on column queue_health.project_queue_map.created_at is 'When the rule was added.';
 comment on constraint project_queue_map_source on queue_health.project_queue_map is 'source is null (any) or one of the known sources.';
+
 -- The foreign key's index: a project's rules for its members' reads (RLS) and its deletion.
 create index project_queue_map_project_idx on queue_health.project_queue_map (project_id);
-
--- Section: membership decision (the one place; an installation may replace this function)
 
 create function queue_health.is_member(p_project_id text, p_min_role queue_health.member_role default 'viewer')
 returns boolean
@@ -232,8 +205,6 @@ $$;
 comment on function queue_health.member_project_ids(queue_health.member_role) is 'The projects queue_health.is_member() admits the caller to, as an array. Policies on large tables use project_id = any ((select queue_health.member_project_ids())::text[]) so membership is decided once per query (per project), not once per row.';
 revoke execute on function queue_health.member_project_ids(queue_health.member_role) from public, anon, authenticated;
 grant execute on function queue_health.member_project_ids(queue_health.member_role) to authenticated, service_role;
-
--- Section: metrics (raw, partitioned by day on captured_at)
 
 create table queue_health.metric (
   captured_at timestamptz not null,
@@ -310,6 +281,7 @@ comment on constraint metric_interval_positive on queue_health.metric is 'interv
 -- "latest per queue" (order by captured_at desc limit 1) and "one queue over a range".
 create index metric_queue_captured_at_idx
   on queue_health.metric (queue_name, source, source_schema, captured_at desc);
+
 -- Two probes of a queue's metric rows for the rare cases (capture() at an earlier p_now, rows
 -- inserted other than by capture(), snapshot_age_s): plpgsql, so that a statement calling them
 -- plans them only when it calls them; a SQL function would be inlined into capture()'s and the
@@ -355,6 +327,7 @@ end;
 $$;
 comment on function queue_health._metric_totals_before(text, text, text, timestamptz) is 'The running totals (cum_*) of the queue''s newest metric row before p_now; no row when it has none.';
 revoke execute on function queue_health._metric_totals_before(text, text, text, timestamptz) from public, anon, authenticated;
+
 -- The running-totals trigger calls it for whoever inserts metric rows (service_role may).
 grant execute on function queue_health._metric_totals_before(text, text, text, timestamptz) to service_role;
 
@@ -399,153 +372,6 @@ comment on trigger metric_running_totals on queue_health.metric is 'Fills cum_* 
 
 -- rollups read time ranges across all queues; BRIN suits append-only, time-ordered rows.
 create index metric_captured_at_brin on queue_health.metric using brin (captured_at);
-
--- Section: rollups (1 minute, 1 hour). Retention deletes by bucket (see queue_health.apply_retention).
-
-create table queue_health.metric_1m (
-  bucket timestamptz not null,
-  project_id text not null,
-  source text not null,
-  source_schema text not null,
-  queue_name text not null,
-  depth_min bigint,
-  depth_avg double precision,
-  depth_max bigint,
-  depth_last bigint,
-  ready_min bigint,
-  ready_avg double precision,
-  ready_max bigint,
-  ready_last bigint,
-  in_flight_min bigint,
-  in_flight_avg double precision,
-  in_flight_max bigint,
-  in_flight_last bigint,
-  delayed_min bigint,
-  delayed_avg double precision,
-  delayed_max bigint,
-  delayed_last bigint,
-  oldest_ready_age_s_max double precision,
-  oldest_ready_age_s_last double precision,
-  enqueued bigint not null default 0,
-  completed bigint not null default 0,
-  failed bigint not null default 0,
-  retried bigint not null default 0,
-  dead_lettered bigint not null default 0,
-  wait_p95_ms_max double precision,
-  run_p95_ms_max double precision,
-  depth_estimated boolean not null default false,
-  samples int not null,
-  primary key (queue_name, source, source_schema, bucket),
-  constraint metric_1m_bucket_aligned check (bucket = date_trunc('minute', bucket, 'UTC')),
-  constraint metric_1m_samples_positive check (samples > 0)
-);
-comment on table queue_health.metric_1m is 'One-minute rollup of queue_health.metric, filled incrementally by queue_health.rollup(); rows older than settings.rollup_1m_retention are deleted by bucket.';
-comment on constraint metric_1m_bucket_aligned on queue_health.metric_1m is 'bucket is the start of a whole minute.';
-comment on constraint metric_1m_samples_positive on queue_health.metric_1m is 'A bucket exists only if at least one raw snapshot fell into it.';
-create index metric_1m_bucket_idx on queue_health.metric_1m (bucket);
-
-create table queue_health.metric_1h (like queue_health.metric_1m including defaults);
-alter table queue_health.metric_1h
-  add primary key (queue_name, source, source_schema, bucket),
-  add constraint metric_1h_bucket_aligned check (bucket = date_trunc('hour', bucket, 'UTC')),
-  add constraint metric_1h_samples_positive check (samples > 0);
-comment on table queue_health.metric_1h is 'One-hour rollup of queue_health.metric (computed from raw rows, so averages are exact), filled incrementally by queue_health.rollup(); rows older than settings.rollup_1h_retention are deleted by bucket.';
-comment on constraint metric_1h_bucket_aligned on queue_health.metric_1h is 'bucket is the start of a whole hour (UTC).';
-comment on constraint metric_1h_samples_positive on queue_health.metric_1h is 'A bucket exists only if at least one raw snapshot fell into it.';
-create index metric_1h_bucket_idx on queue_health.metric_1h (bucket);
-
-do $$
-declare
-  v_table text;
-  v_unit text;
-begin
-  foreach v_table in array array['metric_1m', 'metric_1h'] loop
-    v_unit := case v_table when 'metric_1m' then 'minute' else 'hour' end;
-    execute format('comment on column queue_health.%I.bucket is %L', v_table, 'Start of the ' || v_unit || ' (UTC) the row summarises.');
-    execute format('comment on column queue_health.%I.project_id is %L', v_table, 'Project of the queue (its latest in the bucket).');
-    execute format('comment on column queue_health.%I.source is %L', v_table, 'Queue system: pgmq or pgboss.');
-    execute format('comment on column queue_health.%I.source_schema is %L', v_table, 'Schema of the queue.');
-    execute format('comment on column queue_health.%I.queue_name is %L', v_table, 'Queue name.');
-    execute format('comment on column queue_health.%I.depth_min is %L', v_table, 'Smallest depth seen in the bucket.');
-    execute format('comment on column queue_health.%I.depth_avg is %L', v_table, 'Mean depth over the bucket''s snapshots.');
-    execute format('comment on column queue_health.%I.depth_max is %L', v_table, 'Largest depth seen in the bucket.');
-    execute format('comment on column queue_health.%I.depth_last is %L', v_table, 'Depth at the bucket''s last snapshot.');
-    execute format('comment on column queue_health.%I.ready_min is %L', v_table, 'Smallest ready count in the bucket.');
-    execute format('comment on column queue_health.%I.ready_avg is %L', v_table, 'Mean ready count.');
-    execute format('comment on column queue_health.%I.ready_max is %L', v_table, 'Largest ready count.');
-    execute format('comment on column queue_health.%I.ready_last is %L', v_table, 'Ready count at the last snapshot.');
-    execute format('comment on column queue_health.%I.in_flight_min is %L', v_table, 'Smallest in-flight count in the bucket.');
-    execute format('comment on column queue_health.%I.in_flight_avg is %L', v_table, 'Mean in-flight count.');
-    execute format('comment on column queue_health.%I.in_flight_max is %L', v_table, 'Largest in-flight count.');
-    execute format('comment on column queue_health.%I.in_flight_last is %L', v_table, 'In-flight count at the last snapshot.');
-    execute format('comment on column queue_health.%I.delayed_min is %L', v_table, 'Smallest delayed count in the bucket.');
-    execute format('comment on column queue_health.%I.delayed_avg is %L', v_table, 'Mean delayed count.');
-    execute format('comment on column queue_health.%I.delayed_max is %L', v_table, 'Largest delayed count.');
-    execute format('comment on column queue_health.%I.delayed_last is %L', v_table, 'Delayed count at the last snapshot.');
-    execute format('comment on column queue_health.%I.oldest_ready_age_s_max is %L', v_table, 'Largest oldest-ready age in the bucket, seconds.');
-    execute format('comment on column queue_health.%I.oldest_ready_age_s_last is %L', v_table, 'Oldest-ready age at the last snapshot, seconds.');
-    execute format('comment on column queue_health.%I.enqueued is %L', v_table, 'Sum of enqueued over the bucket''s snapshots.');
-    execute format('comment on column queue_health.%I.completed is %L', v_table, 'Sum of completed.');
-    execute format('comment on column queue_health.%I.failed is %L', v_table, 'Sum of failed.');
-    execute format('comment on column queue_health.%I.retried is %L', v_table, 'Sum of retried.');
-    execute format('comment on column queue_health.%I.dead_lettered is %L', v_table, 'Sum of dead_lettered.');
-    execute format('comment on column queue_health.%I.wait_p95_ms_max is %L', v_table, 'Largest wait_p95_ms in the bucket, ms.');
-    execute format('comment on column queue_health.%I.run_p95_ms_max is %L', v_table, 'Largest run_p95_ms in the bucket, ms.');
-    execute format('comment on column queue_health.%I.depth_estimated is %L', v_table, 'True when any snapshot in the bucket had an estimated depth.');
-    execute format('comment on column queue_health.%I.samples is %L', v_table, 'Number of raw snapshots in the bucket (the weight for averages).');
-  end loop;
-end
-$$;
-
-create table queue_health.rollup_watermark (
-  resolution text primary key,
-  rolled_up_to timestamptz not null,
-  updated_at timestamptz not null default now(),
-  constraint rollup_watermark_resolution check (resolution in ('1m', '1h'))
-);
-comment on table queue_health.rollup_watermark is 'How far each rollup is complete: buckets before rolled_up_to are final. Lets queue_health.rollup() work incrementally.';
-comment on column queue_health.rollup_watermark.resolution is '1m (metric_1m) or 1h (metric_1h).';
-comment on column queue_health.rollup_watermark.rolled_up_to is 'Exclusive end of the rolled-up range (a bucket boundary).';
-comment on column queue_health.rollup_watermark.updated_at is 'When the watermark last moved.';
-comment on constraint rollup_watermark_resolution on queue_health.rollup_watermark is 'Only the two rollup resolutions exist.';
-
--- Section: capture runs
-
-create type queue_health.capture_run_status as enum ('ok', 'skipped', 'error', 'partial');
-comment on type queue_health.capture_run_status is 'Outcome of a capture: ok, skipped (another capture held the lock), partial (some sources or queues failed), error (nothing stored).';
-
-create table queue_health.capture_run (
-  id bigint generated always as identity primary key,
-  started_at timestamptz not null,
-  finished_at timestamptz,
-  duration_ms double precision,
-  queues int not null default 0,
-  rows int not null default 0,
-  status queue_health.capture_run_status not null,
-  error text,
-  errors jsonb not null default '[]'::jsonb,
-  constraint capture_run_finished_after_start check (finished_at is null or finished_at >= started_at),
-  constraint capture_run_counts_non_negative check (queues >= 0 and rows >= 0),
-  constraint capture_run_errors_array check (jsonb_typeof(errors) = 'array'),
-  constraint capture_run_error_when_failed check (status <> 'error' or error is not null)
-);
-comment on table queue_health.capture_run is 'One row per queue_health.capture() call: when, how long, how many queues and rows, and what failed.';
-comment on column queue_health.capture_run.id is 'Run id (returned as run_id by capture()).';
-comment on column queue_health.capture_run.started_at is 'The capture''s p_now.';
-comment on column queue_health.capture_run.finished_at is 'started_at plus the measured duration.';
-comment on column queue_health.capture_run.duration_ms is 'Wall-clock duration of the capture, ms.';
-comment on column queue_health.capture_run.queues is 'Queues sampled (including ones whose sample failed).';
-comment on column queue_health.capture_run.rows is 'Metric rows written.';
-comment on column queue_health.capture_run.status is 'ok, skipped, partial or error.';
-comment on column queue_health.capture_run.error is 'Summary of what went wrong (a source failure, or the skip reason).';
-comment on column queue_health.capture_run.errors is 'Per-source and per-queue errors: [{source, source_schema, queue_name, error}].';
-comment on constraint capture_run_finished_after_start on queue_health.capture_run is 'A run cannot finish before it started.';
-comment on constraint capture_run_counts_non_negative on queue_health.capture_run is 'Counts are never negative.';
-comment on constraint capture_run_errors_array on queue_health.capture_run is 'errors is a json array.';
-comment on constraint capture_run_error_when_failed on queue_health.capture_run is 'A run with status error says why.';
-create index capture_run_started_at_idx on queue_health.capture_run (started_at desc);
-
--- Section: settings (a single row)
 
 create table queue_health.settings (
   id boolean primary key default true,
@@ -636,18 +462,155 @@ comment on constraint settings_thresholds_ordered on queue_health.settings is 'T
 
 insert into queue_health.settings default values;
 
--- Section: privileges and row-level security (enabled everywhere; policies and table grants are
 -- in 20261126100200_queue_health_capture.sql). anon gets nothing in this schema.
 
 grant usage on schema queue_health to authenticated, service_role;
-
 alter table queue_health.project enable row level security;
 alter table queue_health.project_member enable row level security;
 alter table queue_health.project_queue_map enable row level security;
 alter table queue_health.queue enable row level security;
 alter table queue_health.metric enable row level security;
-alter table queue_health.metric_1m enable row level security;
-alter table queue_health.metric_1h enable row level security;
-alter table queue_health.rollup_watermark enable row level security;
-alter table queue_health.capture_run enable row level security;
 alter table queue_health.settings enable row level security;
+
+create function queue_health._metric_partition_name(p_day date)
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  select 'metric_p' || to_char(p_day, 'YYYYMMDD')
+$$;
+comment on function queue_health._metric_partition_name(date) is 'Name of the metric partition holding the UTC day p_day: metric_pYYYYMMDD.';
+revoke execute on function queue_health._metric_partition_name(date) from public, anon, authenticated;
+grant execute on function queue_health._metric_partition_name(date) to service_role;
+
+create function queue_health.ensure_partitions(p_now timestamptz default now(), p_days_ahead int default 2)
+returns int
+volatile
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_today date := (p_now at time zone 'UTC')::date;
+  v_day date;
+  v_name text;
+  v_created int := 0;
+begin
+  if p_days_ahead is null or p_days_ahead < 0 or p_days_ahead > 31 then
+    raise exception 'p_days_ahead must be between 0 and 31: got %', p_days_ahead using errcode = '22023';
+  end if;
+  -- capture() and the maintenance job can both get here; the lock makes the second caller wait
+  -- and then find the partitions made, instead of failing on "relation already exists".
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('queue_health.ensure_partitions', 0));
+  for i in 0 .. p_days_ahead loop
+    v_day := v_today + i;
+    v_name := queue_health._metric_partition_name(v_day);
+    if pg_catalog.to_regclass(format('queue_health.%I', v_name)) is null then
+      execute format(
+        'create table queue_health.%I partition of queue_health.metric for values from (%L) to (%L)',
+        v_name, v_day::timestamp at time zone 'UTC', (v_day + 1)::timestamp at time zone 'UTC');
+      execute format('alter table queue_health.%I enable row level security', v_name);
+      execute format('comment on table queue_health.%I is %L', v_name,
+        'Raw metric rows captured on ' || v_day || ' (UTC). Read through queue_health.metric; dropped whole by queue_health.apply_retention().');
+      v_created := v_created + 1;
+    end if;
+  end loop;
+  return v_created;
+end;
+$$;
+comment on function queue_health.ensure_partitions(timestamptz, int) is 'Creates the daily metric partitions for the UTC day of p_now and p_days_ahead days after it, when missing; returns how many it created. Called by capture() when the next partition is missing and by the maintenance job.';
+revoke execute on function queue_health.ensure_partitions(timestamptz, int) from public, anon, authenticated;
+grant execute on function queue_health.ensure_partitions(timestamptz, int) to service_role;
+
+-- Today's partition and the next two exist from the start; capture() and the maintenance job
+-- keep creating them ahead.
+do $$ begin perform queue_health.ensure_partitions(); end $$;
+
+-- The service role has BYPASSRLS, so no policy applies to it: none is written for it (a
+-- "using (true)" policy to service_role would do nothing and suggest that RLS guards it). What
+-- it may touch is decided by the grants below.
+-- Small tables ask is_member() per row; the large ones (queue, metric, rollups) compare with the
+-- caller's project list, computed once per query by member_project_ids() (which asks is_member()).
+
+create policy "Projects are visible to their members"
+  on queue_health.project for select to authenticated
+  using ((select queue_health.is_member(id)));
+
+create policy "Project admins can rename their project"
+  on queue_health.project for update to authenticated
+  using ((select queue_health.is_member(id, 'admin')))
+  with check ((select queue_health.is_member(id, 'admin')));
+
+create policy "Members can see who belongs to their projects"
+  on queue_health.project_member for select to authenticated
+  using ((select queue_health.is_member(project_id)));
+
+create policy "Project admins can add members"
+  on queue_health.project_member for insert to authenticated
+  with check ((select queue_health.is_member(project_id, 'admin')));
+
+create policy "Project admins can change members' roles"
+  on queue_health.project_member for update to authenticated
+  using ((select queue_health.is_member(project_id, 'admin')))
+  with check ((select queue_health.is_member(project_id, 'admin')));
+
+create policy "Project admins can remove members"
+  on queue_health.project_member for delete to authenticated
+  using ((select queue_health.is_member(project_id, 'admin')));
+
+-- Mapping rules decide which project sees a queue, so an admin of one project must not be able to
+-- pull another project's queues into theirs: members read their project's rules, only the
+-- service role writes them.
+create policy "Queue mappings are visible to members of the target project"
+  on queue_health.project_queue_map for select to authenticated
+  using ((select queue_health.is_member(project_id)));
+
+create policy "Queues are visible to members of their project"
+  on queue_health.queue for select to authenticated
+  using (project_id = any ((select queue_health.member_project_ids())::text[]));
+
+create policy "Metrics are visible to members of the queue's project"
+  on queue_health.metric for select to authenticated
+  using (project_id = any ((select queue_health.member_project_ids())::text[]));
+
+create policy "Settings are visible to members of any project"
+  on queue_health.settings for select to authenticated
+  using ((select queue_health.is_member_of_any()));
+revoke all on queue_health.project, queue_health.project_member, queue_health.project_queue_map, queue_health.queue, queue_health.metric, queue_health.settings from public, anon, authenticated;
+grant select on queue_health.project, queue_health.project_member, queue_health.project_queue_map, queue_health.queue, queue_health.metric, queue_health.settings to authenticated;
+grant update (name) on queue_health.project to authenticated;
+grant insert, update (role), delete on queue_health.project_member to authenticated;
+grant all on queue_health.project, queue_health.project_member, queue_health.project_queue_map, queue_health.queue, queue_health.metric, queue_health.settings to service_role;
+
+create function queue_health._settings()
+returns queue_health.settings
+stable
+security definer
+set search_path = ''
+language sql
+as $$
+  select s from queue_health.settings s where s.id
+$$;
+comment on function queue_health._settings() is 'The settings row, for validation triggers that run as a caller who may not read it.';
+revoke execute on function queue_health._settings() from public, anon, authenticated;
+grant execute on function queue_health._settings() to authenticated, service_role;
+
+create function queue_health._is_tenant()
+returns boolean
+stable
+set search_path = ''
+language sql
+as $$
+  -- The operator is the owner (postgres) or the service role, both members of service_role on
+  -- Supabase; everyone else (authenticated users, project admins) is a tenant.
+  select not pg_catalog.pg_has_role(current_user, 'service_role', 'member')
+$$;
+comment on function queue_health._is_tenant() is 'True when the current role is a tenant (not the service role, nor a member of it such as postgres): tenants are held to the minimum notification intervals.';
+revoke execute on function queue_health._is_tenant() from public, anon;
+grant execute on function queue_health._is_tenant() to authenticated, service_role;
+alter table queue_health.settings
+  add column max_email_recipients int not null default 50,
+  add constraint settings_max_email_recipients_range check (max_email_recipients between 1 and 50);
+comment on column queue_health.settings.max_email_recipients is 'Most recipients an email channel may list (1-50; 50 is also Resend''s limit per email). Checked when a channel is created or changed.';
+comment on constraint settings_max_email_recipients_range on queue_health.settings is 'An email channel lists 1 to 50 recipients at most: Resend takes no more per email.';

@@ -1,4 +1,4 @@
--- Prometheus scrape tokens (20261126100400_queue_health_api.sql): only project admins and the
+-- Prometheus scrape tokens (20261126101200_queue_health_api.sql): only project admins and the
 -- service role create and revoke them, only a hash is stored, only the service role looks one up,
 -- and a revoked or expired token resolves to nothing. Plus the firing_alert view's RLS.
 begin;

@@ -1,6 +1,6 @@
 -- Queue Health: the pg-boss source. Turns the queues of every pg-boss schema (v10, v11, v12) into
 -- queue_health.sample rows; shared helpers (_source_settings) are in
--- 20261126100100_queue_health_sources.sql. The metric definitions are in docs/metrics.md.
+-- 20261126100100_queue_health_source_common.sql. The metric definitions are in docs/metrics.md.
 --
 -- Cost model: per pg-boss schema, ONE statement (built once per schema per capture by
 -- _pgboss_sample_sql) samples every queue of the schema. The planner plans it once; each queue
@@ -13,8 +13,6 @@
 -- by that estimate is not counted at all (the big-queue shortcut, as for pgmq). If the
 -- statement fails for a schema (a queue's partition locked or dropped meanwhile, ...), that schema
 -- falls back to the same statement run queue by queue, so one bad queue costs only itself.
-
--- Section: pg-boss
 
 create type queue_health._pgboss_window as (
   enqueued bigint,          -- jobs created in the window (v12: the newest exact_count_limit)
@@ -29,12 +27,12 @@ create type queue_health._pgboss_window as (
   retried bigint,
   retried_capped boolean      -- v12: more live or finished jobs than were read for retried
 );
+
 create type queue_health._pgboss_count as (
   n bigint,                 -- rows counted (at most exact_count_limit)
   first timestamptz         -- the smallest start_after among them
 );
 comment on type queue_health._pgboss_count is 'A bounded count and the smallest start_after seen by it (internal to _pgboss_sample_sql).';
-
 comment on type queue_health._pgboss_window is 'What the pg-boss sampler reads about one queue since its previous snapshot (internal to _pgboss_sample_sql).';
 
 create function queue_health._pgboss_schemas(p_excluded text[] default null)
