@@ -614,3 +614,17 @@ alter table queue_health.settings
   add constraint settings_max_email_recipients_range check (max_email_recipients between 1 and 50);
 comment on column queue_health.settings.max_email_recipients is 'Most recipients an email channel may list (1-50; 50 is also Resend''s limit per email). Checked when a channel is created or changed.';
 comment on constraint settings_max_email_recipients_range on queue_health.settings is 'An email channel lists 1 to 50 recipients at most: Resend takes no more per email.';
+
+-- The schema's release. Every release's migrations end by replacing this function, so
+-- `select queue_health.version()` says which release a database has (the CLI's `status --db-url`).
+create function queue_health.version()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  select '0.1.0'
+$$;
+comment on function queue_health.version() is 'The Queue Health release whose migrations this database has, e.g. 0.1.0.';
+revoke execute on function queue_health.version() from public, anon, authenticated;
+grant execute on function queue_health.version() to service_role;

@@ -66,8 +66,8 @@ comment on constraint alert_keep_firing_since_only_when_firing on queue_health.a
 create index alert_project_state_idx on queue_health.alert (project_id, state);
 
 -- Every evaluation rewrites each pending and firing alert (value, last_evaluated_at): leave room on
--- each page so those are HOT updates (no index entries; 2 000 firing alerts: evaluation ~180 ->
--- ~130 ms), and vacuum the small, busy table often.
+-- each page so those are HOT updates (no index entries to write; measured in docs/benchmarks.md),
+-- and vacuum the small, busy table often.
 alter table queue_health.alert set (fillfactor = 50, autovacuum_vacuum_scale_factor = 0,
   autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.2);
 
