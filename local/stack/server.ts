@@ -23,6 +23,7 @@ import {
   paths,
   RECEIVERS_PORT,
   ROOT,
+  superuserUrl,
   usesExternalDatabase,
 } from './config.ts';
 import { functionEnv } from './env.ts';
@@ -174,13 +175,18 @@ if (existsSync(receivers)) {
   jsonLine({ event: 'receivers', url: `http://127.0.0.1:${RECEIVERS_PORT}` });
 }
 
-// Hosted Realtime drops old message partitions by itself; the local stand-in table would grow
-// forever, so the local stack deletes broadcasts older than an hour.
-const janitor = connect(databaseUrl(), 1);
-setInterval(() => {
-  janitor`delete from realtime.messages where inserted_at < now() - interval '1 hour'`
-    .catch((e) => jsonLine({ event: 'realtime_cleanup_failed', error: String(e) }));
-}, 10 * 60_000);
+// Hosted Realtime drops old message partitions by itself, as the platform; the local stand-in
+// table would grow forever, so the local stack deletes broadcasts older than an hour, as the
+// platform superuser too: postgres may not delete from realtime.messages (as on hosted). Without
+// a superuser URL (a database of the user's own) the platform's cleanup is not ours to do.
+const janitorUrl = superuserUrl();
+if (janitorUrl) {
+  const janitor = connect(janitorUrl, 1);
+  const cleanup = () =>
+    janitor`delete from realtime.messages where inserted_at < now() - interval '1 hour'`
+      .catch((e) => jsonLine({ event: 'realtime_cleanup_failed', error: String(e) }));
+  setInterval(cleanup, 10 * 60_000);
+}
 
 // The pg_net stand-in's worker, on the stack's own cluster only: a DATABASE_URL database has its
 // own pg_net (or none), whose queue is not ours to take.
