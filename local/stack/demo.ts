@@ -18,16 +18,6 @@ type Sql = ReturnType<typeof connect>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function exists(sql: Sql, regproc: string): Promise<boolean> {
-  const [{ ok }] = await sql`select to_regprocedure(${regproc}) is not null as ok`;
-  return ok;
-}
-
-async function tableExists(sql: Sql, name: string): Promise<boolean> {
-  const [{ ok }] = await sql`select to_regclass(${name}) is not null as ok`;
-  return ok;
-}
-
 /**
  * Creates the demo user (admin of the default project) and, unless `channels` is false, local
  * alert channels for the default project (so the demo's alerts land at the local receivers).
@@ -39,17 +29,11 @@ export async function seedDemo(
   await sql`
     insert into auth.users (id, email) values (${DEMO_USER_ID}, ${DEMO_USER_EMAIL})
     on conflict (id) do nothing`;
-  if (await tableExists(sql, 'queue_health.project_member')) {
-    await sql`
-      insert into queue_health.project_member (project_id, user_id, role)
-      values ('default', ${DEMO_USER_ID}, 'admin')
-      on conflict do nothing`;
-  }
-  if (
-    opts.channels !== false &&
-    await tableExists(sql, 'queue_health.channel') &&
-    await tableExists(sql, 'queue_health.channel_secret')
-  ) {
+  await sql`
+    insert into queue_health.project_member (project_id, user_id, role)
+    values ('default', ${DEMO_USER_ID}, 'admin')
+    on conflict do nothing`;
+  if (opts.channels !== false) {
     await sql.begin(async (tx) => {
       const slack = await tx`
         select id from queue_health.channel where project_id = 'default' and name = 'demo-slack'`;
@@ -138,9 +122,7 @@ export async function startDemoWorkload(
     timers.push(setInterval(async () => {
       if (stopping) return;
       try {
-        if (await exists(sql, 'queue_health.capture(timestamptz)')) {
-          await sql`select queue_health.capture()`;
-        }
+        await sql`select queue_health.capture()`;
       } catch (e) {
         log.warn(`capture failed: ${(e as Error).message}`);
       }
@@ -187,7 +169,7 @@ async function attempt(what: string, fn: () => unknown, timeoutMs = 20_000): Pro
 async function unscheduleJobs(): Promise<void> {
   const sql = connect(databaseUrl(), 1);
   try {
-    if (await exists(sql, 'queue_health.unschedule()')) await sql`select queue_health.unschedule()`;
+    await sql`select queue_health.unschedule()`;
   } finally {
     await sql.end({ timeout: 2 });
   }
@@ -289,15 +271,13 @@ async function runDemo(signal: AbortSignal): Promise<DemoWorkload> {
   let scheduled = '';
   try {
     ({ token } = await seedDemo(sql));
-    if (await exists(sql, 'queue_health.schedule(interval)')) {
-      try {
-        const [{ schedule }] = await sql`select queue_health.schedule('10 seconds') as schedule`;
-        scheduled = `${schedule.capture_schedule}: ${
-          schedule.jobs.find((j: { name: string }) => j.name === 'queue-health-capture')?.command
-        } (captures every ${schedule.capture_interval})`;
-      } catch (e) {
-        log.warn(`schedule() failed: ${(e as Error).message}`);
-      }
+    try {
+      const [{ schedule }] = await sql`select queue_health.schedule('10 seconds') as schedule`;
+      scheduled = `${schedule.capture_schedule}: ${
+        schedule.jobs.find((j: { name: string }) => j.name === 'queue-health-capture')?.command
+      } (captures every ${schedule.capture_interval})`;
+    } catch (e) {
+      log.warn(`schedule() failed: ${(e as Error).message}`);
     }
   } finally {
     await sql.end({ timeout: 2 });

@@ -294,10 +294,10 @@ export async function readHistory(
 }
 
 /**
- * Runs the monitor's dead man's switch, `queue_health.evaluate_monitor_stale()` (installed by the
- * alerting migration), so a stalled capture is noticed even when pg_cron stopped. Its own short
- * transaction, as the service role, with tight statement and lock timeouts: it serialises with
- * other evaluations on an advisory lock. Returns false when the function is not installed.
+ * Runs the monitor's dead man's switch, `queue_health.evaluate_monitor_stale()`, so a stalled
+ * capture is noticed even when pg_cron stopped. Its own short transaction, as the service role,
+ * with tight statement and lock timeouts: it serialises with other evaluations on an advisory
+ * lock. Returns true once it ran.
  */
 export async function evaluateMonitorStale(sql: Sql, timeoutMs = 2000): Promise<boolean> {
   return await inSession(
@@ -305,9 +305,6 @@ export async function evaluateMonitorStale(sql: Sql, timeoutMs = 2000): Promise<
     { role: 'service_role', claims: { role: 'service_role' } },
     async (tx) => {
       await tx`select set_config('lock_timeout', '500', true)`;
-      const [{ present }] = await tx<{ present: boolean }[]>`
-        select to_regprocedure('queue_health.evaluate_monitor_stale()') is not null as present`;
-      if (!present) return false;
       await tx`select queue_health.evaluate_monitor_stale()`;
       return true;
     },
