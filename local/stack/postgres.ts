@@ -106,6 +106,36 @@ export async function buildPlatformLib(): Promise<void> {
   }
 }
 
+/**
+ * What the stack adds to a cluster's postgresql.conf: TCP on 127.0.0.1 only, pg_cron and the
+ * supautils stand-in preloaded as on hosted Supabase. Tests that need a cluster of their own
+ * (local/test/private_cluster.ts) use the same.
+ */
+export function clusterSettings(socketDir: string): string {
+  return `
+# ---- added by queue-health's local stack ----
+listen_addresses = '127.0.0.1'
+# the port is given on the command line (QH_DB_PORT, default 54322)
+unix_socket_directories = '${socketDir}'
+max_connections = 200
+# pg_cron, and the stand-in for the part of supautils that lets the non-superuser postgres role
+# create policies on realtime.messages and create the extensions hosted Supabase allows
+# (local/platform/qh_supautils.c; values from supabase/postgres supautils.conf.j2).
+shared_preload_libraries = 'pg_cron,${PLATFORM_LIB}'
+qh_supautils.privileged_role = 'postgres'
+qh_supautils.superuser = '${SUPERUSER}'
+qh_supautils.policy_grants = 'auth.audit_log_entries, auth.identities, auth.refresh_tokens, auth.sessions, auth.users, realtime.messages, storage.buckets, storage.migrations, storage.objects, storage.s3_multipart_uploads, storage.s3_multipart_uploads_parts'
+qh_supautils.privileged_extensions = 'pg_cron, pg_net, pg_partman, pg_stat_statements, pgcrypto, pgmq, pgtap, plpgsql_check, supabase_vault, uuid-ossp'
+qh_supautils.reserved_roles = '${SUPERUSER}, supabase_auth_admin, supabase_storage_admin, supabase_read_only_user, supabase_replication_admin, dashboard_user, pgbouncer, service_role*, authenticator*, authenticated*, anon*'
+cron.database_name = 'postgres'
+# pg_cron runs jobs in background workers, so it needs no password to reach the database.
+cron.use_background_workers = on
+max_worker_processes = 32
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+`;
+}
+
 async function initCluster(): Promise<void> {
   const dir = join(STATE_DIR, 'postgres');
   await Deno.mkdir(dir, { recursive: true });
@@ -146,28 +176,7 @@ async function initCluster(): Promise<void> {
   if (r.code !== 0) {
     throw new StackError(`initdb failed:\n${r.stderr || r.stdout}`);
   }
-  const conf = `
-# ---- added by queue-health's local stack ----
-listen_addresses = '127.0.0.1'
-# the port is given on the command line (QH_DB_PORT, default 54322)
-unix_socket_directories = '${paths.pgSocketDir}'
-max_connections = 200
-# pg_cron, and the stand-in for the part of supautils that lets the non-superuser postgres role
-# create policies on realtime.messages and create the extensions hosted Supabase allows
-# (local/platform/qh_supautils.c; values from supabase/postgres supautils.conf.j2).
-shared_preload_libraries = 'pg_cron,${PLATFORM_LIB}'
-qh_supautils.privileged_role = 'postgres'
-qh_supautils.superuser = '${SUPERUSER}'
-qh_supautils.policy_grants = 'auth.audit_log_entries, auth.identities, auth.refresh_tokens, auth.sessions, auth.users, realtime.messages, storage.buckets, storage.migrations, storage.objects, storage.s3_multipart_uploads, storage.s3_multipart_uploads_parts'
-qh_supautils.privileged_extensions = 'pg_cron, pg_net, pg_partman, pg_stat_statements, pgcrypto, pgmq, pgtap, plpgsql_check, supabase_vault, uuid-ossp'
-qh_supautils.reserved_roles = '${SUPERUSER}, supabase_auth_admin, supabase_storage_admin, supabase_read_only_user, supabase_replication_admin, dashboard_user, pgbouncer, service_role*, authenticator*, authenticated*, anon*'
-cron.database_name = 'postgres'
-# pg_cron runs jobs in background workers, so it needs no password to reach the database.
-cron.use_background_workers = on
-max_worker_processes = 32
-log_min_messages = warning
-log_line_prefix = '%m [%p] %q%u@%d '
-`;
+  const conf = clusterSettings(paths.pgSocketDir);
   await Deno.writeTextFile(join(paths.pgData, 'postgresql.conf'), conf, { append: true });
   if (isRoot()) {
     await run('chown', [`${PG_USER}:${PG_USER}`, join(paths.pgData, 'postgresql.conf')]);

@@ -628,3 +628,16 @@ $$;
 comment on function queue_health.version() is 'The Queue Health release whose migrations this database has, e.g. 0.1.0.';
 revoke execute on function queue_health.version() from public, anon, authenticated;
 grant execute on function queue_health.version() to service_role;
+
+-- What uninstall() may take away besides the schema: the extensions the install created itself
+-- because they were absent (pg_net in the dispatch migration, pg_cron in the schedule migration).
+-- An extension the user already had is never recorded, so uninstall() never drops it.
+create table queue_health.uninstall_extension (
+  name text primary key,
+  created_at timestamptz not null default now()
+);
+comment on table queue_health.uninstall_extension is 'Extensions the install created because they were absent (pg_net, pg_cron): uninstall() drops these, and only these, when nothing else uses them. The owner''s only.';
+comment on column queue_health.uninstall_extension.name is 'The extension''s name (pg_extension.extname).';
+comment on column queue_health.uninstall_extension.created_at is 'When the install created it.';
+alter table queue_health.uninstall_extension enable row level security;
+revoke all on queue_health.uninstall_extension from public, anon, authenticated, service_role;

@@ -162,3 +162,27 @@ revoke execute on function queue_health.install_realtime_policy() from public, a
 grant execute on function queue_health.install_realtime_policy() to service_role;
 
 select queue_health.install_realtime_policy();
+
+-- uninstall() removes the policy before it drops the schema (the policy calls is_member()).
+create function queue_health._uninstall_realtime_policy()
+returns text
+volatile
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_name constant text := 'Project members can receive Queue Health snapshots';
+begin
+  if pg_catalog.to_regclass('realtime.messages') is null then
+    return 'realtime_absent';
+  end if;
+  if not exists (select 1 from pg_catalog.pg_policy p
+                  where p.polrelid = 'realtime.messages'::regclass and p.polname = v_name) then
+    return 'absent';
+  end if;
+  execute format('drop policy %I on realtime.messages', v_name);
+  return 'dropped';
+end;
+$$;
+comment on function queue_health._uninstall_realtime_policy() is 'Drops the policy install_realtime_policy() created on realtime.messages, as the caller; returns dropped, absent or realtime_absent. A caller who may not drop it gets the error (uninstall() then removes nothing).';
+revoke execute on function queue_health._uninstall_realtime_policy() from public, anon, authenticated;

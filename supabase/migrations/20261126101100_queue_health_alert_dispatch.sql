@@ -19,13 +19,18 @@ comment on column queue_health.dispatch_settings.queue_alert_key is 'Bearer toke
 -- had, the install goes on and schedule() reports that alerts cannot leave the database.
 do $$
 begin
+  if exists (select 1 from pg_catalog.pg_extension where extname = 'pg_net') then
+    return;
+  end if;
   -- In schema extensions, as the dashboard enables it: in public (the default) the security
   -- advisor warns (extension_in_public). Its functions are in schema net either way.
   if pg_catalog.to_regnamespace('extensions') is not null then
-    create extension if not exists pg_net with schema extensions;
+    create extension pg_net with schema extensions;
   else
-    create extension if not exists pg_net;
+    create extension pg_net;
   end if;
+  -- Created here, so uninstall() may drop it again (one the user had is never recorded).
+  insert into queue_health.uninstall_extension (name) values ('pg_net');
 exception when others then
   raise notice 'queue_health: pg_net could not be enabled (%): alerts are delivered only when queue-alert is invoked by other means.', sqlerrm
     using hint = 'On Supabase: Database > Extensions > pg_net, then select queue_health.schedule(); see docs/install.md.';

@@ -36,7 +36,7 @@ select is(
    where n.nspname = 'queue_health' and c.relkind in ('r', 'p', 'v')
      and c.relname in ('project', 'project_member', 'project_queue_map', 'queue', 'metric',
        'metric_1m', 'metric_1h', 'rollup_watermark', 'capture_run', 'settings', 'queue_status',
-       'capture_status')
+       'capture_status', 'uninstall_extension')
      and obj_description(c.oid, 'pg_class') is null),
   '{}'::text[],
   'every core table and view has a comment'
@@ -75,7 +75,8 @@ select is(
        'unschedule', '_cron_jobs', '_broadcast_snapshot', '_metric_partition_name', 'queue_history',
        '_capture_error', '_capture_skipped', '_capture_ensure_partitions', '_capture_sample_sources',
        '_capture_store', '_capture_mark_dropped', '_capture_record_run', '_capture_alert_errors',
-       '_capture_evaluate_alerts')
+       '_capture_evaluate_alerts', 'uninstall', '_uninstall_dependents', '_uninstall_extensions',
+       '_uninstall_leftovers', '_uninstall_realtime_policy')
      and obj_description(p.oid, 'pg_proc') is null),
   '{}'::text[],
   'every core function has a comment'

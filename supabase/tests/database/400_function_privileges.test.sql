@@ -3,7 +3,7 @@
 -- service role, no function is executable by PUBLIC or anon, authenticated runs only the
 -- functions on the allow-list below, and no policy pretends to guard the service role.
 begin;
-select plan(17);
+select plan(19);
 
 -- Section: fixtures (as the table owner)
 create temporary table fx (label text primary key, id uuid) on commit drop;
@@ -104,6 +104,22 @@ select is(
     'queue_health.capture_run_error(bigint)'
   ]::text[]) f),
   'authenticated executes exactly the allow-listed queue_health functions');
+
+-- Section: uninstall() is the owner's alone (it drops the schema, a policy on realtime.messages
+-- and extensions: the service role, a member of nothing that may, must not gain that)
+select is(
+  (select coalesce(array_agg(p.oid::regprocedure::text order by p.oid::regprocedure::text), '{}')
+     from pg_catalog.pg_proc p
+    where p.pronamespace = 'queue_health'::regnamespace and p.proname ~ '^_?uninstall'
+      and (has_function_privilege('service_role', p.oid, 'execute')
+           or has_function_privilege('authenticated', p.oid, 'execute')
+           or has_function_privilege('anon', p.oid, 'execute'))),
+  '{}'::text[],
+  'nobody but the owner executes uninstall() or its helpers');
+select tests.authenticate_as_service_role();
+select throws_ok($$ select queue_health.uninstall() $$, '42501', null,
+  'service role: cannot run uninstall()');
+select tests.clear_authentication();
 
 -- Section: policies
 select is(

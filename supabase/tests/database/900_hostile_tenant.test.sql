@@ -124,7 +124,8 @@ insert into hostile_relation values
   ('scrape_token', 'project', 'project_id = %1$L', 'P''s scrape tokens (hashes never granted)'),
   ('send_pace', 'private', null, 'delivery pacing keyed by Slack URL hashes: service role only'),
   ('settings', 'global', null, 'operator settings, the same for every project'),
-  ('silence', 'project', 'project_id = %1$L', 'silences, writable by P''s admins');
+  ('silence', 'project', 'project_id = %1$L', 'silences, writable by P''s admins'),
+  ('uninstall_extension', 'private', null, 'which extensions the install created: the owner''s only');
 
 -- Section: allow-list of functions a hostile role may execute, each with a probe that calls it
 -- with P's ids (format: %1$L = P, %2$L = P's queue name, %3$L = P's rule id, %4$L = P's scrape
