@@ -3,22 +3,23 @@
  * upgraded to the next one, as a user does it, and nothing it holds is lost or repeated.
  *
  *   the previous release's migrations (supabase/migrations.manifest.json, or supabase/migrations
- *   while nothing is released) ─▶ `queue-health install` into a project made by the real
- *   `supabase init` ─▶ `supabase migration up --db-url` into a database of its own (built like a
- *   hosted project, pgmq fixture) ─▶ projects, members, rules, channels with secrets, silences,
- *   a scrape token, and a day of captures (p_now stepping every 10 minutes, hourly maintain())
- *   that leave alerts firing, notifications delivered and others pending ─▶ `queue-health
- *   upgrade` to a synthetic next version ─▶ `supabase migration up` again.
+ *   while nothing is released) ─▶ `queue-health install` (the CLI as built for npm) into a project
+ *   made by the real `supabase init` ─▶ `supabase migration up --db-url` into a database of its
+ *   own (built like a hosted project, pgmq fixture) ─▶ projects, members, rules, channels with
+ *   secrets, silences, a scrape token, and a day of captures (p_now stepping every 10 minutes,
+ *   hourly maintain()) that leave alerts firing, notifications delivered and others pending ─▶
+ *   `queue-health upgrade` to the next version ─▶ `supabase migration up` again.
  *
- * Until a second release exists the next version is synthetic: the test writes the migration a
+ * The next version is this checkout once the manifest has a release older than package.json's
+ * version. Until then (one release so far) it is synthetic: the test writes the migration a
  * release would bring (version() replaced, a function capture() uses replaced with the same
- * signature, a nullable column added to a table with data, a new index) into a copy of the
- * package. Then: every row of every queue_health table is still there (count and a hash of each
- * table's rows, without the new column), version() names the new version, the next capture
+ * signature, a nullable column added to the table with the most rows, a new index) into a copy
+ * of the package. Then: every row of every queue_health table is still there (count and a hash of
+ * each table's rows over the columns it had), version() names the new version, the next capture
  * continues every queue's series (interval_s is the time since the last capture before the
  * upgrade, the running totals go on, no two rows of a queue at one instant), firing alerts stay
- * firing and nothing is notified again, and the pending notifications reach the receivers exactly
- * once through the real queue-alert handler.
+ * as they were and nothing is notified again, and the pending notifications reach the receivers
+ * exactly once through the real queue-alert handler.
  * @module
  */
 import assert from 'node:assert/strict';
@@ -234,7 +235,7 @@ async function buildCli(): Promise<string> {
  * A package folder as npm installs it, for `release`: package.json, dist/cli.mjs, the release's
  * migrations and this checkout's functions.
  */
-async function packageOf(cli: string, release: Release) {
+async function packageOf(cli: string, release: Release): Promise<(args: string[]) => Promise<Ran>> {
   const root = await tempDir(`qh_pkg_${release.version.replaceAll('.', '_')}_`);
   await Deno.mkdir(join(root, 'dist'));
   await Deno.mkdir(join(root, 'supabase', 'migrations'), { recursive: true });
@@ -249,6 +250,9 @@ async function packageOf(cli: string, release: Release) {
   await Deno.symlink(join(ROOT, 'supabase', 'functions'), join(root, 'supabase', 'functions'));
   return (args: string[]) => run('node', [join(root, 'dist', 'cli.mjs'), ...args], ROOT);
 }
+
+/** The CLI of one package folder. */
+type Cli = (args: string[]) => Promise<Ran>;
 
 /** A database built like a hosted project with pgmq enabled (the fixture stands in for it). */
 async function hostedDatabase(): Promise<PrivateDatabase> {
@@ -499,213 +503,273 @@ async function lastRows(sql: Sql, at: string): Promise<Record<string, MetricRow>
   return Object.fromEntries(rows.map((r) => [r.queue_name, r]));
 }
 
+/** What the phases of the test share. */
+interface World {
+  path: UpgradePath;
+  db: PrivateDatabase;
+  sql: Sql;
+  admin: Sql;
+  receivers: Receivers;
+  project: string;
+  channels: { shopHook: string; billingHook: string };
+  /** The p_now of capture number k (k = 0 .. STEPS before the upgrade). */
+  at: (k: number) => Promise<string>;
+  deliver: () => Promise<{ claimed: number; sent: number; failed: number; dead: number }>;
+}
+
+/** What the database held right before the upgrade. */
+interface Before {
+  alerts: AlertRow[];
+  firing: AlertRow[];
+  notes: NotificationRow[];
+  shopNotes: NotificationRow[];
+  pending: NotificationRow[];
+  shopHook: number;
+  queries: Record<string, string>;
+  contents: Record<string, { n: number; h: string }>;
+  rows: Record<string, MetricRow>;
+}
+
+/** Tables a day of use fills: each must have rows for the comparison to mean something. */
+const FILLED_TABLES = [
+  'project',
+  'project_member',
+  'project_queue_map',
+  'queue',
+  'metric',
+  'metric_1m',
+  'metric_1h',
+  'capture_run',
+  'channel',
+  'channel_secret',
+  'project_alert_settings',
+  'alert_rule',
+  'silence',
+  'alert',
+  'alert_event',
+  'notification_group',
+  'notification',
+  'scrape_token',
+];
+
+/** The day: STEPS + 1 captures, hourly maintenance, one delivery round in the afternoon. */
+async function liveADay(w: World): Promise<void> {
+  for (let k = 0; k <= STEPS; k++) {
+    await workloadStep(w.sql, k);
+    const pNow = await w.at(k);
+    await captureAt(w.sql, pNow);
+    if (k % 6 === 5) await w.sql`select queue_health.maintain(${pNow}::timestamptz)`;
+    if (k === DELIVER_BEFORE_UPGRADE) {
+      const d = await w.deliver();
+      assert.ok(d.sent > 0 && d.failed === 0 && d.dead === 0, JSON.stringify(d));
+    }
+  }
+}
+
+/** Reads what the day left and checks it is what the test needs: alerts firing, notifications. */
+async function beforeUpgrade(w: World): Promise<Before> {
+  const alerts = await alertsOf(w.sql);
+  const firing = alerts.filter((a) => a.state === 'firing');
+  for (
+    const [rule, queue] of [
+      ['shop backlog', Q.emails],
+      ['shop backlog', Q.silenced],
+      ['billing backlog', Q.invoices],
+    ]
+  ) {
+    assert.ok(
+      firing.some((a) => a.rule === rule && a.queue_name === queue),
+      `${rule} fires on ${queue}: ${JSON.stringify(alerts)}`,
+    );
+  }
+  const notes = await notificationsOf(w.sql);
+  const shopNotes = notes.filter((n) => n.project_id === P_SHOP);
+  const pending = notes.filter((n) => n.project_id === P_BILLING);
+  assert.ok(
+    shopNotes.length > 0 &&
+      shopNotes.every((n) => n.status === 'sent' && n.channel_id === w.channels.shopHook),
+    `the shop's notifications were delivered before the upgrade: ${JSON.stringify(shopNotes)}`,
+  );
+  assert.ok(
+    pending.length > 0 && pending.every((n) => n.status === 'pending'),
+    `billing's notifications are pending at the upgrade: ${JSON.stringify(pending)}`,
+  );
+  const shopHook = w.receivers.received('webhook').filter((r) => r.path === '/shop').length;
+  assert.equal(shopHook, shopNotes.length, 'each shop notification arrived once');
+  assert.equal(w.receivers.received('webhook').filter((r) => r.path === '/billing').length, 0);
+  const queries = await rowQueries(w.admin);
+  const contents = await tableContents(w.admin, queries);
+  for (const t of FILLED_TABLES) {
+    assert.ok(
+      contents[t]?.n > 0,
+      `${t} has rows before the upgrade: ${JSON.stringify(contents[t])}`,
+    );
+  }
+  const rows = await lastRows(w.sql, await w.at(STEPS));
+  return { alerts, firing, notes, shopNotes, pending, shopHook, queries, contents, rows };
+}
+
+/** `queue-health upgrade`, then `supabase migration up`: only the new migrations are applied. */
+async function upgrade(w: World, nextCli: Cli): Promise<void> {
+  const { from, to } = w.path;
+  const up = ok(await nextCli(['upgrade', '--dir', w.project]), `upgrade to ${to.version}`);
+  const added = [...up.stdout.matchAll(/\+ create supabase\/migrations\/(\S+\.sql)/g)]
+    .map((m) => m[1]);
+  // Renamed to sort after the project's newest migration: the part after the timestamp stays.
+  assert.deepEqual(
+    added.map((n) => n.slice(15)),
+    to.files.slice(from.files.length).map(([name]) => name.slice(15)),
+    `upgrade adds the new release's migrations: ${up.stdout}`,
+  );
+  assert.deepEqual(await migrationUp(w.project, w.db), added, 'only the new ones are applied');
+  const [{ n }] = await w.sql<{ n: number }[]>`
+    select count(*)::int as n from supabase_migrations.schema_migrations`;
+  assert.equal(n, to.files.length);
+}
+
+/** Every table and row of before is still there; version() names the new release. */
+async function assertNothingLost(w: World, before: Before): Promise<void> {
+  const tablesAfter = Object.keys(await rowQueries(w.admin));
+  for (const t of Object.keys(before.queries)) {
+    assert.ok(tablesAfter.includes(t), `${t} is still there`);
+  }
+  assert.deepEqual(await tableContents(w.admin, before.queries), before.contents);
+  const [{ v }] = await w.sql<{ v: string }[]>`select queue_health.version() as v`;
+  assert.equal(v, w.path.to.version, `queue_health.version() says ${w.path.to.version}`);
+  if (w.path.synthetic) await assertSyntheticShape(w.sql);
+}
+
+/** The first capture after the upgrade continues every queue's series. */
+async function assertCapturesContinue(w: World, before: Before): Promise<void> {
+  await workloadStep(w.sql, STEPS + 1);
+  const lastBefore = await w.at(STEPS);
+  const firstAfter = await w.at(STEPS + 1);
+  await captureAt(w.sql, firstAfter);
+  const rowsAfter = await lastRows(w.sql, firstAfter);
+  for (const q of Object.values(Q)) {
+    const b = before.rows[q];
+    const a = rowsAfter[q];
+    assert.equal(b.captured_at, lastBefore, `${q}: captured by the last capture before`);
+    assert.equal(a.captured_at, firstAfter, `${q}: captured by the first capture after`);
+    assert.equal(a.interval_s, STEP_S, `${q}: interval_s runs from the last capture before`);
+    assert.equal(a.enqueued, HEALTHY.includes(q) ? HEALTHY_PER_STEP : 0, `${q}: enqueued`);
+    assert.equal(a.cum_enqueued, b.cum_enqueued + a.enqueued, `${q}: cum_enqueued continues`);
+    assert.equal(a.cum_interval_s, b.cum_interval_s + STEP_S, `${q}: cum_interval_s continues`);
+    assert.ok(a.cum_completed >= b.cum_completed && a.cum_idle >= b.cum_idle, q);
+  }
+  const [{ dup }] = await w.sql<{ dup: number }[]>`
+    select count(*)::int as dup from (
+      select 1 from queue_health.metric
+       group by source, source_schema, queue_name, captured_at having count(*) > 1) d`;
+  assert.equal(dup, 0, 'no two rows of a queue at one instant');
+  const [{ n }] = await w.sql<{ n: number }[]>`
+    select count(*)::int as n from queue_health.metric where queue_name = ${Q.orders}`;
+  assert.equal(n, STEPS + 2, 'one row per capture, before and after the upgrade');
+}
+
+/** Firing alerts stay as they were, and that capture notified nobody. */
+async function assertAlertsHold(w: World, before: Before): Promise<void> {
+  assert.deepEqual(await alertsOf(w.sql), before.alerts);
+  const notes = await notificationsOf(w.sql);
+  assert.deepEqual(notes.map((n) => n.id), before.notes.map((n) => n.id), 'no new notification');
+}
+
+/** The pending notifications reach their receivers once; nothing else is sent. */
+async function assertDeliveredOnce(w: World, before: Before): Promise<void> {
+  const { pending } = before;
+  const first = await w.deliver();
+  assert.deepEqual(
+    { claimed: first.claimed, sent: first.sent, failed: first.failed, dead: first.dead },
+    { claimed: pending.length, sent: pending.length, failed: 0, dead: 0 },
+  );
+  const again = await w.deliver();
+  assert.equal(again.claimed, 0, 'nothing is left to deliver');
+  for (const n of await notificationsOf(w.sql)) {
+    assert.equal(n.status, 'sent', JSON.stringify(n));
+    assert.equal(n.attempts, 1, JSON.stringify(n));
+    assert.equal(n.silenced_listed, false, `the silence held: ${JSON.stringify(n)}`);
+  }
+  const hooks = w.receivers.received('webhook');
+  assert.deepEqual(
+    hooks.filter((r) => r.path === '/billing').map((r) => (r.body as { id: string }).id).sort(),
+    pending.filter((n) => n.channel_id === w.channels.billingHook).map((n) => n.id).sort(),
+    'each pending webhook notification arrived exactly once',
+  );
+  assert.equal(
+    w.receivers.received('slack').filter((r) => r.path === '/billing').length,
+    pending.filter((n) => n.channel_id !== w.channels.billingHook).length,
+    'each pending Slack notification arrived exactly once',
+  );
+  assert.equal(
+    hooks.filter((r) => r.path === '/shop').length,
+    before.shopHook,
+    'the shop, notified before the upgrade, hears nothing more',
+  );
+}
+
 Deno.test('Upgrade without loss: a day of data survives the upgrade to the next release', async () => {
   const path = upgradePath();
-  const previous = path.from;
-  const next = path.to.version;
   const receivers = await startReceivers({});
   let db: PrivateDatabase | undefined;
   let sql: Sql | undefined;
   let admin: Sql | undefined;
   try {
     const cli = await buildCli();
-    const prevCli = await packageOf(cli, previous);
+    const prevCli = await packageOf(cli, path.from);
     const nextCli = await packageOf(cli, path.to);
     const project = await tempDir('qh_upgrade_project_');
     ok(await run(SUPABASE, ['init'], project), 'supabase init');
 
     // The previous release, installed and applied as a user does it.
-    ok(await prevCli(['install', '--dir', project]), `install ${previous.version}`);
+    ok(await prevCli(['install', '--dir', project]), `install ${path.from.version}`);
     db = await hostedDatabase();
     const installed = await migrationUp(project, db);
-    assert.equal(installed.length, previous.files.length, `applied: ${installed}`);
+    assert.equal(installed.length, path.from.files.length, `applied: ${installed}`);
     sql = connect({ url: db.url, max: 2, prepare: false });
     admin = connect({ url: db.superuserUrl, max: 1 });
-    const [{ v: before }] = await sql<{ v: string }[]>`select queue_health.version() as v`;
-    assert.equal(before, previous.version);
+    const [{ v }] = await sql<{ v: string }[]>`select queue_health.version() as v`;
+    assert.equal(v, path.from.version);
 
-    // A day of it.
     const [{ t0 }] = await sql<{ t0: string }[]>`
       select (date_trunc('minute', now())
               - make_interval(secs => ${STEP_S * (STEPS + 2)}))::text as t0`;
-    const at = async (k: number) => {
-      const [{ t }] = await sql!<{ t: string }[]>`
-        select (${t0}::timestamptz + make_interval(secs => ${k * STEP_S}))::text as t`;
-      return t;
+    const base = sql;
+    const w: World = {
+      path,
+      db,
+      sql,
+      admin,
+      receivers,
+      project,
+      channels: await createTenants(sql, admin, receivers, t0),
+      at: async (k) => {
+        const [{ t }] = await base<{ t: string }[]>`
+          select (${t0}::timestamptz + make_interval(secs => ${k * STEP_S}))::text as t`;
+        return t;
+      },
+      deliver: deliverer(sql, db),
     };
-    const channels = await createTenants(sql, admin, receivers, t0);
     for (const q of Object.values(Q)) await sql`select pgmq.create(${q})`;
-    const deliver = deliverer(sql, db);
-    for (let k = 0; k <= STEPS; k++) {
-      await workloadStep(sql, k);
-      const pNow = await at(k);
-      await captureAt(sql, pNow);
-      if (k % 6 === 5) await sql`select queue_health.maintain(${pNow}::timestamptz)`;
-      if (k === DELIVER_BEFORE_UPGRADE) {
-        const d = await deliver();
-        assert.ok(d.sent > 0 && d.failed === 0 && d.dead === 0, JSON.stringify(d));
-      }
-    }
-    const lastBefore = await at(STEPS);
 
-    // What the day left: firing alerts, sent and pending notifications, rollups.
-    const alertsBefore = await alertsOf(sql);
-    const firing = alertsBefore.filter((a) => a.state === 'firing');
-    for (
-      const [rule, queue] of [
-        ['shop backlog', Q.emails],
-        ['shop backlog', Q.silenced],
-        ['billing backlog', Q.invoices],
-      ]
-    ) {
-      assert.ok(
-        firing.some((a) => a.rule === rule && a.queue_name === queue),
-        `${rule} fires on ${queue}: ${JSON.stringify(alertsBefore)}`,
-      );
-    }
-    const notesBefore = await notificationsOf(sql);
-    const shopNotes = notesBefore.filter((n) => n.project_id === P_SHOP);
-    const pending = notesBefore.filter((n) => n.project_id === P_BILLING);
-    assert.ok(
-      shopNotes.length > 0 &&
-        shopNotes.every((n) => n.status === 'sent' && n.channel_id === channels.shopHook),
-      `the shop's notifications were delivered before the upgrade: ${JSON.stringify(shopNotes)}`,
-    );
-    assert.ok(
-      pending.length > 0 && pending.every((n) => n.status === 'pending'),
-      `billing's notifications are pending at the upgrade: ${JSON.stringify(pending)}`,
-    );
-    const shopHookBefore = receivers.received('webhook').filter((r) => r.path === '/shop').length;
-    assert.equal(shopHookBefore, shopNotes.length, 'each shop notification arrived once');
-    assert.equal(receivers.received('webhook').filter((r) => r.path === '/billing').length, 0);
-    const queries = await rowQueries(admin);
-    const contents = await tableContents(admin, queries);
-    for (
-      const t of [
-        'project',
-        'project_member',
-        'project_queue_map',
-        'queue',
-        'metric',
-        'metric_1m',
-        'metric_1h',
-        'capture_run',
-        'channel',
-        'channel_secret',
-        'project_alert_settings',
-        'alert_rule',
-        'silence',
-        'alert',
-        'alert_event',
-        'notification_group',
-        'notification',
-        'scrape_token',
-      ]
-    ) {
-      assert.ok(
-        contents[t]?.n > 0,
-        `${t} has rows before the upgrade: ${JSON.stringify(contents[t])}`,
-      );
-    }
-    const rowsBefore = await lastRows(sql, lastBefore);
+    await liveADay(w);
+    const before = await beforeUpgrade(w);
+    await upgrade(w, nextCli);
+    await assertNothingLost(w, before);
+    await assertCapturesContinue(w, before);
+    await assertAlertsHold(w, before);
+    await assertDeliveredOnce(w, before);
 
-    // The upgrade: the CLI adds only the new migrations, `supabase migration up` applies only them.
-    const up = ok(await nextCli(['upgrade', '--dir', project]), `upgrade to ${next}`);
-    const added = [...up.stdout.matchAll(/\+ create supabase\/migrations\/(\S+\.sql)/g)]
-      .map((m) => m[1]);
-    const fresh = path.to.files.slice(previous.files.length).map(([name]) => name);
-    assert.deepEqual(
-      added.map((n) => n.slice(15)),
-      fresh.map((n) => n.slice(15)),
-      `upgrade adds the new release's migrations: ${up.stdout}`,
-    );
-    const applied = await migrationUp(project, db);
-    assert.deepEqual(applied, added, 'only the new migrations are applied');
-    const [{ n: history }] = await sql<{ n: number }[]>`
-      select count(*)::int as n from supabase_migrations.schema_migrations`;
-    assert.equal(history, path.to.files.length);
-
-    // Every row is still there, and the schema is the new release's.
-    const tablesAfter = Object.keys(await rowQueries(admin));
-    for (const t of Object.keys(queries)) assert.ok(tablesAfter.includes(t), `${t} is still there`);
-    assert.deepEqual(await tableContents(admin, queries), contents);
-    const [{ v: after }] = await sql<{ v: string }[]>`select queue_health.version() as v`;
-    assert.equal(after, next, `queue_health.version() says ${next} after the upgrade`);
-    if (path.synthetic) await assertSyntheticShape(sql);
-
-    // Captures go on: no gap, no duplicate, the running totals continue.
-    await workloadStep(sql, STEPS + 1);
-    const firstAfter = await at(STEPS + 1);
-    await captureAt(sql, firstAfter);
-    const rowsAfter = await lastRows(sql, firstAfter);
-    for (const q of Object.values(Q)) {
-      const b = rowsBefore[q];
-      const a = rowsAfter[q];
-      assert.equal(b.captured_at, lastBefore, `${q}: captured by the last capture before`);
-      assert.equal(a.captured_at, firstAfter, `${q}: captured by the first capture after`);
-      assert.equal(a.interval_s, STEP_S, `${q}: interval_s runs from the last capture before`);
-      assert.equal(a.enqueued, HEALTHY.includes(q) ? HEALTHY_PER_STEP : 0, `${q}: enqueued`);
-      assert.equal(a.cum_enqueued, b.cum_enqueued + a.enqueued, `${q}: cum_enqueued continues`);
-      assert.equal(a.cum_interval_s, b.cum_interval_s + STEP_S, `${q}: cum_interval_s continues`);
-      assert.ok(a.cum_completed >= b.cum_completed && a.cum_idle >= b.cum_idle, q);
-    }
-    const [{ dup }] = await sql<{ dup: number }[]>`
-      select count(*)::int as dup from (
-        select 1 from queue_health.metric
-         group by source, source_schema, queue_name, captured_at having count(*) > 1) d`;
-    assert.equal(dup, 0, 'no two rows of a queue at one instant');
-    const [{ n: perQueue }] = await sql<{ n: number }[]>`
-      select count(*)::int as n from queue_health.metric
-       where queue_name = ${Q.orders}`;
-    assert.equal(perQueue, STEPS + 2, 'one row per capture, before and after the upgrade');
-
-    // Firing alerts stay firing, and nothing is notified again.
-    assert.deepEqual(await alertsOf(sql), alertsBefore);
-    const notesAfter = await notificationsOf(sql);
-    assert.deepEqual(notesAfter.map((n) => n.id), notesBefore.map((n) => n.id), 'no new rows');
-
-    // The pending notifications are delivered, each once.
-    const first = await deliver();
-    assert.deepEqual(
-      { claimed: first.claimed, sent: first.sent, failed: first.failed, dead: first.dead },
-      { claimed: pending.length, sent: pending.length, failed: 0, dead: 0 },
-    );
-    const again = await deliver();
-    assert.equal(again.claimed, 0, 'nothing is left to deliver');
-    const final = await notificationsOf(sql);
-    for (const n of final) {
-      assert.equal(n.status, 'sent', JSON.stringify(n));
-      assert.equal(n.attempts, 1, JSON.stringify(n));
-      assert.equal(n.silenced_listed, false, `the silence held: ${JSON.stringify(n)}`);
-    }
-    const billingIds = receivers.received('webhook').filter((r) => r.path === '/billing')
-      .map((r) => (r.body as { id: string }).id).sort();
-    assert.deepEqual(
-      billingIds,
-      pending.filter((n) => n.channel_id === channels.billingHook).map((n) => n.id).sort(),
-      'each pending webhook notification arrived exactly once',
-    );
-    assert.equal(
-      receivers.received('slack').filter((r) => r.path === '/billing').length,
-      pending.filter((n) => n.channel_id !== channels.billingHook).length,
-      'each pending Slack notification arrived exactly once',
-    );
-    assert.equal(
-      receivers.received('webhook').filter((r) => r.path === '/shop').length,
-      shopHookBefore,
-      'the shop, notified before the upgrade, hears nothing more',
-    );
     console.log(JSON.stringify({
       event: 'upgrade_without_loss',
-      from: previous.version,
-      to: next,
+      from: path.from.version,
+      to: path.to.version,
       synthetic: path.synthetic,
-      tables: Object.keys(contents).length,
-      rows: Object.values(contents).reduce((sum, c) => sum + c.n, 0),
-      metric_rows: contents.metric.n,
-      firing_alerts: firing.length,
-      notified_before: shopNotes.length,
-      pending_at_upgrade: pending.length,
+      tables: Object.keys(before.contents).length,
+      rows: Object.values(before.contents).reduce((sum, c) => sum + c.n, 0),
+      metric_rows: before.contents.metric.n,
+      firing_alerts: before.firing.length,
+      notified_before: before.shopNotes.length,
+      pending_at_upgrade: before.pending.length,
     }));
   } finally {
     await sql?.end({ timeout: 5 });
