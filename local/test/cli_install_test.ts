@@ -14,9 +14,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { applyPlatformSql } from '../stack/migrate.ts';
 import { connect } from './db.ts';
-import { createPrivateDatabase, type PrivateDatabase } from './private_db.ts';
+import { createHostedDatabase, type PrivateDatabase } from './private_db.ts';
+import { ok, type Ran, run } from './commands.ts';
+import { withSslDisabled } from '../stack/config.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SUPABASE = join(ROOT, 'node_modules', '.bin', 'supabase');
@@ -25,31 +26,6 @@ const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'ut
 }).version;
 const PACKAGE_MIGRATIONS = readdirSync(join(ROOT, 'supabase', 'migrations'))
   .filter((n) => /^\d+_.+\.sql$/.test(n)).sort();
-const QUIET = { SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', NO_COLOR: '1' };
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}) {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd,
-    env: { ...QUIET, ...env },
-    stdin: 'null',
-    stdout: 'piped',
-    stderr: 'piped',
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) } as Ran;
-}
-
-function ok(r: Ran, what: string): Ran {
-  assert.equal(r.code, 0, `${what} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
 
 /** Every file under `dir` (relative path → SHA-256), to see that a run changed nothing. */
 function snapshot(dir: string): Record<string, string> {
@@ -110,29 +86,7 @@ function npx(tarball: string, args: string[], cwd = ROOT): Promise<Ran> {
   });
 }
 
-function withSslDisabled(url: string): string {
-  const u = new URL(url);
-  u.searchParams.set('sslmode', 'disable');
-  return u.toString();
-}
-
 /** A database built like a hosted project with pgmq enabled (the fixture stands in for it). */
-async function hostedDatabase(): Promise<PrivateDatabase> {
-  const db = await createPrivateDatabase('qh_cli');
-  await applyPlatformSql(db.superuserUrl);
-  const admin = connect({ url: db.superuserUrl, max: 1 });
-  try {
-    await admin.unsafe(
-      readFileSync(join(ROOT, 'supabase', 'tests', 'fixtures', 'pgmq.sql'), 'utf8'),
-    );
-    await admin.unsafe(
-      readFileSync(join(ROOT, 'local', 'stack', 'sql', 'pgmq_after_create.sql'), 'utf8'),
-    );
-  } finally {
-    await admin.end();
-  }
-  return db;
-}
 
 Deno.test('queue-health CLI from the packed tarball: install, apply, capture, status, upgrade', async (t) => {
   npmCache = await tempDir('qh_npm_cache_');
@@ -230,7 +184,7 @@ Deno.test('queue-health CLI from the packed tarball: install, apply, capture, st
     });
 
     await t.step('status: the version in the files; the database before migrations', async () => {
-      db = await hostedDatabase();
+      db = await createHostedDatabase('qh_cli');
       const r = ok(
         await npx(tarball, ['status', '--dir', dir, '--db-url', withSslDisabled(db.url)]),
         'status',

@@ -7,6 +7,7 @@
  * as the platform superuser (`QH_SUPERUSER_URL`); everything else runs as `postgres`.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { applyMigrations, applyPlatformSql } from '../stack/migrate.ts';
 import { databaseUrl, superuserUrl } from './db.ts';
@@ -70,4 +71,25 @@ export async function installPgNet(db: PrivateDatabase): Promise<void> {
 export async function applyProject(db: PrivateDatabase): Promise<void> {
   await applyPlatformSql(db.superuserUrl);
   await applyMigrations(db.url, { stamp: false });
+}
+
+/**
+ * A private database built like a hosted project that has Supabase Queues enabled: the hosted
+ * platform, then the pgmq test fixture handed to postgres as the extension is on hosted Supabase.
+ * The project's migrations are not applied: the test applies them its own way.
+ */
+export async function createHostedDatabase(prefix: string): Promise<PrivateDatabase> {
+  const db = await createPrivateDatabase(prefix);
+  await applyPlatformSql(db.superuserUrl);
+  const admin = postgres(db.superuserUrl, { max: 1, onnotice: () => {} });
+  try {
+    for (
+      const file of ['supabase/tests/fixtures/pgmq.sql', 'local/stack/sql/pgmq_after_create.sql']
+    ) {
+      await admin.unsafe(readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8'));
+    }
+  } finally {
+    await admin.end({ timeout: 1 });
+  }
+  return db;
 }

@@ -35,13 +35,13 @@ import {
   sha256,
 } from '../../cli/lib.ts';
 import { type Receivers, startReceivers } from '../receivers/server.ts';
-import { applyPlatformSql } from '../stack/migrate.ts';
 import { connect, type Sql } from './db.ts';
-import { createPrivateDatabase, type PrivateDatabase } from './private_db.ts';
+import { createHostedDatabase, type PrivateDatabase } from './private_db.ts';
+import { ok, type Ran, run } from './commands.ts';
+import { withSslDisabled } from '../stack/config.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SUPABASE = join(ROOT, 'node_modules', '.bin', 'supabase');
-const QUIET = { SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', NO_COLOR: '1' };
 
 /** The day of captures: one every STEP_S seconds, STEPS of them after the first. */
 const STEP_S = 600;
@@ -65,36 +65,6 @@ const Q = {
 } as const;
 const HEALTHY: string[] = [Q.orders, Q.other];
 const ALERT_SECRET = `upgrade-${crypto.randomUUID()}`;
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(cmd: string, args: string[], cwd: string): Promise<Ran> {
-  const out = await new Deno.Command(cmd, {
-    args,
-    cwd,
-    env: QUIET,
-    stdin: 'null',
-    stdout: 'piped',
-    stderr: 'piped',
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
-
-function ok(r: Ran, what: string): Ran {
-  assert.equal(r.code, 0, `${what} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-  return r;
-}
-
-function withSslDisabled(url: string): string {
-  const u = new URL(url);
-  u.searchParams.set('sslmode', 'disable');
-  return u.toString();
-}
 
 /** A release: its version and its migration files (name → text), in order. */
 interface Release {
@@ -255,22 +225,6 @@ async function packageOf(cli: string, release: Release): Promise<(args: string[]
 type Cli = (args: string[]) => Promise<Ran>;
 
 /** A database built like a hosted project with pgmq enabled (the fixture stands in for it). */
-async function hostedDatabase(): Promise<PrivateDatabase> {
-  const db = await createPrivateDatabase('qh_upgrade');
-  await applyPlatformSql(db.superuserUrl);
-  const admin = connect({ url: db.superuserUrl, max: 1 });
-  try {
-    await admin.unsafe(
-      readFileSync(join(ROOT, 'supabase', 'tests', 'fixtures', 'pgmq.sql'), 'utf8'),
-    );
-    await admin.unsafe(
-      readFileSync(join(ROOT, 'local', 'stack', 'sql', 'pgmq_after_create.sql'), 'utf8'),
-    );
-  } finally {
-    await admin.end();
-  }
-  return db;
-}
 
 /** `supabase migration up` in the project; the names of the migrations it applied. */
 async function migrationUp(project: string, db: PrivateDatabase): Promise<string[]> {
@@ -722,7 +676,7 @@ Deno.test('Upgrade without loss: a day of data survives the upgrade to the next 
 
     // The previous release, installed and applied as a user does it.
     ok(await prevCli(['install', '--dir', project]), `install ${path.from.version}`);
-    db = await hostedDatabase();
+    db = await createHostedDatabase('qh_upgrade');
     const installed = await migrationUp(project, db);
     assert.equal(installed.length, path.from.files.length, `applied: ${installed}`);
     sql = connect({ url: db.url, max: 2, prepare: false });
