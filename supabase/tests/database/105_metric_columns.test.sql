@@ -56,7 +56,23 @@ insert into metric_column_rule (column_name, in_sample, in_registry, rollup) val
   ('cum_retried', false, true, '{}'),
   ('cum_dead_lettered', false, true, '{}'),
   ('cum_interval_s', false, true, '{}'),
-  ('cum_idle', false, true, '{}');
+  ('cum_idle', false, true, '{}'),
+  -- signals (20261207100000_queue_health_signals.sql): computed by capture() (poison from the
+  -- sampler's cursor), registry copies; the objective's seconds summed and poison's worst kept.
+  ('poison', false, true, '{poison_max}'),
+  ('oldest_poison_age_s', false, true, '{}'),
+  ('in_rate', false, true, '{}'),
+  ('out_rate', false, true, '{}'),
+  ('drain_eta_s', false, true, '{}'),
+  ('expected_wait_s', false, true, '{}'),
+  ('flow_status', false, true, '{}'),
+  ('last_enqueue_at', false, true, '{}'),
+  ('last_dequeue_at', false, true, '{}'),
+  ('slo_total_s', false, true, '{slo_total_s}'),
+  ('slo_bad_s', false, true, '{slo_bad_s}'),
+  ('cum_ready_zero', false, true, '{}'),
+  ('cum_slo_total_s', false, true, '{}'),
+  ('cum_slo_bad_s', false, true, '{}');
 
 -- Columns of the five places, from the catalog (site: sample, metric, queue, metric_1m, metric_1h).
 create temp view metric_column_site as
