@@ -643,3 +643,138 @@ begin
 end;
 $$;
 comment on function queue_health.rollup(timestamptz) is 'Fills metric_1m and metric_1h from raw metric rows, from each rollup''s watermark up to the last whole bucket that ended at least a minute before p_now; moves the watermarks. Returns {"1m": {from, to, rows}, "1h": {...}}.';
+
+-- Section: objectives: seconds, burn rates, budget
+
+create function queue_health._slo_seconds(
+  p_source text, p_source_schema text, p_queue_name text, p_since timestamptz, p_now timestamptz,
+  out total_s double precision, out bad_s double precision)
+returns record
+stable
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_rolled timestamptz;
+  v_from timestamptz;
+  v_last record;
+  v_base record;
+begin
+  -- The seconds under the objective, and those that missed it, in (p_since, p_now]. Raw rows
+  -- (two probes of the running totals) from max(p_since, the 1-hour rollup's watermark) on;
+  -- before that, whole hours of metric_1h (so windows longer than raw retention work).
+  select w.rolled_up_to into v_rolled from queue_health.rollup_watermark w where w.resolution = '1h';
+  v_from := case when v_rolled is null then p_since else greatest(p_since, least(v_rolled, p_now)) end;
+  total_s := 0;
+  bad_s := 0;
+  if v_from > p_since then
+    select coalesce(sum(h.slo_total_s), 0), coalesce(sum(h.slo_bad_s), 0) into total_s, bad_s
+      from queue_health.metric_1h h
+     where h.queue_name = p_queue_name and h.source = p_source and h.source_schema = p_source_schema
+       and h.bucket >= pg_catalog.date_trunc('hour', p_since, 'UTC') and h.bucket < v_from;
+  end if;
+  select m.cum_slo_total_s, m.cum_slo_bad_s into v_last
+    from queue_health.metric m
+   where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
+     and m.captured_at <= p_now and m.captured_at > v_from
+   order by m.captured_at desc limit 1;
+  if v_last.cum_slo_total_s is null then
+    return;
+  end if;
+  select m.cum_slo_total_s, m.cum_slo_bad_s into v_base
+    from queue_health.metric m
+   where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
+     and m.captured_at <= v_from
+   order by m.captured_at desc limit 1;
+  if v_base.cum_slo_total_s is null then
+    -- No row before: from the window's oldest row, less its own seconds.
+    select m.cum_slo_total_s - coalesce(m.slo_total_s, 0) as cum_slo_total_s,
+           m.cum_slo_bad_s - coalesce(m.slo_bad_s, 0) as cum_slo_bad_s
+      into v_base
+      from queue_health.metric m
+     where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
+       and m.captured_at > v_from and m.captured_at <= p_now
+     order by m.captured_at limit 1;
+  end if;
+  total_s := total_s + v_last.cum_slo_total_s - coalesce(v_base.cum_slo_total_s, 0);
+  bad_s := bad_s + v_last.cum_slo_bad_s - coalesce(v_base.cum_slo_bad_s, 0);
+end;
+$$;
+comment on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) is 'Seconds of the queue under its latency objective, and those that missed it, in (p_since, p_now]: metric_1h before the hourly rollup''s watermark, raw running totals after it.';
+revoke execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) from public, anon, authenticated;
+grant execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) to service_role;
+
+create function queue_health.slo_burn_rate(
+  p_source text, p_source_schema text, p_queue_name text, p_window interval, p_now timestamptz default now())
+returns double precision
+stable
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_queue queue_health.queue;
+  v_objective double precision;
+  v_seconds record;
+begin
+  -- Security definer (it reads metric rows by key): answers only for a queue the caller may see.
+  select * into v_queue from queue_health.queue q
+   where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
+  if v_queue.id is null or (queue_health._is_tenant() and not queue_health.is_member(v_queue.project_id)) then
+    return null;
+  end if;
+  select o.objective into v_objective from queue_health.queue_objective o
+   where o.project_id = v_queue.project_id and o.source = p_source and o.queue_name = p_queue_name
+     and (o.source_schema is null or o.source_schema = p_source_schema)
+   order by o.source_schema nulls last limit 1;
+  if v_objective is null then
+    return null;
+  end if;
+  v_seconds := queue_health._slo_seconds(p_source, p_source_schema, p_queue_name, p_now - p_window, p_now);
+  if coalesce(v_seconds.total_s, 0) <= 0 then
+    return null;
+  end if;
+  return (v_seconds.bad_s / v_seconds.total_s) / (1 - v_objective);
+end;
+$$;
+comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds under the objective) / (1 - objective); 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective, without data, or for a queue the caller may not see.';
+revoke execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) from public, anon;
+grant execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) to authenticated, service_role;
+
+create function queue_health.slo_budget_remaining(
+  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz default now())
+returns double precision
+stable
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_queue queue_health.queue;
+  v_objective queue_health.queue_objective;
+  v_seconds record;
+begin
+  select * into v_queue from queue_health.queue q
+   where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
+  if v_queue.id is null or (queue_health._is_tenant() and not queue_health.is_member(v_queue.project_id)) then
+    return null;
+  end if;
+  select * into v_objective from queue_health.queue_objective o
+   where o.project_id = v_queue.project_id and o.source = p_source and o.queue_name = p_queue_name
+     and (o.source_schema is null or o.source_schema = p_source_schema)
+   order by o.source_schema nulls last limit 1;
+  if v_objective.id is null then
+    return null;
+  end if;
+  v_seconds := queue_health._slo_seconds(p_source, p_source_schema, p_queue_name,
+    greatest(p_now - v_objective.period, v_objective.created_at), p_now);
+  if coalesce(v_seconds.total_s, 0) <= 0 then
+    return 1;
+  end if;
+  -- The budget is (1 - objective) of the whole period; what the seconds so far spent of it.
+  return 1 - v_seconds.bad_s / ((1 - v_objective.objective) * extract(epoch from v_objective.period));
+end;
+$$;
+comment on function queue_health.slo_budget_remaining(text, text, text, timestamptz) is 'Fraction of the latency objective''s error budget for its period that is left: 1 - bad seconds in the last period (since the objective was set, if later) / ((1 - objective) x period seconds). 1 untouched, 0 spent, below 0 overspent. Null without an objective or for a queue the caller may not see.';
+revoke execute on function queue_health.slo_budget_remaining(text, text, text, timestamptz) from public, anon;
+grant execute on function queue_health.slo_budget_remaining(text, text, text, timestamptz) to authenticated, service_role;
