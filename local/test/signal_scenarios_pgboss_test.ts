@@ -1,0 +1,223 @@
+/**
+ * Scenario tests of the queue signals (issue 22, "Done when") on real pg-boss (v12 and v10, side
+ * by side in their own schemas), driven by real producers and workers: `send`, `fetch`,
+ * `complete`, `fail`, never by writing metric rows. Each tick is what the producer and the worker
+ * of each queue do, then `queue_health.capture()`; the assertions read what a user sees:
+ * `queue_health.metric` (history), `queue_health.queue` (the registry's newest row) and the alerts
+ * of the default rules.
+ *
+ * Time: real, scaled down. pg-boss stamps its jobs with the real clock (`created_on`,
+ * `started_on`, `completed_on`, `start_after`), and the pg-boss sampler compares those with
+ * `p_now` to count what happened since the previous snapshot, so `p_now` cannot run ahead of (or
+ * behind) the clock here the way the pgmq scenarios do. Instead the test scales the windows down
+ * to their minimum: `settings.flow_window` and `settings.rate_smoothing` 10 s, a capture about
+ * every second (`capture()` at `now()`), ~25 ticks in all. The drain ETA and expected wait are
+ * known once a queue has been watched for a minute: the first capture runs at `now() - 61 s`,
+ * before any job is sent, as a monitor that was already running would have. The unchanged-queue
+ * shortcut is off (`unchanged_reread_interval` 0: pg-boss's own sessions publish their table
+ * statistics up to a second late, and a tick is a second).
+ *
+ * It runs in a private database built as a hosted project, so no other capture runs between the
+ * test's.
+ *
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { connect, type Sql } from './db.ts';
+import { applyMigrations } from '../stack/migrate.ts';
+import { createHostedDatabase, type PrivateDatabase } from './private_db.ts';
+import {
+  commonApi,
+  type PgBossCommon,
+  type PgBossVersion,
+  type StartedPgBoss,
+  startPgBoss,
+} from './pgboss.ts';
+
+const VERSIONS = [12, 10] as const satisfies readonly PgBossVersion[];
+const TICKS = 26;
+const TICK_MS = 1000;
+/** The tick at which the stopped queue's worker stops. */
+const STOP_AT = 8;
+const WINDOW_S = 10;
+
+interface Row {
+  k: number;
+  at: number;
+  ready: number;
+  in_flight: number;
+  enqueued: number;
+  completed: number;
+  failed: number;
+  retried: number;
+  drain_eta_s: number | null;
+  expected_wait_s: number | null;
+  flow_status: string | null;
+  last_dequeue: number | null;
+  poison: number | null;
+}
+
+async function history(sql: Sql, schema: string, queue: string): Promise<Row[]> {
+  const rows = await sql<Row[]>`
+    select extract(epoch from captured_at)::float8 * 1000 as at, ready::int, in_flight::int,
+           enqueued::int, completed::int, failed::int, retried::int, drain_eta_s,
+           expected_wait_s, flow_status::text,
+           extract(epoch from last_dequeue_at)::float8 * 1000 as last_dequeue, poison::int
+      from queue_health.metric
+     where source = 'pgboss' and source_schema = ${schema} and queue_name = ${queue}
+     order by captured_at`;
+  return rows.map((r, k) => ({ ...r, k }));
+}
+
+async function registry(sql: Sql, schema: string, queue: string) {
+  const [q] = await sql<{ flow_status: string | null; ready: number }[]>`
+    select flow_status::text, ready::int from queue_health.queue
+     where source = 'pgboss' and source_schema = ${schema} and queue_name = ${queue}`;
+  return q;
+}
+
+function statusRuns(rows: Row[]): (string | null)[] {
+  return rows.map((r) => r.flow_status).filter((s, i, a) => i === 0 || a[i - 1] !== s);
+}
+
+/** A worker: fetches up to `n` jobs and completes (or fails) each; returns how many. */
+async function work(boss: PgBossCommon, queue: string, n: number, outcome: 'complete' | 'fail') {
+  const jobs = await boss.fetch(queue, { batchSize: n });
+  for (const job of jobs) {
+    if (outcome === 'complete') await boss.complete(queue, job.id);
+    else await boss.fail(queue, job.id, { why: 'always fails' });
+  }
+  return jobs.length;
+}
+
+async function sendN(boss: PgBossCommon, queue: string, n: number) {
+  for (let i = 0; i < n; i++) await boss.send(queue, { i });
+}
+
+Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, redelivering, healthy', async (t) => {
+  const wall = performance.now();
+  let db: PrivateDatabase | undefined;
+  let sql: Sql | undefined;
+  const started: StartedPgBoss<PgBossVersion>[] = [];
+  try {
+    db = await createHostedDatabase('qh_scen_pgboss');
+    await applyMigrations(db.url, { stamp: false });
+    sql = connect({ url: db.url, max: 1 });
+    const s = sql;
+    await s`update queue_health.settings set flow_window = ${`${WINDOW_S} seconds`}::interval,
+              rate_smoothing = '10 seconds', unchanged_reread_interval = '0'`;
+    const bosses = new Map<PgBossVersion, PgBossCommon>();
+    for (const v of VERSIONS) {
+      const pb = await startPgBoss(v, {
+        schema: `qh_test_scen_v${v}`,
+        databaseUrl: db.url,
+        fresh: true,
+      });
+      started.push(pb);
+      const boss = commonApi(pb);
+      bosses.set(v, boss);
+      for (const q of ['healthy', 'stopped', 'slow']) await boss.createQueue(q);
+      await boss.createQueue('failing', { retryLimit: 1000, retryDelay: 0 });
+    }
+    // The monitor was already watching a minute before the work started (see the module comment).
+    await s`select queue_health.capture(now() - interval '61 seconds')`;
+
+    for (let k = 0; k < TICKS; k++) {
+      const tick = performance.now();
+      for (const boss of bosses.values()) {
+        await sendN(boss, 'healthy', 2);
+        await work(boss, 'healthy', 10, 'complete');
+        await sendN(boss, 'stopped', 1);
+        if (k < STOP_AT) await work(boss, 'stopped', 10, 'complete');
+        await sendN(boss, 'slow', 3);
+        await work(boss, 'slow', 2, 'complete');
+        if (k === 0) await sendN(boss, 'failing', 3);
+        await work(boss, 'failing', 10, 'fail');
+      }
+      const [{ r }] = await s<{ r: { status: string } }[]>`select queue_health.capture() as r`;
+      assert.notEqual(r.status, 'failed', JSON.stringify(r));
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, TICK_MS - (performance.now() - tick)))
+      );
+    }
+    console.log(JSON.stringify({
+      event: 'signal_scenarios_pgboss_ticks',
+      ticks: TICKS,
+      wall_s: Math.round((performance.now() - wall) / 100) / 10,
+    }));
+
+    for (const v of VERSIONS) {
+      const schema = `qh_test_scen_v${v}`;
+      const runs: Record<string, (string | null)[]> = {};
+      for (const q of ['healthy', 'stopped', 'slow', 'failing']) {
+        runs[q] = statusRuns((await history(s, schema, q)).slice(1));
+      }
+      console.log(JSON.stringify({ event: 'signal_scenarios_pgboss_statuses', version: v, runs }));
+      await t.step(`v${v}: a stopped worker: stopped within the flow window`, async () => {
+        const rows = (await history(s, schema, 'stopped')).slice(1);
+        const stop = rows[STOP_AT - 1].at;
+        const first = rows.find((r) => r.flow_status === 'stopped');
+        assert.ok(first, JSON.stringify(statusRuns(rows)));
+        assert.ok(first.at > stop, `stopped before the worker stopped`);
+        // within one window (and a tick) of the stop
+        assert.ok(first.at - stop <= (WINDOW_S + 2) * 1000, `${(first.at - stop) / 1000} s after`);
+        for (const r of rows.slice(first.k)) {
+          assert.equal(r.flow_status, 'stopped', `capture ${r.k}`);
+        }
+        assert.equal(rows.at(-1)!.last_dequeue, stop);
+        assert.equal(rows.at(-1)!.drain_eta_s, Infinity);
+        assert.equal((await registry(s, schema, 'stopped')).flow_status, 'stopped');
+      });
+
+      await t.step(
+        `v${v}: a slow worker: falling_behind, expected wait finite and rising`,
+        async () => {
+          const rows = (await history(s, schema, 'slow')).slice(1);
+          const judged = rows.filter((r) => r.flow_status !== null);
+          assert.ok(judged.length >= 8, JSON.stringify(statusRuns(rows)));
+          for (const r of judged) {
+            assert.equal(r.flow_status, 'falling_behind', `capture ${r.k}: ${JSON.stringify(r)}`);
+            assert.equal(r.drain_eta_s, Infinity, `capture ${r.k}`);
+            assert.ok(
+              Number.isFinite(r.expected_wait_s) && r.expected_wait_s! > 0,
+              `capture ${r.k}`,
+            );
+          }
+          // Ready grows by one job a tick; the expected wait with it.
+          assert.ok(judged.at(-1)!.expected_wait_s! > judged[0].expected_wait_s!);
+          assert.equal(judged.at(-1)!.ready, TICKS);
+          assert.equal((await registry(s, schema, 'slow')).flow_status, 'falling_behind');
+        },
+      );
+
+      await t.step(`v${v}: a worker that always fails: redelivering`, async () => {
+        const rows = (await history(s, schema, 'failing')).slice(1);
+        assert.ok(rows.reduce((n, r) => n + r.retried, 0) > 0, 'retries seen');
+        assert.equal(rows.reduce((n, r) => n + r.completed + r.failed, 0), 0);
+        const judged = rows.filter((r) => r.flow_status !== null);
+        assert.ok(judged.length >= 8, JSON.stringify(statusRuns(rows)));
+        for (const r of judged) assert.equal(r.flow_status, 'redelivering', `capture ${r.k}`);
+        assert.equal((await registry(s, schema, 'failing')).flow_status, 'redelivering');
+      });
+
+      await t.step(`v${v}: a healthy queue stays ok, and raises no alert`, async () => {
+        const rows = (await history(s, schema, 'healthy')).slice(1);
+        const judged = rows.filter((r) => r.flow_status !== null);
+        assert.ok(judged.length >= 8, JSON.stringify(statusRuns(rows)));
+        for (const r of judged) assert.equal(r.flow_status, 'ok', `capture ${r.k}`);
+        const [{ n }] = await s<{ n: number }[]>`
+          select count(*)::int as n from queue_health.alert_event
+           where source_schema = ${schema} and queue_name = 'healthy'`;
+        assert.equal(n, 0);
+      });
+    }
+    console.log(JSON.stringify({
+      event: 'signal_scenarios_pgboss_done',
+      wall_s: Math.round((performance.now() - wall) / 100) / 10,
+    }));
+  } finally {
+    for (const pb of started) await pb.stop();
+    await sql?.end();
+    await db?.drop();
+  }
+});
