@@ -11,7 +11,7 @@
  * `p_now` to count what happened since the previous snapshot, so `p_now` cannot run ahead of (or
  * behind) the clock here the way the pgmq scenarios do. Instead the test scales the windows down
  * to their minimum: `settings.flow_window` and `settings.rate_smoothing` 10 s, a capture about
- * every second (`capture()` at `now()`), ~25 ticks in all. The drain ETA and expected wait are
+ * every second (`capture()` at `now()`), 54 ticks in all. The drain ETA and expected wait are
  * known once a queue has been watched for a minute: the first capture runs at `now() - 61 s`,
  * before any job is sent, as a monitor that was already running would have. The unchanged-queue
  * shortcut is off (`unchanged_reread_interval` 0: pg-boss's own sessions publish their table
@@ -35,11 +35,17 @@ import {
 } from './pgboss.ts';
 
 const VERSIONS = [12, 10] as const satisfies readonly PgBossVersion[];
-const TICKS = 26;
+const TICKS = 54;
 const TICK_MS = 1000;
 /** The tick at which the stopped queue's worker stops. */
 const STOP_AT = 8;
 const WINDOW_S = 10;
+/**
+ * The draining backlog: jobs sent before the first tick; from the first tick on a steady worker
+ * takes DRAIN_RATE jobs a second of real time (however long a tick takes).
+ */
+const BACKLOG = 150;
+const DRAIN_RATE = 3;
 
 interface Row {
   k: number;
@@ -57,6 +63,7 @@ interface Row {
   poison: number | null;
 }
 
+/** A queue's metric rows after the warm-up capture, oldest first, numbered by tick from 0. */
 async function history(sql: Sql, schema: string, queue: string): Promise<Row[]> {
   const rows = await sql<Row[]>`
     select extract(epoch from captured_at)::float8 * 1000 as at, ready::int, in_flight::int,
@@ -65,7 +72,8 @@ async function history(sql: Sql, schema: string, queue: string): Promise<Row[]> 
            extract(epoch from last_dequeue_at)::float8 * 1000 as last_dequeue, poison::int
       from queue_health.metric
      where source = 'pgboss' and source_schema = ${schema} and queue_name = ${queue}
-     order by captured_at`;
+     order by captured_at
+    offset 1`;
   return rows.map((r, k) => ({ ...r, k }));
 }
 
@@ -82,6 +90,7 @@ function statusRuns(rows: Row[]): (string | null)[] {
 
 /** A worker: fetches up to `n` jobs and completes (or fails) each; returns how many. */
 async function work(boss: PgBossCommon, queue: string, n: number, outcome: 'complete' | 'fail') {
+  if (n <= 0) return 0;
   const jobs = await boss.fetch(queue, { batchSize: n });
   for (const job of jobs) {
     if (outcome === 'complete') await boss.complete(queue, job.id);
@@ -116,15 +125,19 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
       started.push(pb);
       const boss = commonApi(pb);
       bosses.set(v, boss);
-      for (const q of ['healthy', 'stopped', 'slow']) await boss.createQueue(q);
+      for (const q of ['healthy', 'stopped', 'slow', 'drain']) await boss.createQueue(q);
       await boss.createQueue('failing', { retryLimit: 1000, retryDelay: 0 });
     }
     // The monitor was already watching a minute before the work started (see the module comment).
     await s`select queue_health.capture(now() - interval '61 seconds')`;
+    for (const boss of bosses.values()) await sendN(boss, 'drain', BACKLOG);
 
+    const drainStart = performance.now();
+    const drained = new Map<PgBossVersion, number>();
     for (let k = 0; k < TICKS; k++) {
       const tick = performance.now();
-      for (const boss of bosses.values()) {
+      const drainDue = Math.min(BACKLOG, Math.floor((tick - drainStart) / 1000 * DRAIN_RATE));
+      for (const [v, boss] of bosses) {
         await sendN(boss, 'healthy', 2);
         await work(boss, 'healthy', 10, 'complete');
         await sendN(boss, 'stopped', 1);
@@ -133,6 +146,8 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
         await work(boss, 'slow', 2, 'complete');
         if (k === 0) await sendN(boss, 'failing', 3);
         await work(boss, 'failing', 10, 'fail');
+        const taken = drained.get(v) ?? 0;
+        drained.set(v, taken + await work(boss, 'drain', drainDue - taken, 'complete'));
       }
       const [{ r }] = await s<{ r: { status: string } }[]>`select queue_health.capture() as r`;
       assert.notEqual(r.status, 'failed', JSON.stringify(r));
@@ -149,12 +164,12 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
     for (const v of VERSIONS) {
       const schema = `qh_test_scen_v${v}`;
       const runs: Record<string, (string | null)[]> = {};
-      for (const q of ['healthy', 'stopped', 'slow', 'failing']) {
-        runs[q] = statusRuns((await history(s, schema, q)).slice(1));
+      for (const q of ['healthy', 'stopped', 'slow', 'failing', 'drain']) {
+        runs[q] = statusRuns(await history(s, schema, q));
       }
       console.log(JSON.stringify({ event: 'signal_scenarios_pgboss_statuses', version: v, runs }));
       await t.step(`v${v}: a stopped worker: stopped within the flow window`, async () => {
-        const rows = (await history(s, schema, 'stopped')).slice(1);
+        const rows = await history(s, schema, 'stopped');
         const stop = rows[STOP_AT - 1].at;
         const first = rows.find((r) => r.flow_status === 'stopped');
         assert.ok(first, JSON.stringify(statusRuns(rows)));
@@ -172,7 +187,7 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
       await t.step(
         `v${v}: a slow worker: falling_behind, expected wait finite and rising`,
         async () => {
-          const rows = (await history(s, schema, 'slow')).slice(1);
+          const rows = await history(s, schema, 'slow');
           const judged = rows.filter((r) => r.flow_status !== null);
           assert.ok(judged.length >= 8, JSON.stringify(statusRuns(rows)));
           for (const r of judged) {
@@ -191,7 +206,7 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
       );
 
       await t.step(`v${v}: a worker that always fails: redelivering`, async () => {
-        const rows = (await history(s, schema, 'failing')).slice(1);
+        const rows = await history(s, schema, 'failing');
         assert.ok(rows.reduce((n, r) => n + r.retried, 0) > 0, 'retries seen');
         assert.equal(rows.reduce((n, r) => n + r.completed + r.failed, 0), 0);
         const judged = rows.filter((r) => r.flow_status !== null);
@@ -200,8 +215,37 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
         assert.equal((await registry(s, schema, 'failing')).flow_status, 'redelivering');
       });
 
+      await t.step(
+        `v${v}: a draining backlog: drain ETA and expected wait within 20 %`,
+        async () => {
+          const rows = await history(s, schema, 'drain');
+          const empty = rows.find((r) => r.ready === 0);
+          assert.ok(empty, 'the backlog drained');
+          assert.equal(empty.drain_eta_s, 0);
+          let checked = 0;
+          // The warm-up interval (61 s, the whole backlog enqueued in it) starts the smoothed
+          // rates at in ~2.5/s, out 0 (the true rates are 0 and 3/s): from 3 time constants of the
+          // rate smoothing (30 s) on, that start has faded to 5 %; up to the last 5 s before
+          // empty (where one tick is a large part of what is left).
+          for (
+            const r of rows.filter((r) => r.at - rows[0].at >= 30_000 && empty.at - r.at >= 5_000)
+          ) {
+            const actual = (empty.at - r.at) / 1000;
+            const near = (x: number | null) => Math.abs(x! - actual) <= 0.2 * actual;
+            assert.ok(near(r.drain_eta_s), `capture ${r.k}: eta ${r.drain_eta_s} vs ${actual}`);
+            // no producer: a job sent now waits for the whole backlog ahead of it
+            assert.ok(
+              near(r.expected_wait_s),
+              `capture ${r.k}: wait ${r.expected_wait_s} vs ${actual}`,
+            );
+            checked++;
+          }
+          assert.ok(checked >= 10, `checked ${checked}`);
+        },
+      );
+
       await t.step(`v${v}: a healthy queue stays ok, and raises no alert`, async () => {
-        const rows = (await history(s, schema, 'healthy')).slice(1);
+        const rows = await history(s, schema, 'healthy');
         const judged = rows.filter((r) => r.flow_status !== null);
         assert.ok(judged.length >= 8, JSON.stringify(statusRuns(rows)));
         for (const r of judged) assert.equal(r.flow_status, 'ok', `capture ${r.k}`);
