@@ -701,14 +701,15 @@ begin
 end;
 $$;
 comment on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) is 'Seconds of the queue under its latency objective, and those that missed it, in (p_since, p_now]: metric_1h before the hourly rollup''s watermark, raw running totals after it.';
-revoke execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) from public, anon, authenticated;
-grant execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) to service_role;
+revoke execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) from public, anon;
+-- Security invoker over row-level security (metric, metric_1h): slo_burn_rate() and
+-- slo_budget_remaining() call it as the caller.
+grant execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) to authenticated, service_role;
 
 create function queue_health.slo_burn_rate(
   p_source text, p_source_schema text, p_queue_name text, p_window interval, p_now timestamptz default now())
 returns double precision
 stable
-security definer
 set search_path = ''
 language plpgsql
 as $$
@@ -717,10 +718,11 @@ declare
   v_objective double precision;
   v_seconds record;
 begin
-  -- Security definer (it reads metric rows by key): answers only for a queue the caller may see.
+  -- Security invoker: row-level security on queue, queue_objective, metric and metric_1h decides
+  -- what it reads, so a queue the caller may not see has no objective and no seconds (null).
   select * into v_queue from queue_health.queue q
    where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
-  if v_queue.id is null or (queue_health._is_tenant() and not queue_health.is_member(v_queue.project_id)) then
+  if v_queue.id is null then
     return null;
   end if;
   select o.objective into v_objective from queue_health.queue_objective o
@@ -737,7 +739,7 @@ begin
   return (v_seconds.bad_s / v_seconds.total_s) / (1 - v_objective);
 end;
 $$;
-comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds under the objective) / (1 - objective); 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective, without data, or for a queue the caller may not see.';
+comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds under the objective) / (1 - objective); 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective or without data; security invoker, so null for a queue the caller may not see (row-level security).';
 revoke execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) from public, anon;
 grant execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) to authenticated, service_role;
 
@@ -745,7 +747,6 @@ create function queue_health.slo_budget_remaining(
   p_source text, p_source_schema text, p_queue_name text, p_now timestamptz default now())
 returns double precision
 stable
-security definer
 set search_path = ''
 language plpgsql
 as $$
@@ -754,9 +755,10 @@ declare
   v_objective queue_health.queue_objective;
   v_seconds record;
 begin
+  -- Security invoker, as slo_burn_rate().
   select * into v_queue from queue_health.queue q
    where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
-  if v_queue.id is null or (queue_health._is_tenant() and not queue_health.is_member(v_queue.project_id)) then
+  if v_queue.id is null then
     return null;
   end if;
   select * into v_objective from queue_health.queue_objective o
@@ -775,6 +777,6 @@ begin
   return 1 - v_seconds.bad_s / ((1 - v_objective.objective) * extract(epoch from v_objective.period));
 end;
 $$;
-comment on function queue_health.slo_budget_remaining(text, text, text, timestamptz) is 'Fraction of the latency objective''s error budget for its period that is left: 1 - bad seconds in the last period (since the objective was set, if later) / ((1 - objective) x period seconds). 1 untouched, 0 spent, below 0 overspent. Null without an objective or for a queue the caller may not see.';
+comment on function queue_health.slo_budget_remaining(text, text, text, timestamptz) is 'Fraction of the latency objective''s error budget for its period that is left: 1 - bad seconds in the last period (since the objective was set, if later) / ((1 - objective) x period seconds). 1 untouched, 0 spent, below 0 overspent. Null without an objective; security invoker, so null for a queue the caller may not see (row-level security).';
 revoke execute on function queue_health.slo_budget_remaining(text, text, text, timestamptz) from public, anon;
 grant execute on function queue_health.slo_budget_remaining(text, text, text, timestamptz) to authenticated, service_role;
