@@ -336,12 +336,16 @@ create function queue_health._capture_rows(p_now timestamptz, p_samples queue_he
 returns table (m queue_health.metric, cursor jsonb, newest boolean, error text)
 stable
 set search_path = ''
-language sql
+-- plpgsql, so the statement's plan is kept for the session (a SQL function that is not inlined,
+-- as one with a SET clause never is, plans its statement again on every call).
+language plpgsql
 as $$
+begin
   -- One row per queue sampled (the sample without error when there are both): its metric row
   -- stamped p_now, with its interval, running totals and signals, computed from the registry's
   -- copy of the queue's newest row (or, when that is not current, from the newest row before
   -- p_now); m holds only the queue's identity when its sample failed (error set).
+  return query
   with st as (
     select coalesce(s.flow_window, interval '10 minutes') as flow_window,
            extract(epoch from coalesce(s.rate_smoothing, interval '5 minutes'))::float8 as tau_s,
@@ -452,7 +456,8 @@ as $$
     -- The flow window's start (nulls while the queue's history is shorter than the window, or
     -- when its rows are older than two windows). Not for failed samples.
     left join lateral queue_health._flow_window_start(c.source, c.source_schema, c.queue_name,
-      p_now - c.flow_window, p_now - 2 * c.flow_window) b on c.error is null
+      p_now - c.flow_window, p_now - 2 * c.flow_window) b on c.error is null;
+end;
 $$;
 comment on function queue_health._capture_rows(timestamptz, queue_health.sample[]) is 'capture() step: the metric row (stamped p_now, with interval, running totals and signals), cursor and newest flag of each queue in p_samples; for a queue whose sample failed, its identity and error.';
 revoke execute on function queue_health._capture_rows(timestamptz, queue_health.sample[]) from public, anon, authenticated;
