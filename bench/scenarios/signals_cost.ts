@@ -130,9 +130,11 @@ export async function signalsCost(ctx: Context): Promise<void> {
         spread: `${range(s)}, n=${rounds}`,
         goal: queues >= 100 ? '≤ 1.10× at 100 queues' : undefined,
         verdict: queues >= 100 ? (s.median <= 1.1 ? 'met' : 'missed') : 'info',
-        note: `without ${fmt(median(a))} ms, with ${
+        note: `${cpu ? 'backend CPU' : 'wall clock'} without ${fmt(median(a))} ms, with ${
           fmt(median(b))
-        } ms (medians of ${block}-capture blocks)`,
+        } ms (medians of ${block}-capture blocks); wall clock ${fmt(median(walls[0]))} vs ${
+          fmt(median(walls[1]))
+        } ms`,
       });
     }
     await sql.unsafe(now);
