@@ -13,9 +13,8 @@
  * to their minimum: `settings.flow_window` and `settings.rate_smoothing` 10 s, a capture about
  * every second (`capture()` at `now()`), 54 ticks in all. The drain ETA and expected wait are
  * known once a queue has been watched for a minute: the first capture runs at `now() - 61 s`,
- * before any job is sent, as a monitor that was already running would have. The unchanged-queue
- * shortcut is off (`unchanged_reread_interval` 0: pg-boss's own sessions publish their table
- * statistics up to a second late, and a tick is a second).
+ * before any job is sent, as a monitor that was already running would have. Every other setting
+ * keeps its default (the unchanged-queue shortcut included).
  *
  * It runs in a private database built as a hosted project, so no other capture runs between the
  * test's.
@@ -114,7 +113,7 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
     sql = connect({ url: db.url, max: 1 });
     const s = sql;
     await s`update queue_health.settings set flow_window = ${`${WINDOW_S} seconds`}::interval,
-              rate_smoothing = '10 seconds', unchanged_reread_interval = '0'`;
+              rate_smoothing = '10 seconds'`;
     const bosses = new Map<PgBossVersion, PgBossCommon>();
     for (const v of VERSIONS) {
       const pb = await startPgBoss(v, {
