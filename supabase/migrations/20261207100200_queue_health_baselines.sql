@@ -118,111 +118,90 @@ create function queue_health.compute_baselines(p_now timestamptz default now())
 returns jsonb
 volatile
 set search_path = ''
+set jit = off
 language plpgsql
 as $$
 declare
   v_to timestamptz := pg_catalog.date_trunc('hour', p_now, 'UTC');
   v_from timestamptz;
+  v_replaced bigint;
   v_profiles bigint;
-  v_removed bigint;
   v_queues bigint;
 begin
   -- Security invoker: maintain() (definer) and the service role, which alone may run it, may
-  -- read metric_1h and write queue_baseline anyway. One computation at a time.
+  -- read metric_1h and write queue_baseline anyway. One computation at a time. No JIT (set
+  -- above): compiling the statement took longer than the hourly run it would speed up.
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('queue_health.compute_baselines', 0));
   select v_to - s.baseline_weeks * interval '7 days' into v_from from queue_health.settings s where s.id;
 
-  -- One statement: the hours of the window (whole buckets before p_now's hour, so each hour of
-  -- the week has at most baseline_weeks samples), their medians, the medians of the absolute
-  -- deviations from those, and the history behind each queue; then the profile rows are upserted
-  -- and the rows of any hour or queue that no longer has data in the window (a queue gone from
-  -- the registry or dropped, an hour with no data left) are removed.
+  -- The profile is replaced as a whole (readers see the old one until commit): rows of a queue
+  -- gone from the registry or dropped, or of an hour with no data left in the window, go with it.
+  -- An upsert would leave as many dead rows and need an anti-join to find the stale ones.
+  delete from queue_health.queue_baseline b where true;
+  get diagnostics v_replaced = row_count;
+
+  -- One statement. Each live queue's history (one primary-key range count of all its rollups),
+  -- its hours in the window (whole buckets before p_now's hour, so each hour of the week has at
+  -- most baseline_weeks samples) grouped by hour of the week into arrays, and per group the medians
+  -- and then the medians of the absolute deviations from them, over those few elements. No join
+  -- between aggregates: its cost does not depend on the planner guessing how many rows they have.
   -- Rates are the bucket's count / 3600, not / (samples x capture_interval): each snapshot's
   -- counts cover the time since the previous one, so a missed capture's work lands in the next
   -- snapshot and the sum still covers the hour; capture_interval is only today's value (a
   -- bucket of last month may have had another); and at 10 s every bucket has ~360 samples
   -- anyway. Only a queue's first and last hour (covered in part) read low, and medians shrug off
   -- such outliers. A queue's ready age counts as 0 in hours when nothing was ready.
-  with hours as (
-    select h.source, h.source_schema, h.queue_name, queue_health.hour_of_week(h.bucket) as how,
-      h.enqueued / 3600.0::float8 as enqueue_rate,
-      (h.completed + h.failed) / 3600.0::float8 as out_rate,
-      h.depth_avg as depth,
-      coalesce(h.oldest_ready_age_s_max, 0) as ready_age
-    from queue_health.metric_1h h
-    join queue_health.queue q
-      on q.source = h.source and q.source_schema = h.source_schema and q.queue_name = h.queue_name
-     and q.dropped_at is null
-    where h.bucket >= v_from and h.bucket < v_to
-  ),
-  med as (
-    select x.source, x.source_schema, x.queue_name, x.how, count(*)::int as samples,
-      percentile_cont(0.5) within group (order by x.enqueue_rate) as enqueue_rate,
-      percentile_cont(0.5) within group (order by x.out_rate) as out_rate,
-      percentile_cont(0.5) within group (order by x.depth) as depth,
-      percentile_cont(0.5) within group (order by x.ready_age) as ready_age
-    from hours x
-    group by x.source, x.source_schema, x.queue_name, x.how
-  ),
-  mad as (
-    select x.source, x.source_schema, x.queue_name, x.how,
-      percentile_cont(0.5) within group (order by abs(x.enqueue_rate - m.enqueue_rate)) as enqueue_rate,
-      percentile_cont(0.5) within group (order by abs(x.out_rate - m.out_rate)) as out_rate,
-      percentile_cont(0.5) within group (order by abs(x.depth - m.depth)) as depth,
-      percentile_cont(0.5) within group (order by abs(x.ready_age - m.ready_age)) as ready_age
-    from hours x
-    join med m on m.source = x.source and m.source_schema = x.source_schema
-     and m.queue_name = x.queue_name and m.how = x.how
-    group by x.source, x.source_schema, x.queue_name, x.how
-  ),
-  history as (
-    -- All of the queue's hourly rollups, not only the window's: one primary-key range each.
-    select k.source, k.source_schema, k.queue_name, c.n / 24.0::float8 as days
-    from (select distinct m.source, m.source_schema, m.queue_name from med m) k
+  with grouped as (
+    -- Grouped by the registry's id (a bigint, cheaper to sort than three names) and the hour of
+    -- the week, written out as in hour_of_week(): a call per row (a function with its own
+    -- search_path is never inlined) cost more than the rest of the grouping.
+    select q.source, q.source_schema, q.queue_name,
+      ((extract(isodow from h.bucket at time zone 'UTC')::int - 1) * 24
+        + extract(hour from h.bucket at time zone 'UTC')::int)::smallint as how,
+      max(c.n) / 24.0::float8 as history_days, count(*)::int as samples,
+      array_agg(h.enqueued / 3600.0::float8) as enqueue_rate,
+      array_agg((h.completed + h.failed) / 3600.0::float8) as out_rate,
+      array_agg(h.depth_avg) as depth,
+      array_agg(coalesce(h.oldest_ready_age_s_max, 0)) as ready_age
+    from queue_health.queue q
     cross join lateral (
-      select count(*) as n from queue_health.metric_1h h
-       where h.queue_name = k.queue_name and h.source = k.source
-         and h.source_schema = k.source_schema and h.bucket < v_to) c
-  ),
-  upserted as (
-    insert into queue_health.queue_baseline as b (source, source_schema, queue_name, hour_of_week,
-      enqueue_rate_median, enqueue_rate_mad, out_rate_median, out_rate_mad,
-      depth_median, depth_mad, ready_age_median, ready_age_mad, samples, history_days, computed_at)
-    select m.source, m.source_schema, m.queue_name, m.how,
-      m.enqueue_rate, d.enqueue_rate, m.out_rate, d.out_rate,
-      m.depth, d.depth, m.ready_age, d.ready_age, m.samples, hi.days, p_now
-    from med m
-    join mad d on d.source = m.source and d.source_schema = m.source_schema
-     and d.queue_name = m.queue_name and d.how = m.how
-    join history hi on hi.source = m.source and hi.source_schema = m.source_schema
-     and hi.queue_name = m.queue_name
-    on conflict (queue_name, source, source_schema, hour_of_week) do update set
-      enqueue_rate_median = excluded.enqueue_rate_median, enqueue_rate_mad = excluded.enqueue_rate_mad,
-      out_rate_median = excluded.out_rate_median, out_rate_mad = excluded.out_rate_mad,
-      depth_median = excluded.depth_median, depth_mad = excluded.depth_mad,
-      ready_age_median = excluded.ready_age_median, ready_age_mad = excluded.ready_age_mad,
-      samples = excluded.samples, history_days = excluded.history_days,
-      computed_at = excluded.computed_at
-    returning b.queue_name, b.source, b.source_schema
-  ),
-  removed as (
-    delete from queue_health.queue_baseline b
-     where not exists (
-       select 1 from med m
-        where m.queue_name = b.queue_name and m.source = b.source
-          and m.source_schema = b.source_schema and m.how = b.hour_of_week)
-    returning 1
+      select count(*) as n from queue_health.metric_1h a
+       where a.queue_name = q.queue_name and a.source = q.source
+         and a.source_schema = q.source_schema and a.bucket < v_to) c
+    join queue_health.metric_1h h
+      on h.queue_name = q.queue_name and h.source = q.source and h.source_schema = q.source_schema
+     and h.bucket >= v_from and h.bucket < v_to
+    where q.dropped_at is null
+    group by q.id, 4
   )
-  select (select count(*) from upserted),
-         (select count(*) from removed),
-         (select count(distinct (u.queue_name, u.source, u.source_schema)) from upserted u)
-    into v_profiles, v_removed, v_queues;
+  insert into queue_health.queue_baseline (source, source_schema, queue_name, hour_of_week,
+    enqueue_rate_median, enqueue_rate_mad, out_rate_median, out_rate_mad,
+    depth_median, depth_mad, ready_age_median, ready_age_mad, samples, history_days, computed_at)
+  select g.source, g.source_schema, g.queue_name, g.how,
+    m.enqueue_rate, d.enqueue_rate, m.out_rate, d.out_rate,
+    m.depth, d.depth, m.ready_age, d.ready_age, g.samples, g.history_days, p_now
+  from grouped g
+  cross join lateral (
+    select percentile_cont(0.5) within group (order by u.enqueue_rate) as enqueue_rate,
+      percentile_cont(0.5) within group (order by u.out_rate) as out_rate,
+      percentile_cont(0.5) within group (order by u.depth) as depth,
+      percentile_cont(0.5) within group (order by u.ready_age) as ready_age
+    from unnest(g.enqueue_rate, g.out_rate, g.depth, g.ready_age) u (enqueue_rate, out_rate, depth, ready_age)) m
+  cross join lateral (
+    select percentile_cont(0.5) within group (order by abs(u.enqueue_rate - m.enqueue_rate)) as enqueue_rate,
+      percentile_cont(0.5) within group (order by abs(u.out_rate - m.out_rate)) as out_rate,
+      percentile_cont(0.5) within group (order by abs(u.depth - m.depth)) as depth,
+      percentile_cont(0.5) within group (order by abs(u.ready_age - m.ready_age)) as ready_age
+    from unnest(g.enqueue_rate, g.out_rate, g.depth, g.ready_age) u (enqueue_rate, out_rate, depth, ready_age)) d;
+  get diagnostics v_profiles = row_count;
+  select count(*) into v_queues from (
+    select distinct b.queue_name, b.source, b.source_schema from queue_health.queue_baseline b) x;
 
   return jsonb_build_object('from', v_from, 'to', v_to, 'queues', v_queues,
-    'profiles', v_profiles, 'removed', v_removed);
+    'profiles', v_profiles, 'replaced', v_replaced);
 end;
 $$;
-comment on function queue_health.compute_baselines(timestamptz) is 'Recomputes queue_baseline from the metric_1h buckets in [the hour of p_now - settings.baseline_weeks weeks, the hour of p_now), for every queue in the registry that is not dropped, in one statement; removes the rows of queues and hours without data in that window. Called hourly by maintain(). Returns {from, to, queues, profiles, removed}.';
+comment on function queue_health.compute_baselines(timestamptz) is 'Replaces queue_baseline with profiles computed from the metric_1h buckets in [the hour of p_now - settings.baseline_weeks weeks, the hour of p_now) of every queue in the registry that is not dropped (one set-based statement; queues and hours without data in that window get no row). Called hourly by maintain(). Returns {from, to, queues, profiles, replaced (rows of the previous profile)}.';
 revoke execute on function queue_health.compute_baselines(timestamptz) from public, anon, authenticated;
 grant execute on function queue_health.compute_baselines(timestamptz) to service_role;
 

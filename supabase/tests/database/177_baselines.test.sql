@@ -3,7 +3,7 @@
 -- and MADs equal values worked out by hand), the two-week rule visible in history_days, removal of
 -- stale profiles, the hourly hook in maintain(), and row-level security.
 begin;
-select plan(37);
+select plan(38);
 
 -- Section: hour_of_week() (2031-03-03 and 2031-03-10 are Mondays)
 set local timezone = 'America/Los_Angeles';
@@ -79,8 +79,8 @@ values ('pgmq', 'pgmq', 'baseline_gone', 5, 4, 30, '2031-03-01 00:00:00+00');
 
 select is(
   queue_health.compute_baselines('2031-03-10 00:30:00+00') - 'from' - 'to',
-  '{"queues": 2, "profiles": 336, "removed": 1}'::jsonb,
-  'compute_baselines(): two live queues, 168 hours each; the stale profile removed');
+  '{"queues": 2, "profiles": 336, "replaced": 1}'::jsonb,
+  'compute_baselines(): two live queues, 168 hours each, replacing the one stale row');
 select results_eq(
   $$ select hour_of_week, enqueue_rate_median, enqueue_rate_mad, out_rate_median, out_rate_mad,
        depth_median, depth_mad, ready_age_median, ready_age_mad, samples, history_days
@@ -133,8 +133,11 @@ select is(
 delete from queue_health.queue where queue_name = 'baseline_young';
 delete from queue_health.metric_1h where queue_name = 'baseline_a' and bucket = '2031-03-09 23:00:00+00';
 select is(
-  queue_health.compute_baselines('2031-03-10 00:30:00+00') -> 'removed', '168'::jsonb,
-  'after baseline_young leaves the registry, its 168 rows are removed');
+  queue_health.compute_baselines('2031-03-10 00:30:00+00') - 'from' - 'to',
+  '{"queues": 1, "profiles": 168, "replaced": 336}'::jsonb,
+  'after baseline_young leaves the registry, only baseline_a has a profile');
+select is((select count(*)::int from queue_health.queue_baseline where queue_name = 'baseline_young'), 0,
+  'baseline_young''s 168 rows are gone');
 select is(
   (select samples from queue_health.queue_baseline where queue_name = 'baseline_a' and hour_of_week = 167), 3,
   'a deleted bucket leaves its hour with one sample fewer');
