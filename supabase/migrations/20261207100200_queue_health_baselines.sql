@@ -225,8 +225,9 @@ begin
   v_rollup := queue_health.rollup(p_now);
   -- Baselines change only when an hour's rollup becomes final (a minute after the hour): they
   -- are recomputed at the first run after that, once an hour; the other runs skip (one index
-  -- probe).
-  if coalesce((select max(b.computed_at) from queue_health.queue_baseline b), '-infinity')
+  -- probe, written as order by ... limit 1 so that it stays one without statistics).
+  if coalesce((select b.computed_at from queue_health.queue_baseline b
+                order by b.computed_at desc limit 1), '-infinity')
      < pg_catalog.date_trunc('hour', p_now - interval '1 minute', 'UTC') + interval '1 minute' then
     v_baselines := queue_health.compute_baselines(p_now);
   end if;
