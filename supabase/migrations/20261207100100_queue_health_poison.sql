@@ -604,7 +604,7 @@ begin
   -- index on state), as the in-flight count does: only when poison is possible.
   return format($f$cross join lateral (
       select case when pr.probe then s.n else 0 end as n, s.first, s.capped
-      from (select not u.unchanged and (x.prev_at is null
+      from (select u.unchanged is not true and (x.prev_at is null
               or jsonb_typeof(r.cursor -> 'poison') is distinct from 'number'
               or (r.cursor ->> 'poison')::bigint > 0
               or coalesce((x.w).retried > 0 or (x.w).retried_capped, true)) as probe) pr
