@@ -79,7 +79,8 @@ create temporary table fx_c (label text primary key, at timestamptz not null);
 create or replace function pg_temp.at(p_label text) returns timestamptz language sql stable
 as $$ select at from fx_c where label = p_label $$;
 create or replace function pg_temp.mark(p_label text) returns timestamptz language sql
-as $$ insert into fx_c values (p_label, greatest(clock_timestamp(), (select t0 + interval '20 seconds' from fx_t)) + interval '1 second')
+as $$ insert into fx_c values (p_label, greatest(clock_timestamp(), (select t0 + interval '20 seconds' from fx_t),
+                                             (select max(at) from fx_c)) + interval '1 second')
       returning at $$;
 select pgmq.create('qh_clean');
 select pgmq.send('qh_clean', '{}'::jsonb) from generate_series(1, 4);
