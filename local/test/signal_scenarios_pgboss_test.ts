@@ -60,6 +60,7 @@ interface Row {
   flow_status: string | null;
   last_dequeue: number | null;
   poison: number | null;
+  oldest_poison_age_s: number | null;
 }
 
 /** A queue's metric rows after the warm-up capture, oldest first, numbered by tick from 0. */
@@ -68,7 +69,8 @@ async function history(sql: Sql, schema: string, queue: string): Promise<Row[]> 
     select extract(epoch from captured_at)::float8 * 1000 as at, ready::int, in_flight::int,
            enqueued::int, completed::int, failed::int, retried::int, drain_eta_s,
            expected_wait_s, flow_status::text,
-           extract(epoch from last_dequeue_at)::float8 * 1000 as last_dequeue, poison::int
+           extract(epoch from last_dequeue_at)::float8 * 1000 as last_dequeue, poison::int,
+           oldest_poison_age_s
       from queue_health.metric
      where source = 'pgboss' and source_schema = ${schema} and queue_name = ${queue}
      order by captured_at
@@ -77,8 +79,8 @@ async function history(sql: Sql, schema: string, queue: string): Promise<Row[]> 
 }
 
 async function registry(sql: Sql, schema: string, queue: string) {
-  const [q] = await sql<{ flow_status: string | null; ready: number }[]>`
-    select flow_status::text, ready::int from queue_health.queue
+  const [q] = await sql<{ flow_status: string | null; ready: number; poison: number }[]>`
+    select flow_status::text, ready::int, poison::int from queue_health.queue
      where source = 'pgboss' and source_schema = ${schema} and queue_name = ${queue}`;
   return q;
 }
@@ -204,14 +206,29 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
         },
       );
 
-      await t.step(`v${v}: a worker that always fails: redelivering`, async () => {
+      await t.step(`v${v}: a worker that always fails: redelivering, its jobs poison`, async () => {
         const rows = await history(s, schema, 'failing');
+        // Taken once at tick 0, twice at tick 1, three times (poison_read_count) from tick 2 on.
+        assert.deepEqual(
+          rows.map((r) => r.poison),
+          rows.map((r) => (r.k < 2 ? 0 : 3)),
+        );
+        assert.equal(rows[1].oldest_poison_age_s, null);
+        // The oldest poison job's age runs from its creation, just before tick 0's capture.
+        const last = rows.at(-1)!;
+        const sinceTick0 = (last.at - rows[0].at) / 1000;
+        assert.ok(
+          last.oldest_poison_age_s! >= sinceTick0 && last.oldest_poison_age_s! <= sinceTick0 + 2,
+          `oldest poison ${last.oldest_poison_age_s} s, tick 0 ${sinceTick0} s ago`,
+        );
         assert.ok(rows.reduce((n, r) => n + r.retried, 0) > 0, 'retries seen');
         assert.equal(rows.reduce((n, r) => n + r.completed + r.failed, 0), 0);
         const judged = rows.filter((r) => r.flow_status !== null);
         assert.ok(judged.length >= 8, JSON.stringify(statusRuns(rows)));
         for (const r of judged) assert.equal(r.flow_status, 'redelivering', `capture ${r.k}`);
-        assert.equal((await registry(s, schema, 'failing')).flow_status, 'redelivering');
+        const q = await registry(s, schema, 'failing');
+        assert.equal(q.flow_status, 'redelivering');
+        assert.equal(q.poison, 3);
       });
 
       await t.step(
@@ -242,6 +259,15 @@ Deno.test('signal scenarios on real pg-boss 12 and 10: stopped, falling behind, 
           assert.ok(checked >= 10, `checked ${checked}`);
         },
       );
+
+      await t.step(`v${v}: no poison where every job is taken once`, async () => {
+        for (const q of ['healthy', 'stopped', 'slow', 'drain']) {
+          for (const r of await history(s, schema, q)) {
+            assert.equal(r.poison, 0, `${q} capture ${r.k}`);
+            assert.equal(r.oldest_poison_age_s, null, `${q} capture ${r.k}`);
+          }
+        }
+      });
 
       await t.step(`v${v}: a healthy queue stays ok, and raises no alert`, async () => {
         const rows = await history(s, schema, 'healthy');

@@ -84,6 +84,7 @@ interface Row {
   slo_total_s: number | null;
   slo_bad_s: number | null;
   poison: number | null;
+  oldest_poison_age_s: number | null;
 }
 
 /** The simulated instant `s` seconds after t0, as text Postgres reads back exactly. */
@@ -122,7 +123,7 @@ async function history(sql: Sql, queue: string, since: string): Promise<Row[]> {
            enqueued::int, completed::int, retried::int, interval_s, oldest_ready_age_s, in_rate,
            out_rate, drain_eta_s, expected_wait_s, flow_status::text,
            extract(epoch from last_dequeue_at)::float8 * 1000 as last_dequeue, slo_total_s,
-           slo_bad_s, poison::int
+           slo_bad_s, poison::int, oldest_poison_age_s
       from queue_health.metric
      where source = 'pgmq' and queue_name = ${queue} and captured_at >= ${since}::timestamptz
      order by captured_at`;
@@ -285,6 +286,17 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
       },
     );
 
+    await t.step('no poison where every message is taken once', async () => {
+      for (const q of [Q.healthy, Q.slo, Q.stopped, Q.slow, Q.drain]) {
+        const rows = await history(s, q, simAt(t0Ms, 0));
+        assert.ok(rows.length > 0);
+        for (const r of rows) {
+          assert.equal(r.poison, 0, `${q} capture ${r.k}`);
+          assert.equal(r.oldest_poison_age_s, null, `${q} capture ${r.k}`);
+        }
+      }
+    });
+
     await t.step('a healthy queue stays ok for 30 minutes, and raises no alert', async () => {
       const rows = await history(s, Q.healthy, fineSince);
       assert.equal(rows.length, FINE_STEPS);
@@ -397,6 +409,7 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
     await s`select count(*) from pgmq.send_batch(${Q.failing},
               array(select jsonb_build_object('i', g) from generate_series(1, 4) g))`;
     const [{ phase_b: phaseB }] = await s<{ phase_b: string }[]>`select now()::text as phase_b`;
+    const sentAt = performance.now();
     for (let i = 0; i < 16; i++) {
       // A consumer that always fails: takes what is visible (1 s visibility) and never deletes.
       await s`select count(*) from pgmq.read(${Q.failing}, 1, 10)`;
@@ -404,18 +417,38 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
       await new Promise((resolve) => setTimeout(resolve, 900));
     }
 
-    await t.step('a consumer that always fails: redelivering', async () => {
-      const rows = await history(s, Q.failing, phaseB);
-      assert.ok(rows.reduce((n, r) => n + r.retried, 0) > 0, 'redeliveries seen');
-      assert.equal(rows.reduce((n, r) => n + r.completed, 0), 0);
-      const judged = rows.filter((r) => r.flow_status !== null);
-      assert.ok(judged.length >= 3, JSON.stringify(statusRuns(rows)));
-      for (const r of judged) assert.equal(r.flow_status, 'redelivering', `capture ${r.k}`);
-      const [q] = await s<{ flow_status: string }[]>`
-        select flow_status::text from queue_health.queue
+    const failedFor = (performance.now() - sentAt) / 1000;
+
+    await t.step(
+      'a consumer that always fails: redelivering, and its messages counted as poison',
+      async () => {
+        const rows = await history(s, Q.failing, phaseB);
+        // Read once at the first capture: not poison yet (poison_read_count 3).
+        assert.equal(rows[0].poison, 0);
+        assert.equal(rows[0].oldest_poison_age_s, null);
+        // Every message has been read 3 times or more by the end (one read a second or two).
+        const last = rows.at(-1)!;
+        assert.equal(last.poison, 4, JSON.stringify(rows.map((r) => r.poison)));
+        assert.ok(
+          last.oldest_poison_age_s! > 0 && last.oldest_poison_age_s! <= failedFor + 1,
+          `oldest poison ${last.oldest_poison_age_s} s, sent ${failedFor} s ago`,
+        );
+        assert.ok(
+          last.oldest_poison_age_s! >= failedFor - 3,
+          `${last.oldest_poison_age_s} vs ${failedFor}`,
+        );
+        assert.ok(rows.reduce((n, r) => n + r.retried, 0) > 0, 'redeliveries seen');
+        assert.equal(rows.reduce((n, r) => n + r.completed, 0), 0);
+        const judged = rows.filter((r) => r.flow_status !== null);
+        assert.ok(judged.length >= 3, JSON.stringify(statusRuns(rows)));
+        for (const r of judged) assert.equal(r.flow_status, 'redelivering', `capture ${r.k}`);
+        const [q] = await s<{ flow_status: string; poison: number }[]>`
+        select flow_status::text, poison::int from queue_health.queue
          where source = 'pgmq' and queue_name = ${Q.failing}`;
-      assert.equal(q.flow_status, 'redelivering');
-    });
+        assert.equal(q.flow_status, 'redelivering');
+        assert.equal(q.poison, 4);
+      },
+    );
     console.log(JSON.stringify({
       event: 'signal_scenarios_done',
       wall_s: Math.round((performance.now() - wall) / 100) / 10,
