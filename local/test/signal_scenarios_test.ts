@@ -316,6 +316,15 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
       assert.ok(fired > 0, 'the default oldest_ready_age rule fires on the stopped queue');
     });
 
+    const burn = async (w: string) => {
+      const [{ b }] = await s<{ b: number }[]>`
+        select queue_health.slo_burn_rate('pgmq', 'pgmq', ${Q.slo}, ${w}::interval,
+          ${phaseAEnd}::timestamptz) as b`;
+      return b;
+    };
+    /** The burn rates the test expects over 5 min, 1 h, 6 h (set by the objective's step). */
+    const expectedBurn = new Map<string, number>();
+
     await t.step(
       'an objective breached at a steady rate: fast burn (1 h, 5 min) ≥ 14.4, slow (6 h) < 6',
       async () => {
@@ -332,12 +341,6 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
           );
           assert.equal(r.slo_total_s, r.interval_s ?? 0);
         }
-        const burn = async (w: string) => {
-          const [{ b }] = await s<{ b: number }[]>`
-          select queue_health.slo_burn_rate('pgmq', 'pgmq', ${Q.slo}, ${w}::interval,
-            ${phaseAEnd}::timestamptz) as b`;
-          return b;
-        };
         // The expected burn rates, from the ledger: bad seconds / seconds in the window / budget.
         const expected = (windowS: number) => {
           const end = new Date(phaseAEnd).getTime();
@@ -354,6 +357,9 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
         const b1h = await burn('1 hour');
         const b6h = await burn('6 hours');
         console.log(JSON.stringify({ event: 'signal_scenarios_burn', b5m, b1h, b6h }));
+        expectedBurn.set('5 minutes', expected(300));
+        expectedBurn.set('1 hour', expected(3600));
+        expectedBurn.set('6 hours', expected(21600));
         for (const [got, w] of [[b5m, 300], [b1h, 3600], [b6h, 21600]] as const) {
           assert.ok(
             Math.abs(got - expected(w)) < 1e-6,
@@ -366,6 +372,34 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
         const [{ n }] = await s<{ n: number }[]>`
         select count(*)::int as n from queue_health.alert_event where queue_name = ${Q.slo}`;
         assert.equal(n, 0);
+      },
+    );
+
+    await t.step(
+      'after maintenance: the same burn rates; baselines too young for anomaly',
+      async () => {
+        // maintain() as the hourly job runs it: rollups to the last whole hour, then baselines.
+        await s`select queue_health.maintain(${phaseAEnd}::timestamptz)`;
+        const [{ rolled }] = await s<{ rolled: string }[]>`
+        select rolled_up_to::text as rolled from queue_health.rollup_watermark
+         where resolution = '1h'`;
+        assert.ok(rolled, 'the hourly rollup ran');
+        // Burn rates are defined over the window; rolling the raw rows up must not change them.
+        for (const [w, want] of expectedBurn) {
+          const got = await burn(w);
+          assert.ok(
+            Math.abs(got - want) < 1e-6,
+            `burn over ${w} after rollup: ${got}, want ${want}`,
+          );
+        }
+        // The baselines exist but have 6 hours of history, not the 14 days anomaly needs.
+        const base = await s<{ queue_name: string; history_days: number; min_days: number }[]>`
+        select b.queue_name, max(b.history_days) as history_days,
+               (select baseline_min_days from queue_health.settings) as min_days
+          from queue_health.queue_baseline b
+         where b.source = 'pgmq' group by b.queue_name`;
+        assert.ok(base.some((b) => b.queue_name === Q.slo), JSON.stringify(base));
+        for (const b of base) assert.ok(b.history_days < b.min_days, JSON.stringify(b));
       },
     );
 
