@@ -82,5 +82,7 @@ begin
 end;
 $$;
 comment on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) is 'Seconds of the queue under its latency objective, and those that missed it, in (p_since, p_now]: the whole hours of metric_1h inside the window before the hourly rollup''s watermark, raw rows for the rest (the part before the first whole hour, and from the watermark on).';
-revoke execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) from public, anon, authenticated;
-grant execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) to service_role;
+revoke execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) from public, anon;
+-- Security invoker over row-level security (metric, metric_1h), as before: slo_burn_rate() and
+-- slo_budget_remaining() call it as the caller.
+grant execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) to authenticated, service_role;
