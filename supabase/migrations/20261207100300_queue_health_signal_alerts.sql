@@ -516,7 +516,8 @@ as $$
              when 'consumer_silent' then
                v.value > greatest(60, r.threshold * case when p.out_rate_median > 0 and p.samples >= 2
                                                          then 1 / p.out_rate_median else 60 end)
-             when 'producer_silent' then v.value > greatest(60, r.threshold / p.enqueue_rate_median)
+             when 'producer_silent' then
+               v.value > greatest(60, r.threshold / case when p.enqueue_rate_median > 0 then p.enqueue_rate_median end)
              when 'anomaly' then queue_health.is_anomalous(v.value, v.median, v.mad, r.threshold)
            end
   $sql$
