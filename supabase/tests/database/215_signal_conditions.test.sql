@@ -4,7 +4,7 @@
 -- Real captures of the pgmq fixture, a minute apart in p_now: sig_stop has 5 messages and no
 -- consumer, sig_ok gets one message a minute and a consumer takes and deletes it.
 begin;
-select plan(60);
+select plan(62);
 set local client_min_messages = warning;
 
 -- Section: fixtures
@@ -238,6 +238,25 @@ values ('t215_gone', 'pgmq', 'x', 30);
 select lives_ok($$ delete from queue_health.project where id = 't215_gone' $$,
   'a project deleted with an objective takes its rules along');
 select is((select count(*)::int from queue_health.alert_rule where project_id = 't215_gone'), 0, 'none left');
+
+-- A project admin (not the service role) sets and removes an objective: the rules follow.
+create temporary table fx_user as select tests.create_user('t215-admin@example.test') as id;
+grant select on fx_user to authenticated;
+insert into queue_health.project_member (project_id, user_id, role) select 't215', id, 'admin' from fx_user;
+select tests.authenticate_as((select id from fx_user));
+insert into queue_health.queue_objective (project_id, source, queue_name, target_wait_s)
+values ('t215', 'pgmq', 'sig_poison', 10);
+select is(
+  (select array_agg(name || '/' || enabled order by name) from queue_health.alert_rule
+    where project_id = 't215' and queue_name = 'sig_poison' and condition = 'slo_burn'),
+  array['slo_fast_burn pgmq/sig_poison/true', 'slo_slow_burn pgmq/sig_poison/true'],
+  'an admin setting an objective gets its two rules');
+delete from queue_health.queue_objective where project_id = 't215' and queue_name = 'sig_poison';
+select is(
+  (select array_agg(enabled::text order by name) from queue_health.alert_rule
+    where project_id = 't215' and queue_name = 'sig_poison' and condition = 'slo_burn'),
+  array['false', 'false'], 'and removing it disables them');
+select tests.clear_authentication();
 
 -- Section: the healthy queue stays quiet
 select is(
