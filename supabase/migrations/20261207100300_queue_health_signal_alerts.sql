@@ -277,8 +277,11 @@ as $$
                                     'error_rate', 'failure_rate', 'stalled', 'growing_backlog')) as windows,
             array_agg(distinct r.window_duration) filter (
               where r.window_duration is not null and r.condition = 'growing_backlog') as mid_windows,
-            coalesce(bool_or(r.condition in ('consumer_silent', 'producer_silent', 'anomaly')), false) as needs_baseline,
-            array_agg(distinct r.window_duration) filter (where r.condition = 'slo_burn') as slo_windows
+            -- the baseline: always for these, for consumer_silent only while work is ready
+            coalesce(bool_or(r.condition in ('producer_silent', 'anomaly')), false) as needs_baseline,
+            coalesce(bool_or(r.condition = 'consumer_silent'), false) as watches_consumers,
+            -- (duplicates, rare, are removed by the probe that reads them: no sort per queue here)
+            array_agg(r.window_duration) filter (where r.condition = 'slo_burn') as slo_windows
        from queue_health.alert_rule r
       where r.project_id = q.project_id and r.enabled and r.condition <> 'monitor_stale'
         and (q.dropped_at is null or r.condition = 'no_data')
@@ -332,23 +335,28 @@ set search_path = ''
 language sql
 as $$
   -- The baseline of queue q for p_now's hour of the week (bl), only when one of its rules needs
-  -- it; the burn rates over each slo_burn window and a twelfth of it (s: slo_long[i],
-  -- slo_short[i] for slo_windows[i]), only for the windows of its slo_burn rules.
+  -- it (consumer_silent: only while something is ready); the burn rates over each distinct slo_burn window and a twelfth of it (s: slo_long[i],
+  -- slo_short[i] for slo_windows[i]), only for the queues with slo_burn rules. The limits keep
+  -- each lateral a subquery of its own: pulled up into the join, its gate would become a join
+  -- filter applied after the probe, which would then run for every queue.
   select $sql$
       left join lateral (
         select b.enqueue_rate_median, b.enqueue_rate_mad, b.out_rate_median, b.out_rate_mad,
                b.depth_median, b.depth_mad, b.ready_age_median, b.ready_age_mad, b.samples, b.history_days
           from queue_health.queue_baseline b
-         where rs.needs_baseline
+         where (rs.needs_baseline or (rs.watches_consumers and l.ready > 0))
            and b.queue_name = q.queue_name and b.source = q.source and b.source_schema = q.source_schema
-           and b.hour_of_week = queue_health.hour_of_week($1)) bl on true
+           and b.hour_of_week = queue_health.hour_of_week($1)
+         limit 1) bl on true
       left join lateral (
-        select array_agg(queue_health.slo_burn_rate(q.source, q.source_schema, q.queue_name, d.w, $1)
-                         order by d.i) as slo_long,
+        select array_agg(d.w order by d.w) as slo_windows,
+               array_agg(queue_health.slo_burn_rate(q.source, q.source_schema, q.queue_name, d.w, $1)
+                         order by d.w) as slo_long,
                array_agg(queue_health.slo_burn_rate(q.source, q.source_schema, q.queue_name, d.w / 12, $1)
-                         order by d.i) as slo_short
-          from unnest(rs.slo_windows) with ordinality as d(w, i)
-         where l.captured_at is not null) s on true
+                         order by d.w) as slo_short
+          from (select distinct u.w from unnest(rs.slo_windows) as u(w)) d
+         where rs.slo_windows is not null and l.captured_at is not null
+         limit 1) s on true
   $sql$
 $$;
 comment on function queue_health._alert_sql_signal_probes() is 'Part of the alert readings'' statement: queue q''s seasonal baseline for this hour of the week (bl) and its burn rates per slo_burn window (s), each read only when a rule of the queue needs it.';
@@ -380,7 +388,7 @@ as $$
            l.flow_status, l.last_enqueue_at, l.last_dequeue_at,
            bl.enqueue_rate_median, bl.enqueue_rate_mad, bl.out_rate_median, bl.out_rate_mad,
            bl.depth_median, bl.depth_mad, bl.ready_age_median, bl.ready_age_mad, bl.samples,
-           bl.history_days, rs.slo_windows, s.slo_long, s.slo_short
+           bl.history_days, s.slo_windows, s.slo_long, s.slo_short
       from queue_health.queue q
      cross join lateral (%s) rs
       left join lateral (%s) l on true
@@ -427,9 +435,10 @@ as $$
                   then coalesce(p.ready, 0)::float8 + coalesce(p.in_flight, 0)::float8
                   when (x.w).covered then 0 end
            when r.condition = 'growing_backlog' and (x.w).first_found then (p.depth - (x.w).first_depth)::float8
-           -- the status' position in the enum (1 = idle; _format_value() shows its name)
+           -- the status' position in the enum (1 = idle; _format_value() shows its name); the
+           -- enum's list is read once per statement (an init plan), not once per row
            when r.condition = 'flow_status' then
-             array_position(enum_range(null::queue_health.flow_status), p.flow_status)::float8
+             array_position((select enum_range(null::queue_health.flow_status)), p.flow_status)::float8
            when r.condition = 'drain_eta' then p.drain_eta_s
            when r.condition = 'expected_wait' then p.expected_wait_s
            when r.condition = 'poison' then p.poison::float8
