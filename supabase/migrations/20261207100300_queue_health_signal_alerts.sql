@@ -705,3 +705,56 @@ revoke execute on function queue_health._disable_objective_rules() from public, 
 create trigger queue_objective_disable_rules
   before delete on queue_health.queue_objective
   for each row execute function queue_health._disable_objective_rules();
+
+-- Section: notification payloads
+
+-- The payload of 0.1.0 with value_text, and without the values JSON cannot carry (Infinity: a
+-- drain_eta that never ends) or that mean nothing as numbers (a flow status' position), which
+-- queue-alert would refuse as not numbers.
+create or replace function queue_health._notification_payload(
+  p_id uuid, p_channel queue_health.channel, p_firing uuid[], p_resolved uuid[], p_now timestamptz)
+returns jsonb
+stable
+set search_path = ''
+language sql
+as $$
+  -- Firing alerts first, then by severity (highest first), queue and rule name.
+  select jsonb_build_object(
+           'v', 1,
+           'notification_id', p_id,
+           'project_id', p_channel.project_id,
+           'channel', jsonb_build_object('id', p_channel.id, 'name', p_channel.name, 'kind', p_channel.kind),
+           'status', case when cardinality(p_firing) > 0 then 'firing' else 'resolved' end,
+           'severity', max(r.severity)::text,
+           'counts', jsonb_build_object('firing', cardinality(p_firing), 'resolved', cardinality(p_resolved)),
+           'alerts', jsonb_agg(jsonb_build_object(
+             'alert_id', a.id,
+             'rule_id', r.id,
+             'rule_name', r.name,
+             'condition', r.condition,
+             'severity', r.severity,
+             'state', case when a.id = any (p_firing) then 'firing' else 'resolved' end,
+             'source', nullif(a.source, '*'),
+             'source_schema', nullif(a.source_schema, '*'),
+             'queue', nullif(a.queue_name, '*'),
+             -- JSON has no Infinity, and a flow status' position means nothing to a reader: such
+             -- values are null here, and every value is in value_text as the summary shows it
+             'value', case when r.condition <> 'flow_status'
+                                and a.value not in ('Infinity'::float8, '-Infinity'::float8, 'NaN'::float8)
+                           then a.value end,
+             'value_text', queue_health._format_value(a.value, r.condition),
+             'threshold', r.threshold,
+             'started_at', a.started_at,
+             'fired_at', a.fired_at,
+             'resolved_at', case when a.id = any (p_firing) then null else coalesce(a.resolved_at, p_now) end,
+             'summary', queue_health._render(
+               coalesce(r.summary, '{{rule}}: {{condition}} is {{value}} on {{queue}} (threshold {{threshold}})'), r, a),
+             'runbook_url', queue_health._render(r.runbook_url, r, a))
+             order by (a.id = any (p_firing)) desc, r.severity desc, a.queue_name, r.name),
+           'dashboard_url', (select s.dashboard_url from queue_health.project_alert_settings s
+                              where s.project_id = p_channel.project_id))
+    from queue_health.alert a
+    join queue_health.alert_rule r on r.id = a.rule_id
+   where a.id = any (p_firing || p_resolved)
+$$;
+comment on function queue_health._notification_payload(uuid, queue_health.channel, uuid[], uuid[], timestamptz) is 'The payload (v1) of notification p_id to p_channel: its firing alerts p_firing and resolved alerts p_resolved, each with its rule, rendered summary and runbook link; value is null when not a finite number or for flow_status, value_text is the value as people read it (never, the status name).';

@@ -4,7 +4,7 @@
 -- Real captures of the pgmq fixture, a minute apart in p_now: sig_stop has 5 messages and no
 -- consumer, sig_ok gets one message a minute and a consumer takes and deletes it.
 begin;
-select plan(62);
+select plan(63);
 set local client_min_messages = warning;
 
 -- Section: fixtures
@@ -31,7 +31,8 @@ insert into queue_health.alert_rule (project_id, name, condition, comparator, th
   ('t215', 'depth_anomaly', 'anomaly', '>', 3, null, 'depth', null, null),
   ('t215', 'any_burn', 'slo_burn', '>', 1, null, null, '1 hour', null);
 
-create temporary table fx_t as select date_trunc('minute', clock_timestamp()) + interval '1 minute' as t0;
+-- Minutes 0..15 from the next whole hour: one hour of the week, the baseline rows' hour.
+create temporary table fx_t as select date_trunc('hour', clock_timestamp()) + interval '1 hour' as t0;
 create function pg_temp.t(m int) returns timestamptz language sql stable
   as $$ select t0 + m * interval '1 minute' from pg_temp.fx_t $$;
 -- One minute of traffic on sig_ok, then a capture (which evaluates the alerts) at minute m.
@@ -120,6 +121,18 @@ select is(pg_temp.summary('eta', 'sig_stop'), 'eta: drain_eta is never on sig_st
   'the default summary shows an endless drain as never');
 select is(pg_temp.reads('wait', 'sig_stop', 15), 'true/true/Infinity', 'expected_wait: nothing completes: Infinity > 60');
 select is(pg_temp.reads('wait', 'sig_ok', 15), 'false/true/0', 'expected_wait: 0 on the healthy queue');
+
+-- Section: notification payloads carry only numbers JSON can hold, and the value as read
+select is(
+  (select jsonb_agg(jsonb_build_object('rule', e ->> 'rule_name', 'value', e -> 'value', 'text', e -> 'value_text')
+                    order by e ->> 'rule_name')
+     from jsonb_array_elements(queue_health._notification_payload(gen_random_uuid(),
+            jsonb_populate_record(null::queue_health.channel, '{"project_id": "t215", "name": "x", "kind": "webhook"}'),
+            array[(pg_temp.alert('eta', 'sig_stop')).id, (pg_temp.alert('flow_stopped', 'sig_stop')).id,
+                  (pg_temp.alert('consumer_silent', 'sig_stop')).id], '{}', pg_temp.t(15)) -> 'alerts') e),
+  '[{"rule": "consumer_silent", "text": "900", "value": 900}, {"rule": "eta", "text": "never", "value": null},
+    {"rule": "flow_stopped", "text": "stopped", "value": null}]'::jsonb,
+  'the payload''s value is null for never and for a flow status; value_text says never / stopped');
 
 -- Section: consumer_silent
 select is(pg_temp.state('consumer_silent', 'sig_stop'), 'firing',
