@@ -191,6 +191,14 @@ begin
         using errcode = 'check_violation';
     end if;
   end if;
+  -- Runs as the caller: an objective of another project (or one RLS hides) is not found.
+  if new.objective_id is not null and (tg_op = 'INSERT' or new.objective_id is distinct from old.objective_id
+      or new.project_id is distinct from old.project_id)
+     and not exists (select 1 from queue_health.queue_objective o
+                      where o.id = new.objective_id and o.project_id = new.project_id) then
+    raise exception 'alert_rule.objective_id: % is not a latency objective of project %', new.objective_id, new.project_id
+      using errcode = 'foreign_key_violation';
+  end if;
   if new.condition = 'slo_burn' then
     if new.comparator not in ('>', '>=') then
       raise exception 'alert_rule.comparator must be > or >= for slo_burn: got %', quote_literal(new.comparator)
@@ -208,7 +216,7 @@ begin
   return new;
 end;
 $$;
-comment on function queue_health._validate_signal_rule() is 'Trigger after alert_rule_validate: the signal conditions'' own fields (statuses for flow_status, default {stalled,stopped}; metric for anomaly; comparator > and k > 0, 0 meaning 3, for consumer_silent / producer_silent / anomaly; a positive threshold and a window of at least 12 minutes for slo_burn), with messages naming the field.';
+comment on function queue_health._validate_signal_rule() is 'Trigger after alert_rule_validate: the signal conditions'' own fields (statuses for flow_status, default {stalled,stopped}; metric for anomaly; comparator > and k > 0, 0 meaning 3, for consumer_silent / producer_silent / anomaly; a positive threshold and a window of at least 12 minutes for slo_burn; objective_id an objective of the same project), with messages naming the field.';
 revoke execute on function queue_health._validate_signal_rule() from public, anon, authenticated;
 
 create trigger alert_rule_validate_signals

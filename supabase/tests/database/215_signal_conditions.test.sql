@@ -4,7 +4,7 @@
 -- Real captures of the pgmq fixture, a minute apart in p_now: sig_stop has 5 messages and no
 -- consumer, sig_ok gets one message a minute and a consumer takes and deletes it.
 begin;
-select plan(63);
+select plan(64);
 set local client_min_messages = warning;
 
 -- Section: fixtures
@@ -305,6 +305,13 @@ select throws_ok($$ insert into queue_health.alert_rule (project_id, name, condi
   values ('t215', 'v8', 'slo_burn', 14.4, '5 minutes') $$, '23514',
   'alert_rule.window_duration must be at least 12 minutes for slo_burn (its short window is 1/12 of it): got 00:05:00',
   'a window too short for its twelfth');
+insert into queue_health.project (id, name) values ('t215_other', 'Another project');
+insert into queue_health.queue_objective (id, project_id, source, queue_name, target_wait_s)
+values ('21500000-0000-0000-0000-000000000001', 't215_other', 'pgmq', 'theirs', 30);
+select throws_ok($$ insert into queue_health.alert_rule (project_id, name, condition, threshold, window_duration, objective_id)
+  values ('t215', 'v11', 'slo_burn', 2, '1 hour', '21500000-0000-0000-0000-000000000001') $$, '23503',
+  'alert_rule.objective_id: 21500000-0000-0000-0000-000000000001 is not a latency objective of project t215',
+  'a rule cannot claim another project''s objective');
 insert into queue_health.alert_rule (project_id, name, condition) values ('t215', 'v9', 'flow_status');
 insert into queue_health.alert_rule (project_id, name, condition, metric) values ('t215', 'v10', 'anomaly', 'out_rate');
 select is(
