@@ -362,3 +362,89 @@ $$;
 comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows (each project''s latest captured_at) with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB), as settings.realtime_payload says: slim (default) {v: 2, project_id, captured_at, part, parts, queues: [[source, source_schema, queue, depth, oldest_ready_age_s, enqueued, completed, failed, depth_estimated], ...]}, full {v: 1, ..., queues: [{source, source_schema, queue, depth, ready, in_flight, delayed, oldest_ready_age_s, enqueued, completed, failed, dead_lettered, depth_estimated}, ...]}, off: nothing. Never fails the insert.';
 comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows (each project''s latest captured_at) with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB), as settings.realtime_payload says: slim (default) {v: 2, project_id, captured_at, part, parts, queues: [[source, source_schema, queue, depth, oldest_ready_age_s, enqueued, completed, failed, depth_estimated, flow_status, drain_eta_s, poison], ...]}, full {v: 1, ..., queues: [{source, source_schema, queue, depth, ready, in_flight, delayed, oldest_ready_age_s, enqueued, completed, failed, dead_lettered, depth_estimated, flow_status, drain_eta_s, poison}, ...]} (drain_eta_s in whole seconds, "never" when the backlog does not shrink, null without data), off: nothing. Never fails the insert.';
 revoke execute on function queue_health._broadcast_snapshot() from public, anon, authenticated;
+
+-- Section: objectives, as the caller may see them
+
+-- slo_burn_rate() and slo_budget_remaining() of the signals migration, with one change: inside a
+-- security definer function current_user is the owner, so _is_tenant() is false for everyone and
+-- any signed-in user got the burn rate and budget of any queue by name (the hostile-tenant suite
+-- found it once queue_status made them part of the API). They now answer the operator (the
+-- service role, or the owner without set role) and the queue's project members only.
+
+create or replace function queue_health.slo_burn_rate(
+  p_source text, p_source_schema text, p_queue_name text, p_window interval, p_now timestamptz default now())
+returns double precision
+stable
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_queue queue_health.queue;
+  v_objective double precision;
+  v_seconds record;
+begin
+  -- Security definer (it reads metric rows by key): answers only for a queue the caller may see.
+  select * into v_queue from queue_health.queue q
+   where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
+  if v_queue.id is null
+     or not (queue_health._sees_all_capture_errors() or queue_health.is_member(v_queue.project_id)) then
+    return null;
+  end if;
+  select o.objective into v_objective from queue_health.queue_objective o
+   where o.project_id = v_queue.project_id and o.source = p_source and o.queue_name = p_queue_name
+     and (o.source_schema is null or o.source_schema = p_source_schema)
+   order by o.source_schema nulls last limit 1;
+  if v_objective is null then
+    return null;
+  end if;
+  v_seconds := queue_health._slo_seconds(p_source, p_source_schema, p_queue_name, p_now - p_window, p_now);
+  if coalesce(v_seconds.total_s, 0) <= 0 then
+    return null;
+  end if;
+  return (v_seconds.bad_s / v_seconds.total_s) / (1 - v_objective);
+end;
+$$;
+comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds under the objective) / (1 - objective); 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective, without data, or for a queue the caller may not see.';
+revoke execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) from public, anon;
+grant execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) to authenticated, service_role;
+
+create or replace function queue_health.slo_budget_remaining(
+  p_source text, p_source_schema text, p_queue_name text, p_now timestamptz default now())
+returns double precision
+stable
+security definer
+set search_path = ''
+language plpgsql
+as $$
+declare
+  v_queue queue_health.queue;
+  v_objective queue_health.queue_objective;
+  v_seconds record;
+begin
+  -- Security definer (it reads metric rows by key): answers only for a queue the caller may see.
+  select * into v_queue from queue_health.queue q
+   where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
+  if v_queue.id is null
+     or not (queue_health._sees_all_capture_errors() or queue_health.is_member(v_queue.project_id)) then
+    return null;
+  end if;
+  select * into v_objective from queue_health.queue_objective o
+   where o.project_id = v_queue.project_id and o.source = p_source and o.queue_name = p_queue_name
+     and (o.source_schema is null or o.source_schema = p_source_schema)
+   order by o.source_schema nulls last limit 1;
+  if v_objective.id is null then
+    return null;
+  end if;
+  v_seconds := queue_health._slo_seconds(p_source, p_source_schema, p_queue_name,
+    greatest(p_now - v_objective.period, v_objective.created_at), p_now);
+  if coalesce(v_seconds.total_s, 0) <= 0 then
+    return 1;
+  end if;
+  -- The budget is (1 - objective) of the whole period; what the seconds so far spent of it.
+  return 1 - v_seconds.bad_s / ((1 - v_objective.objective) * extract(epoch from v_objective.period));
+end;
+$$;
+comment on function queue_health.slo_budget_remaining(text, text, text, timestamptz) is 'Fraction of the latency objective''s error budget for its period that is left: 1 - bad seconds in the last period (since the objective was set, if later) / ((1 - objective) x period seconds). 1 untouched, 0 spent, below 0 overspent. Null without an objective or for a queue the caller may not see.';
+revoke execute on function queue_health.slo_budget_remaining(text, text, text, timestamptz) from public, anon;
+grant execute on function queue_health.slo_budget_remaining(text, text, text, timestamptz) to authenticated, service_role;
