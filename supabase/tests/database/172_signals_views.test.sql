@@ -6,9 +6,6 @@
 begin;
 select plan(23);
 set local timezone = 'UTC';
--- capture()'s plan is estimated costly enough for JIT, which takes seconds a capture on a busy
--- machine; these tests are about what the captures produce.
-set local jit = off;
 select queue_health.ensure_partitions(now() - interval '1 hour', 1);
 delete from queue_health.rollup_watermark;
 update queue_health.settings set capture_interval = '1 minute', stale_after_intervals = 3,
