@@ -343,10 +343,9 @@ set search_path = ''
 language sql
 as $$
   -- The baseline of queue q for p_now's hour of the week (bl), only when one of its rules needs
-  -- it (consumer_silent: only while something is ready); the burn rates over each distinct slo_burn window and a twelfth of it (s: slo_long[i],
-  -- slo_short[i] for slo_windows[i]), only for the queues with slo_burn rules. The limits keep
-  -- each lateral a subquery of its own: pulled up into the join, its gate would become a join
-  -- filter applied after the probe, which would then run for every queue.
+  -- it (consumer_silent: only while something is ready). The limit keeps the lateral a subquery
+  -- of its own: pulled up into the join, its gate would become a join filter applied after the
+  -- probe, which would then run for every queue.
   select $sql$
       left join lateral (
         select b.enqueue_rate_median, b.enqueue_rate_mad, b.out_rate_median, b.out_rate_mad,
@@ -356,18 +355,32 @@ as $$
            and b.queue_name = q.queue_name and b.source = q.source and b.source_schema = q.source_schema
            and b.hour_of_week = queue_health.hour_of_week($1)
          limit 1) bl on true
-      left join lateral (
-        select array_agg(d.w order by d.w) as slo_windows,
-               array_agg(queue_health.slo_burn_rate(q.source, q.source_schema, q.queue_name, d.w, $1)
-                         order by d.w) as slo_long,
-               array_agg(queue_health.slo_burn_rate(q.source, q.source_schema, q.queue_name, d.w / 12, $1)
-                         order by d.w) as slo_short
-          from (select distinct u.w from unnest(rs.slo_windows) as u(w)) d
-         where rs.slo_windows is not null and l.captured_at is not null
-         limit 1) s on true
   $sql$
 $$;
-comment on function queue_health._alert_sql_signal_probes() is 'Part of the alert readings'' statement: queue q''s seasonal baseline for this hour of the week (bl) and its burn rates per slo_burn window (s), each read only when a rule of the queue needs it.';
+comment on function queue_health._alert_sql_signal_probes() is 'Part of the alert readings'' statement: queue q''s seasonal baseline for this hour of the week (bl), read only when a rule of the queue needs it.';
+
+create function queue_health._alert_sql_burn_rates()
+returns text
+immutable
+set search_path = ''
+language sql
+as $$
+  -- Queue q's distinct slo_burn windows (slo_windows) and its burn rates over each and over a
+  -- twelfth of it (slo_long[i], slo_short[i] for slo_windows[i]). Scalar subqueries behind a
+  -- CASE: for a queue without slo_burn rules nothing runs at all.
+  select $sql$
+           case when rs.slo_windows is not null and l.captured_at is not null then
+             (select array_agg(distinct u.w order by u.w) from unnest(rs.slo_windows) as u(w)) end as slo_windows,
+           case when rs.slo_windows is not null and l.captured_at is not null then
+             (select array_agg(queue_health.slo_burn_rate(q.source, q.source_schema, q.queue_name, d.w, $1) order by d.w)
+                from (select distinct u.w from unnest(rs.slo_windows) as u(w)) d) end as slo_long,
+           case when rs.slo_windows is not null and l.captured_at is not null then
+             (select array_agg(queue_health.slo_burn_rate(q.source, q.source_schema, q.queue_name, d.w / 12, $1) order by d.w)
+                from (select distinct u.w from unnest(rs.slo_windows) as u(w)) d) end as slo_short
+  $sql$
+$$;
+comment on function queue_health._alert_sql_burn_rates() is 'Part of the alert readings'' statement: queue q''s distinct slo_burn windows and its burn rates over each (slo_long) and over a twelfth of each (slo_short), computed only for queues with slo_burn rules.';
+revoke execute on function queue_health._alert_sql_burn_rates() from public, anon, authenticated;
 revoke execute on function queue_health._alert_sql_signal_probes() from public, anon, authenticated;
 
 create or replace function queue_health._alert_sql_probes()
@@ -396,7 +409,8 @@ as $$
            l.flow_status, l.last_enqueue_at, l.last_dequeue_at,
            bl.enqueue_rate_median, bl.enqueue_rate_mad, bl.out_rate_median, bl.out_rate_mad,
            bl.depth_median, bl.depth_mad, bl.ready_age_median, bl.ready_age_mad, bl.samples,
-           bl.history_days, s.slo_windows, s.slo_long, s.slo_short
+           bl.history_days,
+           %s
       from queue_health.queue q
      cross join lateral (%s) rs
       left join lateral (%s) l on true
@@ -404,8 +418,9 @@ as $$
       %s
      where not $2 and rs.rule_ids is not null
        and ($3 is null or q.project_id = $3)
-  $sql$, queue_health._alert_sql_rules_of_queue(), queue_health._alert_sql_latest_snapshot(),
-    queue_health._alert_sql_window_sums(), queue_health._alert_sql_signal_probes())
+  $sql$, queue_health._alert_sql_burn_rates(), queue_health._alert_sql_rules_of_queue(),
+    queue_health._alert_sql_latest_snapshot(), queue_health._alert_sql_window_sums(),
+    queue_health._alert_sql_signal_probes())
 $$;
 comment on function queue_health._alert_sql_probes() is 'Part of the alert readings'' statement: one row per queue watched by an enabled rule (probe), with its rules, latest snapshot and its signals, window sums, and (when its rules need them) baseline and burn rates.';
 
