@@ -26,7 +26,9 @@
  *   clock can do: it runs in real time (`p_now = now()`, a capture about every second) with
  *   `settings.flow_window` scaled down to its minimum, 10 s, after phase A's assertions.
  *
- * Everything is in one private database and one timeline: every capture covers every queue.
+ * Everything is in one private database and one timeline: every capture covers every queue, and
+ * every capture evaluates the alert rules (the default ones, the objective's burn-rate pair and an
+ * anomaly rule the test adds), so the alerts asserted are the ones a user would have got.
  *
  * @module
  */
@@ -130,6 +132,20 @@ async function history(sql: Sql, queue: string, since: string): Promise<Row[]> {
   return rows.map((r, k) => ({ ...r, k }));
 }
 
+/** The alert state changes of a queue, with the rule's name, in order. */
+async function alertEvents(sql: Sql, queue: string) {
+  return await sql<{ rule: string; to_state: string; at: number }[]>`
+    select r.name as rule, e.to_state::text, extract(epoch from e.at)::float8 * 1000 as at
+      from queue_health.alert_event e join queue_health.alert_rule r on r.id = e.rule_id
+     where e.source = 'pgmq' and e.queue_name = ${queue}
+     order by e.at, e.id`;
+}
+
+/** When `rule` first fired on the queue (ms since the epoch), or undefined. */
+function firedAt(events: { rule: string; to_state: string; at: number }[], rule: string) {
+  return events.find((e) => e.rule === rule && e.to_state === 'firing')?.at;
+}
+
 /** The statuses a queue's history went through, in order, without repeats. */
 function statusRuns(rows: Row[]): (string | null)[] {
   return rows.map((r) => r.flow_status).filter((s, i, a) => i === 0 || a[i - 1] !== s);
@@ -159,6 +175,12 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
         (project_id, source, source_schema, queue_name, target_wait_s, objective, created_at)
       values ('default', 'pgmq', 'pgmq', ${Q.slo}, ${TARGET_WAIT_S}, ${OBJECTIVE},
               ${simAt(t0Ms, 0)}::timestamptz)`;
+
+    // An anomaly rule on every queue (not a default rule): with hours of history, not the two
+    // weeks a baseline needs, it must stay quiet whatever the queues do.
+    await s`
+      insert into queue_health.alert_rule (project_id, name, condition, metric, threshold)
+      values ('default', 'scenario depth anomaly', 'anomaly', 'depth', 3)`;
 
     // The objective's queue as the test sees it: simulated send times of what is waiting, and
     // per capture whether its oldest message had waited longer than the target.
@@ -252,6 +274,26 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
          where source = 'pgmq' and queue_name = ${Q.stopped}`;
         assert.equal(q.flow_status, 'stopped');
         assert.equal(q.ready, rows.at(-1)!.ready);
+        // The default rules: consumer_silent (no dequeue for more than max(60 s, 3 x the usual
+        // gap) = 180 s without a baseline, for 5 minutes) and flow_stopped (stopped for 5 minutes).
+        const events = await alertEvents(s, Q.stopped);
+        const lastDequeue = rows[STOP_AT - 1].at;
+        const silent = firedAt(events, 'consumer_silent');
+        assert.ok(silent, JSON.stringify(events));
+        assert.ok(
+          silent - lastDequeue > 480_000 && silent - lastDequeue <= 500_000,
+          `consumer_silent fired ${(silent - lastDequeue) / 1000} s after the last dequeue`,
+        );
+        const stoppedFired = firedAt(events, 'flow_stopped');
+        assert.equal(stoppedFired, first.at + 300_000, JSON.stringify(events));
+        const [{ firing }] = await s<{ firing: string[] }[]>`
+          select coalesce(array_agg(r.name order by r.name), '{}') as firing
+            from queue_health.alert a join queue_health.alert_rule r on r.id = a.rule_id
+           where a.queue_name = ${Q.stopped} and a.state = 'firing'`;
+        assert.ok(
+          firing.includes('consumer_silent') && firing.includes('flow_stopped'),
+          `${firing}`,
+        );
       },
     );
 
@@ -368,10 +410,29 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
         }
         assert.ok(b5m > 14.4 && b1h > 14.4, `fast burn: 5 min ${b5m}, 1 h ${b1h}`);
         assert.ok(b6h < 6, `slow burn: 6 h ${b6h}`);
-        // The default oldest_ready_age rule (60 s) stays quiet: the breach is of the 30 s objective.
-        const [{ n }] = await s<{ n: number }[]>`
-        select count(*)::int as n from queue_health.alert_event where queue_name = ${Q.slo}`;
-        assert.equal(n, 0);
+        // The objective's rules (named with the objective's schema): the fast burn (14.4 over 1 h
+        // and 5 min) fires during the breach, the slow one (6 over 6 h and 30 min) does not; no
+        // other rule moves (the default oldest_ready_age is at 60 s, the breach is of the 30 s
+        // objective). The fast burn may flap once while the 1 h rate crosses 14.4 (each bad
+        // capture lifts it, each good one lowers it): it has no keep_firing_for.
+        const events = await alertEvents(s, Q.slo);
+        const fast = firedAt(events, `slo_fast_burn pgmq/pgmq.${Q.slo}`);
+        assert.ok(fast && fast > t0Ms + fineStart * 1000, JSON.stringify(events));
+        assert.deepEqual(
+          [...new Set(events.map((e) => e.rule))],
+          [`slo_fast_burn pgmq/pgmq.${Q.slo}`],
+          JSON.stringify(events),
+        );
+        // The slow rule exists and is on: it was evaluated and stayed quiet.
+        const [{ slow }] = await s<{ slow: number }[]>`
+          select count(*)::int as slow from queue_health.alert_rule
+           where name = ${`slo_slow_burn pgmq/pgmq.${Q.slo}`} and enabled`;
+        assert.equal(slow, 1);
+        const [{ state }] = await s<{ state: string }[]>`
+          select a.state::text from queue_health.alert a
+            join queue_health.alert_rule r on r.id = a.rule_id
+           where a.queue_name = ${Q.slo} and r.name = ${`slo_fast_burn pgmq/pgmq.${Q.slo}`}`;
+        assert.equal(state, 'firing');
       },
     );
 
@@ -400,6 +461,13 @@ Deno.test('signal scenarios on the pgmq fixture: stopped, falling behind, health
          where b.source = 'pgmq' group by b.queue_name`;
         assert.ok(base.some((b) => b.queue_name === Q.slo), JSON.stringify(base));
         for (const b of base) assert.ok(b.history_days < b.min_days, JSON.stringify(b));
+        // A capture with the baselines in place: the anomaly rule still raises nothing.
+        await capture(s, simAt(t0Ms, fineStart + FINE_STEPS * FINE_STEP_S));
+        const [{ n }] = await s<{ n: number }[]>`
+          select count(*)::int as n from queue_health.alert_event e
+            join queue_health.alert_rule r on r.id = e.rule_id
+           where r.name = 'scenario depth anomaly'`;
+        assert.equal(n, 0);
       },
     );
 
