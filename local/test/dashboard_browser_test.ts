@@ -6,6 +6,11 @@
  * latency (also written to dashboard-latency.json) and saves screenshots (dashboard.png,
  * dashboard-phone.png, dashboard-realtime.png) to $QH_TEST_ARTIFACTS (default .test-artifacts/).
  *
+ * With a 10 s flow window for the test, each demo queue's flow status in words, "clears in" and
+ * poison must match the registry (queue_health.queue); the test queue (5 jobs, no worker) reads
+ * "stopped"; its latency objective's budget and burn chart show in the detail view
+ * (dashboard-detail.png).
+ *
  * A second test signs in with email and password through the page's supabase-js, with GoTrue's
  * two endpoints answered by the browser (the local stack has no GoTrue).
  *
@@ -17,7 +22,8 @@ import { buildDashboard } from '../dashboard/build.ts';
 import { launchChromium } from '../dashboard/chromium.ts';
 import { startLocalRealtime } from '../dashboard/realtime_local.ts';
 import { API_URL, JWT_SECRET, ROOT } from '../stack/config.ts';
-import { DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
+import { DEMO_FLOWS, DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
+import { flowWords, formatBudget, formatEta, formatPoison } from '../../dashboard/format.js';
 import { connect, databaseUrl } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
 import { sleep } from './wait.ts';
@@ -29,6 +35,7 @@ const SHOW_WITHIN_MS = 10_000;
 
 /** The little of the DOM the page functions below use (this file is type-checked without DOM). */
 interface BrowserElement {
+  textContent: string | null;
   getAttribute(name: string): string | null;
   querySelector(selector: string): BrowserElement | null;
 }
@@ -120,6 +127,21 @@ Deno.test({
       throw new Error('capture was skipped 50 times in a row (another capture kept the lock)');
     }
 
+    /** What the page should show of a demo queue's signals, from the registry's newest row. */
+    async function signalsShown(queue: string) {
+      const [q] = await sql<
+        { flow_status: string | null; drain_eta_s: number | null; poison: number | null }[]
+      >`
+        select flow_status::text, drain_eta_s, poison::int as poison from queue_health.queue
+        where source = 'pgboss' and source_schema = ${DEMO_SCHEMA} and queue_name = ${queue}`;
+      assert.ok(q, `the registry has ${queue}`);
+      return {
+        flow: flowWords(q.flow_status),
+        eta: formatEta(q.drain_eta_s === Infinity ? 'never' : q.drain_eta_s),
+        poison: formatPoison(q.poison),
+      };
+    }
+
     async function expected(): Promise<{ project: string; status: string; depth: number }> {
       const [row] = await sql`
         select project_id, status, depth::int as depth from queue_health.queue_status
@@ -127,6 +149,21 @@ Deno.test({
       assert.ok(row, `queue_status has no row for ${testQueue} after the capture`);
       return { project: row.project_id, status: row.status, depth: row.depth };
     }
+
+    // A 10 s flow window (10 min by default) so that two captures 11 s apart judge the flow; a
+    // latency objective on the test queue (99.9 % over a day: an 86 s budget) for the detail view.
+    const [{ flow_window: oldWindow }] = await sql`
+      select flow_window::text from queue_health.settings where id`;
+    await sql`update queue_health.settings set flow_window = '10 seconds' where id`;
+    started.push({
+      stop: async () => {
+        await sql`update queue_health.settings set flow_window = ${oldWindow}::interval where id`;
+      },
+    });
+    await sql`
+      insert into queue_health.queue_objective
+        (project_id, source, source_schema, queue_name, target_wait_s, objective, period)
+      values ('default', 'pgboss', ${DEMO_SCHEMA}, ${testQueue}, 60, 0.999, '1 day')`;
 
     const browser = await launchChromium(userDataDir, { width: 1280, height: 900 });
     started.push({ stop: () => browser.close() });
@@ -137,7 +174,7 @@ Deno.test({
       const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0], {
         channels: false,
       });
-      const demo = await startDemoWorkload({ url, captureEverySeconds: 0 });
+      const demo = await startDemoWorkload({ url, captureEverySeconds: 0, objectives: false });
       started.push(demo);
       const pb = await startPgBoss(12, { schema: DEMO_SCHEMA, databaseUrl: url });
       started.push({ stop: () => pb.stop() });
@@ -146,9 +183,15 @@ Deno.test({
       await boss.insert(testQueue, Array.from({ length: 5 }, (_, i) => ({ data: { i } })));
       await sleep(1500); // let the demo produce a little
       await capture();
-      await sleep(1100);
-      await capture(); // a second snapshot: rates over an interval
+      await sleep(11_000); // longer than the flow window: the second snapshot judges the flow
+      await capture(); // a second snapshot: rates over an interval, and flow statuses
       const before = await expected();
+      const testFlow = await signalsShown(testQueue);
+      assert.equal(
+        testFlow.flow,
+        flowWords('stopped'),
+        '5 jobs ready and no worker over the window: stopped',
+      );
 
       const page = browser.pages()[0] ?? await browser.newPage();
       page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -177,8 +220,38 @@ Deno.test({
       const mode = await page.locator('#mode').getAttribute('data-mode');
       assert.equal(mode, 'polling', 'with realtime=false the page says it polls');
       assert.match(String(await page.locator('#mode-text').textContent()), /Polling/);
+      // Each queue's flow status in words, "clears in" and poison, as the registry has them.
+      const shown: Record<string, string> = {};
+      for (const q of [...Object.keys(DEMO_FLOWS), testQueue]) {
+        const want = await signalsShown(q);
+        const r = page.locator(rowOf(q));
+        await within(
+          10_000,
+          `the signals of ${q} on the page`,
+          page.waitForFunction(
+            ({ sel, flow }) => {
+              const words = (globalThis as unknown as { document: BrowserDocument }).document
+                .querySelector(sel)?.querySelector('[data-field="status"] .flow');
+              return (words?.textContent ?? '') === flow;
+            },
+            { sel: rowOf(q), flow: want.flow },
+            { polling: 100, timeout: 10_000 },
+          ),
+        );
+        assert.equal(String(await r.locator('[data-field="eta"]').textContent()), want.eta, q);
+        assert.equal(
+          String(await r.locator('[data-field="poison"]').textContent()),
+          want.poison,
+          q,
+        );
+        shown[q] = `${
+          want.flow || '(no flow yet)'
+        } · clears in ${want.eta} · poison ${want.poison}`;
+      }
+      console.log(`signals on the page: ${JSON.stringify(shown, null, 1)}`);
       const row = page.locator(rowOf(testQueue));
       assert.equal(await row.getAttribute('data-status'), before.status);
+      assert.match(String(await row.textContent()), /stopped — backlog, nothing taken/);
       assert.equal(await row.locator('[data-field="depth"]').getAttribute('data-value'), '5');
       // Mark the document: a reload would lose this.
       await page.evaluate(
@@ -246,9 +319,25 @@ Deno.test({
         String(await page.locator('#detail-title').textContent()),
         new RegExp(testQueue),
       );
+      // The objective: its budget (10 min old jobs: the last interval missed it) and burn chart.
+      await within(
+        15_000,
+        'the objective’s budget and burn chart',
+        page.locator('#chart-burn canvas').waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      const [{ budget }] = await sql<{ budget: number }[]>`
+        select queue_health.slo_budget_remaining('pgboss', ${DEMO_SCHEMA}, ${testQueue}) as budget`;
+      assert.ok(budget < 1, `the backed-up queue spent some of its budget (${budget})`);
+      const budgetText = String(await page.locator('#detail-budget').textContent());
+      assert.equal(budgetText, formatBudget(budget));
+      assert.match(String(await page.locator('#detail-burn').textContent()), /^5m .+ · 3d .+$/);
+      console.log(`detail: error budget ${budgetText}`);
       await page.evaluate(() => (globalThis as unknown as BrowserWindow).scrollTo(0, 0));
       await Deno.mkdir(artifactsDir(), { recursive: true });
       await page.screenshot({ path: join(artifactsDir(), 'dashboard.png'), fullPage: true });
+      await page.locator('#detail').screenshot({
+        path: join(artifactsDir(), 'dashboard-detail.png'),
+      });
 
       // A phone: the saved token signs in by itself; one card per queue.
       const phone = await browser.newPage();
@@ -411,7 +500,9 @@ Deno.test({
       // Remove every trace of the test queue from the monitor.
       await sql.begin(async (tx) => {
         const where = { source: 'pgboss', schema: DEMO_SCHEMA, queue: testQueue };
-        for (const table of ['metric', 'metric_1m', 'metric_1h', 'alert', 'queue']) {
+        for (
+          const table of ['metric', 'metric_1m', 'metric_1h', 'alert', 'queue', 'queue_objective']
+        ) {
           const [{ present }] = await tx`
             select to_regclass(${'queue_health.' + table}) is not null as present`;
           if (!present) continue;
