@@ -356,16 +356,20 @@ export function formatPoison(n, estimated = false) {
 
 /**
  * The error budget left of a latency objective (1 untouched, 0 spent, below 0 overspent):
- * "100 % left", "72.5 % left", "spent", "overspent by 35 %"; "–" when unknown.
+ * "100 % left" (untouched only), "72.5 % left", "99.9 % left" (rounded down: never more than is
+ * left), "<0.1 % left", "spent", "overspent by 35 %"; "–" when unknown.
  * @param {number | null | undefined} fraction
  * @returns {string}
  */
 export function formatBudget(fraction) {
   if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) return '–';
-  const p = Math.round(fraction * 1000) / 10;
-  if (p > 0) return `${p >= 10 ? Math.round(p) : p} % left`;
-  if (p === 0) return 'spent';
-  return `overspent by ${-p >= 10 ? Math.round(-p) : -p} %`;
+  if (fraction >= 1) return '100 % left';
+  if (fraction > 0) {
+    const p = Math.floor(fraction * 1000) / 10;
+    return p === 0 ? '<0.1 % left' : `${p} % left`;
+  }
+  if (fraction === 0) return 'spent';
+  return `overspent by ${Math.round(-fraction * 1000) / 10} %`;
 }
 
 /**

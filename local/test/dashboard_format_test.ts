@@ -276,8 +276,10 @@ Deno.test('poison, budget and burn rate carry their units', () => {
   assert.equal(formatPoison(3), '3');
   assert.equal(formatPoison(12_345, true), '≈12.3k');
   assert.equal(formatBudget(1), '100 % left');
-  assert.equal(formatBudget(0.725), '73 % left');
+  assert.equal(formatBudget(0.725), '72.5 % left');
+  assert.equal(formatBudget(0.9996), '99.9 % left', 'never rounded up to untouched');
   assert.equal(formatBudget(0.0512), '5.1 % left');
+  assert.equal(formatBudget(0.0004), '<0.1 % left');
   assert.equal(formatBudget(0), 'spent');
   assert.equal(formatBudget(-0.35), 'overspent by 35 %');
   assert.equal(formatBudget(null), '–');
