@@ -19,6 +19,7 @@ import {
   formatEta,
   formatJobs,
   formatMs,
+  formatObjective,
   formatPercent,
   formatPoison,
   formatRate,
@@ -960,10 +961,8 @@ function renderObjective(q) {
     : budget < 0.25
     ? 'warning'
     : 'ok';
-  const days = typeof slo.period_s === 'number' ? Math.round(slo.period_s / 86_400) : null;
-  $('detail-objective').textContent = `Oldest ready ≤ ${formatDuration(slo.target_wait_s)} for ${
-    formatPercent(slo.objective)
-  } of the time${days ? ` over ${days} days` : ''}`;
+  const words = formatObjective(slo);
+  $('detail-objective').textContent = words.charAt(0).toUpperCase() + words.slice(1);
   const rates = slo.burn_rates ?? {};
   $('detail-burn').textContent = ['5m', '30m', '1h', '6h', '3d'].map((w) =>
     `${w} ${formatBurn(rates[w])}`

@@ -373,6 +373,21 @@ export function formatBudget(fraction) {
 }
 
 /**
+ * A latency objective in words: "oldest ready ≤ 1 min for 99.9 % of the time over 30 days"
+ * (the fraction is never rounded: 0.999 is not "100 %"); "" without one.
+ * @param {{target_wait_s?: number, objective?: number, period_s?: number} | null | undefined} slo
+ * @returns {string}
+ */
+export function formatObjective(slo) {
+  if (!slo || typeof slo.objective !== 'number' || typeof slo.target_wait_s !== 'number') return '';
+  const days = typeof slo.period_s === 'number' ? Math.round(slo.period_s / 86_400) : null;
+  const period = days === null ? '' : days === 1 ? ' over a day' : ` over ${days} days`;
+  return `oldest ready ≤ ${formatDuration(slo.target_wait_s)} for ${
+    Number((slo.objective * 100).toFixed(4))
+  } % of the time${period}`;
+}
+
+/**
  * A burn rate (1 = spends the budget exactly over the period): "0×", "0.35×", "2.4×", "14×";
  * "–" when unknown.
  * @param {number | null | undefined} rate

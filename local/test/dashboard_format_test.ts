@@ -16,6 +16,7 @@ import {
   formatEta,
   formatJobs,
   formatMs,
+  formatObjective,
   formatPercent,
   formatPoison,
   formatRate,
@@ -283,6 +284,15 @@ Deno.test('poison, budget and burn rate carry their units', () => {
   assert.equal(formatBudget(0), 'spent');
   assert.equal(formatBudget(-0.35), 'overspent by 35 %');
   assert.equal(formatBudget(null), '–');
+  assert.equal(
+    formatObjective({ target_wait_s: 60, objective: 0.999, period_s: 86_400 }),
+    'oldest ready ≤ 1 min for 99.9 % of the time over a day',
+  );
+  assert.equal(
+    formatObjective({ target_wait_s: 30, objective: 0.99, period_s: 30 * 86_400 }),
+    'oldest ready ≤ 30 s for 99 % of the time over 30 days',
+  );
+  assert.equal(formatObjective(null), '');
   assert.equal(formatBurn(0), '0×');
   assert.equal(formatBurn(0.354), '0.35×');
   assert.equal(formatBurn(2.44), '2.4×');
