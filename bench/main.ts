@@ -34,6 +34,7 @@ import { storage } from './scenarios/storage.ts';
 import { readPaths } from './scenarios/read_paths.ts';
 import { delivery } from './scenarios/delivery.ts';
 import { realtimeCost } from './scenarios/realtime_cost.ts';
+import { signalsCost } from './scenarios/signals_cost.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -46,6 +47,7 @@ const SCENARIOS: [number, string, (ctx: Context) => Promise<void>][] = [
   [6, 'read paths', readPaths],
   [7, 'delivery throughput', delivery],
   [8, 'realtime cost', realtimeCost],
+  [9, 'signals cost', signalsCost],
 ];
 
 function arg(name: string): string | undefined {

@@ -49,7 +49,7 @@ interface Workload {
  * clock ticks of /proc/<pid>/stat are 10 ms, too coarse for one capture); null when the database
  * is not on this machine (or not Linux) or the process is gone.
  */
-async function processCpuMs(pid: number): Promise<number | null> {
+export async function processCpuMs(pid: number): Promise<number | null> {
   try {
     return Number((await Deno.readTextFile(`/proc/${pid}/schedstat`)).split(' ')[0]) / 1e6;
   } catch {

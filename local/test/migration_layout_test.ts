@@ -13,5 +13,5 @@ Deno.test('docs/architecture.md names every migration file, and only those', asy
   const page = await Deno.readTextFile(join(ROOT, 'docs', 'architecture.md'));
   // The page abbreviates the date: `…100000_queue_health_core.sql`.
   const listed = [...page.matchAll(/…(\d{6}_[a-z0-9_]+\.sql)/g)].map((m) => m[1]).sort();
-  assert.deepEqual(listed, files.map((f) => f.slice(8)));
+  assert.deepEqual(listed, files.map((f) => f.slice(8)).sort());
 });

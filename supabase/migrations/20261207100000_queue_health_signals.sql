@@ -336,12 +336,16 @@ create function queue_health._capture_rows(p_now timestamptz, p_samples queue_he
 returns table (m queue_health.metric, cursor jsonb, newest boolean, error text)
 stable
 set search_path = ''
-language sql
+-- plpgsql, so the statement's plan is kept for the session (a SQL function that is not inlined,
+-- as one with a SET clause never is, plans its statement again on every call).
+language plpgsql
 as $$
+begin
   -- One row per queue sampled (the sample without error when there are both): its metric row
   -- stamped p_now, with its interval, running totals and signals, computed from the registry's
   -- copy of the queue's newest row (or, when that is not current, from the newest row before
   -- p_now); m holds only the queue's identity when its sample failed (error set).
+  return query
   with st as (
     select coalesce(s.flow_window, interval '10 minutes') as flow_window,
            extract(epoch from coalesce(s.rate_smoothing, interval '5 minutes'))::float8 as tau_s,
@@ -452,7 +456,8 @@ as $$
     -- The flow window's start (nulls while the queue's history is shorter than the window, or
     -- when its rows are older than two windows). Not for failed samples.
     left join lateral queue_health._flow_window_start(c.source, c.source_schema, c.queue_name,
-      p_now - c.flow_window, p_now - 2 * c.flow_window) b on c.error is null
+      p_now - c.flow_window, p_now - 2 * c.flow_window) b on c.error is null;
+end;
 $$;
 comment on function queue_health._capture_rows(timestamptz, queue_health.sample[]) is 'capture() step: the metric row (stamped p_now, with interval, running totals and signals), cursor and newest flag of each queue in p_samples; for a queue whose sample failed, its identity and error.';
 revoke execute on function queue_health._capture_rows(timestamptz, queue_health.sample[]) from public, anon, authenticated;
@@ -701,14 +706,15 @@ begin
 end;
 $$;
 comment on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) is 'Seconds of the queue under its latency objective, and those that missed it, in (p_since, p_now]: metric_1h before the hourly rollup''s watermark, raw running totals after it.';
-revoke execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) from public, anon, authenticated;
-grant execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) to service_role;
+revoke execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) from public, anon;
+-- Security invoker over row-level security (metric, metric_1h): slo_burn_rate() and
+-- slo_budget_remaining() call it as the caller.
+grant execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) to authenticated, service_role;
 
 create function queue_health.slo_burn_rate(
   p_source text, p_source_schema text, p_queue_name text, p_window interval, p_now timestamptz default now())
 returns double precision
 stable
-security definer
 set search_path = ''
 language plpgsql
 as $$
@@ -717,10 +723,11 @@ declare
   v_objective double precision;
   v_seconds record;
 begin
-  -- Security definer (it reads metric rows by key): answers only for a queue the caller may see.
+  -- Security invoker: row-level security on queue, queue_objective, metric and metric_1h decides
+  -- what it reads, so a queue the caller may not see has no objective and no seconds (null).
   select * into v_queue from queue_health.queue q
    where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
-  if v_queue.id is null or (queue_health._is_tenant() and not queue_health.is_member(v_queue.project_id)) then
+  if v_queue.id is null then
     return null;
   end if;
   select o.objective into v_objective from queue_health.queue_objective o
@@ -737,7 +744,7 @@ begin
   return (v_seconds.bad_s / v_seconds.total_s) / (1 - v_objective);
 end;
 $$;
-comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds under the objective) / (1 - objective); 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective, without data, or for a queue the caller may not see.';
+comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds under the objective) / (1 - objective); 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective or without data; security invoker, so null for a queue the caller may not see (row-level security).';
 revoke execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) from public, anon;
 grant execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) to authenticated, service_role;
 
@@ -745,7 +752,6 @@ create function queue_health.slo_budget_remaining(
   p_source text, p_source_schema text, p_queue_name text, p_now timestamptz default now())
 returns double precision
 stable
-security definer
 set search_path = ''
 language plpgsql
 as $$
@@ -754,9 +760,10 @@ declare
   v_objective queue_health.queue_objective;
   v_seconds record;
 begin
+  -- Security invoker, as slo_burn_rate().
   select * into v_queue from queue_health.queue q
    where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
-  if v_queue.id is null or (queue_health._is_tenant() and not queue_health.is_member(v_queue.project_id)) then
+  if v_queue.id is null then
     return null;
   end if;
   select * into v_objective from queue_health.queue_objective o
@@ -775,6 +782,6 @@ begin
   return 1 - v_seconds.bad_s / ((1 - v_objective.objective) * extract(epoch from v_objective.period));
 end;
 $$;
-comment on function queue_health.slo_budget_remaining(text, text, text, timestamptz) is 'Fraction of the latency objective''s error budget for its period that is left: 1 - bad seconds in the last period (since the objective was set, if later) / ((1 - objective) x period seconds). 1 untouched, 0 spent, below 0 overspent. Null without an objective or for a queue the caller may not see.';
+comment on function queue_health.slo_budget_remaining(text, text, text, timestamptz) is 'Fraction of the latency objective''s error budget for its period that is left: 1 - bad seconds in the last period (since the objective was set, if later) / ((1 - objective) x period seconds). 1 untouched, 0 spent, below 0 overspent. Null without an objective; security invoker, so null for a queue the caller may not see (row-level security).';
 revoke execute on function queue_health.slo_budget_remaining(text, text, text, timestamptz) from public, anon;
 grant execute on function queue_health.slo_budget_remaining(text, text, text, timestamptz) to authenticated, service_role;

@@ -88,6 +88,14 @@ select is(
     'queue_health.member_project_ids(queue_health.member_role)',
     -- Security invoker: RLS decides what it returns.
     'queue_health.queue_history(text,timestamp with time zone,timestamp with time zone,text)',
+    -- Signals (issue 22): pure definitions, and the objective's figures, security invoker over
+    -- row-level security.
+    'queue_health.flow_status_of(bigint,bigint,bigint,bigint,bigint,bigint,bigint,bigint,bigint,double precision)',
+    'queue_health.drain_eta_of(bigint,double precision,double precision,double precision)',
+    'queue_health.expected_wait_of(bigint,double precision,double precision)',
+    'queue_health.slo_burn_rate(text,text,text,interval,timestamp with time zone)',
+    'queue_health.slo_budget_remaining(text,text,text,timestamp with time zone)',
+    'queue_health._slo_seconds(text,text,text,timestamp with time zone,timestamp with time zone)',
     -- A project admin's own scrape tokens (checked inside).
     'queue_health.create_scrape_token(text,text,timestamp with time zone)',
     'queue_health.revoke_scrape_token(uuid,timestamp with time zone)',

@@ -41,9 +41,12 @@ insert into queue_health.project_queue_map (project_id, source, queue_pattern) v
   ('hostile_p', 'pgmq', 'hostile_p_%'), ('hostile_q', 'pgmq', 'hostile_q_%');
 insert into queue_health.queue (source, source_schema, queue_name, project_id, depth) values
   ('pgmq', 'pgmq', 'hostile_p_jobs', 'hostile_p', 5), ('pgmq', 'pgmq', 'hostile_q_jobs', 'hostile_q', 5);
-insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name, depth, ready) values
-  (now(), 'hostile_p', 'pgmq', 'pgmq', 'hostile_p_jobs', 5, 5),
-  (now(), 'hostile_q', 'pgmq', 'pgmq', 'hostile_q_jobs', 5, 5);
+insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name, depth, ready,
+  slo_total_s, slo_bad_s) values
+  (now(), 'hostile_p', 'pgmq', 'pgmq', 'hostile_p_jobs', 5, 5, 10, 10),
+  (now(), 'hostile_q', 'pgmq', 'pgmq', 'hostile_q_jobs', 5, 5, 10, 10);
+insert into queue_health.queue_objective (project_id, source, queue_name, target_wait_s) values
+  ('hostile_p', 'pgmq', 'hostile_p_jobs', 60), ('hostile_q', 'pgmq', 'hostile_q_jobs', 60);
 insert into queue_health.metric_1m (bucket, project_id, source, source_schema, queue_name, depth_last, samples)
 select date_trunc('minute', now()) - interval '1 minute', p, 'pgmq', 'pgmq', p || '_jobs', 5, 1
   from unnest(array['hostile_p', 'hostile_q']) p;
@@ -119,6 +122,7 @@ insert into hostile_relation values
   ('project_member', 'project', 'project_id = %1$L', 'who belongs to P'),
   ('project_queue_map', 'project', 'project_id = %1$L', 'which queues are P''s'),
   ('queue', 'project', 'project_id = %1$L', 'P''s queues and their latest values'),
+  ('queue_objective', 'project', 'project_id = %1$L', 'latency objectives, writable by P''s admins'),
   ('queue_status', 'project', 'project_id = %1$L', 'the health view'),
   ('rollup_watermark', 'global', null, 'how far rollups got: one timestamp per resolution'),
   ('scrape_token', 'project', 'project_id = %1$L', 'P''s scrape tokens (hashes never granted)'),
@@ -146,6 +150,23 @@ insert into hostile_function values
   -- Security invoker: RLS on metric/metric_1m/metric_1h decides what comes back.
   ('queue_history', 'authenticated',
    'select count(*) = 0 from queue_health.queue_history(%2$L, now() - interval ''1 day'', now() + interval ''1 minute'')', 'true',
+   'security invoker over RLS-protected tables'),
+  -- Signals (issue 22): pure functions of their arguments, and the objective's figures, security
+  -- invoker over RLS (P's queue has an objective and bad seconds; a stranger's call sees none).
+  ('flow_status_of', 'authenticated', 'select queue_health.flow_status_of(0, 0, 0, 0, 0, 0, 1, 0, 0) = ''idle''', 'true',
+   'computes from its arguments; reads nothing'),
+  ('drain_eta_of', 'authenticated', 'select queue_health.drain_eta_of(10, 0, 1) = 10', 'true',
+   'computes from its arguments; reads nothing'),
+  ('expected_wait_of', 'authenticated', 'select queue_health.expected_wait_of(10, 2) = 5', 'true',
+   'computes from its arguments; reads nothing'),
+  ('slo_burn_rate', 'authenticated',
+   'select queue_health.slo_burn_rate(''pgmq'', ''pgmq'', %2$L, interval ''1 day'') is null', 'true',
+   'security invoker over RLS-protected tables'),
+  ('slo_budget_remaining', 'authenticated',
+   'select queue_health.slo_budget_remaining(''pgmq'', ''pgmq'', %2$L) is null', 'true',
+   'security invoker over RLS-protected tables'),
+  ('_slo_seconds', 'authenticated',
+   'select (s).total_s = 0 and (s).bad_s = 0 from (select queue_health._slo_seconds(''pgmq'', ''pgmq'', %2$L, now() - interval ''1 day'', now() + interval ''1 minute'') s) x', 'true',
    'security invoker over RLS-protected tables'),
   -- Formats the two rows it is given and reads no table: given P's rule id alone it can only
   -- echo what the caller passed in, never P's rule name or queue.
