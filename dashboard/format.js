@@ -248,6 +248,9 @@ export const SLIM_QUEUE_FIELDS = Object.freeze([
   'completed',
   'failed',
   'depth_estimated',
+  'flow_status',
+  'drain_eta_s',
+  'poison',
 ]);
 
 /**
@@ -262,7 +265,10 @@ export function snapshotQueues(payload) {
   if (payload.v !== 2) return null;
   return payload.queues.filter((/** @type {unknown} */ q) => Array.isArray(q)).map(
     (/** @type {unknown[]} */ q) =>
-      Object.fromEntries(SLIM_QUEUE_FIELDS.map((f, i) => [f, q[i] ?? null])),
+      // The signals (the last three) are absent from a database that does not send them.
+      Object.fromEntries(
+        SLIM_QUEUE_FIELDS.slice(0, Math.max(q.length, 9)).map((f, i) => [f, q[i] ?? null]),
+      ),
   );
 }
 

@@ -174,6 +174,8 @@ returns table (
   in_flight bigint, in_rate double precision, out_rate double precision,
   last_enqueue_at timestamptz, last_dequeue_at timestamptz)
 stable
+-- At most one row: the planner's default of 1 000 would mislead the capture's statement.
+rows 1
 set search_path = ''
 language plpgsql
 as $$
@@ -336,6 +338,11 @@ create function queue_health._capture_rows(p_now timestamptz, p_samples queue_he
 returns table (m queue_health.metric, cursor jsonb, newest boolean, error text)
 stable
 set search_path = ''
+-- The planner's cost for this statement passes jit_above_cost even for two queues (the default
+-- estimates of its helpers and of the never-analyzed settings row), and compiling it with LLVM
+-- takes seconds where running it takes milliseconds: found by local/test/signal_scenarios_test.ts
+-- (a capture of 2 queues took 9 s with JIT on). As for the samplers and the alert readings.
+set jit = off
 -- plpgsql, so the statement's plan is kept for the session (a SQL function that is not inlined,
 -- as one with a SET clause never is, plans its statement again on every call).
 language plpgsql

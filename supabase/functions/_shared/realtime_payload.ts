@@ -6,7 +6,9 @@
  * per queue an array of its ids and the gauges the dashboard shows) or `full` (version 1: an object
  * with every gauge and count of the snapshot row). This module is their one TypeScript
  * description; consumers should accept both (use {@link snapshotQueues}). A test checks the
- * trigger's real output against {@link realtimeSnapshotSchema}.
+ * trigger's real output against {@link realtimeSnapshotSchema}. Both forms carry three signals per
+ * queue since the signals migration (flow_status, drain_eta_s, poison); they are optional here, so
+ * a snapshot from a database without them still parses.
  * @module
  */
 import { z } from 'zod';
@@ -21,6 +23,17 @@ export function snapshotTopic(projectId: string): string {
 
 const count = (field: string) =>
   z.number({ error: `'${field}' must be a number or null` }).nullable();
+
+/** A queue's flow status over the flow window (docs/metrics.md, "flow_status"). */
+export const flowStatusSchema = z.enum(
+  ['idle', 'ok', 'falling_behind', 'stalled', 'stopped', 'redelivering'],
+  { error: "'flow_status' must be a flow status" },
+);
+
+/** Whole seconds until nothing is ready, `'never'` when the backlog does not shrink, or null. */
+export const drainEtaSchema = z.union([z.number(), z.literal('never')], {
+  error: "'drain_eta_s' must be a number, 'never' or null",
+}).nullable();
 
 /** One queue in a full snapshot message (payload version 1). */
 export const realtimeQueueSchema = z.object({
@@ -37,6 +50,12 @@ export const realtimeQueueSchema = z.object({
   failed: count('failed'),
   dead_lettered: count('dead_lettered'),
   depth_estimated: z.boolean({ error: "'depth_estimated' must be a boolean" }).nullable(),
+  /** Flow status; null while the queue's history is shorter than the flow window. */
+  flow_status: flowStatusSchema.nullable().optional(),
+  /** Drain ETA in whole seconds, 'never', or null without enough data. */
+  drain_eta_s: drainEtaSchema.optional(),
+  /** Poison messages; null when not probed. */
+  poison: count('poison').optional(),
 });
 
 const envelope = {
@@ -59,7 +78,8 @@ export const realtimeFullSnapshotSchema = z.object({
 /**
  * The order of the fields of a queue in a slim message (payload version 2): ids first, then the
  * gauges the dashboard's queue table shows (depth, oldest ready age, and the counts its in, out
- * and error-rate columns are computed from).
+ * and error-rate columns are computed from), then the signals (appended: a database without them
+ * sends the first nine).
  */
 export const SLIM_QUEUE_FIELDS = [
   'source',
@@ -71,6 +91,9 @@ export const SLIM_QUEUE_FIELDS = [
   'completed',
   'failed',
   'depth_estimated',
+  'flow_status',
+  'drain_eta_s',
+  'poison',
 ] as const;
 
 /** One queue in a slim message: `[source, source_schema, queue, depth, ...]` ({@link SLIM_QUEUE_FIELDS}). */
@@ -84,6 +107,9 @@ export const realtimeSlimQueueSchema = z.tuple([
   realtimeQueueSchema.shape.completed,
   realtimeQueueSchema.shape.failed,
   realtimeQueueSchema.shape.depth_estimated,
+  realtimeQueueSchema.shape.flow_status,
+  realtimeQueueSchema.shape.drain_eta_s,
+  realtimeQueueSchema.shape.poison,
 ], { error: `a slim queue must be an array [${SLIM_QUEUE_FIELDS.join(', ')}]` });
 
 /** A slim snapshot message (`realtime_payload = 'slim'`, the default; payload version 2). */
@@ -106,15 +132,15 @@ export type RealtimeQueue = z.infer<typeof realtimeQueueSchema>;
  * The payload of a `snapshot` broadcast, either
  * `{v: 1, project_id, captured_at, part, parts, queues: [{source, source_schema, queue, depth,
  * ready, in_flight, delayed, oldest_ready_age_s, enqueued, completed, failed, dead_lettered,
- * depth_estimated}]}` (full) or
+ * depth_estimated, flow_status, drain_eta_s, poison}]}` (full) or
  * `{v: 2, project_id, captured_at, part, parts, queues: [[source, source_schema, queue, depth,
- * oldest_ready_age_s, enqueued, completed, failed, depth_estimated]]}` (slim). Counts
- * (`enqueued`, ...) are since the previous snapshot of that queue; `oldest_ready_age_s` is in
- * seconds.
+ * oldest_ready_age_s, enqueued, completed, failed, depth_estimated, flow_status, drain_eta_s,
+ * poison]]}` (slim). Counts (`enqueued`, ...) are since the previous snapshot of that queue;
+ * `oldest_ready_age_s` is in seconds, `drain_eta_s` in whole seconds or `'never'`.
  */
 export type RealtimeSnapshot = z.infer<typeof realtimeSnapshotSchema>;
 
-/** A queue of either form as an object; the fields a slim message does not carry are absent. */
+/** A queue of either form as an object; the fields a message does not carry are absent. */
 export type SnapshotQueue =
   & Pick<RealtimeQueue, (typeof SLIM_QUEUE_FIELDS)[number]>
   & Partial<RealtimeQueue>;
@@ -123,7 +149,9 @@ export type SnapshotQueue =
 export function snapshotQueues(snapshot: RealtimeSnapshot): SnapshotQueue[] {
   if (snapshot.v === 1) return snapshot.queues;
   return snapshot.queues.map((row) =>
-    Object.fromEntries(SLIM_QUEUE_FIELDS.map((f, i) => [f, row[i]])) as SnapshotQueue
+    Object.fromEntries(
+      SLIM_QUEUE_FIELDS.slice(0, row.length).map((f, i) => [f, row[i]]),
+    ) as SnapshotQueue
   );
 }
 

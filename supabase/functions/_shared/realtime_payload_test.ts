@@ -17,6 +17,45 @@ Deno.test('a slim (v2) snapshot reads as queue objects with the slim fields only
   const snapshot = parseRealtimeSnapshot({
     v: 2,
     ...envelope,
+    queues: [
+      ['pgmq', 'pgmq', 'emails', 7, 12.5, 10, 8, 1, false, 'falling_behind', 'never', 2],
+      ['pgmq', 'pgmq', 'sms', 0, null, 0, 0, 0, false, null, null, null],
+    ],
+  });
+  assert.deepEqual(snapshotQueues(snapshot), [{
+    source: 'pgmq',
+    source_schema: 'pgmq',
+    queue: 'emails',
+    depth: 7,
+    oldest_ready_age_s: 12.5,
+    enqueued: 10,
+    completed: 8,
+    failed: 1,
+    depth_estimated: false,
+    flow_status: 'falling_behind',
+    drain_eta_s: 'never',
+    poison: 2,
+  }, {
+    source: 'pgmq',
+    source_schema: 'pgmq',
+    queue: 'sms',
+    depth: 0,
+    oldest_ready_age_s: null,
+    enqueued: 0,
+    completed: 0,
+    failed: 0,
+    depth_estimated: false,
+    flow_status: null,
+    drain_eta_s: null,
+    poison: null,
+  }]);
+  assert.equal(SLIM_QUEUE_FIELDS.length, 12);
+});
+
+Deno.test('a slim snapshot from a database without the signals (nine fields) still reads', () => {
+  const snapshot = parseRealtimeSnapshot({
+    v: 2,
+    ...envelope,
     queues: [['pgmq', 'pgmq', 'emails', 7, 12.5, 10, 8, 1, false]],
   });
   assert.deepEqual(snapshotQueues(snapshot), [{
@@ -30,7 +69,6 @@ Deno.test('a slim (v2) snapshot reads as queue objects with the slim fields only
     failed: 1,
     depth_estimated: false,
   }]);
-  assert.equal(SLIM_QUEUE_FIELDS.length, 9);
 });
 
 Deno.test('a full (v1) snapshot still parses, with every field of the row', () => {
@@ -72,6 +110,24 @@ Deno.test('an unknown version or a slim queue of the wrong shape is refused, nam
   assert.throws(
     () => parseRealtimeSnapshot({ v: 2, ...envelope, captured_at: 'soon', queues: [] }),
     /'captured_at' must be an ISO 8601 timestamp/,
+  );
+  assert.throws(
+    () =>
+      parseRealtimeSnapshot({
+        v: 2,
+        ...envelope,
+        queues: [['pgmq', 'pgmq', 'emails', 7, 1, 1, 1, 0, false, 'ok', 'soon', 0]],
+      }),
+    /'drain_eta_s' must be a number, 'never' or null/,
+  );
+  assert.throws(
+    () =>
+      parseRealtimeSnapshot({
+        v: 2,
+        ...envelope,
+        queues: [['pgmq', 'pgmq', 'emails', 7, 1, 1, 1, 0, false, 'fine', 5, 0]],
+      }),
+    /'flow_status' must be a flow status/,
   );
   assert.equal(snapshotTopic('acme'), 'queue_health:acme');
 });

@@ -16,7 +16,7 @@ import { json } from '../_shared/json.ts';
 import { createLogger, type Logger } from '../_shared/log.ts';
 import { type Caller, type DbRole, describeCaller, resolveCaller } from './auth.ts';
 import { depsFromEnv } from './config.ts';
-import { buildReport } from './health.ts';
+import { buildReport, eta } from './health.ts';
 import {
   likePattern,
   ParamError,
@@ -208,6 +208,10 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
         source_schema: _ss,
         ...values
       } = row;
+      // The JSON convention: a drain ETA or expected wait of Infinity is "never".
+      for (const k of ['drain_eta_s', 'expected_wait_s']) {
+        if (k in values) values[k] = eta(values[k]);
+      }
       series.get(id)!.points.push({ t: new Date(String(bucket)).toISOString(), ...values });
     }
     return json(200, {

@@ -29,6 +29,72 @@ export interface Reason {
   summary: string | null;
 }
 
+/** How work flows through a queue over the flow window (docs/metrics.md, "flow_status"). */
+export type FlowStatus =
+  | 'idle'
+  | 'ok'
+  | 'falling_behind'
+  | 'stalled'
+  | 'stopped'
+  | 'redelivering';
+
+/** Every flow status, in the order docs/metrics.md checks them (idle first). */
+export const FLOW_STATUSES: readonly FlowStatus[] = [
+  'idle',
+  'ok',
+  'falling_behind',
+  'stalled',
+  'stopped',
+  'redelivering',
+];
+
+/** Seconds, `'never'` (SQL Infinity: the backlog does not shrink), or null (not enough data). */
+export type Eta = number | 'never' | null;
+
+/** The windows latency objective burn rates are reported over. */
+export const BURN_WINDOWS = ['5m', '30m', '1h', '6h', '3d'] as const;
+
+/** One of {@link BURN_WINDOWS}. */
+export type BurnWindow = (typeof BURN_WINDOWS)[number];
+
+/** A queue's latency objective and how fast it spends its error budget. */
+export interface SloSignals {
+  /** The oldest ready message may wait this many seconds ... */
+  target_wait_s: number;
+  /** ... this fraction of the time (0.99 = 99 %). */
+  objective: number;
+  /** The budget's period, seconds. */
+  period_s: number | null;
+  /** Burn rate per window: 1 spends the budget exactly over the period; null without data. */
+  burn_rates: Record<BurnWindow, number | null>;
+  /** Fraction of the period's budget left: 1 untouched, 0 spent, below 0 overspent. */
+  budget_remaining: number | null;
+}
+
+/** What the latest snapshot means (docs/metrics.md, "Signals"). */
+export interface QueueSignals {
+  /** idle, ok, falling_behind, stalled, stopped or redelivering; null while history is short. */
+  flow_status: FlowStatus | null;
+  /** Seconds until nothing is ready at the current rates. */
+  drain_eta_s: Eta;
+  /** Seconds a message sent now waits for a worker. */
+  expected_wait_s: Eta;
+  /** Enqueue rate, messages/s, smoothed. */
+  in_rate: number | null;
+  /** Completion rate (completed + failed), messages/s, smoothed. */
+  out_rate: number | null;
+  /** Messages taken poison_read_count times or more; null when not probed. */
+  poison: number | null;
+  /** Age of the oldest poison message, seconds. */
+  oldest_poison_age_s: number | null;
+  /** The latest capture that saw messages enqueued. */
+  last_enqueue_at: string | null;
+  /** The latest capture that saw consumers take work. */
+  last_dequeue_at: string | null;
+  /** The latency objective; null when the queue has none. */
+  slo: SloSignals | null;
+}
+
 /** One queue in the report. */
 export interface QueueHealth {
   /** Project the queue belongs to. */
@@ -47,6 +113,8 @@ export interface QueueHealth {
   snapshot_age_s: number | null;
   /** Metric values of the latest snapshot (counts are since the previous snapshot). */
   metrics: Record<string, number | boolean | null>;
+  /** What the latest snapshot means: flow status, drain ETA, poison, objective. */
+  signals: QueueSignals;
   /** Firing rules on this queue. */
   reasons: Reason[];
 }
@@ -140,6 +208,19 @@ function num(v: unknown): number | null {
   return null;
 }
 
+/**
+ * A drain ETA or expected wait as JSON: a finite number of seconds, `'never'` for Infinity (which
+ * `to_jsonb()` writes as the string "Infinity"), null otherwise.
+ */
+export function eta(v: unknown): Eta {
+  if (v === Infinity || v === 'Infinity' || v === 'never') return 'never';
+  return num(v);
+}
+
+function flowStatus(v: unknown): FlowStatus | null {
+  return FLOW_STATUSES.includes(v as FlowStatus) ? v as FlowStatus : null;
+}
+
 function iso(v: unknown): string | null {
   if (v == null) return null;
   const t = Date.parse(String(v));
@@ -150,6 +231,37 @@ function pick(row: Row | null, ...keys: string[]): unknown {
   if (!row) return null;
   for (const key of keys) if (row[key] !== undefined && row[key] !== null) return row[key];
   return null;
+}
+
+/**
+ * The signals of a queue_status row. `slo_burn_rates` is the object of burn rates by window the
+ * health query adds for queues with an objective ({@link BURN_WINDOWS}).
+ */
+export function queueSignals(row: Row): QueueSignals {
+  const objective = num(row.slo_objective);
+  const target = num(row.slo_target_wait_s);
+  const rates = (row.slo_burn_rates ?? {}) as Record<string, unknown>;
+  const burn = Object.fromEntries(
+    BURN_WINDOWS.map((w) => [w, num(w === '1h' ? rates[w] ?? row.slo_burn_rate_1h : rates[w])]),
+  ) as Record<BurnWindow, number | null>;
+  return {
+    flow_status: flowStatus(row.flow_status),
+    drain_eta_s: eta(row.drain_eta_s),
+    expected_wait_s: eta(row.expected_wait_s),
+    in_rate: num(row.in_rate),
+    out_rate: num(row.out_rate),
+    poison: num(row.poison),
+    oldest_poison_age_s: num(row.oldest_poison_age_s),
+    last_enqueue_at: iso(row.last_enqueue_at),
+    last_dequeue_at: iso(row.last_dequeue_at),
+    slo: objective === null || target === null ? null : {
+      target_wait_s: target,
+      objective,
+      period_s: num(row.slo_period_s),
+      burn_rates: burn,
+      budget_remaining: num(row.slo_budget_remaining),
+    },
+  };
 }
 
 function asStatus(v: unknown): Status {
@@ -255,6 +367,7 @@ export function buildReport(rows: HealthRows, checkedAt: Date): HealthReport {
       captured_at: iso(row.captured_at),
       snapshot_age_s: num(row.snapshot_age_s),
       metrics,
+      signals: queueSignals(row),
       reasons: reasonsByQueue.get(queueKey(row)) ?? [],
     };
   });

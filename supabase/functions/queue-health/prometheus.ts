@@ -6,7 +6,7 @@
  * (`…_per_second` rates and `…_last_interval` counts) rather than counters; see docs/prometheus.md.
  * @module
  */
-import type { HealthReport, Status } from './health.ts';
+import { BURN_WINDOWS, type Eta, FLOW_STATUSES, type HealthReport, type Status } from './health.ts';
 
 /** Content type of the 0.0.4 text format. */
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -159,6 +159,42 @@ const QUEUE_GAUGES: [name: string, key: string, help: string, scale?: number][] 
 ];
 
 const STATUSES: Status[] = ['ok', 'warning', 'critical', 'stale'];
+
+const SIGNAL_GAUGES: [name: string, help: string][] = [
+  [
+    'queue_health_drain_eta_seconds',
+    'Seconds until nothing is ready at the smoothed rates: ready / (out - in); +Inf when the backlog does not shrink (absent without enough data).',
+  ],
+  [
+    'queue_health_expected_wait_seconds',
+    'Seconds a message sent now waits for a worker: ready / smoothed completion rate; +Inf when nothing completes.',
+  ],
+  [
+    'queue_health_flow_status',
+    'Flow status over the flow window as a state set (idle, ok, falling_behind, stalled, stopped, redelivering): 1 for the current, 0 for the others; absent while the history is shorter than the window.',
+  ],
+  [
+    'queue_health_poison',
+    'Messages taken poison_read_count times or more that are still in the queue.',
+  ],
+  [
+    'queue_health_oldest_poison_age_seconds',
+    'Age of the oldest poison message.',
+  ],
+  [
+    'queue_health_slo_burn_rate',
+    "How fast the latency objective's error budget is spent over the window: 1 spends it exactly over its period, 14.4 spends 2 % of 30 days' budget in an hour.",
+  ],
+  [
+    'queue_health_slo_budget_remaining',
+    "Fraction of the latency objective's error budget for its period that is left (1 untouched, 0 spent, below 0 overspent).",
+  ],
+];
+
+/** A drain ETA or expected wait as a sample value: "never" is +Inf, null no sample. */
+function etaValue(v: Eta): number | null {
+  return v === 'never' ? Infinity : v;
+}
 const SEVERITIES = ['critical', 'warning', 'info'];
 
 /** Renders a report as Prometheus text (0.0.4). */
@@ -170,6 +206,7 @@ export function renderPrometheus(report: HealthReport): string {
     'Queue status as a state set: 1 for the current status, 0 for the others.',
   );
   out.declare('queue_health_snapshot_age_seconds', "Age of the queue's latest snapshot.");
+  for (const [name, help] of SIGNAL_GAUGES) out.declare(name, help);
 
   for (const q of report.queues) {
     const labels = {
@@ -186,6 +223,26 @@ export function renderPrometheus(report: HealthReport): string {
       out.add('queue_health_queue_status', { ...labels, status }, status === q.status ? 1 : 0);
     }
     out.add('queue_health_snapshot_age_seconds', labels, q.snapshot_age_s);
+    const sig = q.signals;
+    out.add('queue_health_drain_eta_seconds', labels, etaValue(sig.drain_eta_s));
+    out.add('queue_health_expected_wait_seconds', labels, etaValue(sig.expected_wait_s));
+    if (sig.flow_status !== null) {
+      for (const status of FLOW_STATUSES) {
+        out.add(
+          'queue_health_flow_status',
+          { ...labels, status },
+          status === sig.flow_status ? 1 : 0,
+        );
+      }
+    }
+    out.add('queue_health_poison', labels, sig.poison);
+    out.add('queue_health_oldest_poison_age_seconds', labels, sig.oldest_poison_age_s);
+    if (sig.slo) {
+      for (const window of BURN_WINDOWS) {
+        out.add('queue_health_slo_burn_rate', { ...labels, window }, sig.slo.burn_rates[window]);
+      }
+      out.add('queue_health_slo_budget_remaining', labels, sig.slo.budget_remaining);
+    }
   }
 
   out.declare(

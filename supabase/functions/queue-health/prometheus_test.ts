@@ -34,6 +34,17 @@ function report() {
         fail_rate: 0.1,
         error_rate: 0.2,
         wait_p95_ms: 1500,
+        flow_status: 'falling_behind',
+        drain_eta_s: 'Infinity',
+        expected_wait_s: 42.5,
+        poison: 2,
+        oldest_poison_age_s: 600,
+        slo_target_wait_s: 60,
+        slo_objective: 0.99,
+        slo_period_s: 2592000,
+        slo_burn_rate_1h: 3,
+        slo_budget_remaining: 0.75,
+        slo_burn_rates: { '5m': 20, '30m': 6, '6h': null, '3d': 0.5 },
       },
       {
         project_id: 'acme',
@@ -117,4 +128,61 @@ Deno.test('the exposition parser rejects what the format forbids', () => {
     'a 1\nb 1\na 2\n', // family not grouped
   ];
   for (const text of bad) assert.throws(() => parseExposition(text), Error, text);
+});
+
+Deno.test('renderPrometheus() exposes the signals: +Inf for never, flow status as a state set', () => {
+  const parsed = parseExposition(renderPrometheus(report()));
+  const of = (name: string) =>
+    parsed.samples.filter((s) => s.name === name).map((s): Record<string, string | number> => ({
+      ...s.labels,
+      value: s.value,
+    }));
+  const nasty = { project: 'acme', source: 'pgmq', schema: 'pgmq', queue: NASTY };
+  assert.deepEqual(of('queue_health_drain_eta_seconds'), [{ ...nasty, value: Infinity }]);
+  assert.deepEqual(of('queue_health_expected_wait_seconds'), [{ ...nasty, value: 42.5 }]);
+  assert.deepEqual(
+    of('queue_health_flow_status').map((s) => [s.status, s.value]),
+    [['idle', 0], ['ok', 0], ['falling_behind', 1], ['stalled', 0], ['stopped', 0], [
+      'redelivering',
+      0,
+    ]],
+    'one series per status, only for the queue whose status is known',
+  );
+  assert.deepEqual(of('queue_health_poison'), [{ ...nasty, value: 2 }]);
+  assert.deepEqual(of('queue_health_oldest_poison_age_seconds'), [{ ...nasty, value: 600 }]);
+  assert.deepEqual(
+    of('queue_health_slo_burn_rate').map((s) => [s.window, s.value]),
+    [['5m', 20], ['30m', 6], ['1h', 3], ['3d', 0.5]],
+    'the 1-hour rate from the row; a window without data has no sample',
+  );
+  assert.deepEqual(of('queue_health_slo_budget_remaining'), [{ ...nasty, value: 0.75 }]);
+  for (const name of ['queue_health_flow_status', 'queue_health_slo_burn_rate']) {
+    assert.equal(parsed.type.get(name), 'gauge');
+    assert.ok((parsed.help.get(name) ?? '').length > 20, `HELP for ${name}`);
+  }
+});
+
+Deno.test('buildReport() gives every queue its signals, the objective only where one is set', () => {
+  const [nasty, emails] = report().queues;
+  assert.equal(nasty.signals.drain_eta_s, 'never');
+  assert.equal(nasty.signals.flow_status, 'falling_behind');
+  assert.deepEqual(nasty.signals.slo, {
+    target_wait_s: 60,
+    objective: 0.99,
+    period_s: 2592000,
+    burn_rates: { '5m': 20, '30m': 6, '1h': 3, '6h': null, '3d': 0.5 },
+    budget_remaining: 0.75,
+  });
+  assert.deepEqual(emails.signals, {
+    flow_status: null,
+    drain_eta_s: null,
+    expected_wait_s: null,
+    in_rate: null,
+    out_rate: null,
+    poison: null,
+    oldest_poison_age_s: null,
+    last_enqueue_at: null,
+    last_dequeue_at: null,
+    slo: null,
+  });
 });

@@ -110,7 +110,7 @@ export interface HealthFilters {
 export interface HealthRows {
   /** Projects visible to the caller: `{id, name}`. */
   projects: Row[];
-  /** queue_health.queue_status rows. */
+  /** queue_health.queue_status rows (plus `slo_burn_rates` where the queue has an objective). */
   queues: Row[];
   /** Firing alerts. */
   alerts: Row[];
@@ -175,6 +175,8 @@ export async function readHealth(
     onSkip,
     NOT_ALLOWED,
   );
+
+  await addBurnRates(tx, queues, onSkip);
 
   const alerts = await optionalPart(
     tx,
@@ -247,6 +249,53 @@ export async function readHealth(
   );
 
   return { projects, queues, alerts, monitor, channels };
+}
+
+/**
+ * Adds `slo_burn_rates` ({"5m", "30m", "1h", "6h", "3d"}) to the queue rows that have a latency
+ * objective, in one query for all of them (none when no queue has one). The 1-hour rate comes
+ * with the row (queue_status.slo_burn_rate_1h). A database without the burn-rate function leaves
+ * the rows as they are.
+ */
+export async function addBurnRates(
+  tx: Tx,
+  queues: Row[],
+  onSkip: (part: string, code: string) => void,
+): Promise<void> {
+  const keyOf = (r: Row) => JSON.stringify([r.source, r.source_schema, r.queue_name]);
+  const withObjective = queues.filter((q) =>
+    q.slo_objective !== null && q.slo_objective !== undefined
+  );
+  if (withObjective.length === 0) return;
+  const keys = withObjective.map((q) => ({
+    source: q.source,
+    source_schema: q.source_schema,
+    queue_name: q.queue_name,
+  }));
+  type BurnRow = { source: string; source_schema: string; queue_name: string; rates: Row };
+  const rows = await optionalPart<BurnRow[]>(
+    tx,
+    'slo',
+    async (sp) => [
+      ...await sp<BurnRow[]>`
+      select k.source, k.source_schema, k.queue_name,
+             jsonb_build_object(
+               '5m', queue_health.slo_burn_rate(k.source, k.source_schema, k.queue_name, interval '5 minutes'),
+               '30m', queue_health.slo_burn_rate(k.source, k.source_schema, k.queue_name, interval '30 minutes'),
+               '6h', queue_health.slo_burn_rate(k.source, k.source_schema, k.queue_name, interval '6 hours'),
+               '3d', queue_health.slo_burn_rate(k.source, k.source_schema, k.queue_name, interval '3 days')
+             ) as rates
+      from jsonb_to_recordset(${JSON.stringify(keys)}::text::jsonb)
+        as k(source text, source_schema text, queue_name text)`,
+    ],
+    [],
+    onSkip,
+  );
+  const byKey = new Map(rows.map((r) => [keyOf(r as unknown as Row), r.rates]));
+  for (const q of withObjective) {
+    const rates = byKey.get(keyOf(q));
+    if (rates) q.slo_burn_rates = { ...rates, '1h': q.slo_burn_rate_1h ?? null };
+  }
 }
 
 /** Parameters of a history read. */

@@ -18,7 +18,9 @@ create table public.t165_orders (project_id text references queue_health.project
 create function public.t165_members(p queue_health.project) returns int
 language sql as $$ select 1 $$;
 
+-- (the view's flow_status column is of the type queue_health.flow_status)
 select is(queue_health._uninstall_dependents(), array[
+    'column flow_status of view public.t165_queues',
     'column role of table public.t165_orders',
     'constraint t165_orders_project_id_fkey on table public.t165_orders',
     'function public.t165_members(queue_health.project)',

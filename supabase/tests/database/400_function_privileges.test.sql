@@ -109,7 +109,10 @@ select is(
     'queue_health._max_email_recipients()',
     -- Capture errors of the caller's own projects only (definer, filtered inside).
     'queue_health.capture_run_errors(bigint)',
-    'queue_health.capture_run_error(bigint)'
+    'queue_health.capture_run_error(bigint)',
+    -- Seasonal baselines: pure (immutable) arithmetic on their arguments; they read nothing.
+    'queue_health.hour_of_week(timestamp with time zone)',
+    'queue_health.is_anomalous(double precision,double precision,double precision,double precision)'
   ]::text[]) f),
   'authenticated executes exactly the allow-listed queue_health functions');
 

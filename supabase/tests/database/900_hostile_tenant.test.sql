@@ -53,6 +53,10 @@ select date_trunc('minute', now()) - interval '1 minute', p, 'pgmq', 'pgmq', p |
 insert into queue_health.metric_1h (bucket, project_id, source, source_schema, queue_name, depth_last, samples)
 select date_trunc('hour', now()) - interval '1 hour', p, 'pgmq', 'pgmq', p || '_jobs', 5, 1
   from unnest(array['hostile_p', 'hostile_q']) p;
+insert into queue_health.queue_baseline (source, source_schema, queue_name, hour_of_week, depth_median, depth_mad,
+  samples, history_days, computed_at)
+select 'pgmq', 'pgmq', p || '_jobs', queue_health.hour_of_week(now()), 5, 1, 4, 28, now()
+  from unnest(array['hostile_p', 'hostile_q']) p;
 insert into queue_health.channel (id, project_id, name, kind, config) values
   ('90000000-0000-0000-0000-00000000000a', 'hostile_p', 'p-hook', 'webhook', '{"url": "https://hooks.example.test/p"}'),
   ('90000000-0000-0000-0000-00000000000b', 'hostile_q', 'q-hook', 'webhook', '{"url": "https://hooks.example.test/q"}');
@@ -123,6 +127,7 @@ insert into hostile_relation values
   ('project_queue_map', 'project', 'project_id = %1$L', 'which queues are P''s'),
   ('queue', 'project', 'project_id = %1$L', 'P''s queues and their latest values'),
   ('queue_objective', 'project', 'project_id = %1$L', 'latency objectives, writable by P''s admins'),
+  ('queue_baseline', 'project', 'queue_name = %2$L', 'P''s queues'' seasonal baselines (no project_id: RLS joins the registry)'),
   ('queue_status', 'project', 'project_id = %1$L', 'the health view'),
   ('rollup_watermark', 'global', null, 'how far rollups got: one timestamp per resolution'),
   ('scrape_token', 'project', 'project_id = %1$L', 'P''s scrape tokens (hashes never granted)'),
@@ -194,7 +199,12 @@ insert into hostile_function values
    'true', 'the errors of the caller''s own projects only'),
   ('capture_run_error', 'authenticated',
    'select not exists (select 1 from queue_health.capture_run r where strpos(coalesce(queue_health.capture_run_error(r.id), ''''), %2$L) > 0)',
-   'true', 'a summary of capture_run_errors(), the caller''s projects only');
+   'true', 'a summary of capture_run_errors(), the caller''s projects only'),
+  -- Seasonal baselines: immutable arithmetic on the arguments; they read no table.
+  ('hour_of_week', 'authenticated', 'select queue_health.hour_of_week(''2031-03-10 00:00:00+00'') = 0', 'true',
+   'computes from its argument; reads nothing'),
+  ('is_anomalous', 'authenticated', 'select queue_health.is_anomalous(10, 3, 1.5, 3)', 'true',
+   'compares its arguments; reads nothing');
   -- Deliberately absent: evaluate_monitor_stale() (issue 19 finding 2: it takes the evaluation
   -- lock and flushes every project's notifications, so it is the service role's only).
 
