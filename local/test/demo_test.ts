@@ -5,7 +5,7 @@
  * is shortened to 20 s for the test (settings.flow_window; 10 min by default) and restored after,
  * so the whole test takes about a minute (bounded by TEST_BUDGET_MS). Also: the latency objectives
  * it sets collect seconds (reports misses its objective, emails keeps it), the healthy queues
- * fire no alert, and the sms queue (always fails) has poison once the sampler probes for it.
+ * stay ok and fire no alert, and the sms queue (always fails) has poison.
  *
  * Needs the stack (`npm run stack -- up`); `npm test` brings it up first.
  */
@@ -88,10 +88,18 @@ Deno.test({
         from queue_health.metric
         where source = 'pgboss' and source_schema = ${DEMO_SCHEMA} and queue_name = 'sms'
           and captured_at > ${started}`;
-      if (poison.probed) assert.ok((poison.max ?? 0) > 0, 'sms has poison messages');
-      else console.log('poison: the pg-boss sampler does not probe for poison (yet)');
+      assert.ok(poison.probed, 'the pg-boss sampler probed sms for poison');
+      assert.ok((poison.max ?? 0) > 0, `sms has poison messages (at most ${poison.max})`);
 
-      // No alert fires on the healthy queues.
+      // The healthy queues stay ok, and no alert fires on them.
+      const statuses = await sql<{ queue_name: string; status: string }[]>`
+        select queue_name, status::text from queue_health.queue_status
+        where source = 'pgboss' and source_schema = ${DEMO_SCHEMA}
+          and queue_name in ('emails', 'nightly_exports') order by queue_name`;
+      assert.deepEqual(statuses.map((r) => `${r.queue_name}: ${r.status}`), [
+        'emails: ok',
+        'nightly_exports: ok',
+      ]);
       const firing = await sql<{ queue_name: string; name: string }[]>`
         select a.queue_name, r.name from queue_health.alert a
         join queue_health.alert_rule r on r.id = a.rule_id
