@@ -12,18 +12,19 @@ insert into queue_health.channel (id, project_id, name, kind, config) values
 
 select is(
   (select array_agg(name::text order by name) from queue_health.alert_rule where project_id = 't200' and is_default),
-  array['dead_letters', 'failure_rate', 'monitor_stale', 'oldest_ready_age', 'stalled'],
-  'a new project gets the five default rules'
+  array['consumer_silent', 'dead_letters', 'failure_rate', 'flow_stopped', 'monitor_stale', 'oldest_ready_age',
+        'poison', 'stalled'],
+  'a new project gets the eight default rules (five of 0.1.0, three of the signals)'
 );
 select is(
   (select count(*)::int from queue_health.alert_rule where project_id = 't200' and is_default and enabled),
-  5,
+  8,
   'the default rules are installed enabled'
 );
 select is(
   (select count(*)::int from queue_health.alert_rule where project_id = 'default' and is_default),
-  5,
-  'the default project has the default rules'
+  8,
+  'the default project has the default rules (the signals'' added by their migration)'
 );
 select is(
   (select row(condition, comparator, threshold, for_duration)::text from queue_health.alert_rule

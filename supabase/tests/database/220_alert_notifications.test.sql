@@ -90,10 +90,10 @@ select is(
 select is(
   (select a - 'alert_id' - 'rule_id' from jsonb_array_elements(pg_temp.last_payload('ops') -> 'alerts') a where a ->> 'queue' = 'g07'),
   jsonb_build_object('rule_name', 'deep', 'condition', 'depth', 'severity', 'critical', 'state', 'firing', 'source', 'pgmq',
-    'source_schema', 'pgmq', 'queue', 'g07', 'value', 500, 'threshold', 100, 'started_at', pg_temp.t(0),
+    'source_schema', 'pgmq', 'queue', 'g07', 'value', 500, 'value_text', '500', 'threshold', 100, 'started_at', pg_temp.t(0),
     'fired_at', pg_temp.t(0), 'resolved_at', null, 'summary', 'g07 has 500 jobs (> 100)',
     'runbook_url', 'https://runbooks.example.test/deep'),
-  'each alert carries its rule, state, queue, value, threshold, times and rendered annotations');
+  'each alert carries its rule, state, queue, value (and as read), threshold, times and rendered annotations');
 
 -- Section: silences
 select is(pg_temp.queues(pg_temp.last_payload('sil'), 'firing'), array['s2'],

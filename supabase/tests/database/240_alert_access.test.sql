@@ -119,7 +119,8 @@ select lives_ok(
   $$ insert into queue_health.channel_secret (channel_id, secret) values ('24000000-0000-0000-0000-00000000000a', '{"signing_secret": "rotated-secret-0123456789"}')
      on conflict (channel_id) do update set secret = excluded.secret $$,
   'service role: writes channel secrets');
-select is((select count(*)::int from queue_health.alert_rule where project_id in ('t240a', 't240b')), 13,
+-- 8 default rules per project (5 of 0.1.0, 3 of the signals) and the 3 of this test
+select is((select count(*)::int from queue_health.alert_rule where project_id in ('t240a', 't240b')), 19,
   'service role: sees the rules of every project');
 select is((select count(*)::int from queue_health.alert where project_id in ('t240a', 't240b')), 2, 'service role: sees every alert');
 select lives_ok($$ select queue_health.evaluate_alerts() $$, 'service role: runs evaluate_alerts()');

@@ -44,8 +44,8 @@ grant execute on function pg_temp.fill_rules(text, int) to authenticated;
 select tests.authenticate_as((select id from fx where label = 'admin_c'));
 create temporary table filled on commit drop as select * from pg_temp.fill_rules('t270c', 20000);
 select tests.clear_authentication();
-select is((select inserted from filled), 195,
-  'a project trying to create 20 000 rules gets 195 on top of its 5 default rules: 200 in all');
+select is((select inserted from filled), 192,
+  'a project trying to create 20 000 rules gets 192 on top of its 8 default rules: 200 in all');
 select is((select code from filled), '54000', 'the next is refused with program_limit_exceeded');
 select is((select message from filled),
   'project t270c has reached its quota of 200 alert rules (queue_health.settings.max_rules_per_project)',
