@@ -11,16 +11,23 @@ import { DetailCharts } from './charts.js';
 import { loadConfig } from './config.js';
 import {
   downsampleMax,
+  flowWords,
+  formatBudget,
+  formatBurn,
   formatCount,
   formatDuration,
+  formatEta,
   formatJobs,
   formatMs,
+  formatObjective,
   formatPercent,
+  formatPoison,
   formatRate,
   formatRelative,
   jwtSecondsLeft,
   queueKey,
   ratesOf,
+  secondsOrNever,
   snapshotQueues,
   sparklinePath,
   statusRank,
@@ -71,6 +78,8 @@ function timeEl(iso, prefix = '') {
  * @property {string} status
  * @property {string | null} captured_at
  * @property {Record<string, any>} metrics
+ * @property {Record<string, any>} signals the report's `signals` (flow status, drain ETA, poison,
+ *   objective), {} when the function does not send them
  * @property {any[]} reasons
  * @property {string | null} reportAt captured_at of the report's row: the fields a slim snapshot
  *   does not carry (ready, in flight, delayed, dead-lettered) are from then
@@ -371,6 +380,7 @@ function onReport(report) {
       status: q.status,
       captured_at: q.captured_at,
       metrics: { ...q.metrics },
+      signals: q.signals && typeof q.signals === 'object' ? { ...q.signals } : {},
       reasons: q.reasons ?? [],
       reportAt: q.captured_at,
     };
@@ -423,6 +433,10 @@ function onSnapshot(payload) {
     ) if (f in q) row.metrics[f] = q[f];
     if ('ready' in q) row.reportAt = null; // a full payload: the breakdown is current
     Object.assign(row.metrics, ratesOf(q, interval), { interval_s: interval });
+    // Signals the payload carries (flow status, drain ETA, poison); the rest follow with the report.
+    for (const f of ['flow_status', 'drain_eta_s', 'poison']) {
+      if (f in q) row.signals[f] = q[f];
+    }
     row.captured_at = new Date(at).toISOString();
     addSparkPoint(row.id, row.captured_at, q.depth);
   }
@@ -591,15 +605,38 @@ function renderOverview() {
   upd.textContent = formatRelative(state.updatedAt);
 }
 
-const COLUMNS = ['status', 'queue', 'depth', 'age', 'in', 'out', 'errors', 'spark'];
-const LABELS = ['Status', 'Queue', 'Depth', 'Oldest ready', 'In', 'Out', 'Errors', '30 min'];
+const COLUMNS = [
+  'status',
+  'queue',
+  'depth',
+  'age',
+  'eta',
+  'in',
+  'out',
+  'errors',
+  'poison',
+  'spark',
+];
+const LABELS = [
+  'Status',
+  'Queue',
+  'Depth',
+  'Oldest ready',
+  'Clears in',
+  'In',
+  'Out',
+  'Errors',
+  'Poison',
+  '30 min',
+];
+const NUMERIC = ['depth', 'age', 'eta', 'in', 'out', 'errors', 'poison'];
 
 /** @param {QueueRow} q */
 function createRow(q) {
   const tr = /** @type {HTMLTableRowElement} */ (el('tr', { tabindex: '0', 'data-queue': q.id }));
   COLUMNS.forEach((c, i) => {
     const td = el('td', { 'data-field': c, 'data-label': LABELS[i] });
-    if (['depth', 'age', 'in', 'out', 'errors'].includes(c)) td.className = 'num';
+    if (NUMERIC.includes(c)) td.className = 'num';
     tr.append(td);
   });
   const svg = document.createElementNS(SVG_NS, 'svg');
@@ -676,11 +713,16 @@ function updateRow(tr, q, showProject) {
   const m = q.metrics;
   tr.dataset.status = q.status;
   tr.classList.toggle('selected', state.selected === q.id);
+  const sg = q.signals;
+  const flow = typeof sg.flow_status === 'string' ? sg.flow_status : '';
+  tr.dataset.flow = flow;
   const statusTd = /** @type {HTMLElement} */ (tr.querySelector('[data-field="status"]'));
-  if (statusTd.dataset.value !== q.status) {
+  if (statusTd.dataset.value !== q.status || statusTd.dataset.flow !== flow) {
     statusTd.textContent = '';
     statusTd.append(el('span', { class: 'badge', 'data-status': q.status }, [q.status]));
+    if (flow) statusTd.append(el('span', { class: 'flow', 'data-flow': flow }, [flowWords(flow)]));
     statusTd.dataset.value = q.status;
+    statusTd.dataset.flow = flow;
   }
   const queueTd = /** @type {HTMLElement} */ (tr.querySelector('[data-field="queue"]'));
   const sub = `${q.source}${
@@ -707,6 +749,23 @@ function updateRow(tr, q, showProject) {
     }`,
   );
   setCell(tr, 'age', formatDuration(m.oldest_ready_age_s), m.oldest_ready_age_s);
+  const eta = secondsOrNever(sg.drain_eta_s);
+  const wait = secondsOrNever(sg.expected_wait_s);
+  setCell(
+    tr,
+    'eta',
+    formatEta(sg.drain_eta_s),
+    eta === Infinity ? 'never' : eta,
+    eta === null
+      ? 'not enough data yet (the queue is watched for a minute first)'
+      : `ready ${formatCount(m.ready)} at ${formatRate(sg.in_rate)} in, ${
+        formatRate(sg.out_rate)
+      } out (smoothed)${
+        wait === null
+          ? ''
+          : ` · a message sent now waits ${wait === Infinity ? 'forever' : formatDuration(wait)}`
+      }`,
+  );
   setCell(
     tr,
     'in',
@@ -729,6 +788,26 @@ function updateRow(tr, q, showProject) {
     `${formatCount(m.failed)} failed, ${
       formatCount(m.dead_lettered)
     } dead-lettered since the previous snapshot`,
+  );
+  const poison = typeof sg.poison === 'number' ? sg.poison : null;
+  setCell(
+    tr,
+    'poison',
+    formatPoison(poison),
+    poison,
+    poison === null
+      ? 'not probed'
+      : `${
+        formatCount(poison)
+      } still queued after being taken poison_read_count (default 3) times or more${
+        sg.oldest_poison_age_s !== null && sg.oldest_poison_age_s !== undefined
+          ? `; the oldest for ${formatDuration(sg.oldest_poison_age_s)}`
+          : ''
+      }`,
+  );
+  /** @type {HTMLElement} */ (tr.querySelector('[data-field="poison"]')).classList.toggle(
+    'bad',
+    Boolean(poison),
   );
   tr.title = q.captured_at ? `captured ${formatRelative(q.captured_at)}` : 'no snapshot yet';
   updateSparkline(q.id);
@@ -831,14 +910,63 @@ function renderDetail() {
     ['Run p50 / p95', `${formatMs(m.run_p50_ms)} / ${formatMs(m.run_p95_ms)}`],
     ['Snapshot every', formatDuration(m.interval_s)],
   ];
+  const sg = q.signals;
+  if (Object.keys(sg).length) {
+    const wait = secondsOrNever(sg.expected_wait_s);
+    facts.unshift(
+      ['Flow', flowWords(sg.flow_status) || 'not judged yet (history shorter than the window)'],
+      ['Clears in', formatEta(sg.drain_eta_s)],
+      ['Expected wait', wait === Infinity ? 'never taken' : formatDuration(wait)],
+      ['In / out (smoothed)', `${formatRate(sg.in_rate)} / ${formatRate(sg.out_rate)}`],
+      ['Poison', formatPoison(sg.poison)],
+      ['Oldest poison', formatDuration(sg.oldest_poison_age_s)],
+    );
+  }
   const dl = $('detail-metrics');
   dl.textContent = '';
   for (const [k, v] of facts) dl.append(el('div', {}, [el('dt', {}, [k]), el('dd', {}, [v])]));
   dl.append(el('div', {}, [el('dt', {}, ['Captured']), el('dd', {}, [timeEl(q.captured_at)])]));
+  if ('last_enqueue_at' in sg || 'last_dequeue_at' in sg) {
+    dl.append(
+      el('div', {}, [el('dt', {}, ['Last enqueue']), el('dd', {}, [timeEl(sg.last_enqueue_at)])]),
+      el('div', {}, [el('dt', {}, ['Last dequeue']), el('dd', {}, [timeEl(sg.last_dequeue_at)])]),
+    );
+  }
+  renderObjective(q);
 
   // Charts: load once per range change, then refresh at most every 10 s (1 h) or 60 s.
   const every = state.range === '1h' ? 10_000 : 60_000;
   if (Date.now() - state.detailLoadedAt > every) loadDetailCharts(q);
+}
+
+/**
+ * The latency objective of the open queue: its target, the error budget left and the burn rates
+ * over the alerting windows (the burn chart is drawn with the other charts). Hidden without one.
+ * @param {QueueRow} q
+ */
+function renderObjective(q) {
+  const slo = q.signals.slo;
+  const box = $('detail-slo');
+  box.hidden = !slo;
+  $('chart-burn-figure').hidden = !slo;
+  if (!slo) return;
+  const budget = typeof slo.budget_remaining === 'number' ? slo.budget_remaining : null;
+  const b = $('detail-budget');
+  b.textContent = formatBudget(budget);
+  b.dataset.value = budget === null ? '' : String(budget);
+  b.dataset.status = budget === null
+    ? 'stale'
+    : budget <= 0
+    ? 'critical'
+    : budget < 0.25
+    ? 'warning'
+    : 'ok';
+  const words = formatObjective(slo);
+  $('detail-objective').textContent = words.charAt(0).toUpperCase() + words.slice(1);
+  const rates = slo.burn_rates ?? {};
+  $('detail-burn').textContent = ['5m', '30m', '1h', '6h', '3d'].map((w) =>
+    `${w} ${formatBurn(rates[w])}`
+  ).join(' · ');
 }
 
 /** @param {QueueRow} q */
@@ -872,9 +1000,11 @@ async function loadDetailCharts(q) {
         depth: $('chart-depth'),
         age: $('chart-age'),
         rate: $('chart-rate'),
+        burn: $('chart-burn'),
       });
     }
-    state.charts.set(points, h.resolution, { from: h.from, to: h.to });
+    const objective = typeof q.signals.slo?.objective === 'number' ? q.signals.slo.objective : null;
+    state.charts.set(points, h.resolution, { from: h.from, to: h.to }, objective);
   } catch (e) {
     if (seq === state.detailSeq) {
       note.textContent = `Charts unavailable: ${e instanceof Error ? e.message : e}`;

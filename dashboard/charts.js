@@ -7,7 +7,7 @@
  * @module
  */
 import { loadScript, loadStyle } from './api.js';
-import { formatCount, formatDuration } from './format.js';
+import { bucketBurn, formatBurn, formatCount, formatDuration } from './format.js';
 
 /** @typedef {{t: string, [k: string]: unknown}} Point */
 
@@ -46,6 +46,27 @@ export function historyColumns(points, resolution) {
   return { t, c };
 }
 
+/** The default burn-rate rules' factors (docs/alerts.md): page at 14.4×, ticket at 6×. */
+export const BURN_PAGE = 14.4;
+export const BURN_TICKET = 6;
+
+/**
+ * Columns for the burn-rate chart: x in epoch seconds and each bucket's burn rate,
+ * (slo_bad_s / slo_total_s) / (1 - objective) — null where the bucket has no seconds under the
+ * objective (before it was set, or a row without the columns).
+ * @param {Point[]} points
+ * @param {number} objective e.g. 0.99
+ */
+export function burnColumns(points, objective) {
+  /** @type {number[]} */ const t = [];
+  /** @type {(number | null)[]} */ const burn = [];
+  for (const p of points) {
+    t.push(Date.parse(p.t) / 1000);
+    burn.push(bucketBurn(p.slo_bad_s, p.slo_total_s, objective));
+  }
+  return { t, burn };
+}
+
 const COLORS = {
   depth: '#2563eb',
   ready: '#0891b2',
@@ -55,11 +76,14 @@ const COLORS = {
   in: '#2563eb',
   out: '#16a34a',
   failed: '#dc2626',
+  burn: '#b45309',
+  page: '#dc2626',
+  ticket: '#a3a3a3',
 };
 
 /** The detail charts of one queue; `set()` replaces the data, `destroy()` removes them. */
 export class DetailCharts {
-  /** @param {{depth: HTMLElement, age: HTMLElement, rate: HTMLElement}} els */
+  /** @param {{depth: HTMLElement, age: HTMLElement, rate: HTMLElement, burn?: HTMLElement}} els */
   constructor(els) {
     this.els = els;
     /** @type {any[]} */
@@ -80,8 +104,9 @@ export class DetailCharts {
    * @param {Point[]} points
    * @param {string} resolution
    * @param {{from: string, to: string}} range the asked-for range: the x axis spans all of it
+   * @param {number | null} [objective] the queue's latency objective (0.99): adds the burn chart
    */
-  set(points, resolution, range) {
+  set(points, resolution, range, objective = null) {
     // The global from vendor/uPlot.iife.min.js (untyped here: the page has no type build).
     const UPlot = /** @type {any} */ (globalThis).uPlot;
     const { t, c } = historyColumns(points, resolution);
@@ -161,6 +186,28 @@ export class DetailCharts {
         data: [t, c[5], c[6], c[7]],
       },
     ];
+    if (objective !== null && this.els.burn) {
+      const b = burnColumns(points, objective);
+      specs.push({
+        el: this.els.burn,
+        opts: {
+          ...base(140),
+          axes: axes((v) => formatBurn(v)),
+          series: [
+            {},
+            line('burn rate', COLORS.burn, true),
+            { ...line(`page ${BURN_PAGE}×`, COLORS.page), dash: [6, 4], width: 1 },
+            { ...line(`ticket ${BURN_TICKET}×`, COLORS.ticket), dash: [6, 4], width: 1 },
+          ],
+        },
+        data: [
+          b.t,
+          b.burn,
+          b.t.map(() => BURN_PAGE),
+          b.t.map(() => BURN_TICKET),
+        ],
+      });
+    }
     if (this.plots.length === specs.length) {
       specs.forEach((s, i) => this.plots[i].setData(s.data));
       return;

@@ -294,3 +294,131 @@ export function nextReportDelay(s) {
     : base;
   return Math.max(0, wait - Math.max(0, s.sinceLastMs));
 }
+
+/**
+ * A queue's flow status in words, as the dashboard shows it next to the status (docs/metrics.md
+ * "flow_status" defines each). The keys are queue_health.flow_status's values.
+ */
+export const FLOW_WORDS = Object.freeze({
+  idle: 'idle — nothing queued, no traffic',
+  ok: 'ok — keeps up',
+  falling_behind: 'falling behind — work completes, backlog grows',
+  stalled: 'stalled — taken, none complete',
+  stopped: 'stopped — backlog, nothing taken',
+  redelivering: 'redelivering — taken work comes back',
+});
+
+/**
+ * The words of a flow status ("stalled — taken, none complete"); "" when there is none yet
+ * (null: the queue's history is shorter than the flow window) and the raw value when unknown.
+ * @param {string | null | undefined} status
+ * @returns {string}
+ */
+export function flowWords(status) {
+  if (status === null || status === undefined || status === '') return '';
+  return Object.hasOwn(FLOW_WORDS, status)
+    ? FLOW_WORDS[/** @type {keyof typeof FLOW_WORDS} */ (status)]
+    : String(status);
+}
+
+/**
+ * A "seconds, 'never' or null" value of the health JSON (drain_eta_s, expected_wait_s) as a
+ * number: Infinity for "never", null for unknown. Numeric strings from older payloads count too.
+ * @param {unknown} v
+ * @returns {number | null}
+ */
+export function secondsOrNever(v) {
+  if (v === 'never' || v === 'Infinity' || v === Infinity) return Infinity;
+  if (typeof v === 'number') return Number.isNaN(v) ? null : v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return null;
+}
+
+/**
+ * The "clears in" cell: how long until nothing is ready at the current rates (drain_eta_s):
+ * "14 min", "never" (the backlog does not shrink), "now" (nothing is ready), "–" (not enough
+ * data yet).
+ * @param {unknown} eta seconds, "never" or null
+ * @returns {string}
+ */
+export function formatEta(eta) {
+  const s = secondsOrNever(eta);
+  if (s === null) return '–';
+  if (s === Infinity) return 'never';
+  if (s <= 0) return 'now';
+  return formatDuration(s);
+}
+
+/**
+ * A count of poison messages: "–" when not probed, "0", "3", "12.3k" (with "≈" when estimated).
+ * @param {number | null | undefined} n
+ * @param {boolean} [estimated]
+ * @returns {string}
+ */
+export function formatPoison(n, estimated = false) {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '–';
+  return `${estimated && n > 0 ? '≈' : ''}${formatCount(n)}`;
+}
+
+/**
+ * The error budget left of a latency objective (1 untouched, 0 spent, below 0 overspent):
+ * "100 % left" (untouched only), "72.5 % left", "99.9 % left" (rounded down: never more than is
+ * left), "<0.1 % left", "spent", "overspent by 35 %"; "–" when unknown.
+ * @param {number | null | undefined} fraction
+ * @returns {string}
+ */
+export function formatBudget(fraction) {
+  if (fraction === null || fraction === undefined || !Number.isFinite(fraction)) return '–';
+  if (fraction >= 1) return '100 % left';
+  if (fraction > 0) {
+    const p = Math.floor(fraction * 1000) / 10;
+    return p === 0 ? '<0.1 % left' : `${p} % left`;
+  }
+  if (fraction === 0) return 'spent';
+  return `overspent by ${Math.round(-fraction * 1000) / 10} %`;
+}
+
+/**
+ * A latency objective in words: "oldest ready ≤ 1 min for 99.9 % of the time over 30 days"
+ * (the fraction is never rounded: 0.999 is not "100 %"); "" without one.
+ * @param {{target_wait_s?: number, objective?: number, period_s?: number} | null | undefined} slo
+ * @returns {string}
+ */
+export function formatObjective(slo) {
+  if (!slo || typeof slo.objective !== 'number' || typeof slo.target_wait_s !== 'number') return '';
+  const days = typeof slo.period_s === 'number' ? Math.round(slo.period_s / 86_400) : null;
+  const period = days === null ? '' : days === 1 ? ' over a day' : ` over ${days} days`;
+  return `oldest ready ≤ ${formatDuration(slo.target_wait_s)} for ${
+    Number((slo.objective * 100).toFixed(4))
+  } % of the time${period}`;
+}
+
+/**
+ * A burn rate (1 = spends the budget exactly over the period): "0×", "0.35×", "2.4×", "14×";
+ * "–" when unknown.
+ * @param {number | null | undefined} rate
+ * @returns {string}
+ */
+export function formatBurn(rate) {
+  if (rate === null || rate === undefined || !Number.isFinite(rate)) return '–';
+  if (rate === 0) return '0×';
+  const digits = rate < 1 ? 2 : rate < 10 ? 1 : 0;
+  return `${Number(rate.toFixed(digits))}×`;
+}
+
+/**
+ * The burn rate of one history bucket: (slo_bad_s / slo_total_s) / (1 - objective); null when
+ * the bucket has no seconds under the objective or the objective is not a fraction.
+ * @param {unknown} badS
+ * @param {unknown} totalS
+ * @param {number} objective e.g. 0.99
+ * @returns {number | null}
+ */
+export function bucketBurn(badS, totalS, objective) {
+  const bad = typeof badS === 'number' ? badS : Number(badS);
+  const total = typeof totalS === 'number' ? totalS : Number(totalS);
+  if (badS === null || badS === undefined || totalS === null || totalS === undefined) return null;
+  if (!Number.isFinite(bad) || !Number.isFinite(total) || total <= 0) return null;
+  if (!(objective > 0 && objective < 1)) return null;
+  return bad / total / (1 - objective);
+}

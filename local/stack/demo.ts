@@ -63,26 +63,81 @@ export interface DemoWorkload {
 }
 
 /**
- * Starts producers and consumers on pg-boss queues: emails (healthy), webhooks (25 % failures,
- * retries, dead letters), reports (slow consumer: backlog grows), thumbnails (no consumer: stalls).
+ * The demo's queues and the flow status each shows once the flow window has passed
+ * (docs/metrics.md "flow_status"; checked by local/test/demo_test.ts).
+ */
+export const DEMO_FLOWS = Object.freeze(
+  {
+    /** no producer, no consumer: runs at night */
+    nightly_exports: 'idle',
+    /** 4/s in, a fast consumer */
+    emails: 'ok',
+    /** 3/s in, 25 % failures retried once, then dead letters */
+    webhooks: 'ok',
+    /** the dead letters of webhooks, drained by a slow consumer */
+    webhooks_dead: 'ok',
+    /** 2/s in, a consumer that manages about 1.4/s */
+    reports: 'falling_behind',
+    /** a consumer that takes jobs and never finishes them */
+    imports: 'stalled',
+    /** a backlog and no consumer at all */
+    thumbnails: 'stopped',
+    /** a consumer that always fails: every job comes back 4 times (poison) */
+    sms: 'redelivering',
+  } as const,
+);
+
+/**
+ * The demo's latency objectives (queue_health.queue_objective): the healthy emails queue keeps
+ * its objective; reports, falling behind, burns its error budget (the detail view's burn chart).
+ */
+export const DEMO_OBJECTIVES = Object.freeze([
+  { queue: 'emails', target_wait_s: 30, objective: 0.99 },
+  { queue: 'reports', target_wait_s: 60, objective: 0.99 },
+]);
+
+/**
+ * Starts producers and consumers on pg-boss queues, one flow status each (DEMO_FLOWS): emails
+ * (healthy), webhooks (25 % failures, retries, dead letters), reports (slow consumer: backlog
+ * grows), imports (taken, never finished: stalls), thumbnails (no consumer: stops), sms (always
+ * fails: redelivers, poison) and nightly_exports (idle); sets DEMO_OBJECTIVES unless
+ * `objectives` is false.
  */
 export async function startDemoWorkload(
-  opts: { url?: string; rate?: number; captureEverySeconds?: number } = {},
+  opts: { url?: string; rate?: number; captureEverySeconds?: number; objectives?: boolean } = {},
 ): Promise<DemoWorkload> {
   const url = opts.url ?? databaseUrl();
   const rate = opts.rate ?? 1;
-  const boss = new PgBoss({ connectionString: url, schema: DEMO_SCHEMA, max: 4 });
+  // LISTEN/NOTIFY wakes the healthy queues' workers when a job is created, so their ready count
+  // is 0 between jobs (with polling alone it never quite is, and they would look behind).
+  const boss = new PgBoss({
+    connectionString: url,
+    schema: DEMO_SCHEMA,
+    max: 5,
+    useListenNotify: true,
+  });
   boss.on('error', (e: Error) => log.warn(`pg-boss: ${e.message}`));
   await boss.start();
   const queues: [string, Record<string, unknown>][] = [
-    ['emails', { retryLimit: 2, retryDelay: 1 }],
-    ['webhooks_dead', {}],
-    ['webhooks', { retryLimit: 1, retryDelay: 1, deadLetter: 'webhooks_dead' }],
+    ['emails', { retryLimit: 2, retryDelay: 1, notify: true }],
+    ['webhooks_dead', { notify: true }],
+    ['webhooks', { retryLimit: 1, retryDelay: 1, deadLetter: 'webhooks_dead', notify: true }],
     ['reports', { retryLimit: 0 }],
     ['thumbnails', { retryLimit: 0 }],
+    // Jobs held by a hung consumer fail after an hour (pg-boss's expiry), then it takes more.
+    ['imports', { retryLimit: 0, expireInSeconds: 3600 }],
+    // Every attempt fails: 4 retries 5 s apart, so each job is taken 5 times (poison from the 3rd).
+    ['sms', { retryLimit: 4, retryDelay: 5, retryBackoff: false }],
+    ['nightly_exports', { retryLimit: 0 }],
   ];
   for (const [name, options] of queues) {
     if (!(await boss.getQueue(name))) await boss.createQueue(name, options);
+    else if (options.notify) {
+      // A queue from an older demo: turn on what this one needs.
+      await boss.updateQueue(name, { notify: true }).catch((e: Error) =>
+        log.warn(`pg-boss: updating queue ${name}: ${e.message}`)
+      );
+    }
   }
   const counts: Record<string, number> = { sent: 0, done: 0, failed: 0 };
   let stopping = false;
@@ -99,6 +154,8 @@ export async function startDemoWorkload(
   produce('webhooks', 3);
   produce('reports', 2);
   produce('thumbnails', 0.5);
+  produce('imports', 0.2);
+  produce('sms', 0.5);
 
   const handle = (failRate: number, minMs: number, maxMs: number) => async (jobs: unknown[]) => {
     for (const _ of jobs) {
@@ -110,22 +167,53 @@ export async function startDemoWorkload(
       counts.done++;
     }
   };
-  await boss.work('emails', { batchSize: 5, pollingIntervalSeconds: 0.5 }, handle(0.02, 5, 50));
-  await boss.work('webhooks', { batchSize: 1, pollingIntervalSeconds: 0.5 }, handle(0.25, 10, 80));
+  // Woken by NOTIFY; the 0.5 s poll picks up retries that come due.
+  const fast = { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5 };
+  await boss.work('emails', { batchSize: 5, ...fast }, handle(0.02, 5, 50));
+  // Two workers: one job at a time each (a failure fails only its own job).
+  await boss.work('webhooks', { batchSize: 1, localConcurrency: 2, ...fast }, handle(0.25, 10, 80));
   await boss.work('reports', { batchSize: 1, pollingIntervalSeconds: 1 }, handle(0, 500, 900));
+  await boss.work('webhooks_dead', { batchSize: 5, ...fast }, handle(0, 5, 20));
+  await boss.work('sms', { batchSize: 2, pollingIntervalSeconds: 0.5 }, handle(1, 5, 20));
+  // A consumer that hangs: it holds its two jobs until the demo stops (or pg-boss expires them).
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await boss.work(
+    'imports',
+    { batchSize: 2, pollingIntervalSeconds: 1 },
+    async (jobs: { signal?: AbortSignal }[]) => {
+      await Promise.race([
+        released,
+        ...jobs.map((j) =>
+          new Promise<void>((resolve) => j.signal?.addEventListener('abort', () => resolve()))
+        ),
+      ]);
+      throw new Error('demo: the import never finished');
+    },
+  );
 
   // Captures every few seconds, for a database without pg_cron (npm start leaves this to the
   // queue-health-capture pg_cron job that queue_health.schedule() creates).
   const sql = connect(url, 2);
+  if (opts.objectives !== false) {
+    for (const o of DEMO_OBJECTIVES) {
+      await sql`
+        insert into queue_health.queue_objective
+          (project_id, source, source_schema, queue_name, target_wait_s, objective)
+        values ('default', 'pgboss', ${DEMO_SCHEMA}, ${o.queue}, ${o.target_wait_s}, ${o.objective})
+        on conflict do nothing`.catch((e) =>
+        log.warn(`could not set the demo objective on ${o.queue}: ${e.message}`)
+      );
+    }
+  }
   const every = opts.captureEverySeconds ?? 5;
+  let capturing: Promise<void> | null = null;
   if (every > 0) {
-    timers.push(setInterval(async () => {
-      if (stopping) return;
-      try {
-        await sql`select queue_health.capture()`;
-      } catch (e) {
-        log.warn(`capture failed: ${(e as Error).message}`);
-      }
+    timers.push(setInterval(() => {
+      if (stopping || capturing) return;
+      capturing = sql`select queue_health.capture()`.then(() => {}, (e: Error) => {
+        if (!stopping) log.warn(`capture failed: ${e.message}`);
+      }).finally(() => (capturing = null));
     }, every * 1000));
   }
   return {
@@ -133,6 +221,8 @@ export async function startDemoWorkload(
     async stop() {
       stopping = true;
       for (const t of timers) clearInterval(t);
+      release();
+      await capturing;
       await boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
       await sql.end({ timeout: 2 });
     },
@@ -300,8 +390,15 @@ Queue Health is running with a demo workload on real pg-boss queues (schema '${D
   Demo user access token (${DEMO_USER_EMAIL}, admin of project 'default'):
   ${token}
 ${scheduled ? `\n  pg_cron schedule: ${scheduled}\n` : ''}
-Queues: emails (healthy), webhooks (25 % failures, retries, dead letters), reports (slow consumer,
-growing backlog), thumbnails (no consumer: stalls and alerts). Ctrl-C stops everything.
+Queues, one flow status each (shown once the 10-minute flow window has passed):
+  emails, webhooks, webhooks_dead  ok: keep up (webhooks: 25 % failures, retries, dead letters)
+  reports          falling behind: a consumer slower than its producer; its latency objective
+                   (oldest ready <= 60 s, 99 %) burns budget, emails' (<= 30 s) does not
+  imports          stalled: taken, none complete
+  thumbnails       stopped: a backlog and no consumer
+  sms              redelivering: every job fails and comes back (poison)
+  nightly_exports  idle
+Ctrl-C stops everything.
 `);
   return demo;
 }

@@ -6,6 +6,11 @@
  * latency (also written to dashboard-latency.json) and saves screenshots (dashboard.png,
  * dashboard-phone.png, dashboard-realtime.png) to $QH_TEST_ARTIFACTS (default .test-artifacts/).
  *
+ * Then, with the flow window shortened to 10 s, each demo queue's flow status in words, "clears
+ * in" and poison must match the registry (queue_health.queue); the test queue (405 jobs, no
+ * worker) reads "stopped"; its latency objective's budget and burn chart show in the detail view
+ * (dashboard-detail.png).
+ *
  * A second test signs in with email and password through the page's supabase-js, with GoTrue's
  * two endpoints answered by the browser (the local stack has no GoTrue).
  *
@@ -17,7 +22,8 @@ import { buildDashboard } from '../dashboard/build.ts';
 import { launchChromium } from '../dashboard/chromium.ts';
 import { startLocalRealtime } from '../dashboard/realtime_local.ts';
 import { API_URL, JWT_SECRET, ROOT } from '../stack/config.ts';
-import { DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
+import { DEMO_FLOWS, DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
+import { flowWords, formatBudget, formatEta, formatPoison } from '../../dashboard/format.js';
 import { connect, databaseUrl } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
 import { sleep } from './wait.ts';
@@ -29,6 +35,7 @@ const SHOW_WITHIN_MS = 10_000;
 
 /** The little of the DOM the page functions below use (this file is type-checked without DOM). */
 interface BrowserElement {
+  textContent: string | null;
   getAttribute(name: string): string | null;
   querySelector(selector: string): BrowserElement | null;
 }
@@ -120,6 +127,21 @@ Deno.test({
       throw new Error('capture was skipped 50 times in a row (another capture kept the lock)');
     }
 
+    /** What the page should show of a demo queue's signals, from the registry's newest row. */
+    async function signalsShown(queue: string) {
+      const [q] = await sql<
+        { flow_status: string | null; drain_eta_s: number | null; poison: number | null }[]
+      >`
+        select flow_status::text, drain_eta_s, poison::int as poison from queue_health.queue
+        where source = 'pgboss' and source_schema = ${DEMO_SCHEMA} and queue_name = ${queue}`;
+      assert.ok(q, `the registry has ${queue}`);
+      return {
+        flow: flowWords(q.flow_status),
+        eta: formatEta(q.drain_eta_s === Infinity ? 'never' : q.drain_eta_s),
+        poison: formatPoison(q.poison),
+      };
+    }
+
     async function expected(): Promise<{ project: string; status: string; depth: number }> {
       const [row] = await sql`
         select project_id, status, depth::int as depth from queue_health.queue_status
@@ -127,6 +149,20 @@ Deno.test({
       assert.ok(row, `queue_status has no row for ${testQueue} after the capture`);
       return { project: row.project_id, status: row.status, depth: row.depth };
     }
+
+    // A latency objective on the test queue (99.9 % over a day: an 86 s budget) for the detail
+    // view; the flow window is shortened later (restored at the end).
+    const [{ flow_window: oldWindow }] = await sql`
+      select flow_window::text from queue_health.settings where id`;
+    started.push({
+      stop: async () => {
+        await sql`update queue_health.settings set flow_window = ${oldWindow}::interval where id`;
+      },
+    });
+    await sql`
+      insert into queue_health.queue_objective
+        (project_id, source, source_schema, queue_name, target_wait_s, objective, period)
+      values ('default', 'pgboss', ${DEMO_SCHEMA}, ${testQueue}, 60, 0.999, '1 day')`;
 
     const browser = await launchChromium(userDataDir, { width: 1280, height: 900 });
     started.push({ stop: () => browser.close() });
@@ -137,7 +173,7 @@ Deno.test({
       const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0], {
         channels: false,
       });
-      const demo = await startDemoWorkload({ url, captureEverySeconds: 0 });
+      const demo = await startDemoWorkload({ url, captureEverySeconds: 0, objectives: false });
       started.push(demo);
       const pb = await startPgBoss(12, { schema: DEMO_SCHEMA, databaseUrl: url });
       started.push({ stop: () => pb.stop() });
@@ -191,7 +227,8 @@ Deno.test({
         testQueue,
         Array.from({ length: 400 }, (_, i) => ({ data: { i }, startAfter })),
       );
-      const { committedAt } = await capture();
+      const backlogCapture = await capture();
+      const { committedAt } = backlogCapture;
       const after = await expected();
       assert.equal(after.depth, 405);
       assert.notEqual(after.status, before.status, 'the backlog changes the queue status');
@@ -235,6 +272,48 @@ Deno.test({
         'the overall status is not ok while a queue is backed up',
       );
 
+      // The signals: with a 10 s flow window (10 min by default), a capture 12 s after the last
+      // one judges every queue's flow over it (a capture itself may take seconds on a busy
+      // machine: at least one window apart, less than two).
+      await sql`update queue_health.settings set flow_window = '10 seconds' where id`;
+      await sleep(Math.max(0, backlogCapture.startedAt + 12_000 - Date.now()));
+      await capture();
+      assert.equal(
+        (await signalsShown(testQueue)).flow,
+        flowWords('stopped'),
+        '405 jobs ready and no worker over the window: stopped',
+      );
+      // Each queue's flow status in words, "clears in" and poison, as the registry has them.
+      const shown: Record<string, string> = {};
+      for (const q of [...Object.keys(DEMO_FLOWS), testQueue]) {
+        const want = await signalsShown(q);
+        const r = page.locator(rowOf(q));
+        await within(
+          10_000,
+          `the signals of ${q} on the page`,
+          page.waitForFunction(
+            ({ sel, flow }) => {
+              const words = (globalThis as unknown as { document: BrowserDocument }).document
+                .querySelector(sel)?.querySelector('[data-field="status"] .flow');
+              return (words?.textContent ?? '') === flow;
+            },
+            { sel: rowOf(q), flow: want.flow },
+            { polling: 100, timeout: 10_000 },
+          ),
+        );
+        assert.equal(String(await r.locator('[data-field="eta"]').textContent()), want.eta, q);
+        assert.equal(
+          String(await r.locator('[data-field="poison"]').textContent()),
+          want.poison,
+          q,
+        );
+        shown[q] = `${
+          want.flow || '(no flow yet)'
+        } · clears in ${want.eta} · poison ${want.poison}`;
+      }
+      console.log(`signals on the page: ${JSON.stringify(shown, null, 1)}`);
+      assert.match(String(await row.textContent()), /stopped — backlog, nothing taken/);
+
       // The detail view: charts from the history endpoint.
       await row.click();
       await within(
@@ -246,9 +325,35 @@ Deno.test({
         String(await page.locator('#detail-title').textContent()),
         new RegExp(testQueue),
       );
+      // The objective: its budget (10 min old jobs: the last interval missed it) and burn chart.
+      await within(
+        15_000,
+        'the objective’s budget and burn chart',
+        page.locator('#chart-burn canvas').waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      const [{ budget }] = await sql<{ budget: number }[]>`
+        select queue_health.slo_budget_remaining('pgboss', ${DEMO_SCHEMA}, ${testQueue}) as budget`;
+      assert.ok(budget < 1, `the backed-up queue spent some of its budget (${budget})`);
+      const budgetText = String(await page.locator('#detail-budget').textContent());
+      assert.equal(budgetText, formatBudget(budget));
+      assert.match(String(await page.locator('#detail-burn').textContent()), /^5m .+ · 3d .+$/);
+      console.log(`detail: error budget ${budgetText}`);
       await page.evaluate(() => (globalThis as unknown as BrowserWindow).scrollTo(0, 0));
       await Deno.mkdir(artifactsDir(), { recursive: true });
       await page.screenshot({ path: join(artifactsDir(), 'dashboard.png'), fullPage: true });
+      // The detail alone, clipped from the full page (an element screenshot would scroll it under
+      // the sticky top bar).
+      const box = await page.locator('#detail').boundingBox();
+      const scrollY = await page.evaluate(() =>
+        (globalThis as unknown as { scrollY: number }).scrollY
+      );
+      if (box) {
+        await page.screenshot({
+          path: join(artifactsDir(), 'dashboard-detail.png'),
+          fullPage: true,
+          clip: { ...box, y: box.y + scrollY },
+        });
+      }
 
       // A phone: the saved token signs in by itself; one card per queue.
       const phone = await browser.newPage();
@@ -411,7 +516,9 @@ Deno.test({
       // Remove every trace of the test queue from the monitor.
       await sql.begin(async (tx) => {
         const where = { source: 'pgboss', schema: DEMO_SCHEMA, queue: testQueue };
-        for (const table of ['metric', 'metric_1m', 'metric_1h', 'alert', 'queue']) {
+        for (
+          const table of ['metric', 'metric_1m', 'metric_1h', 'alert', 'queue', 'queue_objective']
+        ) {
           const [{ present }] = await tx`
             select to_regclass(${'queue_health.' + table}) is not null as present`;
           if (!present) continue;

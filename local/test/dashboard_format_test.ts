@@ -5,25 +5,34 @@
 import assert from 'node:assert/strict';
 import { loadConfig, mergeConfig } from '../../dashboard/config.js';
 import {
+  bucketBurn,
   downsampleMax,
+  FLOW_WORDS,
+  flowWords,
+  formatBudget,
+  formatBurn,
   formatCount,
   formatDuration,
+  formatEta,
   formatJobs,
   formatMs,
+  formatObjective,
   formatPercent,
+  formatPoison,
   formatRate,
   formatRelative,
   jwtSecondsLeft,
   nextReportDelay,
   ratesOf,
   REPORT_EVERY_MS,
+  secondsOrNever,
   SLIM_QUEUE_FIELDS,
   snapshotQueues,
   sparklinePath,
   statusRank,
 } from '../../dashboard/format.js';
 import { SLIM_QUEUE_FIELDS as PAYLOAD_SLIM_FIELDS } from '../../supabase/functions/_shared/realtime_payload.ts';
-import { historyColumns } from '../../dashboard/charts.js';
+import { BURN_PAGE, BURN_TICKET, burnColumns, historyColumns } from '../../dashboard/charts.js';
 
 Deno.test('counts are exact below 10 000 and compact above, with units for jobs', () => {
   assert.equal(formatCount(0), '0');
@@ -234,4 +243,83 @@ Deno.test('over Realtime the report is re-read once a minute, polling every poll
     5000,
     'joining after a failed read: polls',
   );
+});
+
+Deno.test('"clears in" reads seconds, "never" and null as the health JSON sends them', () => {
+  assert.equal(formatEta(840), '14 min');
+  assert.equal(formatEta(42.4), '42 s');
+  assert.equal(formatEta(7500), '2 h 5 min');
+  assert.equal(formatEta('never'), 'never');
+  assert.equal(formatEta(null), '–', 'not enough data yet');
+  assert.equal(formatEta(undefined), '–', 'a report without signals');
+  assert.equal(formatEta(0), 'now', 'nothing ready');
+  assert.equal(secondsOrNever('never'), Infinity);
+  assert.equal(secondsOrNever('Infinity'), Infinity);
+  assert.equal(secondsOrNever('12.5'), 12.5);
+  assert.equal(secondsOrNever('soon'), null);
+  assert.equal(secondsOrNever(NaN), null);
+});
+
+Deno.test('every flow status has words; a missing one shows nothing and an unknown one as is', () => {
+  for (const s of ['idle', 'ok', 'falling_behind', 'stalled', 'stopped', 'redelivering']) {
+    assert.match(flowWords(s), new RegExp(`^${s.replace('_', ' ')} — `), s);
+  }
+  assert.equal(flowWords('stalled'), 'stalled — taken, none complete');
+  assert.equal(Object.keys(FLOW_WORDS).length, 6);
+  assert.equal(flowWords(null), '', 'history shorter than the window');
+  assert.equal(flowWords('rewinding'), 'rewinding');
+  assert.equal(flowWords('toString'), 'toString', 'not a property of the object');
+});
+
+Deno.test('poison, budget and burn rate carry their units', () => {
+  assert.equal(formatPoison(null), '–', 'not probed');
+  assert.equal(formatPoison(0), '0');
+  assert.equal(formatPoison(3), '3');
+  assert.equal(formatPoison(12_345, true), '≈12.3k');
+  assert.equal(formatBudget(1), '100 % left');
+  assert.equal(formatBudget(0.725), '72.5 % left');
+  assert.equal(formatBudget(0.9996), '99.9 % left', 'never rounded up to untouched');
+  assert.equal(formatBudget(0.0512), '5.1 % left');
+  assert.equal(formatBudget(0.0004), '<0.1 % left');
+  assert.equal(formatBudget(0), 'spent');
+  assert.equal(formatBudget(-0.35), 'overspent by 35 %');
+  assert.equal(formatBudget(null), '–');
+  assert.equal(
+    formatObjective({ target_wait_s: 60, objective: 0.999, period_s: 86_400 }),
+    'oldest ready ≤ 1 min for 99.9 % of the time over a day',
+  );
+  assert.equal(
+    formatObjective({ target_wait_s: 30, objective: 0.99, period_s: 30 * 86_400 }),
+    'oldest ready ≤ 30 s for 99 % of the time over 30 days',
+  );
+  assert.equal(formatObjective(null), '');
+  assert.equal(formatBurn(0), '0×');
+  assert.equal(formatBurn(0.354), '0.35×');
+  assert.equal(formatBurn(2.44), '2.4×');
+  assert.equal(formatBurn(14.4), '14×');
+  assert.equal(formatBurn(null), '–');
+});
+
+Deno.test('a history bucket’s burn rate is its bad share over the error budget', () => {
+  // 30 of 60 s bad under a 99 % objective: half the time bad, 50 times the budget's pace.
+  assert.equal(bucketBurn(30, 60, 0.99)?.toFixed(6), (50).toFixed(6));
+  assert.equal(bucketBurn(0, 60, 0.99), 0);
+  assert.equal(
+    bucketBurn(6, 600, 0.99)?.toFixed(6),
+    (1).toFixed(6),
+    '1× spends it over the period',
+  );
+  assert.equal(bucketBurn(null, 60, 0.99), null, 'no objective then');
+  assert.equal(bucketBurn(0, 0, 0.99), null, 'no seconds under the objective');
+  assert.equal(bucketBurn(5, 60, 1), null, 'not a fraction');
+  const { t, burn } = burnColumns([
+    { t: '2026-11-26T12:00:00Z', slo_total_s: 60, slo_bad_s: 0 },
+    { t: '2026-11-26T12:01:00Z', slo_total_s: 60, slo_bad_s: 60 },
+    { t: '2026-11-26T12:02:00Z', slo_total_s: null, slo_bad_s: null },
+  ], 0.9);
+  assert.deepEqual(t, [1795694400, 1795694460, 1795694520]);
+  assert.equal(burn[0], 0);
+  assert.equal(burn[1]?.toFixed(6), (10).toFixed(6));
+  assert.equal(burn[2], null);
+  assert.deepEqual([BURN_PAGE, BURN_TICKET], [14.4, 6], 'the default rules of docs/alerts.md');
 });

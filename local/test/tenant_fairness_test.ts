@@ -110,7 +110,9 @@ Deno.test("a project at every quota does not make another project's evaluation o
         select ${HOSTILE}, 'h' || i,
                (array['failure_rate', 'stalled', 'growing_backlog', 'enqueued', 'error_rate'])[1 + i % 5],
                0.5, make_interval(hours => 48) - make_interval(mins => i), '%'
-          from generate_series(1, 195) i`;
+          -- up to the quota, whatever the default rules took of it
+          from generate_series(1, 200 - (select count(*)::int from queue_health.alert_rule
+                                          where project_id = ${HOSTILE})) i`;
       await tx`insert into queue_health.channel (project_id, name, kind, config)
                select ${HOSTILE}, 'c' || i, 'webhook', '{"url": "https://hooks.example.test/h"}'
                  from generate_series(1, 50) i`;

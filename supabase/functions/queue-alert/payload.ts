@@ -32,6 +32,9 @@ export const alertSchema = z.object({
   source_schema: z.string().nullish(),
   queue: z.string().nullish(),
   value: z.number().nullish(),
+  /** The value in words where a number cannot say it: "never" (an infinite ETA), a flow status. */
+  value_text: z.string().max(200, { error: "'alerts[].value_text' must be at most 200 characters" })
+    .nullish(),
   threshold: z.number().nullish(),
   started_at: timestamp,
   fired_at: timestamp,

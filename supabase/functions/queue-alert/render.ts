@@ -49,10 +49,12 @@ function formatNumber(n: number | null | undefined): string {
 
 /** "value 120 (threshold 60)" or "" when neither is known. */
 export function valueText(a: Alert): string {
-  if (a.value === null || a.value === undefined) return '';
-  return a.threshold === null || a.threshold === undefined
-    ? `value ${formatNumber(a.value)}`
-    : `value ${formatNumber(a.value)} (threshold ${formatNumber(a.threshold)})`;
+  const shown = a.value_text ??
+    (a.value === null || a.value === undefined ? null : formatNumber(a.value));
+  if (shown === null) return '';
+  return a.threshold === null || a.threshold === undefined || a.value_text
+    ? `value ${shown}`
+    : `value ${shown} (threshold ${formatNumber(a.threshold)})`;
 }
 
 /** The summary line SQL templated, or one built from the rule and queue. */
@@ -270,6 +272,7 @@ export interface WebhookBody {
     source_schema: string | null;
     queue: string | null;
     value: number | null;
+    value_text: string | null;
     threshold: number | null;
     started_at: string | null;
     fired_at: string | null;
@@ -303,6 +306,7 @@ export function renderWebhook(id: string, channelId: string, p: Payload): Webhoo
       source_schema: a.source_schema ?? null,
       queue: a.queue ?? null,
       value: a.value ?? null,
+      value_text: a.value_text ?? null,
       threshold: a.threshold ?? null,
       started_at: a.started_at ?? null,
       fired_at: a.fired_at ?? null,

@@ -133,6 +133,7 @@ Deno.test('webhook body is versioned and carries every alert', () => {
     'summary',
     'threshold',
     'value',
+    'value_text',
   ]);
 });
 
@@ -161,4 +162,27 @@ Deno.test('a firing alert says since when, a resolved one says when it resolved'
   assert.match(text, /since 2026-11-26T10:02:00Z/);
   assert.match(text, /resolved 2026-11-26T10:09:00Z/);
   assert.match(JSON.stringify(renderSlack(p).blocks), /resolved 2026-11-26T10:09:00Z/);
+});
+
+Deno.test('a value SQL can only say in words (never, a flow status) shows as words everywhere', () => {
+  const p = parsePayload(
+    payload([
+      alert({ condition: 'drain_eta', value: null, value_text: 'never', threshold: 3600 }),
+      alert({ alert_id: 'b', condition: 'flow_status', value: null, value_text: 'stalled' }),
+    ]),
+  );
+  const email = renderEmail(p);
+  assert.ok(email.text.includes('value never'), email.text);
+  assert.ok(email.text.includes('value stalled'), email.text);
+  assert.ok(!email.text.includes('threshold 3600'), 'a threshold next to a word means nothing');
+  assert.ok(JSON.stringify(renderSlack(p)).includes('value never'));
+  const hook = renderWebhook('n1', 'c1', p);
+  assert.deepEqual(hook.alerts.map((a) => [a.value, a.value_text]), [[null, 'never'], [
+    null,
+    'stalled',
+  ]]);
+  assert.throws(
+    () => parsePayload(payload([alert({ value_text: 'x'.repeat(201) })])),
+    /alerts\[\]\.value_text/,
+  );
 });
