@@ -680,20 +680,22 @@ as $$
 -- Runs as the caller: objectives are written by project admins (who may write rules) and the
 -- service role. The SRE workbook's two multiwindow rules: page at 14.4x over 1 h and 5 min
 -- (2 % of a 30-day budget in an hour), ticket at 6x over 6 h and 30 min (5 % in 6 hours). An
--- objective set again re-enables its rules (keeping any edits made to them).
+-- objective set again re-enables its rules (keeping any edits made to them). Each keeps firing
+-- for its short window after the burn dips below the threshold: a rate hovering around 14.4 made
+-- the page fire, resolve and fire again within a minute (local/test/signal_scenarios_test.ts).
 declare
   v_queue text := format('%s/%s%s', new.source, coalesce(new.source_schema || '.', ''), new.queue_name);
 begin
   insert into queue_health.alert_rule as r
     (project_id, name, source, source_schema, queue_name, condition, comparator, threshold,
-     window_duration, severity, summary, is_default, enabled, objective_id)
+     window_duration, keep_firing_for, severity, summary, is_default, enabled, objective_id)
   values
     (new.project_id, left('slo_fast_burn ' || v_queue, 200), new.source, new.source_schema, new.queue_name,
-     'slo_burn', '>', 14.4, interval '1 hour', 'critical',
+     'slo_burn', '>', 14.4, interval '1 hour', interval '5 minutes', 'critical',
      '{{queue}} burns its latency error budget {{value}}x too fast over 1 h and 5 min (threshold {{threshold}}x)',
      true, true, new.id),
     (new.project_id, left('slo_slow_burn ' || v_queue, 200), new.source, new.source_schema, new.queue_name,
-     'slo_burn', '>', 6, interval '6 hours', 'warning',
+     'slo_burn', '>', 6, interval '6 hours', interval '30 minutes', 'warning',
      '{{queue}} burns its latency error budget {{value}}x too fast over 6 h and 30 min (threshold {{threshold}}x)',
      true, true, new.id)
   on conflict (project_id, name) do update
@@ -702,7 +704,7 @@ begin
   return new;
 end;
 $$;
-comment on function queue_health._install_objective_rules() is 'Trigger after a latency objective is inserted: installs (or re-enables) its two burn-rate rules, slo_fast_burn (critical, 14.4x over 1 h and 5 min) and slo_slow_burn (warning, 6x over 6 h and 30 min), selecting exactly its queue.';
+comment on function queue_health._install_objective_rules() is 'Trigger after a latency objective is inserted: installs (or re-enables) its two burn-rate rules, slo_fast_burn (critical, 14.4x over 1 h and 5 min, keep firing 5 min) and slo_slow_burn (warning, 6x over 6 h and 30 min, keep firing 30 min), selecting exactly its queue.';
 revoke execute on function queue_health._install_objective_rules() from public, anon, authenticated;
 
 create trigger queue_objective_install_rules
