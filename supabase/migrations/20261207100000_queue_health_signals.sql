@@ -266,21 +266,23 @@ immutable
 set search_path = ''
 language sql
 as $$
-  -- Rates below p_min_rate count as 0, so an exponentially decaying rate reaches "never". A
-  -- backlog smaller than one second of the consumers' work is kept up with, however the rates
-  -- compare: a busy queue that flows always has a message or two ready, and "never" would be wrong.
+  -- Rates below p_min_rate count as 0, so an exponentially decaying rate reaches "never". A queue
+  -- that keeps pace (arrivals within ±5 % of completions, the smoothed rates' noise) with at most a
+  -- minute of its consumers' work ready is kept up with: its backlog is worked off in
+  -- ready / out, and "never" (or ready / a difference near 0) would be wrong.
   select case
     when p_ready is null then null
     when p_ready = 0 then 0::float8
     when p_in_rate is null or p_out_rate is null then null
-    when p_out_rate >= greatest(p_min_rate, 1e-9) and p_ready <= p_out_rate then p_ready / p_out_rate
+    when p_out_rate >= greatest(p_min_rate, 1e-9) and p_ready <= 60 * p_out_rate
+         and p_in_rate <= 1.05 * p_out_rate and p_in_rate >= 0.95 * p_out_rate then p_ready / p_out_rate
     when (case when p_out_rate < p_min_rate then 0 else p_out_rate end)
          - (case when p_in_rate < p_min_rate then 0 else p_in_rate end) <= 0 then 'Infinity'::float8
     else p_ready / ((case when p_out_rate < p_min_rate then 0 else p_out_rate end)
                     - (case when p_in_rate < p_min_rate then 0 else p_in_rate end))
   end
 $$;
-comment on function queue_health.drain_eta_of(bigint, double precision, double precision, double precision) is 'Seconds until p_ready messages are gone at the given enqueue and completion rates (messages/s): ready / (out - in); 0 with nothing ready; ready / out when the backlog is at most one second of work (kept up with); Infinity when a larger backlog does not shrink; null when a rate is unknown. Rates below p_min_rate count as 0.';
+comment on function queue_health.drain_eta_of(bigint, double precision, double precision, double precision) is 'Seconds until p_ready messages are gone at the given enqueue and completion rates (messages/s): ready / (out - in); 0 with nothing ready; ready / out when the queue keeps pace (in within 5 % of out) with at most a minute of work ready; Infinity when a backlog does not shrink; null when a rate is unknown. Rates below p_min_rate count as 0.';
 revoke execute on function queue_health.drain_eta_of(bigint, double precision, double precision, double precision) from public, anon;
 grant execute on function queue_health.drain_eta_of(bigint, double precision, double precision, double precision) to authenticated, service_role;
 

@@ -3,7 +3,7 @@
 -- smoothed rates, drain ETA and expected wait, the flow status over the window, the last enqueue
 -- and dequeue, and a latency objective's seconds, burn rate and budget.
 begin;
-select plan(42);
+select plan(43);
 
 -- Section: flow_status_of(ready, in_flight, enqueued, finished, redelivered, ready_zero, idle,
 -- start_ready, start_in_flight, share): each rule, and the order between them.
@@ -33,10 +33,11 @@ select is(queue_health.flow_status_of(5, 0, 0, 0, 0, 0, 0, null, null), null, 'n
 
 select is(queue_health.drain_eta_of(120, 1, 3), 60::float8, '120 ready, in 1/s, out 3/s: clears in 60 s');
 select is(queue_health.drain_eta_of(0, 5, 0), 0::float8, 'nothing ready: 0, whatever the rates');
-select is(queue_health.drain_eta_of(10, 2, 2), 'Infinity'::float8, 'in = out, 5 s of work ready: never');
-select is(queue_health.drain_eta_of(1, 3, 3), 1 / 3::float8,
-  'in = out with one message ready (a third of a second of work): kept up with, not never');
+select is(queue_health.drain_eta_of(200, 2, 2), 'Infinity'::float8, 'in = out with 100 s of work ready: never');
+select is(queue_health.drain_eta_of(1, 0.181, 0.177), 1 / 0.177::float8,
+  'keeping pace (in within 5 % of out) with under a minute of work ready: ready / out, not never');
 select is(queue_health.drain_eta_of(10, 0.001, 0.002, 0.01), 'Infinity'::float8, 'rates below the floor count as 0: never');
+select is(queue_health.drain_eta_of(10, 2.5, 2), 'Infinity'::float8, 'more arrives than leaves: never, however little is ready');
 select is(queue_health.drain_eta_of(10, null, 1), null, 'an unknown rate: null');
 select is(queue_health.expected_wait_of(30, 3), 10::float8, '30 ready at 3/s: a message sent now waits 10 s');
 select is(queue_health.expected_wait_of(30, 0), 'Infinity'::float8, 'nothing completes: never');
