@@ -340,7 +340,23 @@ grant execute on function queue_health._flow_window_start(text, text, text, time
 -- Section: capture
 
 create function queue_health._capture_rows(p_now timestamptz, p_samples queue_health.sample[])
-returns table (m queue_health.metric, cursor jsonb, newest boolean, error text)
+-- queue_health.metric's columns in its order (105_metric_columns.test.sql checks), then the
+-- sampler's cursor, whether the row is the queue's newest, and the sample's error. Flat columns,
+-- not one composite of metric: reading 43 fields out of a composite deforms it once per field.
+returns table (
+  captured_at timestamptz, project_id text, source text, source_schema text, queue_name text,
+  ready bigint, in_flight bigint, delayed bigint, depth bigint, depth_estimated boolean,
+  oldest_ready_age_s double precision, enqueued bigint, completed bigint, failed bigint,
+  retried bigint, dead_lettered bigint, wait_p50_ms double precision, wait_p95_ms double precision,
+  run_p50_ms double precision, run_p95_ms double precision, sample_ms double precision,
+  interval_s double precision, cum_enqueued bigint, cum_completed bigint, cum_failed bigint,
+  cum_retried bigint, cum_dead_lettered bigint, cum_interval_s double precision, cum_idle bigint,
+  poison bigint, oldest_poison_age_s double precision, in_rate double precision,
+  out_rate double precision, drain_eta_s double precision, expected_wait_s double precision,
+  flow_status queue_health.flow_status, last_enqueue_at timestamptz, last_dequeue_at timestamptz,
+  slo_total_s double precision, slo_bad_s double precision, cum_ready_zero bigint,
+  cum_slo_total_s double precision, cum_slo_bad_s double precision,
+  cursor jsonb, newest boolean, error text)
 stable
 set search_path = ''
 -- The planner's cost for this statement passes jit_above_cost even for two queues (the default
@@ -352,11 +368,12 @@ set jit = off
 -- as one with a SET clause never is, plans its statement again on every call).
 language plpgsql
 as $$
+#variable_conflict use_column
 begin
   -- One row per queue sampled (the sample without error when there are both): its metric row
   -- stamped p_now, with its interval, running totals and signals, computed from the registry's
   -- copy of the queue's newest row (or, when that is not current, from the newest row before
-  -- p_now); m holds only the queue's identity when its sample failed (error set).
+  -- p_now); only the queue's identity (and error) when its sample failed.
   return query
   with st as (
     select coalesce(s.flow_window, interval '10 minutes') as flow_window,
@@ -436,7 +453,7 @@ begin
            st.tau_s, st.flow_window, st.redelivery_share
       from prev p cross join st
   )
-  select row(
+  select
       p_now, c.project_id, c.source, c.source_schema, c.queue_name,
       c.ready, c.in_flight, c.delayed, c.depth, coalesce(c.depth_estimated, false), c.oldest_ready_age_s,
       c.enqueued, c.completed, c.failed, c.retried, c.dead_lettered,
@@ -458,8 +475,8 @@ begin
              or c.in_flight > c.t_in_flight then p_now else c.t_last_dequeue_at end,
       c.slo_total_s, c.slo_bad_s, c.cum_ready_zero,
       coalesce(c.t_slo_total_s, 0) + coalesce(c.slo_total_s, 0),
-      coalesce(c.t_slo_bad_s, 0) + coalesce(c.slo_bad_s, 0)
-    )::queue_health.metric, c.cursor, c.is_newest, c.error
+      coalesce(c.t_slo_bad_s, 0) + coalesce(c.slo_bad_s, 0),
+      c.cursor, c.is_newest, c.error
     from c
     -- The drain ETA and expected wait are known once the queue has been watched for a minute.
     cross join lateral (
@@ -493,7 +510,15 @@ begin
   ),
   new_metric as (
     insert into queue_health.metric
-    select (r.m).* from r where r.error is null
+    select r.captured_at, r.project_id, r.source, r.source_schema, r.queue_name, r.ready, r.in_flight,
+      r.delayed, r.depth, r.depth_estimated, r.oldest_ready_age_s, r.enqueued, r.completed, r.failed,
+      r.retried, r.dead_lettered, r.wait_p50_ms, r.wait_p95_ms, r.run_p50_ms, r.run_p95_ms,
+      r.sample_ms, r.interval_s, r.cum_enqueued, r.cum_completed, r.cum_failed, r.cum_retried,
+      r.cum_dead_lettered, r.cum_interval_s, r.cum_idle, r.poison, r.oldest_poison_age_s, r.in_rate,
+      r.out_rate, r.drain_eta_s, r.expected_wait_s, r.flow_status, r.last_enqueue_at,
+      r.last_dequeue_at, r.slo_total_s, r.slo_bad_s, r.cum_ready_zero, r.cum_slo_total_s,
+      r.cum_slo_bad_s
+    from r where r.error is null
     returning 1
   ),
   seen as (
@@ -504,15 +529,15 @@ begin
       cum_dead_lettered, cum_interval_s, cum_idle, poison, oldest_poison_age_s, in_rate, out_rate,
       drain_eta_s, expected_wait_s, flow_status, last_enqueue_at, last_dequeue_at, slo_total_s,
       slo_bad_s, cum_ready_zero, cum_slo_total_s, cum_slo_bad_s)
-    select (r.m).source, (r.m).source_schema, (r.m).queue_name, (r.m).project_id, r.cursor, p_now, p_now,
-      case when r.newest then p_now end, (r.m).ready, (r.m).in_flight, (r.m).delayed, (r.m).depth,
-      (r.m).oldest_ready_age_s, (r.m).enqueued, (r.m).completed, (r.m).failed, (r.m).retried,
-      (r.m).dead_lettered, (r.m).wait_p50_ms, (r.m).wait_p95_ms, (r.m).run_p50_ms, (r.m).run_p95_ms,
-      (r.m).sample_ms, (r.m).interval_s, (r.m).cum_enqueued, (r.m).cum_completed, (r.m).cum_failed,
-      (r.m).cum_retried, (r.m).cum_dead_lettered, (r.m).cum_interval_s, (r.m).cum_idle,
-      (r.m).poison, (r.m).oldest_poison_age_s, (r.m).in_rate, (r.m).out_rate, (r.m).drain_eta_s,
-      (r.m).expected_wait_s, (r.m).flow_status, (r.m).last_enqueue_at, (r.m).last_dequeue_at,
-      (r.m).slo_total_s, (r.m).slo_bad_s, (r.m).cum_ready_zero, (r.m).cum_slo_total_s, (r.m).cum_slo_bad_s
+    select r.source, r.source_schema, r.queue_name, r.project_id, r.cursor, p_now, p_now,
+      case when r.newest then p_now end, r.ready, r.in_flight, r.delayed, r.depth,
+      r.oldest_ready_age_s, r.enqueued, r.completed, r.failed, r.retried,
+      r.dead_lettered, r.wait_p50_ms, r.wait_p95_ms, r.run_p50_ms, r.run_p95_ms,
+      r.sample_ms, r.interval_s, r.cum_enqueued, r.cum_completed, r.cum_failed,
+      r.cum_retried, r.cum_dead_lettered, r.cum_interval_s, r.cum_idle,
+      r.poison, r.oldest_poison_age_s, r.in_rate, r.out_rate, r.drain_eta_s,
+      r.expected_wait_s, r.flow_status, r.last_enqueue_at, r.last_dequeue_at,
+      r.slo_total_s, r.slo_bad_s, r.cum_ready_zero, r.cum_slo_total_s, r.cum_slo_bad_s
     from r
     where r.error is null
     on conflict (source, source_schema, queue_name) do update set
@@ -544,7 +569,7 @@ begin
   seen_failed as (
     insert into queue_health.queue as q (source, source_schema, queue_name, project_id,
       first_seen_at, last_seen_at)
-    select (r.m).source, (r.m).source_schema, (r.m).queue_name, (r.m).project_id, p_now, p_now
+    select r.source, r.source_schema, r.queue_name, r.project_id, p_now, p_now
     from r
     where r.error is not null
     on conflict (source, source_schema, queue_name) do update set

@@ -10,7 +10,7 @@
 -- its name in the diagnostics ("have: {…}"). docs/development.md, "Adding a metric", is the
 -- checklist.
 begin;
-select plan(14);
+select plan(15);
 
 -- Where each metric column goes. in_sample: a sampler measures it (so the sample type has it);
 -- in_registry: capture() copies it into queue_health.queue; rollup: the columns metric_1m and
@@ -204,6 +204,17 @@ select is(
   array(select rollup_column from metric_rollup_column group by 1 having count(*) > 1 order by 1),
   '{}'::text[],
   'no two metric columns aggregate into the same rollup column'
+);
+-- capture()'s row builder returns metric's columns flat, in metric's order (the store inserts them
+-- by position), then the sampler's cursor, the newest flag and the sample's error.
+select is(
+  (select array_agg(a.n::text order by a.o)
+     from pg_proc p, unnest(p.proargnames, p.proargmodes) with ordinality as a(n, m, o)
+    where p.oid = 'queue_health._capture_rows(timestamptz, queue_health.sample[])'::regprocedure
+      and a.m = 't'),
+  (select array_agg(column_name order by attnum) from metric_column_site where site = 'metric')
+    || array['cursor', 'newest', 'error'],
+  '_capture_rows() returns metric''s columns in metric''s order, then cursor, newest, error'
 );
 select * from finish();
 rollback;
