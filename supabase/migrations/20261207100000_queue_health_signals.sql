@@ -700,6 +700,9 @@ comment on function queue_health.rollup(timestamptz) is 'Fills metric_1m and met
 
 -- Section: objectives: seconds, burn rates, budget
 
+-- Whole hours only: counting the metric_1h bucket that holds the window's start would take in up
+-- to 59 minutes before it (local/test/signal_scenarios_test.ts measured a 1 h burn of 17.0 read as
+-- 8.6 once the hour was rolled up, below the fast-burn rule's 14.4).
 create function queue_health._slo_seconds(
   p_source text, p_source_schema text, p_queue_name text, p_since timestamptz, p_now timestamptz,
   out total_s double precision, out bad_s double precision)
@@ -710,27 +713,46 @@ language plpgsql
 as $$
 declare
   v_rolled timestamptz;
+  v_hour timestamptz;
   v_from timestamptz;
+  v_after timestamptz;
   v_last record;
   v_base record;
 begin
-  -- The seconds under the objective, and those that missed it, in (p_since, p_now]. Raw rows
-  -- (two probes of the running totals) from max(p_since, the 1-hour rollup's watermark) on;
-  -- before that, whole hours of metric_1h (so windows longer than raw retention work).
+  -- The seconds under the objective, and those that missed it, in (p_since, p_now], in up to three
+  -- parts. Once the hourly rollup has passed the first whole hour of the window (v_hour): raw rows
+  -- of (p_since, v_hour), at most an hour of them (none once raw retention has dropped them: the
+  -- far end of a long window then counts a little short, never long); the whole hours
+  -- [v_hour, watermark) of metric_1h (so windows longer than raw retention work); raw rows from
+  -- the watermark on. Otherwise raw rows only. Raw runs are two probes of the running totals.
   select w.rolled_up_to into v_rolled from queue_health.rollup_watermark w where w.resolution = '1h';
-  v_from := case when v_rolled is null then p_since else greatest(p_since, least(v_rolled, p_now)) end;
+  v_hour := pg_catalog.date_trunc('hour', p_since, 'UTC');
+  if v_hour < p_since then
+    v_hour := v_hour + interval '1 hour';
+  end if;
+  v_from := case when v_rolled is not null and least(v_rolled, p_now) > v_hour
+                 then least(v_rolled, p_now) else p_since end;
   total_s := 0;
   bad_s := 0;
   if v_from > p_since then
     select coalesce(sum(h.slo_total_s), 0), coalesce(sum(h.slo_bad_s), 0) into total_s, bad_s
       from queue_health.metric_1h h
      where h.queue_name = p_queue_name and h.source = p_source and h.source_schema = p_source_schema
-       and h.bucket >= pg_catalog.date_trunc('hour', p_since, 'UTC') and h.bucket < v_from;
+       and h.bucket >= v_hour and h.bucket < v_from;
+    select total_s + coalesce(sum(m.slo_total_s), 0), bad_s + coalesce(sum(m.slo_bad_s), 0)
+      into total_s, bad_s
+      from queue_health.metric m
+     where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
+       and m.captured_at > p_since and m.captured_at < v_hour;
+    -- The raw rows after the rollup start at the watermark itself (a bucket holds [start, end)).
+    v_after := v_from - interval '1 microsecond';
+  else
+    v_after := p_since;
   end if;
   select m.cum_slo_total_s, m.cum_slo_bad_s into v_last
     from queue_health.metric m
    where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
-     and m.captured_at <= p_now and m.captured_at > v_from
+     and m.captured_at <= p_now and m.captured_at > v_after
    order by m.captured_at desc limit 1;
   if v_last.cum_slo_total_s is null then
     return;
@@ -738,27 +760,49 @@ begin
   select m.cum_slo_total_s, m.cum_slo_bad_s into v_base
     from queue_health.metric m
    where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
-     and m.captured_at <= v_from
+     and m.captured_at <= v_after
    order by m.captured_at desc limit 1;
   if v_base.cum_slo_total_s is null then
-    -- No row before: from the window's oldest row, less its own seconds.
+    -- No row before: from the run's oldest row, less its own seconds.
     select m.cum_slo_total_s - coalesce(m.slo_total_s, 0) as cum_slo_total_s,
            m.cum_slo_bad_s - coalesce(m.slo_bad_s, 0) as cum_slo_bad_s
       into v_base
       from queue_health.metric m
      where m.queue_name = p_queue_name and m.source = p_source and m.source_schema = p_source_schema
-       and m.captured_at > v_from and m.captured_at <= p_now
+       and m.captured_at > v_after and m.captured_at <= p_now
      order by m.captured_at limit 1;
   end if;
   total_s := total_s + v_last.cum_slo_total_s - coalesce(v_base.cum_slo_total_s, 0);
   bad_s := bad_s + v_last.cum_slo_bad_s - coalesce(v_base.cum_slo_bad_s, 0);
 end;
 $$;
-comment on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) is 'Seconds of the queue under its latency objective, and those that missed it, in (p_since, p_now]: metric_1h before the hourly rollup''s watermark, raw running totals after it.';
+comment on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) is 'Seconds of the queue under its latency objective, and those that missed it, in (p_since, p_now]: the whole hours of metric_1h inside the window before the hourly rollup''s watermark, raw rows for the rest (the part before the first whole hour, and from the watermark on).';
 revoke execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) from public, anon;
 -- Security invoker over row-level security (metric, metric_1h): slo_burn_rate() and
 -- slo_budget_remaining() call it as the caller.
 grant execute on function queue_health._slo_seconds(text, text, text, timestamptz, timestamptz) to authenticated, service_role;
+
+create function queue_health._slo_objective(p_source text, p_source_schema text, p_queue_name text)
+returns queue_health.queue_objective
+stable
+set search_path = ''
+language sql
+as $$
+  -- Security invoker: row-level security on queue and queue_objective decides, so a queue the
+  -- caller may not see has no objective. One for the queue's schema wins over one for any schema.
+  select o
+    from queue_health.queue q
+    join queue_health.queue_objective o
+      on o.project_id = q.project_id and o.source = q.source and o.queue_name = q.queue_name
+     and (o.source_schema is null or o.source_schema = q.source_schema)
+   where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name
+   order by o.source_schema nulls last
+   limit 1
+$$;
+comment on function queue_health._slo_objective(text, text, text) is 'The latency objective that applies to the queue (its project''s, for its schema before one for any schema); null when it has none or the caller may not see the queue.';
+revoke execute on function queue_health._slo_objective(text, text, text) from public, anon;
+-- Called as the caller by slo_burn_rate() and slo_budget_remaining().
+grant execute on function queue_health._slo_objective(text, text, text) to authenticated, service_role;
 
 create function queue_health.slo_burn_rate(
   p_source text, p_source_schema text, p_queue_name text, p_window interval, p_now timestamptz default now())
@@ -768,29 +812,20 @@ set search_path = ''
 language plpgsql
 as $$
 declare
-  v_queue queue_health.queue;
-  v_objective double precision;
+  v_objective queue_health.queue_objective;
   v_seconds record;
 begin
   -- Security invoker: row-level security on queue, queue_objective, metric and metric_1h decides
   -- what it reads, so a queue the caller may not see has no objective and no seconds (null).
-  select * into v_queue from queue_health.queue q
-   where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
-  if v_queue.id is null then
-    return null;
-  end if;
-  select o.objective into v_objective from queue_health.queue_objective o
-   where o.project_id = v_queue.project_id and o.source = p_source and o.queue_name = p_queue_name
-     and (o.source_schema is null or o.source_schema = p_source_schema)
-   order by o.source_schema nulls last limit 1;
-  if v_objective is null then
+  v_objective := queue_health._slo_objective(p_source, p_source_schema, p_queue_name);
+  if v_objective.id is null then
     return null;
   end if;
   v_seconds := queue_health._slo_seconds(p_source, p_source_schema, p_queue_name, p_now - p_window, p_now);
   if coalesce(v_seconds.total_s, 0) <= 0 then
     return null;
   end if;
-  return (v_seconds.bad_s / v_seconds.total_s) / (1 - v_objective);
+  return (v_seconds.bad_s / v_seconds.total_s) / (1 - v_objective.objective);
 end;
 $$;
 comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds under the objective) / (1 - objective); 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective or without data; security invoker, so null for a queue the caller may not see (row-level security).';
@@ -805,20 +840,11 @@ set search_path = ''
 language plpgsql
 as $$
 declare
-  v_queue queue_health.queue;
   v_objective queue_health.queue_objective;
   v_seconds record;
 begin
   -- Security invoker, as slo_burn_rate().
-  select * into v_queue from queue_health.queue q
-   where q.source = p_source and q.source_schema = p_source_schema and q.queue_name = p_queue_name;
-  if v_queue.id is null then
-    return null;
-  end if;
-  select * into v_objective from queue_health.queue_objective o
-   where o.project_id = v_queue.project_id and o.source = p_source and o.queue_name = p_queue_name
-     and (o.source_schema is null or o.source_schema = p_source_schema)
-   order by o.source_schema nulls last limit 1;
+  v_objective := queue_health._slo_objective(p_source, p_source_schema, p_queue_name);
   if v_objective.id is null then
     return null;
   end if;

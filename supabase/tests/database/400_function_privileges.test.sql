@@ -96,6 +96,7 @@ select is(
     'queue_health.slo_burn_rate(text,text,text,interval,timestamp with time zone)',
     'queue_health.slo_budget_remaining(text,text,text,timestamp with time zone)',
     'queue_health._slo_seconds(text,text,text,timestamp with time zone,timestamp with time zone)',
+    'queue_health._slo_objective(text,text,text)',
     -- A project admin's own scrape tokens (checked inside).
     'queue_health.create_scrape_token(text,text,timestamp with time zone)',
     'queue_health.revoke_scrape_token(uuid,timestamp with time zone)',
