@@ -4,8 +4,10 @@
  * file names the process that holds the port, and `down` stops what the stack started whatever
  * state the pid files are in — never a process that is not ours.
  *
- * One throwaway cluster serves every test (initdb once), on ports 54360-54362 so that neither the
- * test runner's stack (54330-54334) nor a developer's `npm start` is touched.
+ * One throwaway cluster serves every test (initdb once), on ports 32760-32762 so that neither the
+ * test runner's stack (54330-54334) nor a developer's `npm start` is touched, and below Linux's
+ * ephemeral range (32768-60999): a port there can be handed to any outgoing connection between the
+ * test's stops and starts, which once failed "the killed process held the port".
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -22,9 +24,9 @@ import {
   runsDenoScript,
 } from './system.ts';
 
-const DB_PORT = 54360;
-const API_PORT = 54361;
-const RECEIVERS_PORT = 54362;
+const DB_PORT = 32760;
+const API_PORT = 32761;
+const RECEIVERS_PORT = 32762;
 const PORTS = [DB_PORT, API_PORT, RECEIVERS_PORT];
 const MAIN = join(ROOT, 'local', 'stack', 'main.ts');
 const SERVER = join(ROOT, 'local', 'stack', 'server.ts');

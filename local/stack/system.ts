@@ -233,13 +233,19 @@ export function readPid(file: string): number | null {
   }
 }
 
-/** Which process listens on a TCP port on 127.0.0.1 (via `ss`), or null. */
+/**
+ * Which process listens on a TCP port on 127.0.0.1 (via `ss`), or null. Only a listener counts: a
+ * connection that merely uses the port (an outgoing one given it as its ephemeral port, or a killed
+ * server's connection still closing) is not an owner — binding to test the port would say "taken"
+ * for those, which made `status` and the lifecycle test see ghosts. Binding is the fallback only
+ * where `ss` cannot run.
+ */
 export async function portOwner(
   port: number,
 ): Promise<{ pid: number | null; what: string } | null> {
   const r = await run('ss', ['-Hltnp', `sport = :${port}`]);
-  if (r.code !== 0 || !r.stdout.trim()) {
-    // Fall back to trying to bind.
+  if (r.code === 0 && !r.stdout.trim()) return null;
+  if (r.code !== 0) {
     try {
       const l = Deno.listen({ hostname: '127.0.0.1', port });
       l.close();
