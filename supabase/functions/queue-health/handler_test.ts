@@ -186,7 +186,7 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
 
     await t.step('the service role sees every project', async () => {
       const { res, body } = await call(handler, `?queue=*_${sfx}`, await service());
-      assert.equal(res.status, 200);
+      assert.equal(res.status, 200, JSON.stringify(body.monitor ?? body));
       assert.deepEqual(projectsOf(body), [P_A, P_B]);
     });
 
@@ -224,7 +224,11 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
             evaluateEveryMs: 0,
           });
           const secretKey = await call(hosted, `?queue=*_${sfx}`, `sb_secret_${sfx}`);
-          assert.equal(secretKey.res.status, 200);
+          assert.equal(
+            secretKey.res.status,
+            200,
+            JSON.stringify(secretKey.body.monitor ?? secretKey.body),
+          );
           assert.deepEqual(projectsOf(secretKey.body), [P_A, P_B]);
           const publishable = await call(hosted, `?queue=*_${sfx}`, undefined, {
             apikey: `sb_publishable_${sfx}`,
