@@ -35,13 +35,7 @@
  * `PUT /user`. Users carry no `identities` (GoTrue lists the email identity there).
  * @module
  */
-import {
-  decodeProtectedHeader,
-  importJWK,
-  type JWTPayload,
-  jwtVerify,
-  SignJWT,
-} from 'jose';
+import { decodeProtectedHeader, importJWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import postgres from 'postgres';
 import type { SigningKey } from './signing_key.ts';
 
@@ -320,7 +314,9 @@ export function createLocalAuth(opts: LocalAuthOptions): LocalAuthHandler {
        where u.aud = 'authenticated'
          and ${email ? sql`lower(u.email) = lower(${email})` : sql`u.phone = ${phone}`}
        limit 1`;
-    if (!row || row.password_ok === null) throw new AuthError(400, 'invalid_credentials', INVALID_LOGIN);
+    if (!row || row.password_ok === null) {
+      throw new AuthError(400, 'invalid_credentials', INVALID_LOGIN);
+    }
     if (isBanned(row)) throw new AuthError(400, 'user_banned', 'User is banned');
     if (!row.password_ok) throw new AuthError(400, 'invalid_credentials', INVALID_LOGIN);
     if (email && !row.email_confirmed_at) {

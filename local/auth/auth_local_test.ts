@@ -136,7 +136,9 @@ Deno.test('a password sign-in returns a GoTrue session with an ES256 token the J
 
 Deno.test('wrong credentials get GoTrue’s 400 invalid_credentials in both error formats', async () => {
   await withAuth(async (h) => {
-    for (const json of [{ email: h.email, password: 'nope' }, { email: 'x@y.test', password: 'a' }]) {
+    for (
+      const json of [{ email: h.email, password: 'nope' }, { email: 'x@y.test', password: 'a' }]
+    ) {
       const legacy = await h.call('/token?grant_type=password', { method: 'POST', json });
       assert.equal(legacy.status, 400);
       assert.deepEqual(legacy.body, {
@@ -151,7 +153,10 @@ Deno.test('wrong credentials get GoTrue’s 400 invalid_credentials in both erro
         apiVersion: '2024-01-01',
       });
       assert.equal(v2024.status, 400);
-      assert.deepEqual(v2024.body, { code: 'invalid_credentials', message: 'Invalid login credentials' });
+      assert.deepEqual(v2024.body, {
+        code: 'invalid_credentials',
+        message: 'Invalid login credentials',
+      });
       assert.equal(v2024.headers.get('x-supabase-api-version'), '2024-01-01');
     }
     const missing = await h.call('/token?grant_type=password', {

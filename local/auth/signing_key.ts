@@ -51,7 +51,9 @@ async function fromStored(stored: StoredKey, file: string): Promise<SigningKey> 
     typeof stored.kid !== 'string' || d?.kty !== 'EC' || d.crv !== 'P-256' ||
     typeof d.d !== 'string'
   ) {
-    throw new Error(`${file} is not an ES256 (P-256) private key with a kid: delete it to make a new one`);
+    throw new Error(
+      `${file} is not an ES256 (P-256) private key with a kid: delete it to make a new one`,
+    );
   }
   const privateKey = await importJWK({ ...d, alg: 'ES256' }, 'ES256') as CryptoKey;
   const publicJwk = publicOf(stored);

@@ -124,7 +124,9 @@ export function authAccessTokenSeconds(): number {
   if (raw === '') return 3600;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 30 || n > 604_800) {
-    throw new Error(`QH_AUTH_JWT_EXP must be a whole number of seconds from 30 to 604800: got '${raw}'`);
+    throw new Error(
+      `QH_AUTH_JWT_EXP must be a whole number of seconds from 30 to 604800: got '${raw}'`,
+    );
   }
   return n;
 }
