@@ -9,19 +9,9 @@ import {
   renderPrometheus,
   sampleName,
 } from './prometheus.ts';
+import { ODD_NAMES, promtoolCheckMetrics } from './test_promtool.ts';
 
-const NASTY = 'we"ird\\queue\nname';
-/** Names a queue may have: quotes, backslashes, line feeds, tab, unicode, 47 characters (pgmq's limit). */
-export const ODD_NAMES = [
-  NASTY,
-  'ends with a backslash \\',
-  '"quoted" and \\"escaped\\"',
-  'line\nfeed\r\nand\ttab',
-  'ünïcödé 队列 🚀 émoji',
-  'q'.repeat(47),
-  '{label="inside"} 1',
-  '# HELP not a comment',
-];
+const NASTY = ODD_NAMES[0];
 
 function report() {
   return buildReport({
@@ -315,30 +305,6 @@ Deno.test('every family is declared once, counters without _total, units as name
     if (f.name.endsWith('_seconds')) assert.equal(f.unit, 'seconds', f.name);
   }
 });
-
-/** Runs `promtool check metrics` on an exposition; its exit code and what it printed. */
-export async function promtoolCheckMetrics(text: string): Promise<{ code: number; out: string }> {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command('promtool', {
-      args: ['check', 'metrics'],
-      stdin: 'piped',
-      stdout: 'piped',
-      stderr: 'piped',
-    }).spawn();
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new Error('promtool not found: `npm test` installs it (Debian package prometheus)');
-    }
-    throw e;
-  }
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(text));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout) + dec.decode(stderr) };
-}
 
 Deno.test('promtool check metrics finds no problem in the text exposition, odd queue names included', async () => {
   const text = renderPrometheus(report());
