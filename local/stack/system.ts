@@ -106,7 +106,15 @@ export function isRoot(): boolean {
  * root, fails with a message that names what is missing and how to get it.
  */
 export async function ensureDebianPackages(
-  extra: { name: string; probe: string }[] = [],
+  extra: {
+    name: string;
+    probe: string;
+    /**
+     * A service the package's postinst may start (a daemon listening on its default ports): it
+     * is stopped again right after installing, under systemd or sysvinit. Tests start their own.
+     */
+    service?: string;
+  }[] = [],
   opts: { debian?: boolean; root?: boolean } = {},
 ) {
   const missing = [...DEBIAN_PACKAGES, ...extra].filter((p) => !existsSync(p.probe));
@@ -141,6 +149,24 @@ export async function ensureDebianPackages(
     );
   }
   log.ok(`installed ${names.join(' ')}`);
+  for (const p of missing) {
+    if ('service' in p && p.service) await stopPackagedService(p.service);
+  }
+}
+
+/**
+ * Stops (and under systemd disables) a service that a package's postinst started. Where a
+ * policy-rc.d or the lack of an init system kept it from starting, this changes nothing.
+ */
+export async function stopPackagedService(service: string): Promise<void> {
+  const systemd = existsSync('/run/systemd/system');
+  const script = `/etc/init.d/${service}`;
+  const r = systemd
+    ? await run('systemctl', ['disable', '--now', service])
+    : existsSync(script)
+    ? await run(script, ['stop'])
+    : { code: 0, stdout: '', stderr: '' };
+  if (r.code !== 0) log.warn(`stopping ${service} after installing it: ${r.stderr.trim()}`);
 }
 
 /** True when a process with this pid is alive (and not a zombie). */

@@ -254,7 +254,15 @@ async function denoTests() {
 async function main(): Promise<number> {
   const t0 = performance.now();
   try {
-    await ensureDebianPackages([{ name: 'chromium', probe: '/usr/bin/chromium' }]);
+    await ensureDebianPackages([
+      { name: 'chromium', probe: '/usr/bin/chromium' },
+      // The real Alertmanager (local/test/alertmanager_e2e_test.ts starts its own on loopback).
+      {
+        name: 'prometheus-alertmanager',
+        probe: '/usr/bin/prometheus-alertmanager',
+        service: 'prometheus-alertmanager',
+      },
+    ]);
     if (usesExternalDatabase()) {
       await up({ serverMode: 'test' });
     } else {
