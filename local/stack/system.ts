@@ -117,11 +117,13 @@ export interface DebianPackage {
  * systemctl, otherwise through its init script (which stops only the daemon of its pid file).
  */
 async function stopPackageService(service: string): Promise<void> {
-  if (existsSync('/run/systemd/system')) {
-    await run('systemctl', ['disable', '--now', `${service}.service`]);
-  } else if (existsSync(`/etc/init.d/${service}`)) {
-    await run(`/etc/init.d/${service}`, ['stop']);
-  }
+  const script = `/etc/init.d/${service}`;
+  const r = existsSync('/run/systemd/system')
+    ? await run('systemctl', ['disable', '--now', `${service}.service`])
+    : existsSync(script)
+    ? await run(script, ['stop'])
+    : { code: 0, stderr: '' };
+  if (r.code !== 0) log.warn(`stopping ${service} after installing it: ${r.stderr.trim()}`);
 }
 
 /**

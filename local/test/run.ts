@@ -262,6 +262,12 @@ async function main(): Promise<number> {
       // its package may start a daemon on :9090, which is stopped again at once.
       { name: 'prometheus', probe: '/usr/bin/prometheus', services: ['prometheus'] },
       { name: 'prometheus', probe: '/usr/bin/promtool', services: ['prometheus'] },
+      // The real Alertmanager (local/test/alertmanager_e2e_test.ts starts its own on loopback).
+      {
+        name: 'prometheus-alertmanager',
+        probe: '/usr/bin/prometheus-alertmanager',
+        services: ['prometheus-alertmanager'],
+      },
     ]);
     if (usesExternalDatabase()) {
       await up({ serverMode: 'test' });

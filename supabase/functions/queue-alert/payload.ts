@@ -61,6 +61,8 @@ export const payloadSchema = z.object({
     .optional(),
   alerts: z.array(alertSchema, { error: "'payload.alerts' must be an array" }),
   dashboard_url: httpUrl,
+  /** Alertmanager channels: the endsAt of the firing alerts (until the next resend). */
+  valid_until: timestamp,
 });
 
 /** A checked notification payload; `counts` is always present after {@link parsePayload}. */
@@ -101,8 +103,8 @@ export const claimedSchema = z.object({
   id: z.string(),
   project_id: z.string(),
   channel_id: z.string(),
-  kind: z.enum(['email', 'slack', 'webhook'], {
-    error: "'kind' must be one of email, slack, webhook",
+  kind: z.enum(['email', 'slack', 'webhook', 'alertmanager'], {
+    error: "'kind' must be one of email, slack, webhook, alertmanager",
   }),
   config: z.record(z.string(), z.unknown()).nullish().transform((c) => c ?? {}),
   secret: z.record(z.string(), z.unknown()).nullish().transform((s) => s ?? {}),

@@ -4,6 +4,7 @@
  * @module
  */
 import { sha256Hex } from '../_shared/hash.ts';
+import { sendAlertmanager } from './alertmanager.ts';
 import { type Logger, redactUrls } from '../_shared/log.ts';
 import {
   classifyResend,
@@ -425,5 +426,7 @@ export function send(row: Claimed, p: Payload, ctx: SendContext): Promise<Outcom
       return sendSlack(row, p, ctx);
     case 'webhook':
       return sendWebhook(row, p, ctx);
+    case 'alertmanager':
+      return sendAlertmanager(row, p, ctx);
   }
 }
