@@ -71,7 +71,9 @@ select
   m.cum_completed,
   m.cum_failed,
   m.cum_retried,
-  m.cum_dead_lettered
+  m.cum_dead_lettered,
+  -- The latest capture's cursor says whether poison was a sample's estimate (above the bound).
+  coalesce((q.cursor ->> 'poison_estimated')::boolean, false) as poison_estimated
 from queue_health.queue q
 cross join queue_health.settings s
 left join lateral (
@@ -91,9 +93,10 @@ left join lateral (
   limit 1
 ) o on true
 where q.dropped_at is null;
-comment on view queue_health.queue_status is 'One row per queue that still exists, with its latest snapshot, rates per second over the last interval, error rate failed/(completed+failed), its signals (smoothed rates, drain ETA, expected wait, flow status, poison, last enqueue / dequeue, latency objective) and status: stale (no snapshot in stale_after_intervals capture intervals), critical (oldest ready message >= critical_oldest_ready_age_s, or flow_status stopped or stalled), warning (oldest ready >= warning_oldest_ready_age_s, error rate >= warning_error_rate, dead letters, or flow_status falling_behind or redelivering), else ok; and its running totals (cum_*), which Prometheus reads as counters. RLS applies.';
+comment on view queue_health.queue_status is 'One row per queue that still exists, with its latest snapshot, rates per second over the last interval, error rate failed/(completed+failed), its signals (smoothed rates, drain ETA, expected wait, flow status, poison, last enqueue / dequeue, latency objective) and status: stale (no snapshot in stale_after_intervals capture intervals), critical (oldest ready message >= critical_oldest_ready_age_s, or flow_status stopped or stalled), warning (oldest ready >= warning_oldest_ready_age_s, error rate >= warning_error_rate, dead letters, or flow_status falling_behind or redelivering), else ok; and its running totals (cum_*), which Prometheus reads as counters; poison_estimated says poison is a sample''s estimate. RLS applies.';
 comment on column queue_health.queue_status.cum_enqueued is 'Messages enqueued since the queue was first seen (running total of metric.enqueued at the latest snapshot): a Prometheus counter, never lower than before while the queue is registered.';
 comment on column queue_health.queue_status.cum_completed is 'Messages completed since the queue was first seen (running total, as cum_enqueued).';
 comment on column queue_health.queue_status.cum_failed is 'Messages failed since the queue was first seen (running total, as cum_enqueued).';
 comment on column queue_health.queue_status.cum_retried is 'Retries since the queue was first seen (running total, as cum_enqueued).';
 comment on column queue_health.queue_status.cum_dead_lettered is 'Messages dead-lettered since the queue was first seen (running total, as cum_enqueued).';
+comment on column queue_health.queue_status.poison_estimated is 'True when poison is estimated from a sample (the queue holds more than settings.exact_count_limit messages or live jobs), false when it was counted; from the latest capture''s cursor, for pgmq and pg-boss alike.';

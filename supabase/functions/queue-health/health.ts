@@ -85,6 +85,8 @@ export interface QueueSignals {
   out_rate: number | null;
   /** Messages taken poison_read_count times or more; null when not probed. */
   poison: number | null;
+  /** True when `poison` is a sample's estimate (above exact_count_limit), false when counted. */
+  poison_estimated: boolean;
   /** Age of the oldest poison message, seconds. */
   oldest_poison_age_s: number | null;
   /** The latest capture that saw messages enqueued. */
@@ -265,6 +267,7 @@ export function queueSignals(row: Row): QueueSignals {
     in_rate: num(row.in_rate),
     out_rate: num(row.out_rate),
     poison: num(row.poison),
+    poison_estimated: row.poison_estimated === true,
     oldest_poison_age_s: num(row.oldest_poison_age_s),
     last_enqueue_at: iso(row.last_enqueue_at),
     last_dequeue_at: iso(row.last_dequeue_at),

@@ -209,6 +209,7 @@ Deno.test('buildReport() gives every queue its signals, the objective only where
     in_rate: null,
     out_rate: null,
     poison: null,
+    poison_estimated: false,
     oldest_poison_age_s: null,
     last_enqueue_at: null,
     last_dequeue_at: null,

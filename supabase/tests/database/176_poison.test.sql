@@ -3,7 +3,7 @@
 -- age is in the capture's metric row; above exact_count_limit they are estimated; an unchanged
 -- queue repeats them; a queue with no redelivery and no poison is not probed again.
 begin;
-select plan(18);
+select plan(20);
 
 update queue_health.settings set unchanged_reread_interval = '0';
 
@@ -42,6 +42,9 @@ select is(
   (select array[cursor ->> 'poison_estimated', coalesce(cursor ->> 'poison_sample', 'none')]
      from queue_health.queue where queue_name = 'qh_poison'),
   array['false', 'none'], 'below the bound: counted, not flagged estimated');
+select is(
+  (select poison_estimated from queue_health.queue_status where queue_name = 'qh_poison'),
+  false, 'queue_status: poison counted, not estimated');
 
 update queue_health.settings set poison_read_count = 4;
 select queue_health.capture((select t0 + interval '11 seconds' from fx_t));
@@ -65,6 +68,9 @@ select is(
   (select array[cursor ->> 'poison_estimated', cursor ->> 'poison_sample']
      from queue_health.queue where queue_name = 'qh_poison'),
   array['true', '5'], 'above the bound: flagged estimated, with the sample''s size (its 5 rows)');
+select is(
+  (select poison_estimated from queue_health.queue_status where queue_name = 'qh_poison'),
+  true, 'queue_status carries the flag for the latest snapshot');
 update queue_health.settings set exact_count_limit = 10000;
 
 -- Unchanged since: the snapshot, poison included, is repeated without a read.

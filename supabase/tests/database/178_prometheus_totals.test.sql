@@ -54,8 +54,9 @@ select pg_temp.seen(5);
 select is(
   (select array_agg(attname::text order by attnum) from pg_attribute
     where attrelid = 'queue_health.queue_status'::regclass and attnum > 41 and not attisdropped),
-  array['cum_enqueued', 'cum_completed', 'cum_failed', 'cum_retried', 'cum_dead_lettered'],
-  'queue_status appends the running totals after the signals');
+  array['cum_enqueued', 'cum_completed', 'cum_failed', 'cum_retried', 'cum_dead_lettered',
+        'poison_estimated'],
+  'queue_status appends the running totals after the signals, then poison_estimated');
 select results_eq(
   $$ select step, enq, done from fx_seen where step in (0, 1, 2) order by step $$,
   $$ values (0, 0::bigint, 0::bigint), (1, 5, 0), (2, 5, 3) $$,
