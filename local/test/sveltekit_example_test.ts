@@ -10,8 +10,8 @@
  *   with /config.json pointing at the stack;
  * - signs in through the element's token form (the app hands the element its supabase-js client),
  *   sees the queues, waits for the element to go live over Realtime, drives a capture and sees the
- *   new depth arrive as a broadcast (no report read in between), opens a queue and sees the app's
- *   `queueopen` handler run;
+ *   new depth arrive as a broadcast (no report read in between), opens a queue and then a firing
+ *   alert (a rule of the test's own) and sees the app's `queueopen` / `alertopen` handlers run;
  * - dark mode and phone width: screenshots sveltekit.png, sveltekit-dark.png, sveltekit-phone.png,
  *   and of the standalone page dashboard-dark.png, dashboard-phone-dark.png; the `theme` attribute
  *   overrides the colour scheme either way.
@@ -179,6 +179,7 @@ Deno.test({
     const url = databaseUrl();
     const sql = connect({ url, max: 2, applicationName: 'qh-sveltekit-example-test' });
     const testQueue = `qh_svelte_${Date.now().toString(36)}`;
+    const ruleName = `${testQueue}_deep`;
     const stops: (() => Promise<unknown>)[] = [];
     const userDataDir = await Deno.makeTempDir({ prefix: 'qh-chromium-' });
     const capture = async () => {
@@ -200,6 +201,11 @@ Deno.test({
       stops.push(() => pb.stop());
       await pb.boss.createQueue(testQueue);
       await pb.boss.insert(testQueue, Array.from({ length: 7 }, (_, i) => ({ data: { i } })));
+      // A rule that fires on the test queue at once (depth > 5, no for-duration), so the element
+      // lists a firing alert to open.
+      await sql`
+        insert into queue_health.alert_rule (project_id, name, condition, threshold, queue_name, group_wait)
+        values ('default', ${ruleName}, 'depth', 5, ${testQueue}, '0')`;
       await capture();
 
       const server = serveExample({ supabaseUrl: API_URL, anonKey: stack.anonKey });
@@ -293,6 +299,21 @@ Deno.test({
       assert.equal(
         await page.locator(TAG).getAttribute('queue'),
         `default/pgboss/${DEMO_SCHEMA}/${testQueue}`,
+      );
+      // Open its firing alert: the app's onalertopen handler runs and the alert's queue opens.
+      const alertItem = page.locator('#alerts li.clickable', { hasText: ruleName });
+      await within(
+        10_000,
+        'the test queue’s firing alert',
+        alertItem.waitFor({ state: 'visible', timeout: 10_000 }),
+      );
+      await page.locator('#detail-close').click();
+      await alertItem.click();
+      assert.equal(await page.locator('p#opened').textContent(), `Opened alert ${ruleName}`);
+      assert.equal(await page.locator('#detail').isVisible(), true, 'the alert opened its queue');
+      assert.match(
+        String(await page.locator('#detail-title').textContent()),
+        new RegExp(testQueue),
       );
       const dir = artifactsDir();
       await Deno.mkdir(dir, { recursive: true });
@@ -393,6 +414,7 @@ Deno.test({
                      and queue_name = ${testQueue}`;
         }
       }).catch((e) => console.error(`cleanup of ${testQueue} failed: ${e.message}`));
+      await sql`delete from queue_health.alert_rule where name = ${ruleName}`.catch(() => {});
       await sql`delete from ${sql(DEMO_SCHEMA)}.job where name = ${testQueue}`.catch(() => {});
       await sql`delete from ${sql(DEMO_SCHEMA)}.queue where name = ${testQueue}`.catch(() => {});
       await sql.end({ timeout: 2 });
