@@ -71,7 +71,7 @@ export async function browserLatency(ctx: Context, queue: string, trials: number
   try {
     const page = browser.pages()[0] ?? await browser.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${API_URL}/#project=${PROJECT}`, { timeout: 15_000 });
+    await page.goto(`${API_URL}/?auth=false#project=${PROJECT}`, { timeout: 15_000 });
     await page.locator('#token').fill(token);
     await page.locator('#token-form button[type=submit]').click();
     await page.waitForFunction(

@@ -114,7 +114,7 @@ async function dashboardReads(ctx: Context, minutes: number) {
       page.on('request', (r) => {
         if (new URL(r.url()).pathname === '/functions/v1/queue-health') reads.push(Date.now());
       });
-      await page.goto(`${API_URL}/#project=${PROJECT}`, { timeout: 15_000 });
+      await page.goto(`${API_URL}/?auth=false#project=${PROJECT}`, { timeout: 15_000 });
       await page.locator('#token').fill(token);
       await page.locator('#token-form button[type=submit]').click();
       await page.waitForFunction(

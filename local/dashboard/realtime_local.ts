@@ -4,7 +4,8 @@
  * frames) at `/realtime/v1/websocket` that supabase-js joins like the real one.
  *
  * - `phx_join` of a private channel (`config.private: true`) is authorised the way Realtime does
- *   it: the access token is verified with the project's JWT secret, then, in a transaction that
+ *   it: the access token is verified with the project's JWT secret (HS256) or, for ES256/RS256
+ *   tokens such as the local Auth stand-in's, with the project's JWKS; then, in a transaction that
  *   is rolled back, a broadcast row for the topic is inserted and selected as the caller's role
  *   with `request.jwt.claims`, `request.jwt.claim.sub`/`role` and `realtime.topic` set, so the
  *   SELECT policies on `realtime.messages` decide. Public channels are joined without a check.
@@ -22,7 +23,13 @@
  * re-checking authorisation on token refresh beyond verifying the new token.
  * @module
  */
-import { jwtVerify } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  type JSONWebKeySet,
+  type JWTPayload,
+  jwtVerify,
+} from 'jose';
 import postgres from 'postgres';
 
 /** Options of {@link createLocalRealtime} and {@link startLocalRealtime}. */
@@ -31,6 +38,11 @@ export interface LocalRealtimeOptions {
   databaseUrl: string;
   /** The HS256 secret access tokens are signed with. */
   jwtSecret: string;
+  /**
+   * The project's public signing keys (`SUPABASE_JWKS`, the local Auth stand-in's), for tokens
+   * signed with an asymmetric key (ES256, RS256, EdDSA); without it only HS256 tokens verify.
+   */
+  jwks?: JSONWebKeySet;
   /** Port on 127.0.0.1; 0 (default) picks a free one. */
   port?: number;
   /**
@@ -136,6 +148,7 @@ export async function createLocalRealtime(
     connection: { application_name: 'qh-local-realtime' },
   });
   const key = new TextEncoder().encode(opts.jwtSecret);
+  const publicKeys = opts.jwks?.keys.length ? createLocalJWKSet(opts.jwks) : undefined;
   const clients = new Set<Client>();
   const counts = { joined: 0, refused: 0, relayed: 0, originRefused: 0 };
   const allowedOrigins = new Set(opts.allowedOrigins ?? []);
@@ -146,10 +159,19 @@ export async function createLocalRealtime(
   const reply = (c: Client, f: Frame, status: 'ok' | 'error', response: Record<string, unknown>) =>
     send(c, [f[0], f[1], f[2], 'phx_reply', { status, response }]);
 
-  /** null when the token is signed with the project's secret, else why not. */
+  /** The claims of a token signed with the project's secret or one of its keys; throws if not. */
+  async function verifiedClaims(token: string): Promise<JWTPayload> {
+    const { alg } = decodeProtectedHeader(token);
+    if (alg === 'HS256') return (await jwtVerify(token, key, { algorithms: ['HS256'] })).payload;
+    if (!publicKeys) throw new Error(`no key for a token signed with ${String(alg)}`);
+    return (await jwtVerify(token, publicKeys, { algorithms: ['ES256', 'RS256', 'EdDSA'] }))
+      .payload;
+  }
+
+  /** null when the token is signed with the project's secret or keys, else why not. */
   async function verifies(token: string): Promise<string | null> {
     try {
-      await jwtVerify(token, key, { algorithms: ['HS256'] });
+      await verifiedClaims(token);
       return null;
     } catch (e) {
       return `Unauthorized: ${(e as Error).message}`;
@@ -161,7 +183,7 @@ export async function createLocalRealtime(
     if (!token) return 'Unauthorized: no access token';
     let claims: Record<string, unknown>;
     try {
-      claims = (await jwtVerify(token, key, { algorithms: ['HS256'] })).payload;
+      claims = await verifiedClaims(token);
     } catch (e) {
       return `Unauthorized: ${(e as Error).message}`;
     }

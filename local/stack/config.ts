@@ -47,6 +47,8 @@ export const paths = {
   migrationsStamp: join(STATE_DIR, 'postgres', 'migrations.sha256'),
   logs: join(STATE_DIR, 'logs'),
   platformLib: join(STATE_DIR, 'postgres', 'lib'),
+  /** The local Auth stand-in's ES256 signing key (local/auth/signing_key.ts). */
+  authSigningKey: join(STATE_DIR, 'auth', 'signing_key.json'),
   run: join(STATE_DIR, 'run'),
 };
 
@@ -113,6 +115,22 @@ export function dispatchMode(): 'pg_net' | 'notify' {
   if (raw === '' || raw === 'pg_net') return 'pg_net';
   if (raw === 'notify') return 'notify';
   throw new Error(`QH_DISPATCH must be 'pg_net' or 'notify': got '${raw}'`);
+}
+
+/**
+ * Lifetime of the access tokens the local Auth stand-in issues, in seconds (QH_AUTH_JWT_EXP, as
+ * GoTrue's JWT_EXP): default 3600, as on hosted Supabase; 30 to 604800.
+ */
+export function authAccessTokenSeconds(): number {
+  const raw = Deno.env.get('QH_AUTH_JWT_EXP') ?? '';
+  if (raw === '') return 3600;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 30 || n > 604_800) {
+    throw new Error(
+      `QH_AUTH_JWT_EXP must be a whole number of seconds from 30 to 604800: got '${raw}'`,
+    );
+  }
+  return n;
 }
 
 /** URL of queue-alert on the local functions server. */

@@ -8,11 +8,11 @@ import { API_URL, databaseUrl, paths, RECEIVERS_URL } from './config.ts';
 import { localKeys, userAccessToken } from './keys.ts';
 import { log, say, StackError } from './log.ts';
 import { connect } from './postgres.ts';
+import { DEMO_USER_EMAIL, DEMO_USER_ID, DEMO_USER_PASSWORD } from './demo_user.ts';
 
 /** The demo's pg-boss schema. */
 export const DEMO_SCHEMA = 'pgboss';
-export const DEMO_USER_EMAIL = 'demo@queue-health.local';
-const DEMO_USER_ID = '00000000-0000-4000-8000-00000000d3e0';
+export { DEMO_USER_EMAIL, DEMO_USER_ID, DEMO_USER_PASSWORD };
 
 type Sql = ReturnType<typeof connect>;
 
@@ -21,14 +21,35 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * Creates the demo user (admin of the default project) and, unless `channels` is false, local
  * alert channels for the default project (so the demo's alerts land at the local receivers).
+ *
+ * The user is an email user of auth.users as Supabase Auth stores one: confirmed, with its
+ * password as a bcrypt hash from pgcrypto (`extensions.crypt(…, extensions.gen_salt('bf', 10))`,
+ * cost 10 as GoTrue's), so it signs in at the local Auth stand-in with DEMO_USER_EMAIL and
+ * DEMO_USER_PASSWORD. A user left by an older stack gets these columns; a hash that already
+ * matches the password is kept.
  */
 export async function seedDemo(
   sql: Sql,
   opts: { channels?: boolean } = {},
 ): Promise<{ token: string }> {
+  const appMeta = { provider: 'email', providers: ['email'] };
   await sql`
-    insert into auth.users (id, email) values (${DEMO_USER_ID}, ${DEMO_USER_EMAIL})
-    on conflict (id) do nothing`;
+    insert into auth.users
+      (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at,
+       raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+    values ('00000000-0000-0000-0000-000000000000', ${DEMO_USER_ID}, 'authenticated',
+            'authenticated', ${DEMO_USER_EMAIL},
+            extensions.crypt(${DEMO_USER_PASSWORD}, extensions.gen_salt('bf', 10)), now(),
+            ${sql.json(appMeta)}, ${sql.json({ email_verified: true })}, now(), now())
+    on conflict (id) do update
+      set aud = excluded.aud, role = excluded.role, email = excluded.email,
+          email_confirmed_at = coalesce(auth.users.email_confirmed_at, excluded.email_confirmed_at),
+          raw_app_meta_data = excluded.raw_app_meta_data,
+          encrypted_password = case
+            when auth.users.encrypted_password like '$2%' and auth.users.encrypted_password =
+                 extensions.crypt(${DEMO_USER_PASSWORD}, auth.users.encrypted_password)
+            then auth.users.encrypted_password
+            else excluded.encrypted_password end`;
   await sql`
     insert into queue_health.project_member (project_id, user_id, role)
     values ('default', ${DEMO_USER_ID}, 'admin')
@@ -379,7 +400,8 @@ async function runDemo(signal: AbortSignal): Promise<DemoWorkload> {
   say(`
 Queue Health is running with a demo workload on real pg-boss queues (schema '${DEMO_SCHEMA}').
 
-  Dashboard        ${API_URL}/            (sign in with the access token below)
+  Dashboard        ${API_URL}/
+  Sign in as       ${DEMO_USER_EMAIL}  password ${DEMO_USER_PASSWORD}  (admin of project 'default')
   Health (JSON)    ${API_URL}/functions/v1/queue-health
   Prometheus       ${API_URL}/functions/v1/queue-health?format=prometheus
   Alerts received  ${RECEIVERS_URL}/_received
@@ -387,7 +409,7 @@ Queue Health is running with a demo workload on real pg-boss queues (schema '${D
 
   curl -H "Authorization: Bearer ${keys.serviceRole}" '${API_URL}/functions/v1/queue-health'
 
-  Demo user access token (${DEMO_USER_EMAIL}, admin of project 'default'):
+  Or paste the demo user's access token (valid 30 days):
   ${token}
 ${scheduled ? `\n  pg_cron schedule: ${scheduled}\n` : ''}
 Queues, one flow status each (shown once the 10-minute flow window has passed):

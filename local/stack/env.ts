@@ -1,16 +1,25 @@
 /** The environment the local stack gives Edge Functions (as Supabase's edge runtime does). */
-import { API_URL, databaseUrl, JWT_SECRET, RECEIVERS_URL } from './config.ts';
+import { API_URL, databaseUrl, JWT_SECRET, paths, RECEIVERS_URL } from './config.ts';
 import { localKeys } from './keys.ts';
+import { loadSigningKey } from '../auth/signing_key.ts';
 
-/** Environment variables for functions served by the local stack. */
+/**
+ * Environment variables for functions served by the local stack. As on a hosted project with
+ * asymmetric signing keys, `SUPABASE_JWKS` holds the public key of the local Auth stand-in
+ * (local/auth), whose user tokens are ES256; `SUPABASE_URL` also points the functions at its
+ * `/auth/v1/.well-known/jwks.json`. `SUPABASE_JWT_SECRET` verifies the HS256 anon / service-role
+ * keys and the tokens local/stack/keys.ts mints.
+ */
 export async function functionEnv(): Promise<Record<string, string>> {
   const keys = await localKeys();
+  const signingKey = await loadSigningKey(paths.authSigningKey);
   return {
     SUPABASE_URL: API_URL,
     SUPABASE_DB_URL: databaseUrl(),
     SUPABASE_ANON_KEY: keys.anon,
     SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
     SUPABASE_JWT_SECRET: JWT_SECRET,
+    SUPABASE_JWKS: JSON.stringify(signingKey.jwks),
     RESEND_API_KEY: Deno.env.get('RESEND_API_KEY') ?? 're_local_test',
     RESEND_BASE_URL: Deno.env.get('RESEND_BASE_URL') ?? `${RECEIVERS_URL}/resend`,
     RESEND_FROM: Deno.env.get('RESEND_FROM') ?? 'Queue Health <alerts@queue-health.local>',

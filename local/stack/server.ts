@@ -4,6 +4,8 @@
  * - serves each Edge Function's handler at http://127.0.0.1:54321/functions/v1/<name>;
  * - serves the live dashboard (dashboard/) at http://127.0.0.1:54321/, and a Realtime stand-in at
  *   /realtime/v1/websocket so it updates live on each snapshot;
+ * - serves an Auth (GoTrue) stand-in at /auth/v1/* (local/auth/auth_local.ts), so the dashboard
+ *   signs in with email and password through supabase-js as on hosted Supabase;
  * - runs the local Resend / Slack / webhook receivers on 127.0.0.1:54324;
  * - runs the pg_net stand-in's worker (pg_net_worker.ts), which sends what the database queued
  *   with net.http_post — queue-alert calls included — as pg_net's background worker does;
@@ -18,6 +20,7 @@ import { extname, join, normalize } from 'node:path';
 import {
   API_PORT,
   API_URL,
+  authAccessTokenSeconds,
   databaseUrl,
   dispatchMode,
   paths,
@@ -31,6 +34,8 @@ import { connect } from './postgres.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { startPgNetWorker } from './pg_net_worker.ts';
 import { createLocalRealtime, realtimeOrigins } from '../dashboard/realtime_local.ts';
+import { createLocalAuth } from '../auth/auth_local.ts';
+import { loadSigningKey } from '../auth/signing_key.ts';
 
 type Handler = (req: Request) => Response | Promise<Response>;
 
@@ -47,11 +52,25 @@ runtime.EdgeRuntime ??= {
   },
 };
 
+// The local Auth stand-in: users of auth.users sign in at /auth/v1 and get ES256 access tokens,
+// verified by the functions (SUPABASE_JWKS) and by Realtime with the same key. It reads and writes
+// auth.* as the platform superuser (GoTrue's own role locally), or as DATABASE_URL's role.
+const signingKey = await loadSigningKey(paths.authSigningKey);
+const auth = createLocalAuth({
+  databaseUrl: superuserUrl() ?? databaseUrl(),
+  projectUrl: API_URL,
+  apiKeys: [env.SUPABASE_ANON_KEY, env.SUPABASE_SERVICE_ROLE_KEY],
+  signingKey,
+  legacyJwtSecret: env.SUPABASE_JWT_SECRET,
+  accessTokenSeconds: authAccessTokenSeconds(),
+});
+
 // The local Realtime stand-in: the dashboard joins queue_health:<project> over a WebSocket.
 // Only the stack's own pages (and QH_REALTIME_ALLOWED_ORIGINS) may open its WebSocket.
 const realtime = await createLocalRealtime({
   databaseUrl: databaseUrl(),
   jwtSecret: env.SUPABASE_JWT_SECRET,
+  jwks: signingKey.jwks,
   allowedOrigins: realtimeOrigins(API_URL, Deno.env.get('QH_REALTIME_ALLOWED_ORIGINS') ?? ''),
 });
 
@@ -121,6 +140,7 @@ async function route(req: Request): Promise<Response> {
     }
   }
   if (url.pathname === '/realtime/v1/websocket') return realtime.handle(req);
+  if (url.pathname === '/auth/v1' || url.pathname.startsWith('/auth/v1/')) return auth.handle(req);
   if (url.pathname === '/_stack/health') {
     return Response.json({ ok: true, mode, dispatch: dispatchMode(), pid: Deno.pid });
   }
@@ -131,9 +151,9 @@ async function route(req: Request): Promise<Response> {
       anonKey: env.SUPABASE_ANON_KEY,
       functionsUrl: `${API_URL}/functions/v1`,
       // Live updates over the local Realtime stand-in (Phoenix protocol, Broadcast from the
-      // database); there is no GoTrue, so sign-in is by pasted access token.
+      // database); sign-in with email and password at the local Auth stand-in (/auth/v1).
       realtime: true,
-      auth: false,
+      auth: true,
     });
   }
   return await serveStatic(url.pathname);
@@ -154,7 +174,7 @@ Deno.serve({ hostname: '127.0.0.1', port: API_PORT, onListen }, async (req) => {
   const started = performance.now();
   const res = await route(req);
   const path = new URL(req.url).pathname;
-  if (path.startsWith('/functions/')) {
+  if (path.startsWith('/functions/') || path.startsWith('/auth/')) {
     jsonLine({
       event: 'request',
       method: req.method,

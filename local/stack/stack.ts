@@ -18,6 +18,7 @@ import {
   usesExternalDatabase,
 } from './config.ts';
 import { localKeys } from './keys.ts';
+import { DEMO_USER_EMAIL, DEMO_USER_PASSWORD } from './demo_user.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { log, say, StackError } from './log.ts';
 import { defaultStateDir } from './state_dir.ts';
@@ -377,6 +378,8 @@ export async function status(): Promise<boolean> {
   line('queue-health', `${API_URL}/functions/v1/queue-health`);
   line('queue-alert', `${API_URL}/functions/v1/queue-alert`);
   line('Dashboard', `${API_URL}/`);
+  line('Auth (GoTrue stand-in)', `${API_URL}/auth/v1`);
+  line('Demo sign-in', `${DEMO_USER_EMAIL}  password ${DEMO_USER_PASSWORD}`);
   line(
     'Receivers',
     `${RECEIVERS_URL}/_received  (Resend: /resend, Slack: /slack, webhooks: /webhook)`,

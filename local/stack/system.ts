@@ -101,17 +101,43 @@ export function isRoot(): boolean {
   return Deno.uid() === 0;
 }
 
+/** A Debian package to have: its name, a file that shows it is installed, its services. */
+export interface DebianPackage {
+  name: string;
+  probe: string;
+  /**
+   * Services the package's maintainer scripts may start on install (e.g. `prometheus` on
+   * :9090): stopped and disabled right after installing, since tests start their own.
+   */
+  services?: string[];
+}
+
+/**
+ * Stops and disables a service a package just installed may have started: with systemd through
+ * systemctl, otherwise through its init script (which stops only the daemon of its pid file).
+ */
+async function stopPackageService(service: string): Promise<void> {
+  if (existsSync('/run/systemd/system')) {
+    await run('systemctl', ['disable', '--now', `${service}.service`]);
+  } else if (existsSync(`/etc/init.d/${service}`)) {
+    await run(`/etc/init.d/${service}`, ['stop']);
+  }
+}
+
 /**
  * Installs the Debian packages that are missing (apt-get update first). Elsewhere, or without
- * root, fails with a message that names what is missing and how to get it.
+ * root, fails with a message that names what is missing and how to get it. Services the new
+ * packages started are stopped again (see {@link DebianPackage.services}).
  */
 export async function ensureDebianPackages(
-  extra: { name: string; probe: string }[] = [],
+  extra: DebianPackage[] = [],
   opts: { debian?: boolean; root?: boolean } = {},
 ) {
-  const missing = [...DEBIAN_PACKAGES, ...extra].filter((p) => !existsSync(p.probe));
+  const missing: DebianPackage[] = [...DEBIAN_PACKAGES, ...extra].filter((p) =>
+    !existsSync(p.probe)
+  );
   if (missing.length === 0) return;
-  const names = missing.map((p) => p.name);
+  const names = [...new Set(missing.map((p) => p.name))];
   if (!(opts.debian ?? isDebian())) {
     throw new StackError(
       `Missing: ${
@@ -130,10 +156,19 @@ export async function ensureDebianPackages(
   log.step(`installing Debian packages: ${names.join(' ')}`);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   await runVisible('apt-get', ['update', '-qq'], { env, what: 'apt-get update' });
-  await runVisible('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...names], {
-    env,
-    what: `apt-get install ${names.join(' ')}`,
-  });
+  // Another apt-get (a parallel run) may hold the dpkg lock for a while: wait for it.
+  await runVisible('apt-get', [
+    'install',
+    '-y',
+    '-qq',
+    '--no-install-recommends',
+    '-o',
+    'DPkg::Lock::Timeout=300',
+    ...names,
+  ], { env, what: `apt-get install ${names.join(' ')}` });
+  for (const service of new Set(missing.flatMap((p) => p.services ?? []))) {
+    await stopPackageService(service);
+  }
   const still = missing.filter((p) => !existsSync(p.probe));
   if (still.length) {
     throw new StackError(

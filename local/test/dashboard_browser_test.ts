@@ -11,8 +11,7 @@
  * worker) reads "stopped"; its latency objective's budget and burn chart show in the detail view
  * (dashboard-detail.png).
  *
- * A second test signs in with email and password through the page's supabase-js, with GoTrue's
- * two endpoints answered by the browser (the local stack has no GoTrue).
+ * Signing in with email and password at the stack's Auth stand-in: auth_browser_test.ts.
  *
  * Needs the stack (`npm run stack -- up`); `npm test` brings it up first.
  */
@@ -198,8 +197,13 @@ Deno.test({
         if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
       });
       // This page polls (the stack also serves a Realtime stand-in: the third page below uses it).
-      await within(15_000, 'the page to load', page.goto(`${API_URL}/?realtime=false`));
-      // Sign in with a local token (the local stack has no Supabase Auth).
+      // auth=false: this page signs in with a pasted token (auth_browser_test.ts signs in with
+      // email and password at the stack's Auth stand-in).
+      await within(
+        15_000,
+        'the page to load',
+        page.goto(`${API_URL}/?realtime=false&auth=false`),
+      );
       await page.locator('#token').fill(token);
       await page.locator('#token-form button[type=submit]').click();
 
@@ -534,121 +538,6 @@ Deno.test({
       }).catch((e) => console.error(`cleanup of ${testQueue} failed: ${e.message}`));
       await sql`delete from ${sql(DEMO_SCHEMA)}.job where name = ${testQueue}`.catch(() => {});
       await sql`delete from ${sql(DEMO_SCHEMA)}.queue where name = ${testQueue}`.catch(() => {});
-      await sql.end({ timeout: 2 });
-      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
-    }
-  },
-});
-
-Deno.test({
-  name: 'dashboard signs in with email and password through supabase-js when Supabase Auth answers',
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    assert.ok(
-      await stackIsUp(),
-      `the local stack is not answering on ${API_URL}: start it with 'npm run stack -- up'`,
-    );
-    await buildDashboard();
-    const sql = connect({ max: 1, applicationName: 'qh-dashboard-browser-test' });
-    const userDataDir = await Deno.makeTempDir({ prefix: 'qh-chromium-' });
-    const browser = await launchChromium(userDataDir, { width: 1024, height: 768 });
-    try {
-      // No alert channels: the page needs the user, and channels in 'default' would collect the
-      // demo's notifications for every later test that runs queue-alert.
-      const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0], {
-        channels: false,
-      });
-      const page = browser.pages()[0] ?? await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      // The local stack has no GoTrue: answer its two endpoints the way GoTrue does, with the demo
-      // user's real access token, so the page's supabase-js sign-in path runs for real.
-      const asked: { email?: string; password?: string }[] = [];
-      await page.route('**/auth/v1/health', (route) => route.fulfill({ json: { name: 'GoTrue' } }));
-      await page.route('**/auth/v1/token?grant_type=password', async (route) => {
-        const body = route.request().postDataJSON() as { email: string; password: string };
-        asked.push(body);
-        if (body.password !== 'correct horse') {
-          return route.fulfill({
-            status: 400,
-            json: {
-              code: 400,
-              error_code: 'invalid_credentials',
-              msg: 'Invalid login credentials',
-            },
-          });
-        }
-        const now = Math.floor(Date.now() / 1000);
-        await route.fulfill({
-          json: {
-            access_token: token,
-            token_type: 'bearer',
-            expires_in: 3600,
-            expires_at: now + 3600,
-            refresh_token: 'local-refresh-token',
-            user: {
-              id: '00000000-0000-4000-8000-00000000d3e0',
-              aud: 'authenticated',
-              role: 'authenticated',
-              email: body.email,
-              app_metadata: {},
-              user_metadata: {},
-              created_at: new Date().toISOString(),
-            },
-          },
-        });
-      });
-      // The local stack says it has no Auth; this test answers GoTrue's endpoints itself.
-      await within(15_000, 'the page', page.goto(`${API_URL}/?auth=true`));
-      await within(
-        10_000,
-        'the password form',
-        page.locator('#password-form').waitFor({ state: 'visible', timeout: 10_000 }),
-      );
-      await page.locator('#email').fill('demo@queue-health.local');
-      await page.locator('#password').fill('wrong');
-      await page.locator('#password-form button[type=submit]').click();
-      await within(
-        10_000,
-        'the refusal',
-        page.locator('#sign-in-error').waitFor({ state: 'visible', timeout: 10_000 }),
-      );
-      assert.match(String(await page.locator('#sign-in-error').textContent()), /Invalid login/);
-
-      await page.locator('#password').fill('correct horse');
-      await page.locator('#password-form button[type=submit]').click();
-      await within(
-        15_000,
-        'the queues after signing in',
-        page.locator('#queue-rows tr').first().waitFor({ state: 'visible', timeout: 15_000 }),
-      );
-      assert.deepEqual(asked.map((a) => a.email), [
-        'demo@queue-health.local',
-        'demo@queue-health.local',
-      ]);
-      assert.equal(
-        await page.locator('#sign-out').getAttribute('title'),
-        'Signed in as demo@queue-health.local',
-      );
-
-      // supabase-js keeps the session: a reload stays signed in; signing out forgets it.
-      await page.reload();
-      await within(
-        15_000,
-        'the queues after a reload',
-        page.locator('#queue-rows tr').first().waitFor({ state: 'visible', timeout: 15_000 }),
-      );
-      await page.route('**/auth/v1/logout**', (route) => route.fulfill({ status: 204 }));
-      await page.locator('#sign-out').click();
-      await within(
-        10_000,
-        'the sign-in form after signing out',
-        page.locator('#password-form').waitFor({ state: 'visible', timeout: 10_000 }),
-      );
-      assert.deepEqual(errors, []);
-    } finally {
-      await browser.close().catch(() => {});
       await sql.end({ timeout: 2 });
       await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     }

@@ -6,6 +6,11 @@
  * The expected values come from the job rows themselves (state retry or active, retry_count + 1
  * >= 3); a queue whose handler succeeds has none.
  *
+ * Above settings.exact_count_limit (lowered for the test, not thousands of jobs more) the
+ * sampler estimates: the share of poison among a sample of up to 1000 live jobs in primary-key
+ * (random id) order times the depth, flagged `poison_estimated`; below it the count is exact and
+ * not flagged.
+ *
  * @module
  */
 import assert from 'node:assert/strict';
@@ -26,18 +31,30 @@ interface Worker {
   offWork(name: string): Promise<void>;
 }
 
+/** The batch part of the API: `fail` takes many ids in v10, v11 and v12; `insert` differs. */
+interface Batch {
+  fail(name: string, ids: string[]): Promise<unknown>;
+  insert(...args: unknown[]): Promise<unknown>;
+}
+
 /**
  * The pg-boss sampler's rows for `schema` at `now`, after storing `previous` cursors in the
- * registry as capture() does; in a transaction that is rolled back.
+ * registry as capture() does (and, with `limit`, settings.exact_count_limit set to it); in a
+ * transaction that is rolled back.
  */
 async function sample(
   sql: Sql,
   schema: string,
   now: string,
   previous: Sample[] = [],
+  limit?: number,
 ): Promise<Map<string, Sample>> {
   let rows: Sample[] = [];
   await rolledBack(sql, async (tx) => {
+    if (limit !== undefined) {
+      const set = await tx`update queue_health.settings set exact_count_limit = ${limit}`;
+      assert.equal(set.count, 1, 'the settings row exists');
+    }
     for (const s of previous) {
       await tx`
         insert into queue_health.queue (source, source_schema, queue_name, project_id, cursor,
@@ -88,6 +105,7 @@ for (const version of PG_BOSS_VERSIONS) {
 
       const t1 = await dbNow(sql);
       const first = await sample(sql, schema, t1);
+      assert.equal(first.get('failing')!.error, null, `v${version}: sampled without error`);
       assert.equal(first.get('failing')!.cursor!.poison, 0, 'nothing taken yet: no poison');
       assert.equal(first.get('failing')!.cursor!.oldest_poison_at, null);
 
@@ -145,6 +163,98 @@ for (const version of PG_BOSS_VERSIONS) {
           `v${version}: oldest_poison_age_s ${m.age}`,
         );
       });
+    } finally {
+      await pb.stop({ dropSchema: true });
+      await sql.end();
+    }
+  });
+}
+
+/**
+ * Inserts `n` jobs into `queue` with pg-boss's own `insert` (v10 takes the queue name in each
+ * job, v11 and v12 as the first argument).
+ */
+async function insertJobs(pb: Batch, version: number, queue: string, n: number) {
+  const jobs = Array.from({ length: n }, (_, i) => ({ data: { i } }));
+  if (version === 10) await pb.insert(jobs.map((j) => ({ name: queue, ...j })));
+  else await pb.insert(queue, jobs);
+}
+
+/**
+ * Takes every job of `queue` (`n` of them, all ready) `times` times: fetch them all, fail them
+ * all (retryDelay 0: ready again at once), as a consumer whose handler always throws does.
+ */
+async function takeAndFail(
+  boss: ReturnType<typeof commonApi>,
+  pb: Batch,
+  queue: string,
+  n: number,
+  times: number,
+) {
+  for (let round = 0; round < times; round++) {
+    const jobs = await boss.fetch(queue, { batchSize: n });
+    assert.equal(jobs.length, n, `round ${round + 1}: every job of ${queue} fetched`);
+    await pb.fail(queue, jobs.map((j) => j.id));
+  }
+}
+
+for (const version of PG_BOSS_VERSIONS) {
+  Deno.test(`pg-boss v${version}: poison above exact_count_limit is estimated, below it exact`, async () => {
+    const sql = connect();
+    const schema = `qh_test_poisonx_v${version}_${crypto.randomUUID().slice(0, 8)}`;
+    const pb = await startPgBoss(version, { schema, fresh: true });
+    const boss = commonApi(pb);
+    const batch = pb.boss as unknown as Batch;
+    try {
+      // big: 1 000 jobs taken three times (poison, in retry), then 2 000 never taken: 3 000 live
+      // jobs, a third of them poison, far above the bound of 100. small: 10 poison and 20 never
+      // taken: its 10 retrying jobs stay under the bound, so it is counted exactly.
+      await boss.createQueue('big', { retryLimit: 10, retryDelay: 0 });
+      await boss.createQueue('small', { retryLimit: 10, retryDelay: 0 });
+      await insertJobs(batch, version, 'big', 1000);
+      await takeAndFail(boss, batch, 'big', 1000, 3);
+      await insertJobs(batch, version, 'big', 2000);
+      await insertJobs(batch, version, 'small', 10);
+      await takeAndFail(boss, batch, 'small', 10, 3);
+      await insertJobs(batch, version, 'small', 20);
+      // Depth above the bound comes from the table statistics (no fresh counts cache here).
+      await sql`analyze ${sql(schema)}.job`;
+
+      const big = await poisonOf(sql, schema, 'big');
+      const small = await poisonOf(sql, schema, 'small');
+      assert.equal(big.n, 1000, 'the job rows: 1 000 poison jobs in big');
+      assert.equal(small.n, 10, 'the job rows: 10 poison jobs in small');
+
+      const t = await dbNow(sql);
+      const rows = await sample(sql, schema, t, [], 100);
+      const b = rows.get('big')!;
+      const s = rows.get('small')!;
+      assert.equal(b.error, null);
+      assert.equal(s.error, null);
+
+      // Above the bound: a sample's share times the depth. 1 000 of 3 000 live jobs are poison; a
+      // sample of n = 1000 of them has a standard error of sqrt(p(1-p)/n · (N-n)/(N-1)) ≈ 1.2
+      // percentage points (3.7 % of the count): 15 % is four of those, plus the depth's own error.
+      const bc = b.cursor as Record<string, unknown>;
+      assert.equal(bc.poison_estimated, true, `v${version}: big is flagged estimated`);
+      assert.equal(bc.poison_sample, 1000, `v${version}: a sample of 1 000 live jobs`);
+      const est = Number(bc.poison);
+      assert.ok(
+        Math.abs(est - big.n) <= 0.15 * big.n,
+        `v${version}: estimate ${est} within 15 % of ${big.n} (depth ${b.depth})`,
+      );
+      // The oldest poison job seen: its age is a lower bound of the true oldest's.
+      assert.ok(
+        cursorTime(b, 'oldest_poison_at')! >= dbTime(big.first!),
+        `v${version}: oldest_poison_at ${bc.oldest_poison_at} not before the oldest ${big.first}`,
+      );
+
+      // Below the bound: counted, exact, not flagged.
+      const sc = s.cursor as Record<string, unknown>;
+      assert.equal(sc.poison_estimated, false, `v${version}: small is not flagged`);
+      assert.equal(sc.poison_sample, null, `v${version}: small was not sampled`);
+      assert.equal(sc.poison, small.n, `v${version}: small's poison is exact`);
+      assert.equal(cursorTime(s, 'oldest_poison_at'), dbTime(small.first!));
     } finally {
       await pb.stop({ dropSchema: true });
       await sql.end();

@@ -5,7 +5,9 @@
  *
  * Steps: deno fmt --check, deno lint, deno check, supabase db lint, supabase db advisors (no
  * WARN/ERROR on queue_health objects), pgTAP (pg_prove over
- * supabase/tests/database), Deno tests (*_test.ts), and the quick benchmark run.
+ * supabase/tests/database), Deno tests (*_test.ts: among them promtool check metrics / check
+ * rules / test rules and the real Prometheus scraping the functions server), and the quick
+ * benchmark run.
  * `npm test -- --only=pgtap,deno` runs a subset; `--keep` leaves the test stack running after.
  */
 import { existsSync } from 'node:fs';
@@ -254,7 +256,13 @@ async function denoTests() {
 async function main(): Promise<number> {
   const t0 = performance.now();
   try {
-    await ensureDebianPackages([{ name: 'chromium', probe: '/usr/bin/chromium' }]);
+    await ensureDebianPackages([
+      { name: 'chromium', probe: '/usr/bin/chromium' },
+      // The real Prometheus and promtool (2.42 on bookworm) for the exposition and rules tests;
+      // its package may start a daemon on :9090, which is stopped again at once.
+      { name: 'prometheus', probe: '/usr/bin/prometheus', services: ['prometheus'] },
+      { name: 'prometheus', probe: '/usr/bin/promtool', services: ['prometheus'] },
+    ]);
     if (usesExternalDatabase()) {
       await up({ serverMode: 'test' });
     } else {

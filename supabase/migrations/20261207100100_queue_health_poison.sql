@@ -39,7 +39,9 @@ alter type queue_health._pgmq_count_state
   add attribute poison bigint,               -- read_ct >= R: counted, or estimated above the bound
   add attribute oldest_poison_at timestamptz, -- the oldest enqueued_at among the poison seen
   add attribute poison_probed boolean,       -- the ready messages' read_ct was read this time
-  add attribute redelivery_seen boolean;     -- a message read twice or more is in flight
+  add attribute redelivery_seen boolean,     -- a message read twice or more is in flight
+  add attribute poison_estimated boolean,    -- poison is a block sample's share times the depth
+  add attribute poison_sample bigint;        -- the rows of that sample
 
 create or replace function queue_health._pgmq_sql_count_by_vt(p_rel regclass, p_has_last_read_at boolean)
 returns text[]
@@ -153,6 +155,8 @@ begin
     c.oldest_poison_at := least(c.oldest_poison_at, v_first);
   end if;
   c.poison_probed := true;
+  c.poison_estimated := true;
+  c.poison_sample := v_read;
   return c;
 end;
 $$;
@@ -466,7 +470,10 @@ begin
       'poison', v_count.poison,
       'oldest_poison_at', case when v_count.poison > 0 then v_count.oldest_poison_at end,
       'poison_probe_at', case when v_count.poison_probed then to_jsonb(p_now) else p_prev -> 'poison_probe_at' end,
-      'redelivery_seen', coalesce(v_count.redelivery_seen, false)
+      'redelivery_seen', coalesce(v_count.redelivery_seen, false),
+      -- Estimated from a sample of poison_sample rows (above the bound), as pg-boss's.
+      'poison_estimated', coalesce(v_count.poison_estimated, false),
+      'poison_sample', v_count.poison_sample
     );
     v_sample.sample_ms := extract(epoch from clock_timestamp() - v_started) * 1000;
     return v_sample;
@@ -594,34 +601,61 @@ as $$
 begin
   -- pz: the poison of a pg-boss queue, its live jobs (retry, active) taken R times or more
   -- (settings.poison_read_count; pg-boss 10, 11 and 12 bump retry_count each time they hand out
-  -- a job started before, so a job was taken retry_count + 1 times), read from at most $2
-  -- (exact_count_limit) live jobs: exact below that, a lower bound at it (capped). The probe
-  -- runs only when poison is possible: first sight, a cursor without poison, poison at the
-  -- previous snapshot, or retries started since it (x.w: retried, or its read capped). Otherwise
-  -- the queue had none and no job was taken again since: 0 without a read. An unchanged queue
-  -- repeats its cursor (_pgboss_sql_select), so its probe never runs. v12 reads them through its
-  -- (name, state, ...) index; v10 scans the queue's partition, v11 its rows of job_common (no
-  -- index on state), as the in-flight count does: only when poison is possible.
+  -- a job started before, so a job was taken retry_count + 1 times). The probe runs only when
+  -- poison is possible: first sight, a cursor without poison, poison at the previous snapshot, or
+  -- retries started since it (x.w: retried, or its read capped). Otherwise the queue had none and
+  -- no job was taken again since: 0 without a read. An unchanged queue repeats its cursor
+  -- (_pgboss_sql_select), so its probe never runs.
+  -- s, counted: at most $2 (exact_count_limit) live jobs. v12 reads them through its (name,
+  -- state, ...) index; v10 scans the queue's partition, v11 its rows of job_common (no index on
+  -- state), as the in-flight count does. Fewer than $2: exact.
+  -- sm, estimated (only when s read $2: more live jobs than the bound): a sample of the queue's
+  -- jobs in the order of the (name, id) primary key, which every version has. pg-boss's ids are
+  -- random (version 4) UUIDs, so that order is independent of age, state and retry_count: the
+  -- first 1000 live jobs (created, retry, active: what depth counts) among at most 5000 entries
+  -- from a starting id drawn from the queue's name and the hour (the same jobs for an hour, so
+  -- they stay in shared buffers; then elsewhere), wrapping around at the end. The poison is the
+  -- sample's share times the depth reported (v), never less than s counted.
   return format($f$cross join lateral (
-      select case when pr.probe then s.n else 0 end as n, s.first, s.capped
+      select case when not pr.probe then 0::bigint
+                  when not s.capped or sm.live = 0 then s.n
+                  else greatest(s.n, round((v.ready + v.in_flight + v.delayed)::numeric * sm.n
+                                           / sm.live)::bigint) end as n,
+        least(s.first, sm.first) as first,
+        pr.probe and s.capped as estimated,
+        case when pr.probe and s.capped then sm.live end as sample
       from (select u.unchanged is not true and (x.prev_at is null
               or jsonb_typeof(r.cursor -> 'poison') is distinct from 'number'
               or (r.cursor ->> 'poison')::bigint > 0
-              or coalesce((x.w).retried > 0 or (x.w).retried_capped, true)) as probe) pr
+              or coalesce((x.w).retried > 0 or (x.w).retried_capped, true)) as probe,
+            (select coalesce(max(st.poison_read_count), 3) from queue_health.settings st) as r,
+            pg_catalog.md5(%2$s || ':' || floor(extract(epoch from $1) / 3600)::text)::uuid as start) pr
       cross join lateral (
-        select count(*) filter (where c.retry_count + 1 >= c.r) as n,
-          min(c.created_on) filter (where c.retry_count + 1 >= c.r) as first,
+        select count(*) filter (where c.retry_count + 1 >= pr.r) as n,
+          min(c.created_on) filter (where c.retry_count + 1 >= pr.r) as first,
           count(*) >= $2 as capped
-        from (select j.retry_count, j.created_on,
-                (select coalesce(max(st.poison_read_count), 3) from queue_health.settings st) as r
+        from (select j.retry_count, j.created_on
               from %1$s j
               where j.name = %2$s and j.state in ('retry', 'active') and pr.probe
               limit $2) c) s
+      cross join lateral (
+        select count(*) as live,
+          count(*) filter (where t.state <> 'created' and t.retry_count + 1 >= pr.r) as n,
+          min(t.created_on) filter (where t.state <> 'created' and t.retry_count + 1 >= pr.r) as first
+        from (select t0.state, t0.retry_count, t0.created_on
+              from ((select j.state, j.retry_count, j.created_on from %1$s j
+                     where j.name = %2$s and j.id >= pr.start and s.capped order by j.id limit 5000)
+                    union all
+                    (select j.state, j.retry_count, j.created_on from %1$s j
+                     where j.name = %2$s and j.id < pr.start and s.capped order by j.id limit 5000)
+                    limit 5000) t0
+              where t0.state in ('created', 'retry', 'active')
+              limit 1000) t) sm
       offset 0
     ) pz$f$, p_job, p_queue);
 end;
 $$;
-comment on function queue_health._pgboss_sql_lateral_poison(text, text) is 'Part of _pgboss_sample_sql: the lateral join pz (a pg-boss queue''s live jobs taken settings.poison_read_count times or more, their oldest created_on, read from at most exact_count_limit live jobs and only when poison is possible).';
+comment on function queue_health._pgboss_sql_lateral_poison(text, text) is 'Part of _pgboss_sample_sql: the lateral join pz (a pg-boss queue''s live jobs taken settings.poison_read_count times or more and their oldest created_on, only when poison is possible: counted among at most exact_count_limit live jobs, and above that estimated from a sample of up to 1000 live jobs in primary-key (random id) order times the depth).';
 revoke execute on function queue_health._pgboss_sql_lateral_poison(text, text) from public, anon, authenticated;
 grant execute on function queue_health._pgboss_sql_lateral_poison(text, text) to service_role;
 create or replace function queue_health._pgboss_sql_select(p_schema text, p_layout jsonb)
@@ -665,8 +699,10 @@ begin
           case when k.skip_in_flight then 'in_flight' end], null)),
         'cache_age_s', k.cache_age,
         'capped', to_jsonb(case when x.prev_at is null then '{}'::text[] else %2$s end),
-        -- Poison (pz, read by _capture_rows()): jobs taken R times or more, still live.
-        'poison', pz.n, 'oldest_poison_at', pz.first, 'poison_capped', pz.capped) end,
+        -- Poison (pz, read by _capture_rows()): jobs taken R times or more, still live;
+        -- estimated from a sample of poison_sample live jobs above the bound.
+        'poison', pz.n, 'oldest_poison_at', pz.first, 'poison_estimated', pz.estimated,
+        'poison_sample', pz.sample) end,
       null::text$f$, p_schema, queue_health._pgboss_sql_capped(p_layout));
 end;
 $$;

@@ -78,6 +78,9 @@ begin
 end
 $$;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;
+-- initial-schema: the platform creates pgcrypto in schema extensions (seeds hash passwords with
+-- extensions.crypt(…, extensions.gen_salt('bf')), as GoTrue stores them).
+create extension if not exists pgcrypto with schema extensions;
 grant all on schema extensions to postgres;
 grant usage on schema public to postgres, anon, authenticated, service_role;
 grant create on schema public to postgres;
@@ -180,6 +183,58 @@ begin
     alter function auth.jwt() owner to supabase_auth_admin;
     alter function auth.uid() owner to supabase_auth_admin;
     alter function auth.role() owner to supabase_auth_admin;
+  end if;
+end
+$$;
+-- What the local Auth stand-in (local/auth/auth_local.ts) signs in against: GoTrue's own
+-- columns and tables, with GoTrue's names and types (supabase/auth migrations/
+-- 00_init_auth_schema, 20210927181326_add_refresh_token_parent, 20220811173540_add_sessions_table,
+-- 20221003041400_add_aal_and_factor_id_to_sessions, 20231027141322_add_session_refresh_columns).
+-- Guarded separately, so a cluster made before they existed gets them too.
+do $$
+begin
+  alter table auth.users
+    add column if not exists encrypted_password varchar(255),
+    add column if not exists email_confirmed_at timestamptz,
+    add column if not exists last_sign_in_at timestamptz,
+    add column if not exists phone text default null,
+    add column if not exists banned_until timestamptz,
+    add column if not exists is_anonymous boolean not null default false;
+  if to_regtype('auth.aal_level') is null then
+    create type auth.aal_level as enum ('aal1', 'aal2', 'aal3');
+    alter type auth.aal_level owner to supabase_auth_admin;
+  end if;
+  if to_regclass('auth.sessions') is null then
+    create table auth.sessions (
+      id uuid primary key,
+      user_id uuid not null references auth.users (id) on delete cascade,
+      created_at timestamptz,
+      updated_at timestamptz,
+      factor_id uuid,
+      aal auth.aal_level,
+      refreshed_at timestamp without time zone,
+      user_agent text,
+      ip inet
+    );
+    create index sessions_user_id_idx on auth.sessions (user_id);
+    comment on table auth.sessions is 'Auth: Stores session data associated to a user.';
+    alter table auth.sessions owner to supabase_auth_admin;
+  end if;
+  if to_regclass('auth.refresh_tokens') is null then
+    create table auth.refresh_tokens (
+      instance_id uuid,
+      id bigserial primary key,
+      token varchar(255) unique,
+      user_id varchar(255),
+      revoked boolean,
+      created_at timestamptz,
+      updated_at timestamptz,
+      parent varchar(255),
+      session_id uuid references auth.sessions (id) on delete cascade
+    );
+    create index refresh_tokens_session_id_revoked_idx on auth.refresh_tokens (session_id, revoked);
+    comment on table auth.refresh_tokens is 'Auth: Store of tokens used to refresh JWT tokens once they expire.';
+    alter table auth.refresh_tokens owner to supabase_auth_admin;
   end if;
 end
 $$;

@@ -4,8 +4,10 @@
  * tokens.
  *
  * Routes (after the `/functions/v1/queue-health` prefix):
- * - `GET /` — health report; `?format=prometheus` or `Accept: text/plain; version=0.0.4` for
- *   Prometheus text.
+ * - `GET /` — health report as JSON; `?format=prometheus`, or an Accept that names
+ *   `application/openmetrics-text` or `text/plain; version=0.0.4`, for a Prometheus exposition
+ *   (OpenMetrics 1.0.0 or the classic text format, whichever Accept prefers; `?format=openmetrics`
+ *   forces OpenMetrics). Gzipped when Accept-Encoding allows it.
  * - `GET /history?queue=…` — series for charts.
  * @module
  */
@@ -24,7 +26,8 @@ import {
   parseHistoryParams,
   resolutionFor,
 } from './params.ts';
-import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from './prometheus.ts';
+import { acceptsGzip, gzipStream, negotiateFormat } from './negotiate.ts';
+import { contentTypeOf, renderPrometheus } from './prometheus.ts';
 import {
   type DbSession,
   errorCode,
@@ -105,13 +108,28 @@ export function routeOf(pathname: string): string | null {
   return (match[1] ?? '').replace(/\/+$/, '');
 }
 
-/** True when the request asks for Prometheus text. */
-export function wantsPrometheus(format: string | undefined, accept: string | null): boolean {
-  if (format) return format === 'prometheus';
-  if (!accept) return false;
-  const a = accept.toLowerCase();
-  return a.includes('application/openmetrics-text') ||
-    (a.includes('text/plain') && a.includes('version=0.0.4'));
+/**
+ * A health answer: `body` gzipped when the caller accepts it. The body depends on Accept and
+ * Accept-Encoding, so both are named in Vary.
+ */
+function healthResponse(
+  req: Request,
+  status: number,
+  contentType: string,
+  body: string,
+): Response {
+  const headers: Record<string, string> = {
+    ...ANSWER_HEADERS,
+    'content-type': contentType,
+    vary: 'Accept, Accept-Encoding',
+  };
+  if (!acceptsGzip(req.headers.get('accept-encoding'))) {
+    return new Response(body, { status, headers });
+  }
+  return new Response(gzipStream(body), {
+    status,
+    headers: { ...headers, 'content-encoding': 'gzip' },
+  });
 }
 
 function sessionOf(caller: Caller): DbSession {
@@ -148,7 +166,7 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
 
   async function health(req: Request, url: URL, caller: Caller): Promise<Response> {
     const params = parseHealthParams(url.searchParams);
-    const prometheus = wantsPrometheus(params.format, req.headers.get('accept'));
+    const format = negotiateFormat(params.format, req.headers.get('accept'));
     await maybeEvaluate();
     const checkedAt = d.now();
     const onSkip = (part: string, code: string) =>
@@ -164,13 +182,15 @@ export function createHandler(deps: Partial<Deps> = {}): (req: Request) => Promi
         }, onSkip))
     );
     const report = buildReport(rows, checkedAt);
-    if (prometheus) {
-      return new Response(renderPrometheus(report), {
-        status: 200,
-        headers: { ...ANSWER_HEADERS, 'content-type': PROMETHEUS_CONTENT_TYPE },
-      });
+    if (format !== 'json') {
+      return healthResponse(req, 200, contentTypeOf(format), renderPrometheus(report, format));
     }
-    return json(report.healthy ? 200 : 503, report, ANSWER_HEADERS);
+    return healthResponse(
+      req,
+      report.healthy ? 200 : 503,
+      'application/json; charset=utf-8',
+      JSON.stringify(report),
+    );
   }
 
   async function history(url: URL, caller: Caller): Promise<Response> {

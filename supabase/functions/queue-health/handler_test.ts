@@ -11,8 +11,8 @@ import { createLogger } from '../_shared/log.ts';
 import { createJwtVerifier } from '../_shared/jwt.ts';
 import { closeAllSql } from '../_shared/db.ts';
 import { depsFromEnv } from './config.ts';
-import { parseExposition } from './exposition_parser.ts';
-import { createHandler, databaseReason, routeOf, wantsPrometheus } from './handler.ts';
+import { parseExposition, parseOpenMetrics } from './exposition_parser.ts';
+import { createHandler, databaseReason, routeOf } from './handler.ts';
 import { startAuthServer } from './test_auth_server.ts';
 
 const SECRET = Deno.env.get('SUPABASE_JWT_SECRET') ||
@@ -63,13 +63,16 @@ async function seed(admin: postgres.Sql) {
     ('pgmq', 'pgmq', ${NASTY}, ${P_A}),
     ('pgboss', 'pgboss', ${MAIL}, ${P_B})`;
   // Ten minutes of history for ORDERS, one snapshot a minute, and a current one for every queue.
-  await admin`
-    insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name,
-      ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s, enqueued, completed,
-      failed, retried, dead_lettered, interval_s)
-    select now() - make_interval(mins => i), ${P_A}, 'pgmq', 'pgmq', ${ORDERS},
-      10 + i, 1, 0, 11 + i, false, 1, 5, 5, 0, 0, 0, 60
-    from generate_series(1, 10) i`;
+  // One statement per row, oldest first: the running-totals trigger reads the row before, which
+  // rows of the same statement do not see.
+  for (let i = 10; i >= 1; i--) {
+    await admin`
+      insert into queue_health.metric (captured_at, project_id, source, source_schema, queue_name,
+        ready, in_flight, delayed, depth, depth_estimated, oldest_ready_age_s, enqueued, completed,
+        failed, retried, dead_lettered, interval_s)
+      values (now() - make_interval(mins => ${i}), ${P_A}, 'pgmq', 'pgmq', ${ORDERS},
+        ${10 + i}, 1, 0, ${11 + i}, false, 1, 5, 5, 0, 0, 0, 60)`;
+  }
   await insertCurrent(admin, 1);
 }
 
@@ -135,17 +138,6 @@ Deno.test('routeOf() routes on the part after /queue-health, with or without the
   assert.equal(routeOf('/functions/v1/queue-alert'), null);
 });
 
-Deno.test('wantsPrometheus() follows format= first, then what Prometheus puts in Accept', () => {
-  const prometheusAccept = 'application/openmetrics-text;version=1.0.0;q=0.5,' +
-    'text/plain;version=0.0.4;q=0.3,*/*;q=0.2';
-  assert.equal(wantsPrometheus(undefined, prometheusAccept), true);
-  assert.equal(wantsPrometheus(undefined, 'text/plain; version=0.0.4'), true);
-  assert.equal(wantsPrometheus(undefined, 'text/html,application/xhtml+xml,*/*;q=0.8'), false);
-  assert.equal(wantsPrometheus(undefined, '*/*'), false);
-  assert.equal(wantsPrometheus('json', prometheusAccept), false);
-  assert.equal(wantsPrometheus('prometheus', null), true);
-});
-
 Deno.test('databaseReason() gives a short reason and never the error message', () => {
   const err = (code: string) => Object.assign(new Error('secret detail'), { code });
   assert.equal(databaseReason(err('ECONNREFUSED')), 'connection failed');
@@ -180,13 +172,21 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
       assert.equal(orders.metrics.ready, 7);
       assert.equal(orders.metrics.error_rate, 0.25);
       assert.equal(orders.status, 'warning', 'error rate 1/4 is above the 5 % warning level');
+      // Ten history rows of 5 in / 5 done, then the current one's 4 in / 3 done / 1 failed.
+      assert.deepEqual((orders as unknown as { totals: unknown }).totals, {
+        enqueued: 54,
+        completed: 53,
+        failed: 1,
+        retried: 0,
+        dead_lettered: 0,
+      });
       assert.ok(body.queues.some((q) => q.queue === NASTY));
       assert.equal(res.headers.get('access-control-allow-origin'), '*');
     });
 
     await t.step('the service role sees every project', async () => {
       const { res, body } = await call(handler, `?queue=*_${sfx}`, await service());
-      assert.equal(res.status, 200);
+      assert.equal(res.status, 200, JSON.stringify(body.monitor ?? body));
       assert.deepEqual(projectsOf(body), [P_A, P_B]);
     });
 
@@ -224,7 +224,11 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
             evaluateEveryMs: 0,
           });
           const secretKey = await call(hosted, `?queue=*_${sfx}`, `sb_secret_${sfx}`);
-          assert.equal(secretKey.res.status, 200);
+          assert.equal(
+            secretKey.res.status,
+            200,
+            JSON.stringify(secretKey.body.monitor ?? secretKey.body),
+          );
           assert.deepEqual(projectsOf(secretKey.body), [P_A, P_B]);
           const publishable = await call(hosted, `?queue=*_${sfx}`, undefined, {
             apikey: `sb_publishable_${sfx}`,
@@ -414,7 +418,64 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
       }
       assert.ok(parsed.samples.some((s) => s.name === 'queue_health_monitor_up'));
       assert.ok(parsed.samples.some((s) => s.name === 'queue_health_alerts_firing'));
+      const completed = parsed.samples.find((s) =>
+        s.name === 'queue_health_completed_total' && s.labels.queue === ORDERS
+      );
+      assert.ok(completed && completed.value >= 53, 'the running total as a counter');
+      assert.equal(res.headers.get('content-encoding'), null, 'not asked for gzip');
+      assert.equal(res.headers.get('vary'), 'Accept, Accept-Encoding');
     });
+
+    await t.step(
+      "Prometheus's own Accept gets OpenMetrics; Accept-Encoding: gzip a gzipped body",
+      async () => {
+        const token = await service();
+        const res = await handler(get(`?queue=*_${sfx}`, {
+          authorization: `Bearer ${token}`,
+          accept: 'application/openmetrics-text;version=1.0.0,' +
+            'application/openmetrics-text;version=0.0.1;q=0.75,' +
+            'text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+          'accept-encoding': 'gzip',
+        }));
+        assert.equal(res.status, 200);
+        assert.equal(
+          res.headers.get('content-type'),
+          'application/openmetrics-text; version=1.0.0; charset=utf-8',
+        );
+        assert.equal(res.headers.get('content-encoding'), 'gzip');
+        assert.equal(res.headers.get('vary'), 'Accept, Accept-Encoding');
+        const gz = new Uint8Array(await res.arrayBuffer());
+        assert.deepEqual([gz[0], gz[1]], [0x1f, 0x8b], 'gzip magic number');
+        const om = await new Response(
+          new Blob([gz]).stream().pipeThrough(new DecompressionStream('gzip')),
+        ).text();
+        const parsed = parseOpenMetrics(om);
+        assert.equal(parsed.families.get('queue_health_completed')?.type, 'counter');
+        assert.ok(
+          parsed.samples.some((s) =>
+            s.name === 'queue_health_completed_total' && s.labels.queue === NASTY
+          ),
+        );
+        // JSON is gzipped too when asked, and a HEAD gets the headers only.
+        const jsonGz = await handler(get(`?queue=*_${sfx}`, {
+          authorization: `Bearer ${token}`,
+          'accept-encoding': 'gzip, br',
+        }));
+        assert.equal(jsonGz.headers.get('content-encoding'), 'gzip');
+        const body = JSON.parse(
+          await new Response(jsonGz.body!.pipeThrough(new DecompressionStream('gzip'))).text(),
+        );
+        assert.equal(body.queues.length, 3);
+        const head = await handler(
+          new Request(BASE + '?format=prometheus', {
+            method: 'HEAD',
+            headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' },
+          }),
+        );
+        assert.equal(head.status, 200);
+        assert.equal(head.body, null);
+      },
+    );
 
     await t.step(
       'a scrape token reads only its project, never history, and stops when revoked',
@@ -447,6 +508,52 @@ Deno.test('queue-health endpoints, for every kind of caller, on the real databas
         assert.deepEqual(otherProject.body.queues, []);
         const history = await call(handler, `/history?queue=${ORDERS}`, token);
         assert.equal(history.res.status, 403);
+
+        // Prometheus's `authorization` block sends "Authorization: Bearer <token>"; the query
+        // parameter still works; both at once must agree. A wrong token is a 401 either way.
+        const wrong = 'qhst_' + 'f'.repeat(64);
+        for (
+          const [path, headers] of [
+            ['?format=prometheus', { authorization: `Bearer ${wrong}` }],
+            [`?format=prometheus&token=${wrong}`, {}],
+            [`?format=prometheus&token=${token}`, { authorization: `Bearer ${wrong}` }],
+            ['?format=prometheus', { authorization: `Basic ${btoa(`x:${token}`)}` }],
+            ['?format=prometheus', { authorization: token }],
+          ] as const
+        ) {
+          const res = await handler(get(path, headers));
+          assert.equal(res.status, 401, `${path} ${JSON.stringify(headers).slice(0, 30)}`);
+          await res.body?.cancel();
+        }
+        const both = await handler(
+          get(`?format=prometheus&token=${token}`, { authorization: `bearer ${token}` }),
+        );
+        assert.equal(both.status, 200);
+        await both.body?.cancel();
+        // Another project's token never sees this project, whatever it asks for.
+        const [{ token: tokenB }] = await admin.begin(async (tx) => {
+          await tx`set local role service_role`;
+          await tx`select set_config('request.jwt.claims', '{"role":"service_role"}', true)`;
+          return await tx<{ token: string }[]>`
+            select token from queue_health.create_scrape_token(${P_B}, 'other project')`;
+        });
+        for (
+          const path of [
+            '?format=prometheus',
+            `?format=prometheus&project=${P_A}`,
+            `?project=${P_A}`,
+          ]
+        ) {
+          const other = await call(handler, path, tokenB);
+          assert.equal(other.res.status, 200, path);
+          assert.ok(!other.text.includes(P_A), `${path}: nothing of ${P_A}`);
+          assert.ok(!other.text.includes(ORDERS), `${path}: not its queues`);
+        }
+        const ofB = await call(handler, '?format=openmetrics', tokenB);
+        const projectsOfB = new Set(
+          parseOpenMetrics(ofB.text).samples.map((s) => s.labels.project).filter(Boolean),
+        );
+        assert.deepEqual([...projectsOfB], [P_B]);
 
         // A viewer cannot create one; a stranger cannot revoke one.
         await assert.rejects(

@@ -113,11 +113,25 @@ export interface QueueHealth {
   snapshot_age_s: number | null;
   /** Metric values of the latest snapshot (counts are since the previous snapshot). */
   metrics: Record<string, number | boolean | null>;
+  /**
+   * Running totals since the queue was first seen (what Prometheus reads as counters); null
+   * where the database does not have them (before migration 20261207110300).
+   */
+  totals: QueueTotals;
   /** What the latest snapshot means: flow status, drain ETA, poison, objective. */
   signals: QueueSignals;
   /** Firing rules on this queue. */
   reasons: Reason[];
 }
+
+/** The counts a queue's running totals are kept for. */
+export const TOTAL_KEYS = ['enqueued', 'completed', 'failed', 'retried', 'dead_lettered'] as const;
+
+/** One of {@link TOTAL_KEYS}. */
+export type TotalKey = (typeof TOTAL_KEYS)[number];
+
+/** A queue's running totals by count: never lower than before while the queue is registered. */
+export type QueueTotals = Record<TotalKey, number | null>;
 
 /** The monitor's own health: is capture running, and is alert evaluation working? */
 export interface MonitorHealth {
@@ -367,6 +381,7 @@ export function buildReport(rows: HealthRows, checkedAt: Date): HealthReport {
       captured_at: iso(row.captured_at),
       snapshot_age_s: num(row.snapshot_age_s),
       metrics,
+      totals: Object.fromEntries(TOTAL_KEYS.map((k) => [k, num(row[`cum_${k}`])])) as QueueTotals,
       signals: queueSignals(row),
       reasons: reasonsByQueue.get(queueKey(row)) ?? [],
     };

@@ -50,8 +50,9 @@ const healthSchema = z.object({
         .min(1, "'status' must name at least one of ok, warning, critical, stale"),
     )
     .optional(),
-  format: z.enum(['json', 'prometheus'], { error: "'format' must be 'json' or 'prometheus'" })
-    .optional(),
+  format: z.enum(['json', 'prometheus', 'openmetrics'], {
+    error: "'format' must be 'json', 'prometheus' or 'openmetrics'",
+  }).optional(),
 });
 
 /** Validated filters of `GET /queue-health`. */
@@ -64,8 +65,11 @@ export interface HealthParams {
   queue?: string;
   /** Only queues in these statuses (alerts and monitor health are not filtered by it). */
   status?: QueueStatus[];
-  /** Response format asked for in the query string, if any. */
-  format?: 'json' | 'prometheus';
+  /**
+   * Response format asked for in the query string, if any: `prometheus` is an exposition in the
+   * format Accept prefers (OpenMetrics or the classic text), `openmetrics` always OpenMetrics.
+   */
+  format?: 'json' | 'prometheus' | 'openmetrics';
 }
 
 const MAX_RANGE_MS = 400 * 24 * 3600 * 1000;

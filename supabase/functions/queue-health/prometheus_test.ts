@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
 import { buildReport } from './health.ts';
-import { parseExposition } from './exposition_parser.ts';
-import { escapeLabelValue, formatValue, renderPrometheus } from './prometheus.ts';
+import { parseExposition, parseOpenMetrics } from './exposition_parser.ts';
+import {
+  escapeHelp,
+  escapeLabelValue,
+  FAMILIES,
+  formatValue,
+  renderPrometheus,
+  sampleName,
+} from './prometheus.ts';
+import { ODD_NAMES, promtoolCheckMetrics } from './test_promtool.ts';
 
-const NASTY = 'we"ird\\queue\nname';
+const NASTY = ODD_NAMES[0];
 
 function report() {
   return buildReport({
@@ -45,6 +53,13 @@ function report() {
         slo_burn_rate_1h: 3,
         slo_budget_remaining: 0.75,
         slo_burn_rates: { '5m': 20, '30m': 6, '6h': null, '3d': 0.5 },
+        cum_enqueued: 1005,
+        cum_completed: 990,
+        cum_failed: 7,
+        cum_retried: 12,
+        cum_dead_lettered: 0,
+        last_enqueue_at: '2026-11-26T09:59:50+00:00',
+        last_dequeue_at: '2026-11-26T09:58:00+00:00',
       },
       {
         project_id: 'acme',
@@ -56,6 +71,19 @@ function report() {
         ready: 0,
         oldest_ready_age_s: null,
       },
+      ...ODD_NAMES.slice(1).map((queue_name, i) => ({
+        project_id: 'acme',
+        source: 'pgboss',
+        source_schema: 'pgboss',
+        queue_name,
+        status: 'ok',
+        depth: i,
+        cum_enqueued: i * 10,
+        cum_completed: i * 9,
+        cum_failed: i,
+        cum_retried: 0,
+        cum_dead_lettered: 0,
+      })),
     ],
     alerts: [{ project_id: 'acme', severity: 'warning', queue_name: NASTY, source: 'pgmq' }],
     monitor: { healthy: true, lag_s: 4, last_duration_ms: 12 },
@@ -79,7 +107,7 @@ Deno.test('renderPrometheus() output parses line by line with escaped queue name
   const text = renderPrometheus(report());
   const parsed = parseExposition(text);
   const depth = parsed.samples.filter((s) => s.name === 'queue_health_depth');
-  assert.deepEqual(depth.map((s) => s.labels.queue).sort(), ['emails', NASTY].sort());
+  assert.deepEqual(depth.map((s) => s.labels.queue).sort(), ['emails', ...ODD_NAMES].sort());
   const nasty = depth.find((s) => s.labels.queue === NASTY)!;
   assert.deepEqual(nasty.labels, {
     project: 'acme',
@@ -88,10 +116,11 @@ Deno.test('renderPrometheus() output parses line by line with escaped queue name
     queue: NASTY,
   });
   assert.equal(nasty.value, 13);
-  // Every family that has samples has HELP and TYPE.
+  // Every family that has samples has HELP and TYPE; counters are named _total.
   for (const s of parsed.samples) {
     assert.ok(parsed.help.has(s.name), `HELP for ${s.name}`);
-    assert.equal(parsed.type.get(s.name), 'gauge');
+    const type = parsed.type.get(s.name);
+    assert.equal(type, s.name.endsWith('_total') ? 'counter' : 'gauge', s.name);
   }
 });
 
@@ -100,7 +129,7 @@ Deno.test('renderPrometheus() converts milliseconds to seconds and skips unknown
   const wait = parsed.samples.find((s) => s.name === 'queue_health_wait_p95_seconds')!;
   assert.equal(wait.value, 1.5);
   const ages = parsed.samples.filter((s) => s.name === 'queue_health_oldest_ready_age_seconds');
-  assert.deepEqual(ages.map((s) => s.labels.queue), [NASTY], 'null age of emails is absent');
+  assert.deepEqual(ages.map((s) => s.labels.queue), [NASTY], 'null ages are absent');
 });
 
 Deno.test('renderPrometheus() exposes monitor health and firing alerts per severity', () => {
@@ -185,4 +214,106 @@ Deno.test('buildReport() gives every queue its signals, the objective only where
     last_dequeue_at: null,
     slo: null,
   });
+});
+
+Deno.test('renderPrometheus() exports the running totals as counters named _total', () => {
+  const text = renderPrometheus(report());
+  const parsed = parseExposition(text);
+  for (const k of ['enqueued', 'completed', 'failed', 'retried', 'dead_lettered']) {
+    assert.equal(parsed.type.get(`queue_health_${k}_total`), 'counter', k);
+  }
+  const total = (name: string, queue: string) =>
+    parsed.samples.find((s) => s.name === name && s.labels.queue === queue)?.value;
+  assert.equal(total('queue_health_enqueued_total', NASTY), 1005);
+  assert.equal(total('queue_health_completed_total', NASTY), 990);
+  assert.equal(total('queue_health_failed_total', NASTY), 7);
+  assert.equal(total('queue_health_retried_total', NASTY), 12);
+  assert.equal(total('queue_health_dead_lettered_total', NASTY), 0);
+  assert.equal(total('queue_health_enqueued_total', 'emails'), undefined, 'no totals: no sample');
+  assert.equal(
+    total('queue_health_last_dequeue_timestamp_seconds', NASTY),
+    Date.parse('2026-11-26T09:58:00Z') / 1000,
+  );
+  // The 0.1.0 per-interval gauges are still served, and say they are deprecated.
+  assert.equal(total('queue_health_completed_last_interval', NASTY), 4);
+  assert.equal(total('queue_health_completed_per_second', NASTY), 0.4);
+  assert.match(parsed.help.get('queue_health_completed_per_second')!, /^Deprecated: use rate\(/);
+  assert.match(parsed.help.get('queue_health_failed_last_interval')!, /^Deprecated: use increase/);
+});
+
+Deno.test('renderPrometheus() writes each state set as one 0/1 series per state, exactly one 1', () => {
+  const parsed = parseExposition(renderPrometheus(report()));
+  for (
+    const [name, states] of [
+      ['queue_health_queue_status', ['ok', 'warning', 'critical', 'stale']],
+      [
+        'queue_health_flow_status',
+        ['idle', 'ok', 'falling_behind', 'stalled', 'stopped', 'redelivering'],
+      ],
+    ] as const
+  ) {
+    const series = parsed.samples.filter((s) => s.name === name && s.labels.queue === NASTY);
+    assert.deepEqual(series.map((s) => s.labels.status).sort(), [...states].sort(), name);
+    assert.deepEqual(series.filter((s) => s.value === 1).length, 1, name);
+    assert.ok(series.every((s) => s.value === 0 || s.value === 1), name);
+  }
+});
+
+Deno.test('renderPrometheus() in OpenMetrics: same series, # UNIT, counters by family, # EOF', () => {
+  const om = renderPrometheus(report(), 'openmetrics');
+  assert.ok(om.endsWith('\n# EOF\n'));
+  const parsed = parseOpenMetrics(om);
+  assert.equal(parsed.families.get('queue_health_completed')?.type, 'counter');
+  assert.ok(!parsed.families.has('queue_health_completed_total'));
+  assert.equal(parsed.families.get('queue_health_oldest_ready_age_seconds')?.unit, 'seconds');
+  assert.equal(parsed.families.get('queue_health_drain_eta_seconds')?.unit, 'seconds');
+  assert.equal(parsed.families.get('queue_health_depth')?.unit, undefined);
+  // HELP is an escaped string in OpenMetrics: quotes escaped and read back intact.
+  for (const f of FAMILIES) {
+    const family = parsed.families.get(f.name);
+    if (family) assert.ok(family.help?.endsWith(f.help), f.name);
+  }
+  // The same samples as the classic text, name for name and value for value.
+  const text = parseExposition(renderPrometheus(report()));
+  const key = (s: { name: string; labels: Record<string, string>; value: number }) =>
+    `${s.name}${JSON.stringify(Object.entries(s.labels).sort())} ${s.value}`;
+  assert.deepEqual(parsed.samples.map(key), text.samples.map(key));
+});
+
+Deno.test('the OpenMetrics parser refuses what OpenMetrics forbids', () => {
+  const bad: [string, RegExp][] = [
+    ['# TYPE a gauge\na 1\n', /# EOF/],
+    ['# TYPE a_total counter\na_total_total 1\n# EOF\n', /without _total/],
+    ['# TYPE a counter\na 1\n# EOF\n', /not a sample of family|a is not/],
+    ['# TYPE a gauge\n# UNIT a seconds\na 1\n# EOF\n', /suffix/],
+    ['# TYPE a gauge\n# HELP a say "hi"\na 1\n# EOF\n', /double quote/],
+    ['# a comment\n# EOF\n', /metadata/],
+    ['# TYPE a gauge\na 1\n\n# EOF\n', /blank/],
+    ['# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na 2\n# EOF\n', /a is not a sample|interleaved/],
+  ];
+  for (const [text, error] of bad) assert.throws(() => parseOpenMetrics(text), error, text);
+  assert.equal(escapeHelp('say "hi"\\', 'openmetrics'), 'say \\"hi\\"\\\\');
+  assert.equal(escapeHelp('say "hi"\\'), 'say "hi"\\\\');
+});
+
+Deno.test('every family is declared once, counters without _total, units as name suffixes', () => {
+  const names = FAMILIES.map(sampleName);
+  assert.equal(new Set(names).size, names.length);
+  for (const f of FAMILIES) {
+    assert.match(f.name, /^queue_health_[a-z0-9_]+$/);
+    if (f.type === 'counter') assert.ok(!f.name.endsWith('_total'), f.name);
+    if (f.name.endsWith('_seconds')) assert.equal(f.unit, 'seconds', f.name);
+  }
+});
+
+Deno.test('promtool check metrics finds no problem in the text exposition, odd queue names included', async () => {
+  const text = renderPrometheus(report());
+  const { code, out } = await promtoolCheckMetrics(text);
+  assert.equal(out.trim(), '', 'promtool reports nothing');
+  assert.equal(code, 0);
+  // And it is not a check that passes anything: promtool fails a broken exposition.
+  const broken = await promtoolCheckMetrics(
+    text.replace('queue_health_depth{', 'queue_health_depth{{'),
+  );
+  assert.notEqual(broken.code, 0);
 });

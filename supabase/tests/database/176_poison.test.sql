@@ -3,7 +3,7 @@
 -- age is in the capture's metric row; above exact_count_limit they are estimated; an unchanged
 -- queue repeats them; a queue with no redelivery and no poison is not probed again.
 begin;
-select plan(16);
+select plan(18);
 
 update queue_health.settings set unchanged_reread_interval = '0';
 
@@ -38,6 +38,10 @@ select is(
   (select array[poison::float8, oldest_poison_age_s] from queue_health.metric
     where queue_name = 'qh_poison' and captured_at = (select t0 + interval '10 seconds' from fx_t)),
   'the registry copies them');
+select is(
+  (select array[cursor ->> 'poison_estimated', coalesce(cursor ->> 'poison_sample', 'none')]
+     from queue_health.queue where queue_name = 'qh_poison'),
+  array['false', 'none'], 'below the bound: counted, not flagged estimated');
 
 update queue_health.settings set poison_read_count = 4;
 select queue_health.capture((select t0 + interval '11 seconds' from fx_t));
@@ -57,6 +61,10 @@ select is(
 select is(
   (select cursor ->> 'scan' from queue_health.queue where queue_name = 'qh_poison'),
   'vt_index', 'counted up to the bound through the vt index, the rest from the sample');
+select is(
+  (select array[cursor ->> 'poison_estimated', cursor ->> 'poison_sample']
+     from queue_health.queue where queue_name = 'qh_poison'),
+  array['true', '5'], 'above the bound: flagged estimated, with the sample''s size (its 5 rows)');
 update queue_health.settings set exact_count_limit = 10000;
 
 -- Unchanged since: the snapshot, poison included, is repeated without a read.

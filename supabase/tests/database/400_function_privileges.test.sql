@@ -108,6 +108,10 @@ select is(
     'queue_health._is_tenant()',
     'queue_health._check_interval(text,interval,interval,interval,text,text)',
     'queue_health._max_email_recipients()',
+    'queue_health._e164_list(jsonb)',
+    'queue_health._is_e164(text)',
+    'queue_health._validate_sms_config(jsonb)',
+    'queue_health._validate_oncall_config(text,jsonb)',
     -- Capture errors of the caller's own projects only (definer, filtered inside).
     'queue_health.capture_run_errors(bigint)',
     'queue_health.capture_run_error(bigint)',
