@@ -2,12 +2,14 @@
 /// <reference lib="dom" />
 /**
  * The detail view's charts (depth, oldest ready age, throughput) drawn with uPlot, which is
- * loaded from `vendor/` the first time a queue is opened. Series come from
+ * loaded the first time a queue is opened. Series come from
  * `GET /queue-health/history`.
  * @module
  */
-import { loadScript, loadStyle } from './api.js';
-import { bucketBurn, formatBurn, formatCount, formatDuration } from './format.js';
+import { bucketBurn, formatBurn, formatCount, formatDuration, rateTicks } from './format.js';
+
+/** uPlot's constructor, once loaded. @type {any} */
+let UPlot = null;
 
 /** @typedef {{t: string, [k: string]: unknown}} Point */
 
@@ -94,10 +96,12 @@ export class DetailCharts {
     this.observer.observe(els.depth);
   }
 
-  /** Loads uPlot from vendor/ (once). */
+  /**
+   * Loads uPlot (once): bundled into the element's module by the build (local/dashboard/build.ts),
+   * its stylesheet into the element's CSS.
+   */
   static async load() {
-    loadStyle('vendor/uPlot.min.css');
-    await loadScript('vendor/uPlot.iife.min.js');
+    UPlot ??= (await import('uplot')).default;
   }
 
   /**
@@ -107,17 +111,17 @@ export class DetailCharts {
    * @param {number | null} [objective] the queue's latency objective (0.99): adds the burn chart
    */
   set(points, resolution, range, objective = null) {
-    // The global from vendor/uPlot.iife.min.js (untyped here: the page has no type build).
-    const UPlot = /** @type {any} */ (globalThis).uPlot;
     const { t, c } = historyColumns(points, resolution);
     const width = Math.max(240, this.els.depth.clientWidth);
-    const axes = (/** @type {(v: number) => string} */ fmt) => [
+    /** @param {(v: number) => string} fmt @param {(ticks: number[]) => string[]} [all] */
+    const axes = (fmt, all) => [
       { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' } },
       {
         stroke: 'currentColor',
         grid: { stroke: 'rgba(128,128,128,.15)' },
-        size: 56,
-        values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) => ticks.map(fmt),
+        size: 64,
+        values: (/** @type {any} */ _u, /** @type {number[]} */ ticks) =>
+          all ? all(ticks) : ticks.map(fmt),
       },
     ];
     const line = (/** @type {string} */ label, /** @type {string} */ stroke, fill = false) => ({
@@ -175,7 +179,7 @@ export class DetailCharts {
         el: this.els.rate,
         opts: {
           ...base(160),
-          axes: axes((v) => `${formatCount(v)}/s`),
+          axes: axes(String, rateTicks),
           series: [
             {},
             line('in', COLORS.in),

@@ -66,6 +66,44 @@ export function formatRate(perSecond) {
 }
 
 /**
+ * The labels of a rate axis's ticks (values per second, evenly spaced): as many decimals as the
+ * tick spacing needs ("0.05/s", "0.1/s", "0.15/s"), per minute when every tick is below 0.1/s
+ * ("1.5/min", "3/min"), counts from 1 000 ("5,000/s", "12k/s"). Never "0/s" on every tick, as a whole-number
+ * format gives for rates below 1/s.
+ * @param {number[]} ticks
+ * @returns {string[]}
+ */
+export function rateTicks(ticks) {
+  const finite = ticks.filter((t) => Number.isFinite(t));
+  if (finite.length === 0) return ticks.map(() => '');
+  const max = Math.max(...finite.map((t) => Math.abs(t)));
+  const perMinute = max > 0 && max < 0.1;
+  const scale = perMinute ? 60 : 1;
+  const unit = perMinute ? '/min' : '/s';
+  let step = Infinity;
+  for (let i = 1; i < finite.length; i++) {
+    const d = Math.abs(finite[i] - finite[i - 1]) * scale;
+    if (d > 0) step = Math.min(step, d);
+  }
+  if (!Number.isFinite(step)) step = max * scale || 1;
+  // Decimals that tell neighbouring ticks apart (a step of 0.05 needs 2, 0.25 needs 2, 2 needs 0).
+  let decimals = 0;
+  while (
+    decimals < 6 &&
+    Math.abs(Math.round(step * 10 ** decimals) - step * 10 ** decimals) > 1e-6 * 10 ** decimals
+  ) {
+    decimals++;
+  }
+  return ticks.map((t) => {
+    if (!Number.isFinite(t)) return '';
+    const v = t * scale;
+    if (Math.abs(v) >= 1000) return `${formatCount(v)}${unit}`;
+    if (v === 0) return `0${unit}`;
+    return `${v.toFixed(decimals).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '')}${unit}`;
+  });
+}
+
+/**
  * A fraction as a percentage: "0 %", "2.5 %", "100 %"; "–" when unknown (no jobs finished).
  * @param {number | null | undefined} fraction
  * @returns {string}

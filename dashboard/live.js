@@ -1,7 +1,7 @@
 // @ts-check
 /// <reference lib="dom" />
 /**
- * Keeps the page up to date. Realtime first: subscribes to the private broadcast channel
+ * Keeps the dashboard up to date. Realtime first: subscribes to the private broadcast channel
  * `queue_health:<project_id>` (event `snapshot`) of each shown project, whose snapshots carry the
  * numbers the queue table shows, and re-reads the health report (status, alerts and channels are
  * decided in SQL, not in the payload) at most every REPORT_EVERY_MS (60 s), not after each
@@ -25,7 +25,7 @@ import { nextReportDelay } from './format.js';
  * @property {() => string | null} project  the selected project (null = all visible)
  * @property {() => string[]} channelProjects projects to subscribe to
  * @property {() => string | null} token
- * @property {() => Promise<any>} supabase   the supabase-js client (loaded on demand)
+ * @property {() => Promise<any>} supabase   the supabase-js client (loaded on demand), or null
  * @property {(report: any) => void} onReport
  * @property {(payload: any) => void} onSnapshot
  * @property {(mode: Mode, detail: string) => void} onMode
@@ -162,7 +162,7 @@ export function startLive(o) {
     if (stopped) return;
     const gen = ++generation;
     await unsubscribe();
-    if (o.config.realtime === false || !o.config.anonKey) {
+    if (o.config.realtime === false) {
       setPolling(`${pollingDetail()} (Realtime is off in the configuration)`);
       schedulePoll();
       return;
@@ -177,6 +177,11 @@ export function startLive(o) {
     let client;
     try {
       client = await o.supabase();
+      if (!client) {
+        setPolling(`${pollingDetail()} (no Supabase client: give a client, or an anon key)`);
+        schedulePoll();
+        return;
+      }
       await client.realtime.setAuth(o.token());
     } catch (e) {
       fallBackToPolling(`Realtime unavailable: ${e instanceof Error ? e.message : e}`);

@@ -28,7 +28,11 @@ import { sleep } from './wait.ts';
 interface PageGlobals {
   document: {
     body: { dataset: { mode?: string } };
-    querySelector(s: string): { getAttribute(n: string): string | null } | null;
+    querySelector(s: string): {
+      getAttribute(n: string): string | null;
+      /** The dashboard element's open shadow root, where it renders. */
+      shadowRoot?: { querySelector(s: string): { getAttribute(n: string): string | null } | null };
+    } | null;
   };
   __qhNoReload?: number;
 }
@@ -129,14 +133,14 @@ Deno.test({
       assert.equal((await depthOf()).depth, 25);
       await page.waitForFunction(
         (sel: string) =>
-          (globalThis as unknown as PageGlobals).document.querySelector(sel)?.getAttribute(
-              'data-queue',
-            ) !== null &&
-          (globalThis as unknown as PageGlobals).document.querySelector(
-              `${sel} [data-field="depth"]`,
-            )?.getAttribute(
-              'data-value',
-            ) === '25',
+          (globalThis as unknown as PageGlobals).document.querySelector('queue-health-dashboard')
+              ?.shadowRoot?.querySelector(sel)?.getAttribute(
+                'data-queue',
+              ) !== null &&
+          (globalThis as unknown as PageGlobals).document.querySelector('queue-health-dashboard')
+              ?.shadowRoot?.querySelector(`${sel} [data-field="depth"]`)?.getAttribute(
+                'data-value',
+              ) === '25',
         row,
         { polling: 50, timeout: 15_000 },
       );

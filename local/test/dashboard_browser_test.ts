@@ -35,6 +35,8 @@ const SHOW_WITHIN_MS = 10_000;
 /** The little of the DOM the page functions below use (this file is type-checked without DOM). */
 interface BrowserElement {
   textContent: string | null;
+  /** The element's open shadow root (the dashboard renders into one). */
+  shadowRoot?: BrowserElement | null;
   getAttribute(name: string): string | null;
   querySelector(selector: string): BrowserElement | null;
 }
@@ -243,7 +245,7 @@ Deno.test({
         page.waitForFunction(
           ({ sel, status, depth }) => {
             const tr = (globalThis as unknown as { document: BrowserDocument }).document
-              .querySelector(sel);
+              .querySelector('queue-health-dashboard')?.shadowRoot?.querySelector(sel);
             return tr?.getAttribute('data-status') === status &&
               tr.querySelector('[data-field="depth"]')?.getAttribute('data-value') ===
                 String(depth);
@@ -298,7 +300,8 @@ Deno.test({
           page.waitForFunction(
             ({ sel, flow }) => {
               const words = (globalThis as unknown as { document: BrowserDocument }).document
-                .querySelector(sel)?.querySelector('[data-field="status"] .flow');
+                .querySelector('queue-health-dashboard')?.shadowRoot?.querySelector(sel)
+                ?.querySelector('[data-field="status"] .flow');
               return (words?.textContent ?? '') === flow;
             },
             { sel: rowOf(q), flow: want.flow },
@@ -428,7 +431,8 @@ Deno.test({
         'the Realtime page to show the new depth',
         live.waitForFunction(
           ({ sel, depth }) =>
-            (globalThis as unknown as { document: BrowserDocument }).document.querySelector(sel)
+            (globalThis as unknown as { document: BrowserDocument }).document
+              .querySelector('queue-health-dashboard')?.shadowRoot?.querySelector(sel)
               ?.querySelector('[data-field="depth"]')?.getAttribute('data-value') === String(depth),
           { sel: rowOf(testQueue, after.project), depth: depthNow },
           { polling: 20, timeout: SHOW_WITHIN_MS + 5000 },
@@ -471,7 +475,8 @@ Deno.test({
           `the Realtime page to show depth ${depthShown}`,
           live.waitForFunction(
             ({ sel, depth }) =>
-              (globalThis as unknown as { document: BrowserDocument }).document.querySelector(sel)
+              (globalThis as unknown as { document: BrowserDocument }).document
+                .querySelector('queue-health-dashboard')?.shadowRoot?.querySelector(sel)
                 ?.querySelector('[data-field="depth"]')?.getAttribute('data-value') ===
                 String(depth),
             { sel: rowOf(testQueue, after.project), depth: depthShown },

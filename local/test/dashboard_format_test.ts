@@ -24,6 +24,7 @@ import {
   jwtSecondsLeft,
   nextReportDelay,
   ratesOf,
+  rateTicks,
   REPORT_EVERY_MS,
   secondsOrNever,
   SLIM_QUEUE_FIELDS,
@@ -322,4 +323,28 @@ Deno.test('a history bucket’s burn rate is its bad share over the error budget
   assert.equal(burn[1]?.toFixed(6), (10).toFixed(6));
   assert.equal(burn[2], null);
   assert.deepEqual([BURN_PAGE, BURN_TICKET], [14.4, 6], 'the default rules of docs/alerts.md');
+});
+
+Deno.test('rate axis ticks below 1/s keep their decimals, or turn per minute, never all "0/s"', () => {
+  assert.deepEqual(rateTicks([0, 0.05, 0.1, 0.15, 0.2]), [
+    '0/s',
+    '0.05/s',
+    '0.1/s',
+    '0.15/s',
+    '0.2/s',
+  ]);
+  assert.deepEqual(rateTicks([0, 0.25, 0.5, 0.75]), ['0/s', '0.25/s', '0.5/s', '0.75/s']);
+  assert.deepEqual(rateTicks([0, 0.01, 0.02, 0.03]), ['0/min', '0.6/min', '1.2/min', '1.8/min']);
+  assert.deepEqual(rateTicks([0, 0.1, 0.2, 0.30000000000000004]), [
+    '0/s',
+    '0.1/s',
+    '0.2/s',
+    '0.3/s',
+  ]);
+  assert.deepEqual(rateTicks([0, 1, 2, 3]), ['0/s', '1/s', '2/s', '3/s']);
+  assert.deepEqual(rateTicks([0, 5000, 10000]), ['0/s', '5,000/s', '10k/s']);
+  for (const ticks of [[0, 0.2, 0.4], [0, 0.002, 0.004, 0.006], [0.5, 0.6, 0.7]]) {
+    const labels = rateTicks(ticks);
+    assert.equal(new Set(labels).size, ticks.length, `distinct labels for ${ticks}: ${labels}`);
+  }
 });

@@ -1,0 +1,424 @@
+/**
+ * The `<queue-health-dashboard>` element inside a real SvelteKit app (examples/sveltekit), in
+ * headless Chromium against the running local stack:
+ *
+ * - installs the example's npm packages when they are missing (`npm ci`, its own lockfile) and
+ *   builds it with `vite build` (adapter-static) when its sources or the element changed since the
+ *   last build (a hash of the inputs is kept in build/.qh-inputs);
+ * - serves the built app on 127.0.0.1:QH_EXAMPLE_PORT (another origin than the stack's: the stack's
+ *   Realtime stand-in admits it only because `npm test` lists it in QH_REALTIME_ALLOWED_ORIGINS),
+ *   with /config.json pointing at the stack;
+ * - signs in through the element's token form (the app hands the element its supabase-js client),
+ *   sees the queues, waits for the element to go live over Realtime, drives a capture and sees the
+ *   new depth arrive as a broadcast (no report read in between), opens a queue and then a firing
+ *   alert (a rule of the test's own) and sees the app's `queueopen` / `alertopen` handlers run;
+ * - dark mode and phone width: screenshots sveltekit.png, sveltekit-dark.png, sveltekit-phone.png,
+ *   and of the standalone page dashboard-dark.png, dashboard-phone-dark.png; the `theme` attribute
+ *   overrides the colour scheme either way.
+ *
+ * Needs the stack (`npm run stack -- up`); `npm test` brings it up first.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { extname, join, normalize } from 'node:path';
+import { buildDashboard, DIST_DIR } from '../dashboard/build.ts';
+import { launchChromium } from '../dashboard/chromium.ts';
+import { API_URL, EXAMPLE_PORT, ROOT } from '../stack/config.ts';
+import { DEMO_SCHEMA, seedDemo } from '../stack/demo.ts';
+import { connect, databaseUrl } from './db.ts';
+import { startPgBoss } from './pgboss.ts';
+import { sleep } from './wait.ts';
+
+const EXAMPLE = join(ROOT, 'examples', 'sveltekit');
+const BUILD = join(EXAMPLE, 'build');
+const TAG = 'queue-health-dashboard';
+
+/** The little of the DOM the page functions below use (this file is type-checked without DOM). */
+interface El {
+  textContent: string | null;
+  shadowRoot: El | null;
+  dataset: Record<string, string | undefined>;
+  getAttribute(name: string): string | null;
+  setAttribute(name: string, value: string): void;
+  querySelector(selector: string): El | null;
+}
+interface Win {
+  document: { querySelector(s: string): El | null; documentElement: { scrollWidth: number } };
+  getComputedStyle(e: El): { backgroundColor: string };
+}
+
+/** Rejects when `ms` pass first, naming what was awaited. */
+function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function run(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd,
+    stdin: 'null',
+    stdout: 'piped',
+    stderr: 'piped',
+    env: { NO_COLOR: '1' },
+  }).output();
+  if (!out.success) {
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    throw new Error(`${what} failed (exit ${out.code}):\n${text.slice(-3000)}`);
+  }
+}
+
+/** SHA-256 over the example's sources, its lockfile and the built element. */
+async function inputsHash(): Promise<string> {
+  const h = createHash('sha256');
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      const p = join(dir, e.name);
+      if (e.isDirectory) walk(p);
+      else files.push(p);
+    }
+  };
+  walk(join(EXAMPLE, 'src', 'routes'));
+  for (const f of ['app.html', 'lib/supabase.js']) files.push(join(EXAMPLE, 'src', f));
+  for (
+    const f of [
+      'package-lock.json',
+      'svelte.config.js',
+      'vite.config.js',
+      'scripts/copy-element.js',
+    ]
+  ) {
+    files.push(join(EXAMPLE, f));
+  }
+  files.push(
+    join(DIST_DIR, 'queue-health-dashboard.js'),
+    join(DIST_DIR, 'queue-health-dashboard.css'),
+  );
+  for (const f of files.sort()) h.update(f).update(await Deno.readFile(f));
+  return h.digest('hex');
+}
+
+/** npm ci when node_modules is missing or older than the lockfile; vite build when inputs changed. */
+async function ensureBuilt(): Promise<{ installed: boolean; built: boolean; seconds: number }> {
+  const t0 = performance.now();
+  const marker = join(EXAMPLE, 'node_modules', '.package-lock.json');
+  let installed = false;
+  if (
+    !existsSync(marker) ||
+    Deno.statSync(marker).mtime! < Deno.statSync(join(EXAMPLE, 'package-lock.json')).mtime!
+  ) {
+    await run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], EXAMPLE, 'npm ci');
+    installed = true;
+  }
+  const hash = await inputsHash();
+  const stamp = join(BUILD, '.qh-inputs');
+  let built = false;
+  if (!existsSync(stamp) || Deno.readTextFileSync(stamp) !== hash) {
+    await run('npm', ['run', 'build'], EXAMPLE, 'the example build (vite build)');
+    await Deno.writeTextFile(stamp, hash);
+    built = true;
+  }
+  return { installed, built, seconds: (performance.now() - t0) / 1000 };
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+
+/** Serves the static build (falling back to index.html, as a SPA host does) and /config.json. */
+function serveExample(config: Record<string, string>) {
+  return Deno.serve(
+    { hostname: '127.0.0.1', port: EXAMPLE_PORT, onListen: () => {} },
+    async (req) => {
+      const path = new URL(req.url).pathname;
+      if (path === '/config.json') return Response.json(config);
+      const rel = normalize(decodeURIComponent(path)).replace(/^(\.\.[/\\])+/, '');
+      let file = join(BUILD, rel);
+      if (!file.startsWith(BUILD) || path.endsWith('/') || !existsSync(file)) {
+        file = join(BUILD, 'index.html');
+      }
+      const body = await Deno.readFile(file);
+      return new Response(body, {
+        headers: { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' },
+      });
+    },
+  );
+}
+
+function artifactsDir(): string {
+  return Deno.env.get('QH_TEST_ARTIFACTS') || join(ROOT, '.test-artifacts');
+}
+
+Deno.test({
+  name:
+    'the element in the SvelteKit example shows the queues, goes live over Realtime and opens a queue (queueopen)',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const health = await fetch(`${API_URL}/_stack/config.json`).catch(() => null);
+    assert.ok(health?.ok, `the local stack is not answering on ${API_URL}: 'npm run stack -- up'`);
+    const stack = await health.json() as { anonKey: string };
+    await buildDashboard();
+    const build = await ensureBuilt();
+    console.log(
+      `example: ${build.installed ? 'npm ci + ' : ''}${
+        build.built ? 'vite build' : 'build cached'
+      } in ${build.seconds.toFixed(1)} s`,
+    );
+
+    const url = databaseUrl();
+    const sql = connect({ url, max: 2, applicationName: 'qh-sveltekit-example-test' });
+    const testQueue = `qh_svelte_${Date.now().toString(36)}`;
+    const ruleName = `${testQueue}_deep`;
+    const stops: (() => Promise<unknown>)[] = [];
+    const userDataDir = await Deno.makeTempDir({ prefix: 'qh-chromium-' });
+    const capture = async () => {
+      for (let i = 0; i < 50; i++) {
+        const [{ summary }] = await sql`select queue_health.capture() as summary`;
+        if (summary?.status !== 'skipped') {
+          assert.notEqual(summary?.status, 'error', JSON.stringify(summary));
+          return;
+        }
+        await sleep(200);
+      }
+      throw new Error('capture skipped 50 times in a row');
+    };
+    try {
+      const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0], {
+        channels: false,
+      });
+      const pb = await startPgBoss(12, { schema: DEMO_SCHEMA, databaseUrl: url });
+      stops.push(() => pb.stop());
+      await pb.boss.createQueue(testQueue);
+      await pb.boss.insert(testQueue, Array.from({ length: 7 }, (_, i) => ({ data: { i } })));
+      // A rule that fires on the test queue at once (depth > 5, no for-duration), so the element
+      // lists a firing alert to open.
+      await sql`
+        insert into queue_health.alert_rule (project_id, name, condition, threshold, queue_name, group_wait)
+        values ('default', ${ruleName}, 'depth', 5, ${testQueue}, '0')`;
+      await capture();
+
+      const server = serveExample({ supabaseUrl: API_URL, anonKey: stack.anonKey });
+      stops.push(() => server.shutdown());
+      const origin = `http://127.0.0.1:${EXAMPLE_PORT}`;
+
+      const browser = await launchChromium(userDataDir, { width: 1280, height: 900 });
+      stops.push(() => browser.close());
+      const page = browser.pages()[0] ?? await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      const reads: number[] = [];
+      page.on('request', (r) => {
+        if (new URL(r.url()).pathname === '/functions/v1/queue-health') reads.push(Date.now());
+      });
+      // The example's dashboard under the user's own queue: #project=… is not used; the element's
+      // project attribute is left to its default (the one project the demo user sees).
+      await within(20_000, 'the example app', page.goto(`${origin}/`));
+      await within(
+        15_000,
+        'the element’s sign-in form',
+        page.locator('#token-details').waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      assert.equal(
+        await page.locator('#password-form').isVisible(),
+        true,
+        'with the app’s supabase-js client the element offers email and password',
+      );
+      await page.locator('#token-details summary').click();
+      await page.locator('#token').fill(token);
+      await page.locator('#token-form button[type=submit]').click();
+
+      const rowSel = `#queue-rows tr[data-queue="default/pgboss/${DEMO_SCHEMA}/${testQueue}"]`;
+      await within(
+        15_000,
+        'the test queue in the element',
+        page.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      assert.equal(
+        await page.locator(`${rowSel} [data-field="depth"]`).getAttribute('data-value'),
+        '7',
+      );
+
+      await within(
+        15_000,
+        `the element to go live over Realtime (the stack must admit ${origin}: QH_REALTIME_ALLOWED_ORIGINS)`,
+        page.waitForFunction(
+          (tag) =>
+            (globalThis as unknown as Win).document.querySelector(tag)?.dataset.mode === 'realtime',
+          TAG,
+          { polling: 50, timeout: 15_000 },
+        ),
+      );
+      const readsBefore = reads.length;
+      await pb.boss.insert(testQueue, Array.from({ length: 30 }, (_, i) => ({ data: { i } })));
+      const t0 = Date.now();
+      await capture();
+      await within(
+        10_000,
+        'the pushed depth (37) in the element',
+        page.waitForFunction(
+          ({ tag, sel }) =>
+            (globalThis as unknown as Win).document.querySelector(tag)?.shadowRoot?.querySelector(
+              sel,
+            )
+              ?.querySelector('[data-field="depth"]')?.getAttribute('data-value') === '37',
+          { tag: TAG, sel: rowSel },
+          { polling: 20, timeout: 10_000 },
+        ),
+      );
+      console.log(`example: capture→element over Realtime ${Date.now() - t0} ms`);
+      assert.equal(reads.length, readsBefore, 'the update came as a broadcast, not a report read');
+      assert.equal(await page.locator('#mode-text').textContent(), 'Live · Realtime');
+
+      // Open the queue: the element shows its detail and the app's onqueueopen handler runs.
+      await page.locator(rowSel).click();
+      await within(
+        15_000,
+        'the detail charts',
+        page.locator('#chart-depth canvas').waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      assert.match(
+        String(await page.locator('#detail-title').textContent()),
+        new RegExp(testQueue),
+      );
+      const status = await page.locator(rowSel).getAttribute('data-status');
+      assert.equal(
+        await page.locator('p#opened').textContent(),
+        `Opened queue ${testQueue} (${status})`,
+      );
+      assert.equal(
+        await page.locator(TAG).getAttribute('queue'),
+        `default/pgboss/${DEMO_SCHEMA}/${testQueue}`,
+      );
+      // Open its firing alert: the app's onalertopen handler runs and the alert's queue opens.
+      const alertItem = page.locator('#alerts li.clickable', { hasText: ruleName });
+      await within(
+        10_000,
+        'the test queue’s firing alert',
+        alertItem.waitFor({ state: 'visible', timeout: 10_000 }),
+      );
+      await page.locator('#detail-close').click();
+      await alertItem.click();
+      assert.equal(await page.locator('p#opened').textContent(), `Opened alert ${ruleName}`);
+      assert.equal(await page.locator('#detail').isVisible(), true, 'the alert opened its queue');
+      assert.match(
+        String(await page.locator('#detail-title').textContent()),
+        new RegExp(testQueue),
+      );
+      const dir = artifactsDir();
+      await Deno.mkdir(dir, { recursive: true });
+      // Full-page screenshots from the top (the sticky header would otherwise sit mid-page).
+      await page.evaluate(() =>
+        (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 0)
+      );
+      await page.screenshot({ path: join(dir, 'sveltekit.png'), fullPage: true });
+
+      // Dark mode (the colour scheme), and the theme attribute overriding it.
+      const bg = () =>
+        page.evaluate(
+          (tag) =>
+            (globalThis as unknown as Win).getComputedStyle(
+              (globalThis as unknown as Win).document.querySelector(tag)!,
+            ).backgroundColor,
+          TAG,
+        );
+      await page.emulateMedia({ colorScheme: 'dark' });
+      assert.equal(await bg(), 'rgb(15, 17, 21)', 'dark colour scheme: the dark background');
+      await page.screenshot({ path: join(dir, 'sveltekit-dark.png'), fullPage: true });
+      await page.evaluate(
+        (tag) =>
+          (globalThis as unknown as Win).document.querySelector(tag)!.setAttribute(
+            'theme',
+            'light',
+          ),
+        TAG,
+      );
+      assert.equal(await bg(), 'rgb(246, 247, 249)', 'theme="light" wins over a dark scheme');
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.evaluate(
+        (tag) =>
+          (globalThis as unknown as Win).document.querySelector(tag)!.setAttribute('theme', 'dark'),
+        TAG,
+      );
+      assert.equal(await bg(), 'rgb(15, 17, 21)', 'theme="dark" wins over a light scheme');
+
+      // A phone, dark: the saved token signs in by itself; no sideways scrolling.
+      const phone = await browser.newPage();
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.emulateMedia({ colorScheme: 'dark' });
+      await within(20_000, 'the example on a phone', phone.goto(`${origin}/`));
+      await within(
+        15_000,
+        'the test queue on the phone',
+        phone.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      const width = await phone.evaluate(() =>
+        (globalThis as unknown as Win).document.documentElement.scrollWidth
+      );
+      assert.ok(width <= 390, `the phone layout does not scroll sideways (${width}px wide)`);
+      await phone.screenshot({ path: join(dir, 'sveltekit-phone.png'), fullPage: true });
+
+      // The standalone page hosts the same element: dark, desktop and phone.
+      const standalone = await browser.newPage();
+      await standalone.emulateMedia({ colorScheme: 'dark' });
+      await within(15_000, 'the standalone page', standalone.goto(`${API_URL}/?realtime=false`));
+      await within(
+        15_000,
+        'the standalone sign-in card',
+        standalone.locator('#sign-in').waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      // The token form is open when the stack has no Supabase Auth; behind its summary otherwise.
+      if ((await standalone.locator('#token-details').getAttribute('open')) === null) {
+        await standalone.locator('#token-details summary').click();
+      }
+      await standalone.locator('#token').fill(token);
+      await standalone.locator('#token-form button[type=submit]').click();
+      await within(
+        15_000,
+        'the test queue on the standalone page',
+        standalone.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
+      );
+      assert.equal(
+        await standalone.evaluate(
+          (tag) =>
+            (globalThis as unknown as Win).getComputedStyle(
+              (globalThis as unknown as Win).document.querySelector(tag)!,
+            ).backgroundColor,
+          TAG,
+        ),
+        'rgb(15, 17, 21)',
+      );
+      await standalone.screenshot({ path: join(dir, 'dashboard-dark.png'), fullPage: true });
+      await standalone.setViewportSize({ width: 390, height: 844 });
+      await standalone.screenshot({ path: join(dir, 'dashboard-phone-dark.png'), fullPage: true });
+      assert.deepEqual(errors, [], 'no uncaught errors in the example');
+    } finally {
+      for (const stop of stops.reverse()) await stop().catch((e) => console.error(String(e)));
+      await sql.begin(async (tx) => {
+        for (const table of ['metric', 'metric_1m', 'metric_1h', 'alert', 'queue']) {
+          const [{ present }] = await tx`
+            select to_regclass(${'queue_health.' + table}) is not null as present`;
+          if (!present) continue;
+          await tx`delete from ${tx('queue_health')}.${tx(table)}
+                   where source = 'pgboss' and source_schema = ${DEMO_SCHEMA}
+                     and queue_name = ${testQueue}`;
+        }
+      }).catch((e) => console.error(`cleanup of ${testQueue} failed: ${e.message}`));
+      await sql`delete from queue_health.alert_rule where name = ${ruleName}`.catch(() => {});
+      await sql`delete from ${sql(DEMO_SCHEMA)}.job where name = ${testQueue}`.catch(() => {});
+      await sql`delete from ${sql(DEMO_SCHEMA)}.queue where name = ${testQueue}`.catch(() => {});
+      await sql.end({ timeout: 2 });
+      await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
