@@ -101,8 +101,8 @@ export const claimedSchema = z.object({
   id: z.string(),
   project_id: z.string(),
   channel_id: z.string(),
-  kind: z.enum(['email', 'slack', 'webhook'], {
-    error: "'kind' must be one of email, slack, webhook",
+  kind: z.enum(['email', 'slack', 'webhook', 'sms', 'pagerduty'], {
+    error: "'kind' must be one of email, slack, webhook, sms, pagerduty",
   }),
   config: z.record(z.string(), z.unknown()).nullish().transform((c) => c ?? {}),
   secret: z.record(z.string(), z.unknown()).nullish().transform((s) => s ?? {}),
