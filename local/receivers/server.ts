@@ -9,7 +9,7 @@
  * | `POST /webhook/<any path>` | a webhook endpoint: records body and headers, answers 200 with `x-request-id` |
  * | `POST`/`GET /twilio/2010-04-01/Accounts/<AC…>/Messages.json` | Twilio's Messages API: create (form, basic auth) and list (local/receivers/oncall.ts) |
  * | `POST /pagerduty/v2/enqueue` | PagerDuty's Events API v2 (local/receivers/oncall.ts) |
- * | `POST /_control` | scripts the next answers of a route: `{route, status, headers?, body?, times?, path?, method?, delay_ms?}` |
+ * | `POST /_control` | scripts the next answers of a route: `{route, status, headers?, body?, times?, path?, method?, match?, delay_ms?}` |
  * | `GET /_received?route=slack[&all=1]` | what was accepted (or every request with `all=1`), with receive timestamps |
  * | `POST /_reset` | forgets everything |
  * | `GET /` | in a browser: an inbox of the latest requests (auto-refreshing) |
@@ -66,6 +66,8 @@ export interface Script {
   path?: string;
   /** Only requests with this method (e.g. `POST`, leaving Twilio's `GET` list alone). */
   method?: string;
+  /** Only requests whose raw body contains this text (e.g. one recipient's `To=`). */
+  match?: string;
   /** Wait this long before answering (simulates a slow receiver). */
   delay_ms?: number;
 }
@@ -149,6 +151,7 @@ function validateScript(v: unknown): Script | string {
   }
   if (s.path !== undefined && typeof s.path !== 'string') return "'path' must be a string";
   if (s.method !== undefined && typeof s.method !== 'string') return "'method' must be a string";
+  if (s.match !== undefined && typeof s.match !== 'string') return "'match' must be a string";
   if (s.delay_ms !== undefined && typeof s.delay_ms !== 'number') {
     return "'delay_ms' must be a number";
   }
@@ -164,10 +167,11 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
     idempotency: new Map(),
   };
 
-  function takeScript(route: Route, path: string, method: string): Script | null {
+  function takeScript(route: Route, path: string, method: string, raw: string): Script | null {
     const i = state.scripts.findIndex((s) =>
       s.route === route && (s.path === undefined || s.path === path) &&
-      (s.method === undefined || s.method.toUpperCase() === method)
+      (s.method === undefined || s.method.toUpperCase() === method) &&
+      (s.match === undefined || raw.includes(s.match))
     );
     if (i < 0) return null;
     const s = state.scripts[i];
@@ -193,7 +197,7 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
     state.requests.push(entry);
     if (options.verbose) console.log(`${entry.received_at} ${req.method} /${route}${path}`);
 
-    const scripted = takeScript(route, path, req.method);
+    const scripted = takeScript(route, path, req.method, raw);
     if (scripted) {
       if (scripted.delay_ms) await new Promise((r) => setTimeout(r, scripted.delay_ms));
       entry.status = scripted.status;
