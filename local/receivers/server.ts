@@ -7,21 +7,29 @@
  * | `POST /resend/emails` | Resend's send-email API: checks `Authorization: Bearer`, validates, answers `{id}`; a repeated `Idempotency-Key` gets the first answer and records nothing new |
  * | `POST /slack/<any path>` | a Slack incoming webhook: answers `ok`, or `400 no_text` / `invalid_payload` |
  * | `POST /webhook/<any path>` | a webhook endpoint: records body and headers, answers 200 with `x-request-id` |
- * | `POST /_control` | scripts the next answers of a route: `{route, status, headers?, body?, times?, path?, delay_ms?}` |
+ * | `POST`/`GET /twilio/2010-04-01/Accounts/<AC…>/Messages.json` | Twilio's Messages API: create (form, basic auth) and list (local/receivers/oncall.ts) |
+ * | `POST /pagerduty/v2/enqueue` | PagerDuty's Events API v2 (local/receivers/oncall.ts) |
+ * | `POST /_control` | scripts the next answers of a route: `{route, status, headers?, body?, times?, path?, method?, match?, delay_ms?}` |
  * | `GET /_received?route=slack[&all=1]` | what was accepted (or every request with `all=1`), with receive timestamps |
  * | `POST /_reset` | forgets everything |
  * | `GET /` | in a browser: an inbox of the latest requests (auto-refreshing) |
  *
  * Run standalone with `deno run -A local/receivers/server.ts [--port 54324]` (or env
  * `RECEIVERS_PORT`); tests call {@link startReceivers}. The local stack points the functions at it
- * with `RESEND_BASE_URL=http://127.0.0.1:54324/resend` (the resend SDK appends `/emails`).
+ * with `RESEND_BASE_URL=http://127.0.0.1:54324/resend` (the resend SDK appends `/emails`),
+ * `TWILIO_API_BASE_URL=http://127.0.0.1:54324/twilio` and
+ * `PAGERDUTY_EVENTS_URL=http://127.0.0.1:54324/pagerduty/v2/enqueue`.
  * @module
  */
+import { type OncallState, oncallState, pagerDuty, twilio } from './oncall.ts';
 
-/** The three kinds of receiver. */
-export type Route = 'resend' | 'slack' | 'webhook';
+/** The kinds of receiver. */
+export type Route = 'resend' | 'slack' | 'webhook' | OncallRoute;
 
-const ROUTES: readonly Route[] = ['resend', 'slack', 'webhook'];
+/** The on-call providers' stand-ins (local/receivers/oncall.ts). */
+type OncallRoute = 'twilio' | 'pagerduty';
+
+const ROUTES: readonly Route[] = ['resend', 'slack', 'webhook', 'twilio', 'pagerduty'];
 
 /** One request as recorded. */
 export interface Received {
@@ -56,6 +64,10 @@ export interface Script {
   times?: number;
   /** Only requests whose path (after the route prefix) equals this. */
   path?: string;
+  /** Only requests with this method (e.g. `POST`, leaving Twilio's `GET` list alone). */
+  method?: string;
+  /** Only requests whose raw body contains this text (e.g. one recipient's `To=`). */
+  match?: string;
   /** Wait this long before answering (simulates a slow receiver). */
   delay_ms?: number;
 }
@@ -68,6 +80,8 @@ export interface ReceiverOptions {
   hostname?: '127.0.0.1' | 'localhost';
   /** When set, `/resend/emails` accepts only this Bearer key (else any non-empty key). */
   resendApiKey?: string;
+  /** When set, `/twilio` accepts only this auth token (else any non-empty one). */
+  twilioAuthToken?: string;
   /** Print one line per request. */
   verbose?: boolean;
 }
@@ -85,11 +99,14 @@ export interface Receivers {
   script(script: Script): void;
   /** Forgets requests, scripts and idempotency keys. */
   reset(): void;
+  /** What the Twilio and PagerDuty stand-ins hold: messages created, PagerDuty alerts. */
+  oncall: OncallState;
   /** Stops the server. */
   stop(): Promise<void>;
 }
 
 interface State {
+  oncall: OncallState;
   requests: Received[];
   scripts: (Script & { left: number })[];
   idempotency: Map<string, { bodyHash: string; status: number; response: string }>;
@@ -133,6 +150,8 @@ function validateScript(v: unknown): Script | string {
     return "'headers' must be an object";
   }
   if (s.path !== undefined && typeof s.path !== 'string') return "'path' must be a string";
+  if (s.method !== undefined && typeof s.method !== 'string') return "'method' must be a string";
+  if (s.match !== undefined && typeof s.match !== 'string') return "'match' must be a string";
   if (s.delay_ms !== undefined && typeof s.delay_ms !== 'number') {
     return "'delay_ms' must be a number";
   }
@@ -141,11 +160,18 @@ function validateScript(v: unknown): Script | string {
 
 /** Starts the receivers. */
 export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers> {
-  const state: State = { requests: [], scripts: [], idempotency: new Map() };
+  const state: State = {
+    oncall: oncallState(),
+    requests: [],
+    scripts: [],
+    idempotency: new Map(),
+  };
 
-  function takeScript(route: Route, path: string): Script | null {
+  function takeScript(route: Route, path: string, method: string, raw: string): Script | null {
     const i = state.scripts.findIndex((s) =>
-      s.route === route && (s.path === undefined || s.path === path)
+      s.route === route && (s.path === undefined || s.path === path) &&
+      (s.method === undefined || s.method.toUpperCase() === method) &&
+      (s.match === undefined || raw.includes(s.match))
     );
     if (i < 0) return null;
     const s = state.scripts[i];
@@ -171,7 +197,7 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
     state.requests.push(entry);
     if (options.verbose) console.log(`${entry.received_at} ${req.method} /${route}${path}`);
 
-    const scripted = takeScript(route, path);
+    const scripted = takeScript(route, path, req.method, raw);
     if (scripted) {
       if (scripted.delay_ms) await new Promise((r) => setTimeout(r, scripted.delay_ms));
       entry.status = scripted.status;
@@ -189,6 +215,16 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
           ...(scripted.headers ?? {}),
         },
       });
+    }
+
+    if (route === 'twilio' || route === 'pagerduty') {
+      const a = route === 'twilio'
+        ? twilio(state.oncall, path, req, raw, { authToken: options.twilioAuthToken })
+        : pagerDuty(state.oncall, path, req, raw);
+      entry.status = a.status;
+      if (a.id) entry.id = a.id;
+      if (a.fields) entry.body = a.fields;
+      return a.response;
     }
 
     if (req.method !== 'POST') {
@@ -272,7 +308,9 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
     return text(200, 'ok');
   }
 
-  const accepted = (r: Received) => r.status >= 200 && r.status < 300 && !r.replayed;
+  // A GET (Twilio's message list) reads; only what a POST created counts as received.
+  const accepted = (r: Received) =>
+    r.status >= 200 && r.status < 300 && !r.replayed && r.method === 'POST';
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
@@ -299,6 +337,7 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
       state.requests = [];
       state.scripts = [];
       state.idempotency.clear();
+      state.oncall = oncallState();
       return json(200, { ok: true });
     }
     if (url.pathname === '/' && req.method === 'GET') {
@@ -331,6 +370,10 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
               state.requests = [];
               state.scripts = [];
               state.idempotency.clear();
+              state.oncall = oncallState();
+            },
+            get oncall() {
+              return state.oncall;
             },
             stop: async () => {
               ac.abort();
@@ -358,6 +401,11 @@ function headline(r: Received): string {
     ? b.subject
     : r.route === 'slack'
     ? b.text
+    : r.route === 'twilio'
+    ? b.Body
+    : r.route === 'pagerduty'
+    ? (b.payload as Record<string, unknown> | undefined)?.summary ??
+      `${b.event_action} ${b.dedup_key}`
     : b.summary ?? b.type;
   return typeof text === 'string' ? text.split('\n')[0] : r.raw.slice(0, 120);
 }
@@ -376,7 +424,7 @@ function inbox(requests: Received[]): string {
   return `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="5">` +
     `<title>Queue Health local receivers</title></head>` +
     `<body style="font-family:system-ui,sans-serif"><h1>Local receivers</h1>` +
-    `<p>Resend, Slack and webhook requests received (newest first; JSON at ` +
+    `<p>Resend, Slack, webhook, Twilio and PagerDuty requests received (newest first; JSON at ` +
     `<a href="/_received">/_received</a>).</p>` +
     `<table cellpadding="4"><tr><th>received</th><th>route</th><th>status</th><th>message</th></tr>` +
     `${rows}</table></body></html>`;
@@ -396,6 +444,7 @@ if (import.meta.main) {
   const r = await startReceivers({
     port: portFromArgs(Deno.args),
     resendApiKey: Deno.env.get('RESEND_API_KEY') || undefined,
+    twilioAuthToken: Deno.env.get('TWILIO_AUTH_TOKEN') || undefined,
     verbose: true,
   });
   console.log(JSON.stringify({ event: 'receivers_listening', url: r.url }));

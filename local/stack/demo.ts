@@ -73,8 +73,55 @@ export async function seedDemo(
         // Rules with channel_ids null notify every enabled channel of their project.
       }
     }).catch((e) => log.warn(`could not create the demo alert channels: ${e.message}`));
+    await seedOncallChannels(sql).catch((e) =>
+      log.warn(`could not create the demo sms and pagerduty channels: ${e.message}`)
+    );
   }
   return { token: await userAccessToken(DEMO_USER_ID, DEMO_USER_EMAIL) };
+}
+
+/** The demo's Twilio account (the local stand-in takes any SID with a token). */
+export const DEMO_TWILIO = Object.freeze({
+  account_sid: `AC${'d3e0'.repeat(8)}`,
+  auth_token: 'local-demo-auth-token',
+  from: '+15005550006',
+  to: ['+15005550100'],
+});
+/** The demo's PagerDuty integration key (32 characters). */
+export const DEMO_PAGERDUTY_KEY = 'demoqueuehealthlocalpagerduty000';
+
+/**
+ * The demo's sms and pagerduty channels (issue 23), each created when missing, so a stack seeded
+ * before they existed gets them too. Their requests go to the local Twilio and PagerDuty stand-ins
+ * (TWILIO_API_BASE_URL and PAGERDUTY_EVENTS_URL in local/stack/env.ts).
+ */
+async function seedOncallChannels(sql: Sql): Promise<void> {
+  const channels = [
+    {
+      name: 'demo-sms',
+      kind: 'sms',
+      config: { to: DEMO_TWILIO.to, from: DEMO_TWILIO.from },
+      secret: { account_sid: DEMO_TWILIO.account_sid, auth_token: DEMO_TWILIO.auth_token },
+    },
+    {
+      name: 'demo-pagerduty',
+      kind: 'pagerduty',
+      config: { source: 'queue-health-demo' },
+      secret: { routing_key: DEMO_PAGERDUTY_KEY },
+    },
+  ];
+  for (const c of channels) {
+    await sql.begin(async (tx) => {
+      const found = await tx`
+        select 1 from queue_health.channel where project_id = 'default' and name = ${c.name}`;
+      if (found.length > 0) return;
+      const [row] = await tx`
+        insert into queue_health.channel (project_id, name, kind, config)
+        values ('default', ${c.name}, ${c.kind}, ${tx.json(c.config)}) returning id`;
+      await tx`insert into queue_health.channel_secret (channel_id, secret)
+        values (${row.id}, ${tx.json(c.secret)})`;
+    });
+  }
 }
 
 /** A running demo workload. */

@@ -23,6 +23,10 @@ export async function functionEnv(): Promise<Record<string, string>> {
     RESEND_API_KEY: Deno.env.get('RESEND_API_KEY') ?? 're_local_test',
     RESEND_BASE_URL: Deno.env.get('RESEND_BASE_URL') ?? `${RECEIVERS_URL}/resend`,
     RESEND_FROM: Deno.env.get('RESEND_FROM') ?? 'Queue Health <alerts@queue-health.local>',
+    // The local Twilio and PagerDuty stand-ins (local/receivers/oncall.ts).
+    TWILIO_API_BASE_URL: Deno.env.get('TWILIO_API_BASE_URL') ?? `${RECEIVERS_URL}/twilio`,
+    PAGERDUTY_EVENTS_URL: Deno.env.get('PAGERDUTY_EVENTS_URL') ??
+      `${RECEIVERS_URL}/pagerduty/v2/enqueue`,
     QUEUE_HEALTH_DASHBOARD_URL: `${API_URL}/`,
     // The local receivers (Slack, webhooks) listen on loopback over http: allowed here only.
     QUEUE_ALERT_ALLOW_PRIVATE_URLS: 'true',

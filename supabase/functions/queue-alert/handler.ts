@@ -64,6 +64,10 @@ export const envShape = {
   RESEND_API_KEY: z.string().min(1).optional(),
   RESEND_BASE_URL: z.url({ error: 'must be an http(s) URL', protocol: /^https?$/ }).optional(),
   RESEND_FROM: z.string().min(3).optional(),
+  /** Twilio's API base URL for sms channels (the operator's, never a tenant's). */
+  TWILIO_API_BASE_URL: z.url({ error: 'must be an http(s) URL', protocol: /^https?$/ }).optional(),
+  /** PagerDuty's Events API v2 URL for pagerduty channels (the operator's). */
+  PAGERDUTY_EVENTS_URL: z.url({ error: 'must be an http(s) URL', protocol: /^https?$/ }).optional(),
   QUEUE_ALERT_BATCH_SIZE: z.coerce.number().int().min(1).max(100).default(10),
   QUEUE_ALERT_BUDGET_MS: z.coerce.number().int().min(1000).max(MAX_BUDGET_MS, {
     error: `must be at most ${MAX_BUDGET_MS} ms: an Edge Function is stopped after 150 s ` +
@@ -80,6 +84,10 @@ export const envShape = {
   QUEUE_ALERT_FOLLOW_UP_S: z.coerce.number().int().min(0).max(60).default(30),
   QUEUE_ALERT_SLACK_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   QUEUE_ALERT_RESEND_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(500),
+  /** Spacing of SMS per sender: a US/Canadian long code sends 1 segment a second. */
+  QUEUE_ALERT_SMS_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+  /** Spacing of PagerDuty events per routing key: about 120 a minute are accepted. */
+  QUEUE_ALERT_PAGERDUTY_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(500),
   /**
    * Lets Slack and webhook channels reach private, loopback and link-local addresses over plain
    * http: for the local stack and tests, never for a deployment that serves tenants.
@@ -433,6 +441,10 @@ async function run(
     logger: deps.logger,
     emailFromAllowed: env.QUEUE_ALERT_EMAIL_FROM_ALLOWED,
     emailReplyToAllowed: env.QUEUE_ALERT_EMAIL_REPLY_TO_ALLOWED,
+    twilioBaseUrl: env.TWILIO_API_BASE_URL,
+    smsIntervalMs: env.QUEUE_ALERT_SMS_INTERVAL_MS,
+    pagerDutyEventsUrl: env.PAGERDUTY_EVENTS_URL,
+    pagerDutyIntervalMs: env.QUEUE_ALERT_PAGERDUTY_INTERVAL_MS,
   };
   const batch = input.limit ?? env.QUEUE_ALERT_BATCH_SIZE;
   /** The soonest retry this run scheduled (ms since the epoch). */

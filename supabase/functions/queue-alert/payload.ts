@@ -103,8 +103,8 @@ export const claimedSchema = z.object({
   id: z.string(),
   project_id: z.string(),
   channel_id: z.string(),
-  kind: z.enum(['email', 'slack', 'webhook', 'alertmanager'], {
-    error: "'kind' must be one of email, slack, webhook, alertmanager",
+  kind: z.enum(['email', 'slack', 'webhook', 'sms', 'pagerduty', 'alertmanager'], {
+    error: "'kind' must be one of email, slack, webhook, sms, pagerduty, alertmanager",
   }),
   config: z.record(z.string(), z.unknown()).nullish().transform((c) => c ?? {}),
   secret: z.record(z.string(), z.unknown()).nullish().transform((s) => s ?? {}),

@@ -28,9 +28,11 @@ import {
   guardedFetch,
   type Resolver,
 } from './destination.ts';
+import { sendPagerDuty } from './pagerduty.ts';
 import { renderEmail, renderSlack, renderWebhook } from './render.ts';
 import { parseRetryAfter } from './retry.ts';
 import { signWebhook } from './signature.ts';
+import { sendSms } from './sms.ts';
 
 /** The part of the resend SDK's client queue-alert uses. */
 export interface EmailClient {
@@ -163,6 +165,14 @@ export interface SendContext {
   emailFromAllowed?: readonly string[];
   /** Reply-to addresses the operator allows for email. */
   emailReplyToAllowed?: readonly string[];
+  /** Twilio's API base URL (`TWILIO_API_BASE_URL`); default https://api.twilio.com. */
+  twilioBaseUrl?: string;
+  /** Minimum spacing of SMS per sender (number or Messaging Service), ms; default 1 000. */
+  smsIntervalMs?: number;
+  /** PagerDuty's Events API v2 URL (`PAGERDUTY_EVENTS_URL`); default events.pagerduty.com. */
+  pagerDutyEventsUrl?: string;
+  /** Minimum spacing of PagerDuty events per routing key, ms; default 500. */
+  pagerDutyIntervalMs?: number;
 }
 
 /** The outcome for a row handed back unsent because its lease would end before its turn. */
@@ -175,7 +185,11 @@ export const RELEASED: Outcome = {
 };
 
 /** Waits for the pacing slot of `key`; false when the send must no longer start. */
-async function takeTurn(ctx: SendContext, key: string, intervalMs: number): Promise<boolean> {
+export async function takeTurn(
+  ctx: SendContext,
+  key: string,
+  intervalMs: number,
+): Promise<boolean> {
   return await ctx.pacer.wait(key, intervalMs, ctx.deadlineMs) &&
     (ctx.deadlineMs === undefined || ctx.now().getTime() <= ctx.deadlineMs);
 }
@@ -426,6 +440,10 @@ export function send(row: Claimed, p: Payload, ctx: SendContext): Promise<Outcom
       return sendSlack(row, p, ctx);
     case 'webhook':
       return sendWebhook(row, p, ctx);
+    case 'sms':
+      return sendSms(row, p, ctx);
+    case 'pagerduty':
+      return sendPagerDuty(row, p, ctx);
     case 'alertmanager':
       return sendAlertmanager(row, p, ctx);
   }
