@@ -375,14 +375,22 @@ export function secondsOrNever(v) {
 /**
  * The "clears in" cell: how long until nothing is ready at the current rates (drain_eta_s):
  * "14 min", "never" (the backlog does not shrink), "now" (nothing is ready), "–" (not enough
- * data yet).
+ * data yet). Given the expected wait (expected_wait_s), a backlog that never clears while work
+ * still completes — a queue falling behind — says how long a message sent now waits instead of
+ * only "never": "never · waits 14 min", the finite number that rises while it falls behind.
  * @param {unknown} eta seconds, "never" or null
+ * @param {unknown} [wait] seconds, "never" or null
  * @returns {string}
  */
-export function formatEta(eta) {
+export function formatEta(eta, wait = null) {
   const s = secondsOrNever(eta);
   if (s === null) return '–';
-  if (s === Infinity) return 'never';
+  if (s === Infinity) {
+    const w = secondsOrNever(wait);
+    return w !== null && Number.isFinite(w) && w > 0
+      ? `never · waits ${formatDuration(w)}`
+      : 'never';
+  }
   if (s <= 0) return 'now';
   return formatDuration(s);
 }

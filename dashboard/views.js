@@ -266,7 +266,7 @@ export function updateRow(ctx, tr, q, showProject) {
   setCell(
     tr,
     'eta',
-    formatEta(sg.drain_eta_s),
+    formatEta(sg.drain_eta_s, sg.expected_wait_s),
     eta === Infinity ? 'never' : eta,
     eta === null
       ? 'not enough data yet (the queue is watched for a minute first)'
@@ -305,7 +305,7 @@ export function updateRow(ctx, tr, q, showProject) {
   setCell(
     tr,
     'poison',
-    formatPoison(poison),
+    formatPoison(poison, sg.poison_estimated === true),
     poison,
     poison === null
       ? 'not probed'
@@ -401,10 +401,10 @@ export function renderDetail(ctx) {
     const wait = secondsOrNever(sg.expected_wait_s);
     facts.unshift(
       ['Flow', flowWords(sg.flow_status) || 'not judged yet (history shorter than the window)'],
-      ['Clears in', formatEta(sg.drain_eta_s)],
+      ['Clears in', formatEta(sg.drain_eta_s, sg.expected_wait_s)],
       ['Expected wait', wait === Infinity ? 'never taken' : formatDuration(wait)],
       ['In / out (smoothed)', `${formatRate(sg.in_rate)} / ${formatRate(sg.out_rate)}`],
-      ['Poison', formatPoison(sg.poison)],
+      ['Poison', formatPoison(sg.poison, sg.poison_estimated === true)],
       ['Oldest poison', formatDuration(sg.oldest_poison_age_s)],
     );
   }

@@ -254,6 +254,10 @@ Deno.test('"clears in" reads seconds, "never" and null as the health JSON sends 
   assert.equal(formatEta(null), '–', 'not enough data yet');
   assert.equal(formatEta(undefined), '–', 'a report without signals');
   assert.equal(formatEta(0), 'now', 'nothing ready');
+  assert.equal(formatEta('never', 840), 'never · waits 14 min', 'falling behind: the finite wait');
+  assert.equal(formatEta('never', 'never'), 'never', 'nothing completes: no wait to give');
+  assert.equal(formatEta('never', null), 'never');
+  assert.equal(formatEta(840, 60), '14 min', 'a shrinking backlog: its ETA alone');
   assert.equal(secondsOrNever('never'), Infinity);
   assert.equal(secondsOrNever('Infinity'), Infinity);
   assert.equal(secondsOrNever('12.5'), 12.5);
