@@ -28,8 +28,10 @@
  * - errors: HTTP 4xx with `{code: <status>, error_code, msg}`, or `{code: <error_code>, message}`
  *   when the request says `X-Supabase-Api-Version: 2024-01-01` (as supabase-js does), which the
  *   response then echoes; `x-sb-error-code` names the code either way;
- * - the API gateway's part: every request but the JWKS needs an `apikey` header (or `?apikey=`)
- *   that is one of the project's keys, else 401 `{message, hint}`; CORS for browser pages.
+ * - the API gateway's part (api_keys.ts): every request but the JWKS needs an `apikey` header (or
+ *   `?apikey=`) that is one of the project's keys — publishable, secret, legacy anon or
+ *   service_role — else 401 `{message, hint}`; a secret key from a browser is refused with 401 as
+ *   well; CORS for browser pages.
  *
  * Not implemented (404): sign-up, OTP, magic links, OAuth providers, MFA, admin endpoints,
  * `PUT /user`. Users carry no `identities` (GoTrue lists the email identity there).
@@ -38,6 +40,7 @@
 import { decodeProtectedHeader, importJWK, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import postgres from 'postgres';
 import type { SigningKey } from './signing_key.ts';
+import { type ApiKey, checkApiKey } from './api_keys.ts';
 
 /** Options of {@link createLocalAuth}. */
 export interface LocalAuthOptions {
@@ -45,8 +48,8 @@ export interface LocalAuthOptions {
   databaseUrl: string;
   /** The project URL (`SUPABASE_URL`); tokens are issued by `<url>/auth/v1`. */
   projectUrl: string;
-  /** The `apikey` values the gateway accepts (the project's anon / publishable / secret keys). */
-  apiKeys: string[];
+  /** The keys the gateway accepts as `apikey` (publishable, secret, legacy anon / service_role). */
+  apiKeys: readonly ApiKey[];
   /** The ES256 key access tokens are signed with (signing_key.ts). */
   signingKey: SigningKey;
   /**
@@ -197,21 +200,10 @@ function preflight(req: Request): Response {
 }
 
 /** The gateway's check of the `apikey` (401 bodies as the hosted API gateway sends them). */
-function apiKeyRefusal(req: Request, url: URL, keys: Set<string>): Response | null {
-  const key = req.headers.get('apikey') ?? url.searchParams.get('apikey');
-  if (!key) {
-    return Response.json({
-      message: 'No API key found in request',
-      hint: 'No `apikey` request header or url param was found.',
-    }, { status: 401 });
-  }
-  if (!keys.has(key)) {
-    return Response.json({
-      message: 'Invalid API key',
-      hint: 'Double check your Supabase `anon` or `service_role` API key.',
-    }, { status: 401 });
-  }
-  return null;
+function apiKeyRefusal(req: Request, url: URL, keys: readonly ApiKey[]): Response | null {
+  const presented = req.headers.get('apikey') ?? url.searchParams.get('apikey');
+  const { refusal } = checkApiKey(req, presented, keys);
+  return refusal ? Response.json(refusal, { status: 401 }) : null;
 }
 
 async function jsonBody(req: Request): Promise<Record<string, unknown>> {
@@ -247,7 +239,7 @@ export function createLocalAuth(opts: LocalAuthOptions): LocalAuthHandler {
   const issuer = `${opts.projectUrl.replace(/\/+$/, '')}/auth/v1`;
   const ttl = opts.accessTokenSeconds ?? 3600;
   const reuseSeconds = opts.refreshTokenReuseSeconds ?? 10;
-  const apiKeys = new Set(opts.apiKeys);
+  const apiKeys = opts.apiKeys;
   const legacyKey = opts.legacyJwtSecret
     ? new TextEncoder().encode(opts.legacyJwtSecret)
     : undefined;

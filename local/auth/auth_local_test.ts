@@ -12,6 +12,9 @@ import { createLocalAuth, type LocalAuthOptions } from './auth_local.ts';
 import { loadSigningKey, type SigningKey } from './signing_key.ts';
 
 const API_KEY = 'test-anon-key';
+const PUBLISHABLE_KEY = 'sb_publishable_testAuthStandInKey000_abcdefgh';
+const SECRET_KEY = 'sb_secret_testAuthStandInKey00000_abcdefgh';
+const BROWSER_UA = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome';
 const PASSWORD = 'correct horse battery staple';
 
 interface Harness {
@@ -49,7 +52,11 @@ async function withAuth(
   const auth = createLocalAuth({
     databaseUrl: superuserUrl(),
     projectUrl: 'http://auth.test',
-    apiKeys: [API_KEY],
+    apiKeys: [
+      { value: API_KEY, kind: 'legacy_anon' },
+      { value: PUBLISHABLE_KEY, kind: 'publishable' },
+      { value: SECRET_KEY, kind: 'secret' },
+    ],
     signingKey: key,
     ...opts,
   });
@@ -196,6 +203,23 @@ Deno.test('the gateway wants a project key as apikey; the JWKS is public and hol
     const health = await h.call('/health');
     assert.equal(health.status, 200);
     assert.equal(health.body.name, 'GoTrue');
+    // The new keys as hosted has them: both as apikey, but a secret key never from a browser.
+    for (const apikey of [PUBLISHABLE_KEY, SECRET_KEY]) {
+      const ok = await h.call('/health', { headers: { apikey } });
+      assert.equal(ok.status, 200, apikey.slice(0, 14));
+    }
+    const fromPage = await h.call('/health', {
+      headers: { apikey: PUBLISHABLE_KEY, 'user-agent': BROWSER_UA },
+    });
+    assert.equal(fromPage.status, 200, 'a browser may use the publishable key');
+    const secretFromPage = await h.call('/health', {
+      headers: { apikey: SECRET_KEY, 'user-agent': BROWSER_UA },
+    });
+    assert.equal(secretFromPage.status, 401);
+    assert.equal(secretFromPage.body.message, 'Forbidden use of secret API key in browser');
+    const madeUp = await h.call('/health', { headers: { apikey: `${SECRET_KEY.slice(0, -1)}x` } });
+    assert.equal(madeUp.status, 401);
+    assert.equal(madeUp.body.message, 'Invalid API key');
     const jwks = await h.call('/.well-known/jwks.json', { headers: {} });
     assert.equal(jwks.status, 200);
     const keys = jwks.body.keys as Record<string, unknown>[];

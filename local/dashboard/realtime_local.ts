@@ -18,6 +18,12 @@
  * - A WebSocket upgrade whose `Origin` is not one of `allowedOrigins` is refused with 403, so a
  *   web page on another origin in the developer's browser cannot connect. A request without
  *   `Origin` is not from a browser page and is let through (as `curl` or a server would be).
+ * - With `apiKeys` (the local stack gives them), the upgrade is checked as the API gateway checks
+ *   it (local/auth/api_keys.ts): its `apikey` (the query parameter supabase-js sends, or the
+ *   header) must be one of the project's keys, a secret key not from a browser, else 401. The new
+ *   keys are not JWTs: as an access token (supabase-js sends its key as the token until a user
+ *   signs in) the publishable key stands for the `anon` role and a secret key for `service_role`,
+ *   as the gateway maps them; the socket's apikey is its token until a join brings one.
  *
  * Not implemented: presence, postgres_changes, client-sent broadcasts (answered ok, dropped),
  * re-checking authorisation on token refresh beyond verifying the new token.
@@ -31,6 +37,7 @@ import {
   jwtVerify,
 } from 'jose';
 import postgres from 'postgres';
+import { type ApiKey, checkApiKey, isOpaqueKey, roleOfKey } from '../auth/api_keys.ts';
 
 /** Options of {@link createLocalRealtime} and {@link startLocalRealtime}. */
 export interface LocalRealtimeOptions {
@@ -50,6 +57,12 @@ export interface LocalRealtimeOptions {
    * always adds its own origin; {@link createLocalRealtime} allows only what is listed here.
    */
   allowedOrigins?: string[];
+  /**
+   * The project's API keys: when given, a socket must present one as `apikey` (as through the
+   * hosted gateway), and the publishable / secret keys are accepted as access tokens for the
+   * anon / service role. Without it (a test's own stand-in) the apikey is not looked at.
+   */
+  apiKeys?: readonly ApiKey[];
 }
 
 /**
@@ -77,13 +90,17 @@ export function realtimeOrigins(own: string, extra = ''): string[] {
 export interface LocalRealtimeHandler {
   /** Answers `/realtime/v1/websocket` (the WebSocket upgrade); anything else gets 404. */
   handle(req: Request): Response;
-  /** Counters: sockets open, joins accepted and refused, messages relayed, origins refused. */
+  /**
+   * Counters: sockets open, joins accepted and refused, messages relayed, upgrades refused for
+   * their origin or their apikey.
+   */
   stats(): {
     sockets: number;
     joined: number;
     refused: number;
     relayed: number;
     originRefused: number;
+    keyRefused: number;
   };
   /** Closes every socket and the database listener. */
   close(): Promise<void>;
@@ -150,7 +167,7 @@ export async function createLocalRealtime(
   const key = new TextEncoder().encode(opts.jwtSecret);
   const publicKeys = opts.jwks?.keys.length ? createLocalJWKSet(opts.jwks) : undefined;
   const clients = new Set<Client>();
-  const counts = { joined: 0, refused: 0, relayed: 0, originRefused: 0 };
+  const counts = { joined: 0, refused: 0, relayed: 0, originRefused: 0, keyRefused: 0 };
   const allowedOrigins = new Set(opts.allowedOrigins ?? []);
 
   const send = (c: Client, frame: Frame) => {
@@ -159,8 +176,17 @@ export async function createLocalRealtime(
   const reply = (c: Client, f: Frame, status: 'ok' | 'error', response: Record<string, unknown>) =>
     send(c, [f[0], f[1], f[2], 'phx_reply', { status, response }]);
 
-  /** The claims of a token signed with the project's secret or one of its keys; throws if not. */
+  const opaqueKeys = new Map(
+    (opts.apiKeys ?? []).filter((k) => isOpaqueKey(k.kind)).map((k) => [k.value, k.kind]),
+  );
+
+  /**
+   * The claims of a token signed with the project's secret or one of its keys, or of one of its
+   * publishable / secret keys (the role the gateway maps it to); throws if none of these.
+   */
   async function verifiedClaims(token: string): Promise<JWTPayload> {
+    const opaque = opaqueKeys.get(token);
+    if (opaque) return { role: roleOfKey(opaque) };
     const { alg } = decodeProtectedHeader(token);
     if (alg === 'HS256') return (await jwtVerify(token, key, { algorithms: ['HS256'] })).payload;
     if (!publicKeys) throw new Error(`no key for a token signed with ${String(alg)}`);
@@ -274,8 +300,17 @@ export async function createLocalRealtime(
       counts.originRefused++;
       return new Response(`origin not allowed: ${origin}`, { status: 403 });
     }
+    let apikey: string | null = null;
+    if (opts.apiKeys) {
+      apikey = url.searchParams.get('apikey') ?? req.headers.get('apikey');
+      const { refusal } = checkApiKey(req, apikey, opts.apiKeys);
+      if (refusal) {
+        counts.keyRefused++;
+        return Response.json(refusal, { status: 401 });
+      }
+    }
     const { socket, response } = Deno.upgradeWebSocket(req);
-    const client: Client = { socket, token: null, joined: new Map() };
+    const client: Client = { socket, token: apikey, joined: new Map() };
     socket.onopen = () => clients.add(client);
     socket.onclose = () => clients.delete(client);
     socket.onerror = () => clients.delete(client);

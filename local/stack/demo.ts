@@ -454,7 +454,14 @@ Queue Health is running with a demo workload on real pg-boss queues (schema '${D
   Alerts received  ${RECEIVERS_URL}/_received
   Database         ${databaseUrl()}
 
-  curl -H "Authorization: Bearer ${keys.serviceRole}" '${API_URL}/functions/v1/queue-health'
+  API keys, as on a hosted project that has both kinds (npm run stack -- status prints them too):
+  Publishable      ${keys.publishable}  (browsers: createClient(url, key))
+  Secret           ${keys.secret}  (servers only; refused from a browser)
+  anon (legacy)    ${keys.anon}
+  service_role (legacy)
+                   ${keys.serviceRole}
+
+  curl -H "apikey: ${keys.secret}" '${API_URL}/functions/v1/queue-health'
 
   Or paste the demo user's access token (valid 30 days):
   ${token}

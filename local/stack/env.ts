@@ -8,7 +8,9 @@ import { loadSigningKey } from '../auth/signing_key.ts';
  * asymmetric signing keys, `SUPABASE_JWKS` holds the public key of the local Auth stand-in
  * (local/auth), whose user tokens are ES256; `SUPABASE_URL` also points the functions at its
  * `/auth/v1/.well-known/jwks.json`. `SUPABASE_JWT_SECRET` verifies the HS256 anon / service-role
- * keys and the tokens local/stack/keys.ts mints.
+ * keys and the tokens local/stack/keys.ts mints. As hosted injects them (and the Supabase CLI's
+ * edge runtime does locally), `SUPABASE_PUBLISHABLE_KEYS` / `SUPABASE_SECRET_KEYS` are JSON objects
+ * of key name → key with the one key named `default`: `{"default":"sb_publishable_…"}`.
  */
 export async function functionEnv(): Promise<Record<string, string>> {
   const keys = await localKeys();
@@ -18,6 +20,8 @@ export async function functionEnv(): Promise<Record<string, string>> {
     SUPABASE_DB_URL: databaseUrl(),
     SUPABASE_ANON_KEY: keys.anon,
     SUPABASE_SERVICE_ROLE_KEY: keys.serviceRole,
+    SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: keys.publishable }),
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: keys.secret }),
     SUPABASE_JWT_SECRET: JWT_SECRET,
     SUPABASE_JWKS: JSON.stringify(signingKey.jwks),
     RESEND_API_KEY: Deno.env.get('RESEND_API_KEY') ?? 're_local_test',

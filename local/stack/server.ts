@@ -30,6 +30,7 @@ import {
   usesExternalDatabase,
 } from './config.ts';
 import { functionEnv } from './env.ts';
+import { gatewayKeys, localKeys } from './keys.ts';
 import { connect } from './postgres.ts';
 import { startDispatcher } from './dispatcher.ts';
 import { startPgNetWorker } from './pg_net_worker.ts';
@@ -41,6 +42,7 @@ type Handler = (req: Request) => Response | Promise<Response>;
 
 const mode = Deno.env.get('QH_SERVER_MODE') ?? 'dev';
 const env = await functionEnv();
+const keys = await localKeys();
 for (const [k, v] of Object.entries(env)) Deno.env.set(k, v);
 
 // The edge runtime's EdgeRuntime.waitUntil(promise): keeps the worker alive until the promise
@@ -54,23 +56,26 @@ runtime.EdgeRuntime ??= {
 
 // The local Auth stand-in: users of auth.users sign in at /auth/v1 and get ES256 access tokens,
 // verified by the functions (SUPABASE_JWKS) and by Realtime with the same key. It reads and writes
-// auth.* as the platform superuser (GoTrue's own role locally), or as DATABASE_URL's role.
+// auth.* as the platform superuser (GoTrue's own role locally), or as DATABASE_URL's role. Its
+// gateway part takes the publishable, secret and legacy keys as `apikey`, as hosted does.
 const signingKey = await loadSigningKey(paths.authSigningKey);
 const auth = createLocalAuth({
   databaseUrl: superuserUrl() ?? databaseUrl(),
   projectUrl: API_URL,
-  apiKeys: [env.SUPABASE_ANON_KEY, env.SUPABASE_SERVICE_ROLE_KEY],
+  apiKeys: gatewayKeys(keys),
   signingKey,
   legacyJwtSecret: env.SUPABASE_JWT_SECRET,
   accessTokenSeconds: authAccessTokenSeconds(),
 });
 
 // The local Realtime stand-in: the dashboard joins queue_health:<project> over a WebSocket.
-// Only the stack's own pages (and QH_REALTIME_ALLOWED_ORIGINS) may open its WebSocket.
+// Only the stack's own pages (and QH_REALTIME_ALLOWED_ORIGINS) may open its WebSocket, and only
+// with one of the project's keys as the socket's `apikey` (supabase-js sends the client's key).
 const realtime = await createLocalRealtime({
   databaseUrl: databaseUrl(),
   jwtSecret: env.SUPABASE_JWT_SECRET,
   jwks: signingKey.jwks,
+  apiKeys: gatewayKeys(keys),
   allowedOrigins: realtimeOrigins(API_URL, Deno.env.get('QH_REALTIME_ALLOWED_ORIGINS') ?? ''),
 });
 
@@ -145,10 +150,12 @@ async function route(req: Request): Promise<Response> {
     return Response.json({ ok: true, mode, dispatch: dispatchMode(), pid: Deno.pid });
   }
   if (url.pathname === '/_stack/config.json') {
-    // What the dashboard needs to talk to this stack (public values only).
+    // What the dashboard needs to talk to this stack (public values only). `anonKey` is the key
+    // the page hands supabase-js's createClient: the publishable key, as on a hosted project
+    // (the legacy anon key still works everywhere, as on a project that has both).
     return Response.json({
       supabaseUrl: API_URL,
-      anonKey: env.SUPABASE_ANON_KEY,
+      anonKey: keys.publishable,
       functionsUrl: `${API_URL}/functions/v1`,
       // Live updates over the local Realtime stand-in (Phoenix protocol, Broadcast from the
       // database); sign-in with email and password at the local Auth stand-in (/auth/v1).

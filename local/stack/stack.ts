@@ -232,8 +232,9 @@ async function startServer(mode: 'dev' | 'test', signal?: AbortSignal): Promise<
 }
 
 /**
- * Dev mode: points dispatch at the local queue-alert with the service-role key, as a user does
- * with the Vault secrets queue_health_alert_url / queue_health_alert_key on hosted Supabase, so
+ * Dev mode: points dispatch at the local queue-alert with the secret key (`sb_secret_…`), as a
+ * user does with the Vault secrets queue_health_alert_url / queue_health_alert_key on hosted
+ * Supabase (README, docs/install.md), so
  * alerts go database → pg_net → queue-alert. Test mode and QH_DISPATCH=notify: removes that
  * setting again (tests drive queue-alert themselves; notify means NOTIFY only).
  */
@@ -244,7 +245,7 @@ async function configureDispatch(mode: 'dev' | 'test'): Promise<void> {
       const keys = await localKeys();
       await sql`
         insert into queue_health.dispatch_settings (id, queue_alert_url, queue_alert_key)
-        values (true, ${QUEUE_ALERT_URL}, ${keys.serviceRole})
+        values (true, ${QUEUE_ALERT_URL}, ${keys.secret})
         on conflict (id) do update
           set queue_alert_url = excluded.queue_alert_url, queue_alert_key = excluded.queue_alert_key`;
     } else {
@@ -385,8 +386,10 @@ export async function status(): Promise<boolean> {
     `${RECEIVERS_URL}/_received  (Resend: /resend, Slack: /slack, webhooks: /webhook)`,
   );
   line('Demo workload', demo ? `running (pid ${demo})` : 'not running');
-  line('anon key', keys.anon);
-  line('service_role key', keys.serviceRole);
+  line('Publishable key', keys.publishable);
+  line('Secret key', keys.secret);
+  line('anon key (legacy)', keys.anon);
+  line('service_role (legacy)', keys.serviceRole);
   line('Logs', paths.logs);
   return dbUp && srvUp;
 }
