@@ -57,6 +57,10 @@ Deno.test({
     const paused = await sql<{ id: string }[]>`
       update queue_health.alert_rule set enabled = false
        where project_id = 'default' and enabled returning id`;
+    // The demo's channels are removed again unless they were there before: left in 'default',
+    // they would collect the notifications of every later test's queue-alert run.
+    const before = await sql<{ id: string }[]>`
+      select id from queue_health.channel where project_id = 'default'`;
     try {
       await seedDemo(sql);
       const channels = await sql<{ id: string; kind: string }[]>`
@@ -127,6 +131,9 @@ Deno.test({
       await sql`delete from queue_health.alert_rule where project_id = 'default' and name = ${rule}`
         .catch(() => {});
       await sql`select pgmq.drop_queue(${queue})`.catch(() => {});
+      await sql`delete from queue_health.channel
+                 where project_id = 'default'
+                   and not (id = any (${before.map((c) => c.id)}::uuid[]))`.catch(() => {});
       if (paused.length) {
         await sql`update queue_health.alert_rule set enabled = true
                    where id in ${sql(paused.map((r) => r.id))}`.catch(() => {});

@@ -128,13 +128,25 @@ async function row(w: World, id: string): Promise<Row> {
 }
 
 const MESSAGES = `/2010-04-01/Accounts/${ACCOUNT_SID}/Messages.json`;
+// The outbox is shared: a queue-alert run here also claims other projects' due notifications
+// (the demo's sms and pagerduty channels of the default project, seeded by other test files) and
+// sends them to this test's receivers. Only this file's account and routing key count.
+/** Twilio requests of this file's account (its test channels). */
+const ours = (m: Received) => m.path.startsWith(`/2010-04-01/Accounts/${ACCOUNT_SID}/`);
 /** SMS the stand-in created (accepted POSTs), as (To, Body) pairs. */
 const texts = (w: World) =>
-  w.r.received('twilio').map((m: Received) => m.body as Record<string, string>);
-const posts = (w: World) => w.r.requests('twilio').filter((m) => m.method === 'POST');
-const lists = (w: World) => w.r.requests('twilio').filter((m) => m.method === 'GET');
+  w.r.received('twilio').filter(ours).map((m: Received) => m.body as Record<string, string>);
+const posts = (w: World) => w.r.requests('twilio').filter((m) => ours(m) && m.method === 'POST');
+const lists = (w: World) => w.r.requests('twilio').filter((m) => ours(m) && m.method === 'GET');
+/** PagerDuty requests with this file's routing key. */
+const pdRequests = (w: World) =>
+  w.r.requests('pagerduty').filter((m) =>
+    (m.body as { routing_key?: unknown } | null)?.routing_key === ROUTING_KEY
+  );
 const events = (w: World) =>
-  w.r.received('pagerduty').map((m) => m.body as Record<string, unknown>);
+  w.r.received('pagerduty')
+    .filter((m) => (m.body as { routing_key?: unknown } | null)?.routing_key === ROUTING_KEY)
+    .map((m) => m.body as Record<string, unknown>);
 const secs = (d: Date) => d.getTime() / 1000;
 
 /** A database handle whose complete_notification() fails: the worker dies after sending. */
@@ -201,6 +213,7 @@ Deno.test('sms: 429 with Retry-After waits that long, then sends without a dupli
     w.r.script({
       route: 'twilio',
       method: 'POST',
+      path: MESSAGES,
       status: 429,
       headers: { 'retry-after': '20' },
       body: {
@@ -238,6 +251,7 @@ Deno.test('sms: a 5xx is retried with backoff; a partial send never texts a numb
     w.r.script({
       route: 'twilio',
       method: 'POST',
+      path: MESSAGES,
       match: `To=${encodeURIComponent(to[1])}`,
       status: 503,
       body: 'Service Unavailable',
@@ -377,7 +391,7 @@ Deno.test('pagerduty: a firing alert is one trigger with the group key and the v
     const r = await row(w, id);
     assert.equal(r.status, 'sent');
     assert.equal(r.provider_message_id, `${w.project}/${ch}`);
-    assert.equal(w.r.requests('pagerduty')[0].status, 202);
+    assert.equal(pdRequests(w)[0].status, 202);
   });
 });
 
@@ -401,7 +415,13 @@ Deno.test('pagerduty: 429 with Retry-After is retried after it; a 5xx with backo
   await withWorld(async (w) => {
     const ch = await pdChannel(w);
     const id = await notification(w, ch);
-    w.r.script({ route: 'pagerduty', status: 429, headers: { 'retry-after': '12' }, body: '' });
+    w.r.script({
+      route: 'pagerduty',
+      match: ROUTING_KEY,
+      status: 429,
+      headers: { 'retry-after': '12' },
+      body: '',
+    });
     const t0 = new Date();
     await w.call({ now: t0 });
     let r = await row(w, id);
@@ -409,7 +429,7 @@ Deno.test('pagerduty: 429 with Retry-After is retried after it; a 5xx with backo
     assert.ok(Math.abs(secs(r.next_attempt_at) - (secs(t0) + 12)) < 1, `${r.next_attempt_at}`);
     assert.match(r.last_error ?? '', /^pagerduty 429/);
 
-    w.r.script({ route: 'pagerduty', status: 500, body: 'internal error' });
+    w.r.script({ route: 'pagerduty', match: ROUTING_KEY, status: 500, body: 'internal error' });
     await w.call({ now: new Date(t0.getTime() + 13_000) });
     r = await row(w, id);
     assert.equal(r.status, 'failed');
@@ -433,6 +453,7 @@ Deno.test("pagerduty: a 400 is dead with PagerDuty's errors in last_error", asyn
     const id = await notification(w, ch);
     w.r.script({
       route: 'pagerduty',
+      match: ROUTING_KEY,
       status: 400,
       body: {
         status: 'invalid event',
@@ -448,7 +469,7 @@ Deno.test("pagerduty: a 400 is dead with PagerDuty's errors in last_error", asyn
       "pagerduty 400 invalid event: Event object is invalid: 'payload.source' is missing or blank",
     );
     await w.call({ now: new Date(Date.now() + 3_600_000) });
-    assert.equal(w.r.requests('pagerduty').length, 1, 'a dead row is not tried again');
+    assert.equal(pdRequests(w).length, 1, 'a dead row is not tried again');
   });
 });
 
