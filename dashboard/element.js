@@ -17,6 +17,7 @@
 import { createApi } from './api.js';
 import { mergeConfig } from './config.js';
 import { tickTimes } from './dom.js';
+import { rejectedTokenReason } from './format.js';
 import {
   applyReport,
   applySnapshot,
@@ -259,8 +260,7 @@ export class QueueHealthDashboard extends HTMLElement {
       this.cfg = this.readConfig();
     } catch (e) {
       this.cfg = null;
-      this.$('config-error-text').textContent = e instanceof Error ? e.message : String(e);
-      this.$('config-error').hidden = false;
+      this.showProblem('Not configured', e instanceof Error ? e.message : String(e), 'config');
       return;
     }
     this.readSelection();
@@ -461,7 +461,7 @@ export class QueueHealthDashboard extends HTMLElement {
       onReport: (r) => gen === this.generation && this.onReport(r),
       onSnapshot: (p) => gen === this.generation && this.onSnapshot(p),
       onMode: (m, d) => this.setMode(m, d),
-      onUnauthorized: (e) => this.signedOut(`Signed out: ${e.message}.`),
+      onUnauthorized: (e) => this.signedOut(`Signed out: ${e.message}.`, true),
       onError: (e) => this.showBanner(e.message),
     });
   }
@@ -506,19 +506,45 @@ export class QueueHealthDashboard extends HTMLElement {
     this.emit('modechange', { mode, detail });
   }
 
-  /** @param {string} message */
-  async signedOut(message) {
+  /**
+   * Back to signed out. A token the host gave cannot be replaced here: when queue-health refused
+   * it, the element says why (expired, not a JWT, not valid here) instead of going blank.
+   * @param {string} message
+   * @param {boolean} [rejected] queue-health answered 401 to the current token
+   */
+  async signedOut(message, rejected = false) {
     const given = this.signIn.kind === 'given';
+    const token = this.signIn.currentToken();
     this.signIn.forget();
     this.stopLive();
     this.resetView();
+    if (given && rejected) {
+      const reason = rejectedTokenReason(token);
+      this.emit('signedout', { reason });
+      this.showProblem('Access token rejected', reason, 'token');
+      return;
+    }
     this.emit('signedout', { reason: message });
     if (given) {
-      this.$('config-error-text').textContent = message || 'Signed out.';
-      this.$('config-error').hidden = false;
+      this.showProblem('Signed out', message || 'Signed out.', null);
       return;
     }
     this.signIn.show(await this.signIn.authAvailable(), message);
+  }
+
+  /**
+   * The card in place of the dashboard when it cannot run: a title, what went wrong, and a hint
+   * for the host page's author (how to configure it, or how to give it a token).
+   * @param {string} title
+   * @param {string} text
+   * @param {'config' | 'token' | null} hint
+   */
+  showProblem(title, text, hint) {
+    this.$('config-error-title').textContent = title;
+    this.$('config-error-text').textContent = text;
+    this.$('config-error-hint').hidden = hint !== 'config';
+    this.$('token-error-hint').hidden = hint !== 'token';
+    this.$('config-error').hidden = false;
   }
 
   stopLive() {

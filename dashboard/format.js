@@ -273,6 +273,23 @@ export function jwtSecondsLeft(token, now = Date.now()) {
 }
 
 /**
+ * Why queue-health refused (HTTP 401) an access token, in words for the person looking at the
+ * element: not a JWT, expired (and how long ago, from its `exp`), or not valid here.
+ * @param {string | null | undefined} token
+ * @param {number} [now] epoch ms; default Date.now()
+ * @returns {string}
+ */
+export function rejectedTokenReason(token, now = Date.now()) {
+  const refused = 'queue-health refused the access token (HTTP 401)';
+  if (!token || token.split('.').length !== 3) return `${refused}: it is not a JWT.`;
+  const left = jwtSecondsLeft(token, now);
+  if (left !== null && left <= 0) {
+    return `${refused}: it expired ${formatRelative(now + left * 1000, now)}.`;
+  }
+  return `${refused}: it is not valid for this project (signed with another key, or revoked).`;
+}
+
+/**
  * The order of a queue's fields in a slim Realtime snapshot (payload version 2); the same list as
  * SLIM_QUEUE_FIELDS in supabase/functions/_shared/realtime_payload.ts.
  */

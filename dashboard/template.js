@@ -51,11 +51,15 @@ export const TEMPLATE = `
       <p id="sign-in-error" class="error" role="alert" hidden></p>
     </section>
 
-    <section id="config-error" class="card" hidden>
-      <h2>Not configured</h2>
+    <section id="config-error" class="card" role="alert" hidden>
+      <h2 id="config-error-title">Not configured</h2>
       <p id="config-error-text" class="error"></p>
-      <p class="muted">Give the element <code>functions-url</code> (or <code>supabase-url</code>)
-        and a session, a Supabase client or an <code>access-token</code>: see docs/dashboard.md.</p>
+      <p id="config-error-hint" class="muted">Give the element <code>functions-url</code> (or
+        <code>supabase-url</code>) and a session, a Supabase client or an <code>access-token</code>:
+        see docs/dashboard.md.</p>
+      <p id="token-error-hint" class="muted" hidden>The page this dashboard is on gave it that
+        token; it must give a valid one (the <code>access-token</code> attribute, or the
+        <code>accessToken</code> or <code>session</code> property).</p>
     </section>
 
     <section id="dashboard" hidden>

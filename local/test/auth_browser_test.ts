@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { buildDashboard } from '../dashboard/build.ts';
 import { launchChromium } from '../dashboard/chromium.ts';
-import { API_URL, ROOT } from '../stack/config.ts';
+import { API_URL } from '../stack/config.ts';
 import {
   DEMO_SCHEMA,
   DEMO_USER_EMAIL,
@@ -20,9 +20,9 @@ import {
   DEMO_USER_PASSWORD,
   seedDemo,
 } from '../stack/demo.ts';
+import { artifactsDir, captureNow, removePgBossQueue } from './browser.ts';
 import { connect } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
-import { sleep } from './wait.ts';
 
 /** The little of the DOM the page functions below use (this file is type-checked without DOM). */
 interface PageGlobals {
@@ -49,17 +49,7 @@ Deno.test({
     const queue = `qh_signin_${Date.now().toString(36)}`;
     const userDataDir = await Deno.makeTempDir({ prefix: 'qh-chromium-' });
     const stops: (() => Promise<unknown>)[] = [];
-    const capture = async () => {
-      for (let i = 0; i < 50; i++) {
-        const [{ summary }] = await sql`select queue_health.capture() as summary`;
-        if (summary?.status !== 'skipped') {
-          assert.notEqual(summary?.status, 'error', JSON.stringify(summary));
-          return;
-        }
-        await sleep(200);
-      }
-      throw new Error('capture was skipped 50 times in a row');
-    };
+    const capture = () => captureNow(sql);
     const depthOf = async () => {
       const [row] = await sql`
         select project_id, depth::int as depth from queue_health.queue_status
@@ -150,7 +140,7 @@ Deno.test({
         'no reload',
       );
       assert.equal(await page.locator('#mode').getAttribute('data-mode'), 'realtime');
-      const artifacts = Deno.env.get('QH_TEST_ARTIFACTS') || join(ROOT, '.test-artifacts');
+      const artifacts = artifactsDir();
       await Deno.mkdir(artifacts, { recursive: true });
       await page.screenshot({ path: join(artifacts, 'dashboard-sign-in.png') });
 
@@ -175,18 +165,7 @@ Deno.test({
       await pb.boss.deleteQueue(queue);
     } finally {
       for (const stop of stops.reverse()) await stop().catch((e) => console.error(String(e)));
-      await sql.begin(async (tx) => {
-        for (const table of ['metric', 'metric_1m', 'metric_1h', 'alert', 'queue']) {
-          const [{ present }] = await tx`
-            select to_regclass(${'queue_health.' + table}) is not null as present`;
-          if (!present) continue;
-          await tx`delete from ${tx('queue_health')}.${tx(table)}
-                   where source = 'pgboss' and source_schema = ${DEMO_SCHEMA}
-                     and queue_name = ${queue}`;
-        }
-      }).catch((e) => console.error(`cleanup of ${queue} failed: ${e.message}`));
-      await sql`delete from ${sql(DEMO_SCHEMA)}.job where name = ${queue}`.catch(() => {});
-      await sql`delete from ${sql(DEMO_SCHEMA)}.queue where name = ${queue}`.catch(() => {});
+      await removePgBossQueue(sql, DEMO_SCHEMA, queue);
       await sql.end({ timeout: 2 });
       await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     }

@@ -20,9 +20,10 @@ import { join } from 'node:path';
 import { buildDashboard } from '../dashboard/build.ts';
 import { launchChromium } from '../dashboard/chromium.ts';
 import { startLocalRealtime } from '../dashboard/realtime_local.ts';
-import { API_URL, JWT_SECRET, ROOT } from '../stack/config.ts';
+import { API_URL, JWT_SECRET } from '../stack/config.ts';
 import { DEMO_FLOWS, DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
 import { flowWords, formatBudget, formatEta, formatPoison } from '../../dashboard/format.js';
+import { artifactsDir, within } from './browser.ts';
 import { connect, databaseUrl } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
 import { sleep } from './wait.ts';
@@ -69,19 +70,6 @@ function setHidden(page: { evaluate<A>(fn: (a: A) => void, arg: A): Promise<void
     Object.defineProperty(doc.document, 'hidden', { configurable: true, get: () => hide });
     doc.document.dispatchEvent(new doc.Event('visibilitychange'));
   }, h);
-}
-
-/** Rejects when `ms` pass first, naming what was awaited. */
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-function artifactsDir(): string {
-  return Deno.env.get('QH_TEST_ARTIFACTS') || join(ROOT, '.test-artifacts');
 }
 
 async function stackIsUp(): Promise<boolean> {

@@ -25,6 +25,7 @@ import {
   nextReportDelay,
   ratesOf,
   rateTicks,
+  rejectedTokenReason,
   REPORT_EVERY_MS,
   secondsOrNever,
   SLIM_QUEUE_FIELDS,
@@ -129,6 +130,21 @@ Deno.test('the access token’s expiry is read without verifying it', () => {
   const token = `${enc({ alg: 'HS256' })}.${enc({ exp: 1_000 })}.sig`;
   assert.equal(jwtSecondsLeft(token, 900_000), 100);
   assert.equal(jwtSecondsLeft('not-a-jwt'), null);
+});
+
+Deno.test('a refused access token is explained: not a JWT, expired how long ago, or not valid', () => {
+  const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, '');
+  const refused = 'queue-health refused the access token (HTTP 401)';
+  const now = 10_000_000;
+  assert.equal(rejectedTokenReason('not-a-token', now), `${refused}: it is not a JWT.`);
+  assert.equal(rejectedTokenReason(null, now), `${refused}: it is not a JWT.`);
+  const expired = `${enc({ alg: 'HS256' })}.${enc({ exp: now / 1000 - 3600 })}.sig`;
+  assert.equal(rejectedTokenReason(expired, now), `${refused}: it expired 1 h ago.`);
+  const valid = `${enc({ alg: 'HS256' })}.${enc({ exp: now / 1000 + 3600 })}.sig`;
+  assert.equal(
+    rejectedTokenReason(valid, now),
+    `${refused}: it is not valid for this project (signed with another key, or revoked).`,
+  );
 });
 
 Deno.test('config: URL parameters override config.json, which overrides the local stack', () => {

@@ -21,41 +21,25 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
 import { buildDashboard, DIST_DIR } from '../dashboard/build.ts';
 import { launchChromium } from '../dashboard/chromium.ts';
 import { API_URL, EXAMPLE_PORT, ROOT } from '../stack/config.ts';
 import { DEMO_SCHEMA, seedDemo } from '../stack/demo.ts';
+import {
+  artifactsDir,
+  captureNow,
+  type PageWindow as Win,
+  removePgBossQueue,
+  serveStatic,
+  within,
+} from './browser.ts';
 import { connect, databaseUrl } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
-import { sleep } from './wait.ts';
 
 const EXAMPLE = join(ROOT, 'examples', 'sveltekit');
 const BUILD = join(EXAMPLE, 'build');
 const TAG = 'queue-health-dashboard';
-
-/** The little of the DOM the page functions below use (this file is type-checked without DOM). */
-interface El {
-  textContent: string | null;
-  shadowRoot: El | null;
-  dataset: Record<string, string | undefined>;
-  getAttribute(name: string): string | null;
-  setAttribute(name: string, value: string): void;
-  querySelector(selector: string): El | null;
-}
-interface Win {
-  document: { querySelector(s: string): El | null; documentElement: { scrollWidth: number } };
-  getComputedStyle(e: El): { backgroundColor: string };
-}
-
-/** Rejects when `ms` pass first, naming what was awaited. */
-function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 async function run(cmd: string, args: string[], cwd: string, what: string): Promise<void> {
   const out = await new Deno.Command(cmd, {
@@ -126,39 +110,6 @@ async function ensureBuilt(): Promise<{ installed: boolean; built: boolean; seco
   return { installed, built, seconds: (performance.now() - t0) / 1000 };
 }
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-};
-
-/** Serves the static build (falling back to index.html, as a SPA host does) and /config.json. */
-function serveExample(config: Record<string, string>) {
-  return Deno.serve(
-    { hostname: '127.0.0.1', port: EXAMPLE_PORT, onListen: () => {} },
-    async (req) => {
-      const path = new URL(req.url).pathname;
-      if (path === '/config.json') return Response.json(config);
-      const rel = normalize(decodeURIComponent(path)).replace(/^(\.\.[/\\])+/, '');
-      let file = join(BUILD, rel);
-      if (!file.startsWith(BUILD) || path.endsWith('/') || !existsSync(file)) {
-        file = join(BUILD, 'index.html');
-      }
-      const body = await Deno.readFile(file);
-      return new Response(body, {
-        headers: { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' },
-      });
-    },
-  );
-}
-
-function artifactsDir(): string {
-  return Deno.env.get('QH_TEST_ARTIFACTS') || join(ROOT, '.test-artifacts');
-}
-
 Deno.test({
   name:
     'the element in the SvelteKit example shows the queues, goes live over Realtime and opens a queue (queueopen)',
@@ -182,17 +133,7 @@ Deno.test({
     const ruleName = `${testQueue}_deep`;
     const stops: (() => Promise<unknown>)[] = [];
     const userDataDir = await Deno.makeTempDir({ prefix: 'qh-chromium-' });
-    const capture = async () => {
-      for (let i = 0; i < 50; i++) {
-        const [{ summary }] = await sql`select queue_health.capture() as summary`;
-        if (summary?.status !== 'skipped') {
-          assert.notEqual(summary?.status, 'error', JSON.stringify(summary));
-          return;
-        }
-        await sleep(200);
-      }
-      throw new Error('capture skipped 50 times in a row');
-    };
+    const capture = () => captureNow(sql);
     try {
       const { token } = await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0], {
         channels: false,
@@ -208,7 +149,11 @@ Deno.test({
         values ('default', ${ruleName}, 'depth', 5, ${testQueue}, '0')`;
       await capture();
 
-      const server = serveExample({ supabaseUrl: API_URL, anonKey: stack.anonKey });
+      const config = { supabaseUrl: API_URL, anonKey: stack.anonKey };
+      const server = serveStatic(BUILD, EXAMPLE_PORT, {
+        spaFallback: true,
+        routes: { '/config.json': () => Response.json(config) },
+      });
       stops.push(() => server.shutdown());
       const origin = `http://127.0.0.1:${EXAMPLE_PORT}`;
 
@@ -404,19 +349,8 @@ Deno.test({
       assert.deepEqual(errors, [], 'no uncaught errors in the example');
     } finally {
       for (const stop of stops.reverse()) await stop().catch((e) => console.error(String(e)));
-      await sql.begin(async (tx) => {
-        for (const table of ['metric', 'metric_1m', 'metric_1h', 'alert', 'queue']) {
-          const [{ present }] = await tx`
-            select to_regclass(${'queue_health.' + table}) is not null as present`;
-          if (!present) continue;
-          await tx`delete from ${tx('queue_health')}.${tx(table)}
-                   where source = 'pgboss' and source_schema = ${DEMO_SCHEMA}
-                     and queue_name = ${testQueue}`;
-        }
-      }).catch((e) => console.error(`cleanup of ${testQueue} failed: ${e.message}`));
+      await removePgBossQueue(sql, DEMO_SCHEMA, testQueue);
       await sql`delete from queue_health.alert_rule where name = ${ruleName}`.catch(() => {});
-      await sql`delete from ${sql(DEMO_SCHEMA)}.job where name = ${testQueue}`.catch(() => {});
-      await sql`delete from ${sql(DEMO_SCHEMA)}.queue where name = ${testQueue}`.catch(() => {});
       await sql.end({ timeout: 2 });
       await Deno.remove(userDataDir, { recursive: true }).catch(() => {});
     }
