@@ -8,6 +8,7 @@ alter table queue_health.channel add constraint channel_kind_known
 
 comment on column queue_health.channel.kind is 'email (Resend), slack (incoming webhook), webhook (signed JSON POST), sms (Twilio Messages API), pagerduty (Events API v2) or alertmanager (an Alertmanager''s /api/v2/alerts).';
 comment on column queue_health.channel.config is 'Non-secret settings: email {"to": [..] (at most settings.max_email_recipients), "from": "..", "reply_to": ".."} (queue-alert uses from/reply_to only when the operator lists them, else RESEND_FROM and none); webhook {"url": "https://.."}; slack {} (its URL is a secret); sms {"to": ["+E.164", ..] (at most 10), "from": "+E.164"} or {"to": [..], "messaging_service_sid": "MG.."}; pagerduty {} (optional "source", "component", "group", "class"); alertmanager {"url": "https://alertmanager.example.com"} (the base URL; alerts go to <url>/api/v2/alerts).';
+comment on column queue_health.channel_health.kind is 'email, slack, webhook, sms, pagerduty or alertmanager.';
 comment on table queue_health.channel_secret is 'Channel secrets: slack {"url"}, webhook {"signing_secret"}, sms {"account_sid", "auth_token"}, pagerduty {"routing_key"}, alertmanager {"bearer_token"} or {"username", "password"} (optional). Readable and writable by the service role only; returned only by claim_notifications().';
 
 create function queue_health._e164_list(p_value jsonb)
