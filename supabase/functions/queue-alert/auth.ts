@@ -3,7 +3,8 @@
  * the project's secret keys (`SUPABASE_SECRET_KEYS`, `sb_secret_…`), or any JWT with
  * `role: service_role` that verifies against the project's HS256 secret or its signing keys (JWKS)
  * — or a caller presenting the dedicated secret (`QUEUE_ALERT_SECRET`) in `x-queue-health-secret`
- * or as the Bearer token. Everything else is refused.
+ * or as the Bearer token. The credential is the Bearer token, or the `apikey` header when there is
+ * no Authorization header. Everything else is refused.
  * @module
  */
 import type { JwtVerifier } from '../_shared/jwt.ts';
@@ -55,9 +56,13 @@ export async function authorize(req: Request, config: AuthConfig): Promise<AuthR
   if (presented && config.alertSecret && (await constantTimeEqual(presented, config.alertSecret))) {
     return 'secret';
   }
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.get('authorization') ?? '');
-  if (!match) return null;
-  const token = match[1];
+  // As queue-health (and Supabase's gateway) do: without an Authorization header, the `apikey`
+  // header is the credential — where Supabase's docs tell callers to put an `sb_secret_…` key.
+  const authorization = req.headers.get('authorization');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  const apikey = authorization === null ? req.headers.get('apikey')?.trim() : undefined;
+  const token = match?.[1] ?? (apikey || null);
+  if (!token) return null;
   if (config.serviceRoleKey && (await constantTimeEqual(token, config.serviceRoleKey))) {
     return 'service_role_key';
   }

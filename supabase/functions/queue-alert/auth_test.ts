@@ -98,6 +98,25 @@ Deno.test('any key of SUPABASE_SECRET_KEYS is the service role; a near miss is n
   assert.equal(await authorize(req({ authorization: 'Bearer ' }), config), null);
 });
 
+Deno.test('without an Authorization header the apikey header is the credential', async () => {
+  const config = { secretKeys: ['sb_secret_aaaaaaaaaaaa'], alertSecret: 'the-alert-secret-1234' };
+  assert.equal(await authorize(req({ apikey: 'sb_secret_aaaaaaaaaaaa' }), config), 'secret_key');
+  assert.equal(await authorize(req({ apikey: 'sb_secret_aaaaaaaaaaa' }), config), null);
+  assert.equal(await authorize(req({ apikey: '' }), config), null);
+  // With an Authorization header, it decides (as on Supabase): a good apikey does not rescue it.
+  assert.equal(
+    await authorize(
+      req({ apikey: 'sb_secret_aaaaaaaaaaaa', authorization: 'Bearer sb_publishable_x' }),
+      config,
+    ),
+    null,
+  );
+  assert.equal(
+    await authorize(req({ apikey: 'sb_secret_aaaaaaaaaaaa', authorization: 'Basic eDp5' }), config),
+    null,
+  );
+});
+
 Deno.test('a service_role JWT signed with an asymmetric key of the JWKS is accepted, others not', async () => {
   const { privateKey, publicKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'es', alg: 'ES256' };
