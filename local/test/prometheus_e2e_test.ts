@@ -29,6 +29,7 @@ const BUSY = `pm_${id}_busy`;
 const ODD_SCHEMA = `pm_${id}_odd`;
 const METRICS_URL = `${API_URL}/functions/v1/queue-health`;
 const RULES = join(ROOT, 'docs', 'prometheus', 'queue-health.rules.yml');
+const DOCS = join(ROOT, 'docs', 'prometheus.md');
 const DASHBOARD = join(ROOT, 'docs', 'grafana', 'queue-health.json');
 
 /** A free loopback port, chosen by the kernel. */
@@ -124,33 +125,52 @@ interface Prometheus {
   stop: () => Promise<string>;
 }
 
+/** The job of the docs' "Scrape config" YAML block: its lines after `scrape_configs:`. */
+function scrapeJobFromDocs(markdown: string): string {
+  const block = /```yaml\n(scrape_configs:\n[\s\S]*?)```/.exec(markdown);
+  if (!block) throw new Error(`${DOCS} has no yaml block starting with scrape_configs:`);
+  return block[1].split('\n').slice(1).join('\n').trimEnd();
+}
+
+/** `text` with each key of `changes` replaced by its value; each key must occur exactly once. */
+function localize(text: string, changes: Record<string, string>): string {
+  let out = text;
+  for (const [from, to] of Object.entries(changes)) {
+    const n = out.split(from).length - 1;
+    if (n !== 1) throw new Error(`docs/prometheus.md's scrape config: "${from}" occurs ${n} times`);
+    out = out.replace(from, to);
+  }
+  return out;
+}
+
 /** Starts Prometheus on a free loopback port with a temporary config and storage. */
 async function startPrometheus(dir: string, token: string): Promise<Prometheus> {
   const port = freePort();
   const target = new URL(API_URL).host;
   await Deno.writeTextFile(join(dir, 'token'), token + '\n', { mode: 0o600 });
   await Deno.writeTextFile(join(dir, 'wrong-token'), 'qhst_' + '0'.repeat(64));
-  // JSON is YAML: the scrape config as docs/prometheus.md shows it, with http and a 1 s interval.
-  const job = (name: string, credentialsFile: string) => ({
-    job_name: name,
-    scrape_interval: '1s',
-    scrape_timeout: '1s',
-    scheme: 'http',
-    metrics_path: '/functions/v1/queue-health',
-    params: { format: ['prometheus'] },
-    authorization: { type: 'Bearer', credentials_file: credentialsFile },
-    static_configs: [{ targets: [target] }],
-  });
+  // The scrape config exactly as docs/prometheus.md shows it, with what the docs say to change
+  // locally (http, the local target) and a 1 s interval; a second job, the same with a wrong token.
+  const docsJob = scrapeJobFromDocs(await Deno.readTextFile(DOCS));
+  const local = (name: string, credentialsFile: string) =>
+    localize(docsJob, {
+      'job_name: queue-health-acme': `job_name: ${name}`,
+      'scrape_interval: 30s': 'scrape_interval: 1s',
+      'scrape_timeout: 10s': 'scrape_timeout: 1s',
+      'scheme: https': 'scheme: http',
+      'credentials_file: /etc/prometheus/secrets/queue-health-acme.token':
+        `credentials_file: ${credentialsFile}`,
+      "targets: ['<project-ref>.supabase.co']": `targets: ['${target}']`,
+    });
   await Deno.writeTextFile(
     join(dir, 'prometheus.yml'),
-    JSON.stringify({
-      global: { scrape_interval: '1s', evaluation_interval: '1s' },
-      rule_files: [RULES],
-      scrape_configs: [
-        job('queue-health', join(dir, 'token')),
-        job('queue-health-wrong-token', join(dir, 'wrong-token')),
-      ],
-    }),
+    [
+      'global: {scrape_interval: 1s, evaluation_interval: 1s}',
+      `rule_files: [${JSON.stringify(RULES)}]`,
+      'scrape_configs:',
+      local('queue-health', join(dir, 'token')),
+      local('queue-health-wrong-token', join(dir, 'wrong-token')),
+    ].join('\n') + '\n',
   );
   const child = new Deno.Command('prometheus', {
     args: [
