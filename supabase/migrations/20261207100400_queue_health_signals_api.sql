@@ -9,6 +9,10 @@
 -- The same view, columns in place, the signals appended (create or replace keeps dependants). The
 -- flow status is judged without thresholds, so it feeds the status directly: stopped and stalled
 -- (nothing completes while work waits) are critical, falling_behind and redelivering warning.
+-- Then the running totals (cum_*), which the queue-health function exports as Prometheus counters
+-- (queue_health_enqueued_total, …): a total never goes down while the queue's registry row exists
+-- (the previous row's total plus this interval's count, counts never negative; a queue dropped and
+-- created again keeps its registry row, so its totals carry on); and poison_estimated.
 create or replace view queue_health.queue_status
 with (security_invoker = true)
 as
@@ -66,7 +70,14 @@ select
     queue_health.slo_burn_rate(q.source, q.source_schema, q.queue_name, interval '1 hour') end as slo_burn_rate_1h,
   case when o.objective is not null then
     queue_health.slo_budget_remaining(q.source, q.source_schema, q.queue_name) end as slo_budget_remaining,
-  extract(epoch from o.period)::float8 as slo_period_s
+  extract(epoch from o.period)::float8 as slo_period_s,
+  m.cum_enqueued,
+  m.cum_completed,
+  m.cum_failed,
+  m.cum_retried,
+  m.cum_dead_lettered,
+  -- The latest capture's cursor says whether poison was a sample's estimate (above the bound).
+  coalesce((q.cursor ->> 'poison_estimated')::boolean, false) as poison_estimated
 from queue_health.queue q
 cross join queue_health.settings s
 left join lateral (
@@ -86,7 +97,7 @@ left join lateral (
   limit 1
 ) o on true
 where q.dropped_at is null;
-comment on view queue_health.queue_status is 'One row per queue that still exists, with its latest snapshot, rates per second over the last interval, error rate failed/(completed+failed), its signals (smoothed rates, drain ETA, expected wait, flow status, poison, last enqueue / dequeue, latency objective) and status: stale (no snapshot in stale_after_intervals capture intervals), critical (oldest ready message >= critical_oldest_ready_age_s, or flow_status stopped or stalled), warning (oldest ready >= warning_oldest_ready_age_s, error rate >= warning_error_rate, dead letters, or flow_status falling_behind or redelivering), else ok. RLS applies.';
+comment on view queue_health.queue_status is 'One row per queue that still exists, with its latest snapshot, rates per second over the last interval, error rate failed/(completed+failed), its signals (smoothed rates, drain ETA, expected wait, flow status, poison, last enqueue / dequeue, latency objective) and status: stale (no snapshot in stale_after_intervals capture intervals), critical (oldest ready message >= critical_oldest_ready_age_s, or flow_status stopped or stalled), warning (oldest ready >= warning_oldest_ready_age_s, error rate >= warning_error_rate, dead letters, or flow_status falling_behind or redelivering), else ok; and its running totals (cum_*), which Prometheus reads as counters; poison_estimated says poison is a sample''s estimate. RLS applies.';
 comment on column queue_health.queue_status.status is 'ok, warning, critical or stale (see the view comment).';
 comment on column queue_health.queue_status.in_rate is 'Enqueue rate, messages/s, exponentially weighted (settings.rate_smoothing); null until the queue has been watched for a minute.';
 comment on column queue_health.queue_status.out_rate is 'Completion rate (completed + failed), messages/s, weighted as in_rate.';
@@ -102,6 +113,12 @@ comment on column queue_health.queue_status.slo_objective is 'The fraction of th
 comment on column queue_health.queue_status.slo_burn_rate_1h is 'Error budget burn rate over the last hour (queue_health.slo_burn_rate()); 1 spends the budget exactly over the period; null without an objective or data.';
 comment on column queue_health.queue_status.slo_budget_remaining is 'Fraction of the period''s error budget left (queue_health.slo_budget_remaining()): 1 untouched, 0 spent, below 0 overspent; null without an objective.';
 comment on column queue_health.queue_status.slo_period_s is 'The objective''s budget period, seconds (30 days = 2592000); null without an objective.';
+comment on column queue_health.queue_status.cum_enqueued is 'Messages enqueued since the queue was first seen (running total of metric.enqueued at the latest snapshot): a Prometheus counter, never lower than before while the queue is registered.';
+comment on column queue_health.queue_status.cum_completed is 'Messages completed since the queue was first seen (running total, as cum_enqueued).';
+comment on column queue_health.queue_status.cum_failed is 'Messages failed since the queue was first seen (running total, as cum_enqueued).';
+comment on column queue_health.queue_status.cum_retried is 'Retries since the queue was first seen (running total, as cum_enqueued).';
+comment on column queue_health.queue_status.cum_dead_lettered is 'Messages dead-lettered since the queue was first seen (running total, as cum_enqueued).';
+comment on column queue_health.queue_status.poison_estimated is 'True when poison is estimated from a sample (the queue holds more than settings.exact_count_limit messages or live jobs), false when it was counted; from the latest capture''s cursor, for pgmq and pg-boss alike.';
 
 -- Section: queue_history
 
@@ -359,6 +376,5 @@ begin
   return null;
 end;
 $$;
-comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows (each project''s latest captured_at) with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB), as settings.realtime_payload says: slim (default) {v: 2, project_id, captured_at, part, parts, queues: [[source, source_schema, queue, depth, oldest_ready_age_s, enqueued, completed, failed, depth_estimated], ...]}, full {v: 1, ..., queues: [{source, source_schema, queue, depth, ready, in_flight, delayed, oldest_ready_age_s, enqueued, completed, failed, dead_lettered, depth_estimated}, ...]}, off: nothing. Never fails the insert.';
 comment on function queue_health._broadcast_snapshot() is 'Statement trigger on metric: broadcasts the inserted rows (each project''s latest captured_at) with realtime.send(payload, ''snapshot'', ''queue_health:<project_id>'', private), one message per project (split into parts under 64 KiB), as settings.realtime_payload says: slim (default) {v: 2, project_id, captured_at, part, parts, queues: [[source, source_schema, queue, depth, oldest_ready_age_s, enqueued, completed, failed, depth_estimated, flow_status, drain_eta_s, poison], ...]}, full {v: 1, ..., queues: [{source, source_schema, queue, depth, ready, in_flight, delayed, oldest_ready_age_s, enqueued, completed, failed, dead_lettered, depth_estimated, flow_status, drain_eta_s, poison}, ...]} (drain_eta_s in whole seconds, "never" when the backlog does not shrink, null without data), off: nothing. Never fails the insert.';
 revoke execute on function queue_health._broadcast_snapshot() from public, anon, authenticated;

@@ -117,7 +117,7 @@ export interface QueueHealth {
   metrics: Record<string, number | boolean | null>;
   /**
    * Running totals since the queue was first seen (what Prometheus reads as counters); null
-   * where the database does not have them (before migration 20261207110300).
+   * where the database does not have them (before migration 20261207100400).
    */
   totals: QueueTotals;
   /** What the latest snapshot means: flow status, drain ETA, poison, objective. */
