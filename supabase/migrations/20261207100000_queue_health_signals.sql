@@ -825,10 +825,15 @@ begin
   if coalesce(v_seconds.total_s, 0) <= 0 then
     return null;
   end if;
-  return (v_seconds.bad_s / v_seconds.total_s) / (1 - v_objective.objective);
+  -- Over the whole window, not over the seconds counted in it: time without an objective or
+  -- without snapshots (a young queue, an objective set minutes ago) counts as good. Otherwise a
+  -- window holding one bad capture and little else would burn at 1 / (1 - X): a fresh objective
+  -- would page on its first slow minute, and the long windows, whose job is to show that a real
+  -- share of the budget went, would show nothing of the kind.
+  return (v_seconds.bad_s / extract(epoch from p_window)) / (1 - v_objective.objective);
 end;
 $$;
-comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds under the objective) / (1 - objective); 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective or without data; security invoker, so null for a queue the caller may not see (row-level security).';
+comment on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) is 'How fast the queue spends its latency objective''s error budget over the last p_window: (bad seconds / seconds in p_window) / (1 - objective), time without snapshots or before the objective counting as good; 1 spends exactly the budget over the period, 14.4 spends 2 % of a 30-day budget in an hour. Null without an objective or without data in the window; security invoker, so null for a queue the caller may not see (row-level security).';
 revoke execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) from public, anon;
 grant execute on function queue_health.slo_burn_rate(text, text, text, interval, timestamptz) to authenticated, service_role;
 

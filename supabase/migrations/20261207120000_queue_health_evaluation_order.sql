@@ -6,28 +6,26 @@
 -- the budget, deferring its alerts by a whole evaluation. Now the projects deferred last time go
 -- first (oldest deferral first), then every other project by the work its rules ask for, cheapest
 -- first: a project's own rules can only make its own evaluation later, never another's. The work is
--- estimated from what the evaluation reads, known before it starts (a cost measured last time is
--- not: a tenant can be cheap once and then fill its quota, which is how the test found it): per
--- enabled rule, the snapshots in its window, times the project's queues.
+-- estimated before it starts (a cost measured last time would not do: a tenant can be cheap once and
+-- then fill its quota, which is how the test found it) from what the readings do: per queue, one
+-- probe for the latest snapshot and a few index probes for each distinct window of the enabled
+-- rules (sums come from the running totals, so a window's length does not matter), i.e.
+-- (1 + distinct windows) x the project's queues.
 
 create function queue_health._evaluation_order()
-returns table (project_id text, estimated_rows bigint)
+returns table (project_id text, estimated_probes bigint)
 stable
 set search_path = ''
 language sql
 as $$
-  with step as (
-    select greatest(extract(epoch from (queue_health._settings()).capture_interval), 1) as s
-  ),
-  work as (
-    select r.project_id,
-           sum(1 + floor(extract(epoch from coalesce(r.window_duration, interval '0')) / step.s))::bigint as snapshots
-      from queue_health.alert_rule r, step
+  with work as (
+    select r.project_id, count(distinct r.window_duration) as windows
+      from queue_health.alert_rule r
      where r.enabled
      group by r.project_id
   )
   select p.id,
-         coalesce(w.snapshots, 0)
+         (1 + coalesce(w.windows, 0))
            * greatest((select count(*) from queue_health.queue q where q.project_id = p.id), 1)
     from queue_health.project p
     left join queue_health.alert_evaluation e on e.project_id = p.id
@@ -36,7 +34,7 @@ as $$
       or exists (select 1 from queue_health.notification_group g where g.project_id = p.id)
    order by e.deferred_at is null, e.deferred_at, 2, p.id
 $$;
-comment on function queue_health._evaluation_order() is 'The projects evaluate_alerts() evaluates (those with rules or notification groups), in the order it takes them: deferred ones first (oldest deferral first), then by estimated_rows ascending (per enabled rule, 1 + the snapshots in its window at settings.capture_interval, summed, times the project''s queues), then by id. An expensive project goes after the cheap ones, so its cost can defer only itself.';
+comment on function queue_health._evaluation_order() is 'The projects evaluate_alerts() evaluates (those with rules or notification groups), in the order it takes them: deferred ones first (oldest deferral first), then by estimated_probes ascending (the latest snapshot and each distinct window of its enabled rules, times the project''s queues: the index probes its readings make), then by id. An expensive project goes after the cheap ones, so its cost can defer only itself.';
 revoke execute on function queue_health._evaluation_order() from public, anon, authenticated;
 
 create or replace function queue_health._evaluate(p_now timestamptz, p_only_monitor boolean)

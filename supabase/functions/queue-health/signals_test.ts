@@ -122,15 +122,28 @@ Deno.test('queue signals in the health JSON, /history, Prometheus and Realtime',
         last_dequeue_at: null,
         slo: null,
       });
-      // Every window holds only bad seconds: (60 / 60) / (1 - 0.99) = 100 in each. The budget:
-      // 13 minutes of 30 days' 1 %: 1 - 780 / 25 920.
+      // Every snapshot is bad, and the 13 of them cover 780 s: a window's burn rate is its bad
+      // seconds over its whole length (the time before the first snapshot counts as good) / 0.01:
+      // 100 over 5 min, 780 / 1 800 / 0.01 = 43.3 over 30 min, down to 0.3 over 3 days. The
+      // budget: 13 minutes of 30 days' 1 %: 1 - 780 / 25 920.
       const slo = slow.signals.slo!;
       assert.equal(slo.target_wait_s, 60);
       assert.equal(slo.objective, 0.99);
       assert.equal(slo.period_s, 30 * 86400);
       assert.deepEqual(Object.keys(slo.burn_rates), ['5m', '30m', '1h', '6h', '3d']);
+      const windowS: Record<string, number> = {
+        '5m': 300,
+        '30m': 1800,
+        '1h': 3600,
+        '6h': 21600,
+        '3d': 259200,
+      };
       for (const [window, rate] of Object.entries(slo.burn_rates)) {
-        assert.ok(Math.abs(rate! - 100) < 1e-9, `burn rate over ${window}: ${rate}`);
+        const expected = Math.min(780, windowS[window]) / windowS[window] / 0.01;
+        assert.ok(
+          Math.abs(rate! - expected) < 1e-9,
+          `burn rate over ${window}: ${rate} vs ${expected}`,
+        );
       }
       assert.ok(Math.abs(slo.budget_remaining! - (1 - 780 / 25920)) < 1e-9);
       const fine = byName.get(FINE)!;

@@ -3,7 +3,7 @@
 -- smoothed rates, drain ETA and expected wait, the flow status over the window, the last enqueue
 -- and dequeue, and a latency objective's seconds, burn rate and budget.
 begin;
-select plan(43);
+select plan(44);
 
 -- Section: flow_status_of(ready, in_flight, enqueued, finished, redelivered, ready_zero, idle,
 -- start_ready, start_in_flight, share): each rule, and the order between them.
@@ -124,6 +124,11 @@ select is(
   round(queue_health.slo_burn_rate('pgmq', 'pgmq', 'sig_stopped', interval '1 minute',
     (select t0 + interval '120 seconds' from sig_t))::numeric, 2),
   100.00, 'all bad over the last minute: the budget burns at 1 / (1 - 0.99) = 100x');
+select is(
+  round(queue_health.slo_burn_rate('pgmq', 'pgmq', 'sig_stopped', interval '1 hour',
+    (select t0 + interval '120 seconds' from sig_t))::numeric, 2),
+  round(100 / 3600.0 / 0.01, 2),
+  'over an hour holding 120 s of snapshots the rest counts as good: (100 / 3600) / 0.01, not the 83x of the counted seconds alone');
 select is(
   round(queue_health.slo_budget_remaining('pgmq', 'pgmq', 'sig_stopped',
     (select t0 + interval '120 seconds' from sig_t))::numeric, 6),

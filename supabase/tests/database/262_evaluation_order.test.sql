@@ -5,7 +5,7 @@
 -- this transaction (it sleeps 150 ms for that project and does nothing for the others), with the
 -- budget at its minimum of 100 ms.
 begin;
-select plan(8);
+select plan(9);
 
 insert into queue_health.project (id, name) values
   ('t262_a_heavy', 'Heavy (sorts first by id)'), ('t262_b_light', 'Light');
@@ -27,16 +27,22 @@ select ok(
   'the light project is taken before the heavy one, though the heavy one sorts first by id'
 );
 select is(
-  (select o.estimated_rows from queue_health._evaluation_order() o where o.project_id = 't262_a_heavy'),
-  (select sum(1 + floor(extract(epoch from interval '48 hours' - make_interval(mins => i))
-                        / greatest(extract(epoch from s.capture_interval), 1)))::bigint * 10
-     from generate_series(1, 20) i, queue_health.settings s),
-  'estimated_rows: per enabled rule 1 + the snapshots in its window, summed, times the queues'
+  (select o.estimated_probes from queue_health._evaluation_order() o where o.project_id = 't262_a_heavy'),
+  (1 + 20) * 10::bigint,
+  'estimated_probes: the latest snapshot and 20 distinct windows, times 10 queues'
 );
 select is(
-  (select o.estimated_rows from queue_health._evaluation_order() o where o.project_id = 't262_b_light'),
+  (select o.estimated_probes from queue_health._evaluation_order() o where o.project_id = 't262_b_light'),
   1::bigint,
-  'a rule on the latest snapshot counts 1, a project without queues counts as one queue'
+  'the latest snapshot counts 1, a project without queues counts as one queue'
+);
+insert into queue_health.alert_rule (project_id, name, condition, threshold, window_duration)
+values ('t262_b_light', 'rate a', 'enqueued', 1, interval '5 minutes'),
+       ('t262_b_light', 'rate b', 'completed', 1, interval '5 minutes');
+select is(
+  (select o.estimated_probes from queue_health._evaluation_order() o where o.project_id = 't262_b_light'),
+  2::bigint,
+  'a window two rules share is counted once (it is summed once)'
 );
 
 update queue_health.settings set alert_evaluation_budget = interval '100 milliseconds';
