@@ -121,8 +121,12 @@ as $$
 -- A group with nothing to say is deleted. A new group waits group_wait; afterwards it notifies
 -- at most every group_interval, when an alert started firing or resolved, or when repeat_interval
 -- has passed since the last notification while something still fires (_group_timing: for
--- alertmanager channels no wait, and every resend interval).
+-- alertmanager channels no wait, and every resend interval). Whether a firing alert is silenced
+-- does not depend on the channel, so it is decided once per alert, before the channels: per
+-- channel it made a project at every quota (50 channels, 500 silences, 381 firing alerts) spend
+-- 3.7 s here on every evaluation, writing nothing.
 declare
+  v_unsilenced uuid[];
   v_ch queue_health.channel;
   v_g queue_health.notification_group;
   v_firing uuid[];
@@ -135,6 +139,12 @@ declare
   v_payload jsonb;
   v_count integer := 0;
 begin
+  select coalesce(array_agg(a.id), '{}') into v_unsilenced
+    from queue_health.alert a
+    join queue_health.alert_rule r on r.id = a.rule_id
+   where (p_project_id is null or a.project_id = p_project_id) and a.state = 'firing' and r.enabled
+     and not queue_health._is_silenced(a, r, p_now);
+
   for v_ch in
     select c.*
       from queue_health.channel c
@@ -151,11 +161,11 @@ begin
     select * into v_g from queue_health.notification_group g where g.channel_id = v_ch.id for update;
 
     select coalesce(array_agg(a.id order by a.id), '{}') into v_firing
-      from queue_health.alert a
+      from unnest(v_unsilenced) u(id)
+      join queue_health.alert a on a.id = u.id
       join queue_health.alert_rule r on r.id = a.rule_id
-     where a.project_id = v_ch.project_id and a.state = 'firing' and r.enabled
-       and (r.channel_ids is null or v_ch.id = any (r.channel_ids))
-       and not queue_health._is_silenced(a, r, p_now);
+     where a.project_id = v_ch.project_id
+       and (r.channel_ids is null or v_ch.id = any (r.channel_ids));
 
     select coalesce(array_agg(a.id order by a.id), '{}') into v_resolved
       from queue_health.alert a
