@@ -3,7 +3,8 @@
  * which `npm test` installs): a pgmq queue backs up ─▶ capture() ─▶ evaluate_alerts() ─▶ outbox
  * ─▶ queue-alert (its real handler) ─▶ `POST /api/v2/alerts` of an Alertmanager this test starts on
  * 127.0.0.1 (no clustering, a temporary storage path, a config with one receiver that sends
- * nothing). Then Alertmanager's own `GET /api/v2/alerts` must show the alert with our labels,
+ * nothing). Then Alertmanager's own `GET /api/v2/alerts` must show the alert with our labels
+ * (the queue's own `team` label among them, routed by it to the receiver that matches it),
  * annotations and link; a resend must move its endsAt on; once the queue is drained and the alert
  * resolves, Alertmanager must list it no more (it hides alerts whose endsAt has passed).
  *
@@ -38,6 +39,7 @@ interface GettableAlert {
   generatorURL?: string;
   fingerprint: string;
   status: { state: string };
+  receivers: { name: string }[];
 }
 
 /** A free TCP port on 127.0.0.1 (closed again for Alertmanager to take). */
@@ -53,8 +55,19 @@ async function startAlertmanager(): Promise<{ url: string; stop(): Promise<void>
   const dir = await Deno.makeTempDir({ prefix: 'qh-alertmanager-' });
   await Deno.writeTextFile(
     `${dir}/alertmanager.yml`,
-    // One receiver with no integrations: Alertmanager keeps and groups alerts, notifies nobody.
-    'route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n',
+    // Receivers with no integrations: Alertmanager keeps and groups alerts, notifies nobody. A
+    // route on the queue's own label `team` sends ours to `payments`, which the alert lists.
+    [
+      'route:',
+      '  receiver: blackhole',
+      '  routes:',
+      '    - receiver: payments',
+      '      matchers: [\'team="payments"\']',
+      'receivers:',
+      '  - name: blackhole',
+      '  - name: payments',
+      '',
+    ].join('\n'),
   );
   const port = freePort();
   const child = new Deno.Command(ALERTMANAGER, {
@@ -166,6 +179,9 @@ async function setup(sql: postgres.Sql, url: string, secret?: Record<string, str
       severity, summary, runbook_url)
     values (${PROJECT}, 'jobs backing up', 'depth', 3, ${QUEUE}, 'critical',
             '{{queue}} holds {{value}} jobs', 'https://runbooks.example.test/{{queue}}')`;
+  // The queue's own labels (set before its first capture here; any time in practice).
+  await sql`insert into queue_health.queue (source, source_schema, queue_name, project_id, labels)
+            values ('pgmq', 'pgmq', ${QUEUE}, ${PROJECT}, ${sql.json({ team: 'payments' })})`;
   await createPgmqQueue(sql, QUEUE);
   return id as string;
 }
@@ -212,7 +228,13 @@ Deno.test({
           source: 'pgmq',
           source_schema: 'pgmq',
           queue: QUEUE,
+          team: 'payments',
         });
+        assert.deepEqual(
+          alert.receivers.map((r) => r.name),
+          ['payments'],
+          "Alertmanager routes it by the queue's label",
+        );
         assert.equal(alert.annotations.summary, `${QUEUE} holds 5 jobs`);
         assert.equal(alert.annotations.runbook_url, `https://runbooks.example.test/${QUEUE}`);
         assert.equal(alert.annotations.value, '5');

@@ -736,8 +736,55 @@ create trigger queue_objective_disable_rules
 -- The payload of 0.1.0 with value_text, and without the values JSON cannot carry (Infinity: a
 -- drain_eta that never ends) or that mean nothing as numbers (a flow status' position), which
 -- queue-alert would refuse as not numbers.
-create or replace function queue_health._notification_payload(
-  p_id uuid, p_channel queue_health.channel, p_firing uuid[], p_resolved uuid[], p_now timestamptz)
+create function queue_health._notification_alerts(p_ids uuid[], p_now timestamptz)
+returns jsonb
+stable
+set search_path = ''
+language sql
+as $$
+  -- Everything a notification says of one alert that does not depend on the channel: the
+  -- rendering (_render, _format_value) is most of a payload's cost, and a flush that notifies many
+  -- channels of the same alerts does it once per alert (_flush_notifications keeps the objects).
+  -- _state_if_firing / _resolved_at_if_not and the _sort_* keys are filled in, and removed, by
+  -- _notification_payload_of().
+  select coalesce(jsonb_object_agg(a.id::text, jsonb_build_object(
+           'alert_id', a.id,
+           'rule_id', r.id,
+           'rule_name', r.name,
+           'condition', r.condition,
+           'severity', r.severity,
+           'source', nullif(a.source, '*'),
+           'source_schema', nullif(a.source_schema, '*'),
+           'queue', nullif(a.queue_name, '*'),
+           -- JSON has no Infinity, and a flow status' position means nothing to a reader: such
+           -- values are null here, and every value is in value_text as the summary shows it
+           'value', case when r.condition <> 'flow_status'
+                              and a.value not in ('Infinity'::float8, '-Infinity'::float8, 'NaN'::float8)
+                         then a.value end,
+           'value_text', queue_health._format_value(a.value, r.condition),
+           'threshold', r.threshold,
+           'started_at', a.started_at,
+           'fired_at', a.fired_at,
+           '_resolved_at_if_not', coalesce(a.resolved_at, p_now),
+           'summary', queue_health._render(
+             coalesce(r.summary, '{{rule}}: {{condition}} is {{value}} on {{queue}} (threshold {{threshold}})'), r, a),
+           'runbook_url', queue_health._render(r.runbook_url, r, a),
+           -- the queue's own labels, for routing (Alertmanager labels, PagerDuty details)
+           'queue_labels', coalesce(q.labels, '{}'::jsonb),
+           '_sort_queue', a.queue_name,
+           '_sort_rule', r.name)), '{}'::jsonb)
+    from queue_health.alert a
+    join queue_health.alert_rule r on r.id = a.rule_id
+    left join queue_health.queue q
+      on q.source = a.source and q.source_schema = a.source_schema and q.queue_name = a.queue_name
+   where a.id = any (p_ids)
+$$;
+comment on function queue_health._notification_alerts(uuid[], timestamptz) is 'The channel-independent part of each alert p_ids in a notification (its rule, queue, value and as read, threshold, times, rendered summary and runbook link, the queue''s labels), as {alert_id: object}: what _notification_payload_of() assembles a payload from.';
+revoke execute on function queue_health._notification_alerts(uuid[], timestamptz) from public, anon, authenticated;
+
+create function queue_health._notification_payload_of(
+  p_id uuid, p_channel queue_health.channel, p_firing uuid[], p_resolved uuid[], p_now timestamptz,
+  p_alerts jsonb)
 returns jsonb
 stable
 set search_path = ''
@@ -750,36 +797,31 @@ as $$
            'project_id', p_channel.project_id,
            'channel', jsonb_build_object('id', p_channel.id, 'name', p_channel.name, 'kind', p_channel.kind),
            'status', case when cardinality(p_firing) > 0 then 'firing' else 'resolved' end,
-           'severity', max(r.severity)::text,
+           'severity', max((x.o ->> 'severity')::queue_health.alert_severity)::text,
            'counts', jsonb_build_object('firing', cardinality(p_firing), 'resolved', cardinality(p_resolved)),
-           'alerts', jsonb_agg(jsonb_build_object(
-             'alert_id', a.id,
-             'rule_id', r.id,
-             'rule_name', r.name,
-             'condition', r.condition,
-             'severity', r.severity,
-             'state', case when a.id = any (p_firing) then 'firing' else 'resolved' end,
-             'source', nullif(a.source, '*'),
-             'source_schema', nullif(a.source_schema, '*'),
-             'queue', nullif(a.queue_name, '*'),
-             -- JSON has no Infinity, and a flow status' position means nothing to a reader: such
-             -- values are null here, and every value is in value_text as the summary shows it
-             'value', case when r.condition <> 'flow_status'
-                                and a.value not in ('Infinity'::float8, '-Infinity'::float8, 'NaN'::float8)
-                           then a.value end,
-             'value_text', queue_health._format_value(a.value, r.condition),
-             'threshold', r.threshold,
-             'started_at', a.started_at,
-             'fired_at', a.fired_at,
-             'resolved_at', case when a.id = any (p_firing) then null else coalesce(a.resolved_at, p_now) end,
-             'summary', queue_health._render(
-               coalesce(r.summary, '{{rule}}: {{condition}} is {{value}} on {{queue}} (threshold {{threshold}})'), r, a),
-             'runbook_url', queue_health._render(r.runbook_url, r, a))
-             order by (a.id = any (p_firing)) desc, r.severity desc, a.queue_name, r.name),
+           'alerts', jsonb_agg(
+             (x.o - '_resolved_at_if_not' - '_sort_queue' - '_sort_rule') || jsonb_build_object(
+               'state', case when x.firing then 'firing' else 'resolved' end,
+               'resolved_at', case when x.firing then null else x.o -> '_resolved_at_if_not' end)
+             order by x.firing desc, (x.o ->> 'severity')::queue_health.alert_severity desc,
+                      x.o ->> '_sort_queue', x.o ->> '_sort_rule'),
            'dashboard_url', (select s.dashboard_url from queue_health.project_alert_settings s
                               where s.project_id = p_channel.project_id))
-    from queue_health.alert a
-    join queue_health.alert_rule r on r.id = a.rule_id
-   where a.id = any (p_firing || p_resolved)
+    from (select distinct u.id from unnest(p_firing || p_resolved) u(id)) i
+    cross join lateral (select p_alerts -> i.id::text as o, i.id = any (p_firing) as firing) x
+   where x.o is not null
 $$;
-comment on function queue_health._notification_payload(uuid, queue_health.channel, uuid[], uuid[], timestamptz) is 'The payload (v1) of notification p_id to p_channel: its firing alerts p_firing and resolved alerts p_resolved, each with its rule, rendered summary and runbook link; value is null when not a finite number or for flow_status, value_text is the value as people read it (never, the status name).';
+comment on function queue_health._notification_payload_of(uuid, queue_health.channel, uuid[], uuid[], timestamptz, jsonb) is 'The payload (v1) of notification p_id to p_channel from the alerts'' objects p_alerts (_notification_alerts()): its firing alerts p_firing and resolved alerts p_resolved, firing first, then by severity, queue and rule.';
+revoke execute on function queue_health._notification_payload_of(uuid, queue_health.channel, uuid[], uuid[], timestamptz, jsonb) from public, anon, authenticated;
+
+create or replace function queue_health._notification_payload(
+  p_id uuid, p_channel queue_health.channel, p_firing uuid[], p_resolved uuid[], p_now timestamptz)
+returns jsonb
+stable
+set search_path = ''
+language sql
+as $$
+  select queue_health._notification_payload_of(p_id, p_channel, p_firing, p_resolved, p_now,
+    queue_health._notification_alerts(p_firing || p_resolved, p_now))
+$$;
+comment on function queue_health._notification_payload(uuid, queue_health.channel, uuid[], uuid[], timestamptz) is 'The payload (v1) of notification p_id to p_channel: its firing alerts p_firing and resolved alerts p_resolved, each with its rule, rendered summary and runbook link; value is null when not a finite number or for flow_status, value_text is the value as people read it (never, the status name), queue_labels the queue''s labels ({} for none, or for a monitor-wide alert). _notification_payload_of() over _notification_alerts().';

@@ -69,14 +69,37 @@ function put(target: Record<string, string>, key: string, value: unknown): void 
   if (text !== '') target[key] = text;
 }
 
+/** The labels Queue Health sets itself; a queue label of the same name is left out. */
+export const OWN_LABELS = ['alertname', 'severity', 'project', 'source', 'source_schema', 'queue'];
+
+/** Prometheus's classic label name; names starting with `__` are reserved for internal use. */
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * The queue's own labels (`queue_health.queue.labels`) as Alertmanager labels, so that routes can
+ * match them (`team="payments"`): those with a valid label name, not reserved (`__…`), not one of
+ * ours, and a string, number or boolean value (nested objects and arrays are left out).
+ */
+export function queueLabels(a: Alert): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(a.queue_labels ?? {})) {
+    if (!LABEL_NAME.test(name) || name.startsWith('__') || OWN_LABELS.includes(name)) continue;
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      put(out, name, value);
+    }
+  }
+  return out;
+}
+
 /**
  * One alert as Alertmanager takes it. Labels (the alert's identity in Alertmanager, and what its
  * routes match): `alertname` = the rule's name, `severity`, `project`, `source`, `source_schema`
- * (pg-boss schemas), `queue` — absent ones (a monitor-wide alert has no queue) are left out.
+ * (pg-boss schemas), `queue` — absent ones (a monitor-wide alert has no queue) are left out — and
+ * the queue's own labels (queueLabels).
  * Annotations: `summary`, `description`, `runbook_url`, `value`, `threshold`, `condition`.
  */
 export function toPostableAlert(p: Payload, a: Alert, now: Date): PostableAlert {
-  const labels: Record<string, string> = {};
+  const labels: Record<string, string> = queueLabels(a);
   put(labels, 'alertname', a.rule_name);
   put(labels, 'severity', a.severity);
   put(labels, 'project', p.project_id);

@@ -110,6 +110,36 @@ Deno.test('renderAlertmanager(): a monitor-wide alert has no queue label; no lin
   assert.equal(a.endsAt, '2026-11-26T10:09:00.000Z', 'without valid_until: now + 4 minutes');
 });
 
+Deno.test("renderAlertmanager(): the queue's own labels become labels routes can match", () => {
+  const p = parsePayload(payload([alert({
+    queue_labels: {
+      team: 'payments',
+      tier: 1,
+      paging: true,
+      'bad-name': 'x', // not a label name
+      '9lives': 'x', // nor this
+      __meta: 'x', // reserved
+      queue: 'other', // ours wins
+      severity: 'info', // ours wins
+      owner: { name: 'x' }, // not a scalar
+      oncall: ['a', 'b'], // not a scalar
+      empty: '', // Alertmanager drops empty labels anyway
+    },
+  })]));
+  const [a] = renderAlertmanager(p, NOW);
+  assert.deepEqual(a.labels, {
+    team: 'payments',
+    tier: '1',
+    paging: 'true',
+    alertname: 'queue backlog',
+    severity: 'critical',
+    project: 'acme',
+    source: 'pgboss',
+    source_schema: 'pgboss',
+    queue: 'emails',
+  });
+});
+
 Deno.test('renderAlertmanager(): endsAt is never before startsAt (Alertmanager refuses that)', () => {
   const p = parsePayload(
     payload([alert({ state: 'resolved', resolved_at: '2026-11-26T10:01:00Z' })]),

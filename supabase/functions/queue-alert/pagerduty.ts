@@ -127,6 +127,7 @@ function detailOf(a: Alert): Record<string, unknown> {
     resolved_at: a.resolved_at ?? null,
     summary: a.summary ?? null,
     runbook_url: a.runbook_url ?? null,
+    ...(a.queue_labels && Object.keys(a.queue_labels).length > 0 ? { labels: a.queue_labels } : {}),
   };
 }
 

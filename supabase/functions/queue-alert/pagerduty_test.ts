@@ -18,8 +18,14 @@ function render(p: Record<string, unknown>, config = {}) {
 
 Deno.test('a firing notification is a trigger with the group key, mapped severity and the values', () => {
   const e = render(payload([
-    alert({ severity: 'warning', queue: 'billing', value: 70, fired_at: '2026-11-26T10:03:00Z' }),
-    alert({ value: null, value_text: 'never', condition: 'drain_eta_s' }),
+    alert({
+      severity: 'warning',
+      queue: 'billing',
+      value: 70,
+      fired_at: '2026-11-26T10:03:00Z',
+      queue_labels: { team: 'payments' },
+    }),
+    alert({ value: null, value_text: 'never', condition: 'drain_eta_s', queue_labels: {} }),
   ]));
   assert.equal(e.event_action, 'trigger');
   assert.equal(e.routing_key, KEY);
@@ -40,6 +46,11 @@ Deno.test('a firing notification is a trigger with the group key, mapped severit
   assert.deepEqual(
     d.alerts.map((a) => [a.queue, a.value, a.value_text, a.threshold]),
     [['emails', null, 'never', 60], ['billing', 70, null, 60]],
+  );
+  assert.deepEqual(
+    d.alerts.map((a) => a.labels),
+    [undefined, { team: 'payments' }],
+    "the queue's labels, where it has any",
   );
   assert.deepEqual(e.links, [
     { href: 'https://dash.example.com/acme', text: 'Queue Health dashboard' },

@@ -41,6 +41,8 @@ export const alertSchema = z.object({
   resolved_at: timestamp,
   summary: z.string().nullish(),
   runbook_url: httpUrl,
+  /** The queue's labels (`queue_health.queue.labels`), as set; `{}` or absent when it has none. */
+  queue_labels: z.record(z.string(), z.unknown()).nullish(),
 });
 
 /** A checked alert. */

@@ -279,6 +279,7 @@ export interface WebhookBody {
     resolved_at: string | null;
     summary: string;
     runbook_url: string | null;
+    queue_labels: Record<string, unknown>;
   }[];
   dashboard_url: string | null;
 }
@@ -313,6 +314,7 @@ export function renderWebhook(id: string, channelId: string, p: Payload): Webhoo
       resolved_at: a.resolved_at ?? null,
       summary: alertSummary(a),
       runbook_url: a.runbook_url ?? null,
+      queue_labels: a.queue_labels ?? {},
     })),
     dashboard_url: p.dashboard_url ?? null,
   };

@@ -121,6 +121,7 @@ Deno.test('webhook body is versioned and carries every alert', () => {
     'condition',
     'fired_at',
     'queue',
+    'queue_labels',
     'resolved_at',
     'rule_id',
     'rule_name',

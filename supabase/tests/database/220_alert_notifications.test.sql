@@ -3,7 +3,7 @@
 -- resolved notifications only with send_resolved; silences suppress notifications (not
 -- evaluation) inside their window only.
 begin;
-select plan(25);
+select plan(26);
 
 -- Section: fixtures
 do $$ begin perform queue_health.ensure_partitions(now() - interval '1 day', 3); end $$;
@@ -92,8 +92,15 @@ select is(
   jsonb_build_object('rule_name', 'deep', 'condition', 'depth', 'severity', 'critical', 'state', 'firing', 'source', 'pgmq',
     'source_schema', 'pgmq', 'queue', 'g07', 'value', 500, 'value_text', '500', 'threshold', 100, 'started_at', pg_temp.t(0),
     'fired_at', pg_temp.t(0), 'resolved_at', null, 'summary', 'g07 has 500 jobs (> 100)',
-    'runbook_url', 'https://runbooks.example.test/deep'),
+    'runbook_url', 'https://runbooks.example.test/deep', 'queue_labels', '{}'::jsonb),
   'each alert carries its rule, state, queue, value (and as read), threshold, times and rendered annotations');
+update queue_health.queue set labels = '{"team": "payments", "tier": 1}' where queue_name = 'g07';
+select is(
+  (select queue_health._notification_payload(gen_random_uuid(), c, array[a.id], '{}', now()) -> 'alerts' -> 0 -> 'queue_labels'
+     from queue_health.channel c, queue_health.alert a
+    where c.id = '22000000-0000-0000-0000-000000000001' and a.project_id = 't220' and a.queue_name = 'g07'),
+  '{"team": "payments", "tier": 1}'::jsonb,
+  'each alert carries its queue''s labels, as set (queue-alert makes Alertmanager labels of them)');
 
 -- Section: silences
 select is(pg_temp.queues(pg_temp.last_payload('sil'), 'firing'), array['s2'],
