@@ -35,6 +35,7 @@ import { readPaths } from './scenarios/read_paths.ts';
 import { delivery } from './scenarios/delivery.ts';
 import { realtimeCost } from './scenarios/realtime_cost.ts';
 import { signalsCost } from './scenarios/signals_cost.ts';
+import { evaluationQuota } from './scenarios/evaluation_quota.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -48,6 +49,7 @@ const SCENARIOS: [number, string, (ctx: Context) => Promise<void>][] = [
   [7, 'delivery throughput', delivery],
   [8, 'realtime cost', realtimeCost],
   [9, 'signals cost', signalsCost],
+  [10, 'evaluation at quota', evaluationQuota],
 ];
 
 function arg(name: string): string | undefined {

@@ -15,8 +15,6 @@
  *
  * @module
  */
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   type Context,
   dropBenchPgmqQueues,
@@ -28,30 +26,9 @@ import {
 import { createFilledQueues, queueNames } from '../lib/pgmq_data.ts';
 import { fmt, median, range, summarize } from '../lib/stats.ts';
 import { processCpuMs } from './overhead.ts';
+import { currentDefinition, releasedDefinition } from '../lib/definitions.ts';
 
 const S = '9 signals cost';
-const MIGRATION_0_1_0 = join(
-  fileURLToPath(new URL('../..', import.meta.url)),
-  'supabase',
-  'migrations',
-  '20261126100400_queue_health_capture.sql',
-);
-
-/** The `create or replace` of 0.1.0's `_capture_store`, cut out of its frozen migration. */
-export async function storeOf010(): Promise<string> {
-  const text = await Deno.readTextFile(MIGRATION_0_1_0);
-  const start = text.indexOf('create function queue_health._capture_store(');
-  const end = text.indexOf('$$;', text.indexOf('as $$', start) + 5);
-  if (start < 0 || end < 0) throw new Error(`no _capture_store in ${MIGRATION_0_1_0}`);
-  return 'create or replace function' + text.slice(start + 'create function'.length, end + 3);
-}
-
-/** Today's definition of `_capture_store`, from the catalog. */
-async function storeNow(sql: Sql): Promise<string> {
-  const [{ def }] = await sql<{ def: string }[]>`
-    select pg_get_functiondef('queue_health._capture_store(timestamptz, queue_health.sample[])'::regprocedure) as def`;
-  return def;
-}
 
 /** One capture: its wall-clock ms and, when the database runs here, its backend's CPU ms. */
 async function captureMs(sql: Sql, pid: number): Promise<{ wall: number; cpu: number | null }> {
@@ -99,7 +76,10 @@ export async function signalsCost(ctx: Context): Promise<void> {
   const rounds = ctx.quick ? 2 : 11;
   const block = ctx.quick ? 2 : 5;
   const label = `pgmq ${queues} × ${messages}`;
-  const now = await storeNow(sql);
+  const now = await currentDefinition(
+    sql,
+    'queue_health._capture_store(timestamptz, queue_health.sample[])',
+  );
   const [{ pid }] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
   const [{ reread }] = await sql<{ reread: string }[]>`
     select unchanged_reread_interval::text as reread from queue_health.settings where id`;
@@ -109,7 +89,10 @@ export async function signalsCost(ctx: Context): Promise<void> {
     await forgetBenchQueues(ctx);
     await createFilledQueues(sql, queueNames('qhbench_sig', queues), messages);
     await sql`analyze`;
-    const old = await storeOf010();
+    const old = await releasedDefinition(
+      '20261126100400_queue_health_capture.sql',
+      '_capture_store',
+    );
     const started = new Date();
     for (const mode of ['unchanged', 'read'] as const) {
       await sql`update queue_health.settings

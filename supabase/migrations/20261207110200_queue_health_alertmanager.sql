@@ -124,9 +124,13 @@ as $$
 -- alertmanager channels no wait, and every resend interval). Whether a firing alert is silenced
 -- does not depend on the channel, so it is decided once per alert, before the channels: per
 -- channel it made a project at every quota (50 channels, 500 silences, 381 firing alerts) spend
--- 3.7 s here on every evaluation, writing nothing.
+-- 3.7 s here on every evaluation, writing nothing. Likewise each alert is rendered once per
+-- flush (_notification_alerts, kept in v_alerts), however many channels it goes to.
 declare
   v_unsilenced uuid[];
+  v_alerts jsonb := '{}'::jsonb;
+  v_missing uuid[];
+  v_timed boolean;
   v_ch queue_health.channel;
   v_g queue_health.notification_group;
   v_firing uuid[];
@@ -168,9 +172,10 @@ begin
        and (r.channel_ids is null or v_ch.id = any (r.channel_ids));
 
     select coalesce(array_agg(a.id order by a.id), '{}') into v_resolved
-      from queue_health.alert a
+      from unnest(v_g.last_firing) l(id)
+      join queue_health.alert a on a.id = l.id
       join queue_health.alert_rule r on r.id = a.rule_id
-     where v_g.channel_id is not null and a.id = any (v_g.last_firing) and a.state <> 'firing'
+     where v_g.channel_id is not null and a.state <> 'firing'
        and (r.send_resolved or v_ch.kind = 'alertmanager')
        and not queue_health._is_silenced(a, r, p_now);
 
@@ -181,11 +186,14 @@ begin
       continue;
     end if;
 
-    select t.group_wait, t.group_interval, t.repeat_interval
-      into v_wait, v_group_interval, v_repeat
-      from queue_health._group_timing(v_ch, v_firing || v_resolved) t;
-
+    -- The timing is needed for a new group, and for a group whose flush_at has come: a group
+    -- that waits (the common case while alerts fire) skips it.
+    v_timed := false;
     if v_g.channel_id is null then
+      select t.group_wait, t.group_interval, t.repeat_interval
+        into v_wait, v_group_interval, v_repeat
+        from queue_health._group_timing(v_ch, v_firing || v_resolved) t;
+      v_timed := true;
       insert into queue_health.notification_group (channel_id, project_id, group_key, flush_at, created_at)
       values (v_ch.id, v_ch.project_id, v_ch.project_id || '/' || v_ch.id, p_now + v_wait, p_now)
       returning * into v_g;
@@ -194,9 +202,14 @@ begin
     if p_now < v_g.flush_at then
       continue;
     end if;
+    if not v_timed then
+      select t.group_wait, t.group_interval, t.repeat_interval
+        into v_wait, v_group_interval, v_repeat
+        from queue_health._group_timing(v_ch, v_firing || v_resolved) t;
+    end if;
 
     v_send := cardinality(v_resolved) > 0
-      or exists (select 1 from unnest(v_firing) f(id) where not (f.id = any (v_g.last_firing)))
+      or exists (select unnest(v_firing) except select unnest(v_g.last_firing))
       or (cardinality(v_firing) > 0 and v_g.last_sent_at is not null and v_g.last_sent_at + v_repeat <= p_now);
 
     if not v_send then
@@ -204,8 +217,10 @@ begin
       -- counts as new.
       update queue_health.notification_group g
          set last_firing = coalesce((
-           select array_agg(a.id order by a.id) from queue_health.alert a
-            where a.id = any (g.last_firing) and a.state = 'firing'), '{}')
+           select array_agg(a.id order by a.id)
+             from unnest(g.last_firing) l(id)
+             join queue_health.alert a on a.id = l.id
+            where a.state = 'firing'), '{}')
        where g.channel_id = v_ch.id;
       continue;
     end if;
@@ -215,7 +230,11 @@ begin
       v_resolved := array(select distinct x from unnest(
         v_resolved || queue_health._alertmanager_unsent_resolved(v_ch.id, v_firing)) x order by x);
     end if;
-    v_payload := queue_health._notification_payload(v_id, v_ch, v_firing, v_resolved, p_now);
+    v_missing := array(select x from unnest(v_firing || v_resolved) x where not v_alerts ? x::text);
+    if cardinality(v_missing) > 0 then
+      v_alerts := v_alerts || queue_health._notification_alerts(v_missing, p_now);
+    end if;
+    v_payload := queue_health._notification_payload_of(v_id, v_ch, v_firing, v_resolved, p_now, v_alerts);
     if v_ch.kind = 'alertmanager' then
       v_payload := v_payload || jsonb_build_object('valid_until', queue_health._alertmanager_valid_until(p_now));
     end if;
@@ -234,5 +253,5 @@ begin
   return v_count;
 end;
 $$;
-comment on function queue_health._flush_notifications(timestamptz, text) is 'Writes due notifications to the outbox, one per (project, channel) group of p_project_id (null: every project), with Alertmanager''s group_wait / group_interval / repeat_interval (_group_timing); for alertmanager channels every change at once and all firing alerts again every settings.alertmanager_resend_interval, with valid_until, resolves always, older unsent rows superseded. Returns how many.';
+comment on function queue_health._flush_notifications(timestamptz, text) is 'Writes due notifications to the outbox, one per (project, channel) group of p_project_id (null: every project), with Alertmanager''s group_wait / group_interval / repeat_interval (_group_timing); for alertmanager channels every change at once and all firing alerts again every settings.alertmanager_resend_interval, with valid_until, resolves always, older unsent rows superseded; each alert silenced-checked and rendered once per flush. Returns how many.';
 revoke execute on function queue_health._flush_notifications(timestamptz, text) from public, anon, authenticated;
