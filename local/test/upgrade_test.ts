@@ -15,7 +15,8 @@
  * release would bring (version() replaced, a function capture() uses replaced with the same
  * signature, a nullable column added to the table with the most rows, a new index) into a copy
  * of the package. Then: every row of every queue_health table is still there (count and a hash of
- * each table's rows over the columns it had), version() names the new version, the next capture
+ * each table's rows over the columns it had; rows a release adds by itself, ADDED_BY_RELEASE, are
+ * compared apart and counted), version() names the new version, the next capture
  * continues every queue's series (interval_s is the time since the last capture before the
  * upgrade, the running totals go on, no two rows of a queue at one instant), firing alerts stay
  * as they were and nothing is notified again, and the pending notifications reach the receivers
@@ -375,12 +376,51 @@ function deliverer(sql: Sql, db: PrivateDatabase) {
  * hash of its rows over the columns it has now: run again after the upgrade, it ignores columns
  * the upgrade added.
  */
-async function rowQueries(admin: Sql): Promise<Record<string, string>> {
+/**
+ * Rows a release adds to tables that already have data, by itself and as its changelog says. They
+ * are left out of the before/after comparison (every other row must be there unchanged), and the
+ * upgrade must add exactly `perProject` of them for each project.
+ */
+const ADDED_BY_RELEASE: Record<string, Record<string, { where: string; perProject: number }>> = {
+  // The signals' default rules, installed once for the projects that existed before them
+  // (20261207100300_queue_health_signal_alerts.sql).
+  '0.2.0': {
+    alert_rule: {
+      where: `is_default and name in ('flow_stopped', 'poison', 'consumer_silent')`,
+      perProject: 3,
+    },
+  },
+};
+
+/** The additions of every release after `from` up to `to`, per table (predicates or-ed). */
+function additions(path: UpgradePath): Record<string, { where: string; perProject: number }> {
+  const out: Record<string, { where: string; perProject: number }> = {};
+  for (const [version, tables] of Object.entries(ADDED_BY_RELEASE)) {
+    if (compareVersions(version, path.from.version) <= 0) continue;
+    if (compareVersions(version, path.to.version) > 0) continue;
+    for (const [table, a] of Object.entries(tables)) {
+      const prev = out[table];
+      out[table] = prev
+        ? { where: `(${prev.where}) or (${a.where})`, perProject: prev.perProject + a.perProject }
+        : a;
+    }
+  }
+  return out;
+}
+
+async function rowQueries(
+  admin: Sql,
+  added: Record<string, { where: string }> = {},
+): Promise<Record<string, string>> {
+  const predicates = JSON.stringify(
+    Object.fromEntries(Object.entries(added).map(([t, a]) => [t, `(${a.where})`])),
+  );
   const rows = await admin<{ name: string; query: string }[]>`
     select c.relname as name,
            format('select count(*)::int as n, md5(coalesce(string_agg(r, e''\\n'' order by r), ''''))'
-                  ' as h from (select row(%s)::text as r from queue_health.%I) s',
-                  string_agg(format('%I', a.attname), ', ' order by a.attnum), c.relname) as query
+                  ' as h from (select row(%s)::text as r from queue_health.%I where not coalesce(%s, false)) s',
+                  string_agg(format('%I', a.attname), ', ' order by a.attnum), c.relname,
+                  coalesce(${predicates}::text::jsonb ->> c.relname::text, 'false')) as query
       from pg_catalog.pg_class c
       join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
      where c.relnamespace = 'queue_health'::regnamespace and c.relkind in ('r', 'p')
@@ -551,7 +591,14 @@ async function beforeUpgrade(w: World): Promise<Before> {
   const shopHook = w.receivers.received('webhook').filter((r) => r.path === '/shop').length;
   assert.equal(shopHook, shopNotes.length, 'each shop notification arrived once');
   assert.equal(w.receivers.received('webhook').filter((r) => r.path === '/billing').length, 0);
-  const queries = await rowQueries(w.admin);
+  const added = additions(w.path);
+  for (const [table, a] of Object.entries(added)) {
+    const [{ n }] = await w.admin.unsafe<{ n: number }[]>(
+      `select count(*)::int as n from queue_health.${table} where ${a.where}`,
+    );
+    assert.equal(n, 0, `${table} has none of the rows the upgrade will add before it`);
+  }
+  const queries = await rowQueries(w.admin, added);
   const contents = await tableContents(w.admin, queries);
   for (const t of FILLED_TABLES) {
     assert.ok(
@@ -588,6 +635,14 @@ async function assertNothingLost(w: World, before: Before): Promise<void> {
     assert.ok(tablesAfter.includes(t), `${t} is still there`);
   }
   assert.deepEqual(await tableContents(w.admin, before.queries), before.contents);
+  const [{ projects }] = await w.admin<{ projects: number }[]>`
+    select count(*)::int as projects from queue_health.project`;
+  for (const [table, a] of Object.entries(additions(w.path))) {
+    const [{ n }] = await w.admin.unsafe<{ n: number }[]>(
+      `select count(*)::int as n from queue_health.${table} where ${a.where}`,
+    );
+    assert.equal(n, a.perProject * projects, `the upgrade added ${table} rows (${a.where})`);
+  }
   const [{ v }] = await w.sql<{ v: string }[]>`select queue_health.version() as v`;
   assert.equal(v, w.path.to.version, `queue_health.version() says ${w.path.to.version}`);
   if (w.path.synthetic) await assertSyntheticShape(w.sql);
