@@ -121,15 +121,3 @@ export function loadScript(src) {
   }
   return p;
 }
-
-/**
- * Loads a stylesheet once.
- * @param {string} href
- */
-export function loadStyle(href) {
-  if (document.querySelector(`link[href="${href}"]`)) return;
-  const el = document.createElement('link');
-  el.rel = 'stylesheet';
-  el.href = href;
-  document.head.append(el);
-}

@@ -131,7 +131,7 @@ export class QueueHealthDashboard extends HTMLElement {
       injectedClient: () => this._supabase,
       givenToken: () => this.givenToken(),
       givenWho: () => this._session?.user?.email ?? '',
-      supabaseJsSrc: () => this._supabaseJs || this.getAttribute('supabase-js') || '',
+      supabaseJsSrc: () => this.supabaseJs,
       onSignedIn: (who) => this.startDashboard(who),
       onSignedOut: (message) => this.signedOut(message),
     });

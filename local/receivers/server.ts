@@ -334,10 +334,7 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
       return json(200, { received: list });
     }
     if (url.pathname === '/_reset' && req.method === 'POST') {
-      state.requests = [];
-      state.scripts = [];
-      state.idempotency.clear();
-      state.oncall = oncallState();
+      resetState();
       return json(200, { ok: true });
     }
     if (url.pathname === '/' && req.method === 'GET') {
@@ -349,6 +346,13 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
       return json(200, { routes: ROUTES, requests: state.requests.length });
     }
     return json(404, { error: 'not_found' });
+  }
+
+  function resetState(): void {
+    state.requests = [];
+    state.scripts = [];
+    state.idempotency.clear();
+    state.oncall = oncallState();
   }
 
   const ac = new AbortController();
@@ -366,12 +370,7 @@ export function startReceivers(options: ReceiverOptions = {}): Promise<Receivers
             received: (route) => state.requests.filter((r) => r.route === route && accepted(r)),
             requests: (route) => state.requests.filter((r) => r.route === route),
             script: (s) => state.scripts.push({ ...s, left: s.times ?? 1 }),
-            reset: () => {
-              state.requests = [];
-              state.scripts = [];
-              state.idempotency.clear();
-              state.oncall = oncallState();
-            },
+            reset: resetState,
             get oncall() {
               return state.oncall;
             },

@@ -26,7 +26,7 @@ export const JWT_SECRET = Deno.env.get('QH_JWT_SECRET') ??
 export const DB_PORT = port('QH_DB_PORT', 54322);
 export const API_PORT = port('QH_API_PORT', 54321);
 export const RECEIVERS_PORT = port('QH_RECEIVERS_PORT', 54324);
-/** Where the SvelteKit example (examples/sveltekit) is served by its test: the API port + 4. */
+/** Where the example tests (examples/sveltekit, examples/plain-html) serve them: API port + 4. */
 export const EXAMPLE_PORT = port('QH_EXAMPLE_PORT', API_PORT + 4);
 
 /**

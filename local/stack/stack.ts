@@ -383,7 +383,8 @@ export async function status(): Promise<boolean> {
   line('Demo sign-in', `${DEMO_USER_EMAIL}  password ${DEMO_USER_PASSWORD}`);
   line(
     'Receivers',
-    `${RECEIVERS_URL}/_received  (Resend: /resend, Slack: /slack, webhooks: /webhook)`,
+    `${RECEIVERS_URL}/_received  (Resend: /resend, Slack: /slack, webhooks: /webhook, ` +
+      'Twilio: /twilio, PagerDuty: /pagerduty)',
   );
   line('Demo workload', demo ? `running (pid ${demo})` : 'not running');
   line('Publishable key', keys.publishable);

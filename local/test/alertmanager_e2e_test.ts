@@ -22,6 +22,7 @@ import { connect } from './db.ts';
 import { createPgmqQueue } from './fixture.ts';
 import { createHostedDatabase, type PrivateDatabase } from './private_db.ts';
 import { sleep, waitFor } from './wait.ts';
+import { freePort } from './private_cluster.ts';
 
 const ALERTMANAGER = '/usr/bin/prometheus-alertmanager';
 const PROJECT = 'am_e2e';
@@ -40,14 +41,6 @@ interface GettableAlert {
   fingerprint: string;
   status: { state: string };
   receivers: { name: string }[];
-}
-
-/** A free TCP port on 127.0.0.1 (closed again for Alertmanager to take). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: '127.0.0.1', port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Starts Alertmanager on loopback; `stop()` kills it and removes its files. */

@@ -41,6 +41,16 @@ export function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** What `visible()` waits on: a Playwright locator. */
+export interface Visible {
+  waitFor(options: { state: 'visible'; timeout: number }): Promise<void>;
+}
+
+/** Waits until `locator` is visible, at most `ms`, naming what was awaited when it is not. */
+export function visible(locator: Visible, what: string, ms: number): Promise<void> {
+  return within(ms, what, locator.waitFor({ state: 'visible', timeout: ms }));
+}
+
 /** Where screenshots go: $QH_TEST_ARTIFACTS, default .test-artifacts/ in the checkout. */
 export function artifactsDir(): string {
   return Deno.env.get('QH_TEST_ARTIFACTS') || join(ROOT, '.test-artifacts');

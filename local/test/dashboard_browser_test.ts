@@ -23,7 +23,7 @@ import { startLocalRealtime } from '../dashboard/realtime_local.ts';
 import { API_URL, JWT_SECRET } from '../stack/config.ts';
 import { DEMO_FLOWS, DEMO_SCHEMA, seedDemo, startDemoWorkload } from '../stack/demo.ts';
 import { flowWords, formatBudget, formatEta, formatPoison } from '../../dashboard/format.js';
-import { artifactsDir, within } from './browser.ts';
+import { artifactsDir, visible, within } from './browser.ts';
 import { connect, databaseUrl } from './db.ts';
 import { startPgBoss } from './pgboss.ts';
 import { sleep } from './wait.ts';
@@ -198,11 +198,7 @@ Deno.test({
       const rowOf = (queue: string, project = before.project) =>
         `#queue-rows tr[data-queue="${project}/pgboss/${DEMO_SCHEMA}/${queue}"]`;
       for (const q of ['emails', 'webhooks', 'reports', 'thumbnails', testQueue]) {
-        await within(
-          15_000,
-          `queue ${q} on the page`,
-          page.locator(rowOf(q)).waitFor({ state: 'visible', timeout: 15_000 }),
-        );
+        await visible(page.locator(rowOf(q)), `queue ${q} on the page`, 15_000);
       }
       const mode = await page.locator('#mode').getAttribute('data-mode');
       assert.equal(mode, 'polling', 'with realtime=false the page says it polls');
@@ -311,20 +307,16 @@ Deno.test({
 
       // The detail view: charts from the history endpoint.
       await row.click();
-      await within(
-        15_000,
-        'the detail charts',
-        page.locator('#chart-depth canvas').waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(page.locator('#chart-depth canvas'), 'the detail charts', 15_000);
       assert.match(
         String(await page.locator('#detail-title').textContent()),
         new RegExp(testQueue),
       );
       // The objective: its budget (10 min old jobs: the last interval missed it) and burn chart.
-      await within(
-        15_000,
+      await visible(
+        page.locator('#chart-burn canvas'),
         'the objective’s budget and burn chart',
-        page.locator('#chart-burn canvas').waitFor({ state: 'visible', timeout: 15_000 }),
+        15_000,
       );
       const [{ budget }] = await sql<{ budget: number }[]>`
         select queue_health.slo_budget_remaining('pgboss', ${DEMO_SCHEMA}, ${testQueue}) as budget`;

@@ -4,8 +4,8 @@
  * ports 54330 (database), 54331 (functions) and 54334 (receivers), recreated on every run — so a
  * run always starts from the migrations alone, a second run behaves like the first, and the
  * development stack of `npm start` (54322/54321) is left alone. With DATABASE_URL set, the tests
- * use that database instead (and nothing is wiped). The SvelteKit example's test serves it on
- * QH_EXAMPLE_PORT (the functions port + 4: 54335), whose origin the stack's Realtime stand-in is
+ * use that database instead (and nothing is wiped). The example tests (SvelteKit, plain HTML)
+ * serve the examples on QH_EXAMPLE_PORT (the functions port + 4: 54335), whose origin the stack's Realtime stand-in is
  * told to admit (QH_REALTIME_ALLOWED_ORIGINS). Every QH_* variable can still be overridden.
  */
 import { defaultStateDir } from '../stack/state_dir.ts';
@@ -19,8 +19,8 @@ const defaults: Record<string, string> = {
 for (const [k, v] of Object.entries(defaults)) {
   if (!Deno.env.get(k)) Deno.env.set(k, v);
 }
-// The SvelteKit example is served on its own port (another origin) and joins the stack's Realtime
-// stand-in, which refuses other origins unless they are listed (local/test/sveltekit_example_test.ts).
+// The examples are served on their own port (another origin) and join the stack's Realtime
+// stand-in, which refuses other origins unless they are listed (local/test/*_example_test.ts).
 if (!Deno.env.get('QH_EXAMPLE_PORT')) {
   Deno.env.set('QH_EXAMPLE_PORT', String(Number(Deno.env.get('QH_API_PORT')) + 4));
 }

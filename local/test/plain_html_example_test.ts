@@ -46,6 +46,7 @@ import {
   type PageWindow,
   removePgBossQueue,
   serveStatic,
+  visible,
   within,
 } from './browser.ts';
 import { connect, databaseUrl } from './db.ts';
@@ -174,10 +175,10 @@ Deno.test({
         if (u.pathname.startsWith('/auth/v1/')) authCalls.push(`${r.method()} ${u.pathname}`);
       });
       await within(15_000, 'the example page', page.goto(`${origin}/`));
-      await within(
-        10_000,
+      await visible(
+        page.locator('#password-form'),
         'the element’s email and password form',
-        page.locator('#password-form').waitFor({ state: 'visible', timeout: 10_000 }),
+        10_000,
       );
       assert.equal(
         await page.locator('#sign-in-target').textContent(),
@@ -188,11 +189,7 @@ Deno.test({
       await page.locator('#password-form button[type=submit]').click();
 
       const rowSel = `#queue-rows tr[data-queue="default/pgboss/${DEMO_SCHEMA}/${testQueue}"]`;
-      await within(
-        15_000,
-        'the test queue after signing in',
-        page.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(page.locator(rowSel), 'the test queue after signing in', 15_000);
       assert.ok(authCalls.includes('POST /auth/v1/token'), authCalls.join(', '));
       assert.equal(
         await page.locator('#sign-out').getAttribute('title'),
@@ -245,11 +242,7 @@ Deno.test({
       ).catch((e) => {
         throw new Error(`${e.message}; console: ${JSON.stringify(logged)}`);
       });
-      await within(
-        10_000,
-        'the detail charts',
-        page.locator('#chart-depth canvas').waitFor({ state: 'visible', timeout: 10_000 }),
-      );
+      await visible(page.locator('#chart-depth canvas'), 'the detail charts', 10_000);
       const dir = artifactsDir();
       await Deno.mkdir(dir, { recursive: true });
       await page.screenshot({ path: join(dir, 'plain-html.png'), fullPage: true });
@@ -265,11 +258,7 @@ Deno.test({
       const sockets: string[] = [];
       bare.on('websocket', (ws) => sockets.push(ws.url()));
       await within(15_000, 'the token-only page', bare.goto(`${origin}/token.html`));
-      await within(
-        15_000,
-        'the test queue on the token-only page',
-        bare.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(bare.locator(rowSel), 'the test queue on the token-only page', 15_000);
       // What queue-health reports for this token is what the element shows, and nothing else.
       assert.equal(await otherListed(), 1, 'the other project’s queue is still in queue_status');
       const res = await fetch(`${functionsUrl}/queue-health`, {
@@ -340,10 +329,10 @@ Deno.test({
             ),
           { tag: TAG, t: tokenValue },
         );
-        await within(
-          10_000,
+        await visible(
+          bare.locator('#config-error'),
           'the element’s message about the rejected token',
-          bare.locator('#config-error').waitFor({ state: 'visible', timeout: 10_000 }),
+          10_000,
         );
         assert.match(String(await bare.locator('#config-error h2').textContent()), title);
         assert.match(String(await bare.locator('#config-error-text').textContent()), text);
@@ -362,11 +351,7 @@ Deno.test({
           ),
         { tag: TAG, t: token },
       );
-      await within(
-        15_000,
-        'the test queue with the good token again',
-        bare.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(bare.locator(rowSel), 'the test queue with the good token again', 15_000);
       assert.equal(await bare.locator('#config-error').isVisible(), false);
       assert.deepEqual(bareErrors, [], 'no uncaught errors on the token-only page');
     } finally {

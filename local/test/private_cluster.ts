@@ -41,7 +41,8 @@ async function pg(bin: string, args: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`${bin} failed:\n${r.stderr || r.stdout}`);
 }
 
-function freePort(): number {
+/** A free TCP port on 127.0.0.1 (closed again for a server to take). */
+export function freePort(): number {
   const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();

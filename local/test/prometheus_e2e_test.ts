@@ -22,6 +22,7 @@ import {
   ODD_NAMES,
   promtoolCheckMetrics,
 } from '../../supabase/functions/queue-health/test_promtool.ts';
+import { freePort } from './private_cluster.ts';
 
 const id = crypto.randomUUID().replace(/-/g, '').slice(0, 8);
 const PROJECT = `prom_${id}`;
@@ -32,16 +33,8 @@ const RULES = join(ROOT, 'docs', 'prometheus', 'queue-health.rules.yml');
 const DOCS = join(ROOT, 'docs', 'prometheus.md');
 const DASHBOARD = join(ROOT, 'docs', 'grafana', 'queue-health.json');
 
-/** A free loopback port, chosen by the kernel. */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: '127.0.0.1', port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
 /** The metric names a PromQL expression reads (recording-rule names with colons excluded). */
-export function metricNamesIn(expr: string): string[] {
+function metricNamesIn(expr: string): string[] {
   return [...new Set(expr.match(/\bqueue_health_[a-z0-9_]+\b/g) ?? [])];
 }
 

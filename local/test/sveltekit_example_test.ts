@@ -22,7 +22,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildDashboard, DIST_DIR } from '../dashboard/build.ts';
+import { buildDashboard, DIST_DIR, ELEMENT_CSS, ELEMENT_JS } from '../dashboard/build.ts';
 import { launchChromium } from '../dashboard/chromium.ts';
 import { API_URL, EXAMPLE_PORT, ROOT } from '../stack/config.ts';
 import { DEMO_SCHEMA, seedDemo } from '../stack/demo.ts';
@@ -32,6 +32,7 @@ import {
   type PageWindow as Win,
   removePgBossQueue,
   serveStatic,
+  visible,
   within,
 } from './browser.ts';
 import { connect, databaseUrl } from './db.ts';
@@ -80,8 +81,8 @@ async function inputsHash(): Promise<string> {
     files.push(join(EXAMPLE, f));
   }
   files.push(
-    join(DIST_DIR, 'queue-health-dashboard.js'),
-    join(DIST_DIR, 'queue-health-dashboard.css'),
+    join(DIST_DIR, ELEMENT_JS),
+    join(DIST_DIR, ELEMENT_CSS),
   );
   for (const f of files.sort()) h.update(f).update(await Deno.readFile(f));
   return h.digest('hex');
@@ -169,11 +170,7 @@ Deno.test({
       // The example's dashboard under the user's own queue: #project=… is not used; the element's
       // project attribute is left to its default (the one project the demo user sees).
       await within(20_000, 'the example app', page.goto(`${origin}/`));
-      await within(
-        15_000,
-        'the element’s sign-in form',
-        page.locator('#token-details').waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(page.locator('#token-details'), 'the element’s sign-in form', 15_000);
       assert.equal(
         await page.locator('#password-form').isVisible(),
         true,
@@ -184,11 +181,7 @@ Deno.test({
       await page.locator('#token-form button[type=submit]').click();
 
       const rowSel = `#queue-rows tr[data-queue="default/pgboss/${DEMO_SCHEMA}/${testQueue}"]`;
-      await within(
-        15_000,
-        'the test queue in the element',
-        page.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(page.locator(rowSel), 'the test queue in the element', 15_000);
       assert.equal(
         await page.locator(`${rowSel} [data-field="depth"]`).getAttribute('data-value'),
         '7',
@@ -227,11 +220,7 @@ Deno.test({
 
       // Open the queue: the element shows its detail and the app's onqueueopen handler runs.
       await page.locator(rowSel).click();
-      await within(
-        15_000,
-        'the detail charts',
-        page.locator('#chart-depth canvas').waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(page.locator('#chart-depth canvas'), 'the detail charts', 15_000);
       assert.match(
         String(await page.locator('#detail-title').textContent()),
         new RegExp(testQueue),
@@ -247,11 +236,7 @@ Deno.test({
       );
       // Open its firing alert: the app's onalertopen handler runs and the alert's queue opens.
       const alertItem = page.locator('#alerts li.clickable', { hasText: ruleName });
-      await within(
-        10_000,
-        'the test queue’s firing alert',
-        alertItem.waitFor({ state: 'visible', timeout: 10_000 }),
-      );
+      await visible(alertItem, 'the test queue’s firing alert', 10_000);
       await page.locator('#detail-close').click();
       await alertItem.click();
       assert.equal(await page.locator('p#opened').textContent(), `Opened alert ${ruleName}`);
@@ -302,11 +287,7 @@ Deno.test({
       await phone.setViewportSize({ width: 390, height: 844 });
       await phone.emulateMedia({ colorScheme: 'dark' });
       await within(20_000, 'the example on a phone', phone.goto(`${origin}/`));
-      await within(
-        15_000,
-        'the test queue on the phone',
-        phone.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(phone.locator(rowSel), 'the test queue on the phone', 15_000);
       const width = await phone.evaluate(() =>
         (globalThis as unknown as Win).document.documentElement.scrollWidth
       );
@@ -317,22 +298,14 @@ Deno.test({
       const standalone = await browser.newPage();
       await standalone.emulateMedia({ colorScheme: 'dark' });
       await within(15_000, 'the standalone page', standalone.goto(`${API_URL}/?realtime=false`));
-      await within(
-        15_000,
-        'the standalone sign-in card',
-        standalone.locator('#sign-in').waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(standalone.locator('#sign-in'), 'the standalone sign-in card', 15_000);
       // The token form is open when the stack has no Supabase Auth; behind its summary otherwise.
       if ((await standalone.locator('#token-details').getAttribute('open')) === null) {
         await standalone.locator('#token-details summary').click();
       }
       await standalone.locator('#token').fill(token);
       await standalone.locator('#token-form button[type=submit]').click();
-      await within(
-        15_000,
-        'the test queue on the standalone page',
-        standalone.locator(rowSel).waitFor({ state: 'visible', timeout: 15_000 }),
-      );
+      await visible(standalone.locator(rowSel), 'the test queue on the standalone page', 15_000);
       assert.equal(
         await standalone.evaluate(
           (tag) =>

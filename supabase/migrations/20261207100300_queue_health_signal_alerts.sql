@@ -745,8 +745,9 @@ as $$
   -- Everything a notification says of one alert that does not depend on the channel: the
   -- rendering (_render, _format_value) is most of a payload's cost, and a flush that notifies many
   -- channels of the same alerts does it once per alert (_flush_notifications keeps the objects).
-  -- _state_if_firing / _resolved_at_if_not and the _sort_* keys are filled in, and removed, by
-  -- _notification_payload_of().
+  -- resolved_at (as it would read for a resolved alert) and state are set per notification by
+  -- _notification_payload_of(), which also removes _sort_queue (the raw queue name, '*' for a
+  -- monitor-wide alert, to sort by).
   select coalesce(jsonb_object_agg(a.id::text, jsonb_build_object(
            'alert_id', a.id,
            'rule_id', r.id,
@@ -765,14 +766,13 @@ as $$
            'threshold', r.threshold,
            'started_at', a.started_at,
            'fired_at', a.fired_at,
-           '_resolved_at_if_not', coalesce(a.resolved_at, p_now),
+           'resolved_at', coalesce(a.resolved_at, p_now),
            'summary', queue_health._render(
              coalesce(r.summary, '{{rule}}: {{condition}} is {{value}} on {{queue}} (threshold {{threshold}})'), r, a),
            'runbook_url', queue_health._render(r.runbook_url, r, a),
            -- the queue's own labels, for routing (Alertmanager labels, PagerDuty details)
            'queue_labels', coalesce(q.labels, '{}'::jsonb),
-           '_sort_queue', a.queue_name,
-           '_sort_rule', r.name)), '{}'::jsonb)
+           '_sort_queue', a.queue_name)), '{}'::jsonb)
     from queue_health.alert a
     join queue_health.alert_rule r on r.id = a.rule_id
     left join queue_health.queue q
@@ -800,11 +800,11 @@ as $$
            'severity', max((x.o ->> 'severity')::queue_health.alert_severity)::text,
            'counts', jsonb_build_object('firing', cardinality(p_firing), 'resolved', cardinality(p_resolved)),
            'alerts', jsonb_agg(
-             (x.o - '_resolved_at_if_not' - '_sort_queue' - '_sort_rule') || jsonb_build_object(
+             (x.o - '_sort_queue') || jsonb_build_object(
                'state', case when x.firing then 'firing' else 'resolved' end,
-               'resolved_at', case when x.firing then null else x.o -> '_resolved_at_if_not' end)
+               'resolved_at', case when x.firing then null else x.o -> 'resolved_at' end)
              order by x.firing desc, (x.o ->> 'severity')::queue_health.alert_severity desc,
-                      x.o ->> '_sort_queue', x.o ->> '_sort_rule'),
+                      x.o ->> '_sort_queue', x.o ->> 'rule_name'),
            'dashboard_url', (select s.dashboard_url from queue_health.project_alert_settings s
                               where s.project_id = p_channel.project_id))
     from (select distinct u.id from unnest(p_firing || p_resolved) u(id)) i

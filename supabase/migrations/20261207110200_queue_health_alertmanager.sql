@@ -33,8 +33,7 @@ as $$
   -- as the repeat. Other kinds: the shortest of the rules involved, each falling back to its
   -- project's defaults.
   select interval '0', interval '0',
-         coalesce((select s.alertmanager_resend_interval from queue_health.settings s where s.id),
-                  interval '1 minute')
+         coalesce((queue_health._settings()).alertmanager_resend_interval, interval '1 minute')
    where p_channel.kind = 'alertmanager'
   union all
   select min(coalesce(r.group_wait, s.group_wait, interval '30 seconds')),
@@ -60,8 +59,7 @@ as $$
   -- the capture interval.
   select p_now + 4 * greatest(coalesce(s.alertmanager_resend_interval, interval '1 minute'),
                               coalesce(s.capture_interval, interval '10 seconds'))
-    from (select null) one
-    left join queue_health.settings s on s.id
+    from (select (queue_health._settings()).*) s
 $$;
 comment on function queue_health._alertmanager_valid_until(timestamptz) is 'The endsAt of the firing alerts in an alertmanager notification written at p_now: p_now + 4 x max(settings.alertmanager_resend_interval, settings.capture_interval), as Prometheus computes ValidUntil.';
 revoke execute on function queue_health._alertmanager_valid_until(timestamptz) from public, anon, authenticated;
@@ -130,7 +128,6 @@ declare
   v_unsilenced uuid[];
   v_alerts jsonb := '{}'::jsonb;
   v_missing uuid[];
-  v_timed boolean;
   v_ch queue_health.channel;
   v_g queue_health.notification_group;
   v_firing uuid[];
@@ -188,12 +185,12 @@ begin
 
     -- The timing is needed for a new group, and for a group whose flush_at has come: a group
     -- that waits (the common case while alerts fire) skips it.
-    v_timed := false;
-    if v_g.channel_id is null then
+    if v_g.channel_id is null or p_now >= v_g.flush_at then
       select t.group_wait, t.group_interval, t.repeat_interval
         into v_wait, v_group_interval, v_repeat
         from queue_health._group_timing(v_ch, v_firing || v_resolved) t;
-      v_timed := true;
+    end if;
+    if v_g.channel_id is null then
       insert into queue_health.notification_group (channel_id, project_id, group_key, flush_at, created_at)
       values (v_ch.id, v_ch.project_id, v_ch.project_id || '/' || v_ch.id, p_now + v_wait, p_now)
       returning * into v_g;
@@ -201,11 +198,6 @@ begin
 
     if p_now < v_g.flush_at then
       continue;
-    end if;
-    if not v_timed then
-      select t.group_wait, t.group_interval, t.repeat_interval
-        into v_wait, v_group_interval, v_repeat
-        from queue_health._group_timing(v_ch, v_firing || v_resolved) t;
     end if;
 
     v_send := cardinality(v_resolved) > 0
@@ -253,5 +245,5 @@ begin
   return v_count;
 end;
 $$;
-comment on function queue_health._flush_notifications(timestamptz, text) is 'Writes due notifications to the outbox, one per (project, channel) group of p_project_id (null: every project), with Alertmanager''s group_wait / group_interval / repeat_interval (_group_timing); for alertmanager channels every change at once and all firing alerts again every settings.alertmanager_resend_interval, with valid_until, resolves always, older unsent rows superseded; each alert silenced-checked and rendered once per flush. Returns how many.';
+comment on function queue_health._flush_notifications(timestamptz, text) is 'Writes due notifications to the outbox, one per (project, channel) group of p_project_id (null: every project), with Alertmanager''s group_wait / group_interval / repeat_interval (_group_timing); for alertmanager channels every change at once and all firing alerts again every settings.alertmanager_resend_interval, with valid_until, resolves always, older unsent rows superseded; each firing alert silenced-checked and each alert rendered once per flush. Returns how many.';
 revoke execute on function queue_health._flush_notifications(timestamptz, text) from public, anon, authenticated;

@@ -8,16 +8,11 @@
  * `settings.alertmanager_resend_interval`), and resolved ones `endsAt` = when they resolved.
  * @module
  */
-import { type Logger, redactUrls } from '../_shared/log.ts';
 import { clip, type Outcome } from './classify.ts';
-import {
-  checkDestination,
-  type DestinationPolicy,
-  DestinationRefused,
-  type Resolver,
-} from './destination.ts';
+import { checkDestination, DestinationRefused } from './destination.ts';
 import { type Alert, type Claimed, describeZodError, type Payload } from './payload.ts';
 import { parseRetryAfter } from './retry.ts';
+import { errorText, readBody, refused, RELEASED, type SendContext, withTimeout } from './send.ts';
 import { z } from 'zod';
 
 /** Alertmanager channel config: the base URL (alerts go to `<url>/api/v2/alerts`). */
@@ -224,25 +219,10 @@ export function classifyAlertmanager(
 }
 
 /** What {@link sendAlertmanager} needs besides the row. */
-export interface AlertmanagerContext {
-  fetch: typeof fetch;
-  now: () => Date;
-  destinations: DestinationPolicy;
-  resolve: Resolver;
-  timeoutMs: number;
-  logger?: Logger;
-  /** Clock time (ms) after which a send must not start. */
-  deadlineMs?: number;
-}
-
-/** The outcome for a row handed back unsent because its lease would end first. */
-const RELEASED: Outcome = {
-  status: 'retry',
-  httpStatus: null,
-  error: 'not attempted: its lease would have ended before its turn',
-  retryAfterMs: 0,
-  released: true,
-};
+export type AlertmanagerContext = Pick<
+  SendContext,
+  'fetch' | 'now' | 'destinations' | 'resolve' | 'timeoutMs' | 'logger' | 'deadlineMs'
+>;
 
 /**
  * POSTs the notification's alerts to the channel's Alertmanager. The URL is a tenant's, so it goes
@@ -265,55 +245,34 @@ export async function sendAlertmanager(
   const endpoint = alertsEndpoint(config.data.url);
   const auth = authorizationFor(secret.data);
   const body = JSON.stringify(renderAlertmanager(p, ctx.now()));
-  const ac = new AbortController();
-  const timer = setTimeout(
-    () => ac.abort(new DOMException(`no answer within ${ctx.timeoutMs} ms`, 'TimeoutError')),
-    ctx.timeoutMs,
-  );
   try {
-    await checkDestination(new URL(endpoint), 'webhook', ctx.destinations, ctx.resolve, ac.signal);
-    const res = await ctx.fetch(endpoint, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'queue-health-alertmanager/1',
-        ...(auth ? { authorization: auth } : {}),
-      },
-      body,
-      redirect: 'manual',
-      signal: ac.signal,
-    });
-    let text = '';
-    try {
-      text = (await res.text()).slice(0, 2000);
-    } catch { /* the status says enough */ }
-    return classifyAlertmanager(
-      res.status,
-      text,
-      parseRetryAfter(res.headers.get('retry-after'), ctx.now()),
-    );
-  } catch (e) {
-    if (e instanceof DestinationRefused) {
-      ctx.logger?.warn('destination_refused', {
-        notification_id: row.id,
-        channel_id: row.channel_id,
-        project_id: row.project_id,
-        reason: e.message,
-        ...e.detail,
+    return await withTimeout(ctx.timeoutMs, async (signal) => {
+      await checkDestination(new URL(endpoint), 'webhook', ctx.destinations, ctx.resolve, signal);
+      const res = await ctx.fetch(endpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'queue-health-alertmanager/1',
+          ...(auth ? { authorization: auth } : {}),
+        },
+        body,
+        // Not followed: a redirect would carry the Authorization header to another host.
+        redirect: 'manual',
+        signal,
       });
-      return { status: 'dead', httpStatus: null, error: e.message };
-    }
-    const err = e as Error;
-    const message = err?.name === 'TimeoutError' || err?.name === 'AbortError'
-      ? `timeout: ${err.message}`
-      : String(err?.message ?? e);
+      return classifyAlertmanager(
+        res.status,
+        await readBody(res),
+        parseRetryAfter(res.headers.get('retry-after'), ctx.now()),
+      );
+    });
+  } catch (e) {
+    if (e instanceof DestinationRefused) return refused(e, row, ctx);
     return {
       status: 'retry',
       httpStatus: null,
-      error: `alertmanager ${clip(redactUrls(message))}`,
+      error: `alertmanager ${errorText(e)}`,
       retryAfterMs: null,
     };
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -18,6 +18,22 @@ export type Outcome =
   }
   | { status: 'dead'; httpStatus: number | null; error: string };
 
+/** One line: control characters and runs of whitespace become one space (SMS, PagerDuty). */
+export function oneLine(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/** A provider's JSON answer as an object, or null when it is not one. */
+export function jsonObject<T extends object>(text: string): T | null {
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === 'object' ? v as T : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Shortens provider text for `last_error`. */
 export function clip(text: string, max = 300): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();

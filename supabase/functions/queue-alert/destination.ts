@@ -1,11 +1,12 @@
 /**
- * Where queue-alert may send: the guard against server-side request forgery. Slack and webhook
- * URLs are written by project admins (tenants), so before every request — and every redirect hop —
- * the host is resolved and refused when any of its addresses is loopback, private, link-local,
- * CGNAT, multicast, reserved, a cloud metadata address, or an IPv6 form that embeds such an IPv4
- * address. `https` is required. The operator relaxes this with `QUEUE_ALERT_ALLOW_PRIVATE_URLS`
- * (the local stack, tests) or trusts named hosts with `QUEUE_ALERT_ALLOWED_HOSTS`; Slack channels
- * go only to Slack's webhook hosts plus `QUEUE_ALERT_SLACK_HOSTS`.
+ * Where queue-alert may send: the guard against server-side request forgery. Slack, webhook and
+ * Alertmanager URLs are written by project admins (tenants), so before every request — and every
+ * redirect hop — the host is resolved and refused when any of its addresses is loopback, private,
+ * link-local, CGNAT, multicast, reserved, a cloud metadata address, or an IPv6 form that embeds
+ * such an IPv4 address. `https` is required. The operator relaxes this with
+ * `QUEUE_ALERT_ALLOW_PRIVATE_URLS` (the local stack, tests) or trusts named hosts with
+ * `QUEUE_ALERT_ALLOWED_HOSTS`; Slack channels go only to Slack's webhook hosts plus
+ * `QUEUE_ALERT_SLACK_HOSTS`.
  *
  * The check resolves the name, then `fetch` resolves it again: Deno's `fetch` on Supabase's edge
  * runtime cannot be pinned to the checked address (`Deno.createHttpClient` is unstable there), so a

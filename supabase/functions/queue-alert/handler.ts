@@ -31,8 +31,10 @@ import {
   SLACK_WEBHOOK_HOSTS,
 } from './destination.ts';
 import { type Claimed, claimedSchema, describeZodError, parsePayload } from './payload.ts';
+import { PAGERDUTY_INTERVAL_MS } from './pagerduty.ts';
 import { backoffMs } from './retry.ts';
 import { type EmailClient, type EmailClientFactory, errorText, send, SharedPacer } from './send.ts';
+import { SMS_INTERVAL_MS } from './sms.ts';
 
 const hostList = z.string().transform((text, ctx) => {
   try {
@@ -85,12 +87,14 @@ export const envShape = {
   QUEUE_ALERT_SLACK_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   QUEUE_ALERT_RESEND_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(500),
   /** Spacing of SMS per sender: a US/Canadian long code sends 1 segment a second. */
-  QUEUE_ALERT_SMS_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+  QUEUE_ALERT_SMS_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(SMS_INTERVAL_MS),
   /** Spacing of PagerDuty events per routing key: about 120 a minute are accepted. */
-  QUEUE_ALERT_PAGERDUTY_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000).default(500),
+  QUEUE_ALERT_PAGERDUTY_INTERVAL_MS: z.coerce.number().int().min(0).max(60_000)
+    .default(PAGERDUTY_INTERVAL_MS),
   /**
-   * Lets Slack and webhook channels reach private, loopback and link-local addresses over plain
-   * http: for the local stack and tests, never for a deployment that serves tenants.
+   * Lets Slack, webhook and Alertmanager channels reach private, loopback and link-local
+   * addresses over plain http: for the local stack and tests, never for a deployment that serves
+   * tenants.
    */
   QUEUE_ALERT_ALLOW_PRIVATE_URLS: z.enum(['true', 'false', '1', '0'], {
     error: "must be 'true' or 'false'",
@@ -130,7 +134,7 @@ export function readQueueAlertEnv(source?: EnvSource): QueueAlertEnv {
   return env;
 }
 
-/** Where Slack and webhook channels may send, from the environment. */
+/** Where Slack, webhook and Alertmanager channels may send, from the environment. */
 export function destinationPolicy(env: QueueAlertEnv): DestinationPolicy {
   return {
     allowPrivate: env.QUEUE_ALERT_ALLOW_PRIVATE_URLS,
@@ -151,7 +155,7 @@ export function edgeRuntimeWaitUntil(): ((promise: Promise<unknown>) => void) | 
 export interface Deps {
   /** The database; defaults to the shared client on SUPABASE_DB_URL. */
   sql: Sql;
-  /** HTTP for Slack and webhooks (the resend SDK uses the global fetch). */
+  /** HTTP for Slack, webhooks, Twilio, PagerDuty, Alertmanager (the resend SDK: global fetch). */
   fetch: typeof fetch;
   /** Clock, passed to SQL as `p_now` too. */
   now: () => Date;
@@ -163,7 +167,7 @@ export interface Deps {
   resend: EmailClientFactory;
   /** `[0, 1)` source for backoff jitter. */
   random: () => number;
-  /** Resolves Slack and webhook hosts for the destination check; defaults to `Deno.resolveDns`. */
+  /** Resolves tenant-given hosts for the destination check; defaults to `Deno.resolveDns`. */
   resolveDns: Resolver;
   /** Log sink. */
   logger: Logger;

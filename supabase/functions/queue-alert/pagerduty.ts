@@ -20,13 +20,16 @@
  */
 import { z } from 'zod';
 import { sha256Hex } from '../_shared/hash.ts';
-import { clip, type Outcome } from './classify.ts';
+import { clip, jsonObject, oneLine, type Outcome } from './classify.ts';
 import { type Alert, type Claimed, describeZodError, type Payload } from './payload.ts';
 import { parseRetryAfter } from './retry.ts';
-import { errorText, RELEASED, type SendContext, takeTurn, withTimeout } from './send.ts';
+import { errorText, readBody, RELEASED, type SendContext, takeTurn, withTimeout } from './send.ts';
 
 /** PagerDuty's Events API v2 endpoint; the operator may set `PAGERDUTY_EVENTS_URL` instead. */
 export const PAGERDUTY_EVENTS_URL = 'https://events.pagerduty.com/v2/enqueue';
+
+/** Default spacing of events to one routing key, ms (PagerDuty: about 120 a minute per key). */
+export const PAGERDUTY_INTERVAL_MS = 500;
 
 /** Delay of a 429 without Retry-After: PagerDuty suggests retrying 30 s apart. */
 export const PAGERDUTY_429_DELAY_MS = 30_000;
@@ -54,11 +57,6 @@ export const pagerDutySecretSchema = z.object({
     }),
 });
 
-/** The PagerDuty severity of ours: the same word (PagerDuty also has `error`, which we never use). */
-export function pagerDutySeverity(s: Alert['severity']): 'critical' | 'warning' | 'info' {
-  return s;
-}
-
 /**
  * The alert group's key as `dedup_key`: `project_id/channel_id` (the notification's group_key),
  * or, should a long project id push it past PagerDuty's 255 characters, its SHA-256 in hex.
@@ -75,11 +73,6 @@ function clipText(text: string, max: number): string {
   const code = text.charCodeAt(end - 1);
   if (code >= 0xd800 && code <= 0xdbff) end--;
   return `${text.slice(0, end)}…`;
-}
-
-function oneLine(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
 }
 
 /** The event body PagerDuty receives. */
@@ -172,7 +165,8 @@ export function renderPagerDuty(
     payload: {
       summary: summaryOf(p, firing),
       source: opts.config.source ?? clipText(`queue-health:${p.project_id}`, 255),
-      severity: pagerDutySeverity(severity),
+      // ours are PagerDuty's words (it also has `error`, which we never use)
+      severity,
       timestamp: new Date(times.length ? Math.min(...times) : opts.now.getTime()).toISOString(),
       ...(component ? { component: clipText(component, 255) } : {}),
       ...(group ? { group: clipText(group, 255) } : {}),
@@ -202,15 +196,6 @@ interface PagerDutyAnswer {
   errors?: unknown[];
 }
 
-function answerOf(text: string): PagerDutyAnswer | null {
-  try {
-    const v = JSON.parse(text);
-    return v && typeof v === 'object' ? v as PagerDutyAnswer : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * PagerDuty's answer: 2xx (202) is sent, the `dedup_key` as the provider's id; 400 is dead with
  * PagerDuty's message and errors; 429 is retried after Retry-After, else after 30 s; 5xx and 408
@@ -221,7 +206,7 @@ export function classifyPagerDuty(
   body: string,
   retryAfterMs: number | null,
 ): Outcome {
-  const a = answerOf(body);
+  const a = jsonObject<PagerDutyAnswer>(body);
   if (status >= 200 && status < 300) {
     return {
       status: 'sent',
@@ -270,7 +255,9 @@ export async function sendPagerDuty(row: Claimed, p: Payload, ctx: SendContext):
     now: ctx.now(),
   });
   const key = `pagerduty:${secret.data.routing_key}`;
-  if (!(await takeTurn(ctx, key, ctx.pagerDutyIntervalMs ?? 500))) return RELEASED;
+  if (!(await takeTurn(ctx, key, ctx.pagerDutyIntervalMs ?? PAGERDUTY_INTERVAL_MS))) {
+    return RELEASED;
+  }
   try {
     const { res, text } = await withTimeout(ctx.timeoutMs, async (signal) => {
       const res = await ctx.fetch(ctx.pagerDutyEventsUrl ?? PAGERDUTY_EVENTS_URL, {
@@ -279,11 +266,7 @@ export async function sendPagerDuty(row: Claimed, p: Payload, ctx: SendContext):
         body: JSON.stringify(event),
         signal,
       });
-      let text = '';
-      try {
-        text = (await res.text()).slice(0, 4000);
-      } catch { /* the status says enough */ }
-      return { res, text };
+      return { res, text: await readBody(res, 4000) };
     });
     const o = classifyPagerDuty(
       res.status,

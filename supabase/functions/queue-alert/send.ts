@@ -155,7 +155,7 @@ export interface SendContext {
   resendIntervalMs: number;
   /** Clock time (ms) after which a send must not start: the claim's lease could end mid-send. */
   deadlineMs?: number;
-  /** Where Slack and webhook requests may go (destination.ts). */
+  /** Where tenant-given URLs may go: Slack, webhooks, Alertmanager (destination.ts). */
   destinations: DestinationPolicy;
   /** Resolves host names for the destination check. */
   resolve: Resolver;
@@ -223,7 +223,11 @@ export async function withTimeout<T>(
 }
 
 /** The outcome of a refused destination: dead, with the generic reason; the detail is logged. */
-function refused(e: DestinationRefused, row: Claimed, ctx: SendContext): Outcome {
+export function refused(
+  e: DestinationRefused,
+  row: Claimed,
+  ctx: Pick<SendContext, 'logger'>,
+): Outcome {
   ctx.logger?.warn('destination_refused', {
     notification_id: row.id,
     channel_id: row.channel_id,
@@ -234,9 +238,10 @@ function refused(e: DestinationRefused, row: Claimed, ctx: SendContext): Outcome
   return { status: 'dead', httpStatus: null, error: e.message };
 }
 
-async function readBody(res: Response): Promise<string> {
+/** The answer's body, at most `max` characters ('' when it cannot be read: the status says enough). */
+export async function readBody(res: Response, max = 2000): Promise<string> {
   try {
-    return (await res.text()).slice(0, 2000);
+    return (await res.text()).slice(0, max);
   } catch {
     return '';
   }

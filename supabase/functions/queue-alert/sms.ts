@@ -22,10 +22,13 @@
  * @module
  */
 import { z } from 'zod';
-import { clip, type Outcome } from './classify.ts';
+import { clip, jsonObject, oneLine, type Outcome } from './classify.ts';
 import { type Claimed, describeZodError, type Payload } from './payload.ts';
 import { parseRetryAfter } from './retry.ts';
-import { errorText, RELEASED, type SendContext, takeTurn, withTimeout } from './send.ts';
+import { errorText, readBody, RELEASED, type SendContext, takeTurn, withTimeout } from './send.ts';
+
+/** Default spacing of texts from one sender, ms (Twilio: one message a second per long code). */
+export const SMS_INTERVAL_MS = 1000;
 
 /** Twilio's API host; the operator may point `TWILIO_API_BASE_URL` elsewhere (the local stack). */
 export const TWILIO_API_BASE_URL = 'https://api.twilio.com';
@@ -134,11 +137,6 @@ export function referenceMarker(ref: string): string {
   return `Ref ${ref}`;
 }
 
-function oneLine(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f]+/g, ' ').replace(/\s+/g, ' ').trim();
-}
-
 function formatNumber(n: number): string {
   return Number.isInteger(n) ? String(n) : String(Math.round(n * 100) / 100);
 }
@@ -217,18 +215,9 @@ export interface TwilioError {
   status?: number;
 }
 
-function twilioError(text: string): TwilioError | null {
-  try {
-    const v = JSON.parse(text);
-    return v && typeof v === 'object' ? v as TwilioError : null;
-  } catch {
-    return null;
-  }
-}
-
 /** "twilio 400 21211: The 'To' number … is not a valid phone number." */
 function describeTwilio(status: number, body: string): string {
-  const e = twilioError(body);
+  const e = jsonObject<TwilioError>(body);
   const code = typeof e?.code === 'number' ? ` ${e.code}` : '';
   const message = typeof e?.message === 'string' && e.message
     ? e.message
@@ -252,18 +241,10 @@ export function classifyTwilio(status: number, body: string, retryAfterMs: numbe
   if (status === 429 || status >= 500 || status === 408) {
     return { status: 'retry', httpStatus: status, error, retryAfterMs };
   }
-  if (status === 400 && twilioError(body)?.code === 21611) {
+  if (status === 400 && jsonObject<TwilioError>(body)?.code === 21611) {
     return { status: 'retry', httpStatus: status, error, retryAfterMs };
   }
   return { status: 'dead', httpStatus: status, error };
-}
-
-async function readText(res: Response): Promise<string> {
-  try {
-    return (await res.text()).slice(0, 200_000);
-  } catch {
-    return '';
-  }
 }
 
 interface TwilioTarget {
@@ -305,7 +286,7 @@ async function findSent(
         headers: { authorization: t.authorization, accept: 'application/json' },
         signal,
       });
-      return { res, text: await readText(res) };
+      return { res, text: await readBody(res, 200_000) };
     });
     if (res.status !== 200) {
       const o = classifyTwilio(
@@ -358,7 +339,7 @@ async function createMessage(
         body: formEncode(fields),
         signal,
       });
-      return { res, text: await readText(res) };
+      return { res, text: await readBody(res, 200_000) };
     });
     const o = classifyTwilio(
       res.status,
@@ -425,7 +406,9 @@ export async function sendSms(row: Claimed, p: Payload, ctx: SendContext): Promi
   let attempted = 0;
   for (const number of to) {
     if (sids.has(number)) continue;
-    if (!(await takeTurn(ctx, `sms:${t.accountSid}:${sender}`, ctx.smsIntervalMs ?? 1000))) {
+    if (
+      !(await takeTurn(ctx, `sms:${t.accountSid}:${sender}`, ctx.smsIntervalMs ?? SMS_INTERVAL_MS))
+    ) {
       if (attempted === 0 && sids.size === 0) return RELEASED;
       stop = {
         status: 'retry',
