@@ -15,36 +15,18 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { API_PORT, API_URL, QUEUE_ALERT_URL, ROOT } from '../stack/config.ts';
 import { functionEnv } from '../stack/env.ts';
 import { localKeys } from '../stack/keys.ts';
 import { DEMO_USER_EMAIL, DEMO_USER_PASSWORD, seedDemo } from '../stack/demo.ts';
 import { connect } from './db.ts';
+import { joinPrivate, stackClient } from './stack_client.ts';
 
 const OTHER = 'qh_keys_other';
 const OTHER_QUEUE = 'qh_keys_other_queue';
 const HEALTH_URL = `${API_URL}/functions/v1/queue-health`;
 const BROWSER_UA =
   'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36';
-
-function client(key: string): SupabaseClient {
-  return createClient(API_URL, key, { auth: { persistSession: false, autoRefreshToken: false } });
-}
-
-/** Joins the private channel queue_health:<project>; resolves to the final status. */
-function joinPrivate(sb: SupabaseClient, project: string): Promise<string> {
-  const channel = sb.channel(`queue_health:${project}`, { config: { private: true } });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve('TIMED_OUT'), 8_000);
-    channel.subscribe((status) => {
-      if (status === 'SUBSCRIBED' || status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
-        clearTimeout(timer);
-        sb.removeChannel(channel).finally(() => resolve(status));
-      }
-    });
-  });
-}
 
 /** GET queue-health for one project with the given headers. */
 async function health(project: string, headers: Record<string, string>) {
@@ -107,8 +89,8 @@ Deno.test({
                 values ('pgmq', 'pgmq', ${OTHER_QUEUE}, ${OTHER}) on conflict do nothing`;
 
       // A browser app: createClient(url, publishable key), sign in, read, go live.
-      const sb = client(keys.publishable);
-      assert.equal(await joinPrivate(sb, 'default'), 'CHANNEL_ERROR', 'anon may not join');
+      const sb = stackClient(keys.publishable);
+      assert.equal(await joinPrivate(sb, 'default', 8_000), 'CHANNEL_ERROR', 'anon may not join');
       const { data, error } = await sb.auth.signInWithPassword({
         email: DEMO_USER_EMAIL,
         password: DEMO_USER_PASSWORD,
@@ -121,8 +103,12 @@ Deno.test({
       assert.ok([200, 503].includes(response.status), `queue-health: ${response.status}`);
       const report = read.error ? await response.json() : read.data;
       assert.deepEqual(report.projects.map((p: { id: string }) => p.id), ['default']);
-      assert.equal(await joinPrivate(sb, 'default'), 'SUBSCRIBED');
-      assert.equal(await joinPrivate(sb, OTHER), 'CHANNEL_ERROR', 'not a member of that one');
+      assert.equal(await joinPrivate(sb, 'default', 8_000), 'SUBSCRIBED');
+      assert.equal(
+        await joinPrivate(sb, OTHER, 8_000),
+        'CHANNEL_ERROR',
+        'not a member of that one',
+      );
       await sb.auth.signOut();
 
       // queue-health: the secret key is the service role (every project), the publishable key
@@ -151,8 +137,8 @@ Deno.test({
       assert.equal(alert.status, 200, alertBody);
 
       // A service with the secret key joins any private channel (service_role).
-      const server = client(keys.secret);
-      assert.equal(await joinPrivate(server, OTHER), 'SUBSCRIBED');
+      const server = stackClient(keys.secret);
+      assert.equal(await joinPrivate(server, OTHER, 8_000), 'SUBSCRIBED');
       await server.removeAllChannels();
 
       // A made-up secret key: 401 everywhere.

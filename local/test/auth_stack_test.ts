@@ -8,7 +8,7 @@
  * Needs the stack (`npm run stack -- up`); `npm test` brings it up first.
  */
 import assert from 'node:assert/strict';
-import { AuthApiError, createClient, type SupabaseClient } from '@supabase/supabase-js';
+import { AuthApiError, type SupabaseClient } from '@supabase/supabase-js';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { join } from 'node:path';
 import { loadSigningKey } from '../auth/signing_key.ts';
@@ -16,15 +16,10 @@ import { API_URL, paths } from '../stack/config.ts';
 import { localKeys } from '../stack/keys.ts';
 import { DEMO_USER_EMAIL, DEMO_USER_ID, DEMO_USER_PASSWORD, seedDemo } from '../stack/demo.ts';
 import { connect } from './db.ts';
+import { joinPrivate, stackClient } from './stack_client.ts';
 
 const OTHER = 'qh_auth_other';
 const OTHER_QUEUE = 'qh_auth_other_queue';
-
-function client(anon: string): SupabaseClient {
-  return createClient(API_URL, anon, {
-    auth: { persistSession: false, autoRefreshToken: false },
-  });
-}
 
 async function health(project: string, token: string) {
   const res = await fetch(`${API_URL}/functions/v1/queue-health?project=${project}`, {
@@ -33,19 +28,10 @@ async function health(project: string, token: string) {
   return { status: res.status, text: await res.text() };
 }
 
-/** Subscribes to the private channel queue_health:<project>; resolves to the final status. */
+/** Joins the private channel queue_health:<project> with `token`; resolves to the final status. */
 function join_(sb: SupabaseClient, project: string, token: string): Promise<string> {
   sb.realtime.setAuth(token);
-  const channel = sb.channel(`queue_health:${project}`, { config: { private: true } });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve('TIMED_OUT'), 10_000);
-    channel.subscribe((status) => {
-      if (status === 'SUBSCRIBED' || status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
-        clearTimeout(timer);
-        sb.removeChannel(channel).finally(() => resolve(status));
-      }
-    });
-  });
+  return joinPrivate(sb, project, 10_000);
 }
 
 Deno.test({
@@ -56,7 +42,7 @@ Deno.test({
   async fn() {
     const sql = connect({ max: 1, applicationName: 'qh-auth-stack-test' });
     const { anon } = await localKeys();
-    const sb = client(anon);
+    const sb = stackClient(anon);
     try {
       await seedDemo(sql as unknown as Parameters<typeof seedDemo>[0], { channels: false });
       await sql`insert into queue_health.project (id, name) values (${OTHER}, 'Not the demo user''s')
@@ -114,8 +100,8 @@ Deno.test({
       assert.match(theirs.text, /"projects":\[\]/);
 
       // Realtime: the member joins its project's private channel, not the other one.
-      assert.equal(await join_(client(anon), 'default', next.access_token), 'SUBSCRIBED');
-      assert.equal(await join_(client(anon), OTHER, next.access_token), 'CHANNEL_ERROR');
+      assert.equal(await join_(stackClient(anon), 'default', next.access_token), 'SUBSCRIBED');
+      assert.equal(await join_(stackClient(anon), OTHER, next.access_token), 'CHANNEL_ERROR');
 
       // A forged token (the right kid, another key) and an expired one (the right key) open
       // neither queue-health nor Realtime.
@@ -134,14 +120,14 @@ Deno.test({
         .sign(key.privateKey);
       for (const [what, token] of [['forged', forged], ['expired', expired]]) {
         assert.equal((await health('default', token)).status, 401, `${what} token: queue-health`);
-        assert.equal(await join_(client(anon), 'default', token), 'CHANNEL_ERROR', what);
+        assert.equal(await join_(stackClient(anon), 'default', token), 'CHANNEL_ERROR', what);
       }
 
       // signOut ends the session at Auth: the refresh token and /user refuse it from then on.
       const out = await sb.auth.signOut();
       assert.equal(out.error, null);
       assert.equal((await sb.auth.getSession()).data.session, null);
-      const again = client(anon);
+      const again = stackClient(anon);
       const reuse = await again.auth.refreshSession({ refresh_token: next.refresh_token });
       assert.ok(reuse.error instanceof AuthApiError);
       assert.equal(reuse.error.code, 'refresh_token_not_found');

@@ -21,6 +21,15 @@ alter table queue_health.settings
 comment on column queue_health.settings.alertmanager_resend_interval is 'How often the firing alerts of an alertmanager channel are sent again (default 1 minute, Prometheus''s --rules.alert.resend-delay); each send says endsAt = 4 x max(this, capture_interval) ahead, so Alertmanager keeps them active through three missed resends and resolves them by itself should Queue Health stop.';
 comment on constraint settings_alertmanager_resend_interval_range on queue_health.settings is 'Alertmanager resends go out every 10 seconds to 1 hour.';
 
+-- Section: the unsent rows of a channel
+
+-- Each alertmanager write reads the channel's unsent rows twice (the resolves they carry, then to
+-- supersede them). notification_channel_idx would walk all of the channel's rows to find them:
+-- a day of sent resends and 30 days of superseded ones, up to ~45 000 for a channel that fires.
+create index notification_channel_unsent_idx on queue_health.notification (channel_id)
+  where status in ('pending', 'failed');
+comment on index queue_health.notification_channel_unsent_idx is 'A channel''s unsent (pending or failed) notifications: what an alertmanager write supersedes and carries the resolves of.';
+
 -- Section: timing per channel kind
 
 create function queue_health._group_timing(p_channel queue_health.channel, p_alerts uuid[])

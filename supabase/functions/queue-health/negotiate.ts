@@ -7,6 +7,7 @@
  * and `Accept-Encoding: gzip` (prometheus.io, "Exposition formats"; the scrape code of 2.42).
  * @module
  */
+import type { HealthParams } from './params.ts';
 import type { ExpositionFormat } from './prometheus.ts';
 
 /** What the health endpoint answers with. */
@@ -61,7 +62,7 @@ function qualityOf(ranges: MediaRange[], format: ExpositionFormat): number {
  * the higher q wins, and the classic text on a tie or when Accept names neither.
  */
 export function negotiateFormat(
-  format: 'json' | 'prometheus' | 'openmetrics' | undefined,
+  format: HealthParams['format'],
   accept: string | null,
 ): ResponseFormat {
   if (format === 'json' || format === 'openmetrics') return format;
